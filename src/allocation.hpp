@@ -1,0 +1,73 @@
+// The monthly allocation: who gets how much of what, exactly as docs/model.md states.
+//
+// Each connected value chain (component of the recipe graph) is solved on its own. Countries
+// that every active trade restriction treats alike are merged into one class (exact: any
+// solution of the merged problem splits back proportionally to capacity), so the linear
+// programs are small: variables are production per (product, class) node, shipments per
+// allowed (source node, consumer) pair, and the common fill fraction t.
+//
+// Tiers are served in order by progressive filling (max-min fairness in fill fraction):
+// maximise t; freeze every demand whose fairness row has a positive dual (it cannot rise
+// while the others stay at t); repeat until all of the tier are frozen or fully served.
+// Deliveries found for a tier are fixed as lower bounds for the next. Stockpile refills
+// are a last tier. A month whose inputs equal the previous month's reuses its solution.
+#pragma once
+
+#include "lp.hpp"
+#include "model.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace chokepoint {
+
+struct MonthInput {
+    const double* capacity = nullptr;           // [facility] available this month (unit/month)
+    const double* want = nullptr;               // [demand] wanted this month
+    const double* refill_want = nullptr;        // [demand] stockpile room to refill this month
+    const char* restriction_active = nullptr;   // [restriction]
+    const double* restriction_leakage = nullptr;// [restriction] share allowed while active
+};
+
+struct MonthOutput {
+    std::vector<double> delivered;         // [demand]
+    std::vector<double> refill_delivered;  // [demand]
+    std::vector<char> node_binding;        // [node] (product, country) pair binds
+    std::vector<char> restriction_binding; // [restriction]
+    std::vector<char> component_short;     // [component] some demand had a supply gap
+};
+
+struct AllocatorStats {
+    std::uint64_t solves = 0, cache_hits = 0, monotone_hits = 0, lps = 0, pivots = 0;
+};
+
+/// Per-thread workspace; not thread-safe, cheap to create.
+class Allocator {
+public:
+    explicit Allocator(const Model& model);
+
+    /// Solves the month for all components; results in `out` (resized as needed).
+    void solve(const MonthInput& in, MonthOutput& out);
+
+    const AllocatorStats& stats() const { return stats_; }
+
+private:
+    struct Component;
+    struct Problem;
+    void solve_component(Component& c, const MonthInput& in, MonthOutput& out);
+    void solve_fresh(Component& c, const MonthInput& in);
+
+    const Model& m_;
+    std::vector<Component*> comps_;
+    std::vector<std::unique_ptr<Component>> owned_;
+    LinearProgram lp_;
+    AllocatorStats stats_;
+
+public:
+    ~Allocator();
+    Allocator(const Allocator&) = delete;
+    Allocator& operator=(const Allocator&) = delete;
+};
+
+} // namespace chokepoint

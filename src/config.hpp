@@ -1,0 +1,41 @@
+// Reading a config (YAML) into a Model, with errors that name the file, line, column, key
+// path, the bad value and the rule it broke. All errors found are reported at once.
+#pragma once
+
+#include "model.hpp"
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace chokepoint {
+
+struct Diagnostic {
+    std::string file;
+    int line = 0, column = 0; // 1-based; 0 = unknown
+    std::string path;         // key path, e.g. facilities[3].capacity.pert.mode
+    std::string message;
+    std::string format() const;
+};
+
+/// Thrown for bad input (config or arguments); main() maps it to exit code 2.
+class InputError : public std::runtime_error {
+public:
+    explicit InputError(std::vector<Diagnostic> diags);
+    explicit InputError(const std::string& message);
+    const std::vector<Diagnostic>& diagnostics() const { return diags_; }
+
+private:
+    std::vector<Diagnostic> diags_;
+};
+
+/// Loads and validates a config file (and the files it includes). Throws InputError.
+Model load_model(const std::string& path);
+
+/// Same, from text (tests); `path` names it in messages and resolves includes.
+Model load_model_from_string(const std::string& text, const std::string& path);
+
+/// A summary of the model for `chokepoint validate`.
+std::string describe_model(const Model& m);
+
+} // namespace chokepoint

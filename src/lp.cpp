@@ -1,0 +1,165 @@
+#include "lp.hpp"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+namespace chokepoint {
+
+namespace {
+constexpr double kPivotEps = 1e-11;
+constexpr double kCostEps = 1e-10;
+constexpr double kFeasEps = 1e-9;
+} // namespace
+
+void LinearProgram::reset(int n) {
+    n_ = n;
+    rows_.clear();
+    rhs_.clear();
+    cost_.assign(static_cast<std::size_t>(n), 0.0);
+}
+
+int LinearProgram::add_row(const std::vector<std::pair<int, double>>& coefs, double rhs) {
+    rows_.push_back(coefs);
+    rhs_.push_back(rhs);
+    return static_cast<int>(rhs_.size()) - 1;
+}
+
+void LinearProgram::set_objective(const std::vector<std::pair<int, double>>& coefs) {
+    cost_.assign(static_cast<std::size_t>(n_), 0.0);
+    for (const auto& [j, c] : coefs) cost_[static_cast<std::size_t>(j)] += c;
+}
+
+void LinearProgram::pivot(int r, int c) {
+    ++pivots_;
+    const double inv = 1.0 / T(r, c);
+    double* prow = &T(r, 0);
+    for (int j = 0; j < width_; ++j) prow[j] *= inv;
+    prow[c] = 1.0;
+    for (int i = 0; i <= m_; ++i) {
+        if (i == r) continue;
+        double* row = &T(i, 0);
+        const double f = row[c];
+        if (f == 0.0) continue;
+        for (int j = 0; j < width_; ++j) row[j] -= f * prow[j];
+        row[c] = 0.0;
+    }
+    basis_[static_cast<std::size_t>(r)] = c;
+}
+
+// Runs simplex iterations on the current objective row (row m_); entering columns are
+// restricted to [0, ncols_enter). Returns false if unbounded.
+bool LinearProgram::iterate(int ncols_enter, int max_iter) {
+    int degenerate_run = 0;
+    for (int it = 0; it < max_iter; ++it) {
+        const double* obj = &T(m_, 0);
+        const bool bland = degenerate_run > 20;
+        int enter = -1;
+        double best = -kCostEps;
+        for (int j = 0; j < ncols_enter; ++j) {
+            if (obj[j] < best) {
+                enter = j;
+                if (bland) break;
+                best = obj[j];
+            }
+        }
+        if (enter < 0) return true;
+        int leave = -1;
+        double ratio = std::numeric_limits<double>::infinity();
+        for (int i = 0; i < m_; ++i) {
+            const double a = T(i, enter);
+            if (a <= kPivotEps) continue;
+            const double q = T(i, rhs_col_) / a;
+            if (q < ratio - 1e-12 ||
+                (q <= ratio + 1e-12 && leave >= 0 && basis_[static_cast<std::size_t>(i)] < basis_[static_cast<std::size_t>(leave)])) {
+                ratio = q;
+                leave = i;
+            }
+        }
+        if (leave < 0) return false;
+        degenerate_run = (ratio <= 1e-12) ? degenerate_run + 1 : 0;
+        pivot(leave, enter);
+    }
+    throw std::runtime_error("simplex iteration limit");
+}
+
+LinearProgram::Status LinearProgram::solve() {
+    m_ = static_cast<int>(rhs_.size());
+    pivots_ = 0;
+    int n_art = 0;
+    for (double b : rhs_)
+        if (b < 0) ++n_art;
+    const int slack0 = n_, art0 = n_ + m_;
+    width_ = n_ + m_ + n_art + 1;
+    rhs_col_ = width_ - 1;
+    tab_.assign(static_cast<std::size_t>(m_ + 1) * static_cast<std::size_t>(width_), 0.0);
+    basis_.assign(static_cast<std::size_t>(m_), -1);
+    int a = 0;
+    for (int i = 0; i < m_; ++i) {
+        const double sign = rhs_[static_cast<std::size_t>(i)] < 0 ? -1.0 : 1.0;
+        for (const auto& [j, c] : rows_[static_cast<std::size_t>(i)]) T(i, j) += sign * c;
+        T(i, slack0 + i) = sign;
+        T(i, rhs_col_) = sign * rhs_[static_cast<std::size_t>(i)];
+        if (sign < 0) {
+            T(i, art0 + a) = 1.0;
+            basis_[static_cast<std::size_t>(i)] = art0 + a;
+            ++a;
+        } else {
+            basis_[static_cast<std::size_t>(i)] = slack0 + i;
+        }
+    }
+    const int max_iter = 50 * (m_ + width_) + 1000;
+    try {
+        if (n_art > 0) {
+            // Phase 1: maximise -sum(artificials).
+            double* obj = &T(m_, 0);
+            for (int i = 0; i < m_; ++i) {
+                if (basis_[static_cast<std::size_t>(i)] < art0) continue;
+                const double* row = &T(i, 0);
+                for (int j = 0; j < width_; ++j) obj[j] -= row[j];
+            }
+            for (int k = 0; k < n_art; ++k) obj[art0 + k] = 0.0;
+            if (!iterate(width_ - 1, max_iter)) return Status::Unbounded;
+            if (T(m_, rhs_col_) < -kFeasEps * (1.0 + m_)) return Status::Infeasible;
+            // Drive artificial variables at zero out of the basis.
+            for (int i = 0; i < m_; ++i) {
+                if (basis_[static_cast<std::size_t>(i)] < art0) continue;
+                int c = -1;
+                double best = kPivotEps * 100;
+                for (int j = 0; j < art0; ++j)
+                    if (std::abs(T(i, j)) > best) {
+                        best = std::abs(T(i, j));
+                        c = j;
+                    }
+                if (c >= 0) pivot(i, c);
+                // else: a redundant row; its artificial stays basic at zero and never re-enters.
+            }
+        }
+        // Phase 2 objective row: reduced costs z_j - c_j.
+        double* obj = &T(m_, 0);
+        for (int j = 0; j < width_; ++j) obj[j] = 0.0;
+        for (int j = 0; j < n_; ++j) obj[j] = -cost_[static_cast<std::size_t>(j)];
+        for (int i = 0; i < m_; ++i) {
+            const int b = basis_[static_cast<std::size_t>(i)];
+            if (b >= n_) continue;
+            const double cb = cost_[static_cast<std::size_t>(b)];
+            if (cb == 0.0) continue;
+            const double* row = &T(i, 0);
+            for (int j = 0; j < width_; ++j) obj[j] += cb * row[j];
+        }
+        if (!iterate(art0, max_iter)) return Status::Unbounded;
+    } catch (const std::runtime_error&) {
+        return Status::IterationLimit;
+    }
+    x_.assign(static_cast<std::size_t>(n_), 0.0);
+    for (int i = 0; i < m_; ++i) {
+        const int b = basis_[static_cast<std::size_t>(i)];
+        if (b < n_) x_[static_cast<std::size_t>(b)] = T(i, rhs_col_);
+    }
+    y_.assign(static_cast<std::size_t>(m_), 0.0);
+    for (int i = 0; i < m_; ++i) y_[static_cast<std::size_t>(i)] = T(m_, slack0 + i);
+    objective_ = T(m_, rhs_col_);
+    return Status::Optimal;
+}
+
+} // namespace chokepoint

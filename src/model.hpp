@@ -1,0 +1,128 @@
+// The immutable model a config builds: products, facilities, demands, restrictions, events.
+// Built once by config.cpp, then shared read-only by every simulation thread.
+#pragma once
+
+#include "distribution.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace chokepoint {
+
+struct RunSettings {
+    std::uint64_t trials = 10000;
+    std::uint64_t seed = 1;
+    int horizon_months = 36;
+    std::string start; // "YYYY-MM" label of month 0, may be empty
+    std::uint64_t block_size = 1000;
+    std::vector<double> quantiles{0.05, 0.25, 0.5, 0.75, 0.95, 0.99};
+    bool store_monthly = true;
+};
+
+struct Product {
+    std::string id, name, unit;
+    /// (input product index, tonnes of input per tonne of output)
+    std::vector<std::pair<int, double>> recipe;
+    int component = -1; // connected component of the recipe graph
+};
+
+struct Outages {
+    Dist rate_per_year, duration_months, fraction_lost;
+};
+
+struct Facility {
+    std::string id;
+    int product = -1;
+    int country = -1;
+    Dist capacity;                    // per year
+    Dist availability = Dist::fixed(1);
+    Dist start_month = Dist::fixed(0);
+    Dist ramp_months = Dist::fixed(0);
+    bool has_outages = false;
+    Outages outages;
+};
+
+struct Stockpile {
+    Dist initial, max_level, max_draw, refill;
+    bool has_max_level = false, has_max_draw = false, has_refill = false;
+};
+
+struct Demand {
+    std::string id;
+    int product = -1;
+    int country = -1;
+    Dist quantity; // per year at month 0
+    Dist growth = Dist::fixed(0);
+    int tier = 1;
+    bool has_stockpile = false;
+    Stockpile stockpile;
+};
+
+/// A trade restriction on (exporter, importer, product): a static lane rule (always active,
+/// fixed leakage) or the restriction of an export-control event (active while the event is).
+struct Restriction {
+    std::string id;
+    int event = -1;                  // -1 for a static lane
+    std::vector<char> exporter;      // [country] membership
+    std::vector<char> importer;      // [country]
+    std::vector<char> product;       // [product]
+    double static_leakage = 0.0;     // lanes only
+    bool blocks(int from, int to, int p) const {
+        return from != to && exporter[static_cast<std::size_t>(from)] &&
+               importer[static_cast<std::size_t>(to)] && product[static_cast<std::size_t>(p)];
+    }
+};
+
+enum class EventType { ExportControl, CapacityShock };
+enum class OnsetKind { Probability, Hazard, ActiveAtStart };
+
+struct Event {
+    std::string id;
+    EventType type = EventType::ExportControl;
+    OnsetKind onset = OnsetKind::Probability;
+    Dist probability = Dist::fixed(1);
+    Dist month = Dist::fixed(0);
+    Dist hazard_per_year = Dist::fixed(0);
+    Dist duration_months;
+    Dist leakage = Dist::fixed(0);       // export control
+    Dist fraction_lost = Dist::fixed(1); // capacity shock
+    int restriction = -1;                // export control
+    std::vector<int> facilities;         // capacity shock targets
+};
+
+struct Regime {
+    std::string id;
+    double weight = 1;
+};
+
+struct Factor {
+    std::string id;
+    Dist dist;
+};
+
+struct ConfigFile {
+    std::string path, text;
+};
+
+struct Model {
+    std::string name, description;
+    RunSettings run;
+    std::vector<std::string> countries;
+    std::vector<Product> products;
+    std::vector<Facility> facilities;
+    std::vector<Demand> demands;
+    std::vector<Restriction> restrictions; // lanes first, then one per export-control event
+    std::vector<Event> events;
+    std::vector<Regime> regimes;
+    std::vector<Factor> factors;
+    std::vector<ConfigFile> files; // main config first, then includes
+    int n_components = 0;
+
+    /// (product, country) nodes: node index for every facility, names "product@country".
+    std::vector<int> facility_node;
+    std::vector<std::string> node_names;
+    std::vector<int> node_product, node_country;
+};
+
+} // namespace chokepoint
