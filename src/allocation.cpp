@@ -1,7 +1,10 @@
 #include "allocation.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -12,12 +15,13 @@ namespace chokepoint {
 namespace {
 constexpr double kFullFill = 1.0 - 1e-9; // t at or above this means "fully served"
 constexpr double kDualEps = 1e-9;
-constexpr double kBindEps = 1e-8; // gain (scaled units) that counts as "tier k receives more"
+constexpr double kBindEps = 1e-8; // gain in the sum of tier k's fill fractions that counts
 constexpr double kGapRel = 1e-9;  // relative supply gap that counts as short
 } // namespace
 
 struct Allocator::Component {
     std::vector<int> products, facilities, demands, restrictions, countries;
+    std::vector<int> downstream_first; // products ordered so that every consumer precedes its inputs
     // Cache of the last month solved.
     bool have_last = false;
     std::vector<double> last_cap, last_want, last_refill, last_leak;
@@ -61,7 +65,6 @@ struct Allocator::Problem {
     std::vector<int> cap_row;                            // [node]
     std::vector<std::pair<int, std::vector<int>>> leak_rows; // (restriction, row indices)
     int n_vars = 0, t_var = 0;
-    double scale = 1;
 
     Row flow_into(int consumer, double sign) const {
         Row r;
@@ -99,6 +102,17 @@ Allocator::Allocator(const Model& model) : m_(model) {
             for (int p : comp.products) touches = touches || res.product[static_cast<std::size_t>(p)];
             if (touches) comp.restrictions.push_back(static_cast<int>(r));
         }
+        // Order products so that a product comes after every product whose recipe uses it.
+        std::vector<int> state(model.products.size(), 0);
+        std::vector<int> order;
+        std::function<void(int)> visit = [&](int p) {
+            if (state[static_cast<std::size_t>(p)]) return;
+            state[static_cast<std::size_t>(p)] = 1;
+            for (const auto& [q, a] : model.products[static_cast<std::size_t>(p)].recipe) visit(q);
+            order.push_back(p); // inputs first
+        };
+        for (int p : comp.products) visit(p);
+        comp.downstream_first.assign(order.rbegin(), order.rend());
         comp.delivered.assign(comp.demands.size(), 0.0);
         comp.refill.assign(comp.demands.size(), 0.0);
     }
@@ -186,18 +200,30 @@ void Allocator::solve_component(Component& c, const MonthInput& in, MonthOutput&
 void Allocator::solve_fresh(Component& c, const MonthInput& in) {
     const Model& m = m_;
     Problem P;
-    // Scale: the largest monthly want, so that LP values are O(1).
-    double scale = 0;
-    for (int d : c.demands) scale = std::max({scale, in.want[d], in.refill_want[d]});
+    // Units: each product is measured in its own unit s_p, chosen so that the LP's numbers are
+    // O(1): s_p = the most wanted of p this month, directly or through the recipes of the
+    // products made from it (so a recipe row reads x_r - sum(y) <= 0 along a chain).
+    double any_want = 0;
+    for (int d : c.demands) any_want = std::max({any_want, in.want[d], in.refill_want[d]});
     c.binding_nodes.clear();
     c.binding_restrictions.clear();
     c.is_short = false;
-    if (scale <= 0) {
+    if (any_want <= 0) {
         std::fill(c.delivered.begin(), c.delivered.end(), 0.0);
         std::fill(c.refill.begin(), c.refill.end(), 0.0);
         return;
     }
-    P.scale = scale;
+    std::vector<double>& unit = unit_;
+    unit.assign(m.products.size(), 0.0);
+    for (int d : c.demands) {
+        auto& u = unit[static_cast<std::size_t>(m.demands[static_cast<std::size_t>(d)].product)];
+        u = std::max({u, in.want[d], in.refill_want[d]});
+    }
+    for (int p : c.downstream_first)
+        for (const auto& [q, a] : m.products[static_cast<std::size_t>(p)].recipe)
+            unit[static_cast<std::size_t>(q)] = std::max(unit[static_cast<std::size_t>(q)], a * unit[static_cast<std::size_t>(p)]);
+    for (int p : c.products)
+        if (unit[static_cast<std::size_t>(p)] <= 0) unit[static_cast<std::size_t>(p)] = any_want;
 
     // 1. Active restrictions and country classes.
     std::vector<int> act;
@@ -238,7 +264,7 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
             P.nodes.push_back({fac.product, 0.0, {}});
         }
         auto& node = P.nodes[static_cast<std::size_t>(it->second)];
-        node.cap += in.capacity[f] / scale;
+        node.cap += in.capacity[f] / unit[static_cast<std::size_t>(fac.product)];
         const int mn = m.facility_node[static_cast<std::size_t>(f)];
         if (std::find(node.model_nodes.begin(), node.model_nodes.end(), mn) == node.model_nodes.end())
             node.model_nodes.push_back(mn);
@@ -255,7 +281,7 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
     for (std::size_t i = 0; i < c.demands.size(); ++i) {
         const auto& dm = m.demands[static_cast<std::size_t>(c.demands[i])];
         P.consumers.push_back({Problem::Consumer::Demand, dm.product, cls[static_cast<std::size_t>(dm.country)], -1, 0,
-                               static_cast<int>(i), in.want[c.demands[i]] / scale, dm.tier});
+                               static_cast<int>(i), in.want[c.demands[i]] / unit[static_cast<std::size_t>(dm.product)], dm.tier});
     }
     bool any_refill = false;
     for (std::size_t i = 0; i < c.demands.size(); ++i) {
@@ -263,7 +289,7 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         if (rw <= 0) continue;
         const auto& dm = m.demands[static_cast<std::size_t>(c.demands[i])];
         P.consumers.push_back({Problem::Consumer::Refill, dm.product, cls[static_cast<std::size_t>(dm.country)], -1, 0,
-                               static_cast<int>(i), rw / scale, 0});
+                               static_cast<int>(i), rw / unit[static_cast<std::size_t>(dm.product)], 0});
         any_refill = true;
     }
     // 4. Edges (every source of the product to every consumer; blocked ones are limited by
@@ -301,7 +327,8 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         const auto& con = P.consumers[k];
         if (con.kind == Problem::Consumer::Recipe) {
             Problem::Row r = P.flow_into(static_cast<int>(k), -1.0);
-            r.push_back({con.node, con.coef});
+            const int made = P.nodes[static_cast<std::size_t>(con.node)].product;
+            r.push_back({con.node, con.coef * unit[static_cast<std::size_t>(made)] / unit[static_cast<std::size_t>(con.product)]});
             P.rows.push_back(std::move(r));
             P.rhs.push_back(0.0);
         } else {
@@ -340,7 +367,22 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         ++stats_.lps;
         const auto st = lp_.solve();
         stats_.pivots += static_cast<std::uint64_t>(lp_.pivots());
-        if (st != LinearProgram::Status::Optimal) {
+        if (st != LinearProgram::Status::Optimal || std::getenv("CHOKEPOINT_DEBUG_LP_ALL")) {
+            if (std::getenv("CHOKEPOINT_DEBUG_LP")) {
+                std::ostringstream d;
+                d.precision(17);
+                d << "LP dump: maximise";
+                for (const auto& [j, v] : objective) d << " +" << v << "*x" << j;
+                d << "\n";
+                auto dump = [&](const Problem::Row& r, double b) {
+                    for (const auto& [j, v] : r) d << " " << v << "*x" << j;
+                    d << " <= " << b << "\n";
+                };
+                for (std::size_t i = 0; i < P.rows.size(); ++i) dump(P.rows[i], P.rhs[i]);
+                for (std::size_t i = 0; i < extra_rows.size(); ++i) dump(extra_rows[i], extra_rhs[i]);
+                std::fprintf(stderr, "%s", d.str().c_str());
+            }
+            if (st == LinearProgram::Status::Optimal) return;
             std::ostringstream os;
             os << "allocation LP failed (status " << static_cast<int>(st) << ", " << P.rows.size() + extra_rows.size()
                << " rows, " << P.n_vars << " variables): please report this with the config and seed";
@@ -439,7 +481,8 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
     for (int k : demand_consumers) {
         const auto& con = P.consumers[static_cast<std::size_t>(k)];
         const double want = in.want[c.demands[static_cast<std::size_t>(con.demand)]];
-        double v = fixed[static_cast<std::size_t>(k)] == con.want ? want : fixed[static_cast<std::size_t>(k)] * scale;
+        double v = fixed[static_cast<std::size_t>(k)] == con.want ? want
+                                                                   : fixed[static_cast<std::size_t>(k)] * unit[static_cast<std::size_t>(con.product)];
         v = std::min(v, want);
         c.delivered[static_cast<std::size_t>(con.demand)] = v;
         if (want - v > kGapRel * want && (short_tier < 0 || con.tier < short_tier)) short_tier = con.tier;
@@ -447,7 +490,9 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
     for (int k : refill_consumers) {
         const auto& con = P.consumers[static_cast<std::size_t>(k)];
         const double want = in.refill_want[c.demands[static_cast<std::size_t>(con.demand)]];
-        const double v = fixed[static_cast<std::size_t>(k)] == con.want ? want : fixed[static_cast<std::size_t>(k)] * scale;
+        const double v = fixed[static_cast<std::size_t>(k)] == con.want
+                             ? want
+                             : fixed[static_cast<std::size_t>(k)] * unit[static_cast<std::size_t>(con.product)];
         c.refill[static_cast<std::size_t>(con.demand)] = std::min(v, want);
     }
     if (short_tier < 0) return;
@@ -461,24 +506,43 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
     std::vector<double> rhs;
     lower_rows(rows, rhs, short_tier);
     Problem::Row objective;
-    for (int k : by_tier[short_tier])
-        for (int e : P.edges_into[static_cast<std::size_t>(k)]) objective.push_back({y(e), 1.0});
+    for (int k : by_tier[short_tier]) {
+        const double w = P.consumers[static_cast<std::size_t>(k)].want;
+        if (w <= 0) continue;
+        for (int e : P.edges_into[static_cast<std::size_t>(k)]) objective.push_back({y(e), 1.0 / w});
+    }
     run_lp(rows, rhs, objective);
     const double V0 = lp_.objective();
-    const double delta = 1.0; // the largest monthly want (scaled units)
+    const double delta = 1.0; // one unit of the node's product: its largest monthly need
+    // Most tests are settled by the optimal basis of V0 (a zero dual proves "does not bind";
+    // a positive dual with a basis that stays feasible proves "binds"); the rest re-solve.
+    std::vector<int> undecided_nodes, undecided_res;
+    for (int n = 0; n < N; ++n) {
+        const double d = lp_.rhs_derivative({P.cap_row[static_cast<std::size_t>(n)]});
+        if (std::isnan(d))
+            undecided_nodes.push_back(n);
+        else if (d > kBindEps)
+            for (int mn : P.nodes[static_cast<std::size_t>(n)].model_nodes) c.binding_nodes.push_back(mn);
+    }
+    for (std::size_t i = 0; i < P.leak_rows.size(); ++i) {
+        const double d = lp_.rhs_derivative(P.leak_rows[i].second);
+        if (std::isnan(d))
+            undecided_res.push_back(static_cast<int>(i));
+        else if (d > kBindEps)
+            c.binding_restrictions.push_back(P.leak_rows[i].first);
+    }
     auto gain_with = [&](const std::vector<int>& bump_rows) {
         for (int r : bump_rows) P.rhs[static_cast<std::size_t>(r)] += delta;
         run_lp(rows, rhs, objective);
         for (int r : bump_rows) P.rhs[static_cast<std::size_t>(r)] -= delta;
         return lp_.objective() - V0;
     };
-    for (int n = 0; n < N; ++n) {
+    for (int n : undecided_nodes)
         if (gain_with({P.cap_row[static_cast<std::size_t>(n)]}) > kBindEps)
             for (int mn : P.nodes[static_cast<std::size_t>(n)].model_nodes) c.binding_nodes.push_back(mn);
-    }
-    for (const auto& [r, rws] : P.leak_rows) {
-        if (gain_with(rws) > kBindEps) c.binding_restrictions.push_back(r);
-    }
+    for (int i : undecided_res)
+        if (gain_with(P.leak_rows[static_cast<std::size_t>(i)].second) > kBindEps)
+            c.binding_restrictions.push_back(P.leak_rows[static_cast<std::size_t>(i)].first);
 }
 
 } // namespace chokepoint

@@ -62,6 +62,7 @@ private:
     std::vector<Component*> comps_;
     std::vector<std::unique_ptr<Component>> owned_;
     LinearProgram lp_;
+    std::vector<double> unit_;
     AllocatorStats stats_;
 
 public:

@@ -1,13 +1,16 @@
 #include "lp.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <stdexcept>
 
 namespace chokepoint {
 
 namespace {
-constexpr double kPivotEps = 1e-11;
+constexpr double kPivotEps = 1e-9;
 constexpr double kCostEps = 1e-10;
 constexpr double kFeasEps = 1e-9;
 } // namespace
@@ -41,7 +44,12 @@ void LinearProgram::pivot(int r, int c) {
         double* row = &T(i, 0);
         const double f = row[c];
         if (f == 0.0) continue;
-        for (int j = 0; j < width_; ++j) row[j] -= f * prow[j];
+        for (int j = 0; j < width_; ++j) {
+            const double v = row[j] - f * prow[j];
+            // Flush rounding residue to zero: degenerate flow problems otherwise drift
+            // into pivots on noise.
+            row[j] = std::abs(v) < 1e-13 ? 0.0 : v;
+        }
         row[c] = 0.0;
     }
     basis_[static_cast<std::size_t>(r)] = c;
@@ -53,7 +61,7 @@ bool LinearProgram::iterate(int ncols_enter, int max_iter) {
     int degenerate_run = 0;
     for (int it = 0; it < max_iter; ++it) {
         const double* obj = &T(m_, 0);
-        const bool bland = degenerate_run > 20;
+        const bool bland = safe_ || degenerate_run > 20;
         int enter = -1;
         double best = -kCostEps;
         for (int j = 0; j < ncols_enter; ++j) {
@@ -68,10 +76,25 @@ bool LinearProgram::iterate(int ncols_enter, int max_iter) {
         double ratio = std::numeric_limits<double>::infinity();
         for (int i = 0; i < m_; ++i) {
             const double a = T(i, enter);
-            if (a <= kPivotEps) continue;
-            const double q = T(i, rhs_col_) / a;
-            if (q < ratio - 1e-12 ||
-                (q <= ratio + 1e-12 && leave >= 0 && basis_[static_cast<std::size_t>(i)] < basis_[static_cast<std::size_t>(leave)])) {
+            if (basis_[static_cast<std::size_t>(i)] >= art0_ && ncols_enter <= art0_ && std::abs(a) > kPivotEps) {
+                // Phase 2, an artificial left basic at zero in a redundant row: it must stay
+                // at zero, so this row blocks at once (pivoting it out keeps it zero).
+                if (leave < 0 || ratio > 0 || basis_[static_cast<std::size_t>(leave)] < art0_) {
+                    leave = i;
+                    ratio = 0;
+                }
+                continue;
+            }
+            if (a <= (safe_ ? 1e-7 : kPivotEps)) continue;
+            // Rounding can leave a basic value a hair below zero; treat it as zero.
+            const double q = std::max(0.0, T(i, rhs_col_)) / a;
+            // Ties: the larger pivot element (stabler), or under Bland's rule the smaller
+            // basic index (which guarantees termination).
+            const bool tie = leave >= 0 && q <= ratio + 1e-9;
+            const bool better_tie =
+                tie && (bland ? basis_[static_cast<std::size_t>(i)] < basis_[static_cast<std::size_t>(leave)]
+                              : a > T(leave, enter));
+            if (q < ratio - 1e-12 || better_tie) {
                 ratio = q;
                 leave = i;
             }
@@ -84,21 +107,37 @@ bool LinearProgram::iterate(int ncols_enter, int max_iter) {
 }
 
 LinearProgram::Status LinearProgram::solve() {
+    safe_ = false;
+    const Status st = solve_once();
+    if (st == Status::Optimal || st == Status::Infeasible || st == Status::Unbounded) return st;
+    // Numerical trouble: again with Bland's rule throughout and a stricter pivot tolerance.
+    safe_ = true;
+    return solve_once();
+}
+
+LinearProgram::Status LinearProgram::solve_once() {
     m_ = static_cast<int>(rhs_.size());
     pivots_ = 0;
     int n_art = 0;
     for (double b : rhs_)
         if (b < 0) ++n_art;
     const int slack0 = n_, art0 = n_ + m_;
+    art0_ = art0;
     width_ = n_ + m_ + n_art + 1;
     rhs_col_ = width_ - 1;
     tab_.assign(static_cast<std::size_t>(m_ + 1) * static_cast<std::size_t>(width_), 0.0);
     basis_.assign(static_cast<std::size_t>(m_), -1);
     int a = 0;
+    row_scale_.assign(static_cast<std::size_t>(m_), 1.0);
     for (int i = 0; i < m_; ++i) {
-        const double sign = rhs_[static_cast<std::size_t>(i)] < 0 ? -1.0 : 1.0;
+        // Equilibrate: each row scaled so that its largest coefficient is 1.
+        double big = 0;
+        for (const auto& [j, c] : rows_[static_cast<std::size_t>(i)]) big = std::max(big, std::abs(c));
+        const double rs = big > 0 ? 1.0 / big : 1.0;
+        row_scale_[static_cast<std::size_t>(i)] = rs;
+        const double sign = (rhs_[static_cast<std::size_t>(i)] < 0 ? -1.0 : 1.0) * rs;
         for (const auto& [j, c] : rows_[static_cast<std::size_t>(i)]) T(i, j) += sign * c;
-        T(i, slack0 + i) = sign;
+        T(i, slack0 + i) = sign < 0 ? -1.0 : 1.0;
         T(i, rhs_col_) = sign * rhs_[static_cast<std::size_t>(i)];
         if (sign < 0) {
             T(i, art0 + a) = 1.0;
@@ -157,9 +196,46 @@ LinearProgram::Status LinearProgram::solve() {
         if (b < n_) x_[static_cast<std::size_t>(b)] = T(i, rhs_col_);
     }
     y_.assign(static_cast<std::size_t>(m_), 0.0);
-    for (int i = 0; i < m_; ++i) y_[static_cast<std::size_t>(i)] = T(m_, slack0 + i);
+    for (int i = 0; i < m_; ++i) y_[static_cast<std::size_t>(i)] = T(m_, slack0 + i) * row_scale_[static_cast<std::size_t>(i)];
     objective_ = T(m_, rhs_col_);
+    // Verify: a solution that violates its own rows beyond rounding is not returned.
+    double worst = 0, scale = 1;
+    for (int i = 0; i < m_; ++i) {
+        double act = 0;
+        for (const auto& [j, c] : rows_[static_cast<std::size_t>(i)]) {
+            act += c * x_[static_cast<std::size_t>(j)];
+            scale = std::max(scale, std::abs(c * x_[static_cast<std::size_t>(j)]));
+        }
+        worst = std::max(worst, act - rhs_[static_cast<std::size_t>(i)]);
+        scale = std::max(scale, std::abs(rhs_[static_cast<std::size_t>(i)]));
+    }
+    for (double v : x_) worst = std::max(worst, -v);
+    max_violation_ = worst;
+    if (worst > 1e-9 * scale) return Status::Numerical;
     return Status::Optimal;
+}
+
+} // namespace chokepoint
+
+namespace chokepoint {
+
+double LinearProgram::rhs_derivative(const std::vector<int>& rows) const {
+    double y = 0;
+    for (int r : rows) y += y_[static_cast<std::size_t>(r)];
+    if (y <= 1e-12) return 0.0;
+    const int slack0 = n_;
+    auto at = [&](int r, int c) {
+        return tab_[static_cast<std::size_t>(r) * static_cast<std::size_t>(width_) + static_cast<std::size_t>(c)];
+    };
+    for (int k = 0; k < m_; ++k) {
+        // Change of basic variable k per unit increase: sum over rows of scale * B^-1 e_row.
+        double d = 0;
+        for (int r : rows) d += row_scale_[static_cast<std::size_t>(r)] * at(k, slack0 + r);
+        const bool artificial = basis_[static_cast<std::size_t>(k)] >= art0_;
+        if (artificial && std::abs(d) > 1e-12) return std::numeric_limits<double>::quiet_NaN();
+        if (d < -1e-12 && at(k, rhs_col_) <= 1e-12) return std::numeric_limits<double>::quiet_NaN();
+    }
+    return y;
 }
 
 } // namespace chokepoint

@@ -15,7 +15,7 @@ namespace chokepoint {
 
 class LinearProgram {
 public:
-    enum class Status { Optimal, Infeasible, Unbounded, IterationLimit };
+    enum class Status { Optimal, Infeasible, Unbounded, IterationLimit, Numerical };
 
     /// Starts a new problem with `n` variables (all >= 0) and no rows.
     void reset(int n);
@@ -30,9 +30,19 @@ public:
     /// Shadow price of row i at the optimum (>= 0 for a maximisation with <= rows).
     double dual(int row) const { return y_[static_cast<std::size_t>(row)]; }
     int rows() const { return static_cast<int>(rhs_.size()); }
+
+    /// After an optimal solve: the right derivative of the optimum with respect to a joint
+    /// increase of the right-hand sides of `rows`, when the optimal basis stays feasible for a
+    /// small increase (then it is the sum of their duals); 0 when every such dual is 0 (the
+    /// duals bound the derivative from above); NaN when a degenerate basis leaves it
+    /// undetermined (re-solve with the increase to find out).
+    double rhs_derivative(const std::vector<int>& rows) const;
     int pivots() const { return pivots_; }
+    /// Largest violation of a row or bound by the returned solution.
+    double max_violation() const { return max_violation_; }
 
 private:
+    Status solve_once();
     bool iterate(int ncols_enter, int max_iter);
     void pivot(int r, int c);
     double& T(int r, int c) { return tab_[static_cast<std::size_t>(r) * static_cast<std::size_t>(width_) + static_cast<std::size_t>(c)]; }
@@ -44,7 +54,10 @@ private:
     // tableau
     std::vector<double> tab_;
     std::vector<int> basis_;
-    int m_ = 0, width_ = 0, rhs_col_ = 0;
+    int m_ = 0, width_ = 0, rhs_col_ = 0, art0_ = 0;
+    double max_violation_ = 0;
+    bool safe_ = false;
+    std::vector<double> row_scale_;
     std::vector<double> x_, y_;
     double objective_ = 0;
     int pivots_ = 0;

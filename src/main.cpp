@@ -5,6 +5,7 @@
 #include "version.hpp"
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -77,6 +78,10 @@ int main(int argc, char** argv) {
             std::cerr << "chokepoint: " << rep.trials << " trials in " << rep.seconds << " s ("
                       << static_cast<std::uint64_t>(rep.trials / std::max(rep.seconds, 1e-9)) << " trials/s, "
                       << rep.threads << " threads) -> " << opt.output << "\n";
+            if (std::getenv("CHOKEPOINT_STATS"))
+                std::cerr << "allocator: " << rep.alloc.solves << " component-months, " << rep.alloc.cache_hits
+                          << " repeated, " << rep.alloc.monotone_hits << " monotone, " << rep.alloc.lps << " LPs, "
+                          << rep.alloc.pivots << " pivots\n";
             print_summary(opt.output, std::cout);
         }
         return kExitOk;

@@ -35,7 +35,7 @@ int resolve_threads(int requested) {
 }
 
 /// Simulates every block in order of trial; `sink` receives each block in block order.
-template <class Sink> void pipeline(const Model& model, int threads, Sink&& sink) {
+template <class Sink> AllocatorStats pipeline(const Model& model, int threads, Sink&& sink) {
     tbb::global_control gc(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
     tbb::enumerable_thread_specific<std::unique_ptr<Simulator>> sims;
     const std::uint64_t trials = model.run.trials, bs = model.run.block_size;
@@ -64,6 +64,17 @@ template <class Sink> void pipeline(const Model& model, int threads, Sink&& sink
             tbb::make_filter<std::shared_ptr<BlockResult>, void>(tbb::filter_mode::serial_in_order,
                                                                  [&](std::shared_ptr<BlockResult> r) { sink(*r); }));
     if (const int sig = g_signal.load()) throw Interrupted(sig);
+    AllocatorStats st;
+    for (const auto& sim : sims) {
+        if (!sim) continue;
+        const auto& a = sim->allocator_stats();
+        st.solves += a.solves;
+        st.cache_hits += a.cache_hits;
+        st.monotone_hits += a.monotone_hits;
+        st.lps += a.lps;
+        st.pivots += a.pivots;
+    }
+    return st;
 }
 
 void fsync_path(const std::string& path, bool directory) {
@@ -124,7 +135,7 @@ RunReport run_study(const Model& model, const RunOptions& opt) {
         Accumulators total(dims_of(model));
         std::uint64_t done = 0;
         auto last_report = t0;
-        pipeline(model, threads, [&](const BlockResult& b) {
+        rep.alloc = pipeline(model, threads, [&](const BlockResult& b) {
             writer.append(b);
             total.merge(b.acc);
             done += b.count;

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): build Release, then time `chokepoint run` on a config at a few trial
+# counts and thread counts; print wall time, throughput and peak resident memory.
+#
+#   scripts/bench.sh [CONFIG]          default configs/critical_materials.yaml
+#   BENCH_TRIALS="20000 100000" BENCH_THREADS="1 2" scripts/bench.sh
+#
+# Output files go to a temporary directory that is deleted afterwards.
+set -euo pipefail
+
+caller_pwd="$(pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+config="${1:-configs/critical_materials.yaml}"
+case "$config" in
+    /*) ;;
+    *) if [ -f "$caller_pwd/$config" ]; then config="$caller_pwd/$config"; fi ;;
+esac
+if [ ! -f "$config" ]; then
+    echo "bench.sh: error: config file not found: $config" >&2
+    exit 2
+fi
+trials_list="${BENCH_TRIALS:-20000 100000}"
+threads_list="${BENCH_THREADS:-1 2}"
+
+echo "== bench.sh: checking system packages"
+bash scripts/install_deps.sh
+if [ ! -x /usr/bin/time ]; then
+    echo "bench.sh: error: /usr/bin/time not found (Debian package: time)" >&2
+    exit 1
+fi
+
+echo "== bench.sh: configuring and building (Release) in build/"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)"
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/chokepoint-bench.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+
+rows=()
+for trials in $trials_list; do
+    for threads in $threads_list; do
+        echo "== bench.sh: $trials trials, $threads thread(s)"
+        status=0
+        /usr/bin/time -v -o "$tmp/time.txt" \
+            build/chokepoint run "$config" -o "$tmp/bench.h5" --overwrite \
+            --trials "$trials" --threads "$threads" >"$tmp/log.txt" 2>&1 || status=$?
+        if [ "$status" -ne 0 ]; then
+            echo "bench.sh: error: chokepoint run failed (exit $status); its output:" >&2
+            cat "$tmp/log.txt" >&2
+            cat "$tmp/time.txt" >&2 || true
+            exit 1
+        fi
+        # "Elapsed (wall clock) time (h:mm:ss or m:ss): 1:02.34"
+        secs="$(awk -F': ' '/Elapsed \(wall clock\)/ {
+                    n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i];
+                    printf "%.2f", s }' "$tmp/time.txt")"
+        rss_kb="$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tmp/time.txt")"
+        rate="$(awk -v t="$trials" -v s="$secs" 'BEGIN { if (s > 0) printf "%.0f", t / s; else print "inf" }')"
+        rss_mib="$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
+        rows+=("$(printf '%10s %8s %10s %12s %14s' "$trials" "$threads" "$secs" "$rate" "$rss_mib")")
+        rm -f "$tmp/bench.h5"
+    done
+done
+
+echo
+echo "config: $config   ($(nproc) CPUs; output written to a temporary file and deleted)"
+printf '%10s %8s %10s %12s %14s\n' "trials" "threads" "seconds" "trials/s" "peak RSS MiB"
+for r in "${rows[@]}"; do
+    echo "$r"
+done

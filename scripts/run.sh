@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Build chokepoint (Release), run a study and plot it.
+#
+#   scripts/run.sh                      # configs/critical_materials.yaml -> results/critical_materials.h5
+#   scripts/run.sh CONFIG [ARGS...]     # CONFIG -> results/<CONFIG stem>.h5
+#   scripts/run.sh [--trials N ...]     # extra ARGS go to `chokepoint run` (e.g. --trials, --seed, --threads)
+#
+# Plots go to results/<stem>_plots/. Set CHOKEPOINT_SKIP_DEPS=1 to skip the package check.
+set -euo pipefail
+
+caller_pwd="$(pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+config="configs/critical_materials.yaml"
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+    # first argument that is not an option: the config file (relative to where you ran this)
+    case "$1" in
+        /*) config="$1" ;;
+        *) if [ -f "$caller_pwd/$1" ]; then config="$caller_pwd/$1"; else config="$1"; fi ;;
+    esac
+    shift
+fi
+if [ ! -f "$config" ]; then
+    echo "run.sh: error: config file not found: $config" >&2
+    echo "usage: scripts/run.sh [CONFIG.yaml] [chokepoint run options...]" >&2
+    exit 2
+fi
+stem="$(basename "$config")"
+stem="${stem%.*}"
+out="results/${stem}.h5"
+plots="results/${stem}_plots"
+
+echo "== run.sh: checking system packages"
+bash scripts/install_deps.sh
+
+# Python for plotting; also handed to CMake so that its tests use an interpreter with h5py
+# shellcheck source=scripts/find_python.sh
+source scripts/find_python.sh
+
+echo "== run.sh: configuring and building (Release) in build/"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$PY"
+cmake --build build -j"$(nproc)"
+
+mkdir -p results
+echo "== run.sh: build/chokepoint run $config -o $out --overwrite $*"
+status=0
+build/chokepoint run "$config" -o "$out" --overwrite "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+    echo "run.sh: error: chokepoint run failed (exit $status); see the messages above" >&2
+    exit "$status"
+fi
+
+echo "== run.sh: plotting into $plots/"
+"$PY" scripts/plot_results.py "$out" --out "$plots"
+
+echo "== run.sh: done: results in $out, plots in $plots/"

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Write a small, fake but layout-correct chokepoint results file (docs/output-format.md, 1.0).
+
+The numbers are random, not a simulation; the summary is computed from the per-trial datasets
+exactly as the format defines it, so tests/python/test_output.py must pass on the file. Used to
+test the Python reader, plots and output checks without the engine.
+
+    make_fake_results.py OUT.h5 [--trials N] [--horizon M] [--seed S] [--no-monthly]
+"""
+
+import argparse
+import datetime
+import hashlib
+import sys
+
+import h5py
+import numpy as np
+
+CONFIG_TEXT = """name: fake_study
+run: {trials: 2000, seed: 7, horizon_months: 24, start: "2025-01"}
+# fake config text: this file was written by tests/python/make_fake_results.py
+"""
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out")
+    ap.add_argument("--trials", type=int, default=2000)
+    ap.add_argument("--horizon", type=int, default=24)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--block-size", type=int, default=500)
+    ap.add_argument("--no-monthly", action="store_true", help="omit monthly_shortfall (store_monthly: false)")
+    a = ap.parse_args(argv)
+
+    rng = np.random.default_rng(a.seed)
+    n, H = a.trials, a.horizon
+
+    products = ["ga_primary", "ga_6n", "sm_metal", "co_refined", "smco_magnet"]
+    recipes = ["", "ga_primary:1", "", "", "sm_metal:0.26,co_refined:0.5"]
+    facilities = ["cn_ga_1", "jp_ga_1", "de_ga6n", "cn_sm", "fi_co", "us_smco"]
+    facility_product = [0, 0, 1, 2, 3, 4]
+    facility_country = ["CN", "JP", "DE", "CN", "FI", "US"]
+    demands = ["us_defense_ga6n", "eu_industry_ga6n", "us_defense_smco", "jp_civil_smco"]
+    demand_product = [1, 1, 4, 4]
+    demand_country = ["US", "DE", "US", "JP"]
+    demand_tier = [1, 2, 1, 2]
+    has_stockpile = [True, False, True, False]
+    events = ["cn_ga_export_ban", "jp_earthquake"]
+    event_type = ["export_control", "capacity_shock"]
+    regimes = ["calm", "trade_war"]
+    regime_weight = [0.7, 0.3]
+    restrictions = ["no_ru_to_us", "cn_ga_export_ban"]
+    nodes = ["ga_primary@CN", "ga_primary@JP", "ga_6n@DE", "sm_metal@CN", "co_refined@FI", "smco_magnet@US"]
+    D, F, E, R, Q, N = len(demands), len(facilities), len(events), len(restrictions), len(regimes), len(nodes)
+
+    regime = rng.choice(Q, size=n, p=regime_weight).astype(np.int32)
+    onset = np.full((n, E), -1, dtype=np.int32)
+    fire = rng.random((n, E)) < np.where(regime[:, None] == 1, 0.5, 0.1)
+    onset[fire] = rng.integers(0, H, size=int(fire.sum()))
+
+    qty = np.array([12.0, 60.0, 24.0, 120.0])  # t/yr
+    growth = np.array([0.0, 0.03, 0.05, 0.0])
+    month = np.arange(H)
+    want = qty[None, :, None] * rng.uniform(0.9, 1.1, size=(n, D, 1)) / 12.0
+    want = want * (1.0 + growth[None, :, None]) ** (month[None, None, :] // 12)
+    # shortfall months: more likely once an event fired
+    hit = np.zeros((n, D, H), dtype=bool)
+    for t in range(n):
+        for e in range(E):
+            if onset[t, e] >= 0:
+                dur = int(rng.integers(1, 12))
+                hit[t, :, onset[t, e] : onset[t, e] + dur] |= rng.random(D)[:, None] < 0.6
+    hit |= rng.random((n, D, H)) < 0.01
+    frac = np.clip(rng.beta(0.7, 2.0, size=(n, D, H)), 0.0, 1.0)
+    monthly64 = np.where(hit, want * frac, 0.0)
+
+    # stockpiles absorb the first shortfalls of demands that have one
+    stockpile_min = np.zeros((n, D))
+    stockout = np.full((n, D), -1, dtype=np.int32)
+    for d in range(D):
+        if not has_stockpile[d]:
+            continue
+        level0 = qty[d] * 0.25
+        for t in range(n):
+            level = level0
+            for m in range(H):
+                need = monthly64[t, d, m]
+                if need > 0:
+                    draw = min(level, need, qty[d] / 12.0)
+                    level -= draw
+                    monthly64[t, d, m] = need - draw
+                    if monthly64[t, d, m] > 0 and level <= 0 and stockout[t, d] < 0:
+                        stockout[t, d] = m
+                stockpile_min[t, d] = min(level, stockpile_min[t, d]) if m else level
+            stockpile_min[t, d] = max(stockpile_min[t, d], 0.0)
+
+    # the engine keeps monthly shortfall in double, stores float32
+    monthly32 = monthly64.astype(np.float32)
+    shortfall = monthly64.sum(axis=2)
+    demand_total = want.sum(axis=2)
+    share = np.where(demand_total > 0, shortfall / np.where(demand_total > 0, demand_total, 1), 0.0)
+    shortm = (monthly64 > 0).sum(axis=2).astype(np.int32)
+    longest = np.zeros((n, D), dtype=np.int32)
+    run = np.zeros((n, D), dtype=np.int32)
+    for m in range(H):
+        run = np.where(monthly64[:, :, m] > 0, run + 1, 0)
+        longest = np.maximum(longest, run)
+    fbm = np.where(rng.random((n, F)) < 0.3, rng.integers(0, H + 1, size=(n, F)), 0).astype(np.int32)
+    fbm[:, 4] = 0  # one facility that never binds
+
+    def se(x):
+        x = np.asarray(x, dtype=np.float64)
+        return x.std(axis=0, ddof=1) / np.sqrt(x.shape[0])
+
+    node_trial = rng.uniform(0, 0.5, N)
+    restr_trial = rng.uniform(0, 0.3, R)
+    levels = np.array([0.05, 0.25, 0.5, 0.75, 0.95, 0.99])
+    summary = {
+        "eud": shortfall.mean(axis=0),
+        "eud_se": se(shortfall),
+        "expected_demand": demand_total.mean(axis=0),
+        "expected_demand_se": se(demand_total),
+        "lose": shortm.mean(axis=0),
+        "lose_se": se(shortm),
+        "p_short": (shortm > 0).mean(axis=0),
+        "p_short_se": se(shortm > 0),
+        "quantile_levels": levels,
+        "shortfall_quantiles": np.quantile(shortfall, levels, axis=0).T.copy(),
+        "monthly_mean_shortfall": monthly64.mean(axis=0),
+        "monthly_mean_shortfall_se": se(monthly64),
+        "facility_binding_trial_share": (fbm > 0).mean(axis=0),
+        "facility_binding_month_share": fbm.mean(axis=0) / H,
+        "facility_binding_unserved": rng.uniform(0, 5, F) * (fbm > 0).mean(axis=0),
+        "node_binding_trial_share": node_trial,
+        "node_binding_month_share": node_trial * rng.uniform(0, 0.3, N),
+        "node_binding_unserved": rng.uniform(0, 5, N),
+        "restriction_binding_trial_share": restr_trial,
+        "restriction_binding_month_share": restr_trial * rng.uniform(0, 0.3, R),
+        "restriction_binding_unserved": rng.uniform(0, 5, R),
+        "regime_share": np.bincount(regime, minlength=Q) / n,
+        "event_fired_share": (onset >= 0).mean(axis=0),
+        "event_fired_share_se": se(onset >= 0),
+    }
+    summary["eud_share"] = summary["eud"] / summary["expected_demand"]
+    summary["eud_share_se"] = se(shortfall / summary["expected_demand"][None, :])
+
+    str_t = h5py.string_dtype("utf-8")
+    with h5py.File(a.out, "w") as f:
+        at = f.attrs
+        at["filetype"] = "chokepoint-results"
+        at.create("format_version", np.array([1, 0], dtype=np.int32))
+        at["program_version"] = "0.0.0-fake"
+        at["git_commit"] = "unknown"
+        at.create("seed", np.uint64(a.seed), dtype=np.uint64)
+        at.create("trials", np.uint64(n), dtype=np.uint64)
+        at.create("horizon_months", np.int32(H), dtype=np.int32)
+        at.create("block_size", np.uint64(a.block_size), dtype=np.uint64)
+        at.create("threads", np.int32(2), dtype=np.int32)
+        at["config_sha256"] = hashlib.sha256(CONFIG_TEXT.encode("utf-8")).hexdigest()
+        at["name"] = "fake_study"
+        at["start"] = "2025-01"
+        at.create("complete", np.int32(1), dtype=np.int32)
+        at["created_utc"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        f.create_dataset("config/files", data=["configs/fake.yaml"], dtype=str_t)
+        f.create_dataset("config/texts", data=[CONFIG_TEXT], dtype=str_t)
+
+        def strs(name, values):
+            f.create_dataset("model/" + name, data=values, dtype=str_t)
+
+        def ints(name, values):
+            f.create_dataset("model/" + name, data=np.asarray(values, dtype=np.int32))
+
+        strs("products", products)
+        strs("recipes", recipes)
+        strs("facilities", facilities)
+        ints("facility_product", facility_product)
+        strs("facility_country", facility_country)
+        strs("demands", demands)
+        ints("demand_product", demand_product)
+        strs("demand_country", demand_country)
+        ints("demand_tier", demand_tier)
+        strs("events", events)
+        strs("event_type", event_type)
+        strs("regimes", regimes)
+        f.create_dataset("model/regime_weight", data=np.asarray(regime_weight, dtype=np.float64))
+        strs("restrictions", restrictions)
+        strs("nodes", nodes)
+
+        tg = f.create_group("scenarios/baseline/trials")
+
+        def trial(name, data):
+            data = np.asarray(data)
+            chunks = (min(n, 256),) + data.shape[1:]
+            tg.create_dataset(
+                name, data=data, chunks=chunks, compression="gzip", maxshape=(None,) + data.shape[1:]
+            )
+
+        trial("shortfall", shortfall)
+        trial("demand_total", demand_total)
+        trial("shortfall_share", share)
+        trial("short_months", shortm)
+        trial("longest_run", longest)
+        trial("stockpile_min", stockpile_min)
+        trial("stockout_month", stockout)
+        trial("facility_binding_months", fbm)
+        trial("regime", regime)
+        trial("event_onset", onset)
+        if not a.no_monthly:
+            trial("monthly_shortfall", monthly32)
+
+        sg = f.create_group("scenarios/baseline/summary")
+        for k, v in summary.items():
+            sg.create_dataset(k, data=np.asarray(v, dtype=np.float64))
+    print(a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
