@@ -31,6 +31,9 @@ struct Allocator::Component {
     std::vector<double> delivered, refill;
     std::vector<int> binding_nodes, binding_restrictions;
     bool is_short = false;
+    // One LP object per position in the month's sequence of LPs, so that each can warm-start
+    // from the same LP of the previous month.
+    std::vector<LinearProgram> slots;
 };
 
 /// The LP skeleton of one month of one component.
@@ -119,6 +122,13 @@ Allocator::Allocator(const Model& model) : m_(model) {
 }
 
 Allocator::~Allocator() = default;
+
+void Allocator::forget() {
+    for (auto* c : comps_) {
+        c->have_last = false;
+        for (auto& lp : c->slots) lp.forget();
+    }
+}
 
 void Allocator::solve(const MonthInput& in, MonthOutput& out) {
     out.delivered.assign(m_.demands.size(), 0.0);
@@ -358,8 +368,13 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
     }
 
     // Helpers to run an LP on the base rows plus extra rows.
+    std::size_t slot = 0;
+    LinearProgram* lpp = nullptr;
     auto run_lp = [&](const std::vector<Problem::Row>& extra_rows, const std::vector<double>& extra_rhs,
                       const Problem::Row& objective) {
+        if (slot == c.slots.size()) c.slots.emplace_back();
+        lpp = &c.slots[slot++];
+        LinearProgram& lp_ = *lpp;
         lp_.reset(P.n_vars);
         for (std::size_t i = 0; i < P.rows.size(); ++i) lp_.add_row(P.rows[i], P.rhs[i]);
         for (std::size_t i = 0; i < extra_rows.size(); ++i) lp_.add_row(extra_rows[i], extra_rhs[i]);
@@ -367,6 +382,7 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         ++stats_.lps;
         const auto st = lp_.solve();
         stats_.pivots += static_cast<std::uint64_t>(lp_.pivots());
+        stats_.warm += lp_.warm() ? 1 : 0;
         if (st != LinearProgram::Status::Optimal || std::getenv("CHOKEPOINT_DEBUG_LP_ALL")) {
             if (std::getenv("CHOKEPOINT_DEBUG_LP")) {
                 std::ostringstream d;
@@ -428,7 +444,7 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
             rhs.push_back(1.0);
             lower_rows(rows, rhs, -1);
             run_lp(rows, rhs, {{P.t_var, 1.0}});
-            const double t = std::min(1.0, lp_.objective());
+            const double t = std::min(1.0, lpp->objective());
             if (t >= kFullFill) {
                 for (int k : U) fixed[static_cast<std::size_t>(k)] = P.consumers[static_cast<std::size_t>(k)].want;
                 return true;
@@ -437,7 +453,7 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
             std::vector<int> rest;
             for (std::size_t i = 0; i < U.size(); ++i) {
                 const int k = U[i];
-                if (lp_.dual(fair_row[i]) > kDualEps)
+                if (lpp->dual(fair_row[i]) > kDualEps)
                     fixed[static_cast<std::size_t>(k)] =
                         std::max(0.0, t * P.consumers[static_cast<std::size_t>(k)].want - 1e-12);
                 else
@@ -512,20 +528,20 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         for (int e : P.edges_into[static_cast<std::size_t>(k)]) objective.push_back({y(e), 1.0 / w});
     }
     run_lp(rows, rhs, objective);
-    const double V0 = lp_.objective();
+    const double V0 = lpp->objective();
     const double delta = 1.0; // one unit of the node's product: its largest monthly need
     // Most tests are settled by the optimal basis of V0 (a zero dual proves "does not bind";
     // a positive dual with a basis that stays feasible proves "binds"); the rest re-solve.
     std::vector<int> undecided_nodes, undecided_res;
     for (int n = 0; n < N; ++n) {
-        const double d = lp_.rhs_derivative({P.cap_row[static_cast<std::size_t>(n)]});
+        const double d = lpp->rhs_derivative({P.cap_row[static_cast<std::size_t>(n)]});
         if (std::isnan(d))
             undecided_nodes.push_back(n);
         else if (d > kBindEps)
             for (int mn : P.nodes[static_cast<std::size_t>(n)].model_nodes) c.binding_nodes.push_back(mn);
     }
     for (std::size_t i = 0; i < P.leak_rows.size(); ++i) {
-        const double d = lp_.rhs_derivative(P.leak_rows[i].second);
+        const double d = lpp->rhs_derivative(P.leak_rows[i].second);
         if (std::isnan(d))
             undecided_res.push_back(static_cast<int>(i));
         else if (d > kBindEps)
@@ -535,7 +551,7 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         for (int r : bump_rows) P.rhs[static_cast<std::size_t>(r)] += delta;
         run_lp(rows, rhs, objective);
         for (int r : bump_rows) P.rhs[static_cast<std::size_t>(r)] -= delta;
-        return lp_.objective() - V0;
+        return lpp->objective() - V0;
     };
     for (int n : undecided_nodes)
         if (gain_with({P.cap_row[static_cast<std::size_t>(n)]}) > kBindEps)

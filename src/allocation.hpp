@@ -39,13 +39,18 @@ struct MonthOutput {
 };
 
 struct AllocatorStats {
-    std::uint64_t solves = 0, cache_hits = 0, monotone_hits = 0, lps = 0, pivots = 0;
+    std::uint64_t solves = 0, cache_hits = 0, monotone_hits = 0, lps = 0, warm = 0, pivots = 0;
 };
 
 /// Per-thread workspace; not thread-safe, cheap to create.
 class Allocator {
 public:
     explicit Allocator(const Model& model);
+
+    /// Forgets every remembered month and basis, so that what follows depends on nothing
+    /// solved before (called at the start of every trial: results must not depend on which
+    /// trials a thread happened to simulate before).
+    void forget();
 
     /// Solves the month for all components; results in `out` (resized as needed).
     void solve(const MonthInput& in, MonthOutput& out);
@@ -61,7 +66,6 @@ private:
     const Model& m_;
     std::vector<Component*> comps_;
     std::vector<std::unique_ptr<Component>> owned_;
-    LinearProgram lp_;
     std::vector<double> unit_;
     AllocatorStats stats_;
 

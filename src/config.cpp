@@ -1437,8 +1437,24 @@ std::string describe_model(const Model& m) {
             if (&m.products[static_cast<std::size_t>(f.product)] == &p) {
                 auto& e = by_country[m.countries[static_cast<std::size_t>(f.country)]];
                 e.first += 1;
-                const double mu = f.capacity.mean();
-                e.second += std::isnan(mu) ? 0 : mu;
+                double mu = f.capacity.mean();
+                if (std::isnan(mu)) {
+                    // Composite (factors, products, regimes): estimate the mean by sampling.
+                    std::vector<double> fac(m.factors.size());
+                    double acc = 0;
+                    constexpr int n = 4000;
+                    for (int t = 0; t < n; ++t) {
+                        SampleContext ctx{0, fac.data()};
+                        for (std::size_t k = 0; k < m.factors.size(); ++k) {
+                            Stream s(0, static_cast<std::uint64_t>(t), quantity_id("factor/" + m.factors[k].id));
+                            fac[k] = m.factors[k].dist.sample(s, ctx);
+                        }
+                        Stream s(0, static_cast<std::uint64_t>(t), quantity_id("describe"));
+                        acc += f.capacity.sample(s, ctx);
+                    }
+                    mu = acc / n;
+                }
+                e.second += mu;
             }
         os << "\n    facilities:";
         for (const auto& [c, e] : by_country) os << " " << c << " x" << e.first << " (~" << e.second << " " << p.unit << "/yr)";

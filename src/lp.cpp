@@ -13,17 +13,28 @@ namespace {
 constexpr double kPivotEps = 1e-9;
 constexpr double kCostEps = 1e-10;
 constexpr double kFeasEps = 1e-9;
+#ifndef CHOKEPOINT_NO_WARM_START
+constexpr bool kWarmStart = true;
+#else
+constexpr bool kWarmStart = false;
+#endif
 } // namespace
 
 void LinearProgram::reset(int n) {
     n_ = n;
-    rows_.clear();
+    row_start_.assign(1, 0);
+    idx_.clear();
+    val_.clear();
     rhs_.clear();
     cost_.assign(static_cast<std::size_t>(n), 0.0);
 }
 
 int LinearProgram::add_row(const std::vector<std::pair<int, double>>& coefs, double rhs) {
-    rows_.push_back(coefs);
+    for (const auto& [j, c] : coefs) {
+        idx_.push_back(j);
+        val_.push_back(c);
+    }
+    row_start_.push_back(static_cast<int>(idx_.size()));
     rhs_.push_back(rhs);
     return static_cast<int>(rhs_.size()) - 1;
 }
@@ -37,14 +48,20 @@ void LinearProgram::pivot(int r, int c) {
     ++pivots_;
     const double inv = 1.0 / T(r, c);
     double* prow = &T(r, 0);
-    for (int j = 0; j < width_; ++j) prow[j] *= inv;
+    // The tableaux of flow problems stay sparse: update only the pivot row's non-zeros.
+    nz_.clear();
+    for (int j = 0; j < width_; ++j) {
+        if (prow[j] == 0.0) continue;
+        prow[j] *= inv;
+        nz_.push_back(j);
+    }
     prow[c] = 1.0;
     for (int i = 0; i <= m_; ++i) {
         if (i == r) continue;
         double* row = &T(i, 0);
         const double f = row[c];
         if (f == 0.0) continue;
-        for (int j = 0; j < width_; ++j) {
+        for (int j : nz_) {
             const double v = row[j] - f * prow[j];
             // Flush rounding residue to zero: degenerate flow problems otherwise drift
             // into pivots on noise.
@@ -107,12 +124,103 @@ bool LinearProgram::iterate(int ncols_enter, int max_iter) {
 }
 
 LinearProgram::Status LinearProgram::solve() {
+    warm_ = false;
+    pivots_ = 0;
+    const bool same = have_last_ && n_ == last_n_ && row_start_ == last_row_start_ && idx_ == last_idx_ &&
+                      val_ == last_val_ && cost_ == last_cost_;
+    if (same && kWarmStart && try_warm()) {
+        warm_ = true;
+        return Status::Optimal;
+    }
     safe_ = false;
-    const Status st = solve_once();
-    if (st == Status::Optimal || st == Status::Infeasible || st == Status::Unbounded) return st;
-    // Numerical trouble: again with Bland's rule throughout and a stricter pivot tolerance.
-    safe_ = true;
-    return solve_once();
+    Status st = solve_once();
+    if (st == Status::IterationLimit || st == Status::Numerical) {
+        // Numerical trouble: again with Bland's rule throughout and a stricter pivot tolerance.
+        safe_ = true;
+        st = solve_once();
+    }
+    have_last_ = st == Status::Optimal;
+    if (have_last_) {
+        last_n_ = n_;
+        last_row_start_ = row_start_;
+        last_idx_ = idx_;
+        last_val_ = val_;
+        last_cost_ = cost_;
+        last_neg_.resize(rhs_.size());
+        for (std::size_t i = 0; i < rhs_.size(); ++i) last_neg_[i] = rhs_[i] < 0;
+    }
+    return st;
+}
+
+bool LinearProgram::try_warm() {
+    // Same rows and costs: only b changed. New basic values x_B = B^-1 b, where the columns of
+    // B^-1 stand in the tableau under the initial basis (slacks, or artificials of flipped rows).
+    for (int i = 0; i < m_; ++i)
+        if ((rhs_[static_cast<std::size_t>(i)] < 0) != static_cast<bool>(last_neg_[static_cast<std::size_t>(i)])) return false;
+    std::vector<double>& b = nzb_;
+    b.resize(static_cast<std::size_t>(m_));
+    for (int i = 0; i < m_; ++i) {
+        const double sign = rhs_[static_cast<std::size_t>(i)] < 0 ? -1.0 : 1.0;
+        b[static_cast<std::size_t>(i)] = sign * row_scale_[static_cast<std::size_t>(i)] * rhs_[static_cast<std::size_t>(i)];
+    }
+    std::vector<double>& nv = nzv_;
+    nv.assign(static_cast<std::size_t>(m_ + 1), 0.0);
+    for (int k = 0; k <= m_; ++k) {
+        double v = 0;
+        for (int i = 0; i < m_; ++i) v += at(k, init_col_[static_cast<std::size_t>(i)]) * b[static_cast<std::size_t>(i)];
+        nv[static_cast<std::size_t>(k)] = v;
+    }
+    bool feasible = true;
+    for (int k = 0; k < m_; ++k) {
+        double& v = nv[static_cast<std::size_t>(k)];
+        if (basis_[static_cast<std::size_t>(k)] >= art0_) {
+            if (std::abs(v) > 1e-12) return false; // a redundant row would no longer be redundant
+            v = 0.0;
+        } else if (v < 0) {
+            if (v < -1e-11)
+                feasible = false;
+            else
+                v = 0.0;
+        }
+    }
+    for (int k = 0; k <= m_; ++k) T(k, rhs_col_) = nv[static_cast<std::size_t>(k)];
+    if (!feasible && !dual_simplex()) return false;
+    return finish() == Status::Optimal;
+}
+
+// Dual simplex from a dual-feasible tableau (reduced costs >= 0) with some negative basic
+// values: the leaving row is the most negative one, the entering column keeps the reduced
+// costs non-negative. Returns false if it cannot finish (then the caller solves afresh).
+bool LinearProgram::dual_simplex() {
+    for (int it = 0; it < 4 * (m_ + width_); ++it) {
+        int leave = -1;
+        double worst = -1e-11;
+        for (int k = 0; k < m_; ++k)
+            if (T(k, rhs_col_) < worst) {
+                worst = T(k, rhs_col_);
+                leave = k;
+            }
+        if (leave < 0) {
+            for (int k = 0; k < m_; ++k)
+                if (T(k, rhs_col_) < 0) T(k, rhs_col_) = 0.0;
+            return true;
+        }
+        if (basis_[static_cast<std::size_t>(leave)] >= art0_) return false;
+        int enter = -1;
+        double best = std::numeric_limits<double>::infinity();
+        for (int j = 0; j < art0_; ++j) {
+            const double a = T(leave, j);
+            if (a >= -kPivotEps) continue;
+            const double q = std::max(0.0, T(m_, j)) / -a;
+            if (q < best - 1e-12 || (q <= best + 1e-12 && enter >= 0 && a < T(leave, enter))) {
+                best = q;
+                enter = j;
+            }
+        }
+        if (enter < 0) return false; // primal infeasible for these b: let the full solve say so
+        pivot(leave, enter);
+    }
+    return false;
 }
 
 LinearProgram::Status LinearProgram::solve_once() {
@@ -123,6 +231,7 @@ LinearProgram::Status LinearProgram::solve_once() {
         if (b < 0) ++n_art;
     const int slack0 = n_, art0 = n_ + m_;
     art0_ = art0;
+    init_col_.assign(static_cast<std::size_t>(m_), 0);
     width_ = n_ + m_ + n_art + 1;
     rhs_col_ = width_ - 1;
     tab_.assign(static_cast<std::size_t>(m_ + 1) * static_cast<std::size_t>(width_), 0.0);
@@ -132,19 +241,22 @@ LinearProgram::Status LinearProgram::solve_once() {
     for (int i = 0; i < m_; ++i) {
         // Equilibrate: each row scaled so that its largest coefficient is 1.
         double big = 0;
-        for (const auto& [j, c] : rows_[static_cast<std::size_t>(i)]) big = std::max(big, std::abs(c));
+        const int r0 = row_start_[static_cast<std::size_t>(i)], r1 = row_start_[static_cast<std::size_t>(i) + 1];
+        for (int e = r0; e < r1; ++e) big = std::max(big, std::abs(val_[static_cast<std::size_t>(e)]));
         const double rs = big > 0 ? 1.0 / big : 1.0;
         row_scale_[static_cast<std::size_t>(i)] = rs;
         const double sign = (rhs_[static_cast<std::size_t>(i)] < 0 ? -1.0 : 1.0) * rs;
-        for (const auto& [j, c] : rows_[static_cast<std::size_t>(i)]) T(i, j) += sign * c;
+        for (int e = r0; e < r1; ++e) T(i, idx_[static_cast<std::size_t>(e)]) += sign * val_[static_cast<std::size_t>(e)];
         T(i, slack0 + i) = sign < 0 ? -1.0 : 1.0;
         T(i, rhs_col_) = sign * rhs_[static_cast<std::size_t>(i)];
         if (sign < 0) {
             T(i, art0 + a) = 1.0;
             basis_[static_cast<std::size_t>(i)] = art0 + a;
+            init_col_[static_cast<std::size_t>(i)] = art0 + a;
             ++a;
         } else {
             basis_[static_cast<std::size_t>(i)] = slack0 + i;
+            init_col_[static_cast<std::size_t>(i)] = slack0 + i;
         }
     }
     const int max_iter = 50 * (m_ + width_) + 1000;
@@ -190,6 +302,11 @@ LinearProgram::Status LinearProgram::solve_once() {
     } catch (const std::runtime_error&) {
         return Status::IterationLimit;
     }
+    return finish();
+}
+
+LinearProgram::Status LinearProgram::finish() {
+    const int slack0 = n_;
     x_.assign(static_cast<std::size_t>(n_), 0.0);
     for (int i = 0; i < m_; ++i) {
         const int b = basis_[static_cast<std::size_t>(i)];
@@ -202,9 +319,10 @@ LinearProgram::Status LinearProgram::solve_once() {
     double worst = 0, scale = 1;
     for (int i = 0; i < m_; ++i) {
         double act = 0;
-        for (const auto& [j, c] : rows_[static_cast<std::size_t>(i)]) {
-            act += c * x_[static_cast<std::size_t>(j)];
-            scale = std::max(scale, std::abs(c * x_[static_cast<std::size_t>(j)]));
+        for (int e = row_start_[static_cast<std::size_t>(i)]; e < row_start_[static_cast<std::size_t>(i) + 1]; ++e) {
+            const double t = val_[static_cast<std::size_t>(e)] * x_[static_cast<std::size_t>(idx_[static_cast<std::size_t>(e)])];
+            act += t;
+            scale = std::max(scale, std::abs(t));
         }
         worst = std::max(worst, act - rhs_[static_cast<std::size_t>(i)]);
         scale = std::max(scale, std::abs(rhs_[static_cast<std::size_t>(i)]));
@@ -224,9 +342,6 @@ double LinearProgram::rhs_derivative(const std::vector<int>& rows) const {
     for (int r : rows) y += y_[static_cast<std::size_t>(r)];
     if (y <= 1e-12) return 0.0;
     const int slack0 = n_;
-    auto at = [&](int r, int c) {
-        return tab_[static_cast<std::size_t>(r) * static_cast<std::size_t>(width_) + static_cast<std::size_t>(c)];
-    };
     for (int k = 0; k < m_; ++k) {
         // Change of basic variable k per unit increase: sum over rows of scale * B^-1 e_row.
         double d = 0;

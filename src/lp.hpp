@@ -5,7 +5,15 @@
 // The problems are small (tens of variables and rows, after the network is aggregated to
 // (product, country-class) nodes) and solved many times, so a dense tableau with Dantzig's
 // rule (Bland's rule after a run of degenerate pivots, which guarantees termination) beats a
-// general sparse solver here. Duals of the rows are available after an optimal solve.
+// general sparse solver here. Rows are equilibrated, rounding residue is flushed, and every
+// solution is checked against its rows before it is returned.
+//
+// Warm re-solve: month after month the same problem comes back with other right-hand sides
+// (capacities ramp, stockpiles drain). When A and c equal those of the previous solve of this
+// object, the previous optimal basis is tried first: x_B = B^-1 b costs O(m^2) and, if it is
+// feasible, it is optimal (reduced costs do not depend on b). Otherwise it solves afresh.
+// The result therefore depends on what this object solved before: callers that need
+// reproducible bits must call forget() at the same points (the allocator does at every trial).
 #pragma once
 
 #include <utility>
@@ -22,6 +30,8 @@ public:
     /// Adds the row sum(coef * x) <= rhs; returns its index.
     int add_row(const std::vector<std::pair<int, double>>& coefs, double rhs);
     void set_objective(const std::vector<std::pair<int, double>>& coefs);
+    /// Drops the remembered basis: the next solve starts from scratch.
+    void forget() { have_last_ = false; }
 
     Status solve();
 
@@ -37,29 +47,47 @@ public:
     /// duals bound the derivative from above); NaN when a degenerate basis leaves it
     /// undetermined (re-solve with the increase to find out).
     double rhs_derivative(const std::vector<int>& rows) const;
+    /// Pivots of the last solve (0 after a successful warm re-solve).
     int pivots() const { return pivots_; }
+    bool warm() const { return warm_; }
     /// Largest violation of a row or bound by the returned solution.
     double max_violation() const { return max_violation_; }
 
 private:
     Status solve_once();
+    bool try_warm();
+    bool dual_simplex();
+    Status finish();
     bool iterate(int ncols_enter, int max_iter);
     void pivot(int r, int c);
-    double& T(int r, int c) { return tab_[static_cast<std::size_t>(r) * static_cast<std::size_t>(width_) + static_cast<std::size_t>(c)]; }
+    double& T(int r, int c) {
+        return tab_[static_cast<std::size_t>(r) * static_cast<std::size_t>(width_) + static_cast<std::size_t>(c)];
+    }
+    double at(int r, int c) const {
+        return tab_[static_cast<std::size_t>(r) * static_cast<std::size_t>(width_) + static_cast<std::size_t>(c)];
+    }
 
+    // The problem, rows in compressed form.
     int n_ = 0;
-    std::vector<std::vector<std::pair<int, double>>> rows_;
-    std::vector<double> rhs_;
-    std::vector<double> cost_;
-    // tableau
+    std::vector<int> row_start_{0}, idx_;
+    std::vector<double> val_, rhs_, cost_;
+    // The previous problem solved to optimality by this object (for warm re-solves).
+    bool have_last_ = false;
+    int last_n_ = 0;
+    std::vector<int> last_row_start_, last_idx_;
+    std::vector<double> last_val_, last_cost_;
+    std::vector<char> last_neg_;
+    // Tableau of the last solve.
     std::vector<double> tab_;
-    std::vector<int> basis_;
+    std::vector<int> basis_, init_col_;
     int m_ = 0, width_ = 0, rhs_col_ = 0, art0_ = 0;
-    double max_violation_ = 0;
-    bool safe_ = false;
     std::vector<double> row_scale_;
+    std::vector<int> nz_;
+    std::vector<double> nzb_, nzv_;
+    bool safe_ = false, warm_ = false;
+    // Solution.
     std::vector<double> x_, y_;
-    double objective_ = 0;
+    double objective_ = 0, max_violation_ = 0;
     int pivots_ = 0;
 };
 

@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
                       << rep.threads << " threads) -> " << opt.output << "\n";
             if (std::getenv("CHOKEPOINT_STATS"))
                 std::cerr << "allocator: " << rep.alloc.solves << " component-months, " << rep.alloc.cache_hits
-                          << " repeated, " << rep.alloc.monotone_hits << " monotone, " << rep.alloc.lps << " LPs, "
+                          << " repeated, " << rep.alloc.monotone_hits << " monotone, " << rep.alloc.lps << " LPs (" << rep.alloc.warm << " warm), "
                           << rep.alloc.pivots << " pivots\n";
             print_summary(opt.output, std::cout);
         }

@@ -72,6 +72,7 @@ template <class Sink> AllocatorStats pipeline(const Model& model, int threads, S
         st.cache_hits += a.cache_hits;
         st.monotone_hits += a.monotone_hits;
         st.lps += a.lps;
+        st.warm += a.warm;
         st.pivots += a.pivots;
     }
     return st;

@@ -97,6 +97,7 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult& o
     const auto D = m.demands.size(), F = m.facilities.size(), E = m.events.size(), R = m.restrictions.size();
     const auto Hs = static_cast<std::size_t>(H);
     std::size_t q = 0;
+    alloc_.forget();
     auto stream = [&](std::size_t slot) { return Stream(seed, trial, qid_[slot]); };
 
     // Regime.

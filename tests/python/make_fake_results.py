@@ -142,7 +142,9 @@ def main(argv=None):
         "event_fired_share_se": se(onset >= 0),
     }
     summary["eud_share"] = summary["eud"] / summary["expected_demand"]
-    summary["eud_share_se"] = se(shortfall / summary["expected_demand"][None, :])
+    # eud_share is a ratio of means and has no standard error; the mean of the per-trial shares has
+    summary["mean_shortfall_share"] = share.mean(axis=0)
+    summary["mean_shortfall_share_se"] = se(share)
 
     str_t = h5py.string_dtype("utf-8")
     with h5py.File(a.out, "w") as f:

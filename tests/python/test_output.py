@@ -7,9 +7,11 @@ Opens FILE with scripts/chokepoint_reader.py and checks: root attributes (presen
 type), /config, /model tables (lengths, index ranges), per-trial datasets (presence, dtype, shape,
 storage: chunked + gzip + extendible along trial), value ranges, and that the summary agrees with
 the per-trial data:
-  eud, expected_demand, lose, p_short     = means over trials          (1e-9 relative)
+  eud, expected_demand, lose, p_short,
+  mean_shortfall_share                    = means over trials          (1e-9 relative)
   their _se                               = std(ddof=1) / sqrt(n)      (1e-9 relative)
-  eud_share                               = eud / expected_demand      (1e-9 relative)
+  eud_share                               = eud / expected_demand      (1e-9 relative; a ratio of
+                                            means, written without a standard error)
   shortfall_quantiles                     = numpy.quantile(shortfall, quantile_levels, axis=0)
                                                                        (1e-12 relative)
   monthly_mean_shortfall                  = mean of monthly_shortfall over trials
@@ -128,7 +130,8 @@ TRIAL_DATASETS = {
     "event_onset": ("int32", "event"),
 }
 
-PER_DEMAND_SUMMARY = ["eud", "eud_share", "lose", "p_short", "expected_demand"]
+# per-demand summary vectors written with a standard error <name>_se
+PER_DEMAND_SUMMARY = ["eud", "lose", "p_short", "expected_demand", "mean_shortfall_share"]
 
 
 def check_root(c, res, f):
@@ -365,6 +368,7 @@ def check_summary(c, res, sizes, present, has_monthly):
     for name in PER_DEMAND_SUMMARY:
         for k in (name, name + "_se"):
             shapes[k] = (sizes["demand"],)
+    shapes["eud_share"] = (sizes["demand"],)  # ratio of means: no _se
     shapes["monthly_mean_shortfall"] = shapes["monthly_mean_shortfall_se"] = (sizes["demand"], H)
     for pre, dim in (("facility", "facility"), ("node", "node"), ("restriction", "restriction")):
         for suf in ("trial_share", "month_share", "unserved"):
@@ -438,8 +442,6 @@ def check_summary(c, res, sizes, present, has_monthly):
         ed = np.asarray(s["expected_demand"])
         c.close("summary/eud_share == eud / expected_demand", s["eud_share"],
                 np.where(ed > 0, np.asarray(s["eud"]) / np.where(ed > 0, ed, 1.0), 0.0), 1e-9)
-    if ok.get("eud_share_se"):
-        c.skip("summary/eud_share_se value", "estimator not defined in docs/output-format.md (shape and sign checked)")
     if sf is not None and ok.get("quantile_levels") and ok.get("shortfall_quantiles"):
         q = np.asarray(s["quantile_levels"], dtype=np.float64)
         c.close("summary/shortfall_quantiles == numpy.quantile(shortfall, levels, axis=0) (linear)",
@@ -466,9 +468,8 @@ def check_summary(c, res, sizes, present, has_monthly):
         if ok.get("facility_binding_month_share"):
             c.close("summary/facility_binding_month_share == mean(facility_binding_months) / horizon",
                     s["facility_binding_month_share"], fb.mean(axis=0) / H, 1e-9)
+    against("mean_shortfall_share", t["shortfall_share"] if present.get("shortfall_share") else None)
     # datasets the engine writes beyond the 1.0 doc: checked when present, never required
-    if present.get("shortfall_share") and "mean_shortfall_share" in s:
-        against("mean_shortfall_share", t["shortfall_share"], undocumented=True)
     if present.get("facility_binding_months"):
         fb = np.asarray(t["facility_binding_months"], dtype=np.float64)
         for k, data in (("facility_binding_trial_share_se", fb > 0), ("facility_binding_month_share_se", fb / H)):
