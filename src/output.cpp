@@ -14,7 +14,6 @@ namespace {
 
 template <class T> const H5::PredType& h5type();
 template <> const H5::PredType& h5type<double>() { return H5::PredType::NATIVE_DOUBLE; }
-template <> const H5::PredType& h5type<float>() { return H5::PredType::NATIVE_FLOAT; }
 template <> const H5::PredType& h5type<std::int32_t>() { return H5::PredType::NATIVE_INT32; }
 template <> const H5::PredType& h5type<std::uint64_t>() { return H5::PredType::NATIVE_UINT64; }
 
@@ -185,13 +184,15 @@ struct ResultWriter::Impl {
         names.clear();
         prod.clear();
         ctry.clear();
-        std::vector<std::int32_t> tier;
+        std::vector<std::int32_t> tier, has_stockpile;
         for (const auto& d : m.demands) {
             names.push_back(d.id);
             prod.push_back(d.product);
             ctry.push_back(m.countries[static_cast<std::size_t>(d.country)]);
             tier.push_back(d.tier);
+            has_stockpile.push_back(d.has_stockpile ? 1 : 0);
         }
+        write_array(mg, "demand_has_stockpile", has_stockpile);
         write_strings(mg, "demands", names);
         write_array(mg, "demand_product", prod);
         write_strings(mg, "demand_country", ctry);
