@@ -31,9 +31,10 @@ struct Allocator::Component {
     std::vector<double> delivered, refill;
     std::vector<int> binding_nodes, binding_restrictions;
     bool is_short = false;
-    // One LP object per position in the month's sequence of LPs, so that each can warm-start
-    // from the same LP of the previous month.
-    std::vector<LinearProgram> slots;
+    // One LP object per role in the month's solve (probe; tier k round i; refill round i;
+    // chokepoint base; raised capacity of node n or restriction r), so that each LP can
+    // warm-start from the same LP of the previous month.
+    std::map<std::uint64_t, LinearProgram> slots;
 };
 
 /// The LP skeleton of one month of one component.
@@ -126,7 +127,7 @@ Allocator::~Allocator() = default;
 void Allocator::forget() {
     for (auto* c : comps_) {
         c->have_last = false;
-        for (auto& lp : c->slots) lp.forget();
+        for (auto& [key, lp] : c->slots) lp.forget();
     }
 }
 
@@ -225,9 +226,11 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
     }
     std::vector<double>& unit = unit_;
     unit.assign(m.products.size(), 0.0);
+    // (Refill wants change month by month as stockpiles fill; they are left out of the units so
+    // that the LPs keep their coefficients and can warm-start.)
     for (int d : c.demands) {
         auto& u = unit[static_cast<std::size_t>(m.demands[static_cast<std::size_t>(d)].product)];
-        u = std::max({u, in.want[d], in.refill_want[d]});
+        u = std::max(u, in.want[d]);
     }
     for (int p : c.downstream_first)
         for (const auto& [q, a] : m.products[static_cast<std::size_t>(p)].recipe)
@@ -293,14 +296,16 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         P.consumers.push_back({Problem::Consumer::Demand, dm.product, cls[static_cast<std::size_t>(dm.country)], -1, 0,
                                static_cast<int>(i), in.want[c.demands[i]] / unit[static_cast<std::size_t>(dm.product)], dm.tier});
     }
+    // Every stockpile that can refill is a consumer, wanting 0 when full, so that the LPs keep
+    // their shape from month to month.
     bool any_refill = false;
     for (std::size_t i = 0; i < c.demands.size(); ++i) {
         const double rw = in.refill_want[c.demands[i]];
-        if (rw <= 0) continue;
         const auto& dm = m.demands[static_cast<std::size_t>(c.demands[i])];
+        if (!dm.has_stockpile || !dm.stockpile.has_refill) continue;
         P.consumers.push_back({Problem::Consumer::Refill, dm.product, cls[static_cast<std::size_t>(dm.country)], -1, 0,
                                static_cast<int>(i), rw / unit[static_cast<std::size_t>(dm.product)], 0});
-        any_refill = true;
+        any_refill = any_refill || rw > 0;
     }
     // 4. Edges (every source of the product to every consumer; blocked ones are limited by
     //    the leak rows, so that a lane's binding can be tested like a capacity's).
@@ -368,12 +373,11 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
     }
 
     // Helpers to run an LP on the base rows plus extra rows.
-    std::size_t slot = 0;
     LinearProgram* lpp = nullptr;
-    auto run_lp = [&](const std::vector<Problem::Row>& extra_rows, const std::vector<double>& extra_rhs,
-                      const Problem::Row& objective) {
-        if (slot == c.slots.size()) c.slots.emplace_back();
-        lpp = &c.slots[slot++];
+    auto role = [](std::uint64_t kind, std::uint64_t a, std::uint64_t b) { return (kind << 56) | (a << 28) | b; };
+    auto run_lp = [&](std::uint64_t key, const std::vector<Problem::Row>& extra_rows,
+                      const std::vector<double>& extra_rhs, const Problem::Row& objective) {
+        lpp = &c.slots[key];
         LinearProgram& lp_ = *lpp;
         lp_.reset(P.n_vars);
         for (std::size_t i = 0; i < P.rows.size(); ++i) lp_.add_row(P.rows[i], P.rhs[i]);
@@ -383,6 +387,9 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         const auto st = lp_.solve();
         stats_.pivots += static_cast<std::uint64_t>(lp_.pivots());
         stats_.warm += lp_.warm() ? 1 : 0;
+        stats_.cold_first += lp_.cold_reason() == 1;
+        stats_.cold_changed += lp_.cold_reason() == 2;
+        stats_.cold_failed += lp_.cold_reason() == 3;
         if (st != LinearProgram::Status::Optimal || std::getenv("CHOKEPOINT_DEBUG_LP_ALL")) {
             if (std::getenv("CHOKEPOINT_DEBUG_LP")) {
                 std::ostringstream d;
@@ -421,7 +428,8 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
 
     // Progressive filling of a set of consumers; fixes their lower bounds. With `probe`, stops
     // after the first LP unless it serves everyone in full. Returns whether all were served.
-    auto fill = [&](std::vector<int> U, bool probe) -> bool {
+    auto fill = [&](std::vector<int> U, bool probe, std::uint64_t kind, int tier) -> bool {
+        std::uint64_t round = 0;
         U.erase(std::remove_if(U.begin(), U.end(),
                                [&](int k) {
                                    if (P.consumers[static_cast<std::size_t>(k)].want > 0) return false;
@@ -443,7 +451,7 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
             rows.push_back({{P.t_var, 1.0}});
             rhs.push_back(1.0);
             lower_rows(rows, rhs, -1);
-            run_lp(rows, rhs, {{P.t_var, 1.0}});
+            run_lp(role(kind, static_cast<std::uint64_t>(tier), round++), rows, rhs, {{P.t_var, 1.0}});
             const double t = std::min(1.0, lpp->objective());
             if (t >= kFullFill) {
                 for (int k : U) fixed[static_cast<std::size_t>(k)] = P.consumers[static_cast<std::size_t>(k)].want;
@@ -484,11 +492,11 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
     bool all_served = false;
     if (by_tier.size() > 1) {
         // One LP answers the common case: all tiers fully served.
-        all_served = fill(demand_consumers, true);
+        all_served = fill(demand_consumers, true, 0, 0);
     }
     if (!all_served)
-        for (auto& [tier, U] : by_tier) fill(U, false);
-    if (any_refill) fill(refill_consumers, false);
+        for (auto& [tier, U] : by_tier) fill(U, false, 1, tier);
+    if (any_refill) fill(refill_consumers, false, 2, 0);
 
     // 7. Results.
     std::fill(c.delivered.begin(), c.delivered.end(), 0.0);
@@ -505,6 +513,7 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
     }
     for (int k : refill_consumers) {
         const auto& con = P.consumers[static_cast<std::size_t>(k)];
+        if (fixed[static_cast<std::size_t>(k)] <= 0) continue; // nothing to refill, or nothing left
         const double want = in.refill_want[c.demands[static_cast<std::size_t>(con.demand)]];
         const double v = fixed[static_cast<std::size_t>(k)] == con.want
                              ? want
@@ -527,7 +536,7 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         if (w <= 0) continue;
         for (int e : P.edges_into[static_cast<std::size_t>(k)]) objective.push_back({y(e), 1.0 / w});
     }
-    run_lp(rows, rhs, objective);
+    run_lp(role(3, static_cast<std::uint64_t>(short_tier), 0), rows, rhs, objective);
     const double V0 = lpp->objective();
     const double delta = 1.0; // one unit of the node's product: its largest monthly need
     // Most tests are settled by the optimal basis of V0 (a zero dual proves "does not bind";
@@ -547,17 +556,17 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         else if (d > kBindEps)
             c.binding_restrictions.push_back(P.leak_rows[i].first);
     }
-    auto gain_with = [&](const std::vector<int>& bump_rows) {
+    auto gain_with = [&](std::uint64_t key, const std::vector<int>& bump_rows) {
         for (int r : bump_rows) P.rhs[static_cast<std::size_t>(r)] += delta;
-        run_lp(rows, rhs, objective);
+        run_lp(key, rows, rhs, objective);
         for (int r : bump_rows) P.rhs[static_cast<std::size_t>(r)] -= delta;
         return lpp->objective() - V0;
     };
     for (int n : undecided_nodes)
-        if (gain_with({P.cap_row[static_cast<std::size_t>(n)]}) > kBindEps)
+        if (gain_with(role(4, static_cast<std::uint64_t>(n), 0), {P.cap_row[static_cast<std::size_t>(n)]}) > kBindEps)
             for (int mn : P.nodes[static_cast<std::size_t>(n)].model_nodes) c.binding_nodes.push_back(mn);
     for (int i : undecided_res)
-        if (gain_with(P.leak_rows[static_cast<std::size_t>(i)].second) > kBindEps)
+        if (gain_with(role(5, static_cast<std::uint64_t>(i), 0), P.leak_rows[static_cast<std::size_t>(i)].second) > kBindEps)
             c.binding_restrictions.push_back(P.leak_rows[static_cast<std::size_t>(i)].first);
 }
 

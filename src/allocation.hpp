@@ -40,6 +40,7 @@ struct MonthOutput {
 
 struct AllocatorStats {
     std::uint64_t solves = 0, cache_hits = 0, monotone_hits = 0, lps = 0, warm = 0, pivots = 0;
+    std::uint64_t cold_first = 0, cold_changed = 0, cold_failed = 0;
 };
 
 /// Per-thread workspace; not thread-safe, cheap to create.

@@ -128,8 +128,10 @@ LinearProgram::Status LinearProgram::solve() {
     pivots_ = 0;
     const bool same = have_last_ && n_ == last_n_ && row_start_ == last_row_start_ && idx_ == last_idx_ &&
                       val_ == last_val_ && cost_ == last_cost_;
+    cold_reason_ = !have_last_ ? 1 : !same ? 2 : 3;
     if (same && kWarmStart && try_warm()) {
         warm_ = true;
+        cold_reason_ = 0;
         return Status::Optimal;
     }
     safe_ = false;

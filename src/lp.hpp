@@ -50,6 +50,8 @@ public:
     /// Pivots of the last solve (0 after a successful warm re-solve).
     int pivots() const { return pivots_; }
     bool warm() const { return warm_; }
+    /// Why the last solve was cold: 0 it was warm, 1 nothing remembered, 2 other rows or costs, 3 warm start failed.
+    int cold_reason() const { return cold_reason_; }
     /// Largest violation of a row or bound by the returned solution.
     double max_violation() const { return max_violation_; }
 
@@ -88,7 +90,7 @@ private:
     // Solution.
     std::vector<double> x_, y_;
     double objective_ = 0, max_violation_ = 0;
-    int pivots_ = 0;
+    int pivots_ = 0, cold_reason_ = 0;
 };
 
 } // namespace chokepoint

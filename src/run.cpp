@@ -73,6 +73,9 @@ template <class Sink> AllocatorStats pipeline(const Model& model, int threads, S
         st.monotone_hits += a.monotone_hits;
         st.lps += a.lps;
         st.warm += a.warm;
+        st.cold_first += a.cold_first;
+        st.cold_changed += a.cold_changed;
+        st.cold_failed += a.cold_failed;
         st.pivots += a.pivots;
     }
     return st;
