@@ -3,7 +3,7 @@
 # counts and thread counts; print wall time, throughput and peak resident memory.
 #
 #   scripts/bench.sh [CONFIG]          default configs/critical_materials.yaml
-#   BENCH_TRIALS="20000 100000" BENCH_THREADS="1 2" scripts/bench.sh
+#   BENCH_TRIALS="10000 40000" BENCH_THREADS="1 2" scripts/bench.sh
 #
 # Output files go to a temporary directory that is deleted afterwards.
 set -euo pipefail
@@ -21,7 +21,7 @@ if [ ! -f "$config" ]; then
     echo "bench.sh: error: config file not found: $config" >&2
     exit 2
 fi
-trials_list="${BENCH_TRIALS:-20000 100000}"
+trials_list="${BENCH_TRIALS:-10000 40000}"
 threads_list="${BENCH_THREADS:-1 2}"
 
 echo "== bench.sh: checking system packages"
@@ -32,7 +32,7 @@ if [ ! -x /usr/bin/time ]; then
 fi
 
 echo "== bench.sh: configuring and building (Release) in build/"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCHOKEPOINT_BUILD_TESTS=OFF >/dev/null
 cmake --build build -j"$(nproc)"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/chokepoint-bench.XXXXXX")"
@@ -70,3 +70,10 @@ printf '%10s %8s %10s %12s %14s\n' "trials" "threads" "seconds" "trials/s" "peak
 for r in "${rows[@]}"; do
     echo "$r"
 done
+
+# Per-chain single-thread figures and where the time goes (LPs, cold solves and pivots per trial).
+if [ -x build/bench_engine ] && [ -z "${BENCH_SKIP_MICRO:-}" ]; then
+    echo
+    echo "== bench.sh: micro-benchmarks (one thread; BENCH_SKIP_MICRO=1 skips them)"
+    build/bench_engine --benchmark_min_time=1
+fi

@@ -39,7 +39,7 @@ bash scripts/install_deps.sh
 source scripts/find_python.sh
 
 echo "== run.sh: configuring and building (Release) in build/"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$PY"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCHOKEPOINT_BUILD_TESTS=OFF -DPython3_EXECUTABLE="$PY"
 cmake --build build -j"$(nproc)"
 
 mkdir -p results
