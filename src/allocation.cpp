@@ -1,9 +1,9 @@
 #include "allocation.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cmath>
 #include <functional>
 #include <map>
 #include <memory>
@@ -21,7 +21,8 @@ constexpr double kGapRel = 1e-9;  // relative supply gap that counts as short
 
 struct Allocator::Component {
     std::vector<int> products, facilities, demands, restrictions, countries;
-    std::vector<int> downstream_first; // products ordered so that every consumer precedes its inputs
+    std::vector<int>
+        downstream_first; // products ordered so that every consumer precedes its inputs
     // Cache of the last month solved.
     bool have_last = false;
     std::vector<double> last_cap, last_want, last_refill, last_leak;
@@ -46,8 +47,8 @@ struct Allocator::Problem {
     };
     struct Consumer {
         enum Kind { Recipe, Demand, Refill } kind;
-        int product;  // product consumed
-        int cls;      // class of the consumer's country
+        int product;     // product consumed
+        int cls;         // class of the consumer's country
         int node = -1;   // recipe: consuming LP node
         double coef = 0; // recipe coefficient
         int demand = -1; // local demand index (Demand, Refill)
@@ -66,18 +67,19 @@ struct Allocator::Problem {
     using Row = std::vector<std::pair<int, double>>;
     std::vector<Row> rows;
     std::vector<double> rhs;
-    std::vector<int> cap_row;                            // [node]
+    std::vector<int> cap_row;                                // [node]
     std::vector<std::pair<int, std::vector<int>>> leak_rows; // (restriction, row indices)
     int n_vars = 0, t_var = 0;
 
     Row flow_into(int consumer, double sign) const {
         Row r;
-        for (int e : edges_into[static_cast<std::size_t>(consumer)]) r.push_back({static_cast<int>(nodes.size()) + e, sign});
+        for (int e : edges_into[static_cast<std::size_t>(consumer)])
+            r.push_back({static_cast<int>(nodes.size()) + e, sign});
         return r;
     }
 };
 
-Allocator::Allocator(const Model& model) : m_(model) {
+Allocator::Allocator(const Model &model) : m_(model) {
     for (int c = 0; c < model.n_components; ++c) {
         owned_.push_back(std::make_unique<Component>());
         comps_.push_back(owned_.back().get());
@@ -85,37 +87,47 @@ Allocator::Allocator(const Model& model) : m_(model) {
     std::vector<std::vector<char>> has_country(static_cast<std::size_t>(model.n_components),
                                                std::vector<char>(model.countries.size(), 0));
     for (std::size_t p = 0; p < model.products.size(); ++p)
-        comps_[static_cast<std::size_t>(model.products[p].component)]->products.push_back(static_cast<int>(p));
+        comps_[static_cast<std::size_t>(model.products[p].component)]->products.push_back(
+            static_cast<int>(p));
     for (std::size_t f = 0; f < model.facilities.size(); ++f) {
-        const int c = model.products[static_cast<std::size_t>(model.facilities[f].product)].component;
+        const int c =
+            model.products[static_cast<std::size_t>(model.facilities[f].product)].component;
         comps_[static_cast<std::size_t>(c)]->facilities.push_back(static_cast<int>(f));
-        has_country[static_cast<std::size_t>(c)][static_cast<std::size_t>(model.facilities[f].country)] = 1;
+        has_country[static_cast<std::size_t>(c)]
+                   [static_cast<std::size_t>(model.facilities[f].country)] = 1;
     }
     for (std::size_t d = 0; d < model.demands.size(); ++d) {
         const int c = model.products[static_cast<std::size_t>(model.demands[d].product)].component;
         comps_[static_cast<std::size_t>(c)]->demands.push_back(static_cast<int>(d));
-        has_country[static_cast<std::size_t>(c)][static_cast<std::size_t>(model.demands[d].country)] = 1;
+        has_country[static_cast<std::size_t>(c)]
+                   [static_cast<std::size_t>(model.demands[d].country)] = 1;
     }
     for (std::size_t c = 0; c < comps_.size(); ++c) {
-        auto& comp = *comps_[c];
+        auto &comp = *comps_[c];
         for (std::size_t k = 0; k < model.countries.size(); ++k)
-            if (has_country[c][k]) comp.countries.push_back(static_cast<int>(k));
+            if (has_country[c][k])
+                comp.countries.push_back(static_cast<int>(k));
         for (std::size_t r = 0; r < model.restrictions.size(); ++r) {
-            const auto& res = model.restrictions[r];
+            const auto &res = model.restrictions[r];
             bool touches = false;
-            for (int p : comp.products) touches = touches || res.product[static_cast<std::size_t>(p)];
-            if (touches) comp.restrictions.push_back(static_cast<int>(r));
+            for (int p : comp.products)
+                touches = touches || res.product[static_cast<std::size_t>(p)];
+            if (touches)
+                comp.restrictions.push_back(static_cast<int>(r));
         }
         // Order products so that a product comes after every product whose recipe uses it.
         std::vector<int> state(model.products.size(), 0);
         std::vector<int> order;
         std::function<void(int)> visit = [&](int p) {
-            if (state[static_cast<std::size_t>(p)]) return;
+            if (state[static_cast<std::size_t>(p)])
+                return;
             state[static_cast<std::size_t>(p)] = 1;
-            for (const auto& [q, a] : model.products[static_cast<std::size_t>(p)].recipe) visit(q);
+            for (const auto &[q, a] : model.products[static_cast<std::size_t>(p)].recipe)
+                visit(q);
             order.push_back(p); // inputs first
         };
-        for (int p : comp.products) visit(p);
+        for (int p : comp.products)
+            visit(p);
         comp.downstream_first.assign(order.rbegin(), order.rend());
         comp.delivered.assign(comp.demands.size(), 0.0);
         comp.refill.assign(comp.demands.size(), 0.0);
@@ -125,13 +137,14 @@ Allocator::Allocator(const Model& model) : m_(model) {
 Allocator::~Allocator() = default;
 
 void Allocator::forget() {
-    for (auto* c : comps_) {
+    for (auto *c : comps_) {
         c->have_last = false;
-        for (auto& [key, lp] : c->slots) lp.forget();
+        for (auto &[key, lp] : c->slots)
+            lp.forget();
     }
 }
 
-void Allocator::solve(const MonthInput& in, MonthOutput& out) {
+void Allocator::solve(const MonthInput &in, MonthOutput &out) {
     out.delivered.assign(m_.demands.size(), 0.0);
     out.refill_delivered.assign(m_.demands.size(), 0.0);
     out.node_binding.assign(m_.node_names.size(), 0);
@@ -143,7 +156,7 @@ void Allocator::solve(const MonthInput& in, MonthOutput& out) {
     }
 }
 
-void Allocator::solve_component(Component& c, const MonthInput& in, MonthOutput& out) {
+void Allocator::solve_component(Component &c, const MonthInput &in, MonthOutput &out) {
     ++stats_.solves;
     const std::size_t nf = c.facilities.size(), nd = c.demands.size(), nr = c.restrictions.size();
     bool same = c.have_last;
@@ -187,7 +200,8 @@ void Allocator::solve_component(Component& c, const MonthInput& in, MonthOutput&
         c.last_refill.resize(nd);
         c.last_active.resize(nr);
         c.last_leak.resize(nr);
-        for (std::size_t i = 0; i < nf; ++i) c.last_cap[i] = in.capacity[c.facilities[i]];
+        for (std::size_t i = 0; i < nf; ++i)
+            c.last_cap[i] = in.capacity[c.facilities[i]];
         bool all_served = true;
         for (std::size_t i = 0; i < nd; ++i) {
             c.last_want[i] = in.want[c.demands[i]];
@@ -204,18 +218,21 @@ void Allocator::solve_component(Component& c, const MonthInput& in, MonthOutput&
         out.delivered[static_cast<std::size_t>(c.demands[i])] = c.delivered[i];
         out.refill_delivered[static_cast<std::size_t>(c.demands[i])] = c.refill[i];
     }
-    for (int n : c.binding_nodes) out.node_binding[static_cast<std::size_t>(n)] = 1;
-    for (int r : c.binding_restrictions) out.restriction_binding[static_cast<std::size_t>(r)] = 1;
+    for (int n : c.binding_nodes)
+        out.node_binding[static_cast<std::size_t>(n)] = 1;
+    for (int r : c.binding_restrictions)
+        out.restriction_binding[static_cast<std::size_t>(r)] = 1;
 }
 
-void Allocator::solve_fresh(Component& c, const MonthInput& in) {
-    const Model& m = m_;
+void Allocator::solve_fresh(Component &c, const MonthInput &in) {
+    const Model &m = m_;
     Problem P;
     // Units: each product is measured in its own unit s_p, chosen so that the LP's numbers are
     // O(1): s_p = the most wanted of p this month, directly or through the recipes of the
     // products made from it (so a recipe row reads x_r - sum(y) <= 0 along a chain).
     double any_want = 0;
-    for (int d : c.demands) any_want = std::max({any_want, in.want[d], in.refill_want[d]});
+    for (int d : c.demands)
+        any_want = std::max({any_want, in.want[d], in.refill_want[d]});
     c.binding_nodes.clear();
     c.binding_restrictions.clear();
     c.is_short = false;
@@ -224,24 +241,27 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         std::fill(c.refill.begin(), c.refill.end(), 0.0);
         return;
     }
-    std::vector<double>& unit = unit_;
+    std::vector<double> &unit = unit_;
     unit.assign(m.products.size(), 0.0);
     // (Refill wants change month by month as stockpiles fill; they are left out of the units so
     // that the LPs keep their coefficients and can warm-start.)
     for (int d : c.demands) {
-        auto& u = unit[static_cast<std::size_t>(m.demands[static_cast<std::size_t>(d)].product)];
+        auto &u = unit[static_cast<std::size_t>(m.demands[static_cast<std::size_t>(d)].product)];
         u = std::max(u, in.want[d]);
     }
     for (int p : c.downstream_first)
-        for (const auto& [q, a] : m.products[static_cast<std::size_t>(p)].recipe)
-            unit[static_cast<std::size_t>(q)] = std::max(unit[static_cast<std::size_t>(q)], a * unit[static_cast<std::size_t>(p)]);
+        for (const auto &[q, a] : m.products[static_cast<std::size_t>(p)].recipe)
+            unit[static_cast<std::size_t>(q)] =
+                std::max(unit[static_cast<std::size_t>(q)], a * unit[static_cast<std::size_t>(p)]);
     for (int p : c.products)
-        if (unit[static_cast<std::size_t>(p)] <= 0) unit[static_cast<std::size_t>(p)] = any_want;
+        if (unit[static_cast<std::size_t>(p)] <= 0)
+            unit[static_cast<std::size_t>(p)] = any_want;
 
     // 1. Active restrictions and country classes.
     std::vector<int> act;
     for (int r : c.restrictions)
-        if (in.restriction_active[r]) act.push_back(r);
+        if (in.restriction_active[r])
+            act.push_back(r);
     std::vector<int> cls(m.countries.size(), -1);
     std::vector<int> rep; // representative country of each class
     {
@@ -251,12 +271,14 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
             sig.reserve(act.size() + 1);
             bool both = false;
             for (int r : act) {
-                const auto& res = m.restrictions[static_cast<std::size_t>(r)];
-                const int e = res.exporter[static_cast<std::size_t>(k)], i = res.importer[static_cast<std::size_t>(k)];
+                const auto &res = m.restrictions[static_cast<std::size_t>(r)];
+                const int e = res.exporter[static_cast<std::size_t>(k)],
+                          i = res.importer[static_cast<std::size_t>(k)];
                 sig.push_back(e + 2 * i);
                 both = both || (e && i);
             }
-            if (both) sig.push_back(1000 + k); // own class: its domestic lane is never blocked
+            if (both)
+                sig.push_back(1000 + k); // own class: its domestic lane is never blocked
             auto it = sig_class.find(sig);
             if (it == sig_class.end()) {
                 it = sig_class.emplace(std::move(sig), static_cast<int>(rep.size())).first;
@@ -269,42 +291,49 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
     // 2. LP nodes: (product, class) with at least one facility.
     std::map<std::pair<int, int>, int> node_of;
     for (int f : c.facilities) {
-        const auto& fac = m.facilities[static_cast<std::size_t>(f)];
+        const auto &fac = m.facilities[static_cast<std::size_t>(f)];
         const auto key = std::make_pair(fac.product, cls[static_cast<std::size_t>(fac.country)]);
         auto it = node_of.find(key);
         if (it == node_of.end()) {
             it = node_of.emplace(key, static_cast<int>(P.nodes.size())).first;
             P.nodes.push_back({fac.product, 0.0, {}});
         }
-        auto& node = P.nodes[static_cast<std::size_t>(it->second)];
+        auto &node = P.nodes[static_cast<std::size_t>(it->second)];
         node.cap += in.capacity[f] / unit[static_cast<std::size_t>(fac.product)];
         const int mn = m.facility_node[static_cast<std::size_t>(f)];
-        if (std::find(node.model_nodes.begin(), node.model_nodes.end(), mn) == node.model_nodes.end())
+        if (std::find(node.model_nodes.begin(), node.model_nodes.end(), mn) ==
+            node.model_nodes.end())
             node.model_nodes.push_back(mn);
     }
     // 3. Consumers.
     for (std::size_t n = 0; n < P.nodes.size(); ++n) {
-        const auto& prod = m.products[static_cast<std::size_t>(P.nodes[n].product)];
+        const auto &prod = m.products[static_cast<std::size_t>(P.nodes[n].product)];
         int node_cls = -1;
-        for (const auto& [key, idx] : node_of)
-            if (idx == static_cast<int>(n)) node_cls = key.second;
-        for (const auto& [q, a] : prod.recipe)
-            P.consumers.push_back({Problem::Consumer::Recipe, q, node_cls, static_cast<int>(n), a, -1, 0, 0});
+        for (const auto &[key, idx] : node_of)
+            if (idx == static_cast<int>(n))
+                node_cls = key.second;
+        for (const auto &[q, a] : prod.recipe)
+            P.consumers.push_back(
+                {Problem::Consumer::Recipe, q, node_cls, static_cast<int>(n), a, -1, 0, 0});
     }
     for (std::size_t i = 0; i < c.demands.size(); ++i) {
-        const auto& dm = m.demands[static_cast<std::size_t>(c.demands[i])];
-        P.consumers.push_back({Problem::Consumer::Demand, dm.product, cls[static_cast<std::size_t>(dm.country)], -1, 0,
-                               static_cast<int>(i), in.want[c.demands[i]] / unit[static_cast<std::size_t>(dm.product)], dm.tier});
+        const auto &dm = m.demands[static_cast<std::size_t>(c.demands[i])];
+        P.consumers.push_back(
+            {Problem::Consumer::Demand, dm.product, cls[static_cast<std::size_t>(dm.country)], -1,
+             0, static_cast<int>(i),
+             in.want[c.demands[i]] / unit[static_cast<std::size_t>(dm.product)], dm.tier});
     }
     // Every stockpile that can refill is a consumer, wanting 0 when full, so that the LPs keep
     // their shape from month to month.
     bool any_refill = false;
     for (std::size_t i = 0; i < c.demands.size(); ++i) {
         const double rw = in.refill_want[c.demands[i]];
-        const auto& dm = m.demands[static_cast<std::size_t>(c.demands[i])];
-        if (!dm.has_stockpile || !dm.stockpile.has_refill) continue;
-        P.consumers.push_back({Problem::Consumer::Refill, dm.product, cls[static_cast<std::size_t>(dm.country)], -1, 0,
-                               static_cast<int>(i), rw / unit[static_cast<std::size_t>(dm.product)], 0});
+        const auto &dm = m.demands[static_cast<std::size_t>(c.demands[i])];
+        if (!dm.has_stockpile || !dm.stockpile.has_refill)
+            continue;
+        P.consumers.push_back(
+            {Problem::Consumer::Refill, dm.product, cls[static_cast<std::size_t>(dm.country)], -1,
+             0, static_cast<int>(i), rw / unit[static_cast<std::size_t>(dm.product)], 0});
         any_refill = any_refill || rw > 0;
     }
     // 4. Edges (every source of the product to every consumer; blocked ones are limited by
@@ -313,9 +342,10 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
     P.edges_into.assign(P.consumers.size(), {});
     std::vector<std::vector<int>> edges_from(P.nodes.size());
     for (std::size_t k = 0; k < P.consumers.size(); ++k) {
-        const auto& con = P.consumers[k];
-        for (const auto& [key, n] : node_of) {
-            if (key.first != con.product) continue;
+        const auto &con = P.consumers[k];
+        for (const auto &[key, n] : node_of) {
+            if (key.first != con.product)
+                continue;
             const int e = static_cast<int>(P.edges.size());
             P.edges.push_back({n, static_cast<int>(k)});
             P.edges_into[k].push_back(e);
@@ -334,16 +364,18 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         P.rows.push_back({{n, 1.0}});
         P.rhs.push_back(P.nodes[static_cast<std::size_t>(n)].cap);
         Problem::Row supply{{n, -1.0}};
-        for (int e : edges_from[static_cast<std::size_t>(n)]) supply.push_back({y(e), 1.0});
+        for (int e : edges_from[static_cast<std::size_t>(n)])
+            supply.push_back({y(e), 1.0});
         P.rows.push_back(std::move(supply));
         P.rhs.push_back(0.0);
     }
     for (std::size_t k = 0; k < P.consumers.size(); ++k) {
-        const auto& con = P.consumers[k];
+        const auto &con = P.consumers[k];
         if (con.kind == Problem::Consumer::Recipe) {
             Problem::Row r = P.flow_into(static_cast<int>(k), -1.0);
             const int made = P.nodes[static_cast<std::size_t>(con.node)].product;
-            r.push_back({con.node, con.coef * unit[static_cast<std::size_t>(made)] / unit[static_cast<std::size_t>(con.product)]});
+            r.push_back({con.node, con.coef * unit[static_cast<std::size_t>(made)] /
+                                       unit[static_cast<std::size_t>(con.product)]});
             P.rows.push_back(std::move(r));
             P.rhs.push_back(0.0);
         } else {
@@ -352,36 +384,47 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         }
     }
     for (int r : act) {
-        const auto& res = m.restrictions[static_cast<std::size_t>(r)];
+        const auto &res = m.restrictions[static_cast<std::size_t>(r)];
         const double leak = in.restriction_leakage[r];
         std::vector<int> rows_of_r;
-        for (const auto& [key, n] : node_of) {
-            if (!res.product[static_cast<std::size_t>(key.first)]) continue;
+        for (const auto &[key, n] : node_of) {
+            if (!res.product[static_cast<std::size_t>(key.first)])
+                continue;
             Problem::Row row;
             for (int e : edges_from[static_cast<std::size_t>(n)]) {
-                const int to_cls = P.consumers[static_cast<std::size_t>(P.edges[static_cast<std::size_t>(e)].to)].cls;
-                if (res.blocks(rep[static_cast<std::size_t>(key.second)], rep[static_cast<std::size_t>(to_cls)], key.first))
+                const int to_cls =
+                    P.consumers[static_cast<std::size_t>(P.edges[static_cast<std::size_t>(e)].to)]
+                        .cls;
+                if (res.blocks(rep[static_cast<std::size_t>(key.second)],
+                               rep[static_cast<std::size_t>(to_cls)], key.first))
                     row.push_back({y(e), 1.0});
             }
-            if (row.empty()) continue;
-            if (leak > 0) row.push_back({n, -leak});
+            if (row.empty())
+                continue;
+            if (leak > 0)
+                row.push_back({n, -leak});
             rows_of_r.push_back(static_cast<int>(P.rows.size()));
             P.rows.push_back(std::move(row));
             P.rhs.push_back(0.0);
         }
-        if (!rows_of_r.empty()) P.leak_rows.push_back({r, std::move(rows_of_r)});
+        if (!rows_of_r.empty())
+            P.leak_rows.push_back({r, std::move(rows_of_r)});
     }
 
     // Helpers to run an LP on the base rows plus extra rows.
-    LinearProgram* lpp = nullptr;
-    auto role = [](std::uint64_t kind, std::uint64_t a, std::uint64_t b) { return (kind << 56) | (a << 28) | b; };
-    auto run_lp = [&](std::uint64_t key, const std::vector<Problem::Row>& extra_rows,
-                      const std::vector<double>& extra_rhs, const Problem::Row& objective) {
+    LinearProgram *lpp = nullptr;
+    auto role = [](std::uint64_t kind, std::uint64_t a, std::uint64_t b) {
+        return (kind << 56) | (a << 28) | b;
+    };
+    auto run_lp = [&](std::uint64_t key, const std::vector<Problem::Row> &extra_rows,
+                      const std::vector<double> &extra_rhs, const Problem::Row &objective) {
         lpp = &c.slots[key];
-        LinearProgram& lp_ = *lpp;
+        LinearProgram &lp_ = *lpp;
         lp_.reset(P.n_vars);
-        for (std::size_t i = 0; i < P.rows.size(); ++i) lp_.add_row(P.rows[i], P.rhs[i]);
-        for (std::size_t i = 0; i < extra_rows.size(); ++i) lp_.add_row(extra_rows[i], extra_rhs[i]);
+        for (std::size_t i = 0; i < P.rows.size(); ++i)
+            lp_.add_row(P.rows[i], P.rhs[i]);
+        for (std::size_t i = 0; i < extra_rows.size(); ++i)
+            lp_.add_row(extra_rows[i], extra_rhs[i]);
         lp_.set_objective(objective);
         ++stats_.lps;
         const auto st = lp_.solve();
@@ -395,20 +438,26 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
                 std::ostringstream d;
                 d.precision(17);
                 d << "LP dump: maximise";
-                for (const auto& [j, v] : objective) d << " +" << v << "*x" << j;
+                for (const auto &[j, v] : objective)
+                    d << " +" << v << "*x" << j;
                 d << "\n";
-                auto dump = [&](const Problem::Row& r, double b) {
-                    for (const auto& [j, v] : r) d << " " << v << "*x" << j;
+                auto dump = [&](const Problem::Row &r, double b) {
+                    for (const auto &[j, v] : r)
+                        d << " " << v << "*x" << j;
                     d << " <= " << b << "\n";
                 };
-                for (std::size_t i = 0; i < P.rows.size(); ++i) dump(P.rows[i], P.rhs[i]);
-                for (std::size_t i = 0; i < extra_rows.size(); ++i) dump(extra_rows[i], extra_rhs[i]);
+                for (std::size_t i = 0; i < P.rows.size(); ++i)
+                    dump(P.rows[i], P.rhs[i]);
+                for (std::size_t i = 0; i < extra_rows.size(); ++i)
+                    dump(extra_rows[i], extra_rhs[i]);
                 std::fprintf(stderr, "%s", d.str().c_str());
             }
-            if (st == LinearProgram::Status::Optimal) return;
+            if (st == LinearProgram::Status::Optimal)
+                return;
             std::ostringstream os;
-            os << "allocation LP failed (status " << static_cast<int>(st) << ", " << P.rows.size() + extra_rows.size()
-               << " rows, " << P.n_vars << " variables): please report this with the config and seed";
+            os << "allocation LP failed (status " << static_cast<int>(st) << ", "
+               << P.rows.size() + extra_rows.size() << " rows, " << P.n_vars
+               << " variables): please report this with the config and seed";
             throw std::runtime_error(os.str());
         }
     };
@@ -416,10 +465,12 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
     // Lower bounds (scaled) of every consumer fixed so far; -1 = not fixed.
     std::vector<double> fixed(P.consumers.size(), -1.0);
 
-    auto lower_rows = [&](std::vector<Problem::Row>& rows, std::vector<double>& rhs, int max_tier) {
+    auto lower_rows = [&](std::vector<Problem::Row> &rows, std::vector<double> &rhs, int max_tier) {
         for (std::size_t k = 0; k < P.consumers.size(); ++k) {
-            if (fixed[k] <= 0) continue;
-            if (max_tier >= 0 && (P.consumers[k].kind != Problem::Consumer::Demand || P.consumers[k].tier >= max_tier))
+            if (fixed[k] <= 0)
+                continue;
+            if (max_tier >= 0 && (P.consumers[k].kind != Problem::Consumer::Demand ||
+                                  P.consumers[k].tier >= max_tier))
                 continue;
             rows.push_back(P.flow_into(static_cast<int>(k), -1.0));
             rhs.push_back(-fixed[k]);
@@ -432,7 +483,8 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         std::uint64_t round = 0;
         U.erase(std::remove_if(U.begin(), U.end(),
                                [&](int k) {
-                                   if (P.consumers[static_cast<std::size_t>(k)].want > 0) return false;
+                                   if (P.consumers[static_cast<std::size_t>(k)].want > 0)
+                                       return false;
                                    fixed[static_cast<std::size_t>(k)] = 0.0;
                                    return true;
                                }),
@@ -451,13 +503,17 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
             rows.push_back({{P.t_var, 1.0}});
             rhs.push_back(1.0);
             lower_rows(rows, rhs, -1);
-            run_lp(role(kind, static_cast<std::uint64_t>(tier), round++), rows, rhs, {{P.t_var, 1.0}});
+            run_lp(role(kind, static_cast<std::uint64_t>(tier), round++), rows, rhs,
+                   {{P.t_var, 1.0}});
             const double t = std::min(1.0, lpp->objective());
             if (t >= kFullFill) {
-                for (int k : U) fixed[static_cast<std::size_t>(k)] = P.consumers[static_cast<std::size_t>(k)].want;
+                for (int k : U)
+                    fixed[static_cast<std::size_t>(k)] =
+                        P.consumers[static_cast<std::size_t>(k)].want;
                 return true;
             }
-            if (probe) return false;
+            if (probe)
+                return false;
             std::vector<int> rest;
             for (std::size_t i = 0; i < U.size(); ++i) {
                 const int k = U[i];
@@ -470,7 +526,8 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
             if (rest.size() == U.size()) {
                 // No positive dual found (numerically degenerate): all stop at t.
                 for (int k : U)
-                    fixed[static_cast<std::size_t>(k)] = std::max(0.0, t * P.consumers[static_cast<std::size_t>(k)].want - 1e-12);
+                    fixed[static_cast<std::size_t>(k)] =
+                        std::max(0.0, t * P.consumers[static_cast<std::size_t>(k)].want - 1e-12);
                 return false;
             }
             U.swap(rest);
@@ -495,32 +552,40 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         all_served = fill(demand_consumers, true, 0, 0);
     }
     if (!all_served)
-        for (auto& [tier, U] : by_tier) fill(U, false, 1, tier);
-    if (any_refill) fill(refill_consumers, false, 2, 0);
+        for (auto &[tier, U] : by_tier)
+            fill(U, false, 1, tier);
+    if (any_refill)
+        fill(refill_consumers, false, 2, 0);
 
     // 7. Results.
     std::fill(c.delivered.begin(), c.delivered.end(), 0.0);
     std::fill(c.refill.begin(), c.refill.end(), 0.0);
     int short_tier = -1;
     for (int k : demand_consumers) {
-        const auto& con = P.consumers[static_cast<std::size_t>(k)];
+        const auto &con = P.consumers[static_cast<std::size_t>(k)];
         const double want = in.want[c.demands[static_cast<std::size_t>(con.demand)]];
-        double v = fixed[static_cast<std::size_t>(k)] == con.want ? want
-                                                                   : fixed[static_cast<std::size_t>(k)] * unit[static_cast<std::size_t>(con.product)];
+        double v =
+            fixed[static_cast<std::size_t>(k)] == con.want
+                ? want
+                : fixed[static_cast<std::size_t>(k)] * unit[static_cast<std::size_t>(con.product)];
         v = std::min(v, want);
         c.delivered[static_cast<std::size_t>(con.demand)] = v;
-        if (want - v > kGapRel * want && (short_tier < 0 || con.tier < short_tier)) short_tier = con.tier;
+        if (want - v > kGapRel * want && (short_tier < 0 || con.tier < short_tier))
+            short_tier = con.tier;
     }
     for (int k : refill_consumers) {
-        const auto& con = P.consumers[static_cast<std::size_t>(k)];
-        if (fixed[static_cast<std::size_t>(k)] <= 0) continue; // nothing to refill, or nothing left
+        const auto &con = P.consumers[static_cast<std::size_t>(k)];
+        if (fixed[static_cast<std::size_t>(k)] <= 0)
+            continue; // nothing to refill, or nothing left
         const double want = in.refill_want[c.demands[static_cast<std::size_t>(con.demand)]];
-        const double v = fixed[static_cast<std::size_t>(k)] == con.want
-                             ? want
-                             : fixed[static_cast<std::size_t>(k)] * unit[static_cast<std::size_t>(con.product)];
+        const double v =
+            fixed[static_cast<std::size_t>(k)] == con.want
+                ? want
+                : fixed[static_cast<std::size_t>(k)] * unit[static_cast<std::size_t>(con.product)];
         c.refill[static_cast<std::size_t>(con.demand)] = std::min(v, want);
     }
-    if (short_tier < 0) return;
+    if (short_tier < 0)
+        return;
     c.is_short = true;
 
     // 8. Chokepoints: with the tiers above k held at their deliveries, the most tier k can
@@ -533,8 +598,10 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
     Problem::Row objective;
     for (int k : by_tier[short_tier]) {
         const double w = P.consumers[static_cast<std::size_t>(k)].want;
-        if (w <= 0) continue;
-        for (int e : P.edges_into[static_cast<std::size_t>(k)]) objective.push_back({y(e), 1.0 / w});
+        if (w <= 0)
+            continue;
+        for (int e : P.edges_into[static_cast<std::size_t>(k)])
+            objective.push_back({y(e), 1.0 / w});
     }
     run_lp(role(3, static_cast<std::uint64_t>(short_tier), 0), rows, rhs, objective);
     const double V0 = lpp->objective();
@@ -547,7 +614,8 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         if (std::isnan(d))
             undecided_nodes.push_back(n);
         else if (d > kBindEps)
-            for (int mn : P.nodes[static_cast<std::size_t>(n)].model_nodes) c.binding_nodes.push_back(mn);
+            for (int mn : P.nodes[static_cast<std::size_t>(n)].model_nodes)
+                c.binding_nodes.push_back(mn);
     }
     for (std::size_t i = 0; i < P.leak_rows.size(); ++i) {
         const double d = lpp->rhs_derivative(P.leak_rows[i].second);
@@ -556,17 +624,22 @@ void Allocator::solve_fresh(Component& c, const MonthInput& in) {
         else if (d > kBindEps)
             c.binding_restrictions.push_back(P.leak_rows[i].first);
     }
-    auto gain_with = [&](std::uint64_t key, const std::vector<int>& bump_rows) {
-        for (int r : bump_rows) P.rhs[static_cast<std::size_t>(r)] += delta;
+    auto gain_with = [&](std::uint64_t key, const std::vector<int> &bump_rows) {
+        for (int r : bump_rows)
+            P.rhs[static_cast<std::size_t>(r)] += delta;
         run_lp(key, rows, rhs, objective);
-        for (int r : bump_rows) P.rhs[static_cast<std::size_t>(r)] -= delta;
+        for (int r : bump_rows)
+            P.rhs[static_cast<std::size_t>(r)] -= delta;
         return lpp->objective() - V0;
     };
     for (int n : undecided_nodes)
-        if (gain_with(role(4, static_cast<std::uint64_t>(n), 0), {P.cap_row[static_cast<std::size_t>(n)]}) > kBindEps)
-            for (int mn : P.nodes[static_cast<std::size_t>(n)].model_nodes) c.binding_nodes.push_back(mn);
+        if (gain_with(role(4, static_cast<std::uint64_t>(n), 0),
+                      {P.cap_row[static_cast<std::size_t>(n)]}) > kBindEps)
+            for (int mn : P.nodes[static_cast<std::size_t>(n)].model_nodes)
+                c.binding_nodes.push_back(mn);
     for (int i : undecided_res)
-        if (gain_with(role(5, static_cast<std::uint64_t>(i), 0), P.leak_rows[static_cast<std::size_t>(i)].second) > kBindEps)
+        if (gain_with(role(5, static_cast<std::uint64_t>(i), 0),
+                      P.leak_rows[static_cast<std::size_t>(i)].second) > kBindEps)
             c.binding_restrictions.push_back(P.leak_rows[static_cast<std::size_t>(i)].first);
 }
 

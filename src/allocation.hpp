@@ -23,11 +23,11 @@
 namespace chokepoint {
 
 struct MonthInput {
-    const double* capacity = nullptr;           // [facility] available this month (unit/month)
-    const double* want = nullptr;               // [demand] wanted this month
-    const double* refill_want = nullptr;        // [demand] stockpile room to refill this month
-    const char* restriction_active = nullptr;   // [restriction]
-    const double* restriction_leakage = nullptr;// [restriction] share allowed while active
+    const double *capacity = nullptr;            // [facility] available this month (unit/month)
+    const double *want = nullptr;                // [demand] wanted this month
+    const double *refill_want = nullptr;         // [demand] stockpile room to refill this month
+    const char *restriction_active = nullptr;    // [restriction]
+    const double *restriction_leakage = nullptr; // [restriction] share allowed while active
 };
 
 struct MonthOutput {
@@ -46,7 +46,7 @@ struct AllocatorStats {
 /// Per-thread workspace; not thread-safe, cheap to create.
 class Allocator {
 public:
-    explicit Allocator(const Model& model);
+    explicit Allocator(const Model &model);
 
     /// Forgets every remembered month and basis, so that what follows depends on nothing
     /// solved before (called at the start of every trial: results must not depend on which
@@ -54,26 +54,26 @@ public:
     void forget();
 
     /// Solves the month for all components; results in `out` (resized as needed).
-    void solve(const MonthInput& in, MonthOutput& out);
+    void solve(const MonthInput &in, MonthOutput &out);
 
-    const AllocatorStats& stats() const { return stats_; }
+    const AllocatorStats &stats() const { return stats_; }
 
 private:
     struct Component;
     struct Problem;
-    void solve_component(Component& c, const MonthInput& in, MonthOutput& out);
-    void solve_fresh(Component& c, const MonthInput& in);
+    void solve_component(Component &c, const MonthInput &in, MonthOutput &out);
+    void solve_fresh(Component &c, const MonthInput &in);
 
-    const Model& m_;
-    std::vector<Component*> comps_;
+    const Model &m_;
+    std::vector<Component *> comps_;
     std::vector<std::unique_ptr<Component>> owned_;
     std::vector<double> unit_;
     AllocatorStats stats_;
 
 public:
     ~Allocator();
-    Allocator(const Allocator&) = delete;
-    Allocator& operator=(const Allocator&) = delete;
+    Allocator(const Allocator &) = delete;
+    Allocator &operator=(const Allocator &) = delete;
 };
 
 } // namespace chokepoint

@@ -22,20 +22,20 @@ struct Diagnostic {
 class InputError : public std::runtime_error {
 public:
     explicit InputError(std::vector<Diagnostic> diags);
-    explicit InputError(const std::string& message);
-    const std::vector<Diagnostic>& diagnostics() const { return diags_; }
+    explicit InputError(const std::string &message);
+    const std::vector<Diagnostic> &diagnostics() const { return diags_; }
 
 private:
     std::vector<Diagnostic> diags_;
 };
 
 /// Loads and validates a config file (and the files it includes). Throws InputError.
-Model load_model(const std::string& path);
+Model load_model(const std::string &path);
 
 /// Same, from text (tests); `path` names it in messages and resolves includes.
-Model load_model_from_string(const std::string& text, const std::string& path);
+Model load_model_from_string(const std::string &text, const std::string &path);
 
 /// A summary of the model for `chokepoint validate`.
-std::string describe_model(const Model& m);
+std::string describe_model(const Model &m);
 
 } // namespace chokepoint

@@ -14,7 +14,7 @@ namespace chokepoint {
 namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-double sample_beta(Stream& s, double alpha, double beta) {
+double sample_beta(Stream &s, double alpha, double beta) {
     boost::random::beta_distribution<double> dist(alpha, beta);
     return dist(s);
 }
@@ -113,7 +113,8 @@ Dist Dist::discrete(std::vector<double> values, std::vector<double> weights) {
     Dist d;
     d.kind = Kind::Discrete;
     double total = 0;
-    for (double w : weights) total += w;
+    for (double w : weights)
+        total += w;
     double acc = 0;
     d.cdf.reserve(weights.size());
     for (double w : weights) {
@@ -125,7 +126,7 @@ Dist Dist::discrete(std::vector<double> values, std::vector<double> weights) {
     return d;
 }
 
-double Dist::sample(Stream& s, const SampleContext& ctx) const {
+double Dist::sample(Stream &s, const SampleContext &ctx) const {
     switch (kind) {
     case Kind::Fixed:
         return a;
@@ -135,11 +136,13 @@ double Dist::sample(Stream& s, const SampleContext& ctx) const {
         // Inverse CDF.
         const double u = s.uniform01();
         const double fc = (c > a) ? (b - a) / (c - a) : 0.5;
-        if (u < fc) return a + std::sqrt(u * (c - a) * (b - a));
+        if (u < fc)
+            return a + std::sqrt(u * (c - a) * (b - a));
         return c - std::sqrt((1 - u) * (c - a) * (c - b));
     }
     case Kind::Pert: {
-        if (c <= a) return a;
+        if (c <= a)
+            return a;
         const double alpha = 1 + d * (b - a) / (c - a);
         const double beta = 1 + d * (c - b) / (c - a);
         return a + (c - a) * sample_beta(s, alpha, beta);
@@ -154,8 +157,10 @@ double Dist::sample(Stream& s, const SampleContext& ctx) const {
         const double plo = (lo == -kInf) ? 0.0 : boost::math::cdf(n, lo);
         const double phi = (hi == kInf) ? 1.0 : boost::math::cdf(n, hi);
         const double u = plo + (phi - plo) * s.uniform01();
-        if (u <= 0.0) return lo;
-        if (u >= 1.0) return hi;
+        if (u <= 0.0)
+            return lo;
+        if (u >= 1.0)
+            return hi;
         return std::clamp(boost::math::quantile(n, u), lo, hi);
     }
     case Kind::Lognormal: {
@@ -177,15 +182,16 @@ double Dist::sample(Stream& s, const SampleContext& ctx) const {
     case Kind::Discrete: {
         const double u = s.uniform01();
         const auto it = std::upper_bound(cdf.begin(), cdf.end(), u);
-        const auto i = std::min<std::size_t>(static_cast<std::size_t>(it - cdf.begin()),
-                                             values.size() - 1);
+        const auto i =
+            std::min<std::size_t>(static_cast<std::size_t>(it - cdf.begin()), values.size() - 1);
         return values[i];
     }
     case Kind::Factor:
         return ctx.factors[factor];
     case Kind::Product: {
         double v = 1.0;
-        for (const auto& ch : children) v *= ch.sample(s, ctx);
+        for (const auto &ch : children)
+            v *= ch.sample(s, ctx);
         return v;
     }
     case Kind::ByRegime:
@@ -205,7 +211,8 @@ double Dist::mean() const {
     case Kind::Pert:
         return (a + d * b + c) / (d + 2.0);
     case Kind::Normal: {
-        if (lo == -kInf && hi == kInf) return a;
+        if (lo == -kInf && hi == kInf)
+            return a;
         const boost::math::normal_distribution<double> z(0, 1);
         const double al = (lo - a) / b, be = (hi - a) / b;
         const double pa = (lo == -kInf) ? 0 : boost::math::pdf(z, al);
@@ -251,7 +258,8 @@ double Dist::variance() const {
         return (c - a) * (c - a) * alpha * beta / (ab * ab * (ab + 1));
     }
     case Kind::Normal: {
-        if (lo == -kInf && hi == kInf) return b * b;
+        if (lo == -kInf && hi == kInf)
+            return b * b;
         const boost::math::normal_distribution<double> z(0, 1);
         const double al = (lo - a) / b, be = (hi - a) / b;
         const double pa = (lo == -kInf) ? 0 : boost::math::pdf(z, al);
@@ -289,7 +297,7 @@ double Dist::variance() const {
     }
 }
 
-std::pair<double, double> Dist::support(const std::vector<Dist>* factors) const {
+std::pair<double, double> Dist::support(const std::vector<Dist> *factors) const {
     switch (kind) {
     case Kind::Fixed:
         return {a, a};
@@ -311,16 +319,18 @@ std::pair<double, double> Dist::support(const std::vector<Dist>* factors) const 
         return {*std::min_element(values.begin(), values.end()),
                 *std::max_element(values.begin(), values.end())};
     case Kind::Factor:
-        if (factors && factor >= 0) return (*factors)[static_cast<std::size_t>(factor)].support();
+        if (factors && factor >= 0)
+            return (*factors)[static_cast<std::size_t>(factor)].support();
         return {-kInf, kInf};
     case Kind::Product: {
         double l = 1, h = 1;
-        for (const auto& ch : children) {
+        for (const auto &ch : children) {
             const auto [cl, ch_hi] = ch.support(factors);
             const double cands[4] = {l * cl, l * ch_hi, h * cl, h * ch_hi};
             double nl = kInf, nh = -kInf;
             for (double v : cands) {
-                if (std::isnan(v)) v = 0; // 0 * inf
+                if (std::isnan(v))
+                    v = 0; // 0 * inf
                 nl = std::min(nl, v);
                 nh = std::max(nh, v);
             }
@@ -331,7 +341,7 @@ std::pair<double, double> Dist::support(const std::vector<Dist>* factors) const 
     }
     case Kind::ByRegime: {
         double l = kInf, h = -kInf;
-        for (const auto& ch : children) {
+        for (const auto &ch : children) {
             const auto [cl, chh] = ch.support(factors);
             l = std::min(l, cl);
             h = std::max(h, chh);

@@ -15,7 +15,7 @@ namespace chokepoint {
 /// draws of the shared factors.
 struct SampleContext {
     int regime = 0;
-    const double* factors = nullptr;
+    const double *factors = nullptr;
 };
 
 struct Dist {
@@ -48,8 +48,7 @@ struct Dist {
     static Dist uniform(double lo, double hi);
     static Dist triangular(double min, double mode, double max);
     static Dist pert(double min, double mode, double max, double lambda = 4.0);
-    static Dist normal(double mean, double sd,
-                       double lo = -std::numeric_limits<double>::infinity(),
+    static Dist normal(double mean, double sd, double lo = -std::numeric_limits<double>::infinity(),
                        double hi = std::numeric_limits<double>::infinity());
     static Dist lognormal_median(double median, double sigma);
     static Dist lognormal_moments(double mean, double sd);
@@ -59,14 +58,14 @@ struct Dist {
     static Dist bernoulli(double p);
     static Dist discrete(std::vector<double> values, std::vector<double> weights);
 
-    double sample(Stream& s, const SampleContext& ctx) const;
+    double sample(Stream &s, const SampleContext &ctx) const;
 
     /// Closed-form mean and variance (for documentation and tests); NaN for composites.
     double mean() const;
     double variance() const;
 
     /// Smallest and largest possible value (factor references need the factor supports).
-    std::pair<double, double> support(const std::vector<Dist>* factors = nullptr) const;
+    std::pair<double, double> support(const std::vector<Dist> *factors = nullptr) const;
 
     bool is_fixed() const { return kind == Kind::Fixed; }
     /// Human-readable one-line description, e.g. "pert(600, 750, 900)".

@@ -29,8 +29,8 @@ void LinearProgram::reset(int n) {
     cost_.assign(static_cast<std::size_t>(n), 0.0);
 }
 
-int LinearProgram::add_row(const std::vector<std::pair<int, double>>& coefs, double rhs) {
-    for (const auto& [j, c] : coefs) {
+int LinearProgram::add_row(const std::vector<std::pair<int, double>> &coefs, double rhs) {
+    for (const auto &[j, c] : coefs) {
         idx_.push_back(j);
         val_.push_back(c);
     }
@@ -39,28 +39,32 @@ int LinearProgram::add_row(const std::vector<std::pair<int, double>>& coefs, dou
     return static_cast<int>(rhs_.size()) - 1;
 }
 
-void LinearProgram::set_objective(const std::vector<std::pair<int, double>>& coefs) {
+void LinearProgram::set_objective(const std::vector<std::pair<int, double>> &coefs) {
     cost_.assign(static_cast<std::size_t>(n_), 0.0);
-    for (const auto& [j, c] : coefs) cost_[static_cast<std::size_t>(j)] += c;
+    for (const auto &[j, c] : coefs)
+        cost_[static_cast<std::size_t>(j)] += c;
 }
 
 void LinearProgram::pivot(int r, int c) {
     ++pivots_;
     const double inv = 1.0 / T(r, c);
-    double* prow = &T(r, 0);
+    double *prow = &T(r, 0);
     // The tableaux of flow problems stay sparse: update only the pivot row's non-zeros.
     nz_.clear();
     for (int j = 0; j < width_; ++j) {
-        if (prow[j] == 0.0) continue;
+        if (prow[j] == 0.0)
+            continue;
         prow[j] *= inv;
         nz_.push_back(j);
     }
     prow[c] = 1.0;
     for (int i = 0; i <= m_; ++i) {
-        if (i == r) continue;
-        double* row = &T(i, 0);
+        if (i == r)
+            continue;
+        double *row = &T(i, 0);
         const double f = row[c];
-        if (f == 0.0) continue;
+        if (f == 0.0)
+            continue;
         for (int j : nz_) {
             const double v = row[j] - f * prow[j];
             // Flush rounding residue to zero: degenerate flow problems otherwise drift
@@ -77,23 +81,26 @@ void LinearProgram::pivot(int r, int c) {
 bool LinearProgram::iterate(int ncols_enter, int max_iter) {
     int degenerate_run = 0;
     for (int it = 0; it < max_iter; ++it) {
-        const double* obj = &T(m_, 0);
+        const double *obj = &T(m_, 0);
         const bool bland = safe_ || degenerate_run > 20;
         int enter = -1;
         double best = -kCostEps;
         for (int j = 0; j < ncols_enter; ++j) {
             if (obj[j] < best) {
                 enter = j;
-                if (bland) break;
+                if (bland)
+                    break;
                 best = obj[j];
             }
         }
-        if (enter < 0) return true;
+        if (enter < 0)
+            return true;
         int leave = -1;
         double ratio = std::numeric_limits<double>::infinity();
         for (int i = 0; i < m_; ++i) {
             const double a = T(i, enter);
-            if (basis_[static_cast<std::size_t>(i)] >= art0_ && ncols_enter <= art0_ && std::abs(a) > kPivotEps) {
+            if (basis_[static_cast<std::size_t>(i)] >= art0_ && ncols_enter <= art0_ &&
+                std::abs(a) > kPivotEps) {
                 // Phase 2, an artificial left basic at zero in a redundant row: it must stay
                 // at zero, so this row blocks at once (pivoting it out keeps it zero).
                 if (leave < 0 || ratio > 0 || basis_[static_cast<std::size_t>(leave)] < art0_) {
@@ -102,21 +109,23 @@ bool LinearProgram::iterate(int ncols_enter, int max_iter) {
                 }
                 continue;
             }
-            if (a <= (safe_ ? 1e-7 : kPivotEps)) continue;
+            if (a <= (safe_ ? 1e-7 : kPivotEps))
+                continue;
             // Rounding can leave a basic value a hair below zero; treat it as zero.
             const double q = std::max(0.0, T(i, rhs_col_)) / a;
             // Ties: the larger pivot element (stabler), or under Bland's rule the smaller
             // basic index (which guarantees termination).
             const bool tie = leave >= 0 && q <= ratio + 1e-9;
-            const bool better_tie =
-                tie && (bland ? basis_[static_cast<std::size_t>(i)] < basis_[static_cast<std::size_t>(leave)]
-                              : a > T(leave, enter));
+            const bool better_tie = tie && (bland ? basis_[static_cast<std::size_t>(i)] <
+                                                        basis_[static_cast<std::size_t>(leave)]
+                                                  : a > T(leave, enter));
             if (q < ratio - 1e-12 || better_tie) {
                 ratio = q;
                 leave = i;
             }
         }
-        if (leave < 0) return false;
+        if (leave < 0)
+            return false;
         degenerate_run = (ratio <= 1e-12) ? degenerate_run + 1 : 0;
         pivot(leave, enter);
     }
@@ -126,8 +135,8 @@ bool LinearProgram::iterate(int ncols_enter, int max_iter) {
 LinearProgram::Status LinearProgram::solve() {
     warm_ = false;
     pivots_ = 0;
-    const bool same = have_last_ && n_ == last_n_ && row_start_ == last_row_start_ && idx_ == last_idx_ &&
-                      val_ == last_val_ && cost_ == last_cost_;
+    const bool same = have_last_ && n_ == last_n_ && row_start_ == last_row_start_ &&
+                      idx_ == last_idx_ && val_ == last_val_ && cost_ == last_cost_;
     cold_reason_ = !have_last_ ? 1 : !same ? 2 : 3;
     if (same && kWarmStart && try_warm()) {
         warm_ = true;
@@ -149,7 +158,8 @@ LinearProgram::Status LinearProgram::solve() {
         last_val_ = val_;
         last_cost_ = cost_;
         last_neg_.resize(rhs_.size());
-        for (std::size_t i = 0; i < rhs_.size(); ++i) last_neg_[i] = rhs_[i] < 0;
+        for (std::size_t i = 0; i < rhs_.size(); ++i)
+            last_neg_[i] = rhs_[i] < 0;
     }
     return st;
 }
@@ -158,25 +168,30 @@ bool LinearProgram::try_warm() {
     // Same rows and costs: only b changed. New basic values x_B = B^-1 b, where the columns of
     // B^-1 stand in the tableau under the initial basis (slacks, or artificials of flipped rows).
     for (int i = 0; i < m_; ++i)
-        if ((rhs_[static_cast<std::size_t>(i)] < 0) != static_cast<bool>(last_neg_[static_cast<std::size_t>(i)])) return false;
-    std::vector<double>& b = nzb_;
+        if ((rhs_[static_cast<std::size_t>(i)] < 0) !=
+            static_cast<bool>(last_neg_[static_cast<std::size_t>(i)]))
+            return false;
+    std::vector<double> &b = nzb_;
     b.resize(static_cast<std::size_t>(m_));
     for (int i = 0; i < m_; ++i) {
         const double sign = rhs_[static_cast<std::size_t>(i)] < 0 ? -1.0 : 1.0;
-        b[static_cast<std::size_t>(i)] = sign * row_scale_[static_cast<std::size_t>(i)] * rhs_[static_cast<std::size_t>(i)];
+        b[static_cast<std::size_t>(i)] =
+            sign * row_scale_[static_cast<std::size_t>(i)] * rhs_[static_cast<std::size_t>(i)];
     }
-    std::vector<double>& nv = nzv_;
+    std::vector<double> &nv = nzv_;
     nv.assign(static_cast<std::size_t>(m_ + 1), 0.0);
     for (int k = 0; k <= m_; ++k) {
         double v = 0;
-        for (int i = 0; i < m_; ++i) v += at(k, init_col_[static_cast<std::size_t>(i)]) * b[static_cast<std::size_t>(i)];
+        for (int i = 0; i < m_; ++i)
+            v += at(k, init_col_[static_cast<std::size_t>(i)]) * b[static_cast<std::size_t>(i)];
         nv[static_cast<std::size_t>(k)] = v;
     }
     bool feasible = true;
     for (int k = 0; k < m_; ++k) {
-        double& v = nv[static_cast<std::size_t>(k)];
+        double &v = nv[static_cast<std::size_t>(k)];
         if (basis_[static_cast<std::size_t>(k)] >= art0_) {
-            if (std::abs(v) > 1e-12) return false; // a redundant row would no longer be redundant
+            if (std::abs(v) > 1e-12)
+                return false; // a redundant row would no longer be redundant
             v = 0.0;
         } else if (v < 0) {
             if (v < -1e-11)
@@ -185,8 +200,10 @@ bool LinearProgram::try_warm() {
                 v = 0.0;
         }
     }
-    for (int k = 0; k <= m_; ++k) T(k, rhs_col_) = nv[static_cast<std::size_t>(k)];
-    if (!feasible && !dual_simplex()) return false;
+    for (int k = 0; k <= m_; ++k)
+        T(k, rhs_col_) = nv[static_cast<std::size_t>(k)];
+    if (!feasible && !dual_simplex())
+        return false;
     return finish() == Status::Optimal;
 }
 
@@ -204,22 +221,26 @@ bool LinearProgram::dual_simplex() {
             }
         if (leave < 0) {
             for (int k = 0; k < m_; ++k)
-                if (T(k, rhs_col_) < 0) T(k, rhs_col_) = 0.0;
+                if (T(k, rhs_col_) < 0)
+                    T(k, rhs_col_) = 0.0;
             return true;
         }
-        if (basis_[static_cast<std::size_t>(leave)] >= art0_) return false;
+        if (basis_[static_cast<std::size_t>(leave)] >= art0_)
+            return false;
         int enter = -1;
         double best = std::numeric_limits<double>::infinity();
         for (int j = 0; j < art0_; ++j) {
             const double a = T(leave, j);
-            if (a >= -kPivotEps) continue;
+            if (a >= -kPivotEps)
+                continue;
             const double q = std::max(0.0, T(m_, j)) / -a;
             if (q < best - 1e-12 || (q <= best + 1e-12 && enter >= 0 && a < T(leave, enter))) {
                 best = q;
                 enter = j;
             }
         }
-        if (enter < 0) return false; // primal infeasible for these b: let the full solve say so
+        if (enter < 0)
+            return false; // primal infeasible for these b: let the full solve say so
         pivot(leave, enter);
     }
     return false;
@@ -230,7 +251,8 @@ LinearProgram::Status LinearProgram::solve_once() {
     pivots_ = 0;
     int n_art = 0;
     for (double b : rhs_)
-        if (b < 0) ++n_art;
+        if (b < 0)
+            ++n_art;
     const int slack0 = n_, art0 = n_ + m_;
     art0_ = art0;
     init_col_.assign(static_cast<std::size_t>(m_), 0);
@@ -243,12 +265,15 @@ LinearProgram::Status LinearProgram::solve_once() {
     for (int i = 0; i < m_; ++i) {
         // Equilibrate: each row scaled so that its largest coefficient is 1.
         double big = 0;
-        const int r0 = row_start_[static_cast<std::size_t>(i)], r1 = row_start_[static_cast<std::size_t>(i) + 1];
-        for (int e = r0; e < r1; ++e) big = std::max(big, std::abs(val_[static_cast<std::size_t>(e)]));
+        const int r0 = row_start_[static_cast<std::size_t>(i)],
+                  r1 = row_start_[static_cast<std::size_t>(i) + 1];
+        for (int e = r0; e < r1; ++e)
+            big = std::max(big, std::abs(val_[static_cast<std::size_t>(e)]));
         const double rs = big > 0 ? 1.0 / big : 1.0;
         row_scale_[static_cast<std::size_t>(i)] = rs;
         const double sign = (rhs_[static_cast<std::size_t>(i)] < 0 ? -1.0 : 1.0) * rs;
-        for (int e = r0; e < r1; ++e) T(i, idx_[static_cast<std::size_t>(e)]) += sign * val_[static_cast<std::size_t>(e)];
+        for (int e = r0; e < r1; ++e)
+            T(i, idx_[static_cast<std::size_t>(e)]) += sign * val_[static_cast<std::size_t>(e)];
         T(i, slack0 + i) = sign < 0 ? -1.0 : 1.0;
         T(i, rhs_col_) = sign * rhs_[static_cast<std::size_t>(i)];
         if (sign < 0) {
@@ -265,18 +290,24 @@ LinearProgram::Status LinearProgram::solve_once() {
     try {
         if (n_art > 0) {
             // Phase 1: maximise -sum(artificials).
-            double* obj = &T(m_, 0);
+            double *obj = &T(m_, 0);
             for (int i = 0; i < m_; ++i) {
-                if (basis_[static_cast<std::size_t>(i)] < art0) continue;
-                const double* row = &T(i, 0);
-                for (int j = 0; j < width_; ++j) obj[j] -= row[j];
+                if (basis_[static_cast<std::size_t>(i)] < art0)
+                    continue;
+                const double *row = &T(i, 0);
+                for (int j = 0; j < width_; ++j)
+                    obj[j] -= row[j];
             }
-            for (int k = 0; k < n_art; ++k) obj[art0 + k] = 0.0;
-            if (!iterate(width_ - 1, max_iter)) return Status::Unbounded;
-            if (T(m_, rhs_col_) < -kFeasEps * (1.0 + m_)) return Status::Infeasible;
+            for (int k = 0; k < n_art; ++k)
+                obj[art0 + k] = 0.0;
+            if (!iterate(width_ - 1, max_iter))
+                return Status::Unbounded;
+            if (T(m_, rhs_col_) < -kFeasEps * (1.0 + m_))
+                return Status::Infeasible;
             // Drive artificial variables at zero out of the basis.
             for (int i = 0; i < m_; ++i) {
-                if (basis_[static_cast<std::size_t>(i)] < art0) continue;
+                if (basis_[static_cast<std::size_t>(i)] < art0)
+                    continue;
                 int c = -1;
                 double best = kPivotEps * 100;
                 for (int j = 0; j < art0; ++j)
@@ -284,24 +315,31 @@ LinearProgram::Status LinearProgram::solve_once() {
                         best = std::abs(T(i, j));
                         c = j;
                     }
-                if (c >= 0) pivot(i, c);
+                if (c >= 0)
+                    pivot(i, c);
                 // else: a redundant row; its artificial stays basic at zero and never re-enters.
             }
         }
         // Phase 2 objective row: reduced costs z_j - c_j.
-        double* obj = &T(m_, 0);
-        for (int j = 0; j < width_; ++j) obj[j] = 0.0;
-        for (int j = 0; j < n_; ++j) obj[j] = -cost_[static_cast<std::size_t>(j)];
+        double *obj = &T(m_, 0);
+        for (int j = 0; j < width_; ++j)
+            obj[j] = 0.0;
+        for (int j = 0; j < n_; ++j)
+            obj[j] = -cost_[static_cast<std::size_t>(j)];
         for (int i = 0; i < m_; ++i) {
             const int b = basis_[static_cast<std::size_t>(i)];
-            if (b >= n_) continue;
+            if (b >= n_)
+                continue;
             const double cb = cost_[static_cast<std::size_t>(b)];
-            if (cb == 0.0) continue;
-            const double* row = &T(i, 0);
-            for (int j = 0; j < width_; ++j) obj[j] += cb * row[j];
+            if (cb == 0.0)
+                continue;
+            const double *row = &T(i, 0);
+            for (int j = 0; j < width_; ++j)
+                obj[j] += cb * row[j];
         }
-        if (!iterate(art0, max_iter)) return Status::Unbounded;
-    } catch (const std::runtime_error&) {
+        if (!iterate(art0, max_iter))
+            return Status::Unbounded;
+    } catch (const std::runtime_error &) {
         return Status::IterationLimit;
     }
     return finish();
@@ -312,26 +350,33 @@ LinearProgram::Status LinearProgram::finish() {
     x_.assign(static_cast<std::size_t>(n_), 0.0);
     for (int i = 0; i < m_; ++i) {
         const int b = basis_[static_cast<std::size_t>(i)];
-        if (b < n_) x_[static_cast<std::size_t>(b)] = T(i, rhs_col_);
+        if (b < n_)
+            x_[static_cast<std::size_t>(b)] = T(i, rhs_col_);
     }
     y_.assign(static_cast<std::size_t>(m_), 0.0);
-    for (int i = 0; i < m_; ++i) y_[static_cast<std::size_t>(i)] = T(m_, slack0 + i) * row_scale_[static_cast<std::size_t>(i)];
+    for (int i = 0; i < m_; ++i)
+        y_[static_cast<std::size_t>(i)] =
+            T(m_, slack0 + i) * row_scale_[static_cast<std::size_t>(i)];
     objective_ = T(m_, rhs_col_);
     // Verify: a solution that violates its own rows beyond rounding is not returned.
     double worst = 0, scale = 1;
     for (int i = 0; i < m_; ++i) {
         double act = 0;
-        for (int e = row_start_[static_cast<std::size_t>(i)]; e < row_start_[static_cast<std::size_t>(i) + 1]; ++e) {
-            const double t = val_[static_cast<std::size_t>(e)] * x_[static_cast<std::size_t>(idx_[static_cast<std::size_t>(e)])];
+        for (int e = row_start_[static_cast<std::size_t>(i)];
+             e < row_start_[static_cast<std::size_t>(i) + 1]; ++e) {
+            const double t = val_[static_cast<std::size_t>(e)] *
+                             x_[static_cast<std::size_t>(idx_[static_cast<std::size_t>(e)])];
             act += t;
             scale = std::max(scale, std::abs(t));
         }
         worst = std::max(worst, act - rhs_[static_cast<std::size_t>(i)]);
         scale = std::max(scale, std::abs(rhs_[static_cast<std::size_t>(i)]));
     }
-    for (double v : x_) worst = std::max(worst, -v);
+    for (double v : x_)
+        worst = std::max(worst, -v);
     max_violation_ = worst;
-    if (worst > 1e-9 * scale) return Status::Numerical;
+    if (worst > 1e-9 * scale)
+        return Status::Numerical;
     return Status::Optimal;
 }
 
@@ -339,18 +384,23 @@ LinearProgram::Status LinearProgram::finish() {
 
 namespace chokepoint {
 
-double LinearProgram::rhs_derivative(const std::vector<int>& rows) const {
+double LinearProgram::rhs_derivative(const std::vector<int> &rows) const {
     double y = 0;
-    for (int r : rows) y += y_[static_cast<std::size_t>(r)];
-    if (y <= 1e-12) return 0.0;
+    for (int r : rows)
+        y += y_[static_cast<std::size_t>(r)];
+    if (y <= 1e-12)
+        return 0.0;
     const int slack0 = n_;
     for (int k = 0; k < m_; ++k) {
         // Change of basic variable k per unit increase: sum over rows of scale * B^-1 e_row.
         double d = 0;
-        for (int r : rows) d += row_scale_[static_cast<std::size_t>(r)] * at(k, slack0 + r);
+        for (int r : rows)
+            d += row_scale_[static_cast<std::size_t>(r)] * at(k, slack0 + r);
         const bool artificial = basis_[static_cast<std::size_t>(k)] >= art0_;
-        if (artificial && std::abs(d) > 1e-12) return std::numeric_limits<double>::quiet_NaN();
-        if (d < -1e-12 && at(k, rhs_col_) <= 1e-12) return std::numeric_limits<double>::quiet_NaN();
+        if (artificial && std::abs(d) > 1e-12)
+            return std::numeric_limits<double>::quiet_NaN();
+        if (d < -1e-12 && at(k, rhs_col_) <= 1e-12)
+            return std::numeric_limits<double>::quiet_NaN();
     }
     return y;
 }

@@ -28,8 +28,8 @@ public:
     /// Starts a new problem with `n` variables (all >= 0) and no rows.
     void reset(int n);
     /// Adds the row sum(coef * x) <= rhs; returns its index.
-    int add_row(const std::vector<std::pair<int, double>>& coefs, double rhs);
-    void set_objective(const std::vector<std::pair<int, double>>& coefs);
+    int add_row(const std::vector<std::pair<int, double>> &coefs, double rhs);
+    void set_objective(const std::vector<std::pair<int, double>> &coefs);
     /// Drops the remembered basis: the next solve starts from scratch.
     void forget() { have_last_ = false; }
 
@@ -46,11 +46,12 @@ public:
     /// small increase (then it is the sum of their duals); 0 when every such dual is 0 (the
     /// duals bound the derivative from above); NaN when a degenerate basis leaves it
     /// undetermined (re-solve with the increase to find out).
-    double rhs_derivative(const std::vector<int>& rows) const;
+    double rhs_derivative(const std::vector<int> &rows) const;
     /// Pivots of the last solve (0 after a successful warm re-solve).
     int pivots() const { return pivots_; }
     bool warm() const { return warm_; }
-    /// Why the last solve was cold: 0 it was warm, 1 nothing remembered, 2 other rows or costs, 3 warm start failed.
+    /// Why the last solve was cold: 0 it was warm, 1 nothing remembered, 2 other rows or costs, 3
+    /// warm start failed.
     int cold_reason() const { return cold_reason_; }
     /// Largest violation of a row or bound by the returned solution.
     double max_violation() const { return max_violation_; }
@@ -62,11 +63,13 @@ private:
     Status finish();
     bool iterate(int ncols_enter, int max_iter);
     void pivot(int r, int c);
-    double& T(int r, int c) {
-        return tab_[static_cast<std::size_t>(r) * static_cast<std::size_t>(width_) + static_cast<std::size_t>(c)];
+    double &T(int r, int c) {
+        return tab_[static_cast<std::size_t>(r) * static_cast<std::size_t>(width_) +
+                    static_cast<std::size_t>(c)];
     }
     double at(int r, int c) const {
-        return tab_[static_cast<std::size_t>(r) * static_cast<std::size_t>(width_) + static_cast<std::size_t>(c)];
+        return tab_[static_cast<std::size_t>(r) * static_cast<std::size_t>(width_) +
+                    static_cast<std::size_t>(c)];
     }
 
     // The problem, rows in compressed form.

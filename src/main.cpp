@@ -12,16 +12,18 @@
 
 namespace {
 constexpr int kExitOk = 0, kExitRuntime = 1, kExitBadInput = 2;
-constexpr const char* kExitCodes =
+constexpr const char *kExitCodes =
     "Exit codes: 0 success; 1 runtime failure (I/O, out of memory, internal error); 2 bad input "
     "(config or arguments); 128+N when stopped by signal N (130 SIGINT, 143 SIGTERM).";
 } // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char **argv) {
     using namespace chokepoint;
-    CLI::App app{"chokepoint: Monte Carlo risk of supply shortfalls in critical-material value chains.\n" +
-                 std::string(kExitCodes)};
-    app.set_version_flag("--version", std::string("chokepoint ") + kVersion + " (" + kGitCommit + ")");
+    CLI::App app{
+        "chokepoint: Monte Carlo risk of supply shortfalls in critical-material value chains.\n" +
+        std::string(kExitCodes)};
+    app.set_version_flag("--version",
+                         std::string("chokepoint ") + kVersion + " (" + kGitCommit + ")");
     app.require_subcommand(1);
 
     std::string config, output, summary_file;
@@ -29,27 +31,30 @@ int main(int argc, char** argv) {
     int threads = 0;
     bool overwrite = false, quiet = false;
 
-    auto* run = app.add_subcommand("run", "Run a study and write its results file (HDF5).");
+    auto *run = app.add_subcommand("run", "Run a study and write its results file (HDF5).");
     run->add_option("config", config, "Config file (YAML)")->required();
     run->add_option("-o,--output", output, "Results file (default: results/<name>.h5)");
-    run->add_option("--trials", trials, "Number of trials (overrides run.trials)")->check(CLI::Range(std::uint64_t(1), std::uint64_t(0xFFFFFFFFull)));
+    run->add_option("--trials", trials, "Number of trials (overrides run.trials)")
+        ->check(CLI::Range(std::uint64_t(1), std::uint64_t(0xFFFFFFFFull)));
     run->add_option("--seed", seed, "Master seed, 0 .. 2^64-1 (overrides run.seed)");
-    run->add_option("--threads", threads, "Worker threads (default: all available)")->check(CLI::Range(1, 1024));
+    run->add_option("--threads", threads, "Worker threads (default: all available)")
+        ->check(CLI::Range(1, 1024));
     run->add_flag("--overwrite", overwrite, "Replace an existing results file");
     run->add_flag("-q,--quiet", quiet, "No progress or summary output");
     run->footer(kExitCodes);
 
-    auto* validate = app.add_subcommand("validate", "Check a config and print the model it builds.");
+    auto *validate =
+        app.add_subcommand("validate", "Check a config and print the model it builds.");
     validate->add_option("config", config, "Config file (YAML)")->required();
     validate->footer(kExitCodes);
 
-    auto* summary = app.add_subcommand("summary", "Print the summary of a results file.");
+    auto *summary = app.add_subcommand("summary", "Print the summary of a results file.");
     summary->add_option("file", summary_file, "Results file (HDF5)")->required();
     summary->footer(kExitCodes);
 
     try {
         app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
+    } catch (const CLI::ParseError &e) {
         const int rc = app.exit(e);
         return rc == 0 ? kExitOk : kExitBadInput;
     }
@@ -65,8 +70,10 @@ int main(int argc, char** argv) {
             return kExitOk;
         }
         Model m = load_model(config);
-        if (trials) m.run.trials = *trials;
-        if (seed) m.run.seed = *seed;
+        if (trials)
+            m.run.trials = *trials;
+        if (seed)
+            m.run.seed = *seed;
         RunOptions opt;
         opt.output = output.empty() ? "results/" + m.name + ".h5" : output;
         opt.threads = threads;
@@ -76,26 +83,29 @@ int main(int argc, char** argv) {
         const auto rep = run_study(m, opt);
         if (!quiet) {
             std::cerr << "chokepoint: " << rep.trials << " trials in " << rep.seconds << " s ("
-                      << static_cast<std::uint64_t>(rep.trials / std::max(rep.seconds, 1e-9)) << " trials/s, "
-                      << rep.threads << " threads) -> " << opt.output << "\n";
+                      << static_cast<std::uint64_t>(rep.trials / std::max(rep.seconds, 1e-9))
+                      << " trials/s, " << rep.threads << " threads) -> " << opt.output << "\n";
             if (std::getenv("CHOKEPOINT_STATS"))
-                std::cerr << "allocator: " << rep.alloc.solves << " component-months, " << rep.alloc.cache_hits
-                          << " repeated, " << rep.alloc.monotone_hits << " monotone, " << rep.alloc.lps << " LPs (" << rep.alloc.warm << " warm), "
-                          << rep.alloc.pivots << " pivots; cold: " << rep.alloc.cold_first << " first, "
-                          << rep.alloc.cold_changed << " changed, " << rep.alloc.cold_failed << " warm failed\n";
+                std::cerr << "allocator: " << rep.alloc.solves << " component-months, "
+                          << rep.alloc.cache_hits << " repeated, " << rep.alloc.monotone_hits
+                          << " monotone, " << rep.alloc.lps << " LPs (" << rep.alloc.warm
+                          << " warm), " << rep.alloc.pivots
+                          << " pivots; cold: " << rep.alloc.cold_first << " first, "
+                          << rep.alloc.cold_changed << " changed, " << rep.alloc.cold_failed
+                          << " warm failed\n";
             print_summary(opt.output, std::cout);
         }
         return kExitOk;
-    } catch (const InputError& e) {
+    } catch (const InputError &e) {
         std::cerr << e.what() << "\n";
         return kExitBadInput;
-    } catch (const Interrupted& e) {
+    } catch (const Interrupted &e) {
         std::cerr << "chokepoint: " << e.what() << "; no results file written\n";
         return 128 + e.signal();
-    } catch (const std::bad_alloc&) {
+    } catch (const std::bad_alloc &) {
         std::cerr << "error: out of memory\n";
         return kExitRuntime;
-    } catch (const std::exception& e) {
+    } catch (const std::exception &e) {
         std::cerr << "error: " << e.what() << "\n";
         return kExitRuntime;
     }

@@ -35,7 +35,7 @@ struct Facility {
     std::string id;
     int product = -1;
     int country = -1;
-    Dist capacity;                    // per year
+    Dist capacity; // per year
     Dist availability = Dist::fixed(1);
     Dist start_month = Dist::fixed(0);
     Dist ramp_months = Dist::fixed(0);
@@ -63,11 +63,11 @@ struct Demand {
 /// fixed leakage) or the restriction of an export-control event (active while the event is).
 struct Restriction {
     std::string id;
-    int event = -1;                  // -1 for a static lane
-    std::vector<char> exporter;      // [country] membership
-    std::vector<char> importer;      // [country]
-    std::vector<char> product;       // [product]
-    double static_leakage = 0.0;     // lanes only
+    int event = -1;              // -1 for a static lane
+    std::vector<char> exporter;  // [country] membership
+    std::vector<char> importer;  // [country]
+    std::vector<char> product;   // [product]
+    double static_leakage = 0.0; // lanes only
     bool blocks(int from, int to, int p) const {
         return from != to && exporter[static_cast<std::size_t>(from)] &&
                importer[static_cast<std::size_t>(to)] && product[static_cast<std::size_t>(p)];

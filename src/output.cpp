@@ -3,59 +3,70 @@
 #include "version.hpp"
 
 #include <chrono>
+#include <ctime>
 #include <functional>
 #include <sstream>
-#include <ctime>
 #include <stdexcept>
 
 namespace chokepoint {
 
 namespace {
 
-template <class T> const H5::PredType& h5type();
-template <> const H5::PredType& h5type<double>() { return H5::PredType::NATIVE_DOUBLE; }
-template <> const H5::PredType& h5type<std::int32_t>() { return H5::PredType::NATIVE_INT32; }
-template <> const H5::PredType& h5type<std::uint64_t>() { return H5::PredType::NATIVE_UINT64; }
+template <class T> const H5::PredType &h5type();
+template <> const H5::PredType &h5type<double>() {
+    return H5::PredType::NATIVE_DOUBLE;
+}
+template <> const H5::PredType &h5type<std::int32_t>() {
+    return H5::PredType::NATIVE_INT32;
+}
+template <> const H5::PredType &h5type<std::uint64_t>() {
+    return H5::PredType::NATIVE_UINT64;
+}
 
-const H5::StrType& vlen_str() {
+const H5::StrType &vlen_str() {
     static const H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
     return t;
 }
 
-void attr_string(H5::H5Object& obj, const char* name, const std::string& value) {
+void attr_string(H5::H5Object &obj, const char *name, const std::string &value) {
     H5::DataSpace scalar(H5S_SCALAR);
     auto a = obj.createAttribute(name, vlen_str(), scalar);
     a.write(vlen_str(), value);
 }
 
-template <class T> void attr_scalar(H5::H5Object& obj, const char* name, T value) {
+template <class T> void attr_scalar(H5::H5Object &obj, const char *name, T value) {
     H5::DataSpace scalar(H5S_SCALAR);
     auto a = obj.createAttribute(name, h5type<T>(), scalar);
     a.write(h5type<T>(), &value);
 }
 
-void write_strings(H5::Group& g, const char* name, const std::vector<std::string>& values) {
+void write_strings(H5::Group &g, const char *name, const std::vector<std::string> &values) {
     const hsize_t n = values.size();
     H5::DataSpace space(1, &n);
     auto ds = g.createDataSet(name, vlen_str(), space);
-    std::vector<const char*> ptrs;
-    for (const auto& v : values) ptrs.push_back(v.c_str());
-    if (n) ds.write(ptrs.data(), vlen_str());
+    std::vector<const char *> ptrs;
+    for (const auto &v : values)
+        ptrs.push_back(v.c_str());
+    if (n)
+        ds.write(ptrs.data(), vlen_str());
 }
 
 template <class T>
-void write_array(H5::Group& g, const char* name, const std::vector<T>& values, std::vector<hsize_t> dims = {}) {
-    if (dims.empty()) dims.push_back(values.size());
+void write_array(H5::Group &g, const char *name, const std::vector<T> &values,
+                 std::vector<hsize_t> dims = {}) {
+    if (dims.empty())
+        dims.push_back(values.size());
     H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
     auto ds = g.createDataSet(name, h5type<T>(), space);
-    if (!values.empty()) ds.write(values.data(), h5type<T>());
+    if (!values.empty())
+        ds.write(values.data(), h5type<T>());
 }
 
 /// A dataset extendible along its first dimension (the trial), chunked and compressed.
 class Appendable {
 public:
     Appendable() = default;
-    Appendable(H5::Group& g, const char* name, const H5::PredType& type, std::vector<hsize_t> inner,
+    Appendable(H5::Group &g, const char *name, const H5::PredType &type, std::vector<hsize_t> inner,
                hsize_t chunk_rows)
         : type_(&type), inner_(std::move(inner)) {
         std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED}, chunk{chunk_rows};
@@ -68,7 +79,8 @@ public:
         }
         // Keep chunks near 1 MiB or below whatever the inner size.
         const hsize_t bytes_per_row = row_elems * type.getSize();
-        chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(chunk_rows, (1u << 20) / std::max<hsize_t>(1, bytes_per_row)));
+        chunk[0] = std::max<hsize_t>(
+            1, std::min<hsize_t>(chunk_rows, (1u << 20) / std::max<hsize_t>(1, bytes_per_row)));
         H5::DataSpace space(static_cast<int>(dims.size()), dims.data(), maxdims.data());
         H5::DSetCreatPropList plist;
         plist.setChunk(static_cast<int>(chunk.size()), chunk.data());
@@ -77,8 +89,9 @@ public:
         ds_ = g.createDataSet(name, type, space, plist);
     }
 
-    template <class T> void append(const T* data, hsize_t rows) {
-        if (rows == 0) return;
+    template <class T> void append(const T *data, hsize_t rows) {
+        if (rows == 0)
+            return;
         std::vector<hsize_t> newdims{rows_ + rows}, start{rows_}, count{rows};
         for (hsize_t d : inner_) {
             newdims.push_back(d);
@@ -93,11 +106,11 @@ public:
         rows_ += rows;
     }
 
-    H5::DataSet& dataset() { return ds_; }
+    H5::DataSet &dataset() { return ds_; }
 
 private:
     H5::DataSet ds_;
-    const H5::PredType* type_ = nullptr;
+    const H5::PredType *type_ = nullptr;
     std::vector<hsize_t> inner_;
     hsize_t rows_ = 0;
 };
@@ -115,7 +128,7 @@ std::string utc_now() {
 } // namespace
 
 struct ResultWriter::Impl {
-    const Model& m;
+    const Model &m;
     RunInfo info;
     H5::H5File file;
     H5::Group scen, trials;
@@ -123,7 +136,7 @@ struct ResultWriter::Impl {
         fac_binding, regime, event_onset, monthly;
     std::uint64_t rows = 0;
 
-    Impl(const std::string& path, const Model& model, const RunInfo& ri) : m(model), info(ri) {
+    Impl(const std::string &path, const Model &model, const RunInfo &ri) : m(model), info(ri) {
         file = H5::H5File(path, H5F_ACC_EXCL);
         auto root = file.openGroup("/");
         attr_string(root, "filetype", kFileType);
@@ -147,7 +160,7 @@ struct ResultWriter::Impl {
 
         auto cfg = file.createGroup("/config");
         std::vector<std::string> paths, texts;
-        for (const auto& f : m.files) {
+        for (const auto &f : m.files) {
             paths.push_back(f.path);
             texts.push_back(f.text);
         }
@@ -156,11 +169,12 @@ struct ResultWriter::Impl {
 
         auto mg = file.createGroup("/model");
         std::vector<std::string> names, recipes;
-        for (const auto& p : m.products) {
+        for (const auto &p : m.products) {
             names.push_back(p.id);
             std::string r;
-            for (const auto& [q, c] : p.recipe) {
-                if (!r.empty()) r += ",";
+            for (const auto &[q, c] : p.recipe) {
+                if (!r.empty())
+                    r += ",";
                 std::ostringstream os;
                 os.precision(17);
                 os << c;
@@ -173,7 +187,7 @@ struct ResultWriter::Impl {
         names.clear();
         std::vector<std::int32_t> prod;
         std::vector<std::string> ctry;
-        for (const auto& f : m.facilities) {
+        for (const auto &f : m.facilities) {
             names.push_back(f.id);
             prod.push_back(f.product);
             ctry.push_back(m.countries[static_cast<std::size_t>(f.country)]);
@@ -185,7 +199,7 @@ struct ResultWriter::Impl {
         prod.clear();
         ctry.clear();
         std::vector<std::int32_t> tier, has_stockpile;
-        for (const auto& d : m.demands) {
+        for (const auto &d : m.demands) {
             names.push_back(d.id);
             prod.push_back(d.product);
             ctry.push_back(m.countries[static_cast<std::size_t>(d.country)]);
@@ -199,22 +213,24 @@ struct ResultWriter::Impl {
         write_array(mg, "demand_tier", tier);
         names.clear();
         std::vector<std::string> types;
-        for (const auto& e : m.events) {
+        for (const auto &e : m.events) {
             names.push_back(e.id);
-            types.push_back(e.type == EventType::ExportControl ? "export_control" : "capacity_shock");
+            types.push_back(e.type == EventType::ExportControl ? "export_control"
+                                                               : "capacity_shock");
         }
         write_strings(mg, "events", names);
         write_strings(mg, "event_type", types);
         names.clear();
         std::vector<double> weights;
-        for (const auto& r : m.regimes) {
+        for (const auto &r : m.regimes) {
             names.push_back(r.id);
             weights.push_back(r.weight);
         }
         write_strings(mg, "regimes", names);
         write_array(mg, "regime_weight", weights);
         names.clear();
-        for (const auto& r : m.restrictions) names.push_back(r.id);
+        for (const auto &r : m.restrictions)
+            names.push_back(r.id);
         write_strings(mg, "restrictions", names);
         write_strings(mg, "nodes", m.node_names);
         write_strings(mg, "countries", m.countries);
@@ -230,23 +246,26 @@ struct ResultWriter::Impl {
         share = Appendable(trials, "shortfall_share", H5::PredType::NATIVE_DOUBLE, {D}, chunk);
         short_months = Appendable(trials, "short_months", H5::PredType::NATIVE_INT32, {D}, chunk);
         longest_run = Appendable(trials, "longest_run", H5::PredType::NATIVE_INT32, {D}, chunk);
-        stockpile_min = Appendable(trials, "stockpile_min", H5::PredType::NATIVE_DOUBLE, {D}, chunk);
+        stockpile_min =
+            Appendable(trials, "stockpile_min", H5::PredType::NATIVE_DOUBLE, {D}, chunk);
         stockout = Appendable(trials, "stockout_month", H5::PredType::NATIVE_INT32, {D}, chunk);
-        fac_binding = Appendable(trials, "facility_binding_months", H5::PredType::NATIVE_INT32, {F}, chunk);
+        fac_binding =
+            Appendable(trials, "facility_binding_months", H5::PredType::NATIVE_INT32, {F}, chunk);
         regime = Appendable(trials, "regime", H5::PredType::NATIVE_INT32, {}, chunk);
         event_onset = Appendable(trials, "event_onset", H5::PredType::NATIVE_INT32, {E}, chunk);
         if (m.run.store_monthly)
-            monthly = Appendable(trials, "monthly_shortfall", H5::PredType::NATIVE_FLOAT, {D, H}, chunk);
+            monthly =
+                Appendable(trials, "monthly_shortfall", H5::PredType::NATIVE_FLOAT, {D, H}, chunk);
     }
 };
 
-ResultWriter::ResultWriter(const std::string& path, const Model& model, const RunInfo& info)
+ResultWriter::ResultWriter(const std::string &path, const Model &model, const RunInfo &info)
     : impl_(std::make_unique<Impl>(path, model, info)) {}
 
 ResultWriter::~ResultWriter() = default;
 
-void ResultWriter::append(const BlockResult& b) {
-    auto& I = *impl_;
+void ResultWriter::append(const BlockResult &b) {
+    auto &I = *impl_;
     const hsize_t n = b.count;
     I.shortfall.append(b.shortfall.data(), n);
     I.demand_total.append(b.demand_total.data(), n);
@@ -258,23 +277,26 @@ void ResultWriter::append(const BlockResult& b) {
     I.fac_binding.append(b.facility_binding_months.data(), n);
     I.regime.append(b.regime.data(), n);
     I.event_onset.append(b.event_onset.data(), n);
-    if (I.m.run.store_monthly) I.monthly.append(b.monthly_shortfall.data(), n);
+    if (I.m.run.store_monthly)
+        I.monthly.append(b.monthly_shortfall.data(), n);
     I.rows += n;
 }
 
-void ResultWriter::finish(const Accumulators& acc) {
-    auto& I = *impl_;
-    const Model& m = I.m;
+void ResultWriter::finish(const Accumulators &acc) {
+    auto &I = *impl_;
+    const Model &m = I.m;
     const auto D = m.demands.size();
     auto sg = I.scen.createGroup("summary");
-    auto means = [](const std::vector<Moments>& v) {
+    auto means = [](const std::vector<Moments> &v) {
         std::vector<double> out;
-        for (const auto& x : v) out.push_back(x.mean);
+        for (const auto &x : v)
+            out.push_back(x.mean);
         return out;
     };
-    auto ses = [](const std::vector<Moments>& v) {
+    auto ses = [](const std::vector<Moments> &v) {
         std::vector<double> out;
-        for (const auto& x : v) out.push_back(x.se());
+        for (const auto &x : v)
+            out.push_back(x.se());
         return out;
     };
     write_array(sg, "eud", means(acc.shortfall));
@@ -283,7 +305,8 @@ void ResultWriter::finish(const Accumulators& acc) {
     write_array(sg, "expected_demand_se", ses(acc.demand_total));
     std::vector<double> eud_share;
     for (std::size_t d = 0; d < D; ++d)
-        eud_share.push_back(acc.demand_total[d].mean > 0 ? acc.shortfall[d].mean / acc.demand_total[d].mean : 0.0);
+        eud_share.push_back(
+            acc.demand_total[d].mean > 0 ? acc.shortfall[d].mean / acc.demand_total[d].mean : 0.0);
     write_array(sg, "eud_share", eud_share);
     write_array(sg, "mean_shortfall_share", means(acc.shortfall_share));
     write_array(sg, "mean_shortfall_share_se", ses(acc.shortfall_share));
@@ -315,15 +338,16 @@ void ResultWriter::finish(const Accumulators& acc) {
     write_array(sg, "event_fired_share", means(acc.event_fired));
     write_array(sg, "event_fired_share_se", ses(acc.event_fired));
     std::vector<double> regime_share;
-    for (auto c : acc.regime_count) regime_share.push_back(I.rows ? static_cast<double>(c) / static_cast<double>(I.rows) : 0.0);
+    for (auto c : acc.regime_count)
+        regime_share.push_back(I.rows ? static_cast<double>(c) / static_cast<double>(I.rows) : 0.0);
     write_array(sg, "regime_share", regime_share);
 
     // Exact quantiles of total shortfall, read back from the per-trial dataset in slabs.
     write_array(sg, "quantile_levels", m.run.quantiles);
     {
-        auto& ds = I.shortfall.dataset();
+        auto &ds = I.shortfall.dataset();
         const hsize_t n = I.rows;
-        auto scan = [&](const std::function<void(const double*)>& fn) {
+        auto scan = [&](const std::function<void(const double *)> &fn) {
             const hsize_t slab = std::max<hsize_t>(1, (hsize_t(1) << 20) / std::max<hsize_t>(1, D));
             std::vector<double> buf;
             for (hsize_t start = 0; start < n; start += slab) {
@@ -334,13 +358,17 @@ void ResultWriter::finish(const Accumulators& acc) {
                 fs.selectHyperslab(H5S_SELECT_SET, cnt, off);
                 H5::DataSpace ms(2, cnt);
                 ds.read(buf.data(), H5::PredType::NATIVE_DOUBLE, ms, fs);
-                for (hsize_t r = 0; r < rows; ++r) fn(&buf[static_cast<std::size_t>(r * D)]);
+                for (hsize_t r = 0; r < rows; ++r)
+                    fn(&buf[static_cast<std::size_t>(r * D)]);
             }
         };
-        const auto q = exact_quantiles(n, static_cast<int>(D), m.run.quantiles, acc.shortfall_min, acc.shortfall_max, scan);
+        const auto q = exact_quantiles(n, static_cast<int>(D), m.run.quantiles, acc.shortfall_min,
+                                       acc.shortfall_max, scan);
         std::vector<double> flat;
-        for (const auto& row : q) flat.insert(flat.end(), row.begin(), row.end());
-        write_array(sg, "shortfall_quantiles", flat, {D, static_cast<hsize_t>(m.run.quantiles.size())});
+        for (const auto &row : q)
+            flat.insert(flat.end(), row.begin(), row.end());
+        write_array(sg, "shortfall_quantiles", flat,
+                    {D, static_cast<hsize_t>(m.run.quantiles.size())});
     }
 
     auto root = I.file.openGroup("/");

@@ -12,7 +12,7 @@
 
 namespace chokepoint {
 
-inline constexpr const char* kFileType = "chokepoint-results";
+inline constexpr const char *kFileType = "chokepoint-results";
 inline constexpr int kFormatMajor = 1;
 inline constexpr int kFormatMinor = 0;
 
@@ -26,14 +26,14 @@ struct RunInfo {
 class ResultWriter {
 public:
     /// Creates `path` (which must not exist) and writes the model tables and the config.
-    ResultWriter(const std::string& path, const Model& model, const RunInfo& info);
+    ResultWriter(const std::string &path, const Model &model, const RunInfo &info);
     ~ResultWriter();
 
     /// Appends the per-trial datasets of one block (blocks arrive in trial order).
-    void append(const BlockResult& block);
+    void append(const BlockResult &block);
 
     /// Writes the summary group and the closing attributes, then closes the file.
-    void finish(const Accumulators& acc);
+    void finish(const Accumulators &acc);
 
 private:
     struct Impl;

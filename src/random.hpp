@@ -31,21 +31,20 @@ public:
     using result_type = std::uint64_t;
 
     Stream(std::uint64_t seed, std::uint64_t trial, std::uint64_t qid) noexcept
-        : key_{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)},
-          qid_(qid), trial_(static_cast<std::uint32_t>(trial)) {}
+        : key_{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)}, qid_(qid),
+          trial_(static_cast<std::uint32_t>(trial)) {}
 
     static constexpr result_type min() { return 0; }
     static constexpr result_type max() { return std::numeric_limits<result_type>::max(); }
 
     result_type operator()() noexcept {
-        if (avail_ == 0) refill();
+        if (avail_ == 0)
+            refill();
         return buf_[--avail_];
     }
 
     /// Uniform double in the open interval (0, 1), 53 random bits.
-    double uniform01() noexcept {
-        return (static_cast<double>((*this)() >> 11) + 0.5) * 0x1.0p-53;
-    }
+    double uniform01() noexcept { return (static_cast<double>((*this)() >> 11) + 0.5) * 0x1.0p-53; }
 
 private:
     void refill() noexcept {

@@ -27,16 +27,20 @@ namespace fs = std::filesystem;
 namespace {
 std::atomic<int> g_signal{0};
 
-extern "C" void on_signal(int sig) { g_signal.store(sig); }
+extern "C" void on_signal(int sig) {
+    g_signal.store(sig);
+}
 
 int resolve_threads(int requested) {
-    if (requested > 0) return requested;
+    if (requested > 0)
+        return requested;
     return std::max(1, tbb::info::default_concurrency());
 }
 
 /// Simulates every block in order of trial; `sink` receives each block in block order.
-template <class Sink> AllocatorStats pipeline(const Model& model, int threads, Sink&& sink) {
-    tbb::global_control gc(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+template <class Sink> AllocatorStats pipeline(const Model &model, int threads, Sink &&sink) {
+    tbb::global_control gc(tbb::global_control::max_allowed_parallelism,
+                           static_cast<std::size_t>(threads));
     tbb::enumerable_thread_specific<std::unique_ptr<Simulator>> sims;
     const std::uint64_t trials = model.run.trials, bs = model.run.block_size;
     const std::uint64_t n_blocks = (trials + bs - 1) / bs;
@@ -44,7 +48,7 @@ template <class Sink> AllocatorStats pipeline(const Model& model, int threads, S
     tbb::parallel_pipeline(
         static_cast<std::size_t>(2 * threads),
         tbb::make_filter<void, std::uint64_t>(tbb::filter_mode::serial_in_order,
-                                              [&](tbb::flow_control& fc) -> std::uint64_t {
+                                              [&](tbb::flow_control &fc) -> std::uint64_t {
                                                   if (next >= n_blocks || g_signal.load() != 0) {
                                                       fc.stop();
                                                       return 0;
@@ -54,20 +58,24 @@ template <class Sink> AllocatorStats pipeline(const Model& model, int threads, S
             tbb::make_filter<std::uint64_t, std::shared_ptr<BlockResult>>(
                 tbb::filter_mode::parallel,
                 [&](std::uint64_t b) {
-                    auto& sim = sims.local();
-                    if (!sim) sim = std::make_unique<Simulator>(model);
+                    auto &sim = sims.local();
+                    if (!sim)
+                        sim = std::make_unique<Simulator>(model);
                     auto r = std::make_shared<BlockResult>();
                     const std::uint64_t first = b * bs;
                     sim->run_block(first, std::min(bs, trials - first), *r);
                     return r;
                 }) &
-            tbb::make_filter<std::shared_ptr<BlockResult>, void>(tbb::filter_mode::serial_in_order,
-                                                                 [&](std::shared_ptr<BlockResult> r) { sink(*r); }));
-    if (const int sig = g_signal.load()) throw Interrupted(sig);
+            tbb::make_filter<std::shared_ptr<BlockResult>, void>(
+                tbb::filter_mode::serial_in_order,
+                [&](std::shared_ptr<BlockResult> r) { sink(*r); }));
+    if (const int sig = g_signal.load())
+        throw Interrupted(sig);
     AllocatorStats st;
-    for (const auto& sim : sims) {
-        if (!sim) continue;
-        const auto& a = sim->allocator_stats();
+    for (const auto &sim : sims) {
+        if (!sim)
+            continue;
+        const auto &a = sim->allocator_stats();
         st.solves += a.solves;
         st.cache_hits += a.cache_hits;
         st.monotone_hits += a.monotone_hits;
@@ -81,9 +89,10 @@ template <class Sink> AllocatorStats pipeline(const Model& model, int threads, S
     return st;
 }
 
-void fsync_path(const std::string& path, bool directory) {
+void fsync_path(const std::string &path, bool directory) {
     const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0) return;
+    if (fd < 0)
+        return;
     ::fsync(fd);
     ::close(fd);
 }
@@ -97,35 +106,42 @@ void install_signal_handlers() {
     sigaction(SIGTERM, &sa, nullptr);
 }
 
-void check_output_path(const std::string& path, bool overwrite) {
-    if (path.empty()) throw InputError("output path is empty");
+void check_output_path(const std::string &path, bool overwrite) {
+    if (path.empty())
+        throw InputError("output path is empty");
     std::error_code ec;
     const fs::path p(path);
-    if (fs::is_directory(p, ec)) throw InputError("output path '" + path + "' is a directory; give a file name");
+    if (fs::is_directory(p, ec))
+        throw InputError("output path '" + path + "' is a directory; give a file name");
     const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-    if (!fs::exists(dir, ec)) throw InputError("output directory '" + dir.string() + "' does not exist");
-    if (!fs::is_directory(dir, ec)) throw InputError("output directory '" + dir.string() + "' is not a directory");
+    if (!fs::exists(dir, ec))
+        throw InputError("output directory '" + dir.string() + "' does not exist");
+    if (!fs::is_directory(dir, ec))
+        throw InputError("output directory '" + dir.string() + "' is not a directory");
     if (::access(dir.c_str(), W_OK | X_OK) != 0)
-        throw InputError("output directory '" + dir.string() + "' is not writable (" + std::strerror(errno) + ")");
+        throw InputError("output directory '" + dir.string() + "' is not writable (" +
+                         std::strerror(errno) + ")");
     if (fs::exists(p, ec) && !overwrite)
         throw InputError("output file '" + path + "' exists; pass --overwrite to replace it");
 }
 
-Accumulators run_in_memory(const Model& model, int threads) {
+Accumulators run_in_memory(const Model &model, int threads) {
     Accumulators total(dims_of(model));
-    pipeline(model, resolve_threads(threads), [&](const BlockResult& b) { total.merge(b.acc); });
+    pipeline(model, resolve_threads(threads), [&](const BlockResult &b) { total.merge(b.acc); });
     return total;
 }
 
-RunReport run_study(const Model& model, const RunOptions& opt) {
+RunReport run_study(const Model &model, const RunOptions &opt) {
     check_output_path(opt.output, opt.overwrite);
     const int threads = resolve_threads(opt.threads);
     const fs::path target(opt.output);
     const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-    const fs::path tmp = dir / ("." + target.filename().string() + ".partial-" + std::to_string(::getpid()));
+    const fs::path tmp =
+        dir / ("." + target.filename().string() + ".partial-" + std::to_string(::getpid()));
 
     std::string texts;
-    for (const auto& f : model.files) texts += f.text;
+    for (const auto &f : model.files)
+        texts += f.text;
     RunInfo info;
     info.threads = threads;
     info.config_sha256 = sha256_hex(texts);
@@ -139,7 +155,7 @@ RunReport run_study(const Model& model, const RunOptions& opt) {
         Accumulators total(dims_of(model));
         std::uint64_t done = 0;
         auto last_report = t0;
-        rep.alloc = pipeline(model, threads, [&](const BlockResult& b) {
+        rep.alloc = pipeline(model, threads, [&](const BlockResult &b) {
             writer.append(b);
             total.merge(b.acc);
             done += b.count;
@@ -153,11 +169,11 @@ RunReport run_study(const Model& model, const RunOptions& opt) {
         });
         writer.finish(total);
         rep.trials = done;
-    } catch (const H5::Exception& e) {
+    } catch (const H5::Exception &e) {
         std::error_code ec;
         fs::remove(tmp, ec);
-        throw std::runtime_error("writing '" + opt.output + "' failed: HDF5: " + e.getFuncName() + ": " +
-                                 e.getDetailMsg());
+        throw std::runtime_error("writing '" + opt.output + "' failed: HDF5: " + e.getFuncName() +
+                                 ": " + e.getDetailMsg());
     } catch (...) {
         std::error_code ec;
         fs::remove(tmp, ec);
@@ -168,7 +184,8 @@ RunReport run_study(const Model& model, const RunOptions& opt) {
     fs::rename(tmp, target, ec);
     if (ec) {
         fs::remove(tmp, ec);
-        throw std::runtime_error("cannot move results into place at '" + opt.output + "': " + ec.message());
+        throw std::runtime_error("cannot move results into place at '" + opt.output +
+                                 "': " + ec.message());
     }
     fsync_path(dir.string(), true);
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

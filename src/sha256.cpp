@@ -17,7 +17,9 @@ constexpr std::array<std::uint32_t, 64> K = {
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
-inline std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+inline std::uint32_t rotr(std::uint32_t x, int n) {
+    return (x >> n) | (x << (32 - n));
+}
 } // namespace
 
 std::string sha256_hex(std::string_view data) {
@@ -26,13 +28,17 @@ std::string sha256_hex(std::string_view data) {
     std::vector<unsigned char> msg(data.begin(), data.end());
     const std::uint64_t bits = static_cast<std::uint64_t>(data.size()) * 8;
     msg.push_back(0x80);
-    while (msg.size() % 64 != 56) msg.push_back(0);
-    for (int i = 7; i >= 0; --i) msg.push_back(static_cast<unsigned char>(bits >> (8 * i)));
+    while (msg.size() % 64 != 56)
+        msg.push_back(0);
+    for (int i = 7; i >= 0; --i)
+        msg.push_back(static_cast<unsigned char>(bits >> (8 * i)));
     std::array<std::uint32_t, 64> w{};
     for (std::size_t off = 0; off < msg.size(); off += 64) {
         for (int i = 0; i < 16; ++i)
-            w[static_cast<std::size_t>(i)] = (std::uint32_t(msg[off + 4 * i]) << 24) | (std::uint32_t(msg[off + 4 * i + 1]) << 16) |
-                   (std::uint32_t(msg[off + 4 * i + 2]) << 8) | std::uint32_t(msg[off + 4 * i + 3]);
+            w[static_cast<std::size_t>(i)] = (std::uint32_t(msg[off + 4 * i]) << 24) |
+                                             (std::uint32_t(msg[off + 4 * i + 1]) << 16) |
+                                             (std::uint32_t(msg[off + 4 * i + 2]) << 8) |
+                                             std::uint32_t(msg[off + 4 * i + 3]);
         for (std::size_t i = 16; i < 64; ++i) {
             const std::uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
             const std::uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
@@ -55,12 +61,20 @@ std::string sha256_hex(std::string_view data) {
             b = a;
             a = t1 + t2;
         }
-        h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+        h[0] += a;
+        h[1] += b;
+        h[2] += c;
+        h[3] += d;
+        h[4] += e;
+        h[5] += f;
+        h[6] += g;
+        h[7] += hh;
     }
-    static const char* hex = "0123456789abcdef";
+    static const char *hex = "0123456789abcdef";
     std::string out;
     for (std::uint32_t v : h)
-        for (int i = 28; i >= 0; i -= 4) out.push_back(hex[(v >> i) & 0xf]);
+        for (int i = 28; i >= 0; i -= 4)
+            out.push_back(hex[(v >> i) & 0xf]);
     return out;
 }
 

@@ -18,24 +18,24 @@ struct BlockResult {
     std::vector<std::int32_t> facility_binding_months;                           // [t * F + f]
     std::vector<std::int32_t> regime;                                            // [t]
     std::vector<std::int32_t> event_onset;                                       // [t * E + e]
-    std::vector<float> monthly_shortfall;                                        // [(t * D + d) * H + m]
+    std::vector<float> monthly_shortfall; // [(t * D + d) * H + m]
     Accumulators acc;
 };
 
-Dims dims_of(const Model& m);
+Dims dims_of(const Model &m);
 
 /// Per-thread simulator; holds the allocator's workspace and per-trial scratch.
 class Simulator {
 public:
-    explicit Simulator(const Model& model);
-    void run_block(std::uint64_t first_trial, std::uint64_t count, BlockResult& out);
-    const AllocatorStats& allocator_stats() const { return alloc_.stats(); }
+    explicit Simulator(const Model &model);
+    void run_block(std::uint64_t first_trial, std::uint64_t count, BlockResult &out);
+    const AllocatorStats &allocator_stats() const { return alloc_.stats(); }
 
 private:
     struct Ids;
-    void run_trial(std::uint64_t trial, std::uint64_t row, BlockResult& out);
+    void run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &out);
 
-    const Model& m_;
+    const Model &m_;
     Allocator alloc_;
     Dims dims_;
     std::vector<std::uint64_t> qid_; // quantity ids, see simulate.cpp

@@ -7,7 +7,7 @@
 
 namespace chokepoint {
 
-Accumulators::Accumulators(const Dims& d) : dims(d) {
+Accumulators::Accumulators(const Dims &d) : dims(d) {
     const auto D = static_cast<std::size_t>(d.demands);
     shortfall.resize(D);
     demand_total.resize(D);
@@ -31,12 +31,13 @@ Accumulators::Accumulators(const Dims& d) : dims(d) {
 }
 
 namespace {
-void merge_vec(std::vector<Moments>& a, const std::vector<Moments>& b) {
-    for (std::size_t i = 0; i < a.size(); ++i) a[i].merge(b[i]);
+void merge_vec(std::vector<Moments> &a, const std::vector<Moments> &b) {
+    for (std::size_t i = 0; i < a.size(); ++i)
+        a[i].merge(b[i]);
 }
 } // namespace
 
-void Accumulators::merge(const Accumulators& o) {
+void Accumulators::merge(const Accumulators &o) {
     merge_vec(shortfall, o.shortfall);
     merge_vec(demand_total, o.demand_total);
     merge_vec(shortfall_share, o.shortfall_share);
@@ -57,16 +58,19 @@ void Accumulators::merge(const Accumulators& o) {
     merge_vec(res_months, o.res_months);
     merge_vec(res_unserved, o.res_unserved);
     merge_vec(event_fired, o.event_fired);
-    for (std::size_t i = 0; i < regime_count.size(); ++i) regime_count[i] += o.regime_count[i];
+    for (std::size_t i = 0; i < regime_count.size(); ++i)
+        regime_count[i] += o.regime_count[i];
 }
 
-std::vector<std::vector<double>> exact_quantiles(
-    std::uint64_t n, int k, const std::vector<double>& levels, const std::vector<double>& col_min,
-    const std::vector<double>& col_max,
-    const std::function<void(const std::function<void(const double*)>&)>& scan,
-    std::size_t max_values_in_memory) {
-    std::vector<std::vector<double>> out(static_cast<std::size_t>(k), std::vector<double>(levels.size(), 0.0));
-    if (n == 0 || k == 0 || levels.empty()) return out;
+std::vector<std::vector<double>>
+exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
+                const std::vector<double> &col_min, const std::vector<double> &col_max,
+                const std::function<void(const std::function<void(const double *)> &)> &scan,
+                std::size_t max_values_in_memory) {
+    std::vector<std::vector<double>> out(static_cast<std::size_t>(k),
+                                         std::vector<double>(levels.size(), 0.0));
+    if (n == 0 || k == 0 || levels.empty())
+        return out;
 
     struct Target {
         int col;
@@ -82,7 +86,8 @@ std::vector<std::vector<double>> exact_quantiles(
         const auto key = std::make_pair(col, rank);
         if (!target_of.count(key)) {
             target_of[key] = targets.size();
-            targets.push_back({col, rank, col_min[static_cast<std::size_t>(col)], col_max[static_cast<std::size_t>(col)], n});
+            targets.push_back({col, rank, col_min[static_cast<std::size_t>(col)],
+                               col_max[static_cast<std::size_t>(col)], n});
         }
     };
     for (int j = 0; j < k; ++j)
@@ -92,14 +97,15 @@ std::vector<std::vector<double>> exact_quantiles(
             need(j, lo);
             need(j, std::min(lo + 1, n - 1));
         }
-    for (auto& t : targets)
+    for (auto &t : targets)
         if (t.lo == t.hi) {
             t.resolved = true;
             t.value = t.lo;
         }
 
     constexpr int B = 4096;
-    const std::size_t per_target = std::max<std::size_t>(64, max_values_in_memory / std::max<std::size_t>(1, targets.size()));
+    const std::size_t per_target =
+        std::max<std::size_t>(64, max_values_in_memory / std::max<std::size_t>(1, targets.size()));
     for (int pass = 0; pass < 64; ++pass) {
         struct Group {
             int col;
@@ -113,9 +119,10 @@ std::vector<std::vector<double>> exact_quantiles(
         };
         std::map<std::tuple<int, double, double>, Group> groups;
         for (std::size_t i = 0; i < targets.size(); ++i) {
-            auto& t = targets[i];
-            if (t.resolved) continue;
-            auto& g = groups[{t.col, t.lo, t.hi}];
+            auto &t = targets[i];
+            if (t.resolved)
+                continue;
+            auto &g = groups[{t.col, t.lo, t.hi}];
             if (g.members.empty()) {
                 g.col = t.col;
                 g.lo = t.lo;
@@ -131,13 +138,15 @@ std::vector<std::vector<double>> exact_quantiles(
             }
             g.members.push_back(i);
         }
-        if (groups.empty()) break;
-        std::vector<std::vector<Group*>> by_col(static_cast<std::size_t>(k));
-        for (auto& [key, g] : groups) by_col[static_cast<std::size_t>(g.col)].push_back(&g);
-        scan([&](const double* row) {
+        if (groups.empty())
+            break;
+        std::vector<std::vector<Group *>> by_col(static_cast<std::size_t>(k));
+        for (auto &[key, g] : groups)
+            by_col[static_cast<std::size_t>(g.col)].push_back(&g);
+        scan([&](const double *row) {
             for (int j = 0; j < k; ++j) {
                 const double v = row[j];
-                for (Group* g : by_col[static_cast<std::size_t>(j)]) {
+                for (Group *g : by_col[static_cast<std::size_t>(j)]) {
                     if (v < g->lo) {
                         ++g->below;
                     } else if (v <= g->hi) {
@@ -148,21 +157,26 @@ std::vector<std::vector<double>> exact_quantiles(
                             int b = static_cast<int>((v - g->lo) / w * B);
                             b = std::clamp(b, 0, B - 1);
                             ++g->cnt[static_cast<std::size_t>(b)];
-                            g->bmin[static_cast<std::size_t>(b)] = std::min(g->bmin[static_cast<std::size_t>(b)], v);
-                            g->bmax[static_cast<std::size_t>(b)] = std::max(g->bmax[static_cast<std::size_t>(b)], v);
+                            g->bmin[static_cast<std::size_t>(b)] =
+                                std::min(g->bmin[static_cast<std::size_t>(b)], v);
+                            g->bmax[static_cast<std::size_t>(b)] =
+                                std::max(g->bmax[static_cast<std::size_t>(b)], v);
                         }
                     }
                 }
             }
         });
-        for (auto& [key, g] : groups) {
-            if (g.collect) std::sort(g.values.begin(), g.values.end());
+        for (auto &[key, g] : groups) {
+            if (g.collect)
+                std::sort(g.values.begin(), g.values.end());
             for (std::size_t i : g.members) {
-                auto& t = targets[i];
-                if (t.rank < g.below) throw std::logic_error("exact_quantiles: rank below interval");
+                auto &t = targets[i];
+                if (t.rank < g.below)
+                    throw std::logic_error("exact_quantiles: rank below interval");
                 const std::uint64_t r = t.rank - g.below;
                 if (g.collect) {
-                    if (r >= g.values.size()) throw std::logic_error("exact_quantiles: rank beyond interval");
+                    if (r >= g.values.size())
+                        throw std::logic_error("exact_quantiles: rank beyond interval");
                     t.value = g.values[static_cast<std::size_t>(r)];
                     t.resolved = true;
                     continue;
@@ -185,18 +199,21 @@ std::vector<std::vector<double>> exact_quantiles(
             }
         }
     }
-    for (const auto& t : targets)
-        if (!t.resolved) throw std::logic_error("exact_quantiles: did not converge");
+    for (const auto &t : targets)
+        if (!t.resolved)
+            throw std::logic_error("exact_quantiles: did not converge");
 
     for (int j = 0; j < k; ++j)
         for (std::size_t q = 0; q < levels.size(); ++q) {
             const double h = static_cast<double>(n - 1) * levels[q];
             const auto lo = static_cast<std::uint64_t>(std::floor(h));
             const auto hi = std::min(lo + 1, n - 1);
-            const double a = targets[target_of[{j, lo}]].value, b = targets[target_of[{j, hi}]].value;
+            const double a = targets[target_of[{j, lo}]].value,
+                         b = targets[target_of[{j, hi}]].value;
             // Same arithmetic as numpy's _lerp, so results agree to the last bit or two.
             const double g = h - static_cast<double>(lo);
-            out[static_cast<std::size_t>(j)][q] = g >= 0.5 ? b - (b - a) * (1 - g) : a + (b - a) * g;
+            out[static_cast<std::size_t>(j)][q] =
+                g >= 0.5 ? b - (b - a) * (1 - g) : a + (b - a) * g;
         }
     return out;
 }

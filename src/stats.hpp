@@ -21,8 +21,9 @@ struct Moments {
         mean += d / n;
         m2 += d * (x - mean);
     }
-    void merge(const Moments& o) {
-        if (o.n == 0) return;
+    void merge(const Moments &o) {
+        if (o.n == 0)
+            return;
         if (n == 0) {
             *this = o;
             return;
@@ -41,7 +42,8 @@ struct Moments {
 
 /// Dimensions of a run's results.
 struct Dims {
-    int demands = 0, facilities = 0, nodes = 0, restrictions = 0, events = 0, regimes = 0, months = 0;
+    int demands = 0, facilities = 0, nodes = 0, restrictions = 0, events = 0, regimes = 0,
+        months = 0;
 };
 
 struct Accumulators {
@@ -58,9 +60,11 @@ struct Accumulators {
     std::vector<Moments> event_fired;
     std::vector<std::uint64_t> regime_count;
 
-    explicit Accumulators(const Dims& d = {});
-    void merge(const Accumulators& o);
-    std::uint64_t trials() const { return shortfall.empty() ? 0 : static_cast<std::uint64_t>(shortfall[0].n); }
+    explicit Accumulators(const Dims &d = {});
+    void merge(const Accumulators &o);
+    std::uint64_t trials() const {
+        return shortfall.empty() ? 0 : static_cast<std::uint64_t>(shortfall[0].n);
+    }
 };
 
 /// Exact quantiles (numpy's default "linear" definition: h = (n - 1) p, interpolate between
@@ -70,10 +74,10 @@ struct Accumulators {
 /// bin with too many values is refined by another pass.
 ///
 /// scan(fn) must call fn(row_values) for every row in order (row_values has k entries).
-std::vector<std::vector<double>> exact_quantiles(
-    std::uint64_t n, int k, const std::vector<double>& levels, const std::vector<double>& col_min,
-    const std::vector<double>& col_max,
-    const std::function<void(const std::function<void(const double*)>&)>& scan,
-    std::size_t max_values_in_memory = std::size_t(1) << 22);
+std::vector<std::vector<double>>
+exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
+                const std::vector<double> &col_min, const std::vector<double> &col_max,
+                const std::function<void(const std::function<void(const double *)> &)> &scan,
+                std::size_t max_values_in_memory = std::size_t(1) << 22);
 
 } // namespace chokepoint

@@ -12,24 +12,28 @@
 namespace chokepoint {
 
 namespace {
-std::vector<std::string> read_strings(H5::Group& g, const char* name) {
+std::vector<std::string> read_strings(H5::Group &g, const char *name) {
     auto ds = g.openDataSet(name);
     hsize_t n = 0;
     ds.getSpace().getSimpleExtentDims(&n);
-    std::vector<char*> ptrs(static_cast<std::size_t>(n), nullptr);
+    std::vector<char *> ptrs(static_cast<std::size_t>(n), nullptr);
     H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
-    if (n) ds.read(ptrs.data(), t);
+    if (n)
+        ds.read(ptrs.data(), t);
     std::vector<std::string> out;
-    for (auto* p : ptrs) out.emplace_back(p ? p : "");
-    if (n) H5Dvlen_reclaim(t.getId(), ds.getSpace().getId(), H5P_DEFAULT, ptrs.data());
+    for (auto *p : ptrs)
+        out.emplace_back(p ? p : "");
+    if (n)
+        H5Dvlen_reclaim(t.getId(), ds.getSpace().getId(), H5P_DEFAULT, ptrs.data());
     return out;
 }
 
-std::vector<double> read_doubles(H5::Group& g, const char* name) {
+std::vector<double> read_doubles(H5::Group &g, const char *name) {
     auto ds = g.openDataSet(name);
     const auto n = ds.getSpace().getSimpleExtentNpoints();
     std::vector<double> v(static_cast<std::size_t>(n));
-    if (n) ds.read(v.data(), H5::PredType::NATIVE_DOUBLE);
+    if (n)
+        ds.read(v.data(), H5::PredType::NATIVE_DOUBLE);
     return v;
 }
 
@@ -40,7 +44,7 @@ std::string pm(double v, double se, int prec = 3) {
 }
 } // namespace
 
-void print_summary(const std::string& path, std::ostream& os, int top) {
+void print_summary(const std::string &path, std::ostream &os, int top) {
     H5::Exception::dontPrint();
     try {
         H5::H5File f(path, H5F_ACC_RDONLY);
@@ -50,12 +54,15 @@ void print_summary(const std::string& path, std::ostream& os, int top) {
             auto a = root.openAttribute("filetype");
             a.read(a.getStrType(), ft);
         }
-        if (ft != kFileType) throw std::runtime_error(path + ": not a chokepoint results file (filetype '" + ft + "')");
+        if (ft != kFileType)
+            throw std::runtime_error(path + ": not a chokepoint results file (filetype '" + ft +
+                                     "')");
         std::int32_t ver[2] = {0, 0};
         root.openAttribute("format_version").read(H5::PredType::NATIVE_INT32, ver);
         if (ver[0] != kFormatMajor)
-            throw std::runtime_error(path + ": format version " + std::to_string(ver[0]) + "." + std::to_string(ver[1]) +
-                                     " is not readable by this program (reads " + std::to_string(kFormatMajor) + ".x)");
+            throw std::runtime_error(
+                path + ": format version " + std::to_string(ver[0]) + "." + std::to_string(ver[1]) +
+                " is not readable by this program (reads " + std::to_string(kFormatMajor) + ".x)");
         std::uint64_t trials = 0;
         root.openAttribute("trials").read(H5::PredType::NATIVE_UINT64, &trials);
         auto model = f.openGroup("/model");
@@ -71,8 +78,9 @@ void print_summary(const std::string& path, std::ostream& os, int top) {
         const auto levels = read_doubles(s, "quantile_levels");
         const auto qs = read_doubles(s, "shortfall_quantiles");
         os << path << ": " << trials << " trials\n\n";
-        os << std::left << std::setw(28) << "demand" << std::setw(24) << "EUD (t) ± SE" << std::setw(10) << "EUD %"
-           << std::setw(22) << "LOSE (months) ± SE" << std::setw(20) << "P(short) ± SE";
+        os << std::left << std::setw(28) << "demand" << std::setw(24) << "EUD (t) ± SE"
+           << std::setw(10) << "EUD %" << std::setw(22) << "LOSE (months) ± SE" << std::setw(20)
+           << "P(short) ± SE";
         for (double l : levels) {
             std::ostringstream h;
             h << "q" << l * 100;
@@ -82,8 +90,9 @@ void print_summary(const std::string& path, std::ostream& os, int top) {
         for (std::size_t d = 0; d < demands.size(); ++d) {
             std::ostringstream pct;
             pct << std::setprecision(2) << std::fixed << share[d] * 100;
-            os << std::setw(28) << demands[d] << std::setw(24) << pm(eud[d], eud_se[d]) << std::setw(10) << pct.str()
-               << std::setw(22) << pm(lose[d], lose_se[d], 2) << std::setw(20) << pm(ps[d], ps_se[d], 3);
+            os << std::setw(28) << demands[d] << std::setw(24) << pm(eud[d], eud_se[d])
+               << std::setw(10) << pct.str() << std::setw(22) << pm(lose[d], lose_se[d], 2)
+               << std::setw(20) << pm(ps[d], ps_se[d], 3);
             for (std::size_t q = 0; q < levels.size(); ++q) {
                 std::ostringstream v;
                 v << std::setprecision(3) << qs[d * levels.size() + q];
@@ -91,28 +100,35 @@ void print_summary(const std::string& path, std::ostream& os, int top) {
             }
             os << "\n";
         }
-        auto ranking = [&](const char* title, const std::vector<std::string>& names, const char* share_name,
-                           const char* unserved_name) {
+        auto ranking = [&](const char *title, const std::vector<std::string> &names,
+                           const char *share_name, const char *unserved_name) {
             const auto sh = read_doubles(s, share_name);
             const auto un = read_doubles(s, unserved_name);
             std::vector<std::size_t> idx(names.size());
             std::iota(idx.begin(), idx.end(), 0);
             std::stable_sort(idx.begin(), idx.end(), [&](auto a, auto b) { return sh[a] > sh[b]; });
-            os << "\n" << title << " (share of trial-months binding; mean unserved t/trial in those months):\n";
+            os << "\n"
+               << title
+               << " (share of trial-months binding; mean unserved t/trial in those months):\n";
             int shown = 0;
             for (std::size_t i : idx) {
-                if (shown >= top || sh[i] <= 0) break;
-                os << "  " << std::setw(36) << names[i] << std::setw(10) << std::setprecision(4) << sh[i] << " "
-                   << std::setprecision(4) << un[i] << "\n";
+                if (shown >= top || sh[i] <= 0)
+                    break;
+                os << "  " << std::setw(36) << names[i] << std::setw(10) << std::setprecision(4)
+                   << sh[i] << " " << std::setprecision(4) << un[i] << "\n";
                 ++shown;
             }
-            if (shown == 0) os << "  (none binds)\n";
+            if (shown == 0)
+                os << "  (none binds)\n";
         };
-        ranking("chokepoints by (product, country)", nodes, "node_binding_month_share", "node_binding_unserved");
-        ranking("trade chokepoints", restrictions, "restriction_binding_month_share", "restriction_binding_unserved");
+        ranking("chokepoints by (product, country)", nodes, "node_binding_month_share",
+                "node_binding_unserved");
+        ranking("trade chokepoints", restrictions, "restriction_binding_month_share",
+                "restriction_binding_unserved");
         (void)facilities;
-    } catch (const H5::Exception& e) {
-        throw std::runtime_error(path + ": cannot read as a chokepoint results file (HDF5: " + e.getDetailMsg() + ")");
+    } catch (const H5::Exception &e) {
+        throw std::runtime_error(
+            path + ": cannot read as a chokepoint results file (HDF5: " + e.getDetailMsg() + ")");
     }
 }
 
