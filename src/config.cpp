@@ -114,8 +114,7 @@ public:
 
     void error(const std::string &file, const YAML::Node &n, const std::string &path,
                const std::string &msg) {
-        if (diags.size() >= kMaxErrors)
-            return;
+        if (diags.size() >= kMaxErrors) return;
         Diagnostic d{file, 0, 0, path, msg};
         if (n.IsDefined()) {
             const auto mark = n.Mark();
@@ -123,19 +122,36 @@ public:
                 d.line = mark.line + 1;
                 d.column = mark.column + 1;
             }
+        } else {
+            // An absent key: every accessor is only called on an absent node for a required
+            // key (optional ones are tested first). Point at the map that lacks it.
+            const auto dot = path.rfind('.');
+            const std::string key = dot == std::string::npos ? path : path.substr(dot + 1);
+            const std::string parent = dot == std::string::npos ? "" : path.substr(0, dot);
+            d.message = "missing required key '" + key + "'";
+            const auto it = map_marks.find(parent);
+            if (it != map_marks.end()) {
+                d.line = it->second.line + 1;
+                d.column = it->second.column + 1;
+            }
         }
         diags.push_back(std::move(d));
     }
 
-    // --- generic typed accessors -------------------------------------------------------
+    /// Where each map checked so far starts, by key path (to place "missing key" errors).
+    std::map<std::string, YAML::Mark> map_marks;
 
-    /// Checks that `n` is a map whose keys are all in `allowed` and not repeated.
     bool check_map(const std::string &f, const YAML::Node &n, const std::string &path,
                    const std::vector<std::string> &allowed) {
+        if (!n.IsDefined()) {
+            error(f, n, path, "");
+            return false;
+        }
         if (!n.IsMap()) {
             error(f, n, path, "expected a map (key: value entries), found " + show(n));
             return false;
         }
+        map_marks[path] = n.Mark();
         std::set<std::string> seen;
         for (const auto &kv : n) {
             const std::string key = kv.first.Scalar();
@@ -205,7 +221,7 @@ public:
 
     std::optional<bool> boolean(const std::string &f, const YAML::Node &n,
                                 const std::string &path) {
-        if (n.IsScalar()) {
+        if (n.IsDefined() && n.IsScalar()) {
             const auto &s = n.Scalar();
             if (s == "true" || s == "True" || s == "yes")
                 return true;
@@ -256,6 +272,10 @@ public:
 
     std::optional<Dist> dist_raw(const std::string &f, const YAML::Node &n, const std::string &path,
                                  const Range &range) {
+        if (!n.IsDefined()) {
+            error(f, n, path, "");
+            return std::nullopt;
+        }
         if (n.IsScalar()) {
             auto v = number(f, n, path);
             if (!v)
@@ -455,7 +475,7 @@ public:
             if (!check_map(f, p, pp, {"values", "weights"}))
                 return std::nullopt;
             const auto vals = p["values"];
-            if (!vals.IsSequence() || vals.size() == 0) {
+            if (!vals.IsDefined() || !vals.IsSequence() || vals.size() == 0) {
                 error(f, vals, pp + ".values",
                       "expected a non-empty list of numbers, found " + show(vals));
                 return std::nullopt;
@@ -610,6 +630,10 @@ public:
 
     std::optional<CountrySet> country_set(const std::string &f, const YAML::Node &n,
                                           const std::string &path) {
+        if (!n.IsDefined()) {
+            error(f, n, path, "");
+            return std::nullopt;
+        }
         CountrySet cs;
         auto add = [&](const YAML::Node &e, const std::string &p) -> bool {
             auto s = string(f, e, p);

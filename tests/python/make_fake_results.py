@@ -137,6 +137,15 @@ def main(argv=None):
         "restriction_binding_trial_share": restr_trial,
         "restriction_binding_month_share": restr_trial * rng.uniform(0, 0.3, R),
         "restriction_binding_unserved": rng.uniform(0, 5, R),
+        "facility_binding_trial_share_se": se(fbm > 0),
+        "facility_binding_month_share_se": se(fbm / H),
+        "facility_binding_unserved_se": rng.uniform(0, 0.1, F),
+        "node_binding_trial_share_se": np.sqrt(node_trial * (1 - node_trial) / n),
+        "node_binding_month_share_se": rng.uniform(0, 0.01, N),
+        "node_binding_unserved_se": rng.uniform(0, 0.1, N),
+        "restriction_binding_trial_share_se": np.sqrt(restr_trial * (1 - restr_trial) / n),
+        "restriction_binding_month_share_se": rng.uniform(0, 0.01, R),
+        "restriction_binding_unserved_se": rng.uniform(0, 0.1, R),
         "regime_share": np.bincount(regime, minlength=Q) / n,
         "event_fired_share": (onset >= 0).mean(axis=0),
         "event_fired_share_se": se(onset >= 0),
@@ -160,6 +169,7 @@ def main(argv=None):
         at.create("threads", np.int32(2), dtype=np.int32)
         at["config_sha256"] = hashlib.sha256(CONFIG_TEXT.encode("utf-8")).hexdigest()
         at["name"] = "fake_study"
+        at["description"] = "fake results written by tests/python/make_fake_results.py"
         at["start"] = "2025-01"
         at.create("complete", np.int32(1), dtype=np.int32)
         at["created_utc"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -182,12 +192,14 @@ def main(argv=None):
         ints("demand_product", demand_product)
         strs("demand_country", demand_country)
         ints("demand_tier", demand_tier)
+        ints("demand_has_stockpile", [1 if h else 0 for h in has_stockpile])
         strs("events", events)
         strs("event_type", event_type)
         strs("regimes", regimes)
         f.create_dataset("model/regime_weight", data=np.asarray(regime_weight, dtype=np.float64))
         strs("restrictions", restrictions)
         strs("nodes", nodes)
+        strs("countries", sorted(set(facility_country) | set(demand_country)))
 
         tg = f.create_group("scenarios/baseline/trials")
 

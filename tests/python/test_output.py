@@ -16,7 +16,7 @@ the per-trial data:
                                                                        (1e-12 relative)
   monthly_mean_shortfall                  = mean of monthly_shortfall over trials
                                                                        (1e-5 relative: float32 storage)
-  facility_binding_{trial,month}_share, regime_share, event_fired_share from per-trial data.
+  facility_binding_{trial,month}_share and their _se, regime_share, event_fired_share from per-trial data.
 Comparisons are |a - b| <= rtol * max(|a|, |b|) + atol, where atol is a tiny multiple (rtol * 1e-3)
 of the largest magnitude of the data compared, so that values that should be 0 may differ by
 rounding noise only.
@@ -112,6 +112,7 @@ ROOT_ATTRS = [
     ("threads", "int32", ()),
     ("config_sha256", "string", ()),
     ("name", "string", ()),
+    ("description", "string", ()),
     ("start", "string", ()),
     ("complete", "int32", ()),
 ]
@@ -191,8 +192,8 @@ def check_model(c, res, f):
     print("-- /model")
     m = res.model
     string_tables = ["products", "recipes", "facilities", "facility_country", "demands", "demand_country",
-                     "events", "event_type", "regimes", "restrictions", "nodes"]
-    int_tables = ["facility_product", "demand_product", "demand_tier"]
+                     "events", "event_type", "regimes", "restrictions", "nodes", "countries"]
+    int_tables = ["facility_product", "demand_product", "demand_tier", "demand_has_stockpile"]
     for name in string_tables:
         if c.ok(name in m, f"/model/{name} present"):
             c.ok(h5py.check_string_dtype(f["model"][name].dtype) is not None, f"/model/{name} is strings",
@@ -222,6 +223,7 @@ def check_model(c, res, f):
     same_len("demand_product", "demands")
     same_len("demand_country", "demands")
     same_len("demand_tier", "demands")
+    same_len("demand_has_stockpile", "demands")
     same_len("event_type", "events")
     same_len("regime_weight", "regimes")
     for idx in ("facility_product", "demand_product"):
@@ -232,6 +234,15 @@ def check_model(c, res, f):
     if "demand_tier" in m:
         v = np.asarray(m["demand_tier"])
         c.ok(v.size == 0 or v.min() >= 1, "/model/demand_tier >= 1", str(v))
+    if "demand_has_stockpile" in m:
+        v = np.asarray(m["demand_has_stockpile"])
+        c.ok(np.isin(v, (0, 1)).all(), "/model/demand_has_stockpile in {0, 1}", str(v))
+    if "countries" in m:
+        c.ok(len(set(m["countries"])) == len(m["countries"]), "/model/countries unique")
+        for name in ("facility_country", "demand_country"):
+            if name in m:
+                bad = sorted(set(m[name]) - set(m["countries"]))
+                c.ok(not bad, f"/model/{name} are in /model/countries", str(bad))
     if "event_type" in m:
         bad = [t for t in m["event_type"] if t not in ("export_control", "capacity_shock")]
         c.ok(not bad, "/model/event_type in {export_control, capacity_shock}", str(bad))
@@ -316,9 +327,19 @@ def check_values(c, res, sizes, present, has_monthly):
     if present.get("stockout_month"):
         v = t["stockout_month"]
         c.ok(((v >= -1) & (v < H)).all(), "stockout_month in {-1} or [0, horizon)", f"range [{v.min()}, {v.max()}]")
-        if sm is not None:
-            c.ok(((v < 0) | (sm > 0)).all(), "a stockout implies short_months > 0",
-                 f"{int(((v >= 0) & (sm == 0)).sum())} pairs with stockout but no short month")
+        # docs: "first month the stockpile was empty after drawing while needed" -- the month it ran
+        # out, which need not be short (a stockpile that exactly covers the last unmet need)
+        if present.get("stockpile_min"):
+            smin = t["stockpile_min"]
+            c.ok(((v < 0) | (smin == 0)).all(), "a stockout implies stockpile_min == 0",
+                 f"{int(((v >= 0) & (smin != 0)).sum())} pairs with a stockout and stockpile_min > 0")
+        if "demand_has_stockpile" in res.model:
+            none = np.asarray(res.model["demand_has_stockpile"]) == 0
+            if none.any():
+                c.ok((v[:, none] == -1).all(), "stockout_month == -1 for demands without a stockpile")
+                if present.get("stockpile_min"):
+                    c.ok((t["stockpile_min"][:, none] == 0).all(),
+                         "stockpile_min == 0 for demands without a stockpile")
     if present.get("facility_binding_months"):
         v = t["facility_binding_months"]
         c.ok(((v >= 0) & (v <= H)).all(), "facility_binding_months in [0, horizon]",
@@ -372,7 +393,7 @@ def check_summary(c, res, sizes, present, has_monthly):
     shapes["monthly_mean_shortfall"] = shapes["monthly_mean_shortfall_se"] = (sizes["demand"], H)
     for pre, dim in (("facility", "facility"), ("node", "node"), ("restriction", "restriction")):
         for suf in ("trial_share", "month_share", "unserved"):
-            shapes[f"{pre}_binding_{suf}"] = (sizes[dim],)
+            shapes[f"{pre}_binding_{suf}"] = shapes[f"{pre}_binding_{suf}_se"] = (sizes[dim],)
     shapes["regime_share"] = (sizes["regime"],)
     shapes["event_fired_share"] = shapes["event_fired_share_se"] = (sizes["event"],)
     shapes["quantile_levels"] = None
@@ -469,17 +490,13 @@ def check_summary(c, res, sizes, present, has_monthly):
             c.close("summary/facility_binding_month_share == mean(facility_binding_months) / horizon",
                     s["facility_binding_month_share"], fb.mean(axis=0) / H, 1e-9)
     against("mean_shortfall_share", t["shortfall_share"] if present.get("shortfall_share") else None)
-    # datasets the engine writes beyond the 1.0 doc: checked when present, never required
-    if present.get("facility_binding_months"):
+    if present.get("facility_binding_months") and n >= 2:
         fb = np.asarray(t["facility_binding_months"], dtype=np.float64)
         for k, data in (("facility_binding_trial_share_se", fb > 0), ("facility_binding_month_share_se", fb / H)):
-            if k in s:
-                v = np.asarray(s[k])
-                if c.ok(v.shape == (sizes["facility"],), f"summary/{k} shape [facility] (undocumented dataset)",
-                        str(v.shape)) and n >= 2:
-                    data = np.asarray(data, dtype=np.float64)
-                    c.close(f"summary/{k} == std(ddof=1)/sqrt(n) (undocumented dataset)", v, se_of(data), 1e-9,
-                            scale=float(np.abs(data).max(initial=0.0)) / np.sqrt(n))
+            if ok.get(k):
+                data = np.asarray(data, dtype=np.float64)
+                c.close(f"summary/{k} == std(ddof=1)/sqrt(n)", s[k], se_of(data), 1e-9,
+                        scale=float(np.abs(data).max(initial=0.0)) / np.sqrt(n))
     if present.get("regime") and ok.get("regime_share"):
         c.close("summary/regime_share == share of trials per regime", s["regime_share"],
                 np.bincount(t["regime"], minlength=sizes["regime"]) / n, 1e-9)

@@ -1,0 +1,757 @@
+// The monthly allocation (allocation.hpp) on hand-solved problems, and the monthly stockpile
+// logic of the simulator (simulate.hpp) on small runs whose every month can be computed by hand.
+//
+// Models are built from YAML with load_model_from_string; the MonthInput is filled directly, so
+// the capacities in the YAML do not matter: MonthInput capacities and wants are per MONTH.
+// Deliveries are checked to 1e-9 relative.
+#include "allocation.hpp"
+#include "config.hpp"
+#include "simulate.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+using namespace chokepoint;
+
+namespace {
+
+bool close(double a, double b) {
+    return std::abs(a - b) <= 1e-9 * std::max(std::abs(a), std::abs(b)) + 1e-12;
+}
+
+/// One month of one model: set capacities, wants, refills and restrictions by id, then solve.
+struct Month {
+    Model m;
+    std::vector<double> cap, want, refill, leak;
+    std::vector<char> active;
+    MonthOutput out;
+
+    explicit Month(const std::string &yaml) : m(load_model_from_string(yaml, "alloc.yaml")) {
+        cap.assign(m.facilities.size(), 0.0);
+        want.assign(m.demands.size(), 0.0);
+        refill.assign(m.demands.size(), 0.0);
+        leak.assign(m.restrictions.size(), 0.0);
+        active.assign(m.restrictions.size(), 0);
+        for (std::size_t r = 0; r < m.restrictions.size(); ++r)
+            if (m.restrictions[r].event < 0) { // static lanes are always active
+                active[r] = 1;
+                leak[r] = m.restrictions[r].static_leakage;
+            }
+    }
+    int fac(const std::string &id) const {
+        for (std::size_t i = 0; i < m.facilities.size(); ++i)
+            if (m.facilities[i].id == id)
+                return static_cast<int>(i);
+        FAIL("no facility " << id);
+        return -1;
+    }
+    int dem(const std::string &id) const {
+        for (std::size_t i = 0; i < m.demands.size(); ++i)
+            if (m.demands[i].id == id)
+                return static_cast<int>(i);
+        FAIL("no demand " << id);
+        return -1;
+    }
+    int res(const std::string &id) const {
+        for (std::size_t i = 0; i < m.restrictions.size(); ++i)
+            if (m.restrictions[i].id == id)
+                return static_cast<int>(i);
+        FAIL("no restriction " << id);
+        return -1;
+    }
+    int node(const std::string &name) const {
+        for (std::size_t i = 0; i < m.node_names.size(); ++i)
+            if (m.node_names[i] == name)
+                return static_cast<int>(i);
+        FAIL("no node " << name);
+        return -1;
+    }
+    Month &c(const std::string &id, double v) {
+        cap[static_cast<std::size_t>(fac(id))] = v;
+        return *this;
+    }
+    Month &w(const std::string &id, double v) {
+        want[static_cast<std::size_t>(dem(id))] = v;
+        return *this;
+    }
+    Month &rf(const std::string &id, double v) {
+        refill[static_cast<std::size_t>(dem(id))] = v;
+        return *this;
+    }
+    Month &restrict(const std::string &id, bool on, double leakage) {
+        active[static_cast<std::size_t>(res(id))] = on;
+        leak[static_cast<std::size_t>(res(id))] = leakage;
+        return *this;
+    }
+    MonthInput input() const {
+        return {cap.data(), want.data(), refill.data(), active.data(), leak.data()};
+    }
+    const MonthOutput &solve() {
+        Allocator a(m);
+        a.solve(input(), out);
+        return out;
+    }
+    double got(const std::string &demand) const {
+        return out.delivered[static_cast<std::size_t>(dem(demand))];
+    }
+    double refilled(const std::string &demand) const {
+        return out.refill_delivered[static_cast<std::size_t>(dem(demand))];
+    }
+    bool binds(const std::string &node_name) const {
+        return out.node_binding[static_cast<std::size_t>(node(node_name))];
+    }
+    bool res_binds(const std::string &id) const {
+        return out.restriction_binding[static_cast<std::size_t>(res(id))];
+    }
+    int bound_nodes() const {
+        return static_cast<int>(std::count(out.node_binding.begin(), out.node_binding.end(), 1));
+    }
+};
+
+#define CHECK_DELIVERED(month, demand, value)                                                      \
+    do {                                                                                           \
+        INFO("delivered to " << demand << ": " << (month).got(demand) << ", expected "             \
+                             << (value));                                                          \
+        CHECK(close((month).got(demand), (value)));                                                \
+    } while (0)
+
+// ore -> metal, 1.25 t ore per t metal, both made in CN; one demand in CN.
+const char *kChain = R"(
+products:
+  - {id: ore}
+  - {id: metal, recipe: {ore: 1.25}}
+facilities:
+  - {id: ore_cn, product: ore, country: CN, capacity: 1}
+  - {id: metal_cn, product: metal, country: CN, capacity: 1}
+demands:
+  - {id: d, product: metal, country: CN, quantity: 1}
+)";
+
+} // namespace
+
+TEST_CASE("(a) chain ore -> metal: the smaller capacity binds", "[allocation]") {
+    Month mo(kChain);
+    SECTION("refining binds") {
+        // ore 10 t/month allows 10 / 1.25 = 8 t metal; the refinery makes 6: delivered 6.
+        mo.c("ore_cn", 10).c("metal_cn", 6).w("d", 8).solve();
+        CHECK_DELIVERED(mo, "d", 6.0);
+        CHECK(mo.binds("metal@CN"));
+        CHECK(!mo.binds("ore@CN"));
+        CHECK(mo.out.component_short[0]);
+    }
+    SECTION("mining binds") {
+        // ore 5 allows 4 t metal < 6.
+        mo.c("ore_cn", 5).c("metal_cn", 6).w("d", 8).solve();
+        CHECK_DELIVERED(mo, "d", 4.0);
+        CHECK(mo.binds("ore@CN"));
+        CHECK(!mo.binds("metal@CN"));
+    }
+    SECTION("enough of both: fully served, nothing binds") {
+        mo.c("ore_cn", 10).c("metal_cn", 6).w("d", 3).solve();
+        CHECK_DELIVERED(mo, "d", 3.0);
+        CHECK(mo.bound_nodes() == 0);
+        CHECK(!mo.out.component_short[0]);
+    }
+    SECTION("nothing wanted") {
+        mo.c("ore_cn", 10).c("metal_cn", 6).w("d", 0).solve();
+        CHECK(mo.got("d") == 0.0);
+        CHECK(mo.bound_nodes() == 0);
+    }
+}
+
+TEST_CASE("(b) tiers: tier 1 is served in full before tier 2 gets the rest", "[allocation]") {
+    Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: f, product: metal, country: CN, capacity: 1}
+demands:
+  - {id: t1, product: metal, country: US, tier: 1, quantity: 1}
+  - {id: t2, product: metal, country: DE, tier: 2, quantity: 1}
+  - {id: t3, product: metal, country: JP, tier: 3, quantity: 1}
+)");
+    SECTION("tier 2 gets the remainder") {
+        mo.c("f", 10).w("t1", 6).w("t2", 8).w("t3", 5).solve();
+        CHECK_DELIVERED(mo, "t1", 6.0);
+        CHECK_DELIVERED(mo, "t2", 4.0);
+        CHECK(mo.got("t3") == Approx(0.0).margin(1e-12));
+        CHECK(mo.binds("metal@CN"));
+    }
+    SECTION("tier 1 short: lower tiers get nothing") {
+        mo.c("f", 10).w("t1", 12).w("t2", 8).w("t3", 5).solve();
+        CHECK_DELIVERED(mo, "t1", 10.0);
+        CHECK(mo.got("t2") == Approx(0.0).margin(1e-12));
+        CHECK(mo.got("t3") == Approx(0.0).margin(1e-12));
+    }
+    SECTION("all served") {
+        mo.c("f", 30).w("t1", 12).w("t2", 8).w("t3", 5).solve();
+        CHECK_DELIVERED(mo, "t1", 12.0);
+        CHECK_DELIVERED(mo, "t2", 8.0);
+        CHECK_DELIVERED(mo, "t3", 5.0);
+        CHECK(mo.bound_nodes() == 0);
+    }
+}
+
+TEST_CASE("(c) equal fill within a tier: a short supply is shared in proportion to want",
+          "[allocation]") {
+    Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: f, product: metal, country: CN, capacity: 1}
+demands:
+  - {id: small, product: metal, country: US, quantity: 1}
+  - {id: big, product: metal, country: DE, quantity: 1}
+  - {id: top, product: metal, country: JP, tier: 1, quantity: 1}
+  - {id: low_a, product: metal, country: US, tier: 2, quantity: 1}
+  - {id: low_b, product: metal, country: DE, tier: 2, quantity: 1}
+)");
+    SECTION("one tier: fill 9 / 18 = 1/2 for both") {
+        mo.c("f", 9).w("small", 6).w("big", 12).solve();
+        CHECK_DELIVERED(mo, "small", 3.0);
+        CHECK_DELIVERED(mo, "big", 6.0);
+    }
+    SECTION("tier 2 shares what tier 1 left with equal fill") {
+        // 10 - 6 (tier 1: small 3 + top 3) = 4 for tier 2: fill 4 / 15
+        mo.c("f", 10).w("small", 1).w("big", 2).w("top", 3).w("low_a", 5).w("low_b", 10).solve();
+        CHECK_DELIVERED(mo, "small", 1.0);
+        CHECK_DELIVERED(mo, "big", 2.0);
+        CHECK_DELIVERED(mo, "top", 3.0);
+        CHECK_DELIVERED(mo, "low_a", 5.0 * 4.0 / 15.0);
+        CHECK_DELIVERED(mo, "low_b", 10.0 * 4.0 / 15.0);
+    }
+}
+
+TEST_CASE("(d) progressive filling: a demand limited elsewhere freezes, the others rise further "
+          "(max-min fair)",
+          "[allocation]") {
+    SECTION("limited by its recipe stage") {
+        // ore 10; the metal plant makes 2 (1 t ore per t). Demand A wants 10 metal, B 10 ore, same
+        // tier. Equal fill would stop both at 0.2 (A = 2, B = 2); max-min freezes A at 2 and raises
+        // B to the remaining ore, 8.
+        Month mo(R"(
+products:
+  - {id: ore}
+  - {id: metal, recipe: {ore: 1}}
+facilities:
+  - {id: ore_cn, product: ore, country: CN, capacity: 1}
+  - {id: metal_cn, product: metal, country: CN, capacity: 1}
+demands:
+  - {id: a, product: metal, country: CN, quantity: 1}
+  - {id: b, product: ore, country: CN, quantity: 1}
+)");
+        mo.c("ore_cn", 10).c("metal_cn", 2).w("a", 10).w("b", 10).solve();
+        CHECK_DELIVERED(mo, "a", 2.0);
+        CHECK_DELIVERED(mo, "b", 8.0);
+        CHECK(mo.binds("ore@CN"));
+    }
+    SECTION("limited by a leaky lane") {
+        // CN makes 10; US may receive at most 0.2 x 10 = 2 (static lane, leakage 0.2). US and CN
+        // want 10 each: US frozen at 2 (fill 0.2), CN rises to 8 (fill 0.8).
+        Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: f, product: metal, country: CN, capacity: 1}
+demands:
+  - {id: us, product: metal, country: US, quantity: 1}
+  - {id: cn, product: metal, country: CN, quantity: 1}
+lanes:
+  - {id: cn_us, from: CN, to: US, leakage: 0.2}
+)");
+        mo.c("f", 10).w("us", 10).w("cn", 10).solve();
+        CHECK_DELIVERED(mo, "us", 2.0);
+        CHECK_DELIVERED(mo, "cn", 8.0);
+        CHECK(mo.binds("metal@CN"));
+    }
+    SECTION("three demands freeze at three different fill levels") {
+        // Supply 12 in CN. JP may receive at most 0.1 x 12 = 1.2 and DE at most 0.125 x 12 = 1.5
+        // (leaky lanes); JP wants 10, DE 3, CN 10. All rise together: JP freezes at fill 0.12
+        // (1.2); DE and CN go on (1.2 + 3t + 10t <= 12 would allow t = 0.83) until DE freezes at
+        // 0.5 (1.5); CN gets the rest, 12 - 1.2 - 1.5 = 9.3 (fill 0.93).
+        Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: f, product: metal, country: CN, capacity: 1}
+demands:
+  - {id: jp, product: metal, country: JP, quantity: 1}
+  - {id: de, product: metal, country: DE, quantity: 1}
+  - {id: cn, product: metal, country: CN, quantity: 1}
+lanes:
+  - {id: cn_jp, from: CN, to: JP, leakage: 0.1}
+  - {id: cn_de, from: CN, to: DE, leakage: 0.125}
+)");
+        mo.c("f", 12).w("jp", 10).w("de", 3).w("cn", 10).solve();
+        CHECK_DELIVERED(mo, "jp", 1.2);
+        CHECK_DELIVERED(mo, "de", 1.5);
+        CHECK_DELIVERED(mo, "cn", 9.3);
+    }
+    SECTION("a small demand is served in full while a large one stays short") {
+        // Supply 12; JP limited to 1.2 by its lane; DE wants 3, CN 20: after JP freezes at 0.12,
+        // DE and CN share 10.8 with equal fill t = 10.8 / 23.
+        Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: f, product: metal, country: CN, capacity: 1}
+demands:
+  - {id: jp, product: metal, country: JP, quantity: 1}
+  - {id: de, product: metal, country: DE, quantity: 1}
+  - {id: cn, product: metal, country: CN, quantity: 1}
+lanes:
+  - {id: cn_jp, from: CN, to: JP, leakage: 0.1}
+)");
+        mo.c("f", 12).w("jp", 10).w("de", 3).w("cn", 20).solve();
+        CHECK_DELIVERED(mo, "jp", 1.2);
+        CHECK_DELIVERED(mo, "de", 3 * 10.8 / 23);
+        CHECK_DELIVERED(mo, "cn", 20 * 10.8 / 23);
+    }
+}
+
+TEST_CASE("(e) a leaky export control", "[allocation]") {
+    // CN makes 100/month, JP 3. While the control is active CN may send the US at most
+    // 0.1 x its production: US demand gets min(want, 0.1 x 100 + 3 from JP).
+    Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: cn, product: metal, country: CN, capacity: 1}
+  - {id: jp, product: metal, country: JP, capacity: 1}
+demands:
+  - {id: us, product: metal, country: US, quantity: 1}
+  - {id: cn_buyers, product: metal, country: CN, quantity: 1}
+events:
+  - {id: ban, type: export_control, exporters: CN, importers: US, onset: {probability: 0.5, month: 3},
+     duration_months: 6, leakage: 0.1}
+)");
+    mo.c("cn", 100).c("jp", 3).w("cn_buyers", 50);
+    SECTION("active, leakage 0.1: US gets 0.1 x 100 + 3 = 13") {
+        mo.w("us", 20).restrict("ban", true, 0.1).solve();
+        CHECK_DELIVERED(mo, "us", 13.0);
+        CHECK_DELIVERED(mo, "cn_buyers", 50.0);
+        CHECK(mo.res_binds("ban"));
+        CHECK(mo.binds("metal@JP")); // more JP capacity reaches the US
+        CHECK(mo.binds("metal@CN")); // more CN capacity raises the 10% allowance
+    }
+    SECTION("active, total ban: US gets JP's 3") {
+        mo.w("us", 20).restrict("ban", true, 0.0).solve();
+        CHECK_DELIVERED(mo, "us", 3.0);
+        CHECK(mo.res_binds("ban"));
+        CHECK(mo.binds("metal@JP"));
+        CHECK(!mo.binds("metal@CN"));
+    }
+    SECTION("active but the US wants less than the allowance: fully served") {
+        mo.w("us", 8).restrict("ban", true, 0.1).solve();
+        CHECK_DELIVERED(mo, "us", 8.0);
+        CHECK(!mo.res_binds("ban"));
+        CHECK(mo.bound_nodes() == 0);
+    }
+    SECTION("inactive: fully served") {
+        mo.w("us", 20).restrict("ban", false, 0.1).solve();
+        CHECK_DELIVERED(mo, "us", 20.0);
+        CHECK(!mo.res_binds("ban"));
+    }
+}
+
+TEST_CASE("(e2) a control on ore only: metal refined in CN still reaches the US", "[allocation]") {
+    Month mo(R"(
+products:
+  - {id: ore}
+  - {id: metal, recipe: {ore: 1}}
+facilities:
+  - {id: ore_cn, product: ore, country: CN, capacity: 1}
+  - {id: metal_cn, product: metal, country: CN, capacity: 1}
+  - {id: metal_us, product: metal, country: US, capacity: 1}
+demands:
+  - {id: us, product: metal, country: US, quantity: 1}
+events:
+  - {id: ore_ban, type: export_control, exporters: CN, importers: all, products: [ore],
+     onset: {active_at_start: true}, duration_months: 12}
+)");
+    // ore 10, CN refinery 4, US refinery 100: the US refinery gets no ore; the US receives CN's 4.
+    mo.c("ore_cn", 10)
+        .c("metal_cn", 4)
+        .c("metal_us", 100)
+        .w("us", 8)
+        .restrict("ore_ban", true, 0.0)
+        .solve();
+    CHECK_DELIVERED(mo, "us", 4.0);
+    CHECK(mo.binds("metal@CN"));
+    CHECK(!mo.binds("metal@US"));
+    CHECK(!mo.binds("ore@CN"));
+    CHECK(mo.res_binds("ore_ban"));
+    // lifted: the US refinery takes the ore, 8 delivered
+    mo.restrict("ore_ban", false, 0.0).solve();
+    CHECK_DELIVERED(mo, "us", 8.0);
+}
+
+TEST_CASE("domestic shipments are never blocked", "[allocation]") {
+    Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: cn, product: metal, country: CN, capacity: 1}
+  - {id: us, product: metal, country: US, capacity: 1}
+demands:
+  - {id: cn_d, product: metal, country: CN, quantity: 1}
+  - {id: us_d, product: metal, country: US, quantity: 1}
+lanes:
+  - {id: closed, from: all, to: all}
+)");
+    mo.c("cn", 10).c("us", 1).w("cn_d", 5).w("us_d", 5).solve();
+    CHECK_DELIVERED(mo, "cn_d", 5.0);
+    CHECK_DELIVERED(mo, "us_d", 1.0);
+    CHECK(mo.res_binds("closed"));
+    CHECK(mo.binds("metal@US"));
+    CHECK(!mo.binds("metal@CN"));
+}
+
+TEST_CASE("(f) multi-input recipe: the scarcer input binds", "[allocation]") {
+    Month mo(R"(
+products:
+  - {id: sm}
+  - {id: co}
+  - {id: magnet, recipe: {sm: 0.26, co: 0.5}}
+facilities:
+  - {id: sm_cn, product: sm, country: CN, capacity: 1}
+  - {id: co_fi, product: co, country: FI, capacity: 1}
+  - {id: mag_jp, product: magnet, country: JP, capacity: 1}
+demands:
+  - {id: d, product: magnet, country: JP, quantity: 1}
+)");
+    mo.c("mag_jp", 100).w("d", 12);
+    SECTION("cobalt scarcer: sm 2.6 allows 10, co 4 allows 8") {
+        mo.c("sm_cn", 2.6).c("co_fi", 4).solve();
+        CHECK_DELIVERED(mo, "d", 8.0);
+        CHECK(mo.binds("co@FI"));
+        CHECK(!mo.binds("sm@CN"));
+        CHECK(!mo.binds("magnet@JP"));
+    }
+    SECTION("samarium scarcer: sm 1.3 allows 5") {
+        mo.c("sm_cn", 1.3).c("co_fi", 4).solve();
+        CHECK_DELIVERED(mo, "d", 5.0);
+        CHECK(mo.binds("sm@CN"));
+        CHECK(!mo.binds("co@FI"));
+    }
+    SECTION("both inputs exactly equally tight (8 each): neither binds alone") {
+        mo.c("sm_cn", 2.08).c("co_fi", 4).solve();
+        CHECK_DELIVERED(mo, "d", 8.0);
+        CHECK(!mo.binds("sm@CN"));
+        CHECK(!mo.binds("co@FI"));
+        CHECK(mo.out.component_short[0]);
+    }
+    SECTION("the magnet plant binds") {
+        mo.c("sm_cn", 2.6).c("co_fi", 5).c("mag_jp", 7).solve();
+        CHECK_DELIVERED(mo, "d", 7.0);
+        CHECK(mo.binds("magnet@JP"));
+        CHECK(mo.bound_nodes() == 1);
+    }
+}
+
+TEST_CASE("(g) a recipe coefficient scales what is delivered", "[allocation]") {
+    Month mo(R"(
+products:
+  - {id: oxide}
+  - {id: metal, recipe: {oxide: 1.16}}
+facilities:
+  - {id: ox, product: oxide, country: CN, capacity: 1}
+  - {id: met, product: metal, country: CN, capacity: 1}
+demands:
+  - {id: d, product: metal, country: CN, quantity: 1}
+  - {id: ox_d, product: oxide, country: CN, tier: 2, quantity: 1}
+)");
+    SECTION("11.6 t oxide make 10 t metal") {
+        mo.c("ox", 11.6).c("met", 100).w("d", 15).solve();
+        CHECK_DELIVERED(mo, "d", 10.0);
+        CHECK(mo.binds("oxide@CN"));
+    }
+    SECTION("5.8 t oxide make 5 t metal") {
+        mo.c("ox", 5.8).c("met", 100).w("d", 15).solve();
+        CHECK_DELIVERED(mo, "d", 5.0);
+    }
+    SECTION("what metal needs comes first; tier-2 oxide demand gets the rest") {
+        // metal 5 needs 5.8 oxide; 10 - 5.8 = 4.2 left for the oxide buyers
+        mo.c("ox", 10).c("met", 100).w("d", 5).w("ox_d", 6).solve();
+        CHECK_DELIVERED(mo, "d", 5.0);
+        CHECK_DELIVERED(mo, "ox_d", 4.2);
+    }
+}
+
+TEST_CASE("(h) a tied bottleneck: two stages exactly equally tight, neither binds alone",
+          "[allocation]") {
+    Month mo(R"(
+products:
+  - {id: ore}
+  - {id: metal, recipe: {ore: 1}}
+facilities:
+  - {id: ore_cn, product: ore, country: CN, capacity: 1}
+  - {id: metal_cn, product: metal, country: CN, capacity: 1}
+demands:
+  - {id: d, product: metal, country: CN, quantity: 1}
+)");
+    mo.c("ore_cn", 10).c("metal_cn", 10).w("d", 15).solve();
+    CHECK_DELIVERED(mo, "d", 10.0);
+    CHECK(!mo.binds("ore@CN"));
+    CHECK(!mo.binds("metal@CN"));
+    CHECK(mo.out.component_short[0]);
+    // a hair more ore: only metal binds
+    mo.c("ore_cn", 10.5).solve();
+    CHECK_DELIVERED(mo, "d", 10.0);
+    CHECK(mo.binds("metal@CN"));
+    CHECK(!mo.binds("ore@CN"));
+}
+
+TEST_CASE("(i) stockpile refill is served last, from what every tier left", "[allocation]") {
+    Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: f, product: metal, country: CN, capacity: 1}
+demands:
+  - {id: d1, product: metal, country: US, tier: 1, quantity: 1, stockpile: {initial: 0, refill: 1}}
+  - {id: d2, product: metal, country: DE, tier: 2, quantity: 1, stockpile: {initial: 0, refill: 1}}
+)");
+    SECTION("refill gets the remainder") {
+        mo.c("f", 10).w("d1", 4).w("d2", 3).rf("d1", 5).solve();
+        CHECK_DELIVERED(mo, "d1", 4.0);
+        CHECK_DELIVERED(mo, "d2", 3.0);
+        CHECK(close(mo.refilled("d1"), 3.0));
+        CHECK(mo.refilled("d2") == 0.0);
+    }
+    SECTION("a tier-2 demand comes before any refill") {
+        mo.c("f", 10).w("d1", 4).w("d2", 8).rf("d1", 5).solve();
+        CHECK_DELIVERED(mo, "d2", 6.0);
+        CHECK(mo.refilled("d1") == Approx(0.0).margin(1e-12));
+    }
+    SECTION("refills share the remainder with equal fill") {
+        // 10 - 4 - 2 = 4 left; refill wants 2 and 6: fill 1/2
+        mo.c("f", 10).w("d1", 4).w("d2", 2).rf("d1", 2).rf("d2", 6).solve();
+        CHECK(close(mo.refilled("d1"), 1.0));
+        CHECK(close(mo.refilled("d2"), 3.0));
+    }
+    SECTION("refills in full when supply allows") {
+        mo.c("f", 20).w("d1", 4).w("d2", 2).rf("d1", 2).rf("d2", 6).solve();
+        CHECK(close(mo.refilled("d1"), 2.0));
+        CHECK(close(mo.refilled("d2"), 6.0));
+        CHECK(mo.bound_nodes() == 0);
+    }
+}
+
+TEST_CASE("independent value chains are solved independently", "[allocation]") {
+    Month mo(R"(
+products: [{id: ga}, {id: sm}]
+facilities:
+  - {id: ga_cn, product: ga, country: CN, capacity: 1}
+  - {id: sm_cn, product: sm, country: CN, capacity: 1}
+demands:
+  - {id: ga_d, product: ga, country: US, quantity: 1}
+  - {id: sm_d, product: sm, country: US, quantity: 1}
+)");
+    REQUIRE(mo.m.n_components == 2);
+    mo.c("ga_cn", 1).c("sm_cn", 10).w("ga_d", 5).w("sm_d", 5).solve();
+    CHECK_DELIVERED(mo, "ga_d", 1.0);
+    CHECK_DELIVERED(mo, "sm_d", 5.0);
+    const int ga_comp = mo.m.products[0].component, sm_comp = mo.m.products[1].component;
+    CHECK(mo.out.component_short[static_cast<std::size_t>(ga_comp)]);
+    CHECK(!mo.out.component_short[static_cast<std::size_t>(sm_comp)]);
+    CHECK(mo.binds("ga@CN"));
+    CHECK(!mo.binds("sm@CN"));
+}
+
+TEST_CASE("facilities of one (product, country) pool their capacity", "[allocation]") {
+    Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: a, product: metal, country: CN, capacity: 1}
+  - {id: b, product: metal, country: CN, capacity: 1}
+  - {id: c, product: metal, country: KR, capacity: 1}
+demands:
+  - {id: d, product: metal, country: US, quantity: 1}
+)");
+    mo.c("a", 2).c("b", 3).c("c", 1.5).w("d", 10).solve();
+    CHECK_DELIVERED(mo, "d", 6.5);
+    CHECK(mo.binds("metal@CN"));
+    CHECK(mo.binds("metal@KR"));
+    // docs/model.md: a facility with no capacity this month binds too (more would help)
+    mo.c("c", 0).solve();
+    CHECK_DELIVERED(mo, "d", 5.0);
+    CHECK(mo.binds("metal@CN"));
+    CHECK(mo.binds("metal@KR"));
+}
+
+TEST_CASE("one Allocator over many months: each month's answer is its own", "[allocation]") {
+    // The allocator caches the last month and shortcuts 'more capacity, less demand'. Every month's
+    // result must equal a fresh allocator's.
+    Month mo(kChain);
+    Allocator reused(mo.m);
+    const double seq[][3] = {// ore, metal, want
+                             {10, 6, 8}, {10, 6, 8},  {12, 7, 5},   {12, 7, 5},
+                             {5, 6, 8},  {10, 6, 3},  {20, 20, 2},  {0, 6, 8},
+                             {10, 6, 8}, {10, 10, 8}, {10, 10, 8.5}};
+    for (const auto &s : seq) {
+        mo.c("ore_cn", s[0]).c("metal_cn", s[1]).w("d", s[2]);
+        MonthOutput a;
+        reused.solve(mo.input(), a);
+        const auto &b = mo.solve(); // fresh allocator
+        INFO("ore " << s[0] << " metal " << s[1] << " want " << s[2]);
+        CHECK(close(a.delivered[0], b.delivered[0]));
+        CHECK(close(a.delivered[0], std::min({s[2], s[0] / 1.25, s[1]})));
+        CHECK(a.node_binding == b.node_binding);
+        CHECK(a.component_short == b.component_short);
+    }
+    CHECK(reused.stats().solves == std::size(seq));
+    CHECK(reused.stats().cache_hits >= 2);
+}
+
+// --- the monthly stockpile, end to end ---------------------------------------------------------
+
+namespace {
+BlockResult run_trials(const Model &m, std::uint64_t first, std::uint64_t n) {
+    Simulator sim(m);
+    BlockResult r;
+    sim.run_block(first, n, r);
+    return r;
+}
+} // namespace
+
+TEST_CASE("stockpile month by month: draw limited by max_draw, refill from leftover supply",
+          "[stockpile]") {
+    // Supply 3/month except months 0-3 and 10-11 (shocks), want 2/month, stockpile initial 4,
+    // max_level 4, max_draw 1.5, refill 0.5/month. By hand:
+    //   m0: draw 1.5 -> level 2.5, short 0.5      m1: draw 1.5 -> 1.0, short 0.5
+    //   m2: draw 1.0 -> 0 (ran out), short 1.0    m3: short 2
+    //   m4..m9: served; refill 0.5 a month -> level 3.0 at the start of m10
+    //   m10: draw 1.5 -> 1.5, short 0.5           m11: draw 1.5 -> 0, short 0.5
+    const Model m = load_model_from_string(R"(
+run: {trials: 3, horizon_months: 12, seed: 5}
+products: [{id: metal}]
+facilities:
+  - {id: f, product: metal, country: US, capacity: 36}
+demands:
+  - id: d
+    product: metal
+    country: US
+    quantity: 24
+    stockpile: {initial: 4, max_level: 4, max_draw: 1.5, refill: 0.5}
+events:
+  - {id: s1, type: capacity_shock, targets: {facilities: [f]}, onset: {active_at_start: true}, duration_months: 4}
+  - {id: s2, type: capacity_shock, targets: {facilities: [f]}, onset: {probability: 1, month: 10}, duration_months: 2}
+)",
+                                           "stockpile.yaml");
+    const auto r = run_trials(m, 0, 3);
+    const std::vector<float> expect{0.5f, 0.5f, 1.0f, 2.0f, 0, 0, 0, 0, 0, 0, 0.5f, 0.5f};
+    for (std::size_t t = 0; t < 3; ++t) { // every trial is the same world
+        INFO("trial " << t);
+        CHECK(close(r.shortfall[t], 5.0));
+        CHECK(close(r.demand_total[t], 24.0));
+        CHECK(close(r.shortfall_share[t], 5.0 / 24.0));
+        CHECK(r.short_months[t] == 6);
+        CHECK(r.longest_run[t] == 4);
+        CHECK(r.stockpile_min[t] == Approx(0.0).margin(1e-12));
+        CHECK(r.stockout_month[t] == 2);
+        CHECK(r.event_onset[t * 2] == 0);
+        CHECK(r.event_onset[t * 2 + 1] == 10);
+        const std::vector<float> got(r.monthly_shortfall.begin() + static_cast<long>(t * 12),
+                                     r.monthly_shortfall.begin() + static_cast<long>((t + 1) * 12));
+        for (std::size_t mo = 0; mo < 12; ++mo) {
+            INFO("month " << mo);
+            CHECK(got[mo] == Approx(expect[mo]).margin(1e-6));
+        }
+    }
+    CHECK(r.acc.shortfall[0].mean == Approx(5.0).epsilon(1e-12));
+    CHECK(r.acc.any_short[0].mean == 1.0);
+}
+
+TEST_CASE("stockpile draws follow min(unmet, level, max_draw); the level never goes negative",
+          "[stockpile]") {
+    // No supply at all; want ~ U(1, 5) t/month; initial 10, max_draw 2. Re-simulated here month by
+    // month from the trial's want (demand_total / 12) and compared to the engine's monthly values.
+    const Model m = load_model_from_string(R"(
+run: {trials: 500, horizon_months: 12, seed: 99}
+products: [{id: metal}]
+facilities:
+  - {id: f, product: metal, country: US, capacity: 0}
+demands:
+  - id: d
+    product: metal
+    country: US
+    quantity: {uniform: {min: 12, max: 60}}
+    stockpile: {initial: 10, max_draw: 2}
+)",
+                                           "stockpile2.yaml");
+    const auto r = run_trials(m, 0, 500);
+    for (std::size_t t = 0; t < 500; ++t) {
+        const double want = r.demand_total[t] / 12.0;
+        double level = 10, total = 0, lowest = 10;
+        int stockout = -1, short_months = 0;
+        for (int mo = 0; mo < 12; ++mo) {
+            const double draw = std::min({want, level, 2.0});
+            level -= draw;
+            lowest = std::min(lowest, level);
+            if (stockout < 0 && level <= 0)
+                stockout = mo;
+            const double sf = want - draw;
+            total += sf;
+            short_months += sf > 1e-9 * want;
+            INFO("trial " << t << " month " << mo << " want " << want);
+            REQUIRE(r.monthly_shortfall[t * 12 + static_cast<std::size_t>(mo)] ==
+                    Approx(sf).epsilon(1e-6).margin(1e-6));
+        }
+        INFO("trial " << t);
+        CHECK(r.stockpile_min[t] >= 0.0);
+        CHECK(r.stockpile_min[t] == Approx(lowest).margin(1e-9));
+        CHECK(close(r.shortfall[t], total));
+        CHECK(r.stockout_month[t] == stockout);
+        CHECK(r.short_months[t] == short_months);
+    }
+}
+
+TEST_CASE("a stockpile that exactly covers the last need runs out without a short month",
+          "[stockpile]") {
+    // docs/model.md: "the stockout month is the first month in which the demand needed its
+    // stockpile and the stockpile was empty after drawing". Supply 1/month, want 2/month, stockpile
+    // 3, horizon 3: the stockpile pays 1 a month and is empty after drawing in month 2, yet nothing
+    // is ever short. (tests/python/test_output.py therefore checks "stockout implies
+    // stockpile_min == 0", not "stockout implies a short month".)
+    const Model m = load_model_from_string(R"(
+run: {trials: 1, horizon_months: 3}
+products: [{id: metal}]
+facilities:
+  - {id: f, product: metal, country: US, capacity: 12}
+demands:
+  - {id: d, product: metal, country: US, quantity: 24, stockpile: {initial: 3}}
+)",
+                                           "exact_cover.yaml");
+    const auto r = run_trials(m, 0, 1);
+    CHECK(r.short_months[0] == 0);
+    CHECK(r.shortfall[0] == 0.0);
+    CHECK(r.stockpile_min[0] == Approx(0.0).margin(1e-12));
+    CHECK(r.stockout_month[0] == 2);
+}
+
+TEST_CASE("stockpile_min and stockout over the shipped example: never negative, consistent",
+          "[stockpile]") {
+    const Model m = load_model(std::string(CHOKEPOINT_SOURCE_DIR) + "/configs/examples/tiny.yaml");
+    const auto r = run_trials(m, 0, 1000);
+    const std::size_t D = m.demands.size();
+    const auto H = static_cast<std::size_t>(m.run.horizon_months);
+    int stockouts = 0;
+    REQUIRE(m.demands[0].has_stockpile);
+    for (std::size_t t = 0; t < 1000; ++t)
+        for (std::size_t d = 0; d < D; ++d) {
+            const auto i = t * D + d;
+            INFO("trial " << t << " demand " << m.demands[d].id);
+            REQUIRE(r.stockpile_min[i] >= 0.0);
+            if (!m.demands[d].has_stockpile) {
+                CHECK(r.stockout_month[i] == -1);
+                CHECK(r.stockpile_min[i] == 0.0);
+            }
+            if (r.stockout_month[i] >= 0) {
+                ++stockouts;
+                CHECK(r.stockout_month[i] < static_cast<int>(H));
+                CHECK(r.stockpile_min[i] == 0.0); // empty after drawing in that month
+            }
+            // a short month of a demand with an unlimited draw empties its stockpile first
+            if (m.demands[d].has_stockpile && !m.demands[d].stockpile.has_max_draw &&
+                r.short_months[i] > 0)
+                CHECK(r.stockout_month[i] >= 0);
+        }
+    INFO(stockouts << " stockouts"); // may be 0: tiny.yaml's stockpile is rarely drained
+}

@@ -1,0 +1,536 @@
+// Whole runs (run.hpp, simulate.hpp): configs whose EUD, LOSE and P(shortfall) have closed forms;
+// reproducibility (thread count, block order, unrelated quantities); the results file's atomic
+// write and its refusal to overwrite.
+//
+// Statistical checks: |estimate - closed form| <= 4 standard errors, the SE being Moments::se()
+// of the run (sample sd / sqrt(trials)). A false alarm at 4 SE has probability 6e-5 per check;
+// the draws are fixed by the seed, so each check is deterministic.
+#include "config.hpp"
+#include "output.hpp"
+#include "run.hpp"
+#include "simulate.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <H5Cpp.h>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+using namespace chokepoint;
+namespace fs = std::filesystem;
+
+namespace {
+
+void check_4se(const char *what, const Moments &m, double truth) {
+    INFO(what << ": estimate " << m.mean << " +- " << m.se() << " (n " << m.n << "), closed form "
+              << truth << ", |diff| / SE = " << std::abs(m.mean - truth) / m.se());
+    CHECK(m.se() > 0);
+    CHECK(std::abs(m.mean - truth) <= 4 * m.se());
+}
+
+/// One facility (capacity `capacity`, 120 t/yr = 10 t/month unless stated; more keys in
+/// `facility_extra`) serving one demand of 120 t/yr, plus `events` and top-level `extra`.
+std::string single(int horizon, int trials, const std::string &capacity, const std::string &events,
+                   const std::string &extra = "", const std::string &facility_extra = "") {
+    return "run: {trials: " + std::to_string(trials) +
+           ", horizon_months: " + std::to_string(horizon) + ", seed: 2718, block_size: 500}\n" +
+           extra +
+           "products: [{id: metal}]\n"
+           "facilities:\n"
+           "  - id: f\n"
+           "    product: metal\n"
+           "    country: US\n"
+           "    capacity: " +
+           capacity + "\n" + facility_extra +
+           "demands:\n"
+           "  - {id: d, product: metal, country: US, quantity: 120}\n" +
+           (events.empty() ? "" : "events:\n" + events);
+}
+
+struct Expect {
+    double p_short, lose, eud;
+};
+
+void check_run(const Model &m, const Expect &e) {
+    const Accumulators acc = run_in_memory(m, 2);
+    REQUIRE(acc.trials() == m.run.trials);
+    check_4se("P(short)", acc.any_short[0], e.p_short);
+    check_4se("LOSE", acc.short_months[0], e.lose);
+    check_4se("EUD", acc.shortfall[0], e.eud);
+    CHECK(acc.demand_total[0].mean == Approx(10.0 * m.run.horizon_months).epsilon(1e-12));
+    CHECK(acc.demand_total[0].m2 == Approx(0.0).margin(1e-6));
+}
+
+struct TempDir {
+    fs::path path;
+    explicit TempDir(const std::string &tag) {
+        path = fs::path(CHOKEPOINT_TEST_TMP) / ("e2e_" + tag + "_" + std::to_string(::getpid()));
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    std::vector<std::string> names() const {
+        std::vector<std::string> v;
+        for (const auto &e : fs::directory_iterator(path))
+            v.push_back(e.path().filename().string());
+        std::sort(v.begin(), v.end());
+        return v;
+    }
+};
+
+std::string slurp(const fs::path &p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream os;
+    os << in.rdbuf();
+    return os.str();
+}
+
+template <class T> std::vector<T> read_dataset(const std::string &file, const std::string &name) {
+    H5::H5File f(file, H5F_ACC_RDONLY);
+    H5::DataSet ds = f.openDataSet(name);
+    const auto n = static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints());
+    std::vector<T> v(n);
+    if constexpr (std::is_same_v<T, double>)
+        ds.read(v.data(), H5::PredType::NATIVE_DOUBLE);
+    else if constexpr (std::is_same_v<T, float>)
+        ds.read(v.data(), H5::PredType::NATIVE_FLOAT);
+    else
+        ds.read(v.data(), H5::PredType::NATIVE_INT32);
+    return v;
+}
+
+void require_same(const Moments &a, const Moments &b) {
+    REQUIRE(a.n == b.n);
+    REQUIRE(a.mean == b.mean);
+    REQUIRE(a.m2 == b.m2);
+}
+void require_same(const std::vector<Moments> &a, const std::vector<Moments> &b) {
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i)
+        require_same(a[i], b[i]);
+}
+
+const std::string kTiny = std::string(CHOKEPOINT_SOURCE_DIR) + "/configs/examples/tiny.yaml";
+
+} // namespace
+
+TEST_CASE("capacity shock with onset probability p at month m for d months", "[analytic]") {
+    // p = 0.3, month 6, 4 months, whole capacity lost, horizon 24:
+    // P(short) = p, LOSE = p d = 1.2 months, EUD = p d 10 t = 12 t.
+    const Model m =
+        load_model_from_string(single(24, 20000, "120",
+                                      "  - {id: s, type: capacity_shock, targets: {facilities: "
+                                      "[f]}, onset: {probability: 0.3, month: 6},"
+                                      " duration_months: 4, fraction_lost: 1}\n"),
+                               "shock.yaml");
+    check_run(m, {0.3, 1.2, 12.0});
+    // monthly profile: only months 6..9 can be short, each with mean p x 10
+    const Accumulators acc = run_in_memory(m, 1);
+    for (int mo = 0; mo < 24; ++mo) {
+        const auto &mm = acc.monthly[static_cast<std::size_t>(mo)];
+        INFO("month " << mo);
+        if (mo >= 6 && mo < 10)
+            check_4se("monthly mean shortfall", mm, 3.0);
+        else
+            CHECK(mm.mean == 0.0);
+    }
+    check_4se("event fired", acc.event_fired[0], 0.3);
+    // the facility binds exactly in the short months
+    check_4se("facility binding trial share", acc.fac_trial[0], 0.3);
+    check_4se("facility binding month share", acc.fac_months[0], 0.3 * 4 / 24);
+}
+
+TEST_CASE("partial capacity shock with a random duration", "[analytic]") {
+    // fraction lost 0.4 (4 t/month short), duration 1..5 months (discrete, equal weights; mean 3),
+    // at month 20 of 24 so that durations over 4 are cut at the horizon:
+    // E[months] = (1 + 2 + 3 + 4 + 4) / 5 = 2.8. p = 0.5.
+    const Model m = load_model_from_string(
+        single(24, 20000, "120",
+               "  - {id: s, type: capacity_shock, targets: {countries: US}, onset: {probability: "
+               "0.5, month: 20},"
+               " duration_months: {discrete: {values: [1, 2, 3, 4, 5]}}, fraction_lost: 0.4}\n"),
+        "partial.yaml");
+    check_run(m, {0.5, 0.5 * 2.8, 0.5 * 2.8 * 4.0});
+}
+
+TEST_CASE("bernoulli capacity factor: the facility exists in a share p of worlds", "[analytic]") {
+    // capacity = 120 x Bernoulli(0.8): with probability 0.2 nothing at all for 12 months:
+    // P(short) = 0.2, LOSE = 0.2 x 12 = 2.4, EUD = 0.2 x 120 = 24.
+    const Model m = load_model_from_string(
+        single(12, 20000, "{product: [120, {bernoulli: {p: 0.8}}]}", ""), "bernoulli.yaml");
+    check_run(m, {0.2, 2.4, 24.0});
+}
+
+TEST_CASE("shared factor: one draw moves every quantity that uses it", "[analytic]") {
+    // Two chains whose capacities are 120 x the same Bernoulli(0.5) factor: their shortfalls
+    // coincide trial by trial; a third capacity uses an independent Bernoulli(0.5).
+    const Model m = load_model_from_string(R"(
+run: {trials: 4000, horizon_months: 12, seed: 11}
+factors:
+  - {id: up, dist: {bernoulli: {p: 0.5}}}
+products: [{id: a}, {id: b}, {id: c}]
+facilities:
+  - {id: fa, product: a, country: US, capacity: {product: [120, {factor: up}]}}
+  - {id: fb, product: b, country: US, capacity: {product: [120, {factor: up}]}}
+  - {id: fc, product: c, country: US, capacity: {product: [120, {bernoulli: {p: 0.5}}]}}
+demands:
+  - {id: da, product: a, country: US, quantity: 120}
+  - {id: db, product: b, country: US, quantity: 120}
+  - {id: dc, product: c, country: US, quantity: 120}
+)",
+                                           "factor.yaml");
+    Simulator sim(m);
+    BlockResult r;
+    sim.run_block(0, 4000, r);
+    int both = 0, a_short = 0, ac = 0;
+    for (std::size_t t = 0; t < 4000; ++t) {
+        REQUIRE(r.shortfall[t * 3] == r.shortfall[t * 3 + 1]);
+        a_short += r.shortfall[t * 3] > 0;
+        both += r.shortfall[t * 3] > 0 && r.shortfall[t * 3 + 1] > 0;
+        ac += r.shortfall[t * 3] > 0 && r.shortfall[t * 3 + 2] > 0;
+    }
+    // P(a short) = 0.5; P(a and c short) = 0.25 (independent): binomial SE sqrt(p(1-p)/n)
+    CHECK(std::abs(a_short / 4000.0 - 0.5) <= 4 * std::sqrt(0.25 / 4000));
+    CHECK(std::abs(ac / 4000.0 - 0.25) <= 4 * std::sqrt(0.25 * 0.75 / 4000));
+    CHECK(both == a_short);
+}
+
+TEST_CASE("hazard onset: P(onset within H months) = 1 - exp(-h H / 12)", "[analytic]") {
+    // h = 0.5 per year, H = 24 months, a 6-month total outage: onset month m = floor(T), T
+    // exponential with rate h/12 per month: P(m) = exp(-h m / 12) - exp(-h (m + 1) / 12);
+    // LOSE = sum_m P(m) min(6, H - m) (cut at the horizon), EUD = 10 LOSE.
+    const double h = 0.5;
+    const int H = 24;
+    const Model m =
+        load_model_from_string(single(H, 20000, "120",
+                                      "  - {id: s, type: capacity_shock, targets: {facilities: "
+                                      "[f]}, onset: {hazard_per_year: 0.5},"
+                                      " duration_months: 6}\n"),
+                               "hazard.yaml");
+    double lose = 0;
+    for (int mo = 0; mo < H; ++mo)
+        lose += (std::exp(-h * mo / 12) - std::exp(-h * (mo + 1) / 12)) * std::min(6, H - mo);
+    const double p = 1 - std::exp(-h * H / 12.0);
+    check_run(m, {p, lose, 10 * lose});
+    const Accumulators acc = run_in_memory(m, 2);
+    check_4se("event fired", acc.event_fired[0], p);
+}
+
+TEST_CASE("random outages: Poisson arrivals per year", "[analytic]") {
+    // rate r = 2 per year, 1-month total outages, H = 12: month m is short iff an arrival falls in
+    // [m, m + 1): probability 1 - exp(-r / 12). LOSE = H (1 - exp(-r/12)); P(short) = 1 - exp(-r
+    // H/12).
+    const double r = 2.0;
+    const Model m = load_model_from_string(
+        single(12, 20000, "120", "", "",
+               "    outages: {rate_per_year: 2, duration_months: 1, fraction_lost: 1}\n"),
+        "outages.yaml");
+    const double lose = 12 * (1 - std::exp(-r / 12));
+    check_run(m, {1 - std::exp(-r), lose, 10 * lose});
+}
+
+TEST_CASE("leaky export control: shortfall is (1 - leakage) of the blocked flow", "[analytic]") {
+    // CN makes 10 t/month for a US demand of 10 t/month. Control CN -> US with probability 0.4,
+    // onset month floor(U(0, 12)), 3 months, leakage 0.25, horizon 12. Months short per firing:
+    // E[min(3, 12 - m)] = (9 x 3 + 3 + 2 + 1) / 12 = 2.75. LOSE = 0.4 x 2.75 = 1.1,
+    // EUD = LOSE x 10 x 0.75 = 8.25, P(short) = 0.4.
+    const Model m = load_model_from_string(R"(
+run: {trials: 20000, horizon_months: 12, seed: 31, block_size: 1000}
+products: [{id: metal}]
+facilities:
+  - {id: f, product: metal, country: CN, capacity: 120}
+demands:
+  - {id: d, product: metal, country: US, quantity: 120}
+events:
+  - id: ban
+    type: export_control
+    exporters: CN
+    importers: [US]
+    onset: {probability: 0.4, month: {uniform: {min: 0, max: 12}}}
+    duration_months: 3
+    leakage: 0.25
+)",
+                                           "ban.yaml");
+    check_run(m, {0.4, 1.1, 8.25});
+    const Accumulators acc = run_in_memory(m, 2);
+    check_4se("restriction binding trial share", acc.res_trial[0], 0.4);
+}
+
+TEST_CASE("regimes: per-regime probabilities mix with the regime weights", "[analytic]") {
+    // calm (0.7): p = 0.1; war (0.3): p = 0.6. P(short) = 0.07 + 0.18 = 0.25; 2-month total shock
+    // at month 0: LOSE = 0.5, EUD = 5.
+    const Model m = load_model_from_string(
+        single(12, 20000, "120",
+               "  - {id: s, type: capacity_shock, targets: {facilities: [f]},"
+               " onset: {probability: {by_regime: {calm: 0.1, war: 0.6}}, month: 0}, "
+               "duration_months: 2}\n",
+               "regimes: [{id: calm, weight: 0.7}, {id: war, weight: 0.3}]\n"),
+        "regimes.yaml");
+    check_run(m, {0.25, 0.5, 5.0});
+    const Accumulators acc = run_in_memory(m, 2);
+    Moments war;
+    war.n = static_cast<double>(acc.trials());
+    war.mean = static_cast<double>(acc.regime_count[1]) / war.n;
+    war.m2 = war.mean * (1 - war.mean) * war.n; // Bernoulli indicators
+    check_4se("regime share (war)", war, 0.3);
+    CHECK(acc.regime_count[0] + acc.regime_count[1] == acc.trials());
+}
+
+TEST_CASE("deterministic worlds: growth, start month and ramp", "[analytic]") {
+    SECTION("growth 10% a year: year 2 wants 11 t/month against 10") {
+        const Model m = load_model_from_string(
+            "run: {trials: 10, horizon_months: 24}\nproducts: [{id: metal}]\nfacilities:\n"
+            "  - {id: f, product: metal, country: US, capacity: 120}\ndemands:\n"
+            "  - {id: d, product: metal, country: US, quantity: 120, growth: 0.1}\n",
+            "growth.yaml");
+        const Accumulators acc = run_in_memory(m, 1);
+        CHECK(acc.shortfall[0].mean == Approx(12.0).epsilon(1e-9));
+        CHECK(acc.short_months[0].mean == 12.0);
+        CHECK(acc.demand_total[0].mean == Approx(120.0 + 132.0).epsilon(1e-12));
+    }
+    SECTION("a plant starting at month 6 with a 4-month ramp") {
+        // months 0-5: nothing (10 short each); month 6: 1/4, 7: 2/4, 8: 3/4 of 10 t; then full.
+        // shortfall = 60 + 7.5 + 5 + 2.5 = 75 over 9 months.
+        const Model m = load_model_from_string(
+            "run: {trials: 10, horizon_months: 12}\nproducts: [{id: metal}]\nfacilities:\n"
+            "  - {id: f, product: metal, country: US, capacity: 120, start_month: 6, ramp_months: "
+            "4}\n"
+            "demands:\n  - {id: d, product: metal, country: US, quantity: 120}\n",
+            "ramp.yaml");
+        const Accumulators acc = run_in_memory(m, 1);
+        CHECK(acc.shortfall[0].mean == Approx(75.0).epsilon(1e-9));
+        CHECK(acc.short_months[0].mean == 9.0);
+        CHECK(acc.monthly[6].mean == Approx(7.5).epsilon(1e-9));
+        CHECK(acc.monthly[9].mean == 0.0);
+    }
+    SECTION("a plant that starts after the horizon never produces") {
+        const Model m = load_model_from_string(
+            "run: {trials: 10, horizon_months: 12}\nproducts: [{id: metal}]\nfacilities:\n"
+            "  - {id: f, product: metal, country: US, capacity: 120, start_month: 12}\n"
+            "demands:\n  - {id: d, product: metal, country: US, quantity: 120}\n",
+            "late.yaml");
+        const Accumulators acc = run_in_memory(m, 1);
+        CHECK(acc.shortfall[0].mean == Approx(120.0).epsilon(1e-12));
+        CHECK(acc.any_short[0].mean == 1.0);
+    }
+}
+
+TEST_CASE("results do not depend on the thread count", "[repro]") {
+    Model m = load_model(kTiny);
+    m.run.trials = 2000;
+    m.run.block_size = 100;
+    const Accumulators a = run_in_memory(m, 1), b = run_in_memory(m, 2);
+    REQUIRE(a.trials() == 2000);
+    require_same(a.shortfall, b.shortfall);
+    require_same(a.demand_total, b.demand_total);
+    require_same(a.shortfall_share, b.shortfall_share);
+    require_same(a.short_months, b.short_months);
+    require_same(a.any_short, b.any_short);
+    require_same(a.monthly, b.monthly);
+    require_same(a.fac_trial, b.fac_trial);
+    require_same(a.fac_months, b.fac_months);
+    require_same(a.fac_unserved, b.fac_unserved);
+    require_same(a.node_trial, b.node_trial);
+    require_same(a.node_months, b.node_months);
+    require_same(a.node_unserved, b.node_unserved);
+    require_same(a.res_trial, b.res_trial);
+    require_same(a.res_months, b.res_months);
+    require_same(a.res_unserved, b.res_unserved);
+    require_same(a.event_fired, b.event_fired);
+    CHECK(a.shortfall_min == b.shortfall_min);
+    CHECK(a.shortfall_max == b.shortfall_max);
+    CHECK(a.regime_count == b.regime_count);
+    // and the run is not trivial
+    CHECK(a.shortfall[1].mean > 0);
+    CHECK(a.event_fired[0].mean > 0);
+}
+
+TEST_CASE("per-trial results do not depend on blocks, their order or the simulator's history",
+          "[repro]") {
+    Model m = load_model(kTiny);
+    const std::uint64_t N = 600;
+    Simulator one(m);
+    BlockResult all;
+    one.run_block(0, N, all);
+    // another simulator, blocks of 37 trials in reverse order
+    Simulator other(m);
+    const std::size_t D = m.demands.size(), F = m.facilities.size(), E = m.events.size();
+    const std::size_t H = static_cast<std::size_t>(m.run.horizon_months);
+    std::vector<std::uint64_t> starts;
+    for (std::uint64_t s = 0; s < N; s += 37)
+        starts.push_back(s);
+    std::reverse(starts.begin(), starts.end());
+    for (const auto s : starts) {
+        const std::uint64_t n = std::min<std::uint64_t>(37, N - s);
+        BlockResult b;
+        other.run_block(s, n, b);
+        REQUIRE(b.first_trial == s);
+        REQUIRE(b.count == n);
+        for (std::size_t t = 0; t < n; ++t) {
+            const std::size_t g = static_cast<std::size_t>(s) + t;
+            INFO("trial " << g);
+            REQUIRE(b.regime[t] == all.regime[g]);
+            for (std::size_t d = 0; d < D; ++d) {
+                REQUIRE(b.shortfall[t * D + d] == all.shortfall[g * D + d]);
+                REQUIRE(b.demand_total[t * D + d] == all.demand_total[g * D + d]);
+                REQUIRE(b.shortfall_share[t * D + d] == all.shortfall_share[g * D + d]);
+                REQUIRE(b.stockpile_min[t * D + d] == all.stockpile_min[g * D + d]);
+                REQUIRE(b.short_months[t * D + d] == all.short_months[g * D + d]);
+                REQUIRE(b.longest_run[t * D + d] == all.longest_run[g * D + d]);
+                REQUIRE(b.stockout_month[t * D + d] == all.stockout_month[g * D + d]);
+                for (std::size_t mo = 0; mo < H; ++mo)
+                    REQUIRE(b.monthly_shortfall[(t * D + d) * H + mo] ==
+                            all.monthly_shortfall[(g * D + d) * H + mo]);
+            }
+            for (std::size_t f = 0; f < F; ++f)
+                REQUIRE(b.facility_binding_months[t * F + f] ==
+                        all.facility_binding_months[g * F + f]);
+            for (std::size_t e = 0; e < E; ++e)
+                REQUIRE(b.event_onset[t * E + e] == all.event_onset[g * E + e]);
+        }
+    }
+}
+
+TEST_CASE("adding an unrelated quantity leaves every other draw unchanged", "[repro]") {
+    const Model base = load_model(kTiny);
+    // the same config text plus an unrelated chain and an unrelated event, at the front of each
+    // list
+    std::string text;
+    {
+        std::ifstream in(kTiny);
+        std::ostringstream os;
+        os << in.rdbuf();
+        text = os.str();
+    }
+    auto insert_after = [&](const std::string &key, const std::string &what) {
+        const auto pos = text.find("\n" + key + ":\n");
+        REQUIRE(pos != std::string::npos);
+        text.insert(pos + key.size() + 3, what);
+    };
+    insert_after("products", "  - {id: other}\n");
+    insert_after(
+        "facilities",
+        "  - {id: other_cn, product: other, country: CN, capacity: {uniform: {min: 1, max: 2}}}\n");
+    insert_after(
+        "demands",
+        "  - {id: other_d, product: other, country: JP, quantity: {uniform: {min: 1, max: 3}}}\n");
+    insert_after("events",
+                 "  - {id: other_ev, type: capacity_shock, targets: {facilities: [other_cn]},"
+                 " onset: {probability: 0.5, month: 3}, duration_months: 2}\n");
+    const Model more = load_model_from_string(text, kTiny);
+    REQUIRE(more.demands.size() == base.demands.size() + 1);
+    Simulator sa(base), sb(more);
+    BlockResult a, b;
+    sa.run_block(0, 500, a);
+    sb.run_block(0, 500, b);
+    const std::size_t D = base.demands.size();
+    for (std::size_t t = 0; t < 500; ++t) {
+        INFO("trial " << t);
+        // base demand d is demand d + 1 in `more`; base event 0 is event 1
+        for (std::size_t d = 0; d < D; ++d) {
+            REQUIRE(a.shortfall[t * D + d] == b.shortfall[t * (D + 1) + d + 1]);
+            REQUIRE(a.demand_total[t * D + d] == b.demand_total[t * (D + 1) + d + 1]);
+            REQUIRE(a.stockpile_min[t * D + d] == b.stockpile_min[t * (D + 1) + d + 1]);
+        }
+        REQUIRE(a.event_onset[t] == b.event_onset[t * 2 + 1]);
+    }
+}
+
+TEST_CASE("run_study writes the file atomically and refuses to overwrite", "[output]") {
+    TempDir tmp("study");
+    Model m = load_model(kTiny);
+    m.run.trials = 300;
+    m.run.block_size = 100;
+    const std::string target = (tmp.path / "out.h5").string();
+    RunOptions opt;
+    opt.output = target;
+    opt.threads = 2;
+    opt.quiet = true;
+    const RunReport rep = run_study(m, opt);
+    CHECK(rep.trials == 300);
+    CHECK(rep.threads == 2);
+    REQUIRE(fs::exists(target));
+    CHECK(tmp.names() == std::vector<std::string>{"out.h5"}); // no partial file left behind
+
+    // the file holds what the simulator computes
+    {
+        Simulator sim(m);
+        BlockResult r;
+        sim.run_block(0, 300, r);
+        CHECK(read_dataset<double>(target, "/scenarios/baseline/trials/shortfall") == r.shortfall);
+        CHECK(read_dataset<std::int32_t>(target, "/scenarios/baseline/trials/event_onset") ==
+              r.event_onset);
+        CHECK(read_dataset<float>(target, "/scenarios/baseline/trials/monthly_shortfall") ==
+              r.monthly_shortfall);
+        H5::H5File f(target, H5F_ACC_RDONLY);
+        std::int32_t complete = 0;
+        f.openAttribute("complete").read(H5::PredType::NATIVE_INT32, &complete);
+        CHECK(complete == 1);
+    }
+
+    SECTION("an existing file is not overwritten without overwrite, and stays byte-identical") {
+        const std::string before = slurp(target);
+        Model m2 = m;
+        m2.run.seed = 999;
+        RunOptions o2 = opt;
+        CHECK_THROWS_AS(run_study(m2, o2), InputError);
+        CHECK(slurp(target) == before);
+        CHECK(tmp.names() == std::vector<std::string>{"out.h5"});
+        CHECK_THROWS_AS(check_output_path(target, false), InputError);
+        CHECK_NOTHROW(check_output_path(target, true));
+        // with overwrite the file is replaced
+        o2.overwrite = true;
+        run_study(m2, o2);
+        CHECK(slurp(target) != before);
+        CHECK(tmp.names() == std::vector<std::string>{"out.h5"});
+    }
+    SECTION("an output path in a directory that does not exist is an InputError") {
+        RunOptions o3 = opt;
+        o3.output = (tmp.path / "no_such_dir" / "x.h5").string();
+        try {
+            run_study(m, o3);
+            FAIL("no error for a missing output directory");
+        } catch (const InputError &e) {
+            CHECK(std::string(e.what()).find("does not exist") != std::string::npos);
+        }
+        CHECK(!fs::exists(tmp.path / "no_such_dir"));
+        CHECK(tmp.names() == std::vector<std::string>{"out.h5"});
+    }
+    SECTION("a directory as output path, and an empty path, are InputErrors") {
+        RunOptions o4 = opt;
+        o4.output = tmp.path.string();
+        CHECK_THROWS_AS(run_study(m, o4), InputError);
+        o4.output = "";
+        CHECK_THROWS_AS(run_study(m, o4), InputError);
+    }
+    SECTION("files written with 1 and 2 threads hold identical per-trial data") {
+        const std::string a = (tmp.path / "t1.h5").string(), b = (tmp.path / "t2.h5").string();
+        RunOptions o = opt;
+        o.output = a;
+        o.threads = 1;
+        run_study(m, o);
+        o.output = b;
+        o.threads = 2;
+        run_study(m, o);
+        for (const char *ds :
+             {"/scenarios/baseline/trials/shortfall", "/scenarios/baseline/trials/stockpile_min",
+              "/scenarios/baseline/summary/eud", "/scenarios/baseline/summary/eud_se",
+              "/scenarios/baseline/summary/shortfall_quantiles",
+              "/scenarios/baseline/summary/monthly_mean_shortfall"}) {
+            INFO(ds);
+            CHECK(read_dataset<double>(a, ds) == read_dataset<double>(b, ds));
+        }
+        CHECK(read_dataset<float>(a, "/scenarios/baseline/trials/monthly_shortfall") ==
+              read_dataset<float>(b, "/scenarios/baseline/trials/monthly_shortfall"));
+        CHECK(read_dataset<std::int32_t>(a, "/scenarios/baseline/trials/facility_binding_months") ==
+              read_dataset<std::int32_t>(b, "/scenarios/baseline/trials/facility_binding_months"));
+    }
+}

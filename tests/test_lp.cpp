@@ -1,0 +1,227 @@
+// The dense two-phase simplex (lp.hpp) on small LPs solved by hand.
+#include "lp.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <vector>
+
+using namespace chokepoint;
+using Status = LinearProgram::Status;
+
+namespace {
+constexpr double kTol = 1e-9;
+
+/// Checks the dual: y >= 0, c_j <= sum_i a_ij y_i for every column (dual feasibility), and
+/// b.y == objective (strong duality).
+void check_dual(const LinearProgram &lp,
+                const std::vector<std::vector<std::pair<int, double>>> &rows,
+                const std::vector<double> &rhs, const std::vector<double> &cost) {
+    std::vector<double> reduced(cost.size(), 0.0);
+    double by = 0;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const double y = lp.dual(static_cast<int>(i));
+        CHECK(y >= -kTol);
+        by += rhs[i] * y;
+        for (const auto &[j, a] : rows[i])
+            reduced[static_cast<std::size_t>(j)] += a * y;
+    }
+    for (std::size_t j = 0; j < cost.size(); ++j)
+        CHECK(reduced[j] >= cost[j] - kTol);
+    CHECK(by == Approx(lp.objective()).margin(kTol));
+}
+} // namespace
+
+TEST_CASE("textbook LP: max 3x + 5y, x <= 4, 2y <= 12, 3x + 2y <= 18", "[lp]") {
+    // Hillier & Lieberman's Wyndor problem: optimum (2, 6), value 36, duals (0, 3/2, 1).
+    LinearProgram lp;
+    lp.reset(2);
+    const std::vector<std::vector<std::pair<int, double>>> rows{
+        {{0, 1}}, {{1, 2}}, {{0, 3}, {1, 2}}};
+    const std::vector<double> rhs{4, 12, 18};
+    for (std::size_t i = 0; i < rows.size(); ++i)
+        CHECK(lp.add_row(rows[i], rhs[i]) == static_cast<int>(i));
+    lp.set_objective({{0, 3}, {1, 5}});
+    REQUIRE(lp.solve() == Status::Optimal);
+    CHECK(lp.objective() == Approx(36).margin(kTol));
+    CHECK(lp.value(0) == Approx(2).margin(kTol));
+    CHECK(lp.value(1) == Approx(6).margin(kTol));
+    CHECK(lp.dual(0) == Approx(0).margin(kTol));
+    CHECK(lp.dual(1) == Approx(1.5).margin(kTol));
+    CHECK(lp.dual(2) == Approx(1).margin(kTol));
+    CHECK(lp.rows() == 3);
+    CHECK(lp.max_violation() <= 1e-9);
+    check_dual(lp, rows, rhs, {3, 5});
+
+    SECTION("rhs_derivative: positive where the row binds, zero where it is slack") {
+        // Raising 2y <= 12 by e: y = 6 + e/2, x = 2 - e/3: +5/2 - 1 = 3/2 per unit.
+        CHECK(lp.rhs_derivative({1}) == Approx(1.5).margin(kTol));
+        CHECK(lp.rhs_derivative({2}) == Approx(1).margin(kTol));
+        CHECK(lp.rhs_derivative({1, 2}) == Approx(2.5).margin(kTol));
+        CHECK(lp.rhs_derivative({0}) == 0.0); // x <= 4 is slack
+    }
+    SECTION("re-solving with a larger rhs confirms the derivative") {
+        LinearProgram lp2;
+        lp2.reset(2);
+        lp2.add_row(rows[0], 4);
+        lp2.add_row(rows[1], 12);
+        lp2.add_row(rows[2], 18.5);
+        lp2.set_objective({{0, 3}, {1, 5}});
+        REQUIRE(lp2.solve() == Status::Optimal);
+        CHECK(lp2.objective() == Approx(36.5).margin(kTol));
+    }
+}
+
+TEST_CASE("degenerate LP: three constraints through the optimal vertex", "[lp]") {
+    // max x + y, x <= 1, y <= 1, x + y <= 2: optimum 2 at (1, 1); the duals are not unique.
+    LinearProgram lp;
+    lp.reset(2);
+    const std::vector<std::vector<std::pair<int, double>>> rows{
+        {{0, 1}}, {{1, 1}}, {{0, 1}, {1, 1}}};
+    const std::vector<double> rhs{1, 1, 2};
+    for (std::size_t i = 0; i < rows.size(); ++i)
+        lp.add_row(rows[i], rhs[i]);
+    lp.set_objective({{0, 1}, {1, 1}});
+    REQUIRE(lp.solve() == Status::Optimal);
+    CHECK(lp.objective() == Approx(2).margin(kTol));
+    CHECK(lp.value(0) == Approx(1).margin(kTol));
+    CHECK(lp.value(1) == Approx(1).margin(kTol));
+    check_dual(lp, rows, rhs, {1, 1});
+    // True right derivatives: raising x <= 1 alone gains nothing (x + y <= 2 binds): 0.
+    // Raising all three together gains 1 per unit. rhs_derivative must give the true value or
+    // NaN ("undetermined, re-solve"), never a wrong number.
+    auto true_or_nan = [](double got, double truth) {
+        return std::isnan(got) || std::abs(got - truth) <= kTol;
+    };
+    CHECK(true_or_nan(lp.rhs_derivative({0}), 0.0));
+    CHECK(true_or_nan(lp.rhs_derivative({1}), 0.0));
+    CHECK(true_or_nan(lp.rhs_derivative({2}), 0.0));
+    CHECK(true_or_nan(lp.rhs_derivative({0, 1}), 0.0));
+    CHECK(true_or_nan(lp.rhs_derivative({0, 1, 2}), 1.0));
+    CHECK(true_or_nan(lp.rhs_derivative({0, 2}), 1.0));
+}
+
+TEST_CASE("degenerate LP with many redundant rows at the optimum (cycling guard)", "[lp]") {
+    // max x1 + x2 + x3 with x1 + x2 + x3 <= 1 repeated and each x_i <= 1, all pairs <= 1:
+    // optimum 1; many bases are optimal and degenerate.
+    LinearProgram lp;
+    lp.reset(3);
+    for (int r = 0; r < 5; ++r)
+        lp.add_row({{0, 1}, {1, 1}, {2, 1}}, 1);
+    for (int i = 0; i < 3; ++i)
+        for (int j = i + 1; j < 3; ++j)
+            lp.add_row({{i, 1}, {j, 1}}, 1);
+    for (int i = 0; i < 3; ++i)
+        lp.add_row({{i, 1}}, 1);
+    lp.add_row({{0, 1}, {1, -1}}, 0); // x1 <= x2
+    lp.set_objective({{0, 1}, {1, 1}, {2, 1}});
+    REQUIRE(lp.solve() == Status::Optimal);
+    CHECK(lp.objective() == Approx(1).margin(kTol));
+    CHECK(lp.value(0) + lp.value(1) + lp.value(2) == Approx(1).margin(kTol));
+    CHECK(lp.value(0) <= lp.value(1) + kTol);
+}
+
+TEST_CASE("infeasible LP", "[lp]") {
+    // x <= 1 and x >= 2 (written -x <= -2)
+    LinearProgram lp;
+    lp.reset(1);
+    lp.add_row({{0, 1}}, 1);
+    lp.add_row({{0, -1}}, -2);
+    lp.set_objective({{0, 1}});
+    CHECK(lp.solve() == Status::Infeasible);
+    // x + y <= 1, x + y >= 3
+    lp.reset(2);
+    lp.add_row({{0, 1}, {1, 1}}, 1);
+    lp.add_row({{0, -1}, {1, -1}}, -3);
+    lp.set_objective({{0, 1}});
+    CHECK(lp.solve() == Status::Infeasible);
+}
+
+TEST_CASE("unbounded LP", "[lp]") {
+    // max x with only -x <= 1
+    LinearProgram lp;
+    lp.reset(2);
+    lp.add_row({{0, -1}}, 1);
+    lp.add_row({{1, 1}}, 3);
+    lp.set_objective({{0, 1}, {1, 1}});
+    CHECK(lp.solve() == Status::Unbounded);
+}
+
+TEST_CASE("phase 1: a negative right-hand side (a >= row)", "[lp]") {
+    // max -x - 2y subject to x + y >= 3 (-x - y <= -3) and x <= 2.
+    // Optimum x = 2, y = 1, value -4. Duals from c = A^T y on the basis {x, y}:
+    // for x: -1 = -y0 + y1, for y: -2 = -y0, so y0 = 2, y1 = 1.
+    LinearProgram lp;
+    lp.reset(2);
+    const std::vector<std::vector<std::pair<int, double>>> rows{{{0, -1}, {1, -1}}, {{0, 1}}};
+    const std::vector<double> rhs{-3, 2};
+    lp.add_row(rows[0], rhs[0]);
+    lp.add_row(rows[1], rhs[1]);
+    lp.set_objective({{0, -1}, {1, -2}});
+    REQUIRE(lp.solve() == Status::Optimal);
+    CHECK(lp.objective() == Approx(-4).margin(kTol));
+    CHECK(lp.value(0) == Approx(2).margin(kTol));
+    CHECK(lp.value(1) == Approx(1).margin(kTol));
+    CHECK(lp.dual(0) == Approx(2).margin(kTol));
+    CHECK(lp.dual(1) == Approx(1).margin(kTol));
+    check_dual(lp, rows, rhs, {-1, -2});
+    // Raising the rhs of row 0 (-3 -> -3 + e) relaxes x + y >= 3 - e: y = 1 - e, +2 per unit.
+    CHECK(lp.rhs_derivative({0}) == Approx(2).margin(kTol));
+    CHECK(lp.rhs_derivative({1}) == Approx(1).margin(kTol));
+}
+
+TEST_CASE("phase 1 with an equality written as two rows (redundant artificial)", "[lp]") {
+    // max x + 2y subject to x + y <= 1 and x + y >= 1: optimum (0, 1), value 2.
+    LinearProgram lp;
+    lp.reset(2);
+    lp.add_row({{0, 1}, {1, 1}}, 1);
+    lp.add_row({{0, -1}, {1, -1}}, -1);
+    lp.set_objective({{0, 1}, {1, 2}});
+    REQUIRE(lp.solve() == Status::Optimal);
+    CHECK(lp.objective() == Approx(2).margin(kTol));
+    CHECK(lp.value(0) == Approx(0).margin(kTol));
+    CHECK(lp.value(1) == Approx(1).margin(kTol));
+}
+
+TEST_CASE("a lower bound on a flow, like a fixed tier delivery", "[lp]") {
+    // Two consumers share a supply of 10: y1 + y2 <= 10, y1 >= 4 (fixed tier-1 delivery),
+    // maximise y2: y2 = 6, and the supply row's dual is 1.
+    LinearProgram lp;
+    lp.reset(2);
+    lp.add_row({{0, 1}, {1, 1}}, 10);
+    lp.add_row({{0, -1}}, -4);
+    lp.set_objective({{1, 1}});
+    REQUIRE(lp.solve() == Status::Optimal);
+    CHECK(lp.objective() == Approx(6).margin(kTol));
+    CHECK(lp.value(0) == Approx(4).margin(kTol));
+    CHECK(lp.dual(0) == Approx(1).margin(kTol));
+    CHECK(lp.dual(1) == Approx(1).margin(kTol));
+    CHECK(lp.rhs_derivative({0}) == Approx(1).margin(kTol));
+}
+
+TEST_CASE("reset clears the previous problem; badly scaled rows", "[lp]") {
+    LinearProgram lp;
+    lp.reset(2);
+    lp.add_row({{0, 1}}, 5);
+    lp.set_objective({{0, 1}});
+    REQUIRE(lp.solve() == Status::Optimal);
+    CHECK(lp.objective() == Approx(5));
+    // a second, unrelated problem with rows scaled by 1e6 and 1e-6
+    lp.reset(2);
+    lp.add_row({{0, 1e6}, {1, 1e6}}, 3e6); // x + y <= 3
+    lp.add_row({{0, 1e-6}}, 2e-6);         // x <= 2
+    lp.set_objective({{0, 2}, {1, 1}});
+    REQUIRE(lp.solve() == Status::Optimal);
+    CHECK(lp.rows() == 2);
+    CHECK(lp.objective() == Approx(5).margin(1e-9));
+    CHECK(lp.value(0) == Approx(2).margin(1e-9));
+    CHECK(lp.value(1) == Approx(1).margin(1e-9));
+    // duals in the caller's units: row 0: 1e-6 per unit of its rhs, row 1: 1e6
+    CHECK(lp.dual(0) == Approx(1e-6).epsilon(1e-9));
+    CHECK(lp.dual(1) == Approx(1e6).epsilon(1e-9));
+    // no rows at all: the optimum of max 0 is 0 at x = 0
+    lp.reset(1);
+    lp.set_objective({});
+    REQUIRE(lp.solve() == Status::Optimal);
+    CHECK(lp.objective() == 0.0);
+}

@@ -1,0 +1,175 @@
+// Random streams (Philox4x32-10, random.hpp) and SHA-256 (sha256.hpp).
+#include "random.hpp"
+#include "sha256.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <concepts>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace chokepoint;
+
+static_assert(std::uniform_random_bit_generator<Stream>);
+
+TEST_CASE("Philox4x32-10 matches the Random123 known-answer vectors", "[random]") {
+    // kat_vectors from Random123 1.09 (philox4x32_10 lines).
+    CHECK(philox4x32_10({0, 0, 0, 0}, {0, 0}) ==
+          Philox4x32{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u});
+    CHECK(philox4x32_10({0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu},
+                        {0xffffffffu, 0xffffffffu}) ==
+          Philox4x32{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu});
+    CHECK(philox4x32_10({0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u},
+                        {0xa4093822u, 0x299f31d0u}) ==
+          Philox4x32{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u});
+}
+
+TEST_CASE("Stream serves Philox blocks in the documented counter layout", "[random]") {
+    // random.hpp: counter = {block, qid low, qid high, trial}, key = {seed low, seed high};
+    // each block gives two 64-bit outputs, (r1 << 32 | r0) first, then (r3 << 32 | r2).
+    const std::uint64_t seed = 0x0123456789abcdefull, trial = 77, qid = 0xfedcba9876543210ull;
+    Stream s(seed, trial, qid);
+    for (std::uint32_t block = 0; block < 3; ++block) {
+        const auto r = philox4x32_10(
+            {block, static_cast<std::uint32_t>(qid), static_cast<std::uint32_t>(qid >> 32),
+             static_cast<std::uint32_t>(trial)},
+            {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});
+        CHECK(s() == ((static_cast<std::uint64_t>(r[1]) << 32) | r[0]));
+        CHECK(s() == ((static_cast<std::uint64_t>(r[3]) << 32) | r[2]));
+    }
+}
+
+TEST_CASE("Stream: same key, same sequence; any key change, another sequence", "[random]") {
+    auto draw = [](std::uint64_t seed, std::uint64_t trial, std::uint64_t qid) {
+        Stream s(seed, trial, qid);
+        std::vector<std::uint64_t> v(16);
+        for (auto &x : v)
+            x = s();
+        return v;
+    };
+    const auto q = quantity_id("facility/cn_ga_1/capacity");
+    const auto base = draw(1, 5, q);
+    CHECK(draw(1, 5, q) == base);                                            // deterministic
+    CHECK(draw(1, 6, q) != base);                                            // trial
+    CHECK(draw(2, 5, q) != base);                                            // seed
+    CHECK(draw(1ull << 32, 5, q) != base);                                   // high seed word
+    CHECK(draw(1, 5, quantity_id("facility/cn_ga_1/availability")) != base); // quantity
+    CHECK(draw(0, 0, 0) != draw(0, 0, 1));                                   // seed 0 is ordinary
+    // No output repeats across the first few blocks of neighbouring streams.
+    std::set<std::uint64_t> seen;
+    for (std::uint64_t t = 0; t < 50; ++t)
+        for (auto x : draw(1, t, q))
+            CHECK(seen.insert(x).second);
+}
+
+TEST_CASE("quantity_id: FNV-1a then SplitMix64 finaliser, distinct for distinct names",
+          "[random]") {
+    // Independent re-implementation of the documented construction.
+    auto ref = [](const std::string &name) {
+        std::uint64_t h = 14695981039346656037ull; // FNV offset basis
+        for (unsigned char c : name) {
+            h ^= c;
+            h *= 1099511628211ull; // FNV prime
+        }
+        h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+        h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+        return h ^ (h >> 31);
+    };
+    std::set<std::uint64_t> ids;
+    for (const std::string n : {"", "regime", "golden", "facility/a/capacity",
+                                "facility/b/capacity", "demand/a/quantity"}) {
+        CHECK(quantity_id(n) == ref(n));
+        CHECK(ids.insert(quantity_id(n)).second);
+    }
+}
+
+TEST_CASE("uniform01: in (0, 1), mean 1/2, variance 1/12", "[random]") {
+    // 1e6 draws from one stream. Mean: SE = sqrt(1/12 / N) = 2.89e-4. Variance: the SE of the
+    // sample variance is sqrt((mu4 - sigma^4) / N) with mu4 = 1/80, sigma^4 = 1/144, i.e.
+    // sqrt(1/180 / N) = 7.45e-5. Both checked within 5 SE (a false alarm has probability < 1e-6;
+    // the draws are fixed by the seed, so the test is deterministic).
+    const int N = 1000000;
+    Stream s(20240601, 3, quantity_id("uniform01 test"));
+    double lo = 1, hi = 0;
+    long double sum = 0, sum2 = 0;
+    for (int i = 0; i < N; ++i) {
+        const double u = s.uniform01();
+        lo = std::min(lo, u);
+        hi = std::max(hi, u);
+        sum += u;
+        sum2 += static_cast<long double>(u) * u;
+    }
+    CHECK(lo > 0.0);
+    CHECK(hi < 1.0);
+    const double mean = static_cast<double>(sum / N);
+    const double var = static_cast<double>((sum2 - sum * sum / N) / (N - 1));
+    const double se_mean = std::sqrt(1.0 / 12.0 / N);
+    const double se_var = std::sqrt((1.0 / 80.0 - 1.0 / 144.0) / N);
+    INFO("mean " << mean << " variance " << var);
+    CHECK(std::abs(mean - 0.5) < 5 * se_mean);
+    CHECK(std::abs(var - 1.0 / 12.0) < 5 * se_var);
+}
+
+TEST_CASE("uniform01 uses 53 bits: values are odd multiples of 2^-54", "[random]") {
+    // (k + 0.5) * 2^-53 for a 53-bit k: 2^54 u = 2k + 1 is an odd integer. Above 1/2 the spacing of
+    // doubles is 2^-53, so there the half rounds (to even): 2^54 u is an even integer.
+    Stream s(9, 9, 9);
+    int below_half = 0;
+    for (int i = 0; i < 1000; ++i) {
+        const double u = s.uniform01();
+        const double k2 = std::ldexp(u, 54);
+        REQUIRE(k2 == std::floor(k2));
+        if (u < 0.5) {
+            ++below_half;
+            REQUIRE(std::fmod(k2, 2.0) == 1.0);
+        }
+    }
+    CHECK(below_half > 400);
+}
+
+TEST_CASE("Stream works with std distributions (uniform random bit generator)", "[random]") {
+    Stream a(3, 4, 5), b(3, 4, 5);
+    std::uniform_int_distribution<int> d(1, 6);
+    for (int i = 0; i < 100; ++i)
+        CHECK(d(a) == d(b));
+}
+
+TEST_CASE("SHA-256 matches the FIPS 180-2 test vectors", "[sha256]") {
+    CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    CHECK(sha256_hex(std::string(1000000, 'a')) ==
+          "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    // 896-bit message (FIPS 180-4 examples).
+    CHECK(sha256_hex(
+              "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopq"
+              "klmnopqrlmnopqrsmnopqrstnopqrstu") ==
+          "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+}
+
+TEST_CASE("SHA-256 at the padding boundaries and on bytes >= 0x80", "[sha256]") {
+    // Reference digests from Python's hashlib.sha256.
+    CHECK(sha256_hex(std::string(55, 'a')) ==
+          "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
+    CHECK(sha256_hex(std::string(56, 'a')) ==
+          "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
+    CHECK(sha256_hex(std::string(63, 'a')) ==
+          "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34");
+    CHECK(sha256_hex(std::string(64, 'a')) ==
+          "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
+    CHECK(sha256_hex(std::string(65, 'a')) ==
+          "635361c48bb9eab14198e76ea8ab7f1a41685d6ad62aa9146d301d4f17eb0ae0");
+    CHECK(sha256_hex(std::string(119, 'a')) ==
+          "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb");
+    CHECK(sha256_hex(std::string(120, 'a')) ==
+          "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c");
+    std::string all_bytes;
+    for (int i = 0; i < 256; ++i)
+        all_bytes.push_back(static_cast<char>(i));
+    CHECK(sha256_hex(all_bytes) ==
+          "40aff2e9d2d8922e47afd4648e6967497158785fbd1da870e7110266bf944880");
+}

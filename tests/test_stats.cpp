@@ -1,0 +1,208 @@
+// Mergeable moments and exact quantiles (stats.hpp).
+#include "stats.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+using namespace chokepoint;
+
+namespace {
+
+bool rel_close(double a, double b, double rel) {
+    return std::abs(a - b) <= rel * std::max(std::abs(a), std::abs(b));
+}
+
+/// numpy.quantile(x, p) with the default method "linear": h = (n - 1) p, interpolate between the
+/// order statistics floor(h) and floor(h) + 1 with numpy's _lerp (a + (b - a) g, or b - (b - a)(1 -
+/// g) when g >= 0.5). Reference by std::sort.
+double numpy_linear(std::vector<double> x, double p) {
+    std::sort(x.begin(), x.end());
+    const auto n = x.size();
+    const double h = static_cast<double>(n - 1) * p;
+    const auto lo = static_cast<std::size_t>(std::floor(h));
+    const auto hi = std::min(lo + 1, n - 1);
+    const double a = x[lo], b = x[hi], g = h - static_cast<double>(lo);
+    return g >= 0.5 ? b - (b - a) * (1 - g) : a + (b - a) * g;
+}
+
+/// Runs exact_quantiles on the columns of `table` (row-major n x k) and compares every quantile
+/// with numpy_linear, exactly.
+void check_quantiles(const std::vector<std::vector<double>> &cols,
+                     const std::vector<double> &levels, std::size_t max_in_memory) {
+    const int k = static_cast<int>(cols.size());
+    const std::uint64_t n = cols[0].size();
+    std::vector<double> lo(static_cast<std::size_t>(k)), hi(static_cast<std::size_t>(k));
+    for (int j = 0; j < k; ++j) {
+        const auto [mn, mx] = std::minmax_element(cols[static_cast<std::size_t>(j)].begin(),
+                                                  cols[static_cast<std::size_t>(j)].end());
+        lo[static_cast<std::size_t>(j)] = *mn;
+        hi[static_cast<std::size_t>(j)] = *mx;
+    }
+    int passes = 0;
+    auto scan = [&](const std::function<void(const double *)> &fn) {
+        ++passes;
+        std::vector<double> row(static_cast<std::size_t>(k));
+        for (std::uint64_t i = 0; i < n; ++i) {
+            for (int j = 0; j < k; ++j)
+                row[static_cast<std::size_t>(j)] = cols[static_cast<std::size_t>(j)][i];
+            fn(row.data());
+        }
+    };
+    const auto q = exact_quantiles(n, k, levels, lo, hi, scan, max_in_memory);
+    INFO("n " << n << ", k " << k << ", max_values_in_memory " << max_in_memory << ", passes "
+              << passes);
+    REQUIRE(q.size() == static_cast<std::size_t>(k));
+    for (int j = 0; j < k; ++j) {
+        REQUIRE(q[static_cast<std::size_t>(j)].size() == levels.size());
+        for (std::size_t l = 0; l < levels.size(); ++l) {
+            const double want = numpy_linear(cols[static_cast<std::size_t>(j)], levels[l]);
+            INFO("column " << j << ", level " << levels[l] << ": got "
+                           << q[static_cast<std::size_t>(j)][l] << ", numpy-linear " << want);
+            CHECK(q[static_cast<std::size_t>(j)][l] == want);
+        }
+    }
+}
+
+} // namespace
+
+TEST_CASE("Moments: merging random splits equals one pass", "[moments]") {
+    std::mt19937_64 rng(12345);
+    std::lognormal_distribution<double> ln(3.0, 1.0);
+    std::uniform_int_distribution<int> cut(0, 2000);
+    for (int rep = 0; rep < 50; ++rep) {
+        const int n = 1 + static_cast<int>(rng() % 5000);
+        std::vector<double> x(static_cast<std::size_t>(n));
+        for (auto &v : x)
+            v = (rng() % 4 == 0) ? 0.0 : ln(rng); // point mass at 0 plus a skewed tail
+        Moments one;
+        for (double v : x)
+            one.add(v);
+        // random cut points, blocks merged left to right (some blocks empty)
+        std::vector<int> cuts{0, n};
+        for (int c = 0; c < 1 + rep % 7; ++c)
+            cuts.push_back(std::min(n, cut(rng) % (n + 1)));
+        std::sort(cuts.begin(), cuts.end());
+        Moments merged;
+        for (std::size_t b = 0; b + 1 < cuts.size(); ++b) {
+            Moments part;
+            for (int i = cuts[b]; i < cuts[b + 1]; ++i)
+                part.add(x[static_cast<std::size_t>(i)]);
+            merged.merge(part);
+        }
+        INFO("rep " << rep << " n " << n);
+        CHECK(merged.n == one.n);
+        CHECK(rel_close(merged.mean, one.mean, 1e-12));
+        CHECK(rel_close(merged.m2, one.m2, 1e-12));
+        CHECK(rel_close(merged.variance(), one.variance(), 1e-12));
+        CHECK(rel_close(merged.se(), one.se(), 1e-12));
+        // and both equal a two-pass computation in long double
+        long double s = 0;
+        for (double v : x)
+            s += v;
+        const long double mean = s / n;
+        long double ss = 0;
+        for (double v : x)
+            ss += (v - mean) * (v - mean);
+        CHECK(rel_close(one.mean, static_cast<double>(mean), 1e-12));
+        CHECK(rel_close(one.m2, static_cast<double>(ss), 1e-11));
+    }
+}
+
+TEST_CASE("Moments: small cases by hand", "[moments]") {
+    Moments m;
+    CHECK(m.variance() == 0);
+    CHECK(m.se() == 0);
+    m.add(2);
+    CHECK(m.mean == 2);
+    CHECK(m.variance() == 0); // n = 1: no spread estimate
+    m.add(4);
+    m.add(9);
+    CHECK(m.n == 3);
+    CHECK(m.mean == 5);
+    CHECK(m.m2 == Approx(26).epsilon(1e-15)); // 9 + 1 + 16
+    CHECK(m.variance() == Approx(13).epsilon(1e-15));
+    CHECK(m.se() == Approx(std::sqrt(13.0 / 3)).epsilon(1e-15));
+    Moments e;
+    e.merge(m); // into empty
+    CHECK(e.n == 3);
+    CHECK(e.mean == 5);
+    m.merge(Moments{}); // empty into non-empty
+    CHECK(m.n == 3);
+}
+
+TEST_CASE("Accumulators: merge adds counts and merges every Moments", "[moments]") {
+    Dims d;
+    d.demands = 2;
+    d.facilities = 1;
+    d.nodes = 1;
+    d.restrictions = 1;
+    d.events = 1;
+    d.regimes = 2;
+    d.months = 3;
+    Accumulators a(d), b(d);
+    a.shortfall[0].add(1);
+    a.shortfall_min[0] = 1;
+    a.shortfall_max[0] = 1;
+    a.regime_count[1] = 2;
+    b.shortfall[0].add(3);
+    b.shortfall_min[0] = 3;
+    b.shortfall_max[0] = 3;
+    b.regime_count[1] = 5;
+    b.monthly[5].add(7);
+    a.merge(b);
+    CHECK(a.shortfall[0].n == 2);
+    CHECK(a.shortfall[0].mean == 2);
+    CHECK(a.shortfall_min[0] == 1);
+    CHECK(a.shortfall_max[0] == 3);
+    CHECK(a.regime_count[1] == 7);
+    CHECK(a.monthly.size() == 6);
+    CHECK(a.monthly[5].mean == 7);
+    CHECK(a.trials() == 2);
+}
+
+TEST_CASE("exact_quantiles equals numpy 'linear' quantiles", "[quantiles]") {
+    const std::vector<double> levels{0.001, 0.01, 0.05, 0.1,  0.25, 0.3333, 0.5,
+                                     0.6,   0.75, 0.9,  0.95, 0.99, 0.999};
+    std::mt19937_64 rng(777);
+    std::normal_distribution<double> nd(0, 1);
+    std::lognormal_distribution<double> wide(0.0, 8.0); // values spanning ~20 decades
+    std::uniform_real_distribution<double> u01(0, 1);
+
+    for (const std::uint64_t n : {1ull, 2ull, 3ull, 17ull, 1000ull, 20000ull}) {
+        std::vector<std::vector<double>> cols(6, std::vector<double>(n));
+        for (std::uint64_t i = 0; i < n; ++i) {
+            cols[0][i] = nd(rng);                                  // continuous
+            cols[1][i] = u01(rng) < 0.7 ? 0.0 : std::exp(nd(rng)); // big point mass at 0
+            cols[2][i] = static_cast<double>(rng() % 6);           // ties only
+            cols[3][i] = wide(rng);                                // huge range
+            cols[4][i] = 42.5;                                     // constant
+            cols[5][i] = u01(rng) < 0.6 ? 100.0 : std::floor(u01(rng) * 50) / 2; // mass at the max
+        }
+        SECTION("n = " + std::to_string(n) + ", default memory") {
+            check_quantiles(cols, levels, std::size_t(1) << 22);
+        }
+        SECTION("n = " + std::to_string(n) + ", 100 values in memory (refinement passes)") {
+            check_quantiles(cols, levels, 100);
+        }
+        SECTION("n = " + std::to_string(n) + ", 1 value in memory") {
+            check_quantiles(cols, levels, 1);
+        }
+    }
+}
+
+TEST_CASE("exact_quantiles: values clustered within one histogram bin", "[quantiles]") {
+    // Almost all values lie in [1, 1 + 1e-9] and one outlier stretches the range to 1e12: the
+    // first histogram puts them in one bin; refinement must still separate them.
+    std::mt19937_64 rng(5);
+    std::uniform_real_distribution<double> u(0, 1e-9);
+    std::vector<std::vector<double>> cols(1, std::vector<double>(5000));
+    for (auto &v : cols[0])
+        v = 1.0 + u(rng);
+    cols[0][123] = 1e12;
+    cols[0][456] = -1e12;
+    check_quantiles(cols, {0.0001, 0.1, 0.5, 0.9, 0.9999}, 100);
+}
