@@ -79,7 +79,7 @@ struct Allocator::Problem {
     }
 };
 
-Allocator::Allocator(const Model &model) : m_(model) {
+Allocator::Allocator(const Model &model, bool warm_start) : m_(model), warm_start_(warm_start) {
     for (int c = 0; c < model.n_components; ++c) {
         owned_.push_back(std::make_unique<Component>());
         comps_.push_back(owned_.back().get());
@@ -136,7 +136,11 @@ Allocator::Allocator(const Model &model) : m_(model) {
 
 Allocator::~Allocator() = default;
 
-void Allocator::forget() {
+void Allocator::forget(const std::vector<char> *possible) {
+    if (possible)
+        possible_ = *possible;
+    else
+        possible_.clear();
     for (auto *c : comps_) {
         c->have_last = false;
         for (auto &[key, lp] : c->slots)
@@ -258,9 +262,14 @@ void Allocator::solve_fresh(Component &c, const MonthInput &in) {
             unit[static_cast<std::size_t>(p)] = any_want;
 
     // 1. Active restrictions and country classes.
+    // Restrictions that shape this trial's LPs: the active ones, and those that may become
+    // active later in the trial (see forget()). An inactive one keeps its rows with leakage 1,
+    // which no solution can exceed (a node ships at most what it makes), so that its
+    // activation changes coefficients, not the LP's shape, and the LP can warm-start.
     std::vector<int> act;
     for (int r : c.restrictions)
-        if (in.restriction_active[r])
+        if (in.restriction_active[r] ||
+            (!possible_.empty() && possible_[static_cast<std::size_t>(r)]))
             act.push_back(r);
     std::vector<int> cls(m.countries.size(), -1);
     std::vector<int> rep; // representative country of each class
@@ -385,7 +394,7 @@ void Allocator::solve_fresh(Component &c, const MonthInput &in) {
     }
     for (int r : act) {
         const auto &res = m.restrictions[static_cast<std::size_t>(r)];
-        const double leak = in.restriction_leakage[r];
+        const double leak = in.restriction_active[r] ? in.restriction_leakage[r] : 1.0;
         std::vector<int> rows_of_r;
         for (const auto &[key, n] : node_of) {
             if (!res.product[static_cast<std::size_t>(key.first)])
@@ -401,8 +410,7 @@ void Allocator::solve_fresh(Component &c, const MonthInput &in) {
             }
             if (row.empty())
                 continue;
-            if (leak > 0)
-                row.push_back({n, -leak});
+            row.push_back({n, -leak});
             rows_of_r.push_back(static_cast<int>(P.rows.size()));
             P.rows.push_back(std::move(row));
             P.rhs.push_back(0.0);
@@ -420,11 +428,19 @@ void Allocator::solve_fresh(Component &c, const MonthInput &in) {
                       const std::vector<double> &extra_rhs, const Problem::Row &objective) {
         lpp = &c.slots[key];
         LinearProgram &lp_ = *lpp;
+        lp_.set_warm_start(warm_start_);
         lp_.reset(P.n_vars);
         for (std::size_t i = 0; i < P.rows.size(); ++i)
             lp_.add_row(P.rows[i], P.rhs[i]);
-        for (std::size_t i = 0; i < extra_rows.size(); ++i)
-            lp_.add_row(extra_rows[i], extra_rhs[i]);
+        for (std::size_t i = 0; i < extra_rows.size(); ++i) {
+            // A lower bound (-flow <= -L) keeps an artificial even at L = 0, so that its LP
+            // keeps its shape (and warm start) from month to month.
+            const auto &row = extra_rows[i];
+            const bool lower =
+                extra_rhs[i] <= 0 && !row.empty() &&
+                std::all_of(row.begin(), row.end(), [](const auto &e) { return e.second < 0; });
+            lp_.add_row(row, extra_rhs[i], lower);
+        }
         lp_.set_objective(objective);
         ++stats_.lps;
         const auto st = lp_.solve();
@@ -467,7 +483,7 @@ void Allocator::solve_fresh(Component &c, const MonthInput &in) {
 
     auto lower_rows = [&](std::vector<Problem::Row> &rows, std::vector<double> &rhs, int max_tier) {
         for (std::size_t k = 0; k < P.consumers.size(); ++k) {
-            if (fixed[k] <= 0)
+            if (fixed[k] < 0)
                 continue;
             if (max_tier >= 0 && (P.consumers[k].kind != Problem::Consumer::Demand ||
                                   P.consumers[k].tier >= max_tier))
@@ -618,6 +634,8 @@ void Allocator::solve_fresh(Component &c, const MonthInput &in) {
                 c.binding_nodes.push_back(mn);
     }
     for (std::size_t i = 0; i < P.leak_rows.size(); ++i) {
+        if (!in.restriction_active[P.leak_rows[i].first])
+            continue; // not in force this month: nothing to bind
         const double d = lpp->rhs_derivative(P.leak_rows[i].second);
         if (std::isnan(d))
             undecided_res.push_back(static_cast<int>(i));

@@ -46,12 +46,15 @@ struct AllocatorStats {
 /// Per-thread workspace; not thread-safe, cheap to create.
 class Allocator {
 public:
-    explicit Allocator(const Model &model);
+    /// `warm_start` false solves every LP from scratch (slower; the results agree to rounding).
+    explicit Allocator(const Model &model, bool warm_start = true);
 
     /// Forgets every remembered month and basis, so that what follows depends on nothing
     /// solved before (called at the start of every trial: results must not depend on which
-    /// trials a thread happened to simulate before).
-    void forget();
+    /// trials a thread happened to simulate before). `possible` [restriction], if given, marks
+    /// the restrictions that may be active during the trial: their rows are kept in every
+    /// month's LP, so that the LPs keep their shape (and warm starts) when they switch on/off.
+    void forget(const std::vector<char> *possible = nullptr);
 
     /// Solves the month for all components; results in `out` (resized as needed).
     void solve(const MonthInput &in, MonthOutput &out);
@@ -68,6 +71,8 @@ private:
     std::vector<Component *> comps_;
     std::vector<std::unique_ptr<Component>> owned_;
     std::vector<double> unit_;
+    std::vector<char> possible_;
+    bool warm_start_ = true;
     AllocatorStats stats_;
 
 public:

@@ -114,7 +114,8 @@ public:
 
     void error(const std::string &file, const YAML::Node &n, const std::string &path,
                const std::string &msg) {
-        if (diags.size() >= kMaxErrors) return;
+        if (diags.size() >= kMaxErrors)
+            return;
         Diagnostic d{file, 0, 0, path, msg};
         if (n.IsDefined()) {
             const auto mark = n.Mark();

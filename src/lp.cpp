@@ -13,11 +13,6 @@ namespace {
 constexpr double kPivotEps = 1e-9;
 constexpr double kCostEps = 1e-10;
 constexpr double kFeasEps = 1e-9;
-#ifndef CHOKEPOINT_NO_WARM_START
-constexpr bool kWarmStart = true;
-#else
-constexpr bool kWarmStart = false;
-#endif
 } // namespace
 
 void LinearProgram::reset(int n) {
@@ -26,10 +21,13 @@ void LinearProgram::reset(int n) {
     idx_.clear();
     val_.clear();
     rhs_.clear();
+    flip_.clear();
     cost_.assign(static_cast<std::size_t>(n), 0.0);
 }
 
-int LinearProgram::add_row(const std::vector<std::pair<int, double>> &coefs, double rhs) {
+int LinearProgram::add_row(const std::vector<std::pair<int, double>> &coefs, double rhs,
+                           bool always_artificial) {
+    flip_.push_back(rhs < 0 || always_artificial);
     for (const auto &[j, c] : coefs) {
         idx_.push_back(j);
         val_.push_back(c);
@@ -135,20 +133,23 @@ bool LinearProgram::iterate(int ncols_enter, int max_iter) {
 LinearProgram::Status LinearProgram::solve() {
     warm_ = false;
     pivots_ = 0;
-    const bool same = have_last_ && n_ == last_n_ && row_start_ == last_row_start_ &&
-                      idx_ == last_idx_ && val_ == last_val_ && cost_ == last_cost_;
-    cold_reason_ = !have_last_ ? 1 : !same ? 2 : 3;
-    if (same && kWarmStart && try_warm()) {
+    const bool same_shape =
+        have_last_ && n_ == last_n_ && row_start_ == last_row_start_ && idx_ == last_idx_;
+    cold_reason_ = !have_last_ ? 1 : !same_shape ? 2 : 3;
+    Status st = Status::Numerical;
+    if (same_shape && warm_start_ && try_warm()) {
         warm_ = true;
         cold_reason_ = 0;
-        return Status::Optimal;
-    }
-    safe_ = false;
-    Status st = solve_once();
-    if (st == Status::IterationLimit || st == Status::Numerical) {
-        // Numerical trouble: again with Bland's rule throughout and a stricter pivot tolerance.
-        safe_ = true;
+        st = Status::Optimal;
+    } else {
+        safe_ = false;
         st = solve_once();
+        if (st == Status::IterationLimit || st == Status::Numerical) {
+            // Numerical trouble: again with Bland's rule throughout and a stricter pivot
+            // tolerance.
+            safe_ = true;
+            st = solve_once();
+        }
     }
     have_last_ = st == Status::Optimal;
     if (have_last_) {
@@ -158,52 +159,141 @@ LinearProgram::Status LinearProgram::solve() {
         last_val_ = val_;
         last_cost_ = cost_;
         last_neg_.resize(rhs_.size());
-        for (std::size_t i = 0; i < rhs_.size(); ++i)
-            last_neg_[i] = rhs_[i] < 0;
+        for (std::size_t r = 0; r < rhs_.size(); ++r)
+            last_neg_[r] = flip_[r];
     }
     return st;
 }
 
 bool LinearProgram::try_warm() {
-    // Same rows and costs: only b changed. New basic values x_B = B^-1 b, where the columns of
-    // B^-1 stand in the tableau under the initial basis (slacks, or artificials of flipped rows).
-    for (int i = 0; i < m_; ++i)
-        if ((rhs_[static_cast<std::size_t>(i)] < 0) !=
-            static_cast<bool>(last_neg_[static_cast<std::size_t>(i)]))
+    // Same shape as the last problem solved: the tableau holds B^-1 (under the columns of the
+    // initial basis: slacks, or artificials of flipped rows) for its optimal basis B.
+    //  1. columns whose coefficients changed are replaced by B^-1 a_j (a basic one is then
+    //     pivoted back to a unit column: a rank-one update of B);
+    //  2. the reduced costs are recomputed for the (possibly new) costs;
+    //  3. the basic values become B^-1 b for the new right-hand sides;
+    //  4. primal simplex if only reduced costs went wrong, dual simplex if only basic values
+    //     did; both wrong (or anything numerically doubtful): give up and solve afresh.
+    // Row scales stay those of the last cold solve (any positive scaling is valid).
+    const auto M = static_cast<std::size_t>(m_);
+    for (std::size_t r = 0; r < M; ++r)
+        if (static_cast<bool>(flip_[r]) != static_cast<bool>(last_neg_[r]))
             return false;
+    auto scaled = [&](std::size_t r, double v) {
+        return (flip_[r] ? -1.0 : 1.0) * row_scale_[r] * v;
+    };
+    // 1. changed columns
+    if (val_ != last_val_) {
+        std::vector<std::vector<std::pair<int, double>>> &cols = colbuf_;
+        cols.assign(static_cast<std::size_t>(n_), {});
+        std::vector<char> changed(static_cast<std::size_t>(n_), 0);
+        for (std::size_t e = 0; e < val_.size(); ++e)
+            if (val_[e] != last_val_[e])
+                changed[static_cast<std::size_t>(idx_[e])] = 1;
+        for (std::size_t r = 0; r < M; ++r)
+            for (int e = row_start_[r]; e < row_start_[r + 1]; ++e) {
+                const auto j = static_cast<std::size_t>(idx_[static_cast<std::size_t>(e)]);
+                if (changed[j])
+                    cols[j].push_back(
+                        {static_cast<int>(r), scaled(r, val_[static_cast<std::size_t>(e)])});
+            }
+        std::vector<double> &alpha = nzv_;
+        for (int j = 0; j < n_; ++j) {
+            if (!changed[static_cast<std::size_t>(j)])
+                continue;
+            alpha.assign(M, 0.0);
+            for (int k = 0; k < m_; ++k) {
+                double v = 0;
+                for (const auto &[r, a] : cols[static_cast<std::size_t>(j)])
+                    v += at(k, init_col_[static_cast<std::size_t>(r)]) * a;
+                alpha[static_cast<std::size_t>(k)] = v;
+            }
+            int row_of_j = -1;
+            for (int k = 0; k < m_; ++k) {
+                T(k, j) = std::abs(alpha[static_cast<std::size_t>(k)]) < 1e-13
+                              ? 0.0
+                              : alpha[static_cast<std::size_t>(k)];
+                if (basis_[static_cast<std::size_t>(k)] == j)
+                    row_of_j = k;
+            }
+            if (row_of_j >= 0) {
+                if (std::abs(T(row_of_j, j)) < 1e-7)
+                    return false; // the old basis would be (nearly) singular
+                pivot(row_of_j, j);
+            }
+        }
+    }
+    // 2. reduced costs z_j - c_j = c_B B^-1 a_j - c_j, for the current costs (unchanged when
+    //    neither the columns nor the costs changed)
+    if (val_ != last_val_ || cost_ != last_cost_) {
+        double *obj = &T(m_, 0);
+        for (int c = 0; c < width_; ++c)
+            obj[c] = 0.0;
+        for (int j = 0; j < n_; ++j)
+            obj[j] = -cost_[static_cast<std::size_t>(j)];
+        for (int k = 0; k < m_; ++k) {
+            const int b = basis_[static_cast<std::size_t>(k)];
+            if (b >= n_)
+                continue;
+            const double cb = cost_[static_cast<std::size_t>(b)];
+            if (cb == 0.0)
+                continue;
+            const double *row = &T(k, 0);
+            for (int c = 0; c < width_; ++c)
+                obj[c] += cb * row[c];
+        }
+        for (int c = 0; c < width_; ++c)
+            if (std::abs(obj[c]) < 1e-13)
+                obj[c] = 0.0;
+        for (int k = 0; k < m_; ++k) // basic columns have zero reduced cost
+            obj[basis_[static_cast<std::size_t>(k)]] = 0.0;
+    }
+    // 3. basic values for the new right-hand sides
     std::vector<double> &b = nzb_;
-    b.resize(static_cast<std::size_t>(m_));
-    for (int i = 0; i < m_; ++i) {
-        const double sign = rhs_[static_cast<std::size_t>(i)] < 0 ? -1.0 : 1.0;
-        b[static_cast<std::size_t>(i)] =
-            sign * row_scale_[static_cast<std::size_t>(i)] * rhs_[static_cast<std::size_t>(i)];
-    }
-    std::vector<double> &nv = nzv_;
-    nv.assign(static_cast<std::size_t>(m_ + 1), 0.0);
-    for (int k = 0; k <= m_; ++k) {
-        double v = 0;
-        for (int i = 0; i < m_; ++i)
-            v += at(k, init_col_[static_cast<std::size_t>(i)]) * b[static_cast<std::size_t>(i)];
-        nv[static_cast<std::size_t>(k)] = v;
-    }
-    bool feasible = true;
+    b.resize(M);
+    for (std::size_t r = 0; r < M; ++r)
+        b[r] = scaled(r, rhs_[r]);
+    bool primal_ok = true;
+    double obj_value = 0;
     for (int k = 0; k < m_; ++k) {
-        double &v = nv[static_cast<std::size_t>(k)];
+        double v = 0;
+        for (std::size_t r = 0; r < M; ++r)
+            v += at(k, init_col_[r]) * b[r];
         if (basis_[static_cast<std::size_t>(k)] >= art0_) {
             if (std::abs(v) > 1e-12)
                 return false; // a redundant row would no longer be redundant
             v = 0.0;
         } else if (v < 0) {
             if (v < -1e-11)
-                feasible = false;
+                primal_ok = false;
             else
                 v = 0.0;
         }
+        T(k, rhs_col_) = v;
+        const int bk = basis_[static_cast<std::size_t>(k)];
+        if (bk < n_)
+            obj_value += cost_[static_cast<std::size_t>(bk)] * v;
     }
-    for (int k = 0; k <= m_; ++k)
-        T(k, rhs_col_) = nv[static_cast<std::size_t>(k)];
-    if (!feasible && !dual_simplex())
+    T(m_, rhs_col_) = obj_value;
+    // 4. restore optimality
+    bool dual_ok = true;
+    for (int c = 0; c < art0_; ++c)
+        if (T(m_, c) < -kCostEps) {
+            dual_ok = false;
+            break;
+        }
+    if (!primal_ok && !dual_ok)
         return false;
+    if (!primal_ok && !dual_simplex())
+        return false;
+    if (!dual_ok) {
+        try {
+            if (!iterate(art0_, 4 * (m_ + width_)))
+                return false;
+        } catch (const std::runtime_error &) {
+            return false;
+        }
+    }
     return finish() == Status::Optimal;
 }
 
@@ -250,8 +340,8 @@ LinearProgram::Status LinearProgram::solve_once() {
     m_ = static_cast<int>(rhs_.size());
     pivots_ = 0;
     int n_art = 0;
-    for (double b : rhs_)
-        if (b < 0)
+    for (char f : flip_)
+        if (f)
             ++n_art;
     const int slack0 = n_, art0 = n_ + m_;
     art0_ = art0;
@@ -271,7 +361,7 @@ LinearProgram::Status LinearProgram::solve_once() {
             big = std::max(big, std::abs(val_[static_cast<std::size_t>(e)]));
         const double rs = big > 0 ? 1.0 / big : 1.0;
         row_scale_[static_cast<std::size_t>(i)] = rs;
-        const double sign = (rhs_[static_cast<std::size_t>(i)] < 0 ? -1.0 : 1.0) * rs;
+        const double sign = (flip_[static_cast<std::size_t>(i)] ? -1.0 : 1.0) * rs;
         for (int e = r0; e < r1; ++e)
             T(i, idx_[static_cast<std::size_t>(e)]) += sign * val_[static_cast<std::size_t>(e)];
         T(i, slack0 + i) = sign < 0 ? -1.0 : 1.0;

@@ -9,9 +9,11 @@
 // solution is checked against its rows before it is returned.
 //
 // Warm re-solve: month after month the same problem comes back with other right-hand sides
-// (capacities ramp, stockpiles drain). When A and c equal those of the previous solve of this
-// object, the previous optimal basis is tried first: x_B = B^-1 b costs O(m^2) and, if it is
-// feasible, it is optimal (reduced costs do not depend on b). Otherwise it solves afresh.
+// (capacities ramp, stockpiles drain) and, at the turn of a year, other coefficients (demand
+// growth). When the rows have the same shape as those of the previous solve of this object,
+// its optimal basis is updated (changed columns replaced, reduced costs and basic values
+// recomputed) and a few primal or dual simplex pivots restore optimality. Otherwise, or if
+// anything looks numerically doubtful, it solves afresh.
 // The result therefore depends on what this object solved before: callers that need
 // reproducible bits must call forget() at the same points (the allocator does at every trial).
 #pragma once
@@ -27,9 +29,14 @@ public:
 
     /// Starts a new problem with `n` variables (all >= 0) and no rows.
     void reset(int n);
-    /// Adds the row sum(coef * x) <= rhs; returns its index.
-    int add_row(const std::vector<std::pair<int, double>> &coefs, double rhs);
+    /// Adds the row sum(coef * x) <= rhs; returns its index. Rows with rhs < 0 start with an
+    /// artificial variable (phase 1); `always_artificial` asks for one whatever the rhs, so
+    /// that a lower-bound row keeps its shape when its bound is 0 (for warm re-solves).
+    int add_row(const std::vector<std::pair<int, double>> &coefs, double rhs,
+                bool always_artificial = false);
     void set_objective(const std::vector<std::pair<int, double>> &coefs);
+    /// Warm re-solves on (default) or off (every solve from scratch; for tests and checks).
+    void set_warm_start(bool on) { warm_start_ = on; }
     /// Drops the remembered basis: the next solve starts from scratch.
     void forget() { have_last_ = false; }
 
@@ -76,6 +83,7 @@ private:
     int n_ = 0;
     std::vector<int> row_start_{0}, idx_;
     std::vector<double> val_, rhs_, cost_;
+    std::vector<char> flip_; // row multiplied by -1 and given an artificial variable
     // The previous problem solved to optimality by this object (for warm re-solves).
     bool have_last_ = false;
     int last_n_ = 0;
@@ -89,7 +97,8 @@ private:
     std::vector<double> row_scale_;
     std::vector<int> nz_;
     std::vector<double> nzb_, nzv_;
-    bool safe_ = false, warm_ = false;
+    std::vector<std::vector<std::pair<int, double>>> colbuf_;
+    bool safe_ = false, warm_ = false, warm_start_ = true;
     // Solution.
     std::vector<double> x_, y_;
     double objective_ = 0, max_violation_ = 0;

@@ -33,7 +33,8 @@ Dims dims_of(const Model &m) {
     return d;
 }
 
-Simulator::Simulator(const Model &model) : m_(model), alloc_(model), dims_(dims_of(model)) {
+Simulator::Simulator(const Model &model, bool warm_start)
+    : m_(model), alloc_(model, warm_start), dims_(dims_of(model)) {
     // Quantity identities: names, not positions, so that adding an unrelated quantity to a
     // config leaves every other quantity's draws unchanged.
     std::vector<std::string> names;
@@ -106,7 +107,6 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
                R = m.restrictions.size();
     const auto Hs = static_cast<std::size_t>(H);
     std::size_t q = 0;
-    alloc_.forget();
     auto stream = [&](std::size_t slot) { return Stream(seed, trial, qid_[slot]); };
 
     // Regime.
@@ -266,6 +266,14 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
         out.event_onset[row * E + e] = onset;
     }
     out.regime[row] = regime;
+    // A fresh allocator for every trial; it keeps the rows of every restriction that can be in
+    // force during this trial (static lanes, controls that fire).
+    possible_.assign(R, 0);
+    for (std::size_t r = 0; r < R; ++r) {
+        const auto &res = m.restrictions[r];
+        possible_[r] = res.event < 0 || ev_on[static_cast<std::size_t>(res.event)] >= 0;
+    }
+    alloc_.forget(&possible_);
 
     // Month by month.
     active_.assign(R, 0);

@@ -27,7 +27,8 @@ Dims dims_of(const Model &m);
 /// Per-thread simulator; holds the allocator's workspace and per-trial scratch.
 class Simulator {
 public:
-    explicit Simulator(const Model &model);
+    /// `warm_start`: see Allocator.
+    explicit Simulator(const Model &model, bool warm_start = true);
     void run_block(std::uint64_t first_trial, std::uint64_t count, BlockResult &out);
     const AllocatorStats &allocator_stats() const { return alloc_.stats(); }
 
@@ -43,7 +44,7 @@ private:
     // scratch
     std::vector<double> factors_, cap_year_, avail_, ramp_, capacity_, want_, refill_want_, leak_;
     std::vector<int> start_;
-    std::vector<char> active_;
+    std::vector<char> active_, possible_;
     MonthOutput month_out_;
 };
 
