@@ -225,29 +225,8 @@ bool LinearProgram::try_warm() {
     }
     // 2. reduced costs z_j - c_j = c_B B^-1 a_j - c_j, for the current costs (unchanged when
     //    neither the columns nor the costs changed)
-    if (val_ != last_val_ || cost_ != last_cost_) {
-        double *obj = &T(m_, 0);
-        for (int c = 0; c < width_; ++c)
-            obj[c] = 0.0;
-        for (int j = 0; j < n_; ++j)
-            obj[j] = -cost_[static_cast<std::size_t>(j)];
-        for (int k = 0; k < m_; ++k) {
-            const int b = basis_[static_cast<std::size_t>(k)];
-            if (b >= n_)
-                continue;
-            const double cb = cost_[static_cast<std::size_t>(b)];
-            if (cb == 0.0)
-                continue;
-            const double *row = &T(k, 0);
-            for (int c = 0; c < width_; ++c)
-                obj[c] += cb * row[c];
-        }
-        for (int c = 0; c < width_; ++c)
-            if (std::abs(obj[c]) < 1e-13)
-                obj[c] = 0.0;
-        for (int k = 0; k < m_; ++k) // basic columns have zero reduced cost
-            obj[basis_[static_cast<std::size_t>(k)]] = 0.0;
-    }
+    if (val_ != last_val_ || cost_ != last_cost_)
+        reduced_costs();
     // 3. basic values for the new right-hand sides
     std::vector<double> &b = nzb_;
     b.resize(M);
@@ -336,6 +315,32 @@ bool LinearProgram::dual_simplex() {
     return false;
 }
 
+// Objective row of the current basis: reduced costs z_j - c_j = c_B B^-1 a_j - c_j (and the
+// objective value under the right-hand side), residue flushed, basic columns exactly zero.
+void LinearProgram::reduced_costs() {
+    double *obj = &T(m_, 0);
+    for (int c = 0; c < width_; ++c)
+        obj[c] = 0.0;
+    for (int j = 0; j < n_; ++j)
+        obj[j] = -cost_[static_cast<std::size_t>(j)];
+    for (int k = 0; k < m_; ++k) {
+        const int b = basis_[static_cast<std::size_t>(k)];
+        if (b >= n_)
+            continue;
+        const double cb = cost_[static_cast<std::size_t>(b)];
+        if (cb == 0.0)
+            continue;
+        const double *row = &T(k, 0);
+        for (int c = 0; c < width_; ++c)
+            obj[c] += cb * row[c];
+    }
+    for (int c = 0; c < rhs_col_; ++c)
+        if (std::abs(obj[c]) < 1e-13)
+            obj[c] = 0.0;
+    for (int k = 0; k < m_; ++k)
+        obj[basis_[static_cast<std::size_t>(k)]] = 0.0;
+}
+
 LinearProgram::Status LinearProgram::solve_once() {
     m_ = static_cast<int>(rhs_.size());
     pivots_ = 0;
@@ -410,23 +415,8 @@ LinearProgram::Status LinearProgram::solve_once() {
                 // else: a redundant row; its artificial stays basic at zero and never re-enters.
             }
         }
-        // Phase 2 objective row: reduced costs z_j - c_j.
-        double *obj = &T(m_, 0);
-        for (int j = 0; j < width_; ++j)
-            obj[j] = 0.0;
-        for (int j = 0; j < n_; ++j)
-            obj[j] = -cost_[static_cast<std::size_t>(j)];
-        for (int i = 0; i < m_; ++i) {
-            const int b = basis_[static_cast<std::size_t>(i)];
-            if (b >= n_)
-                continue;
-            const double cb = cost_[static_cast<std::size_t>(b)];
-            if (cb == 0.0)
-                continue;
-            const double *row = &T(i, 0);
-            for (int j = 0; j < width_; ++j)
-                obj[j] += cb * row[j];
-        }
+        // Phase 2 objective row.
+        reduced_costs();
         if (!iterate(art0, max_iter))
             return Status::Unbounded;
     } catch (const std::runtime_error &) {

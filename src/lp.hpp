@@ -67,6 +67,7 @@ private:
     Status solve_once();
     bool try_warm();
     bool dual_simplex();
+    void reduced_costs();
     Status finish();
     bool iterate(int ncols_enter, int max_iter);
     void pivot(int r, int c);

@@ -348,7 +348,7 @@ void ResultWriter::finish(const Accumulators &acc) {
         auto &ds = I.shortfall.dataset();
         const hsize_t n = I.rows;
         auto scan = [&](const std::function<void(const double *)> &fn) {
-            const hsize_t slab = std::max<hsize_t>(1, (hsize_t(1) << 20) / std::max<hsize_t>(1, D));
+            const hsize_t slab = std::max<hsize_t>(1, (hsize_t(1) << 16) / std::max<hsize_t>(1, D));
             std::vector<double> buf;
             for (hsize_t start = 0; start < n; start += slab) {
                 const hsize_t rows = std::min(slab, n - start);

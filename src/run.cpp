@@ -136,8 +136,12 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
     const int threads = resolve_threads(opt.threads);
     const fs::path target(opt.output);
     const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-    const fs::path tmp =
-        dir / ("." + target.filename().string() + ".partial-" + std::to_string(::getpid()));
+    // Hidden, beside the target (same file system, so the final rename is atomic).
+    std::string tmp_name = ".";
+    tmp_name += target.filename().string();
+    tmp_name += ".partial-";
+    tmp_name += std::to_string(::getpid());
+    const fs::path tmp = dir / tmp_name;
 
     std::string texts;
     for (const auto &f : model.files)

@@ -78,6 +78,6 @@ std::vector<std::vector<double>>
 exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
                 const std::vector<double> &col_min, const std::vector<double> &col_max,
                 const std::function<void(const std::function<void(const double *)> &)> &scan,
-                std::size_t max_values_in_memory = std::size_t(1) << 22);
+                std::size_t max_values_in_memory = std::size_t(1) << 20);
 
 } // namespace chokepoint
