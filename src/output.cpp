@@ -290,7 +290,7 @@ void ResultWriter::finish(const Accumulators &acc) {
     auto means = [](const std::vector<Moments> &v) {
         std::vector<double> out;
         for (const auto &x : v)
-            out.push_back(x.mean);
+            out.push_back(x.mean());
         return out;
     };
     auto ses = [](const std::vector<Moments> &v) {
@@ -306,7 +306,7 @@ void ResultWriter::finish(const Accumulators &acc) {
     std::vector<double> eud_share;
     for (std::size_t d = 0; d < D; ++d)
         eud_share.push_back(
-            acc.demand_total[d].mean > 0 ? acc.shortfall[d].mean / acc.demand_total[d].mean : 0.0);
+            acc.demand_total[d].mean() > 0 ? acc.shortfall[d].mean() / acc.demand_total[d].mean() : 0.0);
     write_array(sg, "eud_share", eud_share);
     write_array(sg, "mean_shortfall_share", means(acc.shortfall_share));
     write_array(sg, "mean_shortfall_share_se", ses(acc.shortfall_share));

@@ -7,6 +7,88 @@
 
 namespace chokepoint {
 
+void ExactSum::add_bits(std::uint64_t mantissa, int shift, bool negative) {
+    // value = mantissa * 2^shift (shift >= 0, in units of 2^-1074), added or subtracted.
+    const int word = shift / 64, bit = shift % 64;
+    std::uint64_t lo = mantissa << bit;
+    std::uint64_t hi = bit ? (mantissa >> (64 - bit)) : 0;
+    if (!negative) {
+        std::uint64_t carry = 0;
+        for (int i = word; i < kWords; ++i) {
+            const std::uint64_t add = (i == word ? lo : i == word + 1 ? hi : 0);
+            const std::uint64_t before = w_[static_cast<std::size_t>(i)];
+            const std::uint64_t t = before + add;
+            const std::uint64_t r = t + carry;
+            carry = (t < before) || (r < t);
+            w_[static_cast<std::size_t>(i)] = r;
+            if (i > word && !carry)
+                break;
+        }
+    } else {
+        std::uint64_t borrow = 0;
+        for (int i = word; i < kWords; ++i) {
+            const std::uint64_t sub = (i == word ? lo : i == word + 1 ? hi : 0);
+            const std::uint64_t before = w_[static_cast<std::size_t>(i)];
+            const std::uint64_t t = before - sub;
+            const std::uint64_t r = t - borrow;
+            borrow = (before < sub) || (t < borrow);
+            w_[static_cast<std::size_t>(i)] = r;
+            if (i > word && !borrow)
+                break;
+        }
+    }
+}
+
+void ExactSum::add(double x) {
+    if (x == 0.0 || !std::isfinite(x))
+        return; // non-finite values never reach the accumulators (see Simulator)
+    int e = 0;
+    const double f = std::frexp(std::abs(x), &e);                  // |x| = f 2^e, f in [0.5, 1)
+    auto mantissa = static_cast<std::uint64_t>(std::ldexp(f, 53)); // exact: 53 bits
+    int shift = e - 53 + 1074;
+    if (shift < 0) { // subnormal: its low bits are zero
+        mantissa >>= -shift;
+        shift = 0;
+    }
+    add_bits(mantissa, shift, x < 0);
+}
+
+void ExactSum::merge(const ExactSum &o) {
+    std::uint64_t carry = 0;
+    for (std::size_t i = 0; i < w_.size(); ++i) {
+        const std::uint64_t t = w_[i] + o.w_[i];
+        const std::uint64_t r = t + carry;
+        carry = (t < w_[i]) || (r < t);
+        w_[i] = r;
+    }
+}
+
+double ExactSum::value() const {
+    std::array<std::uint64_t, kWords> mag = w_;
+    const bool negative = (mag.back() >> 63) != 0;
+    if (negative) { // two's complement negation
+        std::uint64_t carry = 1;
+        for (auto &v : mag) {
+            v = ~v;
+            const std::uint64_t r = v + carry;
+            carry = r < v;
+            v = r;
+        }
+    }
+    int top = kWords - 1;
+    while (top >= 0 && mag[static_cast<std::size_t>(top)] == 0)
+        --top;
+    if (top < 0)
+        return 0.0;
+    // The top three words hold at least 129 significant bits: more than a double needs.
+    double v = 0;
+    for (int i = top; i >= std::max(0, top - 2); --i)
+        v = v * 0x1p64 + static_cast<double>(mag[static_cast<std::size_t>(i)]);
+    const int low = std::max(0, top - 2);
+    v = std::ldexp(v, 64 * low - 1074);
+    return negative ? -v : v;
+}
+
 Accumulators::Accumulators(const Dims &d) : dims(d) {
     const auto D = static_cast<std::size_t>(d.demands);
     shortfall.resize(D);

@@ -3,6 +3,8 @@
 // thread simulated which block (nor, later, on which process).
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -11,33 +13,56 @@
 
 namespace chokepoint {
 
-/// Count, mean and sum of squared deviations (Welford; Chan et al. to merge).
-struct Moments {
-    double n = 0, mean = 0, m2 = 0;
+/// The exact sum of any sequence of finite doubles: a two's-complement fixed-point number
+/// wide enough for every double (bit 0 weighs 2^-1074) with room for 2^64 additions of the
+/// largest. Addition is exact, hence associative and commutative: partial sums of blocks,
+/// shards or processes combine into exactly the sum of the whole, in any order.
+class ExactSum {
+public:
+    void add(double x);
+    void merge(const ExactSum &o);
+    /// The sum, rounded to a double (within one unit in the last place; the same exact sum
+    /// always gives the same double).
+    double value() const;
+    bool operator==(const ExactSum &o) const { return w_ == o.w_; }
 
+private:
+    static constexpr int kWords = 35; // 2240 bits: 2^-1074 .. 2^1024, plus 64 bits of carries
+    void add_bits(std::uint64_t mantissa, int shift, bool negative);
+    std::array<std::uint64_t, kWords> w_{};
+};
+
+/// Count and exact sums of x and x^2: mergeable exactly, so a statistic does not depend on
+/// how trials were cut into blocks, shards or processes, nor on the order of merging.
+class Moments {
+public:
     void add(double x) {
-        n += 1;
-        const double d = x - mean;
-        mean += d / n;
-        m2 += d * (x - mean);
+        ++n_;
+        s1_.add(x);
+        s2_.add(x * x);
     }
     void merge(const Moments &o) {
-        if (o.n == 0)
-            return;
-        if (n == 0) {
-            *this = o;
-            return;
-        }
-        const double nn = n + o.n;
-        const double d = o.mean - mean;
-        mean += d * (o.n / nn);
-        m2 += o.m2 + d * d * (n * o.n / nn);
-        n = nn;
+        n_ += o.n_;
+        s1_.merge(o.s1_);
+        s2_.merge(o.s2_);
     }
-    /// Sample variance (n - 1 in the denominator).
-    double variance() const { return n > 1 ? m2 / (n - 1) : 0.0; }
+    std::uint64_t count() const { return n_; }
+    double sum() const { return s1_.value(); }
+    double mean() const { return n_ ? s1_.value() / static_cast<double>(n_) : 0.0; }
+    /// Sample variance, n - 1 in the denominator: (sum x^2 - (sum x)^2 / n) / (n - 1).
+    double variance() const {
+        if (n_ < 2)
+            return 0.0;
+        const double n = static_cast<double>(n_), s1 = s1_.value(), s2 = s2_.value();
+        return std::max(0.0, (s2 - s1 * (s1 / n)) / (n - 1));
+    }
     /// Standard error of the mean: sqrt(variance / n).
-    double se() const { return n > 1 ? std::sqrt(variance() / n) : 0.0; }
+    double se() const { return n_ > 1 ? std::sqrt(variance() / static_cast<double>(n_)) : 0.0; }
+    bool operator==(const Moments &o) const { return n_ == o.n_ && s1_ == o.s1_ && s2_ == o.s2_; }
+
+private:
+    std::uint64_t n_ = 0;
+    ExactSum s1_, s2_;
 };
 
 /// Dimensions of a run's results.
@@ -62,9 +87,7 @@ struct Accumulators {
 
     explicit Accumulators(const Dims &d = {});
     void merge(const Accumulators &o);
-    std::uint64_t trials() const {
-        return shortfall.empty() ? 0 : static_cast<std::uint64_t>(shortfall[0].n);
-    }
+    std::uint64_t trials() const { return shortfall.empty() ? 0 : shortfall[0].count(); }
 };
 
 /// Exact quantiles (numpy's default "linear" definition: h = (n - 1) p, interpolate between

@@ -655,8 +655,8 @@ events:
             CHECK(got[mo] == Approx(expect[mo]).margin(1e-6));
         }
     }
-    CHECK(r.acc.shortfall[0].mean == Approx(5.0).epsilon(1e-12));
-    CHECK(r.acc.any_short[0].mean == 1.0);
+    CHECK(r.acc.shortfall[0].mean() == Approx(5.0).epsilon(1e-12));
+    CHECK(r.acc.any_short[0].mean() == 1.0);
 }
 
 TEST_CASE("stockpile draws follow min(unmet, level, max_draw); the level never goes negative",
