@@ -17,6 +17,8 @@ struct RunSettings {
     std::string start; // "YYYY-MM" label of month 0, may be empty
     std::uint64_t block_size = 1000;
     std::vector<double> quantiles{0.05, 0.25, 0.5, 0.75, 0.95, 0.99};
+    /// Shares of a demand's total want: P(shortfall share > x) is reported for each.
+    std::vector<double> thresholds{0.01, 0.05, 0.10, 0.25};
     bool store_monthly = true;
 };
 

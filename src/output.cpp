@@ -5,6 +5,8 @@
 #include <chrono>
 #include <ctime>
 #include <functional>
+#include <hdf5_hl.h>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -62,6 +64,40 @@ void write_array(H5::Group &g, const char *name, const std::vector<T> &values,
         ds.write(values.data(), h5type<T>());
 }
 
+/// Makes `ds` the dimension scale (coordinate) named `name`: netCDF-4 readers (xarray with
+/// h5netcdf) then see named dimensions.
+void make_scale(H5::DataSet &ds, const std::string &name) {
+    if (H5DSset_scale(ds.getId(), name.c_str()) < 0)
+        throw std::runtime_error("cannot make dimension scale " + name);
+}
+
+/// Attaches the scales named in `dims` (datasets of `g`) to the dimensions of dataset `name`.
+void label(H5::Group &g, const std::string &name, const std::vector<std::string> &dims) {
+    auto ds = g.openDataSet(name);
+    const int rank = ds.getSpace().getSimpleExtentNdims();
+    if (rank != static_cast<int>(dims.size()))
+        throw std::logic_error("dataset " + name + " has rank " + std::to_string(rank) +
+                               ", labels " + std::to_string(dims.size()));
+    for (int i = 0; i < rank; ++i) {
+        auto scale = g.openDataSet(dims[static_cast<std::size_t>(i)]);
+        if (H5DSattach_scale(ds.getId(), scale.getId(), static_cast<unsigned>(i)) < 0)
+            throw std::runtime_error("cannot attach dimension " +
+                                     dims[static_cast<std::size_t>(i)] + " to " + name);
+    }
+}
+
+/// Coordinates of a group: index (0..n-1) scales and name scales.
+void index_scale(H5::Group &g, const std::string &name, hsize_t n) {
+    std::vector<std::int32_t> v(static_cast<std::size_t>(n));
+    for (hsize_t i = 0; i < n; ++i)
+        v[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(i);
+    H5::DataSpace space(1, &n);
+    auto ds = g.createDataSet(name, H5::PredType::NATIVE_INT32, space);
+    if (n)
+        ds.write(v.data(), H5::PredType::NATIVE_INT32);
+    make_scale(ds, name);
+}
+
 /// A dataset extendible along its first dimension (the trial), chunked and compressed.
 class Appendable {
 public:
@@ -73,9 +109,10 @@ public:
         hsize_t row_elems = 1;
         for (hsize_t d : inner_) {
             dims.push_back(d);
-            maxdims.push_back(d);
-            chunk.push_back(d);
-            row_elems *= d;
+            // A dimension of size 0 (a model without events, say) cannot be chunked as fixed.
+            maxdims.push_back(d ? d : H5S_UNLIMITED);
+            chunk.push_back(std::max<hsize_t>(1, d));
+            row_elems *= std::max<hsize_t>(1, d);
         }
         // Keep chunks near 1 MiB or below whatever the inner size.
         const hsize_t bytes_per_row = row_elems * type.getSize();
@@ -133,7 +170,7 @@ struct ResultWriter::Impl {
     H5::H5File file;
     H5::Group scen, trials;
     Appendable shortfall, demand_total, share, short_months, longest_run, stockpile_min, stockout,
-        fac_binding, regime, event_onset, monthly;
+        fac_binding, regime, event_onset, monthly, trial_index;
     std::uint64_t rows = 0;
 
     Impl(const std::string &path, const Model &model, const RunInfo &ri) : m(model), info(ri) {
@@ -256,8 +293,131 @@ struct ResultWriter::Impl {
         if (m.run.store_monthly)
             monthly =
                 Appendable(trials, "monthly_shortfall", H5::PredType::NATIVE_FLOAT, {D, H}, chunk);
+
+        // Named dimensions (HDF5 dimension scales, read by netCDF-4 tools such as xarray).
+        trial_index = Appendable(trials, "trial", H5::PredType::NATIVE_UINT64, {}, chunk);
+        make_scale(trial_index.dataset(), "trial");
+        name_scales(trials);
+        index_scale(trials, "month", H);
+        for (const char *name : {"shortfall", "demand_total", "shortfall_share", "short_months",
+                                 "longest_run", "stockpile_min", "stockout_month"})
+            label(trials, name, {"trial", "demand"});
+        label(trials, "facility_binding_months", {"trial", "facility"});
+        label(trials, "regime", {"trial"});
+        label(trials, "event_onset", {"trial", "event"});
+        if (m.run.store_monthly)
+            label(trials, "monthly_shortfall", {"trial", "demand", "month"});
+    }
+
+    /// Coordinates naming the model's entities, as dimension scales of group `g`.
+    void name_scales(H5::Group &g) {
+        auto names = [&](const char *dim, std::vector<std::string> v) {
+            write_strings(g, dim, v);
+            auto ds = g.openDataSet(dim);
+            make_scale(ds, dim);
+        };
+        std::vector<std::string> v;
+        for (const auto &d : m.demands)
+            v.push_back(d.id);
+        names("demand", v);
+        v.clear();
+        for (const auto &f : m.facilities)
+            v.push_back(f.id);
+        names("facility", v);
+        v.clear();
+        for (const auto &e : m.events)
+            v.push_back(e.id);
+        names("event", v);
     }
 };
+
+/// Names the dimensions of every dataset of the summary group (see docs/output-format.md).
+void ResultWriter::label_summary(H5::Group &sg) {
+    auto &I = *impl_;
+    const Model &m = I.m;
+    I.name_scales(sg);
+    auto strings = [&](const char *dim, const std::vector<std::string> &v) {
+        write_strings(sg, dim, v);
+        auto ds = sg.openDataSet(dim);
+        make_scale(ds, dim);
+    };
+    std::vector<std::string> v;
+    for (const auto &r : m.regimes)
+        v.push_back(r.id);
+    strings("regime", v);
+    v.clear();
+    for (const auto &r : m.restrictions)
+        v.push_back(r.id);
+    strings("restriction", v);
+    strings("node", m.node_names);
+    index_scale(sg, "month", static_cast<hsize_t>(m.run.horizon_months));
+    index_scale(sg, "grid", 101);
+    auto values = [&](const char *dim, const char *source) {
+        auto src = sg.openDataSet(source);
+        std::vector<double> x(static_cast<std::size_t>(src.getSpace().getSimpleExtentNpoints()));
+        if (!x.empty())
+            src.read(x.data(), H5::PredType::NATIVE_DOUBLE);
+        write_array(sg, dim, x);
+        auto ds = sg.openDataSet(dim);
+        make_scale(ds, dim);
+    };
+    values("quantile", "quantile_levels");
+    values("threshold", "threshold_levels");
+    values("var_level", "var_levels");
+    if (m.run.store_monthly)
+        values("band", "monthly_band_levels");
+
+    // Every dataset's dimensions, by name (a "_se" twin has its base's dimensions).
+    const std::vector<std::pair<std::string, std::vector<std::string>>> table = {
+        {"eud", {"demand"}},
+        {"expected_demand", {"demand"}},
+        {"eud_share", {"demand"}},
+        {"mean_shortfall_share", {"demand"}},
+        {"lose", {"demand"}},
+        {"p_short", {"demand"}},
+        {"monthly_mean_shortfall", {"demand", "month"}},
+        {"facility_binding_trial_share", {"facility"}},
+        {"facility_binding_month_share", {"facility"}},
+        {"facility_binding_unserved", {"facility"}},
+        {"facility_binding_unserved_share", {"facility"}},
+        {"node_binding_trial_share", {"node"}},
+        {"node_binding_month_share", {"node"}},
+        {"node_binding_unserved", {"node"}},
+        {"node_binding_unserved_share", {"node"}},
+        {"restriction_binding_trial_share", {"restriction"}},
+        {"restriction_binding_month_share", {"restriction"}},
+        {"restriction_binding_unserved", {"restriction"}},
+        {"restriction_binding_unserved_share", {"restriction"}},
+        {"event_fired_share", {"event"}},
+        {"regime_share", {"regime"}},
+        {"eud_given_event", {"event", "demand"}},
+        {"eud_given_no_event", {"event", "demand"}},
+        {"p_short_given_event", {"event", "demand"}},
+        {"p_short_given_no_event", {"event", "demand"}},
+        {"eud_by_regime", {"regime", "demand"}},
+        {"p_short_by_regime", {"regime", "demand"}},
+        {"threshold_levels", {"threshold"}},
+        {"p_share_above", {"demand", "threshold"}},
+        {"quantile_levels", {"quantile"}},
+        {"shortfall_quantiles", {"demand", "quantile"}},
+        {"shortfall_quantiles_ci_low", {"demand", "quantile"}},
+        {"shortfall_quantiles_ci_high", {"demand", "quantile"}},
+        {"var_levels", {"var_level"}},
+        {"var", {"demand", "var_level"}},
+        {"cvar", {"demand", "var_level"}},
+        {"exceedance_x", {"demand", "grid"}},
+        {"exceedance_p", {"demand", "grid"}},
+        {"monthly_band_levels", {"band"}},
+        {"monthly_shortfall_bands", {"demand", "month", "band"}},
+    };
+    for (const auto &[name, dims] : table) {
+        for (const std::string suffix : {"", "_se"}) {
+            const std::string full = name + suffix;
+            if (H5Lexists(sg.getId(), full.c_str(), H5P_DEFAULT) > 0)
+                label(sg, full, dims);
+        }
+    }
+}
 
 ResultWriter::ResultWriter(const std::string &path, const Model &model, const RunInfo &info)
     : impl_(std::make_unique<Impl>(path, model, info)) {}
@@ -277,6 +437,10 @@ void ResultWriter::append(const BlockResult &b) {
     I.fac_binding.append(b.facility_binding_months.data(), n);
     I.regime.append(b.regime.data(), n);
     I.event_onset.append(b.event_onset.data(), n);
+    std::vector<std::uint64_t> idx(static_cast<std::size_t>(n));
+    for (hsize_t i = 0; i < n; ++i)
+        idx[static_cast<std::size_t>(i)] = b.first_trial + i;
+    I.trial_index.append(idx.data(), n);
     if (I.m.run.store_monthly)
         I.monthly.append(b.monthly_shortfall.data(), n);
     I.rows += n;
@@ -305,8 +469,9 @@ void ResultWriter::finish(const Accumulators &acc) {
     write_array(sg, "expected_demand_se", ses(acc.demand_total));
     std::vector<double> eud_share;
     for (std::size_t d = 0; d < D; ++d)
-        eud_share.push_back(
-            acc.demand_total[d].mean() > 0 ? acc.shortfall[d].mean() / acc.demand_total[d].mean() : 0.0);
+        eud_share.push_back(acc.demand_total[d].mean() > 0
+                                ? acc.shortfall[d].mean() / acc.demand_total[d].mean()
+                                : 0.0);
     write_array(sg, "eud_share", eud_share);
     write_array(sg, "mean_shortfall_share", means(acc.shortfall_share));
     write_array(sg, "mean_shortfall_share_se", ses(acc.shortfall_share));
@@ -342,34 +507,226 @@ void ResultWriter::finish(const Accumulators &acc) {
         regime_share.push_back(I.rows ? static_cast<double>(c) / static_cast<double>(I.rows) : 0.0);
     write_array(sg, "regime_share", regime_share);
 
-    // Exact quantiles of total shortfall, read back from the per-trial dataset in slabs.
-    write_array(sg, "quantile_levels", m.run.quantiles);
+    // Conditional views: given that an event fired (or not), and by regime. [event, demand]
     {
-        auto &ds = I.shortfall.dataset();
-        const hsize_t n = I.rows;
-        auto scan = [&](const std::function<void(const double *)> &fn) {
-            const hsize_t slab = std::max<hsize_t>(1, (hsize_t(1) << 16) / std::max<hsize_t>(1, D));
+        const hsize_t E = m.events.size(), G = m.regimes.size();
+        write_array(sg, "eud_given_event", means(acc.fired_shortfall), {E, D});
+        write_array(sg, "eud_given_event_se", ses(acc.fired_shortfall), {E, D});
+        write_array(sg, "eud_given_no_event", means(acc.unfired_shortfall), {E, D});
+        write_array(sg, "eud_given_no_event_se", ses(acc.unfired_shortfall), {E, D});
+        write_array(sg, "p_short_given_event", means(acc.fired_short), {E, D});
+        write_array(sg, "p_short_given_event_se", ses(acc.fired_short), {E, D});
+        write_array(sg, "p_short_given_no_event", means(acc.unfired_short), {E, D});
+        write_array(sg, "p_short_given_no_event_se", ses(acc.unfired_short), {E, D});
+        write_array(sg, "eud_by_regime", means(acc.regime_shortfall), {G, D});
+        write_array(sg, "eud_by_regime_se", ses(acc.regime_shortfall), {G, D});
+        write_array(sg, "p_short_by_regime", means(acc.regime_short), {G, D});
+        write_array(sg, "p_short_by_regime_se", ses(acc.regime_short), {G, D});
+        const hsize_t T = m.run.thresholds.size();
+        write_array(sg, "threshold_levels", m.run.thresholds);
+        write_array(sg, "p_share_above", means(acc.share_above), {D, T});
+        write_array(sg, "p_share_above_se", ses(acc.share_above), {D, T});
+    }
+
+    // Share of each chain's unserved demand that falls in the months a constraint binds.
+    {
+        std::vector<double> chain_eud(static_cast<std::size_t>(m.n_components), 0.0);
+        for (std::size_t d = 0; d < D; ++d)
+            chain_eud[static_cast<std::size_t>(
+                m.products[static_cast<std::size_t>(m.demands[d].product)].component)] +=
+                acc.shortfall[d].mean();
+        auto share = [&](const std::vector<Moments> &unserved, auto chain_of) {
+            std::vector<double> out;
+            for (std::size_t i = 0; i < unserved.size(); ++i) {
+                const double total = chain_of(i);
+                out.push_back(total > 0 ? unserved[i].mean() / total : 0.0);
+            }
+            return out;
+        };
+        auto chain_of_product = [&](int p) {
+            return chain_eud[static_cast<std::size_t>(
+                m.products[static_cast<std::size_t>(p)].component)];
+        };
+        write_array(sg, "facility_binding_unserved_share",
+                    share(acc.fac_unserved, [&](std::size_t f) {
+                        return chain_of_product(m.facilities[f].product);
+                    }));
+        write_array(sg, "node_binding_unserved_share", share(acc.node_unserved, [&](std::size_t n) {
+                        return chain_of_product(m.node_product[n]);
+                    }));
+        write_array(sg, "restriction_binding_unserved_share",
+                    share(acc.res_unserved, [&](std::size_t r) {
+                        std::vector<char> in(chain_eud.size(), 0);
+                        for (std::size_t p = 0; p < m.products.size(); ++p)
+                            if (m.restrictions[r].product[p])
+                                in[static_cast<std::size_t>(m.products[p].component)] = 1;
+                        double t = 0;
+                        for (std::size_t c = 0; c < in.size(); ++c)
+                            t += in[c] ? chain_eud[c] : 0.0;
+                        return t;
+                    }));
+    }
+
+    // The distribution of total shortfall, from the per-trial data read back in slabs: exact
+    // quantiles with distribution-free confidence intervals, value at risk, conditional value
+    // at risk, exceedance curve.
+    const hsize_t n = I.rows;
+    auto scanner = [&](H5::DataSet &ds, hsize_t width) {
+        return [&ds, width, n](const std::function<void(const double *)> &fn) {
+            const hsize_t slab =
+                std::max<hsize_t>(1, (hsize_t(1) << 16) / std::max<hsize_t>(1, width));
             std::vector<double> buf;
+            const int rank = ds.getSpace().getSimpleExtentNdims();
             for (hsize_t start = 0; start < n; start += slab) {
                 const hsize_t rows = std::min(slab, n - start);
-                buf.resize(static_cast<std::size_t>(rows * D));
-                hsize_t off[2] = {start, 0}, cnt[2] = {rows, D};
+                buf.resize(static_cast<std::size_t>(rows * width));
+                std::vector<hsize_t> off(static_cast<std::size_t>(rank), 0), cnt;
+                ds.getSpace().getSimpleExtentDims(nullptr);
+                std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+                ds.getSpace().getSimpleExtentDims(dims.data());
+                off[0] = start;
+                cnt = dims;
+                cnt[0] = rows;
                 H5::DataSpace fs = ds.getSpace();
-                fs.selectHyperslab(H5S_SELECT_SET, cnt, off);
-                H5::DataSpace ms(2, cnt);
+                fs.selectHyperslab(H5S_SELECT_SET, cnt.data(), off.data());
+                H5::DataSpace ms(rank, cnt.data());
                 ds.read(buf.data(), H5::PredType::NATIVE_DOUBLE, ms, fs);
                 for (hsize_t r = 0; r < rows; ++r)
-                    fn(&buf[static_cast<std::size_t>(r * D)]);
+                    fn(&buf[static_cast<std::size_t>(r * width)]);
             }
         };
-        const auto q = exact_quantiles(n, static_cast<int>(D), m.run.quantiles, acc.shortfall_min,
-                                       acc.shortfall_max, scan);
-        std::vector<double> flat;
-        for (const auto &row : q)
-            flat.insert(flat.end(), row.begin(), row.end());
-        write_array(sg, "shortfall_quantiles", flat,
-                    {D, static_cast<hsize_t>(m.run.quantiles.size())});
+    };
+    {
+        const auto &levels = m.run.quantiles;
+        const std::vector<double> var_levels{0.95, 0.99};
+        constexpr double kConf = 0.95;
+        std::vector<std::uint64_t> ranks;
+        std::vector<std::pair<std::int64_t, std::int64_t>> ci;
+        auto lin = [&](double p) {
+            const auto lo = static_cast<std::uint64_t>(std::floor(static_cast<double>(n - 1) * p));
+            ranks.push_back(lo);
+            ranks.push_back(std::min<std::uint64_t>(lo + 1, n - 1));
+        };
+        for (double p : levels) {
+            lin(p);
+            ci.push_back(quantile_ci_ranks(n, p, kConf));
+            ranks.push_back(ci.back().first < 0 ? 0 : static_cast<std::uint64_t>(ci.back().first));
+            ranks.push_back(ci.back().second < 0 ? n - 1
+                                                 : static_cast<std::uint64_t>(ci.back().second));
+        }
+        std::vector<std::uint64_t> tail_m;
+        for (double a : var_levels) {
+            lin(a);
+            const auto mt = std::max<std::uint64_t>(
+                1, static_cast<std::uint64_t>(std::ceil(static_cast<double>(n) * (1 - a) - 1e-9)));
+            tail_m.push_back(std::min<std::uint64_t>(mt, n));
+            ranks.push_back(n - tail_m.back()); // smallest value of the tail
+        }
+        auto &ds = I.shortfall.dataset();
+        const auto os =
+            n ? exact_order_statistics(n, static_cast<int>(D), ranks, acc.shortfall_min,
+                                       acc.shortfall_max, scanner(ds, D))
+              : std::vector<std::vector<double>>(D, std::vector<double>(ranks.size(), 0.0));
+        const auto Q = levels.size();
+        std::vector<double> q(D * Q), q_lo(D * Q), q_hi(D * Q), var(D * 2), tail_v(D * 2);
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        for (std::size_t d = 0; d < D && n; ++d) {
+            std::size_t r = 0;
+            for (std::size_t j = 0; j < Q; ++j) {
+                q[d * Q + j] = lerp_quantile(n, levels[j], os[d][r], os[d][r + 1]);
+                q_lo[d * Q + j] = ci[j].first < 0 ? nan : os[d][r + 2];
+                q_hi[d * Q + j] = ci[j].second < 0 ? nan : os[d][r + 3];
+                r += 4;
+            }
+            for (std::size_t a = 0; a < 2; ++a) {
+                var[d * 2 + a] = lerp_quantile(n, var_levels[a], os[d][r], os[d][r + 1]);
+                tail_v[d * 2 + a] = os[d][r + 2];
+                r += 3;
+            }
+        }
+        write_array(sg, "quantile_levels", levels);
+        write_array(sg, "shortfall_quantiles", q, {D, Q});
+        write_array(sg, "shortfall_quantiles_ci_low", q_lo, {D, Q});
+        write_array(sg, "shortfall_quantiles_ci_high", q_hi, {D, Q});
+        write_array(sg, "var_levels", var_levels);
+        write_array(sg, "var", var, {D, 2});
+
+        // One more pass: tail sums for CVaR and the exceedance curve on a grid.
+        constexpr std::size_t kGrid = 101;
+        std::vector<double> grid(D * kGrid);
+        for (std::size_t d = 0; d < D; ++d)
+            for (std::size_t g = 0; g < kGrid; ++g)
+                grid[d * kGrid + g] =
+                    std::max(0.0, acc.shortfall_max[d]) * static_cast<double>(g) / (kGrid - 1);
+        std::vector<std::uint64_t> above(D * 2, 0), hist(D * (kGrid + 1), 0);
+        std::vector<ExactSum> s1(D * 2), s2(D * 2);
+        if (n)
+            scanner(ds, D)([&](const double *row) {
+                for (std::size_t d = 0; d < D; ++d) {
+                    const double x = row[d];
+                    for (std::size_t a = 0; a < 2; ++a)
+                        if (x > tail_v[d * 2 + a]) {
+                            ++above[d * 2 + a];
+                            s1[d * 2 + a].add(x);
+                            s2[d * 2 + a].add(x * x);
+                        }
+                    const double *g0 = &grid[d * kGrid];
+                    const auto c =
+                        static_cast<std::size_t>(std::lower_bound(g0, g0 + kGrid, x) - g0);
+                    ++hist[d * (kGrid + 1) + c]; // c grid points lie strictly below x
+                }
+            });
+        std::vector<double> cvar(D * 2, 0.0), cvar_se(D * 2, 0.0);
+        for (std::size_t i = 0; i < D * 2 && n; ++i) {
+            // CVaR (expected shortfall): mean of the worst m = ceil(n (1 - a)) trials; values tied
+            // with the tail's smallest value fill the tail up to m.
+            const double mt = static_cast<double>(tail_m[i % 2]);
+            const double ties = mt - static_cast<double>(above[i]);
+            const double v = tail_v[i];
+            const double sum = s1[i].value() + ties * v, sum2 = s2[i].value() + ties * v * v;
+            cvar[i] = sum / mt;
+            const double var_tail =
+                mt > 1 ? std::max(0.0, (sum2 - sum * (sum / mt)) / (mt - 1)) : 0.0;
+            cvar_se[i] = std::sqrt(var_tail / mt);
+        }
+        write_array(sg, "cvar", cvar, {D, 2});
+        write_array(sg, "cvar_se", cvar_se, {D, 2});
+        std::vector<double> exc(D * kGrid), exc_se(D * kGrid);
+        for (std::size_t d = 0; d < D; ++d) {
+            std::uint64_t greater = n; // trials with x > grid[g]: all minus those <= grid[g]
+            for (std::size_t g = 0; g < kGrid; ++g) {
+                greater -= hist[d * (kGrid + 1) + g]; // x <= grid[g] (x in (grid[g-1], grid[g]])
+                const double p = n ? static_cast<double>(greater) / static_cast<double>(n) : 0.0;
+                exc[d * kGrid + g] = p;
+                exc_se[d * kGrid + g] =
+                    n > 1 ? std::sqrt(p * (1 - p) / static_cast<double>(n - 1)) : 0.0;
+            }
+        }
+        write_array(sg, "exceedance_x", grid, {D, kGrid});
+        write_array(sg, "exceedance_p", exc, {D, kGrid});
+        write_array(sg, "exceedance_p_se", exc_se, {D, kGrid});
     }
+
+    // Monthly quantile bands (fan charts), exact, from the per-trial monthly shortfall.
+    if (m.run.store_monthly) {
+        const std::vector<double> bands{0.05, 0.25, 0.5, 0.75, 0.95};
+        const hsize_t H = static_cast<hsize_t>(m.run.horizon_months);
+        const auto k = static_cast<int>(D * H);
+        std::vector<double> lo(D * H, 0.0);
+        std::vector<double> flat(D * H * bands.size(), 0.0);
+        if (n) {
+            const auto q = exact_quantiles(n, k, bands, lo, acc.monthly_max,
+                                           scanner(I.monthly.dataset(), D * H));
+            for (std::size_t c = 0; c < D * H; ++c)
+                for (std::size_t b = 0; b < bands.size(); ++b)
+                    flat[c * bands.size() + b] = q[c][b];
+        }
+        write_array(sg, "monthly_band_levels", bands);
+        write_array(sg, "monthly_shortfall_bands", flat,
+                    {D, H, static_cast<hsize_t>(bands.size())});
+    }
+
+    label_summary(sg);
 
     auto root = I.file.openGroup("/");
     attr_scalar<std::uint64_t>(root, "trials", I.rows);

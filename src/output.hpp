@@ -36,6 +36,7 @@ public:
     void finish(const Accumulators &acc);
 
 private:
+    void label_summary(H5::Group &summary);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

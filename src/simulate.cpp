@@ -30,6 +30,7 @@ Dims dims_of(const Model &m) {
     d.events = static_cast<int>(m.events.size());
     d.regimes = static_cast<int>(m.regimes.size());
     d.months = m.run.horizon_months;
+    d.thresholds = static_cast<int>(m.run.thresholds.size());
     return d;
 }
 
@@ -344,6 +345,8 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
                 run[d] = 0;
             }
             out.acc.monthly[d * Hs + ms].add(shortfall);
+            out.acc.monthly_max[d * Hs + ms] =
+                std::max(out.acc.monthly_max[d * Hs + ms], shortfall);
             if (!out.monthly_shortfall.empty())
                 out.monthly_shortfall[(row * D + d) * Hs + ms] = static_cast<float>(shortfall);
         }
@@ -407,6 +410,26 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
     for (std::size_t e = 0; e < E; ++e)
         acc.event_fired[e].add(ev_on[e] >= 0 ? 1.0 : 0.0);
     acc.regime_count[static_cast<std::size_t>(regime)] += 1;
+    const auto T = m.run.thresholds.size();
+    for (std::size_t d = 0; d < D; ++d) {
+        const double share = out.shortfall_share[row * D + d];
+        for (std::size_t j = 0; j < T; ++j)
+            acc.share_above[d * T + j].add(share > m.run.thresholds[j] ? 1.0 : 0.0);
+        const double any = smo[d] > 0 ? 1.0 : 0.0;
+        for (std::size_t e = 0; e < E; ++e) {
+            const std::size_t i = e * D + d;
+            if (ev_on[e] >= 0) {
+                acc.fired_shortfall[i].add(sf[d]);
+                acc.fired_short[i].add(any);
+            } else {
+                acc.unfired_shortfall[i].add(sf[d]);
+                acc.unfired_short[i].add(any);
+            }
+        }
+        const std::size_t g = static_cast<std::size_t>(regime) * D + d;
+        acc.regime_shortfall[g].add(sf[d]);
+        acc.regime_short[g].add(any);
+    }
 }
 
 } // namespace chokepoint

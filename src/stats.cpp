@@ -1,6 +1,7 @@
 #include "stats.hpp"
 
 #include <algorithm>
+#include <boost/math/distributions/binomial.hpp>
 #include <map>
 #include <stdexcept>
 #include <tuple>
@@ -110,6 +111,16 @@ Accumulators::Accumulators(const Dims &d) : dims(d) {
     res_unserved.resize(static_cast<std::size_t>(d.restrictions));
     event_fired.resize(static_cast<std::size_t>(d.events));
     regime_count.assign(static_cast<std::size_t>(d.regimes), 0);
+    share_above.resize(D * static_cast<std::size_t>(d.thresholds));
+    monthly_max.assign(D * static_cast<std::size_t>(d.months), 0.0);
+    const auto ED = static_cast<std::size_t>(d.events) * D,
+               GD = static_cast<std::size_t>(d.regimes) * D;
+    fired_shortfall.resize(ED);
+    fired_short.resize(ED);
+    unfired_shortfall.resize(ED);
+    unfired_short.resize(ED);
+    regime_shortfall.resize(GD);
+    regime_short.resize(GD);
 }
 
 namespace {
@@ -142,16 +153,65 @@ void Accumulators::merge(const Accumulators &o) {
     merge_vec(event_fired, o.event_fired);
     for (std::size_t i = 0; i < regime_count.size(); ++i)
         regime_count[i] += o.regime_count[i];
+    merge_vec(share_above, o.share_above);
+    for (std::size_t i = 0; i < monthly_max.size(); ++i)
+        monthly_max[i] = std::max(monthly_max[i], o.monthly_max[i]);
+    merge_vec(fired_shortfall, o.fired_shortfall);
+    merge_vec(fired_short, o.fired_short);
+    merge_vec(unfired_shortfall, o.unfired_shortfall);
+    merge_vec(unfired_short, o.unfired_short);
+    merge_vec(regime_shortfall, o.regime_shortfall);
+    merge_vec(regime_short, o.regime_short);
+}
+
+std::pair<std::int64_t, std::int64_t> quantile_ci_ranks(std::uint64_t n, double p, double conf) {
+    if (n == 0)
+        return {-1, -1};
+    const double tail = (1 - conf) / 2;
+    const boost::math::binomial_distribution<double> b(static_cast<double>(n), p);
+    auto F = [&](std::uint64_t j) {
+        return j >= n ? 1.0 : boost::math::cdf(b, static_cast<double>(j));
+    };
+    // lower: the largest j with F(j) <= tail
+    std::int64_t lo = -1;
+    if (F(0) <= tail) {
+        std::uint64_t a = 0, z = n; // F(a) <= tail < F(z)
+        while (z - a > 1) {
+            const std::uint64_t mid = a + (z - a) / 2;
+            (F(mid) <= tail ? a : z) = mid;
+        }
+        lo = static_cast<std::int64_t>(a);
+    }
+    // upper: the smallest j with F(j) >= 1 - tail; none if that is n (no such order statistic)
+    std::uint64_t a = 0, z = n; // invariant: F(z) >= 1 - tail
+    if (F(0) >= 1 - tail) {
+        z = 0;
+    } else {
+        while (z - a > 1) {
+            const std::uint64_t mid = a + (z - a) / 2;
+            (F(mid) >= 1 - tail ? z : a) = mid;
+        }
+    }
+    const std::int64_t hi = z >= n ? -1 : static_cast<std::int64_t>(z);
+    return {lo, hi};
+}
+
+double lerp_quantile(std::uint64_t n, double p, double a, double b) {
+    // numpy's "linear" method: h = (n - 1) p; same arithmetic as numpy's _lerp, so results
+    // agree to the last bit.
+    const double h = static_cast<double>(n - 1) * p;
+    const double g = h - std::floor(h);
+    return g >= 0.5 ? b - (b - a) * (1 - g) : a + (b - a) * g;
 }
 
 std::vector<std::vector<double>>
-exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
-                const std::vector<double> &col_min, const std::vector<double> &col_max,
-                const std::function<void(const std::function<void(const double *)> &)> &scan,
-                std::size_t max_values_in_memory) {
+exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> &ranks,
+                       const std::vector<double> &col_min, const std::vector<double> &col_max,
+                       const std::function<void(const std::function<void(const double *)> &)> &scan,
+                       std::size_t max_values_in_memory) {
     std::vector<std::vector<double>> out(static_cast<std::size_t>(k),
-                                         std::vector<double>(levels.size(), 0.0));
-    if (n == 0 || k == 0 || levels.empty())
+                                         std::vector<double>(ranks.size(), 0.0));
+    if (n == 0 || k == 0 || ranks.empty())
         return out;
 
     struct Target {
@@ -164,20 +224,14 @@ exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
     };
     std::vector<Target> targets;
     std::map<std::pair<int, std::uint64_t>, std::size_t> target_of;
-    auto need = [&](int col, std::uint64_t rank) {
-        const auto key = std::make_pair(col, rank);
-        if (!target_of.count(key)) {
-            target_of[key] = targets.size();
-            targets.push_back({col, rank, col_min[static_cast<std::size_t>(col)],
-                               col_max[static_cast<std::size_t>(col)], n});
-        }
-    };
     for (int j = 0; j < k; ++j)
-        for (double p : levels) {
-            const double h = static_cast<double>(n - 1) * p;
-            const auto lo = static_cast<std::uint64_t>(std::floor(h));
-            need(j, lo);
-            need(j, std::min(lo + 1, n - 1));
+        for (std::uint64_t r : ranks) {
+            const auto key = std::make_pair(j, std::min(r, n - 1));
+            if (target_of.count(key))
+                continue;
+            target_of[key] = targets.size();
+            targets.push_back({j, key.second, col_min[static_cast<std::size_t>(j)],
+                               col_max[static_cast<std::size_t>(j)], n});
         }
     for (auto &t : targets)
         if (t.lo == t.hi) {
@@ -185,7 +239,19 @@ exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
             t.value = t.lo;
         }
 
-    constexpr int B = 4096;
+    // Histogram bins per group: fewer when there are many columns, so that memory stays bounded
+    // (more passes instead).
+    std::size_t n_cols_active = 0;
+    {
+        std::vector<char> seen(static_cast<std::size_t>(k), 0);
+        for (const auto &t : targets)
+            if (!t.resolved && !seen[static_cast<std::size_t>(t.col)]) {
+                seen[static_cast<std::size_t>(t.col)] = 1;
+                ++n_cols_active;
+            }
+    }
+    const int B = static_cast<int>(std::clamp<std::size_t>(
+        (std::size_t(1) << 19) / std::max<std::size_t>(1, n_cols_active), 64, 4096));
     const std::size_t per_target =
         std::max<std::size_t>(64, max_values_in_memory / std::max<std::size_t>(1, targets.size()));
     for (int pass = 0; pass < 64; ++pass) {
@@ -254,11 +320,11 @@ exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
             for (std::size_t i : g.members) {
                 auto &t = targets[i];
                 if (t.rank < g.below)
-                    throw std::logic_error("exact_quantiles: rank below interval");
+                    throw std::logic_error("exact_order_statistics: rank below interval");
                 const std::uint64_t r = t.rank - g.below;
                 if (g.collect) {
                     if (r >= g.values.size())
-                        throw std::logic_error("exact_quantiles: rank beyond interval");
+                        throw std::logic_error("exact_order_statistics: rank beyond interval");
                     t.value = g.values[static_cast<std::size_t>(r)];
                     t.resolved = true;
                     continue;
@@ -283,20 +349,37 @@ exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
     }
     for (const auto &t : targets)
         if (!t.resolved)
-            throw std::logic_error("exact_quantiles: did not converge");
+            throw std::logic_error("exact_order_statistics: did not converge");
 
     for (int j = 0; j < k; ++j)
-        for (std::size_t q = 0; q < levels.size(); ++q) {
-            const double h = static_cast<double>(n - 1) * levels[q];
-            const auto lo = static_cast<std::uint64_t>(std::floor(h));
-            const auto hi = std::min(lo + 1, n - 1);
-            const double a = targets[target_of[{j, lo}]].value,
-                         b = targets[target_of[{j, hi}]].value;
-            // Same arithmetic as numpy's _lerp, so results agree to the last bit or two.
-            const double g = h - static_cast<double>(lo);
+        for (std::size_t i = 0; i < ranks.size(); ++i)
+            out[static_cast<std::size_t>(j)][i] =
+                targets[target_of[{j, std::min(ranks[i], n - 1)}]].value;
+    return out;
+}
+
+std::vector<std::vector<double>>
+exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
+                const std::vector<double> &col_min, const std::vector<double> &col_max,
+                const std::function<void(const std::function<void(const double *)> &)> &scan,
+                std::size_t max_values_in_memory) {
+    std::vector<std::vector<double>> out(static_cast<std::size_t>(k),
+                                         std::vector<double>(levels.size(), 0.0));
+    if (n == 0 || k == 0 || levels.empty())
+        return out;
+    std::vector<std::uint64_t> ranks;
+    for (double p : levels) {
+        const auto lo = static_cast<std::uint64_t>(std::floor(static_cast<double>(n - 1) * p));
+        ranks.push_back(lo);
+        ranks.push_back(std::min(lo + 1, n - 1));
+    }
+    const auto os =
+        exact_order_statistics(n, k, ranks, col_min, col_max, scan, max_values_in_memory);
+    for (int j = 0; j < k; ++j)
+        for (std::size_t q = 0; q < levels.size(); ++q)
             out[static_cast<std::size_t>(j)][q] =
-                g >= 0.5 ? b - (b - a) * (1 - g) : a + (b - a) * g;
-        }
+                lerp_quantile(n, levels[q], os[static_cast<std::size_t>(j)][2 * q],
+                              os[static_cast<std::size_t>(j)][2 * q + 1]);
     return out;
 }
 

@@ -69,6 +69,7 @@ private:
 struct Dims {
     int demands = 0, facilities = 0, nodes = 0, restrictions = 0, events = 0, regimes = 0,
         months = 0;
+    int thresholds = 0; // shortfall-share thresholds (RunSettings::thresholds)
 };
 
 struct Accumulators {
@@ -84,11 +85,37 @@ struct Accumulators {
     std::vector<Moments> res_trial, res_months, res_unserved;
     std::vector<Moments> event_fired;
     std::vector<std::uint64_t> regime_count;
+    // [demand * thresholds + j]: indicator "shortfall share > thresholds[j]"
+    std::vector<Moments> share_above;
+    // largest monthly shortfall [demand * months + month] (for the monthly quantile bands)
+    std::vector<double> monthly_max;
+    // conditional views, [event * demands + d] and [regime * demands + d]: total shortfall and
+    // the indicator "short in >= 1 month", in trials where the event fired / did not fire, and
+    // in trials of each regime
+    std::vector<Moments> fired_shortfall, fired_short, unfired_shortfall, unfired_short;
+    std::vector<Moments> regime_shortfall, regime_short;
 
     explicit Accumulators(const Dims &d = {});
     void merge(const Accumulators &o);
     std::uint64_t trials() const { return shortfall.empty() ? 0 : shortfall[0].count(); }
 };
+
+/// Order statistics of given 0-based ranks (the same ranks for every column) of each column of
+/// an n x k table read in passes by `scan` (see exact_quantiles): exact, in bounded memory.
+std::vector<std::vector<double>>
+exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> &ranks,
+                       const std::vector<double> &col_min, const std::vector<double> &col_max,
+                       const std::function<void(const std::function<void(const double *)> &)> &scan,
+                       std::size_t max_values_in_memory = std::size_t(1) << 20);
+
+/// Distribution-free confidence interval for the p-quantile of n draws: 0-based ranks (lo, hi)
+/// of the order statistics with P(x[lo] <= q_p <= x[hi]) >= conf (the number of draws below q_p
+/// is binomial(n, p)). A rank is -1 when n is too small for that side to exist.
+std::pair<std::int64_t, std::int64_t> quantile_ci_ranks(std::uint64_t n, double p, double conf);
+
+/// numpy's "linear" quantile p of n values from its two order statistics a = x[floor(h)] and
+/// b = x[floor(h) + 1], h = (n - 1) p.
+double lerp_quantile(std::uint64_t n, double p, double a, double b);
 
 /// Exact quantiles (numpy's default "linear" definition: h = (n - 1) p, interpolate between
 /// order statistics floor(h) and floor(h) + 1) of each column of an n x k table too large to
