@@ -29,7 +29,8 @@ int main(int argc, char **argv) {
     std::string config, output, summary_file;
     std::optional<std::uint64_t> trials, seed;
     int threads = 0;
-    bool overwrite = false, quiet = false;
+    bool overwrite = false, quiet = false, summary_json = false;
+    int summary_top = 5;
 
     auto *run = app.add_subcommand("run", "Run a study and write its results file (HDF5).");
     run->add_option("config", config, "Config file (YAML)")->required();
@@ -50,6 +51,9 @@ int main(int argc, char **argv) {
 
     auto *summary = app.add_subcommand("summary", "Print the summary of a results file.");
     summary->add_option("file", summary_file, "Results file (HDF5)")->required();
+    summary->add_flag("--json", summary_json, "Machine-readable JSON instead of a table");
+    summary->add_option("--top", summary_top, "Chokepoints listed per ranking")
+        ->check(CLI::Range(1, 1000));
     summary->footer(kExitCodes);
 
     try {
@@ -66,7 +70,7 @@ int main(int argc, char **argv) {
             return kExitOk;
         }
         if (*summary) {
-            print_summary(summary_file, std::cout);
+            print_summary(summary_file, std::cout, summary_top, summary_json);
             return kExitOk;
         }
         Model m = load_model(config);

@@ -1,8 +1,11 @@
 #include "summary_text.hpp"
 
+#include "config.hpp"
 #include "output.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <filesystem>
 #include <iomanip>
 #include <numeric>
 #include <sstream>
@@ -37,99 +40,288 @@ std::vector<double> read_doubles(H5::Group &g, const char *name) {
     return v;
 }
 
+std::string attr_str(H5::Group &g, const char *name) {
+    if (!g.attrExists(name))
+        return "";
+    auto a = g.openAttribute(name);
+    std::string s;
+    a.read(a.getStrType(), s);
+    return s;
+}
+
+/// Everything the summary shows, read once from the file.
+struct Scenario {
+    std::string name;
+    std::vector<double> eud, eud_se, share, lose, lose_se, ps, ps_se, levels, q, q_lo, q_hi,
+        var_levels, var, cvar, cvar_se;
+    std::vector<double> node_months, node_unserved_share, res_months, res_unserved_share,
+        fac_months;
+};
+
+struct FileSummary {
+    std::string path, name, start, sha;
+    std::uint64_t trials = 0, seed = 0;
+    int horizon = 0;
+    std::vector<std::string> demands, demand_product, demand_country, facilities, nodes,
+        restrictions, products;
+    std::vector<std::int32_t> tiers;
+    std::vector<Scenario> scenarios;
+};
+
+FileSummary read_file(const std::string &path) {
+    H5::Exception::dontPrint();
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec))
+        throw InputError(path + ": no such results file");
+    if (!H5::H5File::isHdf5(path))
+        throw InputError(path + ": not an HDF5 file (expected a chokepoint results file)");
+    FileSummary fs;
+    fs.path = path;
+    try {
+        H5::H5File f(path, H5F_ACC_RDONLY);
+        auto root = f.openGroup("/");
+        const std::string ft = attr_str(root, "filetype");
+        if (ft != kFileType)
+            throw InputError(path + ": not a chokepoint results file (filetype '" + ft +
+                             "', expected '" + kFileType + "')");
+        std::int32_t ver[2] = {0, 0};
+        root.openAttribute("format_version").read(H5::PredType::NATIVE_INT32, ver);
+        if (ver[0] != kFormatMajor)
+            throw InputError(path + ": format version " + std::to_string(ver[0]) + "." +
+                             std::to_string(ver[1]) + " is not readable by this program (reads " +
+                             std::to_string(kFormatMajor) + ".x)");
+        if (!root.attrExists("trials"))
+            throw InputError(path + ": incomplete results file (no 'trials' attribute)");
+        root.openAttribute("trials").read(H5::PredType::NATIVE_UINT64, &fs.trials);
+        root.openAttribute("seed").read(H5::PredType::NATIVE_UINT64, &fs.seed);
+        root.openAttribute("horizon_months").read(H5::PredType::NATIVE_INT32, &fs.horizon);
+        fs.name = attr_str(root, "name");
+        fs.start = attr_str(root, "start");
+        fs.sha = attr_str(root, "config_sha256");
+        auto model = f.openGroup("/model");
+        fs.demands = read_strings(model, "demands");
+        fs.demand_country = read_strings(model, "demand_country");
+        fs.facilities = read_strings(model, "facilities");
+        fs.nodes = read_strings(model, "nodes");
+        fs.restrictions = read_strings(model, "restrictions");
+        fs.products = read_strings(model, "products");
+        {
+            auto ds = model.openDataSet("demand_tier");
+            fs.tiers.resize(fs.demands.size());
+            if (!fs.tiers.empty())
+                ds.read(fs.tiers.data(), H5::PredType::NATIVE_INT32);
+            std::vector<std::int32_t> prod(fs.demands.size());
+            auto dp = model.openDataSet("demand_product");
+            if (!prod.empty())
+                dp.read(prod.data(), H5::PredType::NATIVE_INT32);
+            for (auto p : prod)
+                fs.demand_product.push_back(fs.products[static_cast<std::size_t>(p)]);
+        }
+        auto scen = f.openGroup("/scenarios");
+        for (hsize_t i = 0; i < scen.getNumObjs(); ++i) {
+            Scenario sc;
+            sc.name = scen.getObjnameByIdx(i);
+            auto s = f.openGroup("/scenarios/" + sc.name + "/summary");
+            sc.eud = read_doubles(s, "eud");
+            sc.eud_se = read_doubles(s, "eud_se");
+            sc.share = read_doubles(s, "eud_share");
+            sc.lose = read_doubles(s, "lose");
+            sc.lose_se = read_doubles(s, "lose_se");
+            sc.ps = read_doubles(s, "p_short");
+            sc.ps_se = read_doubles(s, "p_short_se");
+            sc.levels = read_doubles(s, "quantile_levels");
+            sc.q = read_doubles(s, "shortfall_quantiles");
+            sc.q_lo = read_doubles(s, "shortfall_quantiles_ci_low");
+            sc.q_hi = read_doubles(s, "shortfall_quantiles_ci_high");
+            sc.var_levels = read_doubles(s, "var_levels");
+            sc.var = read_doubles(s, "var");
+            sc.cvar = read_doubles(s, "cvar");
+            sc.cvar_se = read_doubles(s, "cvar_se");
+            sc.node_months = read_doubles(s, "node_binding_month_share");
+            sc.node_unserved_share = read_doubles(s, "node_binding_unserved_share");
+            sc.res_months = read_doubles(s, "restriction_binding_month_share");
+            sc.res_unserved_share = read_doubles(s, "restriction_binding_unserved_share");
+            sc.fac_months = read_doubles(s, "facility_binding_month_share");
+            fs.scenarios.push_back(std::move(sc));
+        }
+    } catch (const H5::Exception &e) {
+        throw InputError(
+            path + ": cannot read as a chokepoint results file (HDF5: " + e.getDetailMsg() + ")");
+    }
+    return fs;
+}
+
 std::string pm(double v, double se, int prec = 3) {
     std::ostringstream os;
     os << std::setprecision(prec) << std::fixed << v << " ± " << se;
     return os.str();
 }
-} // namespace
 
-void print_summary(const std::string &path, std::ostream &os, int top) {
-    H5::Exception::dontPrint();
-    try {
-        H5::H5File f(path, H5F_ACC_RDONLY);
-        auto root = f.openGroup("/");
-        std::string ft;
-        {
-            auto a = root.openAttribute("filetype");
-            a.read(a.getStrType(), ft);
+std::string num(double v, int prec = 4) {
+    std::ostringstream os;
+    os << std::setprecision(prec) << v;
+    return os.str();
+}
+
+std::vector<std::size_t> top_indices(const std::vector<double> &score, int top) {
+    std::vector<std::size_t> idx(score.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](auto a, auto b) { return score[a] > score[b]; });
+    std::vector<std::size_t> out;
+    for (std::size_t i : idx) {
+        if (static_cast<int>(out.size()) >= top || score[i] <= 0)
+            break;
+        out.push_back(i);
+    }
+    return out;
+}
+
+// ---- JSON ----------------------------------------------------------------------------------
+
+std::string json_str(const std::string &s) {
+    std::ostringstream os;
+    os << '"';
+    for (unsigned char c : s) {
+        switch (c) {
+        case '"':
+            os << "\\\"";
+            break;
+        case '\\':
+            os << "\\\\";
+            break;
+        case '\n':
+            os << "\\n";
+            break;
+        case '\t':
+            os << "\\t";
+            break;
+        default:
+            if (c < 0x20)
+                os << "\\u" << std::hex << std::setw(4) << std::setfill('0') << int(c) << std::dec
+                   << std::setfill(' ');
+            else
+                os << c;
         }
-        if (ft != kFileType)
-            throw std::runtime_error(path + ": not a chokepoint results file (filetype '" + ft +
-                                     "')");
-        std::int32_t ver[2] = {0, 0};
-        root.openAttribute("format_version").read(H5::PredType::NATIVE_INT32, ver);
-        if (ver[0] != kFormatMajor)
-            throw std::runtime_error(
-                path + ": format version " + std::to_string(ver[0]) + "." + std::to_string(ver[1]) +
-                " is not readable by this program (reads " + std::to_string(kFormatMajor) + ".x)");
-        std::uint64_t trials = 0;
-        root.openAttribute("trials").read(H5::PredType::NATIVE_UINT64, &trials);
-        auto model = f.openGroup("/model");
-        const auto demands = read_strings(model, "demands");
-        const auto facilities = read_strings(model, "facilities");
-        const auto nodes = read_strings(model, "nodes");
-        const auto restrictions = read_strings(model, "restrictions");
-        auto s = f.openGroup("/scenarios/baseline/summary");
-        const auto eud = read_doubles(s, "eud"), eud_se = read_doubles(s, "eud_se");
-        const auto share = read_doubles(s, "eud_share");
-        const auto lose = read_doubles(s, "lose"), lose_se = read_doubles(s, "lose_se");
-        const auto ps = read_doubles(s, "p_short"), ps_se = read_doubles(s, "p_short_se");
-        const auto levels = read_doubles(s, "quantile_levels");
-        const auto qs = read_doubles(s, "shortfall_quantiles");
-        os << path << ": " << trials << " trials\n\n";
-        os << std::left << std::setw(28) << "demand" << std::setw(24) << "EUD (t) ± SE"
-           << std::setw(10) << "EUD %" << std::setw(22) << "LOSE (months) ± SE" << std::setw(20)
-           << "P(short) ± SE";
-        for (double l : levels) {
-            std::ostringstream h;
-            h << "q" << l * 100;
-            os << std::setw(10) << h.str();
+    }
+    os << '"';
+    return os.str();
+}
+
+std::string json_num(double v) {
+    if (!std::isfinite(v))
+        return "null";
+    std::ostringstream os;
+    os << std::setprecision(17) << v;
+    return os.str();
+}
+
+void print_json(const FileSummary &fs, std::ostream &os, int top) {
+    os << "{\"file\": " << json_str(fs.path) << ", \"name\": " << json_str(fs.name)
+       << ", \"trials\": " << fs.trials << ", \"seed\": " << fs.seed
+       << ", \"horizon_months\": " << fs.horizon << ", \"start\": " << json_str(fs.start)
+       << ", \"config_sha256\": " << json_str(fs.sha) << ", \"scenarios\": [";
+    for (std::size_t si = 0; si < fs.scenarios.size(); ++si) {
+        const auto &sc = fs.scenarios[si];
+        os << (si ? ", " : "") << "{\"name\": " << json_str(sc.name) << ", \"demands\": [";
+        const auto Q = sc.levels.size(), V = sc.var_levels.size();
+        for (std::size_t d = 0; d < fs.demands.size(); ++d) {
+            os << (d ? ", " : "") << "{\"id\": " << json_str(fs.demands[d])
+               << ", \"product\": " << json_str(fs.demand_product[d])
+               << ", \"country\": " << json_str(fs.demand_country[d])
+               << ", \"tier\": " << fs.tiers[d] << ", \"eud\": " << json_num(sc.eud[d])
+               << ", \"eud_se\": " << json_num(sc.eud_se[d])
+               << ", \"eud_share\": " << json_num(sc.share[d])
+               << ", \"lose\": " << json_num(sc.lose[d])
+               << ", \"lose_se\": " << json_num(sc.lose_se[d])
+               << ", \"p_short\": " << json_num(sc.ps[d])
+               << ", \"p_short_se\": " << json_num(sc.ps_se[d]) << ", \"quantiles\": [";
+            for (std::size_t j = 0; j < Q; ++j)
+                os << (j ? ", " : "") << "{\"level\": " << json_num(sc.levels[j])
+                   << ", \"value\": " << json_num(sc.q[d * Q + j]) << ", \"ci95\": ["
+                   << json_num(sc.q_lo[d * Q + j]) << ", " << json_num(sc.q_hi[d * Q + j]) << "]}";
+            os << "], \"var\": [";
+            for (std::size_t j = 0; j < V; ++j)
+                os << (j ? ", " : "") << "{\"level\": " << json_num(sc.var_levels[j])
+                   << ", \"var\": " << json_num(sc.var[d * V + j])
+                   << ", \"cvar\": " << json_num(sc.cvar[d * V + j])
+                   << ", \"cvar_se\": " << json_num(sc.cvar_se[d * V + j]) << "}";
+            os << "]}";
         }
-        os << "\n";
-        for (std::size_t d = 0; d < demands.size(); ++d) {
-            std::ostringstream pct;
-            pct << std::setprecision(2) << std::fixed << share[d] * 100;
-            os << std::setw(28) << demands[d] << std::setw(24) << pm(eud[d], eud_se[d])
-               << std::setw(10) << pct.str() << std::setw(22) << pm(lose[d], lose_se[d], 2)
-               << std::setw(20) << pm(ps[d], ps_se[d], 3);
-            for (std::size_t q = 0; q < levels.size(); ++q) {
-                std::ostringstream v;
-                v << std::setprecision(3) << qs[d * levels.size() + q];
-                os << std::setw(10) << v.str();
+        auto ranking = [&](const char *key, const std::vector<std::string> &names,
+                           const std::vector<double> &months, const std::vector<double> *share) {
+            os << ", \"" << key << "\": [";
+            bool first = true;
+            for (std::size_t i : top_indices(months, top)) {
+                os << (first ? "" : ", ") << "{\"id\": " << json_str(names[i])
+                   << ", \"month_share\": " << json_num(months[i]);
+                if (share)
+                    os << ", \"unserved_share\": " << json_num((*share)[i]);
+                os << "}";
+                first = false;
             }
-            os << "\n";
+            os << "]";
+        };
+        os << "]";
+        ranking("chokepoints", fs.nodes, sc.node_months, &sc.node_unserved_share);
+        ranking("trade_chokepoints", fs.restrictions, sc.res_months, &sc.res_unserved_share);
+        ranking("facilities", fs.facilities, sc.fac_months, nullptr);
+        os << "}";
+    }
+    os << "]}\n";
+}
+
+void print_text(const FileSummary &fs, std::ostream &os, int top) {
+    os << fs.path << ": study '" << fs.name << "', " << fs.trials << " trials, seed " << fs.seed
+       << ", " << fs.horizon << " months" << (fs.start.empty() ? "" : " from " + fs.start)
+       << "\nShortfall in t over the horizon; ± one standard error; CVaR = mean of the worst 5% "
+          "of trials.\n";
+    for (const auto &sc : fs.scenarios) {
+        os << "\nscenario '" << sc.name << "'\n";
+        os << std::left << std::setw(26) << "demand" << std::setw(5) << "tier" << std::setw(24)
+           << "EUD (t)" << std::setw(8) << "EUD %" << std::setw(18) << "LOSE (months)"
+           << std::setw(17) << "P(short)" << std::setw(11) << "median" << std::setw(11) << "VaR95"
+           << "CVaR95\n";
+        const auto Q = sc.levels.size(), V = sc.var_levels.size();
+        const auto median = std::find(sc.levels.begin(), sc.levels.end(), 0.5);
+        for (std::size_t d = 0; d < fs.demands.size(); ++d) {
+            std::ostringstream pct;
+            pct << std::setprecision(2) << std::fixed << sc.share[d] * 100;
+            const double med =
+                median == sc.levels.end()
+                    ? std::numeric_limits<double>::quiet_NaN()
+                    : sc.q[d * Q + static_cast<std::size_t>(median - sc.levels.begin())];
+            os << std::setw(26) << fs.demands[d] << std::setw(5) << fs.tiers[d] << std::setw(24)
+               << pm(sc.eud[d], sc.eud_se[d]) << std::setw(8) << pct.str() << std::setw(18)
+               << pm(sc.lose[d], sc.lose_se[d], 2) << std::setw(17) << pm(sc.ps[d], sc.ps_se[d], 3)
+               << std::setw(11) << num(med) << std::setw(11) << num(V ? sc.var[d * V] : 0)
+               << (V ? pm(sc.cvar[d * V], sc.cvar_se[d * V], 2) : "") << "\n";
         }
         auto ranking = [&](const char *title, const std::vector<std::string> &names,
-                           const char *share_name, const char *unserved_name) {
-            const auto sh = read_doubles(s, share_name);
-            const auto un = read_doubles(s, unserved_name);
-            std::vector<std::size_t> idx(names.size());
-            std::iota(idx.begin(), idx.end(), 0);
-            std::stable_sort(idx.begin(), idx.end(), [&](auto a, auto b) { return sh[a] > sh[b]; });
+                           const std::vector<double> &months, const std::vector<double> &share) {
             os << "\n"
                << title
-               << " (share of trial-months binding; mean unserved t/trial in those months):\n";
-            int shown = 0;
-            for (std::size_t i : idx) {
-                if (shown >= top || sh[i] <= 0)
-                    break;
-                os << "  " << std::setw(36) << names[i] << std::setw(10) << std::setprecision(4)
-                   << sh[i] << " " << std::setprecision(4) << un[i] << "\n";
-                ++shown;
-            }
-            if (shown == 0)
+               << " (share of trial-months binding; share of the chain's unserved demand in those "
+                  "months):\n";
+            const auto idx = top_indices(months, top);
+            for (std::size_t i : idx)
+                os << "  " << std::setw(36) << names[i] << std::setw(10) << num(months[i])
+                   << num(share[i]) << "\n";
+            if (idx.empty())
                 os << "  (none binds)\n";
         };
-        ranking("chokepoints by (product, country)", nodes, "node_binding_month_share",
-                "node_binding_unserved");
-        ranking("trade chokepoints", restrictions, "restriction_binding_month_share",
-                "restriction_binding_unserved");
-        (void)facilities;
-    } catch (const H5::Exception &e) {
-        throw std::runtime_error(
-            path + ": cannot read as a chokepoint results file (HDF5: " + e.getDetailMsg() + ")");
+        ranking("chokepoints by (product, country)", fs.nodes, sc.node_months,
+                sc.node_unserved_share);
+        ranking("trade chokepoints", fs.restrictions, sc.res_months, sc.res_unserved_share);
     }
+}
+} // namespace
+
+void print_summary(const std::string &path, std::ostream &os, int top, bool json) {
+    const FileSummary fs = read_file(path);
+    if (json)
+        print_json(fs, os, top);
+    else
+        print_text(fs, os, top);
 }
 
 } // namespace chokepoint
