@@ -10,12 +10,23 @@ The layout is described in docs/output-format.md. Usage::
         base = res.scenario("baseline")
         shortfall = base.trials["shortfall"]       # numpy array [trial, demand]
         eud = base.summary["eud"]                  # numpy array [demand]
+        base.dims("var")                           # ('demand', 'var_level')
+        base.value("cvar", demand="smco_us_defense", var_level=0.99)   # one number, by label
+        ds = res.xarray("summary")                 # xarray.Dataset with named dimensions
+
+The summary holds every dataset of docs/output-format.md: means and their `_se`, quantiles with
+their confidence intervals (`shortfall_quantiles_ci_low/_high`), `var`/`cvar`/`cvar_se`, the
+exceedance curve (`exceedance_x/_p/_p_se`), `p_share_above`, the conditional views
+(`eud_given_event`, `eud_by_regime`, ...), `monthly_shortfall_bands` and the chokepoint tables
+(`*_binding_unserved_share`, ...). SUMMARY_DIMS lists each dataset's dimensions; the dimension
+scales themselves (`demand`, `quantile`, `var_level`, ...) are in `Scenario.coords` (and also in
+`summary`, as the file stores them as datasets).
 
 Per-trial datasets are read from the file when first asked for (they can be large) and then
 kept; summary datasets and model tables are read when the file is opened. A dataset that is not
 in the file raises ChokepointFormatError naming the file and the HDF5 path.
 
-Only h5py and numpy are needed.
+Only h5py and numpy are needed; `xarray()` also needs xarray and h5netcdf (imported only then).
 """
 
 from __future__ import annotations
@@ -39,7 +50,177 @@ __all__ = [
     "FILETYPE",
     "SUPPORTED_MAJOR",
     "decode_str",
+    "SUMMARY_DIMS",
+    "TRIAL_DIMS",
+    "open_xarray",
+    "XarrayMissingError",
 ]
+
+# Dimensions of every summary dataset in format 1.0 (docs/output-format.md); `<name>_se` has the
+# dimensions of `<name>`. Files written before the dimension scales (or by other tools) are read
+# with this table; files that have scales are read from the scales (Scenario.dims).
+SUMMARY_DIMS = {
+    "eud": ("demand",),
+    "expected_demand": ("demand",),
+    "eud_share": ("demand",),
+    "mean_shortfall_share": ("demand",),
+    "lose": ("demand",),
+    "p_short": ("demand",),
+    "monthly_mean_shortfall": ("demand", "month"),
+    "quantile_levels": ("quantile",),
+    "shortfall_quantiles": ("demand", "quantile"),
+    "shortfall_quantiles_ci_low": ("demand", "quantile"),
+    "shortfall_quantiles_ci_high": ("demand", "quantile"),
+    "var_levels": ("var_level",),
+    "var": ("demand", "var_level"),
+    "cvar": ("demand", "var_level"),
+    "exceedance_x": ("demand", "grid"),
+    "exceedance_p": ("demand", "grid"),
+    "threshold_levels": ("threshold",),
+    "p_share_above": ("demand", "threshold"),
+    "monthly_band_levels": ("band",),
+    "monthly_shortfall_bands": ("demand", "month", "band"),
+    "eud_given_event": ("event", "demand"),
+    "eud_given_no_event": ("event", "demand"),
+    "p_short_given_event": ("event", "demand"),
+    "p_short_given_no_event": ("event", "demand"),
+    "eud_by_regime": ("regime", "demand"),
+    "p_short_by_regime": ("regime", "demand"),
+    "facility_binding_trial_share": ("facility",),
+    "facility_binding_month_share": ("facility",),
+    "facility_binding_unserved": ("facility",),
+    "facility_binding_unserved_share": ("facility",),
+    "node_binding_trial_share": ("node",),
+    "node_binding_month_share": ("node",),
+    "node_binding_unserved": ("node",),
+    "node_binding_unserved_share": ("node",),
+    "restriction_binding_trial_share": ("restriction",),
+    "restriction_binding_month_share": ("restriction",),
+    "restriction_binding_unserved": ("restriction",),
+    "restriction_binding_unserved_share": ("restriction",),
+    "regime_share": ("regime",),
+    "event_fired_share": ("event",),
+}
+
+# Dimensions of the per-trial datasets.
+TRIAL_DIMS = {
+    "shortfall": ("trial", "demand"),
+    "demand_total": ("trial", "demand"),
+    "shortfall_share": ("trial", "demand"),
+    "short_months": ("trial", "demand"),
+    "longest_run": ("trial", "demand"),
+    "stockpile_min": ("trial", "demand"),
+    "stockout_month": ("trial", "demand"),
+    "facility_binding_months": ("trial", "facility"),
+    "regime": ("trial",),
+    "event_onset": ("trial", "event"),
+    "monthly_shortfall": ("trial", "demand", "month"),
+}
+
+# Coordinate (dimension) -> the /model table holding its labels, for files without scales.
+_MODEL_COORDS = {
+    "demand": "demands",
+    "facility": "facilities",
+    "event": "events",
+    "regime": "regimes",
+    "node": "nodes",
+    "restriction": "restrictions",
+}
+# Coordinate -> the summary dataset holding its values, for files without scales.
+_LEVEL_COORDS = {
+    "quantile": "quantile_levels",
+    "var_level": "var_levels",
+    "threshold": "threshold_levels",
+    "band": "monthly_band_levels",
+}
+
+
+def _documented_dims(name, table):
+    base = name[:-3] if name.endswith("_se") and name[:-3] in table else name
+    return table.get(base)
+
+
+def _is_scale(ds):
+    """True if the h5py dataset is an HDF5 dimension scale (CLASS == DIMENSION_SCALE)."""
+    cls = ds.attrs.get("CLASS")
+    if cls is None:
+        return False
+    try:
+        return decode_str(cls) == "DIMENSION_SCALE"
+    except TypeError:
+        return False
+
+
+def _scale_dims(ds):
+    """Dimension names of an h5py dataset from its attached scales, or None if any is missing."""
+    names = []
+    for dim in ds.dims:
+        if len(dim) == 0:
+            return None
+        scale = dim[0]
+        nm = scale.attrs.get("NAME")
+        try:
+            nm = decode_str(nm) if nm is not None else ""
+        except TypeError:
+            nm = ""
+        if not nm or nm.startswith("This is a netCDF dimension but not a netCDF variable"):
+            nm = scale.name.rsplit("/", 1)[-1]
+        names.append(nm)
+    return tuple(names)
+
+
+class XarrayMissingError(ImportError):
+    """xarray (or its h5netcdf engine) is not installed; raised by the xarray() helpers."""
+
+
+def _import_xarray():
+    try:
+        import xarray  # noqa: F401
+    except ImportError as e:
+        raise XarrayMissingError(
+            f"chokepoint_reader.xarray() needs the Python packages xarray and h5netcdf ({e}). "
+            "Install them (Debian/Ubuntu: apt-get install python3-xarray python3-h5netcdf; "
+            "pip: pip install xarray h5netcdf), or read the file with h5py through "
+            "open_results(), which needs only h5py and numpy."
+        ) from None
+    try:
+        import h5netcdf  # noqa: F401
+    except ImportError as e:
+        raise XarrayMissingError(
+            f"chokepoint_reader.xarray() opens the file with xarray's h5netcdf engine, but h5netcdf "
+            f"is not installed ({e}). Install it (Debian/Ubuntu: apt-get install python3-h5netcdf; "
+            "pip: pip install h5netcdf)."
+        ) from None
+    return xarray
+
+
+def _group_path(group, scenario="baseline"):
+    """'summary' / 'trials' -> the scenario's group; anything else is taken as an HDF5 path."""
+    if group in ("summary", "trials"):
+        return f"scenarios/{scenario}/{group}"
+    return str(group).strip("/") or "/"
+
+
+def open_xarray(path, group="summary", scenario="baseline", **kwargs):
+    """Open one group of a results file as an xarray.Dataset (engine h5netcdf, lazily loaded).
+
+    group is "summary" or "trials" (of `scenario`), or an HDF5 path such as
+    "scenarios/baseline/summary" or "model". Keyword arguments go to xarray.open_dataset;
+    phony_dims defaults to "sort", so groups without dimension scales (/model, /config) open too,
+    with dimensions named phony_dim_0, ...
+    Raises XarrayMissingError (an ImportError) naming the packages when xarray or h5netcdf is
+    missing, ChokepointFormatError when the file or group is not there.
+    """
+    xr = _import_xarray()
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ChokepointFormatError(f"{path}: no such file")
+    gpath = _group_path(group, scenario)
+    with h5py.File(path, "r") as f:
+        if gpath != "/" and (gpath not in f or not isinstance(f[gpath], h5py.Group)):
+            raise ChokepointFormatError(f"{path}: group /{gpath} not found")
+    kwargs.setdefault("phony_dims", "sort")
+    return xr.open_dataset(path, group=None if gpath == "/" else gpath, engine="h5netcdf", **kwargs)
 
 
 class ChokepointFormatError(Exception):
@@ -153,6 +334,102 @@ class Scenario:
             f"{group.name}/summary",
         )
 
+        self._path = path
+        self._model = None  # set by ChokepointResults: /model tables, for files without scales
+        self._coords = None
+
+    @property
+    def has_monthly(self):
+        """True when the per-trial monthly shortfall (and so the fan-chart bands) was stored."""
+        return "monthly_shortfall" in self.trials
+
+    def dims(self, name, group=None):
+        """Dimension names of a summary dataset, e.g. dims("cvar") == ("demand", "var_level"), or
+        of a per-trial one (group="trials"; without `group` the summary is searched first, so
+        dims("regime") is the summary's coordinate `regime` and dims("regime", "trials") is
+        ("trial",)). Read from the file's dimension scales; files without them fall back to
+        SUMMARY_DIMS / TRIAL_DIMS."""
+        if group not in (None, "summary", "trials"):
+            raise ValueError(f"group must be 'summary' or 'trials', not {group!r}")
+        for grp_name, table in (("summary", SUMMARY_DIMS), ("trials", TRIAL_DIMS)):
+            if group is not None and grp_name != group:
+                continue
+            grp = self.group[grp_name]
+            if name in grp and isinstance(grp[name], h5py.Dataset):
+                ds = grp[name]
+                if _is_scale(ds):
+                    return (name,)
+                found = _scale_dims(ds)
+                if found is not None:
+                    return found
+                doc = _documented_dims(name, table)
+                if doc is not None and len(doc) == ds.ndim:
+                    return doc
+                raise ChokepointFormatError(
+                    f"{self._path}: {ds.name} has no dimension scales and is not in the format 1.0 table")
+        raise ChokepointFormatError(f"{self._path}: dataset {name!r} not found in {self.group.name}/summary "
+                                    f"or {self.group.name}/trials")
+
+    @property
+    def coords(self):
+        """Coordinate labels of the summary dimensions: {"demand": [...], "quantile": array, ...}.
+        From the dimension scales of the summary group, else from /model and the *_levels datasets."""
+        if self._coords is None:
+            c = {}
+            g = self.group["summary"]
+            for k, v in g.items():
+                if isinstance(v, h5py.Dataset) and _is_scale(v):
+                    c[k] = _read_dataset(v)
+            model = self._model or {}
+            for dim, table in _MODEL_COORDS.items():
+                if dim not in c and table in model:
+                    c[dim] = list(model[table])
+            for dim, src in _LEVEL_COORDS.items():
+                if dim not in c and src in self.summary:
+                    c[dim] = np.asarray(self.summary[src])
+            if "month" not in c and "monthly_mean_shortfall" in self.summary:
+                c["month"] = np.arange(np.asarray(self.summary["monthly_mean_shortfall"]).shape[1], dtype=np.int32)
+            if "grid" not in c and "exceedance_x" in self.summary:
+                c["grid"] = np.arange(np.asarray(self.summary["exceedance_x"]).shape[1], dtype=np.int32)
+            self._coords = c
+        return self._coords
+
+    def index(self, dim, label):
+        """Position of `label` along summary dimension `dim` (a name, or a level such as 0.99)."""
+        if dim not in self.coords:
+            raise ChokepointFormatError(f"{self._path}: {self.group.name}/summary has no dimension {dim!r}")
+        values = self.coords[dim]
+        if isinstance(values, list):
+            try:
+                return values.index(str(label))
+            except ValueError:
+                raise KeyError(f"{dim} {label!r} not found (known: {', '.join(values)})") from None
+        arr = np.asarray(values)
+        hit = np.flatnonzero(np.isclose(arr.astype(np.float64), float(label), rtol=1e-12, atol=0))
+        if hit.size == 0:
+            raise KeyError(f"{dim} {label!r} not found (known: {arr.tolist()})")
+        return int(hit[0])
+
+    def value(self, name, **labels):
+        """A summary dataset selected by coordinate labels, e.g.
+        value("var", demand="us_defense", var_level=0.99) -> float;
+        value("eud_given_event", event="cn_export_control") -> array over demand.
+        Dimensions not named are kept whole."""
+        data = np.asarray(self.summary[name])
+        dims = self.dims(name)
+        unknown = set(labels) - set(dims)
+        if unknown:
+            raise KeyError(f"{name} has dimensions {dims}, not {sorted(unknown)}")
+        idx = tuple(self.index(d, labels[d]) if d in labels else slice(None) for d in dims)
+        out = data[idx]
+        return out.item() if isinstance(out, np.ndarray) and out.ndim == 0 else out
+
+    def xarray(self, which="summary", **kwargs):
+        """This scenario's "summary" or "trials" group as an xarray.Dataset (see open_xarray)."""
+        if which not in ("summary", "trials"):
+            raise ValueError(f"which must be 'summary' or 'trials', not {which!r}")
+        return open_xarray(self._path, which, scenario=self.name, **kwargs)
+
     def __repr__(self):
         return f"Scenario({self.name!r}, trials={sorted(self.trials)}, summary={sorted(self.summary)})"
 
@@ -195,6 +472,7 @@ class ChokepointResults:
         for name, grp in f["scenarios"].items():
             if isinstance(grp, h5py.Group):
                 self.scenarios[name] = Scenario(name, grp, path)
+                self.scenarios[name]._model = self.model
         if not self.scenarios:
             raise ChokepointFormatError(f"{path}: /scenarios holds no scenario group")
 
@@ -216,6 +494,15 @@ class ChokepointResults:
     def summary(self):
         """Summary datasets of the baseline scenario."""
         return self.scenario("baseline").summary
+
+    def xarray(self, group="summary", scenario="baseline", **kwargs):
+        """One group as an xarray.Dataset with named dimensions (engine h5netcdf, lazy):
+        group "summary" or "trials" of `scenario`, or an HDF5 path ("model", "scenarios/x/summary").
+        xarray is imported only here; without it this raises XarrayMissingError (an ImportError)
+        saying what to install."""
+        if group in ("summary", "trials"):
+            self.scenario(scenario)  # a clear error for an unknown scenario
+        return open_xarray(self.path, group, scenario=scenario, **kwargs)
 
     @property
     def n_trials(self):

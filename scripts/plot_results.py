@@ -3,15 +3,25 @@
 
     plot_results.py FILE [--out DIR]
 
-Writes into DIR (default: FILE's directory / <FILE stem>_plots/):
-  exceedance*.png   P(total shortfall over the horizon > x), one panel per demand
-  histogram*.png    histogram of total shortfall per demand (log scale; the share of trials
-                    with no shortfall is written in each panel, not drawn)
-  monthly*.png      mean shortfall per month with a +-2 standard error band, and the median and
-                    5-95 % band across trials when the file holds per-trial monthly shortfall
-  chokepoints.png   facilities and (product, country) nodes ranked by the share of trial-months
-                    in which they bind (top 15 each)
-  stockouts*.png    month of first stockpile stockout, for demands that have a stockpile
+Writes into DIR (default: FILE's directory / <FILE stem>_plots/), for the baseline scenario:
+  exceedance*.png     P(total shortfall over the horizon > x), one panel per demand: the curve of
+                      all trials, and the summary's 101-point curve with a +-2 standard error band
+  histogram*.png      histogram of total shortfall per demand (log scale; the share of trials
+                      with no shortfall is written in each panel, not drawn)
+  monthly*.png        fan chart of shortfall per month: median, 25-75 % and 5-95 % of trials
+                      (summary monthly_shortfall_bands), and the mean
+  chokepoints.png     facilities, (product, country) nodes and trade restrictions ranked by the
+                      share of trial-months in which they bind (top 15 each), with the unserved
+                      quantity in those months and its share of the chain's unserved demand
+  stockouts*.png      stockpile depletion: share of trials whose stockpile has run out by month m,
+                      for demands with a stockpile, and the share that never runs out
+  risk.png            VaR and CVaR at 95 % and 99 % per demand, as % of expected demand, with
+                      error bars (95 % CI of the quantile for VaR, +-2 SE for CVaR)
+  risk_table.png      the same and EUD, P(short), as a table in tonnes
+  events*.png         EUD given each event fired vs. did not fire (+-2 SE), per demand: the
+                      events that change it most
+  regimes.png         EUD and P(short) in each regime (+-2 SE), when the study has >= 2 regimes
+  scenarios.png       EUD per demand in each scenario (+-2 SE), when the file has >= 2 scenarios
 Many demands are split over several pages (exceedance_1.png, exceedance_2.png, ...).
 Prints the PNG paths written. Exit status 0 on success, 2 on bad input, 1 on other failures.
 Needs h5py, numpy and matplotlib.
@@ -22,6 +32,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import textwrap
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -55,14 +66,47 @@ import numpy as np  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
 from chokepoint_reader import ChokepointFormatError, open_results  # noqa: E402
 
 PANELS_PER_PAGE = 12
+EVENT_PANELS_PER_PAGE = 6
 TOP_N = 15
-# Largest number of float32 values read at once for the monthly quantile bands (per demand).
+TOP_EVENTS = 8
+CURVES_PER_PAGE = 8
+# Largest number of float32 values read at once for the monthly quantile bands (per demand), when
+# the file has no summary bands and they are computed here.
 MAX_MONTHLY_VALUES = 20_000_000
+
+
+def fmt_t(x):
+    """A quantity in tonnes, short: 0, 0.0123, 1.23, 123, 1.23e+04."""
+    x = float(x)
+    if not np.isfinite(x):
+        return "n/a"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1e9 or abs(x) < 1e-3:
+        return f"{x:.3g}"
+    return f"{x:.4g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def fmt_se(x):
+    """A standard error: two significant digits."""
+    x = float(x)
+    if not np.isfinite(x):
+        return "n/a"
+    if x == 0:
+        return "0"
+    d = 1 - int(math.floor(math.log10(abs(x))))  # decimals that keep two significant digits
+    return f"{round(x, d):,.0f}" if d <= 0 else f"{x:.{d}f}"
+
+
+def pct(x, digits=1):
+    return "n/a" if not np.isfinite(x) else f"{100 * float(x):.{digits}f}%"
 
 
 class Plotter:
@@ -81,6 +125,7 @@ class Plotter:
         dctry = res.model.get("demand_country")
         dtier = res.model.get("demand_tier")
         self.demand_labels = []
+        self.demand_short = []
         for j, d in enumerate(self.demands):
             extra = []
             if dprod is not None and prod and 0 <= int(dprod[j]) < len(prod):
@@ -90,33 +135,46 @@ class Plotter:
             if dtier is not None:
                 extra.append(f"tier {int(dtier[j])}")
             self.demand_labels.append(f"{d} ({', '.join(extra)})" if extra else d)
+            self.demand_short.append(f"{d} (tier {int(dtier[j])})" if dtier is not None else d)
         sha = str(at.get("config_sha256", ""))
+        scen = f"scenario: baseline (of {len(res.scenarios)})   " if len(res.scenarios) > 1 else ""
+        self.scen_caption = scen
         self.caption = (
-            f"study: {at.get('name', '?')}   seed: {at.get('seed', '?')}   trials: {self.n}   "
-            f"horizon: {self.horizon} months   config SHA-256: {sha[:12] or '?'}   "
-            f"chokepoint {at.get('program_version', '?')}   {at.get('created_utc', '')}"
+            f"study: {at.get('name', '?')}   {scen}seed: {at.get('seed', '?')}   trials: {self.n}   "
+            f"horizon: {self.horizon} months   start: {self.start or 'month 0 (no calendar label)'}   "
+            f"config SHA-256: {sha[:12] or '?'}   chokepoint {at.get('program_version', '?')}   "
+            f"{at.get('created_utc', '')}"
         )
 
     # -- helpers -----------------------------------------------------------------------------
-    def save(self, fig, name):
-        fig.text(0.01, 0.005, self.caption, fontsize=7, color="0.35", ha="left", va="bottom")
-        fig.tight_layout(rect=(0, 0.03, 1, 0.97))
+    def save(self, fig, name, note=None, top_inch=0.45, caption=None):
+        """Caption (and an optional note above it) at the bottom, title space at the top, write."""
+        h = fig.get_figheight()
+        lines = note.count("\n") + 1 if note else 0
+        fig.text(0.01, 0.08 / h, caption or self.caption, fontsize=7, color="0.35", ha="left", va="bottom")
+        if note:
+            fig.text(0.01, 0.26 / h, note, fontsize=7.5, color="0.2", ha="left", va="bottom")
+        bottom = (0.3 + 0.15 * lines) / h  # the caption needs about 0.3 inch, a note line 0.15
+        fig.tight_layout(rect=(0, bottom, 1, 1 - top_inch / h))
         path = os.path.join(self.outdir, name)
         fig.savefig(path, dpi=110)
         plt.close(fig)
         self.written.append(path)
 
-    def pages(self, items):
-        """Split panel indices into pages of at most PANELS_PER_PAGE."""
+    def pages(self, items, per_page=PANELS_PER_PAGE):
+        """Split panel indices into balanced pages of at most per_page."""
         items = list(items)
-        npages = max(1, math.ceil(len(items) / PANELS_PER_PAGE))
-        per = max(1, math.ceil(len(items) / npages))  # balanced pages
+        npages = max(1, math.ceil(len(items) / per_page))
+        per = max(1, math.ceil(len(items) / npages))
         return [items[i : i + per] for i in range(0, len(items), per)] or [[]]
 
-    def grid(self, k, title):
-        ncols = 1 if k <= 1 else (2 if k <= 4 else 3)
+    def grid(self, k, title, ncols=None, panel_h=3.6, panel_w=5.2):
+        if ncols is None:
+            ncols = 1 if k <= 1 else (2 if k <= 4 else 3)
+        ncols = max(1, min(ncols, k))
         nrows = max(1, math.ceil(k / ncols))
-        fig, axes = plt.subplots(nrows, ncols, figsize=(max(5.2 * ncols, 10.0), 3.6 * nrows + 0.8), squeeze=False)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(max(panel_w * ncols, 10.0), max(4.5, panel_h * nrows + 1.2)),
+                                 squeeze=False)
         fig.suptitle(title, fontsize=12)
         flat = axes.reshape(-1)
         for ax in flat[k:]:
@@ -126,57 +184,102 @@ class Plotter:
     def paged_name(self, stem, page, npages):
         return f"{stem}.png" if npages == 1 else f"{stem}_{page + 1}.png"
 
-    def month_axis(self, ax):
+    def month_label(self, t):
+        y0, m0 = int(self.start[:4]), int(self.start[5:]) - 1
+        return f"{y0 + (m0 + t) // 12}-{(m0 + t) % 12 + 1:02d}"
+
+    def has_calendar(self):
+        return len(self.start) == 7 and self.start[4] == "-" and self.start[:4].isdigit() and self.start[5:].isdigit()
+
+    def month_name(self, t):
+        return self.month_label(t) if self.has_calendar() else f"month {t}"
+
+    def month_axis(self, ax, xlabel=True):
         ax.set_xlim(-0.5, self.horizon - 0.5)
-        if self.start and len(self.start) == 7 and self.start[4] == "-":
-            y0, m0 = int(self.start[:4]), int(self.start[5:]) - 1
+        if self.has_calendar():
             step = max(1, int(math.ceil(self.horizon / 8 / 3.0)) * 3)
             ticks = list(range(0, self.horizon, step))
             ax.set_xticks(ticks)
-            ax.set_xticklabels([f"{y0 + (m0 + t) // 12}-{(m0 + t) % 12 + 1:02d}" for t in ticks],
-                               rotation=30, fontsize=8)
-            ax.set_xlabel(f"month (month 0 = {self.start})")
-        else:
+            ax.set_xticklabels([self.month_label(t) for t in ticks], rotation=30, fontsize=8)
+            if xlabel:
+                ax.set_xlabel(f"month (month 0 = {self.start})")
+        elif xlabel:
             ax.set_xlabel("month from start of horizon")
+
+    def summary(self, name):
+        s = self.scen.summary
+        return np.asarray(s[name], dtype=np.float64) if name in s else None
+
+    def expected_demand(self, scen=None):
+        s = (scen or self.scen).summary
+        if "expected_demand" in s:
+            ed = np.asarray(s["expected_demand"], dtype=np.float64)
+        else:
+            ed = np.asarray((scen or self.scen).trials["demand_total"], dtype=np.float64).mean(axis=0)
+        return np.where(ed > 0, ed, np.nan)
 
     # -- plots -------------------------------------------------------------------------------
     def exceedance(self):
         sf = np.asarray(self.scen.trials["shortfall"], dtype=np.float64)
-        eud = self.scen.summary.get("eud")
+        eud = self.summary("eud")
+        ex_x, ex_p, ex_se = self.summary("exceedance_x"), self.summary("exceedance_p"), self.summary("exceedance_p_se")
+        floor = 0.5 / self.n
         pg = self.pages(range(len(self.demands)))
+        title = "Exceedance: P(total shortfall over the horizon > x), x in tonnes (log scale)"
+        handles = [Line2D([], [], color="C0", lw=1.4, label="all trials")]
+        if ex_x is not None:
+            handles.append(Patch(color="C1", alpha=0.35, label="summary's 101-point curve ± 2 SE"))
+        handles += [Line2D([], [], color="C3", ls=":", lw=1, label="EUD (expected unserved demand)"),
+                    Line2D([], [], color="0.5", ls="--", lw=0.8, label="P(shortfall > 0)")]
         for p, idx in enumerate(pg):
-            fig, axes = self.grid(len(idx), "Exceedance: P(total shortfall over horizon > x), x in tonnes")
+            fig, axes = self.grid(len(idx), title)
+            fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False,
+                       bbox_to_anchor=(0.5, 1 - 0.4 / fig.get_figheight()))
             for ax, j in zip(axes, idx):
                 x = sf[:, j]
-                ax.set_title(self.demand_labels[j], fontsize=9)
+                ax.set_title(f"{self.demand_labels[j]}\nEUD {fmt_t(eud[j]) if eud is not None else '?'} t,  "
+                             f"P(shortfall > 0) = {np.mean(x > 0):.3g}", fontsize=9)
                 ax.set_xlabel("total shortfall x (t)")
                 ax.set_ylabel("P(shortfall > x)")
                 ax.grid(True, which="both", alpha=0.3)
                 if not (x > 0).any():
                     ax.text(0.5, 0.5, f"no shortfall in any of {self.n} trials", ha="center",
                             va="center", transform=ax.transAxes)
+                    ax.set_yticks([])
+                    ax.set_xticks([])
                     continue
                 vals, counts = np.unique(x, return_counts=True)
                 surv = 1.0 - np.cumsum(counts) / x.size  # P(S > vals[i])
                 xs = np.concatenate(([0.0], vals))
                 ps = np.concatenate(([np.mean(x > 0)], surv))
                 keep = ps > 0
-                ax.step(xs[keep], ps[keep], where="post", color="C0", lw=1.4)
+                # the last step (P = 1/n) runs on to the largest shortfall
+                xs_k = np.append(xs[keep], vals[-1])
+                ps_k = np.append(ps[keep], ps[keep][-1])
+                ax.step(xs_k, ps_k, where="post", color="C0", lw=1.4, label="all trials")
+                if ex_x is not None and ex_p is not None:
+                    gx, gp = ex_x[j], ex_p[j]
+                    gse = ex_se[j] if ex_se is not None else np.zeros_like(gp)
+                    pos = gp > 0
+                    lo = np.maximum(gp - 2 * gse, floor)
+                    hi = np.minimum(gp + 2 * gse, 1.0)
+                    ax.fill_between(gx[pos], lo[pos], hi[pos], color="C1", alpha=0.25, lw=0, step="post",
+                                    label="summary curve ± 2 SE")
+                    ax.plot(gx[pos], gp[pos], ".", color="C1", ms=2.5)
                 ax.set_yscale("log")
-                ax.set_ylim(0.5 / x.size, 1.05)
+                ax.set_ylim(floor, 1.05)
                 ax.set_xlim(left=0)
                 if eud is not None:
-                    ax.axvline(float(eud[j]), color="C3", ls=":", lw=1, label=f"EUD {float(eud[j]):.4g} t")
-                ax.axhline(np.mean(x > 0), color="0.5", ls="--", lw=0.8,
-                           label=f"P(shortfall > 0) = {np.mean(x > 0):.3g}")
-                ax.legend(fontsize=7, loc="upper right")
-            self.save(fig, self.paged_name("exceedance", p, len(pg)))
+                    ax.axvline(float(eud[j]), color="C3", ls=":", lw=1)
+                ax.axhline(np.mean(x > 0), color="0.5", ls="--", lw=0.8)
+            self.save(fig, self.paged_name("exceedance", p, len(pg)), top_inch=0.75)
 
     def histogram(self):
         sf = np.asarray(self.scen.trials["shortfall"], dtype=np.float64)
         pg = self.pages(range(len(self.demands)))
         for p, idx in enumerate(pg):
-            fig, axes = self.grid(len(idx), "Histogram of total shortfall over horizon (t), trials with shortfall > 0")
+            fig, axes = self.grid(len(idx), "Histogram of total shortfall over the horizon (t), trials with "
+                                            "shortfall > 0 (count on a log scale when >= 30 in a bin)")
             for ax, j in zip(axes, idx):
                 x = sf[:, j]
                 pos = x[x > 0]
@@ -188,32 +291,59 @@ class Plotter:
                 ax.text(0.97, 0.95, note, ha="right", va="top", transform=ax.transAxes, fontsize=8,
                         bbox=dict(boxstyle="round", fc="white", ec="0.7"))
                 if pos.size == 0:
+                    ax.text(0.5, 0.5, f"no shortfall in any of {self.n} trials", ha="center", va="center",
+                            transform=ax.transAxes)
+                    ax.set_ylabel("trials")
+                    ax.set_yticks([])
+                    ax.set_xticks([])
                     continue
                 bins = np.linspace(0.0, pos.max() * 1.0000001 if pos.max() > 0 else 1.0, 41)
-                ax.hist(pos, bins=bins, color="C0", alpha=0.85)
-                ax.set_yscale("log")
-                ax.set_ylim(bottom=0.7)
-                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-                ax.yaxis.set_minor_formatter(NullFormatter())
+                counts, _, _ = ax.hist(pos, bins=bins, color="C0", alpha=0.85)
+                cmax = float(counts.max(initial=1.0))
+                if cmax < 30:  # a log axis of 1..20 has one labelled tick: count linearly
+                    ax.set_ylabel("trials")
+                    ax.set_ylim(0, cmax * 1.45)
+                    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+                else:
+                    ax.set_yscale("log")
+                    ax.set_ylim(0.7, cmax * 6)  # room for the note above the bars
+                    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                    ax.yaxis.set_minor_formatter(NullFormatter())
                 ax.set_xlim(left=0)
                 ax.grid(True, which="both", alpha=0.3)
             self.save(fig, self.paged_name("histogram", p, len(pg)))
 
-    def monthly(self):
+    def monthly_bands(self):
+        """[demand, month, 5] quantiles 5/25/50/75/95 % across trials, and a note on their origin."""
         s = self.scen.summary
-        mean = np.asarray(s["monthly_mean_shortfall"], dtype=np.float64)
-        se = np.asarray(s["monthly_mean_shortfall_se"], dtype=np.float64) if "monthly_mean_shortfall_se" in s else None
-        has_trials = "monthly_shortfall" in self.scen.trials
-        ds = self.scen.trials.dataset("monthly_shortfall") if has_trials else None
-        months = np.arange(mean.shape[1])
-        sub = self.n
-        if ds is not None and self.n * mean.shape[1] > MAX_MONTHLY_VALUES:
-            sub = max(1, MAX_MONTHLY_VALUES // mean.shape[1])
-        title = "Monthly shortfall (t/month): mean with +-2 SE band"
-        if ds is not None:
-            title += ", median and 5-95 % band across trials"
-            if sub < self.n:
-                title += f" (bands from the first {sub} trials)"
+        levels = [0.05, 0.25, 0.5, 0.75, 0.95]
+        if "monthly_shortfall_bands" in s and "monthly_band_levels" in s:
+            lv = np.asarray(s["monthly_band_levels"], dtype=np.float64)
+            pick = [int(np.argmin(np.abs(lv - q))) for q in levels]
+            if np.allclose(lv[pick], levels):
+                return np.asarray(s["monthly_shortfall_bands"], dtype=np.float64)[:, :, pick], ""
+        if "monthly_shortfall" not in self.scen.trials:
+            return None, ""
+        ds = self.scen.trials.dataset("monthly_shortfall")
+        H = ds.shape[2]
+        sub = self.n if self.n * H <= MAX_MONTHLY_VALUES else max(1, MAX_MONTHLY_VALUES // H)
+        out = np.zeros((len(self.demands), H, len(levels)))
+        for j in range(len(self.demands)):
+            data = np.asarray(ds[:sub, j, :], dtype=np.float64)
+            out[j] = np.quantile(data, levels, axis=0).T
+        return out, (f" (bands from the first {sub} trials)" if sub < self.n else "")
+
+    def monthly(self):
+        mean = self.summary("monthly_mean_shortfall")
+        se = self.summary("monthly_mean_shortfall_se")
+        bands, note = self.monthly_bands()
+        H = mean.shape[1]
+        months = np.arange(H)
+        title = "Monthly shortfall (t/month)"
+        if bands is not None:
+            title += ": median, 25-75 % and 5-95 % of trials, and mean" + note
+        else:
+            title += ": mean ± 2 SE (no monthly quantiles in the file: run.store_monthly was false)"
         pg = self.pages(range(len(self.demands)))
         for p, idx in enumerate(pg):
             fig, axes = self.grid(len(idx), title)
@@ -222,18 +352,39 @@ class Plotter:
                 ax.set_ylabel("shortfall (t/month)")
                 self.month_axis(ax)
                 ax.grid(True, alpha=0.3)
-                if ds is not None:
-                    data = np.asarray(ds[:sub, j, :], dtype=np.float64)
-                    q05, q50, q95 = np.quantile(data, [0.05, 0.5, 0.95], axis=0)
-                    ax.fill_between(months, q05, q95, color="C0", alpha=0.15, lw=0, label="5-95 % of trials")
-                    ax.plot(months, q50, color="C0", ls="--", lw=1, label="median")
-                if se is not None:
-                    ax.fill_between(months, np.maximum(mean[j] - 2 * se[j], 0), mean[j] + 2 * se[j],
-                                    color="C3", alpha=0.3, lw=0, label="mean +-2 SE")
-                ax.plot(months, mean[j], color="C3", lw=1.5, label="mean")
-                ax.set_ylim(bottom=0)
-                ax.legend(fontsize=7, loc="upper left")
-            self.save(fig, self.paged_name("monthly", p, len(pg)))
+                top = float(mean[j].max(initial=0.0))
+                if bands is not None:
+                    b = bands[j]
+                    ax.fill_between(months, b[:, 0], b[:, 4], color="C0", alpha=0.15, lw=0)
+                    ax.fill_between(months, b[:, 1], b[:, 3], color="C0", alpha=0.35, lw=0)
+                    ax.plot(months, b[:, 2], color="C0", lw=1.2)
+                    top = max(top, float(b[:, 4].max(initial=0.0)))
+                elif se is not None:
+                    ax.fill_between(months, np.maximum(mean[j] - 2 * se[j], 0), mean[j] + 2 * se[j], color="C3",
+                                    alpha=0.25, lw=0)
+                    top = max(top, float((mean[j] + 2 * se[j]).max(initial=0.0)))
+                ax.plot(months, mean[j], color="C3", lw=1.5)
+                if top <= 0:
+                    ax.text(0.5, 0.5, f"no shortfall in any month of {self.n} trials", ha="center",
+                            va="center", transform=ax.transAxes)
+                    ax.set_ylim(0, 1)
+                    continue
+                ax.set_ylim(0, top * 1.15)
+                if bands is not None and float(bands[j, :, 4].max(initial=0.0)) == 0:
+                    ax.text(0.98, 0.97, "in every month fewer than 5 % of trials are short:\nall bands are 0, "
+                            "the mean shows the risk", ha="right", va="top", transform=ax.transAxes,
+                            fontsize=7, color="0.3", bbox=dict(boxstyle="round", fc="white", ec="0.8"))
+            handles = [Line2D([], [], color="C3", lw=1.5, label="mean")]
+            if bands is None and se is not None:
+                handles.append(Patch(color="C3", alpha=0.25, label="mean ± 2 SE"))
+            if bands is not None:
+                handles = [Patch(color="C0", alpha=0.15, label="5-95 % of trials"),
+                           Patch(color="C0", alpha=0.35, label="25-75 % of trials"),
+                           Line2D([], [], color="C0", lw=1.2, label="median (often 0: most months are not short)")
+                           ] + handles
+            fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8,
+                       bbox_to_anchor=(0.5, 1 - 0.4 / fig.get_figheight()), frameon=False)
+            self.save(fig, self.paged_name("monthly", p, len(pg)), top_inch=0.75)
 
     def chokepoints(self):
         s = self.scen.summary
@@ -252,94 +403,417 @@ class Plotter:
                 if fctry is not None:
                     extra.append(str(fctry[i]))
                 labels.append(f"{f} ({'@'.join(extra)})" if extra else f)
-            panels.append(("Facilities", labels, s["facility_binding_month_share"],
-                           s.get("facility_binding_trial_share"), s.get("facility_binding_unserved")))
+            panels.append(("Facilities", labels, "facility"))
         nodes = list(m.get("nodes", []))
         if nodes and "node_binding_month_share" in s:
-            panels.append(("(product, country) nodes", nodes, s["node_binding_month_share"],
-                           s.get("node_binding_trial_share"), s.get("node_binding_unserved")))
+            panels.append(("(product, country) nodes", nodes, "node"))
         restr = list(m.get("restrictions", []))
         if restr and "restriction_binding_month_share" in s:
-            panels.append(("Trade restrictions (lanes, export controls)", restr, s["restriction_binding_month_share"],
-                           s.get("restriction_binding_trial_share"), s.get("restriction_binding_unserved")))
+            panels.append(("Trade restrictions (lanes, export controls)", restr, "restriction"))
         if not panels:
             print("note: no facilities, nodes or binding shares in the file; chokepoints.png not written",
                   file=sys.stderr)
             return
         orders = []
-        for _, _, month_share, _, _ in panels:
-            ms = np.asarray(month_share, dtype=np.float64)
+        for _, _, pre in panels:
+            ms = np.asarray(s[f"{pre}_binding_month_share"], dtype=np.float64)
             orders.append([int(i) for i in np.argsort(-ms, kind="stable")[:TOP_N] if ms[i] > 0])
         ratios = [max(2, len(o)) + 1.5 for o in orders]
-        fig, axes = plt.subplots(len(panels), 1, figsize=(10, 1.0 + 0.42 * sum(ratios)), squeeze=False,
+        fig, axes = plt.subplots(len(panels), 1, figsize=(11, 1.4 + 0.5 * sum(ratios)), squeeze=False,
                                  gridspec_kw={"height_ratios": ratios})
-        fig.suptitle(f"Chokepoint ranking: share of trial-months in which each binds (top {TOP_N}; "
-                     "unserved in t, mean per trial)", fontsize=11)
-        for ax, (what, labels, month_share, trial_share, unserved), order in zip(axes[:, 0], panels, orders):
-            ms = np.asarray(month_share, dtype=np.float64)
+        fig.suptitle(f"Chokepoint ranking: share of trial-months in which each binds (%, top {TOP_N})\n"
+                     "labels: share of trials in which it binds; unserved demand of its value chain in those months\n"
+                     "(t, mean per trial) and its share of the chain's EUD (expected unserved demand); error bars ± 2 SE",
+                     fontsize=10)
+        for ax, (what, labels, pre), order in zip(axes[:, 0], panels, orders):
+            ms = np.asarray(s[f"{pre}_binding_month_share"], dtype=np.float64)
+            ms_se = self.summary(f"{pre}_binding_month_share_se")
+            trial_share = self.summary(f"{pre}_binding_trial_share")
+            unserved = self.summary(f"{pre}_binding_unserved")
+            ushare = self.summary(f"{pre}_binding_unserved_share")
             ax.set_title(what, fontsize=10)
             ax.set_xlabel("share of trial-months in which it binds (%)")
             if not order:
                 ax.text(0.5, 0.5, f"none binds in any month of any of {self.n} trials", ha="center",
                         va="center", transform=ax.transAxes)
                 ax.set_yticks([])
+                ax.set_xticks([])
                 continue
             y = np.arange(len(order))
-            ax.barh(y, 100 * ms[order], color="C1", height=0.6)
+            xerr = 200 * ms_se[order] if ms_se is not None else None
+            ax.barh(y, 100 * ms[order], xerr=xerr, color="C1", height=0.6,
+                    error_kw=dict(ecolor="0.3", lw=0.8, capsize=2))
             names = []
             for i in order:
                 extra = []
                 if trial_share is not None:
-                    extra.append(f"trials {100 * float(trial_share[i]):.1f}%")
+                    extra.append(f"trials {100 * trial_share[i]:.1f}%")
                 if unserved is not None:
-                    extra.append(f"unserved {float(unserved[i]):.3g} t")
+                    u = f"unserved {fmt_t(unserved[i])} t"
+                    if ushare is not None:
+                        u += f" = {100 * ushare[i]:.0f}% of chain EUD"
+                    extra.append(u)
                 names.append(f"{labels[i]}\n{', '.join(extra)}" if extra else labels[i])
             ax.set_yticks(y)
             ax.set_yticklabels(names, fontsize=7)
-            ax.invert_yaxis()
+            ax.set_ylim(max(len(order), 2) - 0.5, -0.5)
             for yi, i in zip(y, order):
-                ax.text(100 * ms[i], yi, f" {100 * ms[i]:.2f}%", va="center", fontsize=7)
-            ax.set_xlim(0, 100 * ms[order].max() * 1.18)
+                ax.text(100 * ms[i] + (0 if xerr is None else xerr[yi]), yi, f" {100 * ms[i]:.2f}%",
+                        va="center", fontsize=7)
+            right = 100 * ms[order] + (0 if xerr is None else xerr)
+            ax.set_xlim(0, float(right.max()) * 1.2)
             ax.grid(True, axis="x", alpha=0.3)
-        self.save(fig, "chokepoints.png")
+        self.save(fig, "chokepoints.png", top_inch=0.8)
+
+    def stockpile_demands(self):
+        m = self.res.model
+        t = self.scen.trials
+        if "demand_has_stockpile" in m:
+            return [j for j, h in enumerate(m["demand_has_stockpile"]) if int(h) == 1]
+        # older files: a demand without a stockpile has stockpile_min 0 and no stockout in every trial
+        so = np.asarray(t["stockout_month"])
+        smin = np.asarray(t["stockpile_min"]) if "stockpile_min" in t else np.zeros_like(so, dtype=float)
+        return [j for j in range(len(self.demands)) if (smin[:, j] > 0).any() or (so[:, j] >= 0).any()]
 
     def stockouts(self):
         t = self.scen.trials
         if "stockout_month" not in t:
             print("note: no stockout_month in the file; stockouts.png not written", file=sys.stderr)
             return
-        so = np.asarray(t["stockout_month"])
-        smin = np.asarray(t["stockpile_min"]) if "stockpile_min" in t else np.zeros_like(so, dtype=float)
-        # The file has no table of which demands hold a stockpile: a demand without one has
-        # stockpile_min 0 and stockout_month -1 in every trial.
-        with_sp = [j for j in range(len(self.demands)) if (smin[:, j] > 0).any() or (so[:, j] >= 0).any()]
+        with_sp = self.stockpile_demands()
         if not with_sp:
-            print("note: no demand has a stockpile (stockpile_min 0 and no stockout in every trial); "
-                  "stockouts.png not written", file=sys.stderr)
+            print("note: no demand has a stockpile (/model/demand_has_stockpile); stockouts.png not written",
+                  file=sys.stderr)
             return
-        pg = self.pages(with_sp)
+        so = np.asarray(t["stockout_month"])
+        smin = np.asarray(t["stockpile_min"], dtype=np.float64) if "stockpile_min" in t else None
+        months = np.arange(self.horizon)
+        pg = self.pages(with_sp, CURVES_PER_PAGE)
         for p, idx in enumerate(pg):
-            fig, axes = self.grid(len(idx), "Month of first stockpile stockout (share of trials, % per month)")
-            for ax, j in zip(axes, idx):
+            fig, (ax, tx) = plt.subplots(1, 2, figsize=(14, 5.6), gridspec_kw={"width_ratios": [1.6, 1]})
+            fig.suptitle("Stockpile depletion: share of trials in which the stockpile has run out by the end of "
+                         "month m (%, ± 2 SE band)", fontsize=11)
+            rows = []
+            top = 0.0
+            for k, j in enumerate(idx):
                 x = so[:, j]
                 out = x[x >= 0]
+                cum = np.cumsum(np.bincount(out, minlength=self.horizon)[: self.horizon]) / x.size
+                se = np.sqrt(cum * (1 - cum) / max(1, x.size - 1))
                 never = 1.0 - out.size / x.size
-                ax.set_title(self.demand_labels[j], fontsize=9)
-                ax.set_ylabel("trials (%)")
-                self.month_axis(ax)
-                ax.grid(True, alpha=0.3)
-                counts = np.bincount(out, minlength=self.horizon)[: self.horizon]
-                share = 100.0 * counts / x.size
-                ax.bar(np.arange(self.horizon), share, width=0.9, color="C2")
-                ax.set_ylim(0, max(float(share.max(initial=0.0)) * 1.25, 0.1))
-                note = f"never ran out: {100 * never:.1f}% of trials"
-                if out.size == 0:
-                    note = f"no stockout in any of {x.size} trials"
-                    if (smin[:, j] > 0).any():
-                        note += f"\nlowest level: {float(smin[:, j].min()):.3g} t (min over trials)"
-                ax.text(0.97, 0.95, note, ha="right", va="top",
-                        transform=ax.transAxes, fontsize=8, bbox=dict(boxstyle="round", fc="white", ec="0.7"))
+                color = f"C{k % 10}"
+                ax.step(months, 100 * cum, where="post", color=color, lw=1.6,
+                        label=f"{self.demands[j]}: never runs out in {pct(never)}")
+                ax.fill_between(months, 100 * np.maximum(cum - 2 * se, 0), 100 * np.minimum(cum + 2 * se, 1),
+                                step="post", color=color, alpha=0.15, lw=0)
+                top = max(top, float(np.max(100 * np.minimum(cum + 2 * se, 1), initial=0.0)))
+                first = self.month_name(int(out.min())) if out.size else "-"
+                med = self.month_name(int(np.floor(np.median(out)))) if out.size else "-"
+                lowest = fmt_t(np.quantile(smin[:, j], 0.05)) if smin is not None else "n/a"
+                rows.append([self.demands[j], pct(1 - never), pct(never), first, med, lowest])
+            ax.set_ylabel("trials run out by month m (%)")
+            self.month_axis(ax)
+            ax.set_ylim(0, max(1.0, top * 1.2))
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8, loc="upper left")
+            if top == 0:
+                ax.text(0.5, 0.5, f"no stockpile ran out in any of {self.n} trials", ha="center", va="center",
+                        transform=ax.transAxes, fontsize=10)
+            tx.axis("off")
+            tbl = tx.table(cellText=rows, colLabels=["demand", "ran out", "never", "first\nstockout",
+                                                     "median\nstockout", "lowest level (t):\n5% of trials below"],
+                           loc="upper center", cellLoc="center")
+            tbl.auto_set_font_size(False)
+            tbl.set_fontsize(8)
+            tbl.scale(1.0, 1.8)
+            for (r, cc), cell in tbl.get_celld().items():
+                if r == 0:
+                    cell.set_height(cell.get_height() * 1.6)
+                    cell.set_facecolor("#e8e8e8")
+            tbl.auto_set_column_width(list(range(6)))
+            tx.set_title("per demand with a stockpile (months: first month empty; median over trials that ran out)",
+                         fontsize=8)
             self.save(fig, self.paged_name("stockouts", p, len(pg)))
+
+    # -- risk measures -----------------------------------------------------------------------
+    def var_cvar(self):
+        """([demand, 4] values in t, [demand, 4, 2] lower/upper error in t, labels) for
+        VaR95, CVaR95, VaR99, CVaR99; None when the file has no var/cvar."""
+        s = self.scen.summary
+        if "var" not in s or "cvar" not in s:
+            return None
+        lv = np.asarray(s.get("var_levels", [0.95, 0.99]), dtype=np.float64)
+        var, cvar = self.summary("var"), self.summary("cvar")
+        cse = self.summary("cvar_se")
+        D = len(self.demands)
+        vals = np.zeros((D, 2 * lv.size))
+        err = np.full((D, 2 * lv.size, 2), np.nan)
+        labels = []
+        ql = self.summary("quantile_levels")
+        lo, hi = self.summary("shortfall_quantiles_ci_low"), self.summary("shortfall_quantiles_ci_high")
+        for a, level in enumerate(lv):
+            vals[:, 2 * a] = var[:, a]
+            vals[:, 2 * a + 1] = cvar[:, a]
+            labels += [f"VaR {100 * level:g}%", f"CVaR {100 * level:g}%"]
+            if ql is not None and lo is not None and hi is not None:
+                k = np.flatnonzero(np.isclose(ql, level, rtol=0, atol=1e-12))
+                if k.size:
+                    err[:, 2 * a, 0] = var[:, a] - lo[:, k[0]]
+                    err[:, 2 * a, 1] = hi[:, k[0]] - var[:, a]
+            if cse is not None:
+                err[:, 2 * a + 1, 0] = 2 * cse[:, a]
+                err[:, 2 * a + 1, 1] = 2 * cse[:, a]
+        return vals, err, labels
+
+    def risk(self):
+        got = self.var_cvar()
+        if got is None:
+            print("note: no var/cvar in the file; risk.png not written", file=sys.stderr)
+            return
+        vals, err, labels = got
+        ed = self.expected_demand()
+        D = len(self.demands)
+        rel = vals / ed[:, None]
+        rerr = err / ed[:, None, None]
+        fig, ax = plt.subplots(figsize=(11, max(4.5, 2.1 + 0.55 * D)))
+        fig.suptitle("Tail risk of total shortfall over the horizon, as % of the demand's expected total want\n"
+                     "VaR = quantile (error bar: its 95% distribution-free CI); CVaR = mean of the worst trials "
+                     "(error bar: ± 2 SE)", fontsize=10)
+        k = len(labels)
+        h = 0.8 / k
+        colors = ["#9ecae1", "#3182bd", "#fdae6b", "#e6550d"]
+        y = np.arange(D)
+        for i in range(k):
+            e = np.nan_to_num(rerr[:, i, :].T * 100, nan=0.0)
+            ax.barh(y - 0.4 + h * (i + 0.5), 100 * np.nan_to_num(rel[:, i]), height=h * 0.95,
+                    color=colors[i % len(colors)], label=labels[i], xerr=np.maximum(e, 0),
+                    error_kw=dict(ecolor="0.25", lw=0.7, capsize=1.5))
+        ax.set_yticks(y)
+        ax.set_yticklabels([f"{self.demand_short[j]}\nexpected want {fmt_t(ed[j])} t" for j in range(D)], fontsize=7)
+        ax.set_ylim(D - 0.5, -0.5)
+        ax.set_xlabel("total shortfall over the horizon (% of expected demand)")
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.set_xlim(left=0)
+        if not np.nanmax(rel, initial=0) > 0:
+            ax.text(0.5, 0.5, "no shortfall at the 95% or 99% level in any demand", transform=ax.transAxes,
+                    ha="center", va="center")
+        for j in range(D):
+            if not np.isfinite(ed[j]):
+                ax.text(0, j, "  no demand", va="center", fontsize=7)
+            elif np.nanmax(vals[j]) == 0:
+                ax.text(0, j, "  0 at every level", va="center", fontsize=7, color="0.4")
+        fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=k, fontsize=8, frameon=False,
+                   bbox_to_anchor=(0.5, 1 - 0.5 / fig.get_figheight()))
+        self.save(fig, "risk.png", top_inch=0.8)
+
+    def risk_table(self):
+        got = self.var_cvar()
+        if got is None:
+            return
+        vals, err, labels = got
+        D = len(self.demands)
+        eud, eud_se = self.summary("eud"), self.summary("eud_se")
+        ps, ps_se = self.summary("p_short"), self.summary("p_short_se")
+        ed = self.expected_demand()
+
+        def with_ci(v, e, se_style):
+            if not np.isfinite(e).all():
+                return fmt_t(v)
+            if se_style:
+                return f"{fmt_t(v)} ± {fmt_se(e[1])}" if e[1] > 0 else fmt_t(v)
+            return f"{fmt_t(v)} [{fmt_t(v - e[0])}, {fmt_t(v + e[1])}]"
+
+        rows = []
+        for j in range(D):
+            r = [self.demands[j], fmt_t(ed[j]) if np.isfinite(ed[j]) else "0"]
+            if eud is None or eud_se is None:
+                r.append("n/a")
+            else:
+                r.append(f"{fmt_t(eud[j])} ± {fmt_se(2 * eud_se[j])}" if eud_se[j] > 0 else fmt_t(eud[j]))
+            if ps is None or ps_se is None:
+                r.append("n/a")
+            else:
+                r.append(f"{pct(ps[j])} ± {pct(2 * ps_se[j])}" if ps_se[j] > 0 else pct(ps[j]))
+            for i in range(len(labels)):
+                r.append(with_ci(vals[j, i], err[j, i], se_style=(i % 2 == 1)))
+            rows.append(r)
+        cols = ["demand", "expected\nwant (t)", "EUD (t)\n± 2 SE", "P(short)\n± 2 SE"]
+        cols += [f"{lab} (t)\n" + ("± 2 SE" if i % 2 else "[95% CI]") for i, lab in enumerate(labels)]
+        fig, ax = plt.subplots(figsize=(13, max(2.5, 1.2 + 0.27 * (D + 2))))
+        ax.axis("off")
+        fig.suptitle("Risk table: total shortfall over the horizon per demand (t); EUD = expected unserved demand, "
+                     "VaR = quantile, CVaR = mean of the worst trials beyond it", fontsize=10)
+        tbl = ax.table(cellText=rows, colLabels=cols, loc="center", cellLoc="right", colLoc="center")
+        tbl.auto_set_font_size(False)
+        tbl.set_fontsize(8)
+        tbl.scale(1.0, 1.3)
+        for (r, c), cell in tbl.get_celld().items():
+            if r == 0:
+                cell.set_height(cell.get_height() * 1.8)
+                cell.set_facecolor("#e8e8e8")
+            if c == 0:
+                cell.set_text_props(ha="left")
+            if r > 0 and r % 2 == 0:
+                cell.set_facecolor("#f6f6f6")
+        tbl.auto_set_column_width(list(range(len(cols))))
+        self.save(fig, "risk_table.png", top_inch=0.35)
+
+    # -- conditional views -------------------------------------------------------------------
+    def events(self):
+        s = self.scen.summary
+        ev = list(self.res.model.get("events", []))
+        need = ("eud_given_event", "eud_given_no_event", "event_fired_share")
+        if not ev or any(k not in s for k in need):
+            print("note: no events or no conditional EUD in the file; events.png not written", file=sys.stderr)
+            return
+        g, ng = self.summary("eud_given_event"), self.summary("eud_given_no_event")
+        gse = self.summary("eud_given_event_se")
+        ngse = self.summary("eud_given_no_event_se")
+        gse = np.zeros_like(g) if gse is None else gse
+        ngse = np.zeros_like(ng) if ngse is None else ngse
+        fired = self.summary("event_fired_share")
+        k_fired = np.rint(fired * self.n).astype(int)
+        contrast = (k_fired > 0) & (k_fired < self.n)
+        always = [e for i, e in enumerate(ev) if k_fired[i] == self.n]
+        never = [e for i, e in enumerate(ev) if k_fired[i] == 0]
+        quiet = [j for j in range(len(self.demands)) if not (g[:, j].any() or ng[:, j].any())]
+        shown = [j for j in range(len(self.demands)) if j not in quiet]
+        pg = self.pages(shown, EVENT_PANELS_PER_PAGE)
+        top_k = min(TOP_EVENTS, int(contrast.sum()))
+        which = (f"the {top_k} events that change it most" if top_k < int(contrast.sum())
+                 else "every event that fired in some but not all trials")
+        title = ("Expected unserved demand over the horizon (t) given that an event fired vs. did not fire "
+                 f"(± 2 SE)\nper demand, {which} (label: share of trials in which it fired).\n"
+                 "Events that share a regime fire together: a difference is an association, not necessarily "
+                 "the event's own effect")
+        foot = []
+        if quiet:
+            foot.append(f"no shortfall in any trial (not shown): {', '.join(self.demands[j] for j in quiet)}")
+        if always:
+            foot.append(f"fired in every trial (no contrast, not shown): {', '.join(always)}")
+        if never:
+            foot.append(f"never fired (not shown): {', '.join(never)}")
+        note = "\n".join(textwrap.fill(f, 200) for f in foot) or None
+        for p, idx in enumerate(pg):
+            if not idx:
+                fig, ax = plt.subplots(figsize=(10, 3))
+                fig.suptitle(title, fontsize=10)
+                ax.axis("off")
+                ax.text(0.5, 0.5, f"no demand is short in any of {self.n} trials", ha="center", va="center")
+                self.save(fig, "events.png", note=note, top_inch=0.8)
+                return
+            fig, axes = self.grid(len(idx), title, ncols=2, panel_h=max(2.8, 0.36 * top_k + 1.3), panel_w=7.0)
+            fig.suptitle(title, fontsize=10)
+            for ax, j in zip(axes, idx):
+                ax.set_title(self.demand_labels[j], fontsize=9)
+                ax.set_xlabel("EUD over the horizon (t)")
+                diff = np.where(contrast, np.abs(g[:, j] - ng[:, j]), -1.0)
+                order = [int(i) for i in np.argsort(-diff, kind="stable")[:TOP_EVENTS] if diff[i] > 0]
+                if not order:
+                    msg = ("no shortfall in any trial" if not (g[:, j].any() or ng[:, j].any())
+                           else "no event changes the EUD")
+                    ax.text(0.5, 0.5, msg, ha="center", va="center", transform=ax.transAxes)
+                    ax.set_yticks([])
+                    ax.set_xticks([])
+                    continue
+                y = np.arange(len(order))
+                ax.barh(y - 0.2, g[order, j], height=0.38, xerr=2 * gse[order, j], color="C3",
+                        label="event fired", error_kw=dict(ecolor="0.25", lw=0.7, capsize=2))
+                ax.barh(y + 0.2, ng[order, j], height=0.38, xerr=2 * ngse[order, j], color="C0",
+                        label="did not fire", error_kw=dict(ecolor="0.25", lw=0.7, capsize=2))
+                for yy, v, e in ((y - 0.2, g[order, j], 2 * gse[order, j]), (y + 0.2, ng[order, j], 2 * ngse[order, j])):
+                    for a, b, c in zip(yy, v, e):
+                        ax.text(b + c, a, f" {fmt_t(b)}", va="center", fontsize=6, color="0.25")
+                ax.set_yticks(y)
+                ax.set_yticklabels([f"{ev[i]} ({pct(fired[i], 0)})" for i in order], fontsize=7)
+                ax.set_ylim(len(order) - 0.5, -0.5)
+                right = float(np.max(np.concatenate((g[order, j] + 2 * gse[order, j],
+                                                     ng[order, j] + 2 * ngse[order, j]))))
+                ax.set_xlim(0, right * 1.15 if right > 0 else 1)
+                ax.grid(True, axis="x", alpha=0.3)
+                ax.legend(fontsize=7, loc="lower right")
+            self.save(fig, self.paged_name("events", p, len(pg)), note=note, top_inch=0.85)
+
+    def regimes(self):
+        s = self.scen.summary
+        rg = list(self.res.model.get("regimes", []))
+        if len(rg) < 2:
+            print(f"note: {len(rg)} regime(s) in the study; regimes.png not written", file=sys.stderr)
+            return
+        if "eud_by_regime" not in s:
+            print("note: no eud_by_regime in the file; regimes.png not written", file=sys.stderr)
+            return
+        eud, eud_se = self.summary("eud_by_regime"), self.summary("eud_by_regime_se")
+        ps, ps_se = self.summary("p_short_by_regime"), self.summary("p_short_by_regime_se")
+        share = self.summary("regime_share")
+        ed = self.expected_demand()
+        D, G = len(self.demands), len(rg)
+        fig, axes = plt.subplots(1, 2, figsize=(13, max(4.5, 2.2 + 0.18 * D * G)), sharey=True)
+        fig.suptitle("By regime: EUD over the horizon (% of the demand's expected total want over all trials) and "
+                     "P(short in any month) (%), ± 2 SE", fontsize=10)
+        y = np.arange(D)
+        h = 0.8 / G
+        for ax, val, se, xlabel in ((axes[0], eud / ed[None, :] if eud is not None else None,
+                                     eud_se / ed[None, :] if eud_se is not None else None,
+                                     "EUD (% of expected demand)"),
+                                    (axes[1], ps, ps_se, "P(short in >= 1 month) (%)")):
+            ax.set_xlabel(xlabel)
+            ax.grid(True, axis="x", alpha=0.3)
+            if val is None:
+                ax.text(0.5, 0.5, "not in the file", transform=ax.transAxes, ha="center")
+                continue
+            for g in range(G):
+                lab = f"{rg[g]} ({pct(share[g], 0)} of trials)" if share is not None else rg[g]
+                e = 200 * np.nan_to_num(se[g]) if se is not None else None
+                ax.barh(y - 0.4 + h * (g + 0.5), 100 * np.nan_to_num(val[g]), height=h * 0.95, xerr=e,
+                        color=f"C{g % 10}", label=lab, error_kw=dict(ecolor="0.25", lw=0.7, capsize=1.5))
+            ax.set_xlim(left=0)
+        axes[0].set_yticks(y)
+        axes[0].set_yticklabels(self.demand_short, fontsize=7)
+        axes[0].set_ylim(D - 0.5, -0.5)
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=G, fontsize=8, frameon=False,
+                   bbox_to_anchor=(0.5, 1 - 0.35 / fig.get_figheight()), title="regime (share of trials drawn in it)",
+                   title_fontsize=8)
+        self.save(fig, "regimes.png", top_inch=0.95)
+
+    def scenarios(self):
+        names = list(self.res.scenarios)
+        if len(names) < 2:
+            return
+        D, S = len(self.demands), len(names)
+        fig, ax = plt.subplots(figsize=(11, max(4.5, 2.2 + 0.2 * D * S)))
+        fig.suptitle("Scenario comparison: expected unserved demand over the horizon per demand\n"
+                     "(% of the demand's expected total want in that scenario, ± 2 SE; EUD in t written at "
+                     "each bar)", fontsize=10)
+        y = np.arange(D)
+        h = 0.8 / S
+        top = 0.0
+        for k, nm in enumerate(names):
+            sc = self.res.scenarios[nm]
+            try:
+                eud = np.asarray(sc.summary["eud"], dtype=np.float64)
+                se = np.asarray(sc.summary["eud_se"], dtype=np.float64)
+            except ChokepointFormatError as e:
+                print(f"note: scenario {nm}: {e}; left out of scenarios.png", file=sys.stderr)
+                continue
+            ed = self.expected_demand(sc)
+            v, e = 100 * np.nan_to_num(eud / ed), 200 * np.nan_to_num(se / ed)
+            yy = y - 0.4 + h * (k + 0.5)
+            ax.barh(yy, v, height=h * 0.95, xerr=e, color=f"C{k % 10}", label=nm,
+                    error_kw=dict(ecolor="0.25", lw=0.7, capsize=1.5))
+            for j in range(D):
+                ax.text(v[j] + e[j], yy[j], f" {fmt_t(eud[j])} t", va="center", fontsize=6, color="0.25")
+            top = max(top, float((v + e).max(initial=0.0)))
+        ax.set_yticks(y)
+        ax.set_yticklabels(self.demand_short, fontsize=7)
+        ax.set_ylim(D - 0.5, -0.5)
+        ax.set_xlim(0, max(top * 1.25, 1e-3))
+        ax.set_xlabel("EUD (% of expected demand)")
+        ax.grid(True, axis="x", alpha=0.3)
+        fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=min(S, 6), fontsize=8, frameon=False,
+                   bbox_to_anchor=(0.5, 1 - 0.5 / fig.get_figheight()), title="scenario", title_fontsize=8)
+        self.save(fig, "scenarios.png", top_inch=0.95,
+                  caption=self.caption.replace(self.scen_caption, f"scenarios: {', '.join(names)}   "))
 
 
 def default_outdir(path):
@@ -380,7 +854,8 @@ def main(argv=None):
             if pl.n < 1:
                 print(f"plot_results.py: error: {a.file}: the file holds no trials", file=sys.stderr)
                 return 2
-            for step in (pl.exceedance, pl.histogram, pl.monthly, pl.chokepoints, pl.stockouts):
+            for step in (pl.exceedance, pl.histogram, pl.monthly, pl.chokepoints, pl.stockouts, pl.risk,
+                         pl.risk_table, pl.events, pl.regimes, pl.scenarios):
                 step()
         except ChokepointFormatError as e:
             print(f"plot_results.py: error: {e}", file=sys.stderr)

@@ -1,12 +1,32 @@
 #!/usr/bin/env bash
-# Build chokepoint with tests (RelWithDebInfo, into build-test/) and run the whole test suite.
-# Exit status: ctest's. Set CHOKEPOINT_TEST_BUILD_TYPE=Debug for a debug build,
-# CHOKEPOINT_SKIP_DEPS=1 to skip the package check.
+# Build chokepoint with tests and run the whole test suite, in two passes:
+#   1. RelWithDebInfo, into build-test/;
+#   2. the same suite built with AddressSanitizer + UBSan (-DCHOKEPOINT_SANITIZE=ON), into
+#      build-test-asan/: any memory error, leak or undefined behaviour fails the test that hit it.
+# Exit status: 0 when both passes pass, otherwise the first failing ctest's exit status.
+#
+#   scripts/test.sh                  both passes
+#   scripts/test.sh --no-sanitize    pass 1 only (also CHOKEPOINT_TEST_SANITIZE=0)
+#   scripts/test.sh --sanitize-only  pass 2 only
+#
+# Set CHOKEPOINT_TEST_BUILD_TYPE=Debug for debug builds, CHOKEPOINT_SKIP_DEPS=1 to skip the
+# package check. The fuzzer is separate: scripts/fuzz.sh (docs/robustness.md).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 build_type="${CHOKEPOINT_TEST_BUILD_TYPE:-RelWithDebInfo}"
+plain=1
+sanitize=1
+[ "${CHOKEPOINT_TEST_SANITIZE:-1}" = "0" ] && sanitize=0
+for arg in "$@"; do
+    case "$arg" in
+        --no-sanitize) sanitize=0 ;;
+        --sanitize-only) plain=0; sanitize=1 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) echo "test.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
+    esac
+done
 
 echo "== test.sh: checking system packages"
 bash scripts/install_deps.sh
@@ -15,18 +35,45 @@ bash scripts/install_deps.sh
 source scripts/find_python.sh
 echo "== test.sh: Python for the output tests: $PY"
 
-echo "== test.sh: configuring and building ($build_type) in build-test/"
-cmake -S . -B build-test -DCMAKE_BUILD_TYPE="$build_type" -DPython3_EXECUTABLE="$PY"
-cmake --build build-test -j"$(nproc)"
+status=0
 
-echo "== test.sh: running tests"
-set +e
-ctest --test-dir build-test --output-on-failure -j2
-status=$?
-set -e
+# run_pass NAME BUILD_DIR [extra cmake options...]
+run_pass() {
+    local name="$1" dir="$2"
+    shift 2
+    local t0=$SECONDS
+    echo "== test.sh [$name]: configuring and building ($build_type) in $dir/"
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$build_type" -DPython3_EXECUTABLE="$PY" "$@"
+    cmake --build "$dir" -j"$(nproc)"
+    local t1=$SECONDS
+    echo "== test.sh [$name]: running tests"
+    set +e
+    ctest --test-dir "$dir" --output-on-failure -j2
+    local rc=$?
+    set -e
+    echo "== test.sh [$name]: build $((t1 - t0)) s, tests $((SECONDS - t1)) s"
+    if [ "$rc" -eq 0 ]; then
+        echo "== test.sh [$name]: all tests passed"
+    else
+        echo "== test.sh [$name]: tests FAILED (ctest exit $rc)" >&2
+        [ "$status" -eq 0 ] && status=$rc
+    fi
+}
+
+if [ "$plain" = 1 ]; then
+    run_pass plain build-test
+fi
+if [ "$sanitize" = 1 ]; then
+    # halt_on_error: UBSan reports fail the test (gcc's UBSan would otherwise print and go on);
+    # the Python tests run the sanitized chokepoint as a subprocess and inherit these.
+    export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+    export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+    run_pass "asan+ubsan" build-test-asan -DCHOKEPOINT_SANITIZE=ON
+fi
+
 if [ "$status" -eq 0 ]; then
     echo "== test.sh: all tests passed"
 else
-    echo "== test.sh: tests FAILED (ctest exit $status)" >&2
+    echo "== test.sh: tests FAILED" >&2
 fi
 exit "$status"

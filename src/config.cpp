@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -12,7 +13,12 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
+#if __has_include(<yaml-cpp/depthguard.h>)
+#include <yaml-cpp/depthguard.h> // YAML::DeepRecursion (yaml-cpp >= 0.7)
+#define CHOKEPOINT_YAML_DEPTHGUARD 1
+#endif
 
 namespace chokepoint {
 
@@ -79,16 +85,50 @@ std::string nearest(const std::string &key, const std::vector<std::string> &know
     return {};
 }
 
+/// A value written by the user, quoted for a message: newlines shown as spaces, long values cut.
+std::string quote(const std::string &v) {
+    std::string s = v;
+    std::replace(s.begin(), s.end(), '\n', ' ');
+    if (s.size() > 60)
+        s = s.substr(0, 57) + "...";
+    return "'" + s + "'";
+}
+
+/// A short description of a node for messages: its value if it is a scalar, else its shape.
 std::string show(const YAML::Node &n) {
-    if (!n.IsDefined() || n.IsNull())
-        return "null";
+    if (!n.IsDefined())
+        return "nothing";
+    if (n.IsNull())
+        return "an empty value (nothing after the ':' or '-')";
     if (n.IsScalar())
-        return "'" + n.Scalar() + "'";
+        return quote(n.Scalar());
     if (n.IsSequence())
-        return "a list";
-    if (n.IsMap())
-        return "a map";
+        return n.size() == 0
+                   ? std::string("an empty list")
+                   : "a list of " + std::to_string(n.size()) + (n.size() == 1 ? " item" : " items");
+    if (n.IsMap()) {
+        if (n.size() == 0)
+            return "an empty map";
+        std::string keys;
+        std::size_t i = 0;
+        for (const auto &kv : n) {
+            if (i == 4) {
+                keys += ", ...";
+                break;
+            }
+            keys += (i++ ? ", " : "") + (kv.first.IsScalar() ? kv.first.Scalar() : "?");
+        }
+        return "a map with key" + std::string(n.size() == 1 ? " " : "s ") + keys;
+    }
     return "?";
+}
+
+/// "a, b, c" for messages.
+std::string join(const std::vector<std::string> &v) {
+    std::string s;
+    for (std::size_t i = 0; i < v.size(); ++i)
+        s += (i ? ", " : "") + v[i];
+    return s;
 }
 
 struct Item {
@@ -112,16 +152,23 @@ public:
     std::vector<Diagnostic> diags;
     Model m;
 
+    /// Errors not recorded because kMaxErrors were already recorded.
+    std::size_t dropped = 0;
+
     void error(const std::string &file, const YAML::Node &n, const std::string &path,
                const std::string &msg) {
-        if (diags.size() >= kMaxErrors)
+        if (diags.size() >= kMaxErrors) {
+            ++dropped;
             return;
+        }
         Diagnostic d{file, 0, 0, path, msg};
         if (n.IsDefined()) {
             const auto mark = n.Mark();
             if (mark.line >= 0) {
                 d.line = mark.line + 1;
                 d.column = mark.column + 1;
+                if (n.IsNull())
+                    place_empty_value(file, d);
             }
         } else {
             // An absent key: every accessor is only called on an absent node for a required
@@ -136,7 +183,88 @@ public:
                 d.column = it->second.column + 1;
             }
         }
+        if (n.IsDefined())
+            d.message += unclosed_quote_hint(file, n);
         diags.push_back(std::move(d));
+    }
+
+    /// The text of line `line` (0-based) of config file `file`, if it is known.
+    std::optional<std::string> source_line(const std::string &file, int line) const {
+        for (const auto &cf : m.files) {
+            if (cf.path != file)
+                continue;
+            std::size_t pos = 0;
+            for (int l = 0; l < line; ++l) {
+                pos = cf.text.find('\n', pos);
+                if (pos == std::string::npos)
+                    return std::nullopt;
+                ++pos;
+            }
+            const auto eol = cf.text.find('\n', pos);
+            return cf.text.substr(pos, eol == std::string::npos ? eol : eol - pos);
+        }
+        return std::nullopt;
+    }
+
+    /// yaml-cpp places an empty value (`key:` or `-` with nothing after it) at the next token,
+    /// often the next line. Move the diagnostic back to the end of the line that holds the key or
+    /// dash, skipping blank and comment-only lines.
+    void place_empty_value(const std::string &file, Diagnostic &d) const {
+        const auto cur = source_line(file, d.line - 1);
+        if (!cur)
+            return;
+        const auto before = cur->substr(
+            0, std::min<std::size_t>(cur->size(), static_cast<std::size_t>(d.column - 1)));
+        if (before.find_first_not_of(" \t\r") != std::string::npos)
+            return; // something precedes the mark on its line: the mark is right
+        for (int l = d.line - 2; l >= 0; --l) {
+            auto text = source_line(file, l);
+            if (!text)
+                return;
+            std::string t = *text;
+            if (const auto hash = t.find(" #"); hash != std::string::npos)
+                t = t.substr(0, hash);
+            if (!t.empty() && t.find_first_not_of(" \t\r") == std::string::npos)
+                continue;
+            const auto first = t.find_first_not_of(" \t\r");
+            if (first == std::string::npos || t[first] == '#')
+                continue;
+            const auto last = t.find_last_not_of(" \t\r");
+            d.line = l + 1;
+            d.column = static_cast<int>(last) + 1;
+            return;
+        }
+    }
+
+    /// For a quoted value whose closing quote is not on the line where it opens (legal YAML, but in
+    /// a config nearly always a forgotten quote that swallowed the lines below): a hint saying so.
+    std::string unclosed_quote_hint(const std::string &file, const YAML::Node &n) const {
+        if (!n.IsScalar() || n.Tag() != "!")
+            return {};
+        const auto mark = n.Mark();
+        if (mark.line < 0)
+            return {};
+        const auto line = source_line(file, mark.line);
+        const auto col = static_cast<std::size_t>(mark.column);
+        if (!line || col >= line->size() || ((*line)[col] != '"' && (*line)[col] != '\''))
+            return {};
+        const char q = (*line)[col];
+        for (std::size_t i = col + 1; i < line->size(); ++i) {
+            if (q == '"' && (*line)[i] == '\\') {
+                ++i;
+                continue;
+            }
+            if ((*line)[i] == q) {
+                if (q == '\'' && i + 1 < line->size() && (*line)[i + 1] == '\'') {
+                    ++i; // '' is an escaped quote
+                    continue;
+                }
+                return {};
+            }
+        }
+        return std::string(" (the quoted value opened on line ") + std::to_string(mark.line + 1) +
+               " is not closed on that line and runs on over the lines below: is a closing " + q +
+               " missing?)";
     }
 
     /// Where each map checked so far starts, by key path (to place "missing key" errors).
@@ -155,15 +283,23 @@ public:
         map_marks[path] = n.Mark();
         std::set<std::string> seen;
         for (const auto &kv : n) {
+            if (!kv.first.IsScalar()) {
+                error(f, kv.first, path,
+                      "a key must be a plain name, found " + show(kv.first) +
+                          "; expected one of: " + join(allowed));
+                continue;
+            }
             const std::string key = kv.first.Scalar();
             const std::string kp = path.empty() ? key : path + "." + key;
             if (!seen.insert(key).second)
-                error(f, kv.first, kp, "duplicate key '" + key + "'");
+                error(f, kv.first, kp,
+                      "duplicate key " + quote(key) + ": each key may appear once in a map");
             if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-                std::string msg = "unknown key '" + key + "'";
+                std::string msg = "unknown key " + quote(key);
                 const auto near = nearest(key, allowed);
                 if (!near.empty())
                     msg += " (did you mean '" + near + "'?)";
+                msg += "; expected one of: " + join(allowed);
                 error(f, kv.first, kp, msg);
             }
         }
@@ -181,7 +317,7 @@ public:
         errno = 0;
         const double v = std::strtod(s.c_str(), &end);
         if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v)) {
-            error(f, n, path, "expected a finite number, found '" + s + "'");
+            error(f, n, path, "expected a finite number, found " + quote(s));
             return std::nullopt;
         }
         return v;
@@ -197,14 +333,14 @@ public:
         const std::string &s = n.Scalar();
         if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) {
             error(f, n, path,
-                  "expected a whole number >= " + std::to_string(min) + ", found '" + s + "'");
+                  "expected a whole number >= " + std::to_string(min) + ", found " + quote(s));
             return std::nullopt;
         }
         errno = 0;
         const unsigned long long v = std::strtoull(s.c_str(), nullptr, 10);
         if (errno == ERANGE || v < min || v > max) {
             error(f, n, path,
-                  "value '" + s + "' out of range: must be in [" + std::to_string(min) + ", " +
+                  "value " + quote(s) + " out of range: must be in [" + std::to_string(min) + ", " +
                       std::to_string(max) + "]");
             return std::nullopt;
         }
@@ -241,8 +377,8 @@ public:
             return s;
         if (!std::regex_match(*s, re)) {
             error(f, n, path,
-                  "bad id '" + *s +
-                      "': ids start with a letter or '_' and use letters, digits, '_', '.', '-'");
+                  "bad id " + quote(*s) +
+                      ": ids start with a letter or '_' and use letters, digits, '_', '.', '-'");
             return std::nullopt;
         }
         return s;
@@ -261,8 +397,11 @@ public:
         const auto [lo, hi] = d->support(&factor_dists);
         if (range.rule && (lo < range.lo - 1e-12 || hi > range.hi + 1e-12)) {
             std::ostringstream os;
-            os << "distribution " << d->describe() << " can take values in [" << lo << ", " << hi
-               << "]: " << range.rule;
+            if (d->kind == Dist::Kind::Fixed)
+                os << "value " << d->describe() << " " << range.rule;
+            else
+                os << "distribution " << d->describe() << " can take values in [" << lo << ", "
+                   << hi << "], but this quantity " << range.rule;
             error(f, n, path, os.str());
             return std::nullopt;
         }
@@ -376,7 +515,13 @@ public:
             lo = std::max(lo, range.lo);
             hi = std::min(hi, range.hi);
             if (!(lo < hi)) {
-                error(f, p, pp, "truncation interval [" + fmt(lo) + ", " + fmt(hi) + "] is empty");
+                std::string why = "truncation interval [" + fmt(lo) + ", " + fmt(hi) +
+                                  "] is empty: need min < max";
+                if (range.rule && (lo == range.lo || hi == range.hi))
+                    why += " (this quantity " + std::string(range.rule) +
+                           ", so it is also truncated to [" + fmt(range.lo) + ", " + fmt(range.hi) +
+                           "])";
+                error(f, p, pp, why);
                 return std::nullopt;
             }
             return Dist::normal(*mean, *sd, lo, hi);
@@ -494,7 +639,7 @@ public:
                 if (!ws.IsSequence() || ws.size() != vals.size()) {
                     error(f, ws, pp + ".weights",
                           "expected a list of " + std::to_string(vals.size()) +
-                              " weights (one per value)");
+                              " weights (one per value), found " + show(ws));
                     return std::nullopt;
                 }
                 double total = 0;
@@ -512,7 +657,8 @@ public:
                     }
                 }
                 if (ok && !(total > 0)) {
-                    error(f, ws, pp + ".weights", "weights must sum to a positive number");
+                    error(f, ws, pp + ".weights",
+                          "weights must sum to a positive number (they are all 0)");
                     ok = false;
                 }
             } else {
@@ -531,7 +677,7 @@ public:
                 std::vector<std::string> known;
                 for (const auto &[k, _] : factor_index)
                     known.push_back(k);
-                std::string msg = "unknown factor '" + *id + "'";
+                std::string msg = "unknown factor " + quote(*id);
                 const auto near = nearest(*id, known);
                 if (!near.empty())
                     msg += " (did you mean '" + near + "'?)";
@@ -581,13 +727,16 @@ public:
                 } else if (def) {
                     d.children.push_back(*def);
                 } else {
-                    error(f, p, pp, "no distribution for regime '" + r.id + "' and no 'default'");
+                    error(f, p, pp,
+                          "no distribution for regime '" + r.id +
+                              "' and no 'default'; give one for '" + r.id +
+                              "' or a 'default' for the regimes not listed");
                     return std::nullopt;
                 }
             }
             return d;
         }
-        std::string msg = "unknown distribution '" + kind + "'";
+        std::string msg = "unknown distribution " + quote(kind);
         const auto near = nearest(kind, kinds);
         if (!near.empty())
             msg += " (did you mean '" + near + "'?)";
@@ -654,8 +803,8 @@ public:
                 for (const auto &[k, _] : groups)
                     known.push_back(k);
                 std::string msg =
-                    "'" + *s +
-                    "' is neither a country group nor a country code (upper-case, e.g. CN, US)";
+                    quote(*s) +
+                    " is neither a country group nor a country code (upper-case, e.g. CN, US)";
                 const auto near = nearest(*s, known);
                 if (!near.empty())
                     msg += " (did you mean group '" + near + "'?)";
@@ -670,7 +819,8 @@ public:
                 return std::nullopt;
         } else if (n.IsSequence()) {
             if (n.size() == 0) {
-                error(f, n, path, "empty country list");
+                error(f, n, path,
+                      "empty country list: give at least one country or group, or 'all'");
                 return std::nullopt;
             }
             bool ok = true;
@@ -721,7 +871,7 @@ public:
             std::vector<std::string> known;
             for (const auto &[k, _] : product_index)
                 known.push_back(k);
-            std::string msg = "unknown product '" + *s + "'";
+            std::string msg = "unknown product " + quote(*s);
             const auto near = nearest(*s, known);
             if (!near.empty())
                 msg += " (did you mean '" + near + "'?)";
@@ -754,21 +904,177 @@ struct ParsedFile {
     YAML::Node root;
 };
 
-std::string read_file(const std::string &path) {
-    std::error_code ec;
-    if (fs::is_directory(path, ec))
-        throw InputError(path + ": is a directory, not a config file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw InputError(path + ": cannot open config file (" + std::strerror(errno) + ")");
-    std::ostringstream os;
-    os << in.rdbuf();
-    return os.str();
+/// A config bigger than this is refused rather than read (and e.g. /dev/zero never ends).
+constexpr std::size_t kMaxConfigBytes = std::size_t(64) << 20;
+
+[[noreturn]] void file_error(const std::string &path, const std::string &msg, int line = 0,
+                             int column = 0, const std::string &key = "") {
+    throw InputError(std::vector<Diagnostic>{{path, line, column, key, msg}});
 }
 
+/// Reads a config file; throws InputError naming it, and saying why, when it cannot.
+std::string read_file(const std::string &path) {
+    if (path.empty())
+        file_error(path, "no config file given (empty path)");
+    std::error_code ec;
+    const auto st = fs::status(path, ec);
+    if (st.type() == fs::file_type::not_found)
+        file_error(path, "cannot open config file (No such file or directory); check the path");
+    if (st.type() == fs::file_type::directory)
+        file_error(path, "is a directory, not a config file; give the path of a .yaml file");
+    errno = 0;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        const int err = errno;
+        file_error(path, std::string("cannot open config file (") +
+                             (err ? std::strerror(err) : "unknown error") + ")");
+    }
+    std::string text;
+    char buf[65536];
+    while (in) {
+        in.read(buf, sizeof buf);
+        text.append(buf, static_cast<std::size_t>(in.gcount()));
+        if (text.size() > kMaxConfigBytes)
+            file_error(path, "larger than " + std::to_string(kMaxConfigBytes >> 20) +
+                                 " MiB: not a config file");
+    }
+    if (in.bad())
+        file_error(path, std::string("cannot read config file (") + std::strerror(errno) + ")");
+    return text;
+}
+
+/// Line and column (1-based) of byte `pos` of `text`.
+std::pair<int, int> line_col(const std::string &text, std::size_t pos) {
+    const int line = 1 + static_cast<int>(std::count(
+                             text.begin(), text.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
+    const auto bol = pos == 0 ? std::string::npos : text.rfind('\n', pos - 1);
+    const int col = static_cast<int>(bol == std::string::npos ? pos + 1 : pos - bol);
+    return {line, col};
+}
+
+/// Position of the first byte that is not part of valid UTF-8, or npos.
+std::size_t invalid_utf8(const std::string &s) {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        std::size_t n = 0;
+        unsigned min = 0;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            n = 1;
+            min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2;
+            min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3;
+            min = 0x10000;
+        } else {
+            return i;
+        }
+        unsigned cp = c & (0x3Fu >> n);
+        for (std::size_t k = 1; k <= n; ++k) {
+            if (i + k >= s.size())
+                return i;
+            const auto cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xC0) != 0x80)
+                return i;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return i;
+        i += n + 1;
+    }
+    return std::string::npos;
+}
+
+/// yaml-cpp's message, with a hint a newcomer can act on for the common ones.
+std::string syntax_message(const std::string &msg) {
+    static const std::vector<std::pair<std::string, std::string>> hints{
+        {YAML::ErrorMsg::MAP_VALUE,
+         "a 'key: value' where none can start; check this line's indentation against the lines "
+         "above (keys of one map line up), and quote a value that contains ': '"},
+        {YAML::ErrorMsg::MAP_KEY,
+         "a map key where none can start; check the indentation of this line"},
+        {YAML::ErrorMsg::END_OF_MAP,
+         "a map ends unexpectedly; check the indentation (keys of one map must line up)"},
+        {YAML::ErrorMsg::END_OF_SEQ,
+         "a list ends unexpectedly; check the indentation (the '- ' items of one list line up, "
+         "and the keys of an item line up with its first key)"},
+        {YAML::ErrorMsg::END_OF_MAP_FLOW, "a '{' is not closed by a '}'"},
+        {YAML::ErrorMsg::END_OF_SEQ_FLOW, "a '[' is not closed by a ']'"},
+        {YAML::ErrorMsg::FLOW_END, "a ']' or '}' without its opening '[' or '{'"},
+        {YAML::ErrorMsg::BLOCK_ENTRY,
+         "a '- ' list item where none can start; check the indentation of this line, and that "
+         "every '{' and '[' above it is closed"},
+        {YAML::ErrorMsg::EOF_IN_SCALAR, "a quoted string is not closed; add the closing quote"},
+        {YAML::ErrorMsg::UNKNOWN_ANCHOR,
+         "'*name' refers to an anchor '&name' that is not defined before it"},
+        {YAML::ErrorMsg::INVALID_ESCAPE,
+         "in a double-quoted string '\\' starts an escape; use single quotes, or write '\\\\'"},
+        {YAML::ErrorMsg::UNKNOWN_TOKEN, "a character YAML does not allow here"},
+    };
+    for (const auto &[m, hint] : hints)
+        if (msg.rfind(m, 0) == 0)
+            return "YAML syntax error: " + msg + ": " + hint;
+    return "YAML syntax error: " + msg;
+}
+
+/// Counts the documents of a YAML stream and whether each holds anything.
+struct DocumentScan : YAML::EventHandler {
+    struct Doc {
+        YAML::Mark start;
+        bool content = false;
+    };
+    std::vector<Doc> docs;
+    void OnDocumentStart(const YAML::Mark &mark) override { docs.push_back({mark, false}); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark &, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark &, YAML::anchor_t) override { seen(); }
+    void OnScalar(const YAML::Mark &, const std::string &, YAML::anchor_t,
+                  const std::string &) override {
+        seen();
+    }
+    void OnSequenceStart(const YAML::Mark &, const std::string &, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+        seen();
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark &, const std::string &, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {
+        seen();
+    }
+    void OnMapEnd() override {}
+
+private:
+    void seen() {
+        if (!docs.empty())
+            docs.back().content = true;
+    }
+};
+
 YAML::Node parse_yaml(const std::string &text, const std::string &path) {
-    if (text.find('\0') != std::string::npos)
-        throw InputError(path + ": not a text file (contains NUL bytes); expected a YAML config");
+    if (text.size() >= 2 &&
+        ((text[0] == '\xFF' && text[1] == '\xFE') || (text[0] == '\xFE' && text[1] == '\xFF')))
+        file_error(path, "the file is UTF-16 encoded; save it as UTF-8", 1, 1);
+    if (const auto nul = text.find('\0'); nul != std::string::npos) {
+        const auto [l, c] = line_col(text, nul);
+        file_error(path,
+                   "not a text file (a NUL byte at line " + std::to_string(l) + ", column " +
+                       std::to_string(c) + "); expected a YAML config (is this a results file?)",
+                   l, c);
+    }
+    if (const auto bad = invalid_utf8(text); bad != std::string::npos) {
+        const auto [l, c] = line_col(text, bad);
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[bad]));
+        file_error(path,
+                   std::string("not valid UTF-8 (byte ") + hex +
+                       "); save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
+                   l, c);
+    }
     // YAML forbids tabs in indentation; yaml-cpp's own message for them is obscure.
     std::size_t line_start = 0;
     int line_no = 1;
@@ -776,10 +1082,10 @@ YAML::Node parse_yaml(const std::string &text, const std::string &path) {
         std::size_t i = line_start;
         while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) {
             if (text[i] == '\t')
-                throw InputError(std::vector<Diagnostic>{
-                    {path, line_no, static_cast<int>(i - line_start + 1), "",
-                     "tab character in indentation: YAML does not allow tabs for indentation; use "
-                     "spaces"}});
+                file_error(path,
+                           "tab character in indentation: YAML does not allow tabs for "
+                           "indentation; replace it with spaces",
+                           line_no, static_cast<int>(i - line_start + 1));
             ++i;
         }
         const auto eol = text.find('\n', line_start);
@@ -788,54 +1094,124 @@ YAML::Node parse_yaml(const std::string &text, const std::string &path) {
         line_start = eol + 1;
         ++line_no;
     }
+    YAML::Node root;
+    DocumentScan scan;
     try {
-        return YAML::Load(text);
-    } catch (const YAML::Exception &e) {
-        throw InputError(std::vector<Diagnostic>{
-            {path, e.mark.line + 1, e.mark.column + 1, "", "YAML syntax error: " + e.msg}});
+        root = YAML::Load(text);
+        // YAML::LoadAll loops forever on some inputs (a stray ',' at the top level), so the
+        // documents after the first are looked for here, with a bound and a progress check.
+        std::istringstream in(text);
+        YAML::Parser parser(in);
+        for (int k = 0; k < 8 && parser.HandleNextDocument(scan); ++k) {
+            const auto &d = scan.docs;
+            if (d.size() >= 2 && d[d.size() - 1].start.pos == d[d.size() - 2].start.pos)
+                break; // no progress: the parser is stuck on a token it cannot use
+            if (d.size() >= 2 && d.back().content)
+                break;
+        }
     }
+#ifdef CHOKEPOINT_YAML_DEPTHGUARD
+    catch (const YAML::DeepRecursion &e) {
+        file_error(path,
+                   "YAML syntax error: nested too deeply (more than " + std::to_string(e.depth()) +
+                       " levels of lists and maps)",
+                   e.mark.line + 1, e.mark.column + 1);
+    }
+#endif
+    catch (const YAML::Exception &e) {
+        file_error(path, syntax_message(e.msg), e.mark.line + 1, e.mark.column + 1);
+    }
+    for (std::size_t k = 1; k < scan.docs.size(); ++k)
+        if (scan.docs[k].content)
+            file_error(path,
+                       "a second YAML document (after '---'); a config is one document: remove "
+                       "the '---' line or split the file",
+                       scan.docs[k].start.line + 1, scan.docs[k].start.column + 1);
+    if (!root.IsDefined() || root.IsNull()) {
+        // Nothing but comments, blank lines, '---', '...' and directives is an empty file;
+        // anything else is a token yaml-cpp gave up on without an error.
+        std::size_t pos = 0;
+        int line = 1;
+        while (pos < text.size()) {
+            const auto eol = std::min(text.find('\n', pos), text.size());
+            std::string l = text.substr(pos, eol - pos);
+            const auto first = l.find_first_not_of(" \t\r");
+            if (first != std::string::npos && l[first] != '#' && l[first] != '%' &&
+                l.compare(first, 3, "---") != 0 && l.compare(first, 3, "...") != 0)
+                file_error(path,
+                           "YAML syntax error: cannot read the file as YAML from here (" +
+                               quote(l.substr(first, 20)) +
+                               "); a config is a map of 'key: value' lines",
+                           line, static_cast<int>(first) + 1);
+            pos = eol + 1;
+            ++line;
+        }
+    }
+    return root;
+}
+
+std::string canonical(const std::string &path) {
+    std::error_code ec;
+    auto c = fs::weakly_canonical(path, ec);
+    return ec ? fs::absolute(path, ec).lexically_normal().string() : c.string();
 }
 
 void parse_with_includes(const std::string &path, const std::string &text,
                          std::vector<ParsedFile> &out, std::vector<std::string> &stack,
                          std::vector<ConfigFile> &files) {
-    const auto canon = fs::weakly_canonical(path).string();
-    if (std::find(stack.begin(), stack.end(), canon) != stack.end())
-        throw InputError(path + ": include cycle (the file includes itself, directly or not)");
-    for (const auto &pf : out)
-        if (fs::weakly_canonical(pf.path).string() == canon)
-            throw InputError(path + ": included twice");
+    const auto canon = canonical(path);
+    const bool included = !stack.empty();
     YAML::Node root = parse_yaml(text, path);
     if (!root.IsDefined() || root.IsNull())
-        throw InputError(std::vector<Diagnostic>{
-            {path, 0, 0, "",
-             "empty config: expected a map with at least 'products', 'facilities' and 'demands'"}});
+        file_error(path, included ? "empty file: an included config must be a map of sections "
+                                    "(products, facilities, ...)"
+                                  : "empty config: expected a map with at least 'products', "
+                                    "'facilities' and 'demands'");
     if (!root.IsMap())
-        throw InputError(std::vector<Diagnostic>{
-            {path, root.Mark().line + 1, root.Mark().column + 1, "",
-             "expected a map of sections (products, facilities, demands, ...) at the top level"}});
+        file_error(path,
+                   "expected a map of sections (products, facilities, demands, ...) at the top "
+                   "level, found " +
+                       show(root),
+                   root.Mark().line + 1, root.Mark().column + 1);
     out.push_back({path, root});
     files.push_back({path, text});
     stack.push_back(canon);
     if (const auto inc = root["include"]) {
         if (!inc.IsSequence())
-            throw InputError(
-                std::vector<Diagnostic>{{path, inc.Mark().line + 1, inc.Mark().column + 1,
-                                         "include", "expected a list of file paths"}});
+            file_error(path,
+                       "expected a list of file paths (e.g. include: [part.yaml]), found " +
+                           show(inc),
+                       inc.Mark().line + 1, inc.Mark().column + 1, "include");
         for (std::size_t i = 0; i < inc.size(); ++i) {
-            if (!inc[i].IsScalar())
-                throw InputError(std::vector<Diagnostic>{
-                    {path, inc[i].Mark().line + 1, inc[i].Mark().column + 1,
-                     "include[" + std::to_string(i) + "]", "expected a file path"}});
+            const auto key = "include[" + std::to_string(i) + "]";
+            const int l = inc[i].Mark().line + 1, c = inc[i].Mark().column + 1;
+            if (!inc[i].IsScalar() || inc[i].Scalar().empty())
+                file_error(path, "expected a file path, found " + show(inc[i]), l, c, key);
             const auto sub = (fs::path(path).parent_path() / inc[i].Scalar()).string();
+            const auto sub_canon = canonical(sub);
+            if (std::find(stack.begin(), stack.end(), sub_canon) != stack.end()) {
+                std::string chain;
+                for (const auto &s : stack)
+                    chain += fs::path(s).filename().string() + " -> ";
+                file_error(path,
+                           "include cycle: " + chain + fs::path(sub).filename().string() +
+                               " (a file may not include itself, directly or not)",
+                           l, c, key);
+            }
+            for (const auto &pf : out)
+                if (canonical(pf.path) == sub_canon)
+                    file_error(path, "'" + sub + "' is included twice; include each file once", l,
+                               c, key);
             std::string subtext;
             try {
                 subtext = read_file(sub);
-            } catch (const InputError &) {
-                throw InputError(
-                    std::vector<Diagnostic>{{path, inc[i].Mark().line + 1, inc[i].Mark().column + 1,
-                                             "include[" + std::to_string(i) + "]",
-                                             "cannot read included file '" + sub + "'"}});
+            } catch (const InputError &e) {
+                const auto why = e.diagnostics().empty() ? std::string(e.what())
+                                                         : e.diagnostics().front().message;
+                file_error(path,
+                           "cannot read included file '" + sub + "': " + why +
+                               " (include paths are relative to the including file)",
+                           l, c, key);
             }
             parse_with_includes(sub, subtext, out, stack, files);
         }
@@ -903,7 +1279,7 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
     if (const auto run = main.root["run"]) {
         if (L.check_map(mf, run, "run",
                         {"trials", "seed", "horizon_months", "start", "block_size", "quantiles",
-                         "store_monthly"})) {
+                         "thresholds", "store_monthly"})) {
             if (run["trials"])
                 if (auto v = L.unsigned_int(mf, run["trials"], "run.trials", 1, 0xFFFFFFFFull))
                     m.run.trials = *v;
@@ -922,7 +1298,7 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                 if (auto s = L.string(mf, run["start"], "run.start")) {
                     if (!std::regex_match(*s, re))
                         L.error(mf, run["start"], "run.start",
-                                "'" + *s + "' is not a month written YYYY-MM");
+                                quote(*s) + " is not a month written YYYY-MM (e.g. \"2027-01\")");
                     else
                         m.run.start = *s;
                 }
@@ -933,7 +1309,7 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
             if (const auto q = run["quantiles"]) {
                 if (!q.IsSequence() || q.size() == 0) {
                     L.error(mf, q, "run.quantiles",
-                            "expected a non-empty list of numbers in (0, 1)");
+                            "expected a non-empty list of numbers in (0, 1), found " + show(q));
                 } else {
                     m.run.quantiles.clear();
                     for (std::size_t i = 0; i < q.size(); ++i) {
@@ -948,6 +1324,28 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                         }
                     }
                     std::sort(m.run.quantiles.begin(), m.run.quantiles.end());
+                }
+            }
+            if (const auto q = run["thresholds"]) {
+                if (!q.IsSequence() || q.size() == 0) {
+                    L.error(mf, q, "run.thresholds",
+                            "expected a non-empty list of shares of demand in (0, 1], found " +
+                                show(q));
+                } else {
+                    m.run.thresholds.clear();
+                    for (std::size_t i = 0; i < q.size(); ++i) {
+                        const auto p = "run.thresholds[" + std::to_string(i) + "]";
+                        if (auto v = L.number(mf, q[i], p)) {
+                            if (*v <= 0 || *v > 1)
+                                L.error(
+                                    mf, q[i], p,
+                                    "threshold " + Loader::fmt(*v) +
+                                        " must lie in (0, 1] (a share of the demand's total want)");
+                            else
+                                m.run.thresholds.push_back(*v);
+                        }
+                    }
+                    std::sort(m.run.thresholds.begin(), m.run.thresholds.end());
                 }
             }
         }
@@ -974,7 +1372,8 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
         if (src) {
             const auto rs = src->root["regimes"];
             if (!rs.IsSequence() || rs.size() == 0) {
-                L.error(src->path, rs, "regimes", "expected a non-empty list of {id, weight}");
+                L.error(src->path, rs, "regimes",
+                        "expected a non-empty list of {id, weight} entries, found " + show(rs));
             } else {
                 double total = 0;
                 for (std::size_t i = 0; i < rs.size(); ++i) {
@@ -988,7 +1387,7 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                         continue;
                     if (*w < 0) {
                         L.error(src->path, rs[i]["weight"], p + ".weight",
-                                "weight must not be negative");
+                                "weight " + Loader::fmt(*w) + " must not be negative");
                         continue;
                     }
                     if (L.regime_index.count(*id)) {
@@ -1002,7 +1401,8 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                 }
                 if (!(total > 0))
                     L.error(src->path, rs, "regimes",
-                            "regime weights must sum to a positive number");
+                            "regime weights must sum to a positive number (they sum to " +
+                                Loader::fmt(total) + ")");
             }
         }
         if (m.regimes.empty())
@@ -1015,7 +1415,8 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
         if (!cg.IsDefined() || cg.IsNull())
             continue;
         if (!cg.IsMap()) {
-            L.error(pf.path, cg, "country_groups", "expected a map: group id -> list of countries");
+            L.error(pf.path, cg, "country_groups",
+                    "expected a map: group id -> list of countries, found " + show(cg));
             continue;
         }
         for (const auto &kv : cg) {
@@ -1036,7 +1437,9 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
             if (!cs)
                 continue;
             if (cs->all || cs->except) {
-                L.error(pf.path, kv.second, p, "a group is a plain list of countries");
+                L.error(pf.path, kv.second, p,
+                        "a group is a plain list of countries ('all' and all_except are not "
+                        "allowed in a group)");
                 continue;
             }
             L.groups[*id] = {cs->codes.begin(), cs->codes.end()};
@@ -1110,7 +1513,8 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                 continue;
             }
             if (!seen.insert(*in).second) {
-                L.error(it.file, kv.first, kp, "input listed twice");
+                L.error(it.file, kv.first, kp,
+                        "input '" + kv.first.Scalar() + "' is listed twice in this recipe");
                 continue;
             }
             m.products[pi].recipe.push_back({*in, *coef});
@@ -1134,7 +1538,9 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                     cyc += m.products[static_cast<std::size_t>(q)].id;
                     const Item &it = *product_item_of[static_cast<std::size_t>(p)];
                     L.error(it.file, it.node["recipe"], it.path + ".recipe",
-                            "recipe cycle: " + cyc);
+                            "recipe cycle: " + cyc +
+                                " (a product cannot be made, directly or through other products, "
+                                "from itself)");
                     return true;
                 }
                 if (state[static_cast<std::size_t>(q)] == 0 && dfs(q, path))
@@ -1165,7 +1571,7 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
         auto ctry = L.string(it.file, it.node["country"], it.path + ".country");
         if (ctry && !L.valid_country_code(*ctry)) {
             L.error(it.file, it.node["country"], it.path + ".country",
-                    "'" + *ctry + "' is not a country code (upper-case, e.g. CN, US)");
+                    quote(*ctry) + " is not a country code (upper-case, e.g. CN, US)");
             ctry.reset();
         }
         auto cap = L.dist(it.file, it.node["capacity"], it.path + ".capacity", kNonNeg);
@@ -1233,7 +1639,7 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
         auto ctry = L.string(it.file, it.node["country"], it.path + ".country");
         if (ctry && !L.valid_country_code(*ctry)) {
             L.error(it.file, it.node["country"], it.path + ".country",
-                    "'" + *ctry + "' is not a country code (upper-case, e.g. CN, US)");
+                    quote(*ctry) + " is not a country code (upper-case, e.g. CN, US)");
             ctry.reset();
         }
         auto q = L.dist(it.file, it.node["quantity"], it.path + ".quantity", kNonNeg);
@@ -1362,6 +1768,18 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
     };
     std::vector<ShockTargets> shock_targets;
     for (const auto &it : section(L, files, "events")) {
+        if (!it.node.IsMap()) {
+            L.error(it.file, it.node, it.path,
+                    "expected a map (key: value entries) describing an event, found " +
+                        show(it.node));
+            continue;
+        }
+        L.map_marks[it.path] = it.node.Mark();
+        if (!it.node["type"]) {
+            L.error(it.file, it.node, it.path + ".type",
+                    "missing required key 'type': give export_control or capacity_shock");
+            continue;
+        }
         const auto type = L.string(it.file, it.node["type"], it.path + ".type");
         if (!type)
             continue;
@@ -1374,9 +1792,12 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
             ev.type = EventType::CapacityShock;
             keys.insert(keys.end(), {"targets", "fraction_lost"});
         } else {
+            std::string msg = "unknown event type " + quote(*type);
+            const auto near = nearest(*type, {"export_control", "capacity_shock"});
+            if (!near.empty())
+                msg += " (did you mean '" + near + "'?)";
             L.error(it.file, it.node["type"], it.path + ".type",
-                    "unknown event type '" + *type +
-                        "': expected export_control or capacity_shock");
+                    msg + "; expected export_control or capacity_shock");
             continue;
         }
         if (!L.check_map(it.file, it.node, it.path, keys))
@@ -1385,7 +1806,8 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
         bool ok = static_cast<bool>(id);
         if (id && lane_index.count(*id)) {
             L.error(it.file, it.node["id"], it.path + ".id",
-                    "id '" + *id + "' is already a lane id");
+                    "event id '" + *id +
+                        "' is already a lane id; lanes and events share one set of ids");
             ok = false;
         }
         // onset
@@ -1396,9 +1818,13 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
             const int forms = (on["probability"] || on["month"] ? 1 : 0) +
                               (on["hazard_per_year"] ? 1 : 0) + (on["active_at_start"] ? 1 : 0);
             if (forms != 1) {
+                std::vector<std::string> given;
+                for (const auto &kv : on)
+                    given.push_back(kv.first.Scalar());
                 L.error(it.file, on, op,
                         "give exactly one onset form: {probability, month}, {hazard_per_year} or "
-                        "{active_at_start: true}");
+                        "{active_at_start: true}; found " +
+                            (given.empty() ? std::string("none") : join(given)));
                 ok = false;
             } else if (on["active_at_start"]) {
                 auto b = L.boolean(it.file, on["active_at_start"], op + ".active_at_start");
@@ -1431,8 +1857,10 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                     (void)hi;
                     if (lo >= H) {
                         L.error(it.file, on["month"], op + ".month",
-                                "onset month is never inside the horizon (>= " + std::to_string(H) +
-                                    " months)");
+                                "onset month " + mo->describe() +
+                                    " is never inside the horizon: months run from 0 to " +
+                                    std::to_string(H - 1) + " (run.horizon_months is " +
+                                    std::to_string(H) + ")");
                         ok = false;
                     }
                 }
@@ -1469,7 +1897,7 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                     st.has_fac = true;
                     if (!fs_.IsSequence() || fs_.size() == 0) {
                         L.error(it.file, fs_, tp + ".facilities",
-                                "expected a non-empty list of facility ids");
+                                "expected a non-empty list of facility ids, found " + show(fs_));
                         ok = false;
                     } else {
                         for (std::size_t i = 0; i < fs_.size(); ++i) {
@@ -1484,7 +1912,7 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                                 std::vector<std::string> known;
                                 for (const auto &[k, _] : facility_index)
                                     known.push_back(k);
-                                std::string msg = "unknown facility '" + *s + "'";
+                                std::string msg = "unknown facility " + quote(*s);
                                 const auto near = nearest(*s, known);
                                 if (!near.empty())
                                     msg += " (did you mean '" + near + "'?)";
@@ -1508,7 +1936,9 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                     st.products = L.product_mask(it.file, t["products"], tp + ".products");
                 }
                 if (!st.has_fac && !st.has_ctry && !st.has_prod) {
-                    L.error(it.file, t, tp, "give at least one of facilities, countries, products");
+                    L.error(it.file, t, tp,
+                            "no targets: give at least one of facilities, countries, products "
+                            "(a facility is hit when it matches every one given)");
                     ok = false;
                 }
             } else {
@@ -1568,8 +1998,14 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
         }
     }
 
-    if (!L.diags.empty())
+    if (!L.diags.empty()) {
+        if (L.dropped > 0)
+            L.diags.push_back({mf, 0, 0, "",
+                               std::to_string(L.dropped) + " more error" +
+                                   (L.dropped == 1 ? "" : "s") + " not shown (only the first " +
+                                   std::to_string(kMaxErrors) + " are reported)"});
         throw InputError(std::move(L.diags));
+    }
 
     // components of the recipe graph (union-find)
     {
@@ -1620,8 +2056,18 @@ Model load_model_from_string(const std::string &text, const std::string &path) {
     std::vector<ParsedFile> files;
     std::vector<std::string> stack;
     std::vector<ConfigFile> texts;
-    parse_with_includes(path, text, files, stack, texts);
-    return build(files, std::move(texts));
+    try {
+        parse_with_includes(path, text, files, stack, texts);
+        return build(files, std::move(texts));
+    } catch (const YAML::Exception &e) {
+        // Every bad input should have been caught with its own message above; this is the net
+        // under them, so that bad input is always an InputError (exit code 2), never a crash.
+        throw InputError(std::vector<Diagnostic>{
+            {path, e.mark.line >= 0 ? e.mark.line + 1 : 0, e.mark.line >= 0 ? e.mark.column + 1 : 0,
+             "",
+             "cannot interpret the config here (" + e.msg +
+                 "); check the structure of this part against docs/config-reference.md"}});
+    }
 }
 
 Model load_model(const std::string &path) {

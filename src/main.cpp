@@ -5,6 +5,7 @@
 #include "version.hpp"
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -14,7 +15,18 @@ namespace {
 constexpr int kExitOk = 0, kExitRuntime = 1, kExitBadInput = 2;
 constexpr const char *kExitCodes =
     "Exit codes: 0 success; 1 runtime failure (I/O, out of memory, internal error); 2 bad input "
-    "(config or arguments); 128+N when stopped by signal N (130 SIGINT, 143 SIGTERM).";
+    "(config or arguments); 128+N when stopped by signal N (129 SIGHUP, 130 SIGINT, 143 SIGTERM).";
+
+/// Leaves with exit code 1 after a runtime failure, at once (std::_Exit, after flushing the
+/// output): after a failed write (disk full) HDF5 1.10 keeps a half-destroyed file in its table of
+/// open objects, and its clean-up at exit would crash on it (SIGSEGV; the HDF5 bug behind
+/// CVE-2020-10812, fixed upstream in 2023). run_study has already removed the temporary file.
+[[noreturn]] void exit_runtime_failure() {
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    std::_Exit(kExitRuntime);
+}
 } // namespace
 
 int main(int argc, char **argv) {
@@ -108,9 +120,9 @@ int main(int argc, char **argv) {
         return 128 + e.signal();
     } catch (const std::bad_alloc &) {
         std::cerr << "error: out of memory\n";
-        return kExitRuntime;
+        exit_runtime_failure();
     } catch (const std::exception &e) {
         std::cerr << "error: " << e.what() << "\n";
-        return kExitRuntime;
+        exit_runtime_failure();
     }
 }

@@ -269,6 +269,19 @@ struct ResultWriter::Impl {
         for (const auto &r : m.restrictions)
             names.push_back(r.id);
         write_strings(mg, "restrictions", names);
+        std::vector<std::string> covered;
+        for (const auto &r : m.restrictions) {
+            std::string list;
+            for (std::size_t p = 0; p < m.products.size(); ++p)
+                if (r.product[p])
+                    list += (list.empty() ? "" : ",") + m.products[p].id;
+            covered.push_back(list);
+        }
+        write_strings(mg, "restriction_products", covered);
+        std::vector<std::int32_t> chain;
+        for (const auto &p : m.products)
+            chain.push_back(p.component);
+        write_array(mg, "product_chain", chain);
         write_strings(mg, "nodes", m.node_names);
         write_strings(mg, "countries", m.countries);
 
@@ -463,6 +476,20 @@ void ResultWriter::finish(const Accumulators &acc) {
             out.push_back(x.se());
         return out;
     };
+    // Conditional means: NaN over no trials, and a NaN error over fewer than two (unknown, not 0).
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    auto cmeans = [&](const std::vector<Moments> &v) {
+        std::vector<double> out;
+        for (const auto &x : v)
+            out.push_back(x.count() ? x.mean() : nan);
+        return out;
+    };
+    auto cses = [&](const std::vector<Moments> &v) {
+        std::vector<double> out;
+        for (const auto &x : v)
+            out.push_back(x.count() > 1 ? x.se() : nan);
+        return out;
+    };
     write_array(sg, "eud", means(acc.shortfall));
     write_array(sg, "eud_se", ses(acc.shortfall));
     write_array(sg, "expected_demand", means(acc.demand_total));
@@ -510,18 +537,18 @@ void ResultWriter::finish(const Accumulators &acc) {
     // Conditional views: given that an event fired (or not), and by regime. [event, demand]
     {
         const hsize_t E = m.events.size(), G = m.regimes.size();
-        write_array(sg, "eud_given_event", means(acc.fired_shortfall), {E, D});
-        write_array(sg, "eud_given_event_se", ses(acc.fired_shortfall), {E, D});
-        write_array(sg, "eud_given_no_event", means(acc.unfired_shortfall), {E, D});
-        write_array(sg, "eud_given_no_event_se", ses(acc.unfired_shortfall), {E, D});
-        write_array(sg, "p_short_given_event", means(acc.fired_short), {E, D});
-        write_array(sg, "p_short_given_event_se", ses(acc.fired_short), {E, D});
-        write_array(sg, "p_short_given_no_event", means(acc.unfired_short), {E, D});
-        write_array(sg, "p_short_given_no_event_se", ses(acc.unfired_short), {E, D});
-        write_array(sg, "eud_by_regime", means(acc.regime_shortfall), {G, D});
-        write_array(sg, "eud_by_regime_se", ses(acc.regime_shortfall), {G, D});
-        write_array(sg, "p_short_by_regime", means(acc.regime_short), {G, D});
-        write_array(sg, "p_short_by_regime_se", ses(acc.regime_short), {G, D});
+        write_array(sg, "eud_given_event", cmeans(acc.fired_shortfall), {E, D});
+        write_array(sg, "eud_given_event_se", cses(acc.fired_shortfall), {E, D});
+        write_array(sg, "eud_given_no_event", cmeans(acc.unfired_shortfall), {E, D});
+        write_array(sg, "eud_given_no_event_se", cses(acc.unfired_shortfall), {E, D});
+        write_array(sg, "p_short_given_event", cmeans(acc.fired_short), {E, D});
+        write_array(sg, "p_short_given_event_se", cses(acc.fired_short), {E, D});
+        write_array(sg, "p_short_given_no_event", cmeans(acc.unfired_short), {E, D});
+        write_array(sg, "p_short_given_no_event_se", cses(acc.unfired_short), {E, D});
+        write_array(sg, "eud_by_regime", cmeans(acc.regime_shortfall), {G, D});
+        write_array(sg, "eud_by_regime_se", cses(acc.regime_shortfall), {G, D});
+        write_array(sg, "p_short_by_regime", cmeans(acc.regime_short), {G, D});
+        write_array(sg, "p_short_by_regime_se", cses(acc.regime_short), {G, D});
         const hsize_t T = m.run.thresholds.size();
         write_array(sg, "threshold_levels", m.run.thresholds);
         write_array(sg, "p_share_above", means(acc.share_above), {D, T});
@@ -629,7 +656,6 @@ void ResultWriter::finish(const Accumulators &acc) {
               : std::vector<std::vector<double>>(D, std::vector<double>(ranks.size(), 0.0));
         const auto Q = levels.size();
         std::vector<double> q(D * Q), q_lo(D * Q), q_hi(D * Q), var(D * 2), tail_v(D * 2);
-        const double nan = std::numeric_limits<double>::quiet_NaN();
         for (std::size_t d = 0; d < D && n; ++d) {
             std::size_t r = 0;
             for (std::size_t j = 0; j < Q; ++j) {
@@ -656,8 +682,10 @@ void ResultWriter::finish(const Accumulators &acc) {
         std::vector<double> grid(D * kGrid);
         for (std::size_t d = 0; d < D; ++d)
             for (std::size_t g = 0; g < kGrid; ++g)
-                grid[d * kGrid + g] =
-                    std::max(0.0, acc.shortfall_max[d]) * static_cast<double>(g) / (kGrid - 1);
+                grid[d * kGrid + g] = g + 1 == kGrid // the last point is the largest itself
+                                          ? std::max(0.0, acc.shortfall_max[d])
+                                          : std::max(0.0, acc.shortfall_max[d]) *
+                                                static_cast<double>(g) / (kGrid - 1);
         std::vector<std::uint64_t> above(D * 2, 0), hist(D * (kGrid + 1), 0);
         std::vector<ExactSum> s1(D * 2), s2(D * 2);
         if (n)

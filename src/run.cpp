@@ -9,11 +9,14 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <random>
+#include <system_error>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/global_control.h>
 #include <tbb/info.h>
@@ -89,12 +92,70 @@ template <class Sink> AllocatorStats pipeline(const Model &model, int threads, S
     return st;
 }
 
-void fsync_path(const std::string &path, bool directory) {
-    const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+/// A fresh name for the temporary file beside `target`: `.<name>.partial-<pid>-<random>`, one
+/// that does not exist yet, so that a failed run removes only a file it created itself.
+fs::path temp_path(const fs::path &dir, const fs::path &target) {
+    std::random_device rd;
+    for (;;) {
+        char suffix[32];
+        std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
+        const fs::path tmp = dir / ("." + target.filename().string() + ".partial-" +
+                                    std::to_string(::getpid()) + "-" + suffix);
+        std::error_code ec;
+        if (!fs::exists(fs::symlink_status(tmp, ec)))
+            return tmp;
+    }
+}
+
+/// The operating system's reason for the HDF5 error being handled, from HDF5's error stack (e.g.
+/// "errno = 28, error message = 'No space left on device'"); empty when it holds none.
+std::string hdf5_cause() {
+    std::string cause;
+    H5Ewalk2(
+        H5E_DEFAULT, H5E_WALK_UPWARD,
+        [](unsigned, const H5E_error2_t *err, void *data) -> herr_t {
+            auto &out = *static_cast<std::string *>(data);
+            if (out.empty() && err->desc) {
+                const std::string d = err->desc;
+                const auto at = d.find("errno = ");
+                if (at == std::string::npos)
+                    return 0;
+                // "errno = 28, error message = 'No space left on device', buf = ..., ..."
+                const auto msg = d.find("error message = '", at);
+                const auto end = msg == std::string::npos ? msg : d.find('\'', msg + 17);
+                out = end == std::string::npos ? d.substr(at) : d.substr(at, end + 1 - at);
+            }
+            return 0;
+        },
+        &cause);
+    return cause;
+}
+
+/// Flushes a file's data to disk; throws std::system_error when that fails.
+void sync_file(const fs::path &path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return;
-    ::fsync(fd);
+        throw std::system_error(errno, std::generic_category(),
+                                "cannot open '" + path.string() + "' to flush it to disk");
+    if (::fsync(fd) != 0 && errno != EINVAL) {
+        const int err = errno;
+        ::close(fd);
+        throw std::system_error(err, std::generic_category(),
+                                "flushing '" + path.string() + "' to disk failed");
+    }
     ::close(fd);
+}
+
+/// Flushes a directory entry (the rename) to disk; returns the error, if any.
+std::error_code sync_directory(const fs::path &dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return {errno, std::generic_category()};
+    std::error_code ec;
+    if (::fsync(fd) != 0 && errno != EINVAL) // EINVAL: the file system cannot sync directories
+        ec.assign(errno, std::generic_category());
+    ::close(fd);
+    return ec;
 }
 } // namespace
 
@@ -102,8 +163,18 @@ void install_signal_handlers() {
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+        struct sigaction old {};
+        if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN)
+            continue; // ignored by the parent (nohup, `cmd &` in a script): keep it so
+        sigaction(sig, &sa, nullptr);
+    }
+    // A file-size limit (ulimit -f) would kill the process with SIGXFSZ and leave the temporary
+    // file behind; ignored, the write fails with EFBIG and run_study cleans up like any I/O error.
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGXFSZ, &ign, nullptr);
 }
 
 void check_output_path(const std::string &path, bool overwrite) {
@@ -113,6 +184,9 @@ void check_output_path(const std::string &path, bool overwrite) {
     const fs::path p(path);
     if (fs::is_directory(p, ec))
         throw InputError("output path '" + path + "' is a directory; give a file name");
+    // The final rename would replace a device, socket or pipe (e.g. /dev/null) with the file.
+    if (fs::exists(p, ec) && !fs::is_regular_file(p, ec))
+        throw InputError("output path '" + path + "' exists and is not a regular file");
     const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
     if (!fs::exists(dir, ec))
         throw InputError("output directory '" + dir.string() + "' does not exist");
@@ -137,11 +211,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
     const fs::path target(opt.output);
     const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
     // Hidden, beside the target (same file system, so the final rename is atomic).
-    std::string tmp_name = ".";
-    tmp_name += target.filename().string();
-    tmp_name += ".partial-";
-    tmp_name += std::to_string(::getpid());
-    const fs::path tmp = dir / tmp_name;
+    const fs::path tmp = temp_path(dir, target);
 
     std::string texts;
     for (const auto &f : model.files)
@@ -155,43 +225,52 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
     rep.threads = threads;
     try {
         H5::Exception::dontPrint();
-        ResultWriter writer(tmp.string(), model, info);
-        Accumulators total(dims_of(model));
-        std::uint64_t done = 0;
-        auto last_report = t0;
-        rep.alloc = pipeline(model, threads, [&](const BlockResult &b) {
-            writer.append(b);
-            total.merge(b.acc);
-            done += b.count;
-            const auto now = std::chrono::steady_clock::now();
-            if (!opt.quiet && now - last_report > std::chrono::seconds(5)) {
-                last_report = now;
-                const double s = std::chrono::duration<double>(now - t0).count();
-                std::cerr << "chokepoint: " << done << "/" << model.run.trials << " trials, "
-                          << static_cast<std::uint64_t>(done / s) << " trials/s\n";
-            }
-        });
-        writer.finish(total);
-        rep.trials = done;
+        {
+            ResultWriter writer(tmp.string(), model, info);
+            Accumulators total(dims_of(model));
+            std::uint64_t done = 0, blocks = 0;
+            auto last_report = t0;
+            rep.alloc = pipeline(model, threads, [&](const BlockResult &b) {
+                writer.append(b);
+                total.merge(b.acc);
+                done += b.count;
+                if (opt.fail_after_blocks != 0 && ++blocks == opt.fail_after_blocks)
+                    throw std::system_error(
+                        EIO, std::generic_category(),
+                        "writing '" + tmp.string() + "': simulated I/O error after " +
+                            std::to_string(blocks) +
+                            " blocks (test hook RunOptions::fail_after_blocks)");
+                const auto now = std::chrono::steady_clock::now();
+                if (!opt.quiet && now - last_report > std::chrono::seconds(5)) {
+                    last_report = now;
+                    const double s = std::chrono::duration<double>(now - t0).count();
+                    std::cerr << "chokepoint: " << done << "/" << model.run.trials << " trials, "
+                              << static_cast<std::uint64_t>(done / s) << " trials/s\n";
+                }
+            });
+            writer.finish(total); // closes the file
+            rep.trials = done;
+        }
+        sync_file(tmp);
+        std::error_code ec;
+        fs::rename(tmp, target, ec);
+        if (ec)
+            throw std::system_error(ec, "cannot move results into place at '" + opt.output + "'");
     } catch (const H5::Exception &e) {
+        const std::string cause = hdf5_cause();
         std::error_code ec;
         fs::remove(tmp, ec);
         throw std::runtime_error("writing '" + opt.output + "' failed: HDF5: " + e.getFuncName() +
-                                 ": " + e.getDetailMsg());
+                                 ": " + e.getDetailMsg() + (cause.empty() ? "" : ": " + cause));
     } catch (...) {
         std::error_code ec;
         fs::remove(tmp, ec);
         throw;
     }
-    fsync_path(tmp.string(), false);
-    std::error_code ec;
-    fs::rename(tmp, target, ec);
-    if (ec) {
-        fs::remove(tmp, ec);
-        throw std::runtime_error("cannot move results into place at '" + opt.output +
-                                 "': " + ec.message());
-    }
-    fsync_path(dir.string(), true);
+    // The results are in place; a failure to make the rename durable is only worth a warning.
+    if (const auto ec = sync_directory(dir))
+        std::cerr << "chokepoint: warning: cannot flush directory '" << dir.string()
+                  << "' to disk: " << ec.message() << "\n";
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return rep;
 }

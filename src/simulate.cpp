@@ -345,8 +345,10 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
                 run[d] = 0;
             }
             out.acc.monthly[d * Hs + ms].add(shortfall);
+            // The bands are computed from the stored float32 values: bound them as stored.
             out.acc.monthly_max[d * Hs + ms] =
-                std::max(out.acc.monthly_max[d * Hs + ms], shortfall);
+                std::max(out.acc.monthly_max[d * Hs + ms],
+                         static_cast<double>(static_cast<float>(shortfall)));
             if (!out.monthly_shortfall.empty())
                 out.monthly_shortfall[(row * D + d) * Hs + ms] = static_cast<float>(shortfall);
         }

@@ -295,6 +295,10 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
             for (int j = 0; j < k; ++j) {
                 const double v = row[j];
                 for (Group *g : by_col[static_cast<std::size_t>(j)]) {
+                    if (pass == 0 && (v > col_max[static_cast<std::size_t>(j)] ||
+                                      v < col_min[static_cast<std::size_t>(j)]))
+                        throw std::logic_error(
+                            "exact_order_statistics: a value lies outside its column's bounds");
                     if (v < g->lo) {
                         ++g->below;
                     } else if (v <= g->hi) {

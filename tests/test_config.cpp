@@ -550,13 +550,10 @@ TEST_CASE("bad configs: InputError with key path, rule and line", "[config][bad]
 
 TEST_CASE("a missing required key is an InputError naming its path and its entry's line",
           "[config][bad]") {
-    // BUG (reported to the lead): a missing required key whose value is a distribution, a map or a
-    // country set (capacity, quantity, duration_months, onset, exporters, ...) makes config.cpp
-    // call YAML::Node::IsScalar()/IsMap() on the undefined node that a const operator[] returns;
-    // yaml-cpp throws YAML::InvalidNode ("invalid node; first invalid key: \"capacity\""), which is
-    // not an InputError: `chokepoint validate` exits 1 with that message, no file, line or path.
-    // A mistyped required key (capacty: 80) hits the same path. Expected: an InputError for the
-    // key path, at the line of the entry that lacks it.
+    // Regression: a missing required key whose value is a distribution, a map or a country set
+    // (capacity, quantity, duration_months, onset, exporters, ...) once threw yaml-cpp's
+    // InvalidNode (exit 1, no file, line or path). A mistyped required key (capacty: 80) took the
+    // same path. It must be an InputError for the key path, at the line of the entry lacking it.
     struct Missing {
         const char *name, *from, *to, *path, *entry_at;
     };

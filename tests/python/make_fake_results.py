@@ -2,8 +2,14 @@
 """Write a small, fake but layout-correct chokepoint results file (docs/output-format.md, 1.0).
 
 The numbers are random, not a simulation; the summary is computed from the per-trial datasets
-exactly as the format defines it, so tests/python/test_output.py must pass on the file. Used to
-test the Python reader, plots and output checks without the engine.
+exactly as the format defines it (quantiles and their binomial CIs, VaR/CVaR, exceedance curve,
+thresholds, conditional views, fan-chart bands, chokepoint shares of the chain's EUD), and every
+dataset has HDF5 dimension scales, so tests/python/test_output.py, test_statistics.py and
+test_xarray.py must pass on the file. Only the chokepoint tables (*_binding_*) other than the
+facility trial/month shares are random: the per-trial data they come from are not in the format.
+Used to test the Python reader, plots and output checks without the engine -- and the checks
+themselves: this file computes the statistics independently of them (binomial CDF by a log-space
+recurrence rather than log-gamma terms, exact top of the exceedance grid).
 
     make_fake_results.py OUT.h5 [--trials N] [--horizon M] [--seed S] [--no-monthly]
 """
@@ -11,10 +17,95 @@ test the Python reader, plots and output checks without the engine.
 import argparse
 import datetime
 import hashlib
+import math
+import os
 import sys
 
 import h5py
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from chokepoint_reader import SUMMARY_DIMS, TRIAL_DIMS  # noqa: E402
+
+VAR_LEVELS = [0.95, 0.99]
+BAND_LEVELS = [0.05, 0.25, 0.5, 0.75, 0.95]
+THRESHOLDS = [0.01, 0.05, 0.10, 0.25]
+GRID = 101
+
+
+def ci_ranks(n, p, conf=0.95):
+    """0-based ranks (l, u) of the distribution-free CI of the p-quantile, -1 where none:
+    l = largest j with P(B <= j) <= (1 - conf) / 2, u = smallest j < n with P(B <= j) >= 1 - that,
+    B ~ binomial(n, p); the CDF by a log-space recurrence over the pmf."""
+    tail = (1 - conf) / 2
+    logpmf = np.empty(n + 1)
+    logpmf[0] = n * math.log1p(-p)
+    k = np.arange(n)
+    logpmf[1:] = logpmf[0] + np.cumsum(np.log((n - k) / (k + 1)) + math.log(p) - math.log1p(-p))
+    cdf = np.exp(np.logaddexp.accumulate(logpmf))
+    lo = [j for j in range(n) if cdf[j] <= tail]
+    hi = [j for j in range(n) if cdf[j] >= 1 - tail]
+    return (lo[-1] if lo else -1), (hi[0] if hi else -1)
+
+
+def distribution_stats(shortfall, share, levels):
+    """Quantiles with CIs, VaR, CVaR, exceedance curve and threshold shares from [trial, demand]."""
+    n, D = shortfall.shape
+    srt = np.sort(shortfall, axis=0)
+    out = {"quantile_levels": levels, "shortfall_quantiles": np.quantile(shortfall, levels, axis=0).T.copy()}
+    lo = np.full((D, len(levels)), np.nan)
+    hi = np.full((D, len(levels)), np.nan)
+    for k, p in enumerate(levels):
+        l, u = ci_ranks(n, float(p))
+        if l >= 0:
+            lo[:, k] = srt[l]
+        if u >= 0:
+            hi[:, k] = srt[u]
+    out["shortfall_quantiles_ci_low"], out["shortfall_quantiles_ci_high"] = lo, hi
+    out["var_levels"] = np.array(VAR_LEVELS)
+    out["var"] = np.quantile(shortfall, VAR_LEVELS, axis=0).T.copy()
+    cvar = np.zeros((D, 2))
+    cvar_se = np.zeros((D, 2))
+    for k, a in enumerate(VAR_LEVELS):
+        m = max(1, min(n, math.ceil(round(n * (1 - a), 9))))  # 500 (1 - 0.95) counts as 25
+        worst = srt[n - m:]
+        cvar[:, k] = worst.mean(axis=0)
+        if m > 1:
+            cvar_se[:, k] = worst.std(axis=0, ddof=1) / math.sqrt(m)
+    out["cvar"], out["cvar_se"] = cvar, cvar_se
+    mx = np.maximum(shortfall.max(axis=0), 0.0)
+    x = mx[:, None] * np.arange(GRID)[None, :] / (GRID - 1)
+    x[:, -1] = mx  # the grid ends exactly at the largest shortfall seen
+    p = (shortfall[:, :, None] > x[None, :, :]).mean(axis=0)
+    out["exceedance_x"], out["exceedance_p"] = x, p
+    out["exceedance_p_se"] = np.sqrt(p * (1 - p) / (n - 1))
+    out["threshold_levels"] = np.array(THRESHOLDS)
+    above = (share[:, :, None] > np.array(THRESHOLDS)[None, None, :]).astype(np.float64)
+    out["p_share_above"] = above.mean(axis=0)
+    out["p_share_above_se"] = above.std(axis=0, ddof=1) / math.sqrt(n)
+    return out
+
+
+def conditional_stats(shortfall, short, onset, regime, n_regimes):
+    """EUD and P(short) given each event fired / did not, and by regime, with standard errors."""
+    D = shortfall.shape[1]
+
+    def mean_se(x, mask):
+        k = int(mask.sum())
+        if k == 0:
+            return np.zeros(D), np.zeros(D)
+        sub = x[mask]
+        return sub.mean(axis=0), (sub.std(axis=0, ddof=1) / math.sqrt(k) if k > 1 else np.zeros(D))
+
+    out = {}
+    for what, x in (("eud", shortfall), ("p_short", short)):
+        for cond, masks in (("_given_event", [onset[:, e] >= 0 for e in range(onset.shape[1])]),
+                            ("_given_no_event", [onset[:, e] < 0 for e in range(onset.shape[1])]),
+                            ("_by_regime", [regime == g for g in range(n_regimes)])):
+            pairs = [mean_se(x, m) for m in masks]
+            out[what + cond] = np.array([p[0] for p in pairs]).reshape(len(masks), D)
+            out[what + cond + "_se"] = np.array([p[1] for p in pairs]).reshape(len(masks), D)
+    return out
 
 CONFIG_TEXT = """name: fake_study
 run: {trials: 2000, seed: 7, horizon_months: 24, start: "2025-01"}
@@ -150,6 +241,31 @@ def main(argv=None):
         "event_fired_share": (onset >= 0).mean(axis=0),
         "event_fired_share_se": se(onset >= 0),
     }
+    summary.update(distribution_stats(shortfall, share, levels))
+    summary.update(conditional_stats(shortfall, (shortm > 0).astype(np.float64), onset, regime, Q))
+    if not a.no_monthly:
+        summary["monthly_band_levels"] = np.array(BAND_LEVELS)
+        summary["monthly_shortfall_bands"] = np.moveaxis(
+            np.quantile(monthly32.astype(np.float64), BAND_LEVELS, axis=0), 0, -1).copy()
+    # chokepoint unserved quantities: random but at most the EUD of the value chain(s) they serve;
+    # chains: 0 = ga_primary, ga_6n; 1 = sm_metal, co_refined, smco_magnet
+    chain_of_product = np.array([0, 0, 1, 1, 1])
+    chain_eud = np.bincount(chain_of_product[demand_product], weights=summary["eud"], minlength=2)
+
+    def unserved(chains_of_items):
+        total = np.array([chain_eud[list(c)].sum() for c in chains_of_items])
+        u = total * rng.uniform(0.0, 0.9, len(total))
+        return u, np.where(total > 0, u / np.where(total > 0, total, 1.0), 0.0)
+
+    fac_chains = [[chain_of_product[p]] for p in facility_product]
+    node_chains = [[chain_of_product[products.index(nm.split("@")[0])]] for nm in nodes]
+    restr_chains = [[0, 1], [0]]  # no_ru_to_us covers every product; cn_ga_export_ban the gallium chain
+    for pre, ch in (("facility", fac_chains), ("node", node_chains), ("restriction", restr_chains)):
+        u, sh = unserved(ch)
+        u[summary[f"{pre}_binding_trial_share"] == 0] = 0.0
+        sh[summary[f"{pre}_binding_trial_share"] == 0] = 0.0
+        summary[f"{pre}_binding_unserved"] = u
+        summary[f"{pre}_binding_unserved_share"] = sh
     summary["eud_share"] = summary["eud"] / summary["expected_demand"]
     # eud_share is a ratio of means and has no standard error; the mean of the per-trial shares has
     summary["mean_shortfall_share"] = share.mean(axis=0)
@@ -226,6 +342,34 @@ def main(argv=None):
         sg = f.create_group("scenarios/baseline/summary")
         for k, v in summary.items():
             sg.create_dataset(k, data=np.asarray(v, dtype=np.float64))
+
+        # Dimension scales, so that xarray (h5netcdf) reads named dimensions.
+        def scale(group, name, data, **kw):
+            ds = group.create_dataset(name, data=data, **kw)
+            ds.make_scale(name)
+            return ds
+
+        names = {"demand": demands, "facility": facilities, "event": events, "regime": regimes,
+                 "node": nodes, "restriction": restrictions}
+        tscales = {"trial": scale(tg, "trial", np.arange(n, dtype=np.uint64), chunks=(min(n, 256),), maxshape=(None,)),
+                   "month": scale(tg, "month", np.arange(H, dtype=np.int32))}
+        for dim in ("demand", "facility", "event"):
+            tscales[dim] = scale(tg, dim, names[dim], dtype=str_t)
+        sscales = {"month": scale(sg, "month", np.arange(H, dtype=np.int32)),
+                   "grid": scale(sg, "grid", np.arange(GRID, dtype=np.int32))}
+        for dim, vals in names.items():
+            sscales[dim] = scale(sg, dim, vals, dtype=str_t)
+        for dim, src in (("quantile", "quantile_levels"), ("var_level", "var_levels"),
+                         ("threshold", "threshold_levels"), ("band", "monthly_band_levels")):
+            if src in summary:
+                sscales[dim] = scale(sg, dim, np.asarray(summary[src], dtype=np.float64))
+        for group, table, scales in ((tg, TRIAL_DIMS, tscales), (sg, SUMMARY_DIMS, sscales)):
+            for name, ds in group.items():
+                base = name[:-3] if name.endswith("_se") and name[:-3] in table else name
+                if name in scales or base not in table:
+                    continue
+                for i, dim in enumerate(table[base]):
+                    ds.dims[i].attach_scale(scales[dim])
     print(a.out)
     return 0
 

@@ -1,0 +1,196 @@
+// A run that fails loses nothing (run.hpp): whatever stops run_study -- a bad output path, a write
+// that fails mid-run (the RunOptions::fail_after_blocks test hook) -- leaves an existing results
+// file at the target byte-identical and no temporary `.<name>.partial-*` file behind.
+// Signals (SIGINT/SIGTERM/SIGHUP) and a full disk (a file-size limit, a small tmpfs) are tested
+// through the CLI by tests/python/test_signals.py and tests/python/test_disk_full.py: after a real
+// HDF5 write failure, HDF5 1.10 crashes at process exit (see main.cpp), which the CLI avoids and
+// an in-process test could not.
+#include "config.hpp"
+#include "run.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/stat.h>
+#include <system_error>
+#include <unistd.h>
+#include <vector>
+
+using namespace chokepoint;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kTiny = std::string(CHOKEPOINT_SOURCE_DIR) + "/configs/examples/tiny.yaml";
+
+struct TempDir {
+    fs::path path;
+    explicit TempDir(const std::string &tag) {
+        path = fs::path(CHOKEPOINT_TEST_TMP) / ("fail_" + tag + "_" + std::to_string(::getpid()));
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    std::vector<std::string> names() const {
+        std::vector<std::string> v;
+        for (const auto &e : fs::directory_iterator(path))
+            v.push_back(e.path().filename().string());
+        std::sort(v.begin(), v.end());
+        return v;
+    }
+};
+
+std::string slurp(const fs::path &p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream os;
+    os << in.rdbuf();
+    return os.str();
+}
+
+Model tiny(std::uint64_t trials, std::uint64_t block_size, std::uint64_t seed = 1) {
+    Model m = load_model(kTiny);
+    m.run.trials = trials;
+    m.run.block_size = block_size;
+    m.run.seed = seed;
+    return m;
+}
+
+RunOptions options(const fs::path &target, int threads = 1) {
+    RunOptions o;
+    o.output = target.string();
+    o.threads = threads;
+    o.quiet = true;
+    return o;
+}
+
+/// Runs `f`, which must throw an InputError whose message contains `fragment`.
+template <class F> void require_input_error(F &&f, const std::string &fragment) {
+    try {
+        f();
+        FAIL("no InputError (expected one mentioning '" << fragment << "')");
+    } catch (const InputError &e) {
+        INFO("message: " << e.what());
+        CHECK(std::string(e.what()).find(fragment) != std::string::npos);
+    }
+}
+
+} // namespace
+
+TEST_CASE("a write failure mid-run leaves the existing file byte-identical", "[failure]") {
+    TempDir tmp("midrun");
+    const fs::path target = tmp.path / "out.h5";
+    run_study(tiny(300, 100), options(target)); // 3 blocks
+    const std::string before = slurp(target);
+    REQUIRE(!before.empty());
+
+    for (const int threads : {1, 2}) {
+        for (const std::uint64_t after : {1, 2, 3}) { // 3: every block written, before closing
+            INFO(threads << " threads, failure after " << after << " blocks");
+            RunOptions o = options(target, threads);
+            o.overwrite = true;
+            o.fail_after_blocks = after;
+            try {
+                run_study(tiny(300, 100, 42), o);
+                FAIL("run_study did not fail");
+            } catch (const std::system_error &e) {
+                CHECK(e.code().value() == EIO);
+                CHECK(std::string(e.what()).find("fail_after_blocks") != std::string::npos);
+            }
+            CHECK(slurp(target) == before);
+            CHECK(tmp.names() == std::vector<std::string>{"out.h5"});
+        }
+    }
+
+    SECTION("with no file at the target, nothing is left at all") {
+        RunOptions o = options(tmp.path / "new.h5", 2);
+        o.fail_after_blocks = 2;
+        CHECK_THROWS_AS(run_study(tiny(300, 100), o), std::system_error);
+        CHECK(tmp.names() == std::vector<std::string>{"out.h5"});
+    }
+    SECTION("the hook after more blocks than the run has does nothing") {
+        RunOptions o = options(target, 2);
+        o.overwrite = true;
+        o.fail_after_blocks = 4;
+        CHECK(run_study(tiny(300, 100, 42), o).trials == 300);
+        CHECK(slurp(target) != before);
+        CHECK(tmp.names() == std::vector<std::string>{"out.h5"});
+    }
+}
+
+TEST_CASE("bad output paths are refused before any sampling, and touch nothing", "[failure]") {
+    TempDir tmp("paths");
+    const Model m = tiny(200, 100);
+    const fs::path file = tmp.path / "regular";
+    std::ofstream(file) << "not a directory\n";
+    const fs::path sub = tmp.path / "subdir";
+    fs::create_directories(sub);
+    std::ofstream(sub / "keep.txt") << "keep\n";
+    const auto listing = tmp.names();
+
+    SECTION("a directory that does not exist") {
+        RunOptions o = options(tmp.path / "missing" / "x.h5");
+        require_input_error([&] { run_study(m, o); }, "does not exist");
+        CHECK(!fs::exists(tmp.path / "missing"));
+    }
+    SECTION("a 'directory' that is a regular file (/existing_file/x.h5)") {
+        RunOptions o = options(file / "x.h5");
+        o.overwrite = true;
+        require_input_error([&] { run_study(m, o); }, "is not a directory");
+        CHECK(slurp(file) == "not a directory\n");
+    }
+    SECTION("an existing directory as the output path, with or without overwrite") {
+        for (const bool overwrite : {false, true}) {
+            RunOptions o = options(sub);
+            o.overwrite = overwrite;
+            require_input_error([&] { run_study(m, o); }, "is a directory");
+        }
+        CHECK(slurp(sub / "keep.txt") == "keep\n");
+        RunOptions o = options(sub.string() + "/");
+        require_input_error([&] { run_study(m, o); }, "is a directory");
+    }
+    SECTION("a FIFO (not a regular file) at the target is not replaced, even with overwrite") {
+        const fs::path fifo = tmp.path / "pipe.h5";
+        REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+        RunOptions o = options(fifo);
+        o.overwrite = true;
+        require_input_error([&] { run_study(m, o); }, "not a regular file");
+        CHECK(fs::is_fifo(fifo));
+        fs::remove(fifo);
+    }
+    SECTION("a directory without write permission") {
+        const fs::path ro = tmp.path / "readonly";
+        fs::create_directories(ro);
+        fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
+        if (::access(ro.c_str(), W_OK) == 0) {
+            // root (as in CI) may write anyway: the check is access(2), which grants root.
+            WARN("running as root: a mode-0500 directory is writable; permission check not "
+                 "exercised");
+        } else {
+            RunOptions o = options(ro / "x.h5");
+            require_input_error([&] { run_study(m, o); }, "not writable");
+        }
+        fs::permissions(ro, fs::perms::owner_all);
+        CHECK(fs::is_empty(ro));
+        fs::remove(ro);
+    }
+    SECTION("a directory that passes the checks but refuses new files (/proc) fails cleanly") {
+        // /proc is writable to root by mode but no file can be created in it: the failure comes
+        // from creating the temporary file, at run time, not from check_output_path.
+        if (!fs::is_directory("/proc/self")) {
+            WARN("no /proc: test not exercised");
+        } else {
+            RunOptions o = options("/proc/chokepoint_test.h5");
+            CHECK_THROWS(run_study(m, o));
+            CHECK(!fs::exists("/proc/chokepoint_test.h5"));
+        }
+    }
+    CHECK(tmp.names() == listing);
+}
