@@ -5,6 +5,7 @@
 #include "version.hpp"
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -39,7 +40,7 @@ int main(int argc, char **argv) {
     app.require_subcommand(1);
 
     std::string config, output, summary_file;
-    std::optional<std::uint64_t> trials, seed;
+    std::optional<std::uint64_t> trials;
     int threads = 0;
     bool overwrite = false, quiet = false, summary_json = false;
     int summary_top = 5;
@@ -49,7 +50,18 @@ int main(int argc, char **argv) {
     run->add_option("-o,--output", output, "Results file (default: results/<name>.h5)");
     run->add_option("--trials", trials, "Number of trials (overrides run.trials)")
         ->check(CLI::Range(std::uint64_t(1), std::uint64_t(0xFFFFFFFFull)));
-    run->add_option("--seed", seed, "Master seed, 0 .. 2^64-1 (overrides run.seed)");
+    std::string seed_text;
+    run->add_option("--seed", seed_text, "Master seed, 0 .. 2^64-1 (overrides run.seed)")
+        ->check([](const std::string &v) -> std::string {
+            // CLI11 would wrap -1 or 2^64 around silently: accept plain digits in range only.
+            if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+                return "the seed must be a whole number from 0 to 18446744073709551615";
+            errno = 0;
+            std::strtoull(v.c_str(), nullptr, 10);
+            if (errno == ERANGE)
+                return "the seed " + v + " does not fit 64 bits (largest 18446744073709551615)";
+            return "";
+        });
     run->add_option("--threads", threads, "Worker threads (default: all available)")
         ->check(CLI::Range(1, 1024));
     run->add_flag("--overwrite", overwrite, "Replace an existing results file");
@@ -88,8 +100,8 @@ int main(int argc, char **argv) {
         Model m = load_model(config);
         if (trials)
             m.run.trials = *trials;
-        if (seed)
-            m.run.seed = *seed;
+        if (!seed_text.empty())
+            m.run.seed = std::strtoull(seed_text.c_str(), nullptr, 10);
         RunOptions opt;
         opt.output = output.empty() ? "results/" + m.name + ".h5" : output;
         opt.threads = threads;
