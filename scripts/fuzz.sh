@@ -6,8 +6,8 @@
 #
 # Builds build-fuzz/fuzz_config with clang (-DCHOKEPOINT_FUZZ=ON; installs clang and
 # libclang-rt-14-dev with apt-get when missing, via sudo when not root), then fuzzes for SECONDS
-# from the seed corpus: the shipped configs, tests/data/, tests/bad_configs/ and
-# tests/fuzz/crashes/, with the key dictionary tests/fuzz/config.dict. New inputs accumulate in
+# from the seed corpus: the shipped configs, tests/data/, tests/bad_configs/, tests/fuzz/seeds/
+# and tests/fuzz/crashes/, with the key dictionary tests/fuzz/config.dict. New inputs accumulate in
 # build-fuzz/corpus/ (kept between runs); crashes, leaks, timeouts (> 10 s) and out-of-memory
 # inputs (> 2 GB) are written to build-fuzz/artifacts/. The log is build-fuzz/fuzz.log.
 # libFuzzer runs in fork mode (-fork=1 -ignore_crashes=1 ...), so that a finding does not end
@@ -57,7 +57,7 @@ if [ "$mode" = coverage ]; then
         { echo "fuzz.sh: build failed" >&2; exit 2; }
     rm -f "$cov"/replay-*.profraw
     LLVM_PROFILE_FILE="$root/$cov/replay-%p.profraw" "$cov/tests/fuzz_config_replay" \
-        "$build/corpus" configs tests/fuzz/crashes 2>/dev/null | tail -1
+        "$build/corpus" configs tests/fuzz/seeds tests/fuzz/crashes 2>/dev/null | tail -1
     "$llvm_bin/llvm-profdata" merge -o "$cov/replay.profdata" "$cov"/replay-*.profraw
     "$llvm_bin/llvm-cov" report "$cov/tests/fuzz_config_replay" -instr-profile="$cov/replay.profdata" \
         src/config.cpp src/distribution.cpp src/simulate.cpp src/allocation.cpp src/lp.cpp
@@ -75,7 +75,7 @@ cmake --build "$build" --target fuzz_config -j"$(nproc)" || { echo "fuzz.sh: bui
 mkdir -p "$build/corpus" "$build/seeds" "$build/artifacts"
 rm -f "$build/seeds/"*
 for f in configs/*.yaml configs/examples/*.yaml tests/data/*.yaml tests/bad_configs/*.yaml \
-         tests/fuzz/crashes/*; do
+         tests/fuzz/seeds/* tests/fuzz/crashes/*; do
     [ -f "$f" ] || continue
     case "$f" in *.md) continue ;; esac
     cp "$f" "$build/seeds/$(echo "$f" | tr '/' '_')"

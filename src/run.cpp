@@ -22,6 +22,7 @@
 #include <tbb/info.h>
 #include <tbb/parallel_pipeline.h>
 #include <unistd.h>
+#include <vector>
 
 namespace chokepoint {
 
@@ -48,8 +49,14 @@ template <class Sink> AllocatorStats pipeline(const Model &model, int threads, S
     const std::uint64_t trials = model.run.trials, bs = model.run.block_size;
     const std::uint64_t n_blocks = (trials + bs - 1) / bs;
     std::uint64_t next = 0;
+    // Blocks in flight live in `slots`, not in the pipeline's tokens: when a stage throws, oneTBB
+    // cancels the pipeline without destroying the objects its tokens carry (a leak, found by
+    // LeakSanitizer), so the tokens carry only block numbers. At most `tokens` blocks are in
+    // flight and they leave in order, so block b and block b + tokens never share slot b % tokens.
+    const auto tokens = static_cast<std::size_t>(2 * threads);
+    std::vector<std::unique_ptr<BlockResult>> slots(tokens);
     tbb::parallel_pipeline(
-        static_cast<std::size_t>(2 * threads),
+        tokens,
         tbb::make_filter<void, std::uint64_t>(tbb::filter_mode::serial_in_order,
                                               [&](tbb::flow_control &fc) -> std::uint64_t {
                                                   if (next >= n_blocks || g_signal.load() != 0) {
@@ -58,20 +65,24 @@ template <class Sink> AllocatorStats pipeline(const Model &model, int threads, S
                                                   }
                                                   return next++;
                                               }) &
-            tbb::make_filter<std::uint64_t, std::shared_ptr<BlockResult>>(
+            tbb::make_filter<std::uint64_t, std::uint64_t>(
                 tbb::filter_mode::parallel,
                 [&](std::uint64_t b) {
                     auto &sim = sims.local();
                     if (!sim)
                         sim = std::make_unique<Simulator>(model);
-                    auto r = std::make_shared<BlockResult>();
+                    auto &r = slots[static_cast<std::size_t>(b % tokens)];
+                    r = std::make_unique<BlockResult>();
                     const std::uint64_t first = b * bs;
                     sim->run_block(first, std::min(bs, trials - first), *r);
-                    return r;
+                    return b;
                 }) &
-            tbb::make_filter<std::shared_ptr<BlockResult>, void>(
-                tbb::filter_mode::serial_in_order,
-                [&](std::shared_ptr<BlockResult> r) { sink(*r); }));
+            tbb::make_filter<std::uint64_t, void>(
+                tbb::filter_mode::serial_in_order, [&](std::uint64_t b) {
+                    auto &r = slots[static_cast<std::size_t>(b % tokens)];
+                    sink(*r);
+                    r.reset();
+                }));
     if (const int sig = g_signal.load())
         throw Interrupted(sig);
     AllocatorStats st;
