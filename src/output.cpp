@@ -86,6 +86,21 @@ void label(H5::Group &g, const std::string &name, const std::vector<std::string>
     }
 }
 
+/// The ids of a list of model entities.
+template <class T> std::vector<std::string> ids(const std::vector<T> &items) {
+    std::vector<std::string> out;
+    for (const auto &x : items)
+        out.push_back(x.id);
+    return out;
+}
+
+/// A coordinate of names (ids) as a dimension scale of group `g`.
+void name_scale(H5::Group &g, const char *dim, const std::vector<std::string> &values) {
+    write_strings(g, dim, values);
+    auto ds = g.openDataSet(dim);
+    make_scale(ds, dim);
+}
+
 /// Coordinates of a group: index (0..n-1) scales and name scales.
 void index_scale(H5::Group &g, const std::string &name, hsize_t n) {
     std::vector<std::int32_t> v(static_cast<std::size_t>(n));
@@ -324,23 +339,9 @@ struct ResultWriter::Impl {
 
     /// Coordinates naming the model's entities, as dimension scales of group `g`.
     void name_scales(H5::Group &g) {
-        auto names = [&](const char *dim, std::vector<std::string> v) {
-            write_strings(g, dim, v);
-            auto ds = g.openDataSet(dim);
-            make_scale(ds, dim);
-        };
-        std::vector<std::string> v;
-        for (const auto &d : m.demands)
-            v.push_back(d.id);
-        names("demand", v);
-        v.clear();
-        for (const auto &f : m.facilities)
-            v.push_back(f.id);
-        names("facility", v);
-        v.clear();
-        for (const auto &e : m.events)
-            v.push_back(e.id);
-        names("event", v);
+        name_scale(g, "demand", ids(m.demands));
+        name_scale(g, "facility", ids(m.facilities));
+        name_scale(g, "event", ids(m.events));
     }
 };
 
@@ -349,20 +350,9 @@ void ResultWriter::label_summary(H5::Group &sg) {
     auto &I = *impl_;
     const Model &m = I.m;
     I.name_scales(sg);
-    auto strings = [&](const char *dim, const std::vector<std::string> &v) {
-        write_strings(sg, dim, v);
-        auto ds = sg.openDataSet(dim);
-        make_scale(ds, dim);
-    };
-    std::vector<std::string> v;
-    for (const auto &r : m.regimes)
-        v.push_back(r.id);
-    strings("regime", v);
-    v.clear();
-    for (const auto &r : m.restrictions)
-        v.push_back(r.id);
-    strings("restriction", v);
-    strings("node", m.node_names);
+    name_scale(sg, "regime", ids(m.regimes));
+    name_scale(sg, "restriction", ids(m.restrictions));
+    name_scale(sg, "node", m.node_names);
     index_scale(sg, "month", static_cast<hsize_t>(m.run.horizon_months));
     index_scale(sg, "grid", 101);
     auto values = [&](const char *dim, const char *source) {

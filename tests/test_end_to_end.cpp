@@ -9,6 +9,7 @@
 #include "output.hpp"
 #include "run.hpp"
 #include "simulate.hpp"
+#include "test_util.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -22,6 +23,8 @@
 #include <vector>
 
 using namespace chokepoint;
+using chokepoint::test::slurp;
+using chokepoint::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -65,33 +68,6 @@ void check_run(const Model &m, const Expect &e) {
     check_4se("EUD", acc.shortfall[0], e.eud);
     CHECK(acc.demand_total[0].mean() == Approx(10.0 * m.run.horizon_months).epsilon(1e-12));
     CHECK(acc.demand_total[0].variance() == Approx(0.0).margin(1e-6));
-}
-
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string &tag) {
-        path = fs::path(CHOKEPOINT_TEST_TMP) / ("e2e_" + tag + "_" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::vector<std::string> names() const {
-        std::vector<std::string> v;
-        for (const auto &e : fs::directory_iterator(path))
-            v.push_back(e.path().filename().string());
-        std::sort(v.begin(), v.end());
-        return v;
-    }
-};
-
-std::string slurp(const fs::path &p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream os;
-    os << in.rdbuf();
-    return os.str();
 }
 
 template <class T> std::vector<T> read_dataset(const std::string &file, const std::string &name) {
@@ -446,7 +422,7 @@ TEST_CASE("adding an unrelated quantity leaves every other draw unchanged", "[re
 }
 
 TEST_CASE("run_study writes the file atomically and refuses to overwrite", "[output]") {
-    TempDir tmp("study");
+    TempDir tmp("e2e_study");
     Model m = load_model(kTiny);
     m.run.trials = 300;
     m.run.block_size = 100;
@@ -599,7 +575,8 @@ TEST_CASE("merge(A, B) of partial runs equals the whole run exactly", "[repro]")
 // Small runs of every size write a complete file: the read-back statistics (quantiles, their
 // intervals, VaR/CVaR, monthly bands from float32 data) hold for 1, 2, 10, 50 trials and seeds.
 TEST_CASE("small runs write complete files whatever the trial count and seed", "[output]") {
-    const fs::path dir = fs::temp_directory_path() / ("chokepoint_small_" + std::to_string(::getpid()));
+    const fs::path dir =
+        fs::temp_directory_path() / ("chokepoint_small_" + std::to_string(::getpid()));
     fs::create_directories(dir);
     for (std::uint64_t trials : {1, 2, 10, 50})
         for (std::uint64_t seed = 1; seed <= 8; ++seed) {

@@ -7,6 +7,7 @@
 // an in-process test could not.
 #include "config.hpp"
 #include "run.hpp"
+#include "test_util.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -22,38 +23,13 @@
 #include <vector>
 
 using namespace chokepoint;
+using chokepoint::test::slurp;
+using chokepoint::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
 
 const std::string kTiny = std::string(CHOKEPOINT_SOURCE_DIR) + "/configs/examples/tiny.yaml";
-
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string &tag) {
-        path = fs::path(CHOKEPOINT_TEST_TMP) / ("fail_" + tag + "_" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::vector<std::string> names() const {
-        std::vector<std::string> v;
-        for (const auto &e : fs::directory_iterator(path))
-            v.push_back(e.path().filename().string());
-        std::sort(v.begin(), v.end());
-        return v;
-    }
-};
-
-std::string slurp(const fs::path &p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream os;
-    os << in.rdbuf();
-    return os.str();
-}
 
 Model tiny(std::uint64_t trials, std::uint64_t block_size, std::uint64_t seed = 1) {
     Model m = load_model(kTiny);
@@ -85,7 +61,7 @@ template <class F> void require_input_error(F &&f, const std::string &fragment) 
 } // namespace
 
 TEST_CASE("a write failure mid-run leaves the existing file byte-identical", "[failure]") {
-    TempDir tmp("midrun");
+    TempDir tmp("fail_midrun");
     const fs::path target = tmp.path / "out.h5";
     run_study(tiny(300, 100), options(target)); // 3 blocks
     const std::string before = slurp(target);
@@ -126,7 +102,7 @@ TEST_CASE("a write failure mid-run leaves the existing file byte-identical", "[f
 }
 
 TEST_CASE("bad output paths are refused before any sampling, and touch nothing", "[failure]") {
-    TempDir tmp("paths");
+    TempDir tmp("fail_paths");
     const Model m = tiny(200, 100);
     const fs::path file = tmp.path / "regular";
     std::ofstream(file) << "not a directory\n";
