@@ -42,27 +42,18 @@ struct Month {
                 leak[r] = m.restrictions[r].static_leakage;
             }
     }
-    int fac(const std::string &id) const {
-        for (std::size_t i = 0; i < m.facilities.size(); ++i)
-            if (m.facilities[i].id == id)
+    /// Index of the entity named `id` in `items` (anything with an `id`), failing the test if none.
+    template <class T>
+    static int index_of(const std::vector<T> &items, const std::string &id, const char *what) {
+        for (std::size_t i = 0; i < items.size(); ++i)
+            if (items[i].id == id)
                 return static_cast<int>(i);
-        FAIL("no facility " << id);
+        FAIL("no " << what << " " << id);
         return -1;
     }
-    int dem(const std::string &id) const {
-        for (std::size_t i = 0; i < m.demands.size(); ++i)
-            if (m.demands[i].id == id)
-                return static_cast<int>(i);
-        FAIL("no demand " << id);
-        return -1;
-    }
-    int res(const std::string &id) const {
-        for (std::size_t i = 0; i < m.restrictions.size(); ++i)
-            if (m.restrictions[i].id == id)
-                return static_cast<int>(i);
-        FAIL("no restriction " << id);
-        return -1;
-    }
+    int fac(const std::string &id) const { return index_of(m.facilities, id, "facility"); }
+    int dem(const std::string &id) const { return index_of(m.demands, id, "demand"); }
+    int res(const std::string &id) const { return index_of(m.restrictions, id, "restriction"); }
     int node(const std::string &name) const {
         for (std::size_t i = 0; i < m.node_names.size(); ++i)
             if (m.node_names[i] == name)
