@@ -42,6 +42,7 @@ struct Allocator::Component {
 struct Allocator::Problem {
     struct Node {
         int product;
+        int cls;    // country class
         double cap; // scaled
         std::vector<int> model_nodes;
     };
@@ -63,7 +64,6 @@ struct Allocator::Problem {
     std::vector<Consumer> consumers;
     std::vector<Edge> edges;
     std::vector<std::vector<int>> edges_into; // [consumer]
-    std::vector<std::pair<int, double>> leak_rows_meta;
     using Row = std::vector<std::pair<int, double>>;
     std::vector<Row> rows;
     std::vector<double> rhs;
@@ -305,7 +305,7 @@ void Allocator::solve_fresh(Component &c, const MonthInput &in) {
         auto it = node_of.find(key);
         if (it == node_of.end()) {
             it = node_of.emplace(key, static_cast<int>(P.nodes.size())).first;
-            P.nodes.push_back({fac.product, 0.0, {}});
+            P.nodes.push_back({fac.product, key.second, 0.0, {}});
         }
         auto &node = P.nodes[static_cast<std::size_t>(it->second)];
         node.cap += in.capacity[f] / unit[static_cast<std::size_t>(fac.product)];
@@ -317,13 +317,9 @@ void Allocator::solve_fresh(Component &c, const MonthInput &in) {
     // 3. Consumers.
     for (std::size_t n = 0; n < P.nodes.size(); ++n) {
         const auto &prod = m.products[static_cast<std::size_t>(P.nodes[n].product)];
-        int node_cls = -1;
-        for (const auto &[key, idx] : node_of)
-            if (idx == static_cast<int>(n))
-                node_cls = key.second;
         for (const auto &[q, a] : prod.recipe)
             P.consumers.push_back(
-                {Problem::Consumer::Recipe, q, node_cls, static_cast<int>(n), a, -1, 0, 0});
+                {Problem::Consumer::Recipe, q, P.nodes[n].cls, static_cast<int>(n), a, -1, 0, 0});
     }
     for (std::size_t i = 0; i < c.demands.size(); ++i) {
         const auto &dm = m.demands[static_cast<std::size_t>(c.demands[i])];
@@ -449,7 +445,7 @@ void Allocator::solve_fresh(Component &c, const MonthInput &in) {
         stats_.cold_first += lp_.cold_reason() == 1;
         stats_.cold_changed += lp_.cold_reason() == 2;
         stats_.cold_failed += lp_.cold_reason() == 3;
-        if (st != LinearProgram::Status::Optimal || std::getenv("CHOKEPOINT_DEBUG_LP_ALL")) {
+        if (st != LinearProgram::Status::Optimal) {
             if (std::getenv("CHOKEPOINT_DEBUG_LP")) {
                 std::ostringstream d;
                 d.precision(17);
@@ -468,8 +464,6 @@ void Allocator::solve_fresh(Component &c, const MonthInput &in) {
                     dump(extra_rows[i], extra_rhs[i]);
                 std::fprintf(stderr, "%s", d.str().c_str());
             }
-            if (st == LinearProgram::Status::Optimal)
-                return;
             std::ostringstream os;
             os << "allocation LP failed (status " << static_cast<int>(st) << ", "
                << P.rows.size() + extra_rows.size() << " rows, " << P.n_vars

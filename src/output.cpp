@@ -598,7 +598,6 @@ void ResultWriter::finish(const Accumulators &acc) {
                 const hsize_t rows = std::min(slab, n - start);
                 buf.resize(static_cast<std::size_t>(rows * width));
                 std::vector<hsize_t> off(static_cast<std::size_t>(rank), 0), cnt;
-                ds.getSpace().getSimpleExtentDims(nullptr);
                 std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
                 ds.getSpace().getSimpleExtentDims(dims.data());
                 off[0] = start;

@@ -177,10 +177,9 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
 
     // Demands.
     want_.assign(D * Hs, 0.0);
-    std::vector<double> &level = ramp_; // reuse scratch: stockpile level per demand
-    std::vector<double> &max_level = avail_;
-    std::vector<double> &max_draw = cap_year_;
-    std::vector<double> refill_rate(D, 0.0);
+    std::vector<double> &level = level_, &max_level = max_level_, &max_draw = max_draw_,
+                        &refill_rate = refill_rate_;
+    refill_rate.assign(D, 0.0);
     level.assign(D, 0.0);
     max_level.assign(D, 0.0);
     max_draw.assign(D, 0.0);

@@ -42,8 +42,8 @@ private:
     std::vector<std::uint64_t> qid_; // quantity ids, see simulate.cpp
     std::vector<int> demand_component_, node_component_, restriction_component_;
     // scratch
-    std::vector<double> factors_, cap_year_, avail_, ramp_, capacity_, want_, refill_want_, leak_;
-    std::vector<int> start_;
+    std::vector<double> factors_, capacity_, want_, leak_;
+    std::vector<double> level_, max_level_, max_draw_, refill_rate_; // stockpiles, per demand
     std::vector<char> active_, possible_;
     MonthOutput month_out_;
 };
