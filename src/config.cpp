@@ -1156,9 +1156,12 @@ std::string canonical(const std::string &path) {
     return ec ? fs::absolute(path, ec).lexically_normal().string() : c.string();
 }
 
+/// Reads an included file: from disk, or from the texts stored in a results file.
+using FileReader = std::function<std::string(const std::string &)>;
+
 void parse_with_includes(const std::string &path, const std::string &text,
                          std::vector<ParsedFile> &out, std::vector<std::string> &stack,
-                         std::vector<ConfigFile> &files) {
+                         std::vector<ConfigFile> &files, const FileReader &reader) {
     const auto canon = canonical(path);
     const bool included = !stack.empty();
     YAML::Node root = parse_yaml(text, path);
@@ -1204,7 +1207,7 @@ void parse_with_includes(const std::string &path, const std::string &text,
                                c, key);
             std::string subtext;
             try {
-                subtext = read_file(sub);
+                subtext = reader(sub);
             } catch (const InputError &e) {
                 const auto why = e.diagnostics().empty() ? std::string(e.what())
                                                          : e.diagnostics().front().message;
@@ -1213,7 +1216,7 @@ void parse_with_includes(const std::string &path, const std::string &text,
                                " (include paths are relative to the including file)",
                            l, c, key);
             }
-            parse_with_includes(sub, subtext, out, stack, files);
+            parse_with_includes(sub, subtext, out, stack, files, reader);
         }
     }
     stack.pop_back();
@@ -2052,12 +2055,13 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
 
 } // namespace
 
-Model load_model_from_string(const std::string &text, const std::string &path) {
+namespace {
+Model load_with_reader(const std::string &text, const std::string &path, const FileReader &reader) {
     std::vector<ParsedFile> files;
     std::vector<std::string> stack;
     std::vector<ConfigFile> texts;
     try {
-        parse_with_includes(path, text, files, stack, texts);
+        parse_with_includes(path, text, files, stack, texts, reader);
         return build(files, std::move(texts));
     } catch (const YAML::Exception &e) {
         // Every bad input should have been caught with its own message above; this is the net
@@ -2070,8 +2074,26 @@ Model load_model_from_string(const std::string &text, const std::string &path) {
     }
 }
 
+} // namespace
+
+Model load_model_from_string(const std::string &text, const std::string &path) {
+    return load_with_reader(text, path, read_file);
+}
+
 Model load_model(const std::string &path) {
     return load_model_from_string(read_file(path), path);
+}
+
+Model load_model_from_files(const std::vector<ConfigFile> &files) {
+    if (files.empty())
+        throw InputError("no config texts given");
+    const auto reader = [&](const std::string &path) -> std::string {
+        for (const auto &f : files)
+            if (f.path == path)
+                return f.text;
+        file_error(path, "not among the stored config files");
+    };
+    return load_with_reader(files.front().text, files.front().path, reader);
 }
 
 std::string describe_model(const Model &m) {

@@ -35,6 +35,10 @@ Model load_model(const std::string &path);
 /// Same, from text (tests); `path` names it in messages and resolves includes.
 Model load_model_from_string(const std::string &text, const std::string &path);
 
+/// Same, from stored texts (a checkpoint's or shard's /config): files[0] is the main config,
+/// includes are looked up by the path under which they were stored, never read from disk.
+Model load_model_from_files(const std::vector<ConfigFile> &files);
+
 /// A summary of the model for `chokepoint validate`.
 std::string describe_model(const Model &m);
 

@@ -1,5 +1,7 @@
 // chokepoint: thin command-line front end; all logic lives in the library.
+#include "comm.hpp"
 #include "config.hpp"
+#include "output.hpp"
 #include "run.hpp"
 #include "summary_text.hpp"
 #include "version.hpp"
@@ -13,10 +15,22 @@
 #include <optional>
 
 namespace {
-constexpr int kExitOk = 0, kExitRuntime = 1, kExitBadInput = 2;
+constexpr int kExitOk = 0, kExitRuntime = 1, kExitBadInput = 2, kExitCheckpointed = 75;
 constexpr const char *kExitCodes =
     "Exit codes: 0 success; 1 runtime failure (I/O, out of memory, internal error); 2 bad input "
-    "(config or arguments); 128+N when stopped by signal N (129 SIGHUP, 130 SIGINT, 143 SIGTERM).";
+    "(config or arguments); 75 stopped by a signal with a checkpoint saved (continue it with "
+    "`chokepoint run --resume OUT.checkpoint`); 128+N stopped by signal N without a checkpoint "
+    "(129 SIGHUP, 130 SIGINT, 143 SIGTERM).";
+
+std::unique_ptr<chokepoint::Comm> g_comm;
+
+/// Leaves with `code` on every rank of an MPI run (a failure on one rank would leave the others
+/// waiting for it), or returns it.
+int leave(int code) {
+    if (code != kExitOk && g_comm && g_comm->size() > 1)
+        g_comm->abort(code);
+    return code;
+}
 
 /// Leaves with exit code 1 after a runtime failure, at once (std::_Exit, after flushing the
 /// output): after a failed write (disk full) HDF5 1.10 keeps a half-destroyed file in its table of
@@ -26,12 +40,21 @@ constexpr const char *kExitCodes =
     std::cout.flush();
     std::cerr.flush();
     std::fflush(nullptr);
+    if (g_comm && g_comm->size() > 1)
+        g_comm->abort(kExitRuntime);
     std::_Exit(kExitRuntime);
 }
 } // namespace
 
 int main(int argc, char **argv) {
     using namespace chokepoint;
+    try {
+        g_comm = make_comm(&argc, &argv); // MPI, when started by mpirun/srun
+    } catch (const std::exception &e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return kExitRuntime;
+    }
+    const bool rank0 = !g_comm || g_comm->rank() == 0;
     CLI::App app{
         "chokepoint: Monte Carlo risk of supply shortfalls in critical-material value chains.\n" +
         std::string(kExitCodes)};
@@ -46,8 +69,12 @@ int main(int argc, char **argv) {
     int summary_top = 5;
 
     auto *run = app.add_subcommand("run", "Run a study and write its results file (HDF5).");
-    run->add_option("config", config, "Config file (YAML)")->required();
-    run->add_option("-o,--output", output, "Results file (default: results/<name>.h5)");
+    std::string resume, shard_text, log_format = "auto";
+    double checkpoint_every = 300, progress_every = 30;
+    auto *run_config = run->add_option("config", config, "Config file (YAML)");
+    run->add_option("-o,--output", output,
+                    "Results file (default: results/<name>.h5; with --resume, the checkpoint's "
+                    "path without '.checkpoint')");
     run->add_option("--trials", trials, "Number of trials (overrides run.trials)")
         ->check(CLI::Range(std::uint64_t(1), std::uint64_t(0xFFFFFFFFull)));
     std::string seed_text;
@@ -64,9 +91,47 @@ int main(int argc, char **argv) {
         });
     run->add_option("--threads", threads, "Worker threads (default: all available)")
         ->check(CLI::Range(1, 1024));
-    run->add_flag("--overwrite", overwrite, "Replace an existing results file");
+    run->add_flag("--overwrite", overwrite,
+                  "Replace an existing results file (and a stale checkpoint)");
     run->add_flag("-q,--quiet", quiet, "No progress or summary output");
+    auto *resume_opt =
+        run->add_option("--resume", resume,
+                        "Continue the checkpoint FILE of an interrupted run (config, seed, trials "
+                        "and shard come from it; give no CONFIG)");
+    run_config->excludes(resume_opt);
+    run->add_option("--shard", shard_text,
+                    "Run only the K-th of N slices of the trial blocks (K/N, K in 1..N); combine "
+                    "the N files with `chokepoint merge`")
+        ->check([](const std::string &v) -> std::string {
+            int k = 0, n = 0;
+            char extra = 0;
+            if (std::sscanf(v.c_str(), "%d/%d%c", &k, &n, &extra) != 2 || n < 1 || k < 1 || k > n ||
+                n > 1000000)
+                return "expected K/N with 1 <= K <= N (e.g. 3/8), got '" + v + "'";
+            return "";
+        });
+    run->add_option("--checkpoint-every", checkpoint_every,
+                    "Seconds between checkpoints to OUT.checkpoint (0: only when stopped by a "
+                    "signal; default 300)")
+        ->check(CLI::Range(0.0, 1e9));
+    run->add_option("--log-format", log_format,
+                    "Progress on stderr: auto (a bar on a terminal, JSON lines otherwise), bar, "
+                    "text or json")
+        ->check(CLI::IsMember({"auto", "bar", "text", "json"}));
+    run->add_option("--progress-every", progress_every,
+                    "Seconds between text/JSON progress lines (default 30)")
+        ->check(CLI::Range(0.0, 1e9));
     run->footer(kExitCodes);
+
+    std::vector<std::string> merge_inputs;
+    std::string merge_output;
+    auto *merge = app.add_subcommand(
+        "merge", "Combine the shard files of one run (--shard K/N) into the whole run's file.");
+    merge->add_option("output", merge_output, "Results file to write")->required();
+    merge->add_option("shards", merge_inputs, "The N shard files, in any order")->required();
+    merge->add_flag("--overwrite", overwrite, "Replace an existing results file");
+    merge->add_flag("-q,--quiet", quiet, "No summary output");
+    merge->footer(kExitCodes);
 
     auto *validate =
         app.add_subcommand("validate", "Check a config and print the model it builds.");
@@ -83,8 +148,8 @@ int main(int argc, char **argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError &e) {
-        const int rc = app.exit(e);
-        return rc == 0 ? kExitOk : kExitBadInput;
+        const int rc = rank0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 1);
+        return rc == 0 ? kExitOk : leave(kExitBadInput);
     }
 
     try {
@@ -97,22 +162,56 @@ int main(int argc, char **argv) {
             print_summary(summary_file, std::cout, summary_top, summary_json);
             return kExitOk;
         }
-        Model m = load_model(config);
-        if (trials)
-            m.run.trials = *trials;
-        if (!seed_text.empty())
-            m.run.seed = std::strtoull(seed_text.c_str(), nullptr, 10);
+        if (*merge) {
+            install_signal_handlers();
+            const auto rep = merge_shards(merge_output, merge_inputs, overwrite);
+            if (!quiet) {
+                std::cerr << "chokepoint: merged " << merge_inputs.size() << " shards, "
+                          << rep.trials << " trials in " << rep.seconds << " s -> " << merge_output
+                          << "\n";
+                print_summary(merge_output, std::cout);
+            }
+            return kExitOk;
+        }
+        if (config.empty() && resume.empty())
+            throw InputError("run: give a CONFIG file, or --resume CHECKPOINT");
+        Model m;
         RunOptions opt;
+        if (!resume.empty()) {
+            if (trials || !seed_text.empty() || !shard_text.empty())
+                throw InputError("run --resume: --trials, --seed and --shard come from the "
+                                 "checkpoint; leave them out");
+            m = model_of(read_stored_run(resume));
+            const std::string suffix = ".checkpoint";
+            if (output.empty()) {
+                if (resume.size() <= suffix.size() ||
+                    resume.compare(resume.size() - suffix.size(), suffix.size(), suffix) != 0)
+                    throw InputError("run --resume '" + resume +
+                                     "': the name does not end in '.checkpoint'; give the "
+                                     "results file with -o");
+                output = resume.substr(0, resume.size() - suffix.size());
+            }
+            opt.resume = resume;
+        } else {
+            m = load_model(config);
+            if (trials)
+                m.run.trials = *trials;
+            if (!seed_text.empty())
+                m.run.seed = std::strtoull(seed_text.c_str(), nullptr, 10);
+        }
+        if (!shard_text.empty())
+            std::sscanf(shard_text.c_str(), "%d/%d", &opt.shard_index, &opt.shard_count);
         opt.output = output.empty() ? "results/" + m.name + ".h5" : output;
         opt.threads = threads;
         opt.overwrite = overwrite;
-        opt.quiet = quiet;
+        opt.quiet = quiet || !rank0;
+        opt.checkpoint_every = checkpoint_every;
+        opt.log_format = parse_log_format(log_format);
+        opt.progress_every = progress_every;
+        opt.comm = g_comm.get();
         install_signal_handlers();
         const auto rep = run_study(m, opt);
-        if (!quiet) {
-            std::cerr << "chokepoint: " << rep.trials << " trials in " << rep.seconds << " s ("
-                      << static_cast<std::uint64_t>(rep.trials / std::max(rep.seconds, 1e-9))
-                      << " trials/s, " << rep.threads << " threads) -> " << opt.output << "\n";
+        if (!opt.quiet) {
             if (std::getenv("CHOKEPOINT_STATS"))
                 std::cerr << "allocator: " << rep.alloc.solves << " component-months, "
                           << rep.alloc.cache_hits << " repeated, " << rep.alloc.monotone_hits
@@ -125,11 +224,19 @@ int main(int argc, char **argv) {
         }
         return kExitOk;
     } catch (const InputError &e) {
-        std::cerr << e.what() << "\n";
-        return kExitBadInput;
+        if (rank0)
+            std::cerr << e.what() << "\n";
+        return leave(kExitBadInput);
     } catch (const Interrupted &e) {
+        if (!e.checkpoint().empty()) {
+            if (rank0)
+                std::cerr << "chokepoint: " << e.what() << "; checkpoint saved to '"
+                          << e.checkpoint() << "'; continue with `chokepoint run --resume "
+                          << e.checkpoint() << "`\n";
+            return kExitCheckpointed;
+        }
         std::cerr << "chokepoint: " << e.what() << "; no results file written\n";
-        return 128 + e.signal();
+        return leave(128 + e.signal());
     } catch (const std::bad_alloc &) {
         std::cerr << "error: out of memory\n";
         exit_runtime_failure();

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 #include <functional>
 #include <hdf5_hl.h>
 #include <limits>
@@ -30,13 +31,20 @@ const H5::StrType &vlen_str() {
     return t;
 }
 
+void drop_attr(H5::H5Object &obj, const char *name) {
+    if (obj.attrExists(name))
+        obj.removeAttr(name);
+}
+
 void attr_string(H5::H5Object &obj, const char *name, const std::string &value) {
+    drop_attr(obj, name);
     H5::DataSpace scalar(H5S_SCALAR);
     auto a = obj.createAttribute(name, vlen_str(), scalar);
     a.write(vlen_str(), value);
 }
 
 template <class T> void attr_scalar(H5::H5Object &obj, const char *name, T value) {
+    drop_attr(obj, name);
     H5::DataSpace scalar(H5S_SCALAR);
     auto a = obj.createAttribute(name, h5type<T>(), scalar);
     a.write(h5type<T>(), &value);
@@ -141,6 +149,20 @@ public:
         ds_ = g.createDataSet(name, type, space, plist);
     }
 
+    /// Reopens an existing dataset (a resumed checkpoint) to append after its rows.
+    static Appendable open(H5::Group &g, const char *name, const H5::PredType &type) {
+        Appendable a;
+        a.type_ = &type;
+        a.ds_ = g.openDataSet(name);
+        const auto space = a.ds_.getSpace();
+        std::vector<hsize_t> dims(static_cast<std::size_t>(space.getSimpleExtentNdims()));
+        space.getSimpleExtentDims(dims.data());
+        a.rows_ = dims.at(0);
+        a.inner_.assign(dims.begin() + 1, dims.end());
+        return a;
+    }
+    hsize_t rows() const { return rows_; }
+
     template <class T> void append(const T *data, hsize_t rows) {
         if (rows == 0)
             return;
@@ -167,6 +189,15 @@ private:
     hsize_t rows_ = 0;
 };
 
+bool fs_exists(const std::string &path) {
+    std::error_code ec;
+    return std::filesystem::exists(path, ec);
+}
+
+template <> const H5::PredType &h5type<float>() {
+    return H5::PredType::NATIVE_FLOAT;
+}
+
 std::string utc_now() {
     const auto now = std::chrono::system_clock::now();
     const std::time_t t = std::chrono::system_clock::to_time_t(now);
@@ -188,6 +219,32 @@ struct ResultWriter::Impl {
         fac_binding, regime, event_onset, monthly, trial_index;
     std::uint64_t rows = 0;
 
+    /// Reopens a checkpoint (copied to `path`) to continue appending to it.
+    Impl(const std::string &path, const Model &model, const RunInfo &ri, bool /*resume*/)
+        : m(model), info(ri) {
+        file = H5::H5File(path, H5F_ACC_RDWR);
+        scen = file.openGroup("/scenarios/" + info.scenario);
+        trials = scen.openGroup("trials");
+        using P = H5::PredType;
+        shortfall = Appendable::open(trials, "shortfall", P::NATIVE_DOUBLE);
+        demand_total = Appendable::open(trials, "demand_total", P::NATIVE_DOUBLE);
+        share = Appendable::open(trials, "shortfall_share", P::NATIVE_DOUBLE);
+        short_months = Appendable::open(trials, "short_months", P::NATIVE_INT32);
+        longest_run = Appendable::open(trials, "longest_run", P::NATIVE_INT32);
+        stockpile_min = Appendable::open(trials, "stockpile_min", P::NATIVE_DOUBLE);
+        stockout = Appendable::open(trials, "stockout_month", P::NATIVE_INT32);
+        fac_binding = Appendable::open(trials, "facility_binding_months", P::NATIVE_INT32);
+        regime = Appendable::open(trials, "regime", P::NATIVE_INT32);
+        event_onset = Appendable::open(trials, "event_onset", P::NATIVE_INT32);
+        if (m.run.store_monthly)
+            monthly = Appendable::open(trials, "monthly_shortfall", P::NATIVE_FLOAT);
+        trial_index = Appendable::open(trials, "trial", P::NATIVE_UINT64);
+        rows = trial_index.rows();
+        auto root = file.openGroup("/");
+        attr_scalar<std::int32_t>(root, "threads", info.threads);
+        attr_scalar<std::int32_t>(root, "ranks", info.ranks);
+    }
+
     Impl(const std::string &path, const Model &model, const RunInfo &ri) : m(model), info(ri) {
         file = H5::H5File(path, H5F_ACC_EXCL);
         auto root = file.openGroup("/");
@@ -205,6 +262,13 @@ struct ResultWriter::Impl {
         attr_scalar<std::int32_t>(root, "horizon_months", m.run.horizon_months);
         attr_scalar<std::uint64_t>(root, "block_size", m.run.block_size);
         attr_scalar<std::int32_t>(root, "threads", info.threads);
+        attr_scalar<std::int32_t>(root, "ranks", info.ranks);
+        attr_scalar<std::uint64_t>(root, "trials_planned", m.run.trials);
+        attr_scalar<std::uint64_t>(root, "blocks_total", info.blocks_total);
+        attr_scalar<std::uint64_t>(root, "first_block", info.first_block);
+        attr_scalar<std::uint64_t>(root, "end_block", info.end_block);
+        attr_scalar<std::int32_t>(root, "shard_index", info.shard_index);
+        attr_scalar<std::int32_t>(root, "shard_count", info.shard_count);
         attr_string(root, "config_sha256", info.config_sha256);
         attr_string(root, "name", m.name);
         attr_string(root, "description", m.description);
@@ -424,6 +488,47 @@ void ResultWriter::label_summary(H5::Group &sg) {
 
 ResultWriter::ResultWriter(const std::string &path, const Model &model, const RunInfo &info)
     : impl_(std::make_unique<Impl>(path, model, info)) {}
+
+ResultWriter::ResultWriter(const std::string &path, const Model &model, const RunInfo &info, Resume)
+    : impl_(std::make_unique<Impl>(path, model, info, true)) {}
+
+std::uint64_t ResultWriter::rows() const {
+    return impl_->rows;
+}
+
+namespace {
+/// Replaces /state with the exact statistics state `words` and the next block to run.
+void write_state(H5::H5File &file, const std::vector<std::uint64_t> &words,
+                 std::uint64_t next_block) {
+    if (H5Lexists(file.getId(), "/state", H5P_DEFAULT) > 0)
+        file.unlink("/state");
+    auto g = file.createGroup("/state");
+    attr_scalar<std::uint64_t>(g, "next_block", next_block);
+    attr_string(g, "about",
+                "exact state of the statistics (chokepoint::Accumulators::save) after the "
+                "blocks before next_block: what resume and merge continue from");
+    const hsize_t n = words.size();
+    H5::DataSpace space(1, &n);
+    H5::DSetCreatPropList plist;
+    const hsize_t chunk = std::max<hsize_t>(1, std::min<hsize_t>(n, 1 << 16));
+    plist.setChunk(1, &chunk);
+    plist.setDeflate(4);
+    auto ds = g.createDataSet("accumulators", H5::PredType::NATIVE_UINT64, space, plist);
+    if (n)
+        ds.write(words.data(), H5::PredType::NATIVE_UINT64);
+}
+} // namespace
+
+void ResultWriter::checkpoint(const Accumulators &acc, std::uint64_t next_block) {
+    auto &I = *impl_;
+    write_state(I.file, acc.save(), next_block);
+    auto root = I.file.openGroup("/");
+    attr_scalar<std::uint64_t>(root, "trials", I.rows);
+    attr_scalar<std::int32_t>(root, "complete", 0);
+    attr_string(root, "created_utc", utc_now());
+    I.file.flush(H5F_SCOPE_GLOBAL);
+    I.file.close();
+}
 
 ResultWriter::~ResultWriter() = default;
 
@@ -745,12 +850,197 @@ void ResultWriter::finish(const Accumulators &acc) {
 
     label_summary(sg);
 
+    // A shard keeps the exact state of its statistics for `chokepoint merge`; a whole run needs
+    // none (a resumed checkpoint's state is dropped).
+    if (I.info.shard_count > 0)
+        write_state(I.file, acc.save(), I.info.end_block);
+    else if (H5Lexists(I.file.getId(), "/state", H5P_DEFAULT) > 0)
+        I.file.unlink("/state");
     auto root = I.file.openGroup("/");
     attr_scalar<std::uint64_t>(root, "trials", I.rows);
     attr_string(root, "created_utc", utc_now());
     attr_scalar<std::int32_t>(root, "complete", 1);
     I.file.flush(H5F_SCOPE_GLOBAL);
     I.file.close();
+}
+
+namespace {
+bool has_attr(const H5::H5Object &o, const char *name) {
+    return o.attrExists(name);
+}
+
+std::string read_attr_string(const H5::H5Object &o, const char *name) {
+    auto a = o.openAttribute(name);
+    std::string v;
+    a.read(a.getStrType(), v);
+    return v;
+}
+
+template <class T> T read_attr_scalar(const H5::H5Object &o, const char *name) {
+    auto a = o.openAttribute(name);
+    T v{};
+    a.read(h5type<T>(), &v);
+    return v;
+}
+
+std::vector<std::string> read_strings(const H5::Group &g, const char *name) {
+    auto ds = g.openDataSet(name);
+    const auto n = static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints());
+    std::vector<char *> ptrs(n, nullptr);
+    if (n)
+        ds.read(ptrs.data(), vlen_str());
+    std::vector<std::string> out;
+    for (auto *p : ptrs)
+        out.emplace_back(p ? p : "");
+    if (n) {
+        auto space = ds.getSpace();
+        H5Dvlen_reclaim(vlen_str().getId(), space.getId(), H5P_DEFAULT, ptrs.data());
+    }
+    return out;
+}
+} // namespace
+
+StoredRun read_stored_run(const std::string &path) {
+    StoredRun r;
+    r.path = path;
+    H5::Exception::dontPrint();
+    if (!fs_exists(path))
+        throw InputError("'" + path + "': no such file");
+    if (H5Fis_hdf5(path.c_str()) <= 0)
+        throw InputError("'" + path + "' is not an HDF5 file (not a chokepoint results file)");
+    try {
+        H5::H5File f(path, H5F_ACC_RDONLY);
+        auto root = f.openGroup("/");
+        if (!has_attr(root, "filetype") || read_attr_string(root, "filetype") != kFileType)
+            throw InputError("'" + path + "' is not a chokepoint results file (no filetype '" +
+                             std::string(kFileType) + "' attribute)");
+        {
+            auto a = root.openAttribute("format_version");
+            std::int32_t v[2] = {0, 0};
+            a.read(H5::PredType::NATIVE_INT32, v);
+            r.format_major = v[0];
+            r.format_minor = v[1];
+        }
+        if (r.format_major != kFormatMajor)
+            throw InputError("'" + path + "' has format version " + std::to_string(r.format_major) +
+                             "." + std::to_string(r.format_minor) + "; this program reads " +
+                             std::to_string(kFormatMajor) + ".x");
+        for (const char *needed : {"trials_planned", "blocks_total", "first_block", "end_block",
+                                   "shard_index", "shard_count", "seed", "block_size"})
+            if (!has_attr(root, needed))
+                throw InputError("'" + path + "' lacks the attribute '" + needed +
+                                 "' (written by an older chokepoint); it cannot be resumed or "
+                                 "merged");
+        r.program_version = read_attr_string(root, "program_version");
+        r.git_commit = read_attr_string(root, "git_commit");
+        r.config_sha256 = read_attr_string(root, "config_sha256");
+        r.name = read_attr_string(root, "name");
+        r.seed = read_attr_scalar<std::uint64_t>(root, "seed");
+        r.trials = has_attr(root, "trials") ? read_attr_scalar<std::uint64_t>(root, "trials") : 0;
+        r.trials_planned = read_attr_scalar<std::uint64_t>(root, "trials_planned");
+        r.block_size = read_attr_scalar<std::uint64_t>(root, "block_size");
+        r.blocks_total = read_attr_scalar<std::uint64_t>(root, "blocks_total");
+        r.first_block = read_attr_scalar<std::uint64_t>(root, "first_block");
+        r.end_block = read_attr_scalar<std::uint64_t>(root, "end_block");
+        r.horizon_months = read_attr_scalar<std::int32_t>(root, "horizon_months");
+        r.shard_index = read_attr_scalar<std::int32_t>(root, "shard_index");
+        r.shard_count = read_attr_scalar<std::int32_t>(root, "shard_count");
+        r.complete =
+            has_attr(root, "complete") && read_attr_scalar<std::int32_t>(root, "complete") == 1;
+        auto cfg = f.openGroup("/config");
+        const auto paths = read_strings(cfg, "files"), texts = read_strings(cfg, "texts");
+        if (paths.size() != texts.size() || paths.empty())
+            throw InputError("'" + path + "': /config holds no config texts");
+        for (std::size_t i = 0; i < paths.size(); ++i)
+            r.files.push_back({paths[i], texts[i]});
+        if (H5Lexists(f.getId(), "/state", H5P_DEFAULT) > 0) {
+            auto g = f.openGroup("/state");
+            r.next_block = read_attr_scalar<std::uint64_t>(g, "next_block");
+            auto ds = g.openDataSet("accumulators");
+            r.state.resize(static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints()));
+            if (!r.state.empty())
+                ds.read(r.state.data(), H5::PredType::NATIVE_UINT64);
+            r.has_state = true;
+        }
+    } catch (const H5::Exception &e) {
+        throw InputError("'" + path + "' cannot be read as a chokepoint results file (HDF5: " +
+                         e.getFuncName() + ": " + e.getDetailMsg() + ")");
+    }
+    return r;
+}
+
+Model model_of(const StoredRun &r) {
+    Model m = load_model_from_files(r.files);
+    m.run.seed = r.seed;
+    m.run.trials = r.trials_planned;
+    if (m.run.block_size != r.block_size || m.run.horizon_months != r.horizon_months)
+        throw InputError("'" + r.path + "': its stored config does not rebuild the same run " +
+                         "(block size or horizon differ)");
+    return m;
+}
+
+struct TrialReader::Impl {
+    const Model &m;
+    H5::H5File file;
+    H5::Group trials;
+    std::uint64_t rows = 0;
+    Impl(const std::string &path, const Model &model) : m(model) {
+        file = H5::H5File(path, H5F_ACC_RDONLY);
+        trials = file.openGroup("/scenarios/baseline/trials");
+        auto ds = trials.openDataSet("trial");
+        hsize_t n = 0;
+        ds.getSpace().getSimpleExtentDims(&n);
+        rows = n;
+    }
+    template <class T>
+    void read(const char *name, std::uint64_t first, std::uint64_t count, std::vector<T> &out) {
+        auto ds = trials.openDataSet(name);
+        auto fspace = ds.getSpace();
+        const int rank = fspace.getSimpleExtentNdims();
+        std::vector<hsize_t> dims(static_cast<std::size_t>(rank)), off(dims.size(), 0);
+        fspace.getSimpleExtentDims(dims.data());
+        std::size_t width = 1;
+        for (std::size_t i = 1; i < dims.size(); ++i)
+            width *= static_cast<std::size_t>(dims[i]);
+        out.assign(static_cast<std::size_t>(count) * width, T{});
+        auto cnt = dims;
+        cnt[0] = count;
+        off[0] = first;
+        if (count == 0 || width == 0)
+            return;
+        fspace.selectHyperslab(H5S_SELECT_SET, cnt.data(), off.data());
+        H5::DataSpace ms(rank, cnt.data());
+        ds.read(out.data(), h5type<T>(), ms, fspace);
+    }
+};
+
+TrialReader::TrialReader(const std::string &path, const Model &model)
+    : impl_(std::make_unique<Impl>(path, model)) {}
+TrialReader::~TrialReader() = default;
+std::uint64_t TrialReader::rows() const {
+    return impl_->rows;
+}
+
+void TrialReader::read(std::uint64_t first, std::uint64_t count, BlockResult &b) {
+    auto &I = *impl_;
+    if (first + count > I.rows)
+        throw std::out_of_range("TrialReader: rows beyond the file");
+    std::vector<std::uint64_t> idx;
+    I.read("trial", first, count, idx);
+    b.first_trial = idx.empty() ? 0 : idx.front();
+    b.count = count;
+    I.read("shortfall", first, count, b.shortfall);
+    I.read("demand_total", first, count, b.demand_total);
+    I.read("shortfall_share", first, count, b.shortfall_share);
+    I.read("stockpile_min", first, count, b.stockpile_min);
+    I.read("short_months", first, count, b.short_months);
+    I.read("longest_run", first, count, b.longest_run);
+    I.read("stockout_month", first, count, b.stockout_month);
+    I.read("facility_binding_months", first, count, b.facility_binding_months);
+    I.read("regime", first, count, b.regime);
+    I.read("event_onset", first, count, b.event_onset);
+    if (I.m.run.store_monthly)
+        I.read("monthly_shortfall", first, count, b.monthly_shortfall);
 }
 
 } // namespace chokepoint

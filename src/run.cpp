@@ -1,9 +1,12 @@
 #include "run.hpp"
 
+#include "comm.hpp"
 #include "config.hpp"
+#include "cpus.hpp"
 #include "output.hpp"
 #include "sha256.hpp"
 #include "simulate.hpp"
+#include "version.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -35,20 +38,19 @@ extern "C" void on_signal(int sig) {
     g_signal.store(sig);
 }
 
-int resolve_threads(int requested) {
-    if (requested > 0)
-        return requested;
-    return std::max(1, tbb::info::default_concurrency());
-}
+/// Blocks first, first + stride, ... below end (stride > 1: one MPI rank's share).
+struct BlockRange {
+    std::uint64_t first = 0, end = 0, stride = 1;
+};
 
-/// Simulates every block in order of trial; `sink` receives each block in block order.
-template <class Sink> AllocatorStats pipeline(const Model &model, int threads, Sink &&sink) {
+/// Simulates the blocks of `range` in order; `sink` receives each block in block order.
+template <class Sink>
+AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink &&sink) {
     tbb::global_control gc(tbb::global_control::max_allowed_parallelism,
                            static_cast<std::size_t>(threads));
     tbb::enumerable_thread_specific<std::unique_ptr<Simulator>> sims;
     const std::uint64_t trials = model.run.trials, bs = model.run.block_size;
-    const std::uint64_t n_blocks = (trials + bs - 1) / bs;
-    std::uint64_t next = 0;
+    std::uint64_t next = range.first;
     // Blocks in flight live in `slots`, not in the pipeline's tokens: when a stage throws, oneTBB
     // cancels the pipeline without destroying the objects its tokens carry (a leak, found by
     // LeakSanitizer), so the tokens carry only block numbers. At most `tokens` blocks are in
@@ -59,11 +61,13 @@ template <class Sink> AllocatorStats pipeline(const Model &model, int threads, S
         tokens,
         tbb::make_filter<void, std::uint64_t>(tbb::filter_mode::serial_in_order,
                                               [&](tbb::flow_control &fc) -> std::uint64_t {
-                                                  if (next >= n_blocks || g_signal.load() != 0) {
+                                                  if (next >= range.end || g_signal.load() != 0) {
                                                       fc.stop();
                                                       return 0;
                                                   }
-                                                  return next++;
+                                                  const auto b = next;
+                                                  next += range.stride;
+                                                  return b;
                                               }) &
             tbb::make_filter<std::uint64_t, std::uint64_t>(
                 tbb::filter_mode::parallel,
@@ -71,20 +75,20 @@ template <class Sink> AllocatorStats pipeline(const Model &model, int threads, S
                     auto &sim = sims.local();
                     if (!sim)
                         sim = std::make_unique<Simulator>(model);
-                    auto &r = slots[static_cast<std::size_t>(b % tokens)];
+                    auto &r = slots[static_cast<std::size_t>(((b - range.first) / range.stride) %
+                                                             tokens)];
                     r = std::make_unique<BlockResult>();
                     const std::uint64_t first = b * bs;
                     sim->run_block(first, std::min(bs, trials - first), *r);
                     return b;
                 }) &
-            tbb::make_filter<std::uint64_t, void>(
-                tbb::filter_mode::serial_in_order, [&](std::uint64_t b) {
-                    auto &r = slots[static_cast<std::size_t>(b % tokens)];
-                    sink(*r);
-                    r.reset();
-                }));
-    if (const int sig = g_signal.load())
-        throw Interrupted(sig);
+            tbb::make_filter<std::uint64_t,
+                             void>(tbb::filter_mode::serial_in_order, [&](std::uint64_t b) {
+                auto &r =
+                    slots[static_cast<std::size_t>(((b - range.first) / range.stride) % tokens)];
+                sink(*r);
+                r.reset();
+            }));
     AllocatorStats st;
     for (const auto &sim : sims) {
         if (!sim)
@@ -210,63 +214,384 @@ void check_output_path(const std::string &path, bool overwrite) {
         throw InputError("output file '" + path + "' exists; pass --overwrite to replace it");
 }
 
+int resolve_threads(int requested) {
+    if (requested > 0)
+        return requested;
+    return usable_cpus(detect_cpu_limits());
+}
+
+std::string checkpoint_path(const std::string &output) {
+    return output + ".checkpoint";
+}
+
+std::pair<std::uint64_t, std::uint64_t> shard_blocks(std::uint64_t n_blocks, int k, int n) {
+    if (n < 1 || k < 1 || k > n)
+        throw InputError("--shard " + std::to_string(k) + "/" + std::to_string(n) +
+                         ": K must be 1..N (the K-th of N shards)");
+    if (n_blocks < static_cast<std::uint64_t>(n))
+        throw InputError("--shard K/" + std::to_string(n) + ": the run has only " +
+                         std::to_string(n_blocks) + " blocks of trials, fewer than " +
+                         std::to_string(n) + " shards; use fewer shards or a smaller " +
+                         "run.block_size");
+    const auto N = static_cast<std::uint64_t>(n), K = static_cast<std::uint64_t>(k);
+    return {(K - 1) * n_blocks / N, K * n_blocks / N};
+}
+
 Accumulators run_in_memory(const Model &model, int threads) {
     Accumulators total(dims_of(model));
-    pipeline(model, resolve_threads(threads), [&](const BlockResult &b) { total.merge(b.acc); });
+    const std::uint64_t bs = model.run.block_size;
+    pipeline(model, resolve_threads(threads), {0, (model.run.trials + bs - 1) / bs, 1},
+             [&](const BlockResult &b) { total.merge(b.acc); });
+    if (const int sig = g_signal.load())
+        throw Interrupted(sig);
     return total;
 }
 
+namespace {
+
+/// Copies file `from` to `to` (which must not exist): copy_file_range (a reflink where the file
+/// system shares extents), then fsync. Throws std::system_error naming the files.
+void copy_and_sync(const fs::path &from, const fs::path &to) {
+    const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        throw std::system_error(errno, std::generic_category(),
+                                "cannot open '" + from.string() + "' to copy it");
+    const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) {
+        const int err = errno;
+        ::close(in);
+        throw std::system_error(err, std::generic_category(),
+                                "cannot create '" + to.string() + "'");
+    }
+    auto fail = [&](const std::string &what) {
+        const int err = errno;
+        ::close(in);
+        ::close(out);
+        std::error_code ec;
+        fs::remove(to, ec);
+        throw std::system_error(err, std::generic_category(), what);
+    };
+    bool use_read = false;
+    for (;;) {
+        ssize_t n = 0;
+        if (!use_read) {
+            n = ::copy_file_range(in, nullptr, out, nullptr, std::size_t(1) << 30, 0);
+            if (n < 0 &&
+                (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL)) {
+                use_read = true;
+                continue;
+            }
+        } else {
+            static thread_local std::vector<char> buf(std::size_t(1) << 20);
+            n = ::read(in, buf.data(), buf.size());
+            if (n > 0) {
+                for (ssize_t off = 0; off < n;) {
+                    const ssize_t w =
+                        ::write(out, buf.data() + off, static_cast<std::size_t>(n - off));
+                    if (w < 0) {
+                        if (errno == EINTR)
+                            continue;
+                        fail("writing '" + to.string() + "'");
+                    }
+                    off += w;
+                }
+            }
+        }
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            fail("copying '" + from.string() + "' to '" + to.string() + "'");
+        }
+    }
+    if (::fsync(out) != 0 && errno != EINVAL)
+        fail("flushing '" + to.string() + "' to disk");
+    ::close(in);
+    if (::close(out) != 0)
+        fail("closing '" + to.string() + "'");
+}
+
+/// A hidden name beside `target` that does not exist yet: `.<name>.<what>-<pid>-<random>`.
+fs::path hidden_path(const fs::path &target, const char *what) {
+    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    std::random_device rd;
+    for (;;) {
+        char suffix[32];
+        std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
+        const fs::path p = dir / ("." + target.filename().string() + "." + what + "-" +
+                                  std::to_string(::getpid()) + "-" + suffix);
+        std::error_code ec;
+        if (!fs::exists(fs::symlink_status(p, ec)))
+            return p;
+    }
+}
+
+/// Publishes a snapshot of the closed file `tmp` at `checkpoint` atomically: copy beside it,
+/// fsync, rename over the previous checkpoint, fsync the directory. A crash at any moment leaves
+/// the previous checkpoint or the new one, whole.
+void publish_checkpoint(const fs::path &tmp, const fs::path &checkpoint) {
+    const fs::path staging = hidden_path(checkpoint, "staging");
+    copy_and_sync(tmp, staging);
+    std::error_code ec;
+    fs::rename(staging, checkpoint, ec);
+    if (ec) {
+        std::error_code ec2;
+        fs::remove(staging, ec2);
+        throw std::system_error(ec, "cannot move checkpoint into place at '" + checkpoint.string() +
+                                        "'");
+    }
+    sync_directory(checkpoint.has_parent_path() ? checkpoint.parent_path() : fs::path("."));
+}
+
+bool stderr_is_tty() {
+    return ::isatty(STDERR_FILENO) == 1;
+}
+
+std::string config_digest(const Model &model) {
+    std::string texts;
+    for (const auto &f : model.files)
+        texts += f.text;
+    return sha256_hex(texts);
+}
+
+/// Checks that the checkpoint `r` continues the run `model`/`opt` describes.
+void check_resumable(const StoredRun &r, const Model &model) {
+    auto refuse = [&](const std::string &why) {
+        throw InputError("cannot resume '" + r.path + "': " + why);
+    };
+    if (r.complete)
+        refuse("it is a finished results file, not a checkpoint");
+    if (!r.has_state)
+        refuse("it holds no statistics state (/state); it is not a checkpoint");
+    if (r.program_version != kVersion || r.git_commit != kGitCommit)
+        refuse("it was written by chokepoint " + r.program_version + " (" + r.git_commit +
+               "), this is " + kVersion + " (" + kGitCommit +
+               "); a different program may simulate differently: rerun from the start");
+    if (r.config_sha256 != config_digest(model))
+        refuse("its config texts do not match its config digest (damaged file)");
+    if (r.next_block < r.first_block || r.next_block > r.end_block)
+        refuse("its next block " + std::to_string(r.next_block) + " lies outside its blocks [" +
+               std::to_string(r.first_block) + ", " + std::to_string(r.end_block) + ")");
+}
+
+} // namespace
+
 RunReport run_study(const Model &model, const RunOptions &opt) {
-    check_output_path(opt.output, opt.overwrite);
+    Comm *comm = opt.comm && opt.comm->size() > 1 ? opt.comm : nullptr;
+    const int rank = comm ? comm->rank() : 0, ranks = comm ? comm->size() : 1;
     const int threads = resolve_threads(opt.threads);
+    const std::uint64_t bs = model.run.block_size;
+    const std::uint64_t n_blocks = (model.run.trials + bs - 1) / bs;
+
+    // Which blocks this run covers, and where it starts (a resumed checkpoint: its next block).
+    std::uint64_t first = 0, end = n_blocks, start = 0;
+    StoredRun stored;
+    int shard_index = opt.shard_index, shard_count = opt.shard_count;
+    if (!opt.resume.empty()) {
+        stored = read_stored_run(opt.resume);
+        check_resumable(stored, model);
+        first = stored.first_block;
+        end = stored.end_block;
+        start = stored.next_block;
+        shard_index = stored.shard_index;
+        shard_count = stored.shard_count;
+        if (stored.blocks_total != n_blocks)
+            throw InputError("cannot resume '" + opt.resume + "': it plans " +
+                             std::to_string(stored.blocks_total) + " blocks, the model " +
+                             std::to_string(n_blocks));
+    } else if (shard_count > 0) {
+        std::tie(first, end) = shard_blocks(n_blocks, shard_index, shard_count);
+        start = first;
+    }
+
+    RunReport rep;
+    rep.threads = threads;
+    rep.ranks = ranks;
+    if (rank != 0) {
+        // A worker rank: simulate blocks start + rank, start + rank + P, ... and send them.
+        // Blocks go out in order; the end message tells rank 0 where this rank stopped.
+        const auto t0 = std::chrono::steady_clock::now();
+        std::uint64_t sent = 0;
+        rep.alloc = pipeline(
+            model, threads,
+            {start + static_cast<std::uint64_t>(rank), end, static_cast<std::uint64_t>(ranks)},
+            [&](const BlockResult &b) {
+                comm->send_block(b);
+                sent += b.count;
+            });
+        comm->send_end();
+        rep.trials_run = sent;
+        rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const int code = comm->broadcast(0);
+        if (code != 0) // rank 0 stopped on a signal: leave with its code
+            throw Interrupted(g_signal.load() ? g_signal.load() : SIGTERM, "(rank 0)");
+        return rep;
+    }
+
+    check_output_path(opt.output, opt.overwrite);
     const fs::path target(opt.output);
+    const fs::path ckpt(checkpoint_path(opt.output));
+    {
+        std::error_code ec;
+        const bool resuming_it =
+            !opt.resume.empty() && fs::equivalent(fs::path(opt.resume), ckpt, ec);
+        if (!resuming_it && fs::exists(ckpt, ec) && !opt.overwrite)
+            throw InputError("a checkpoint of an interrupted run exists at '" + ckpt.string() +
+                             "'; continue it with `chokepoint run --resume " + ckpt.string() +
+                             "`, or pass --overwrite to start afresh");
+    }
     const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
     // Hidden, beside the target (same file system, so the final rename is atomic).
     const fs::path tmp = temp_path(dir, target);
 
-    std::string texts;
-    for (const auto &f : model.files)
-        texts += f.text;
     RunInfo info;
     info.threads = threads;
-    info.config_sha256 = sha256_hex(texts);
+    info.ranks = ranks;
+    info.config_sha256 = config_digest(model);
+    info.blocks_total = n_blocks;
+    info.first_block = first;
+    info.end_block = end;
+    info.shard_index = shard_count > 0 ? shard_index : 0;
+    info.shard_count = shard_count;
 
     const auto t0 = std::chrono::steady_clock::now();
-    RunReport rep;
-    rep.threads = threads;
+    const Dims dims = dims_of(model);
+    std::uint64_t planned = 0;
+    for (std::uint64_t b = first; b < end; ++b)
+        planned += std::min(bs, model.run.trials - b * bs);
     try {
         H5::Exception::dontPrint();
-        {
-            ResultWriter writer(tmp.string(), model, info);
-            Accumulators total(dims_of(model));
-            std::uint64_t done = 0, blocks = 0;
-            auto last_report = t0;
-            rep.alloc = pipeline(model, threads, [&](const BlockResult &b) {
-                writer.append(b);
-                total.merge(b.acc);
-                done += b.count;
-                if (opt.fail_after_blocks != 0 && ++blocks == opt.fail_after_blocks)
-                    throw std::system_error(
-                        EIO, std::generic_category(),
-                        "writing '" + tmp.string() + "': simulated I/O error after " +
-                            std::to_string(blocks) +
-                            " blocks (test hook RunOptions::fail_after_blocks)");
-                const auto now = std::chrono::steady_clock::now();
-                if (!opt.quiet && now - last_report > std::chrono::seconds(5)) {
-                    last_report = now;
-                    const double s = std::chrono::duration<double>(now - t0).count();
-                    std::cerr << "chokepoint: " << done << "/" << model.run.trials << " trials, "
-                              << static_cast<std::uint64_t>(done / s) << " trials/s\n";
-                }
-            });
-            writer.finish(total); // closes the file
-            rep.trials = done;
+        std::unique_ptr<ResultWriter> writer;
+        Accumulators total(dims);
+        if (!opt.resume.empty()) {
+            total = Accumulators::load(dims, stored.state);
+            copy_and_sync(opt.resume, tmp);
+            writer =
+                std::make_unique<ResultWriter>(tmp.string(), model, info, ResultWriter::Resume{});
+            if (writer->rows() != total.trials())
+                throw InputError("cannot resume '" + opt.resume + "': it holds " +
+                                 std::to_string(writer->rows()) + " trials but statistics of " +
+                                 std::to_string(total.trials()));
+        } else {
+            writer = std::make_unique<ResultWriter>(tmp.string(), model, info);
         }
+        std::uint64_t done = writer->rows(), blocks_written = 0, next_block = start;
+        std::unique_ptr<Progress> progress;
+        if (!opt.quiet)
+            progress = std::make_unique<Progress>(std::cerr, opt.log_format, stderr_is_tty(),
+                                                  planned, done, opt.progress_every);
+        auto last_checkpoint = t0;
+
+        auto checkpoint = [&] {
+            writer->checkpoint(total, next_block);
+            writer.reset();
+            publish_checkpoint(tmp, ckpt);
+            if (progress)
+                progress->event("checkpoint", {{"path", json_string(ckpt.string())},
+                                               {"trials_done", std::to_string(done)},
+                                               {"next_block", std::to_string(next_block)}});
+        };
+        auto deliver = [&](const BlockResult &b) {
+            writer->append(b);
+            total.merge(b.acc);
+            done += b.count;
+            rep.trials_run += b.count;
+            ++next_block;
+            if (opt.fail_after_blocks != 0 && ++blocks_written == opt.fail_after_blocks)
+                throw std::system_error(EIO, std::generic_category(),
+                                        "writing '" + tmp.string() +
+                                            "': simulated I/O error after " +
+                                            std::to_string(blocks_written) +
+                                            " blocks (test hook RunOptions::fail_after_blocks)");
+            if (progress)
+                progress->update(done);
+            const auto now = std::chrono::steady_clock::now();
+            if (opt.checkpoint_every > 0 && next_block < end &&
+                std::chrono::duration<double>(now - last_checkpoint).count() >=
+                    opt.checkpoint_every) {
+                checkpoint();
+                writer = std::make_unique<ResultWriter>(tmp.string(), model, info,
+                                                        ResultWriter::Resume{});
+                last_checkpoint = std::chrono::steady_clock::now();
+            }
+        };
+
+        if (!comm) {
+            rep.alloc = pipeline(model, threads, {start, end, 1}, deliver);
+        } else {
+            // Rank 0 simulates blocks start, start + P, ...; before writing its own block b it
+            // receives and writes the other ranks' blocks below b, so that every block is written
+            // in order. A rank's end message before its block means it stopped (a signal).
+            const auto P = static_cast<std::uint64_t>(ranks);
+            std::vector<char> ended(static_cast<std::size_t>(ranks), 0);
+            bool stopped = false;
+            BlockResult incoming;
+            auto owner = [&](std::uint64_t b) { return static_cast<int>((b - start) % P); };
+            auto receive_upto = [&](std::uint64_t upto) {
+                while (!stopped && next_block < upto) {
+                    const int o = owner(next_block);
+                    if (o == 0 || ended[static_cast<std::size_t>(o)]) {
+                        stopped = true; // rank 0's own block, or a rank that ended: a gap
+                        break;
+                    }
+                    if (!comm->receive(o, dims, incoming)) {
+                        ended[static_cast<std::size_t>(o)] = 1;
+                        stopped = true;
+                        break;
+                    }
+                    deliver(incoming);
+                }
+                if (stopped && g_signal.load() == 0)
+                    g_signal.store(SIGTERM); // another rank stopped: stop here and checkpoint
+            };
+            rep.alloc = pipeline(model, threads, {start, end, P}, [&](const BlockResult &b) {
+                receive_upto(b.first_trial / bs);
+                if (!stopped)
+                    deliver(b);
+            });
+            if (!stopped && g_signal.load() == 0)
+                receive_upto(end);
+            // Drain: every rank sends its end message; blocks past a gap are dropped.
+            for (int r = 1; r < ranks; ++r)
+                while (!ended[static_cast<std::size_t>(r)])
+                    if (!comm->receive(r, dims, incoming))
+                        ended[static_cast<std::size_t>(r)] = 1;
+        }
+
+        if (const int sig = g_signal.load(); sig != 0 && next_block < end) {
+            checkpoint();
+            std::error_code ec;
+            fs::remove(tmp, ec);
+            if (progress) {
+                progress->finish(
+                    {done, planned,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                     threads, ckpt.string(), false, "interrupted"});
+                progress.reset();
+            }
+            if (comm)
+                comm->broadcast(75);
+            throw Interrupted(sig, ckpt.string());
+        }
+        writer->finish(total); // closes the file
+        writer.reset();
+        rep.trials = done;
         sync_file(tmp);
         std::error_code ec;
         fs::rename(tmp, target, ec);
         if (ec)
             throw std::system_error(ec, "cannot move results into place at '" + opt.output + "'");
+        // The results are in place; a failure to make the rename durable is only worth a warning.
+        if (const auto dec = sync_directory(dir))
+            std::cerr << "chokepoint: warning: cannot flush directory '" << dir.string()
+                      << "' to disk: " << dec.message() << "\n";
+        fs::remove(ckpt, ec); // the finished file supersedes the checkpoint
+        rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (progress)
+            progress->finish({done, done, rep.seconds, threads, opt.output, true, "complete"});
+        if (comm)
+            comm->broadcast(0);
     } catch (const H5::Exception &e) {
         const std::string cause = hdf5_cause();
         std::error_code ec;
@@ -278,10 +603,125 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         fs::remove(tmp, ec);
         throw;
     }
-    // The results are in place; a failure to make the rename durable is only worth a warning.
-    if (const auto ec = sync_directory(dir))
-        std::cerr << "chokepoint: warning: cannot flush directory '" << dir.string()
-                  << "' to disk: " << ec.message() << "\n";
+    return rep;
+}
+
+RunReport merge_shards(const std::string &output, const std::vector<std::string> &inputs,
+                       bool overwrite) {
+    if (inputs.empty())
+        throw InputError("merge: no shard files given");
+    std::vector<StoredRun> runs;
+    for (const auto &p : inputs)
+        runs.push_back(read_stored_run(p));
+    const StoredRun &a = runs.front();
+    for (const auto &r : runs) {
+        auto refuse = [&](const std::string &why) {
+            throw InputError("merge: '" + r.path + "' " + why);
+        };
+        if (r.shard_count == 0)
+            refuse("is not a shard (it was not run with --shard K/N)");
+        if (!r.complete)
+            refuse("is incomplete (a checkpoint): finish it first with `chokepoint run --resume " +
+                   r.path + "`");
+        if (!r.has_state)
+            refuse("holds no statistics state (/state)");
+        auto differs = [&](const char *what, const std::string &x, const std::string &y) {
+            if (x != y)
+                refuse("is from a different run than '" + a.path + "': " + what + " " + x + " vs " +
+                       y);
+        };
+        differs("config (SHA-256 of the config texts)", r.config_sha256, a.config_sha256);
+        differs("seed", std::to_string(r.seed), std::to_string(a.seed));
+        differs("trials", std::to_string(r.trials_planned), std::to_string(a.trials_planned));
+        differs("block size", std::to_string(r.block_size), std::to_string(a.block_size));
+        differs("program version", r.program_version + " (" + r.git_commit + ")",
+                a.program_version + " (" + a.git_commit + ")");
+        differs("shard count", std::to_string(r.shard_count), std::to_string(a.shard_count));
+        const auto [f, e] = shard_blocks(r.blocks_total, r.shard_index, r.shard_count);
+        if (r.first_block != f || r.end_block != e || r.next_block != e)
+            refuse("does not hold the blocks its shard number says (damaged file)");
+    }
+    if (a.program_version != kVersion || a.git_commit != kGitCommit)
+        throw InputError("merge: the shards were written by chokepoint " + a.program_version +
+                         " (" + a.git_commit + "), this is " + kVersion + " (" + kGitCommit +
+                         "); merge them with the program that wrote them");
+    const int N = a.shard_count;
+    std::vector<const StoredRun *> by_index(static_cast<std::size_t>(N) + 1, nullptr);
+    for (const auto &r : runs) {
+        auto &slot = by_index[static_cast<std::size_t>(r.shard_index)];
+        if (slot)
+            throw InputError("merge: shard " + std::to_string(r.shard_index) + "/" +
+                             std::to_string(N) + " is given twice: '" + slot->path + "' and '" +
+                             r.path + "'");
+        slot = &r;
+    }
+    std::string missing;
+    for (int k = 1; k <= N; ++k)
+        if (!by_index[static_cast<std::size_t>(k)])
+            missing += (missing.empty() ? "" : ", ") + std::to_string(k);
+    if (!missing.empty())
+        throw InputError(
+            "merge: shard" + std::string(missing.find(',') != std::string::npos ? "s " : " ") +
+            missing + " of " + std::to_string(N) + " missing (given " +
+            std::to_string(runs.size()) + " file" + (runs.size() == 1 ? "" : "s") + ")");
+
+    const Model model = model_of(a);
+    if (config_digest(model) != a.config_sha256)
+        throw InputError("merge: '" + a.path + "': its config texts do not match its digest");
+    check_output_path(output, overwrite);
+    const fs::path target(output);
+    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    const fs::path tmp = temp_path(dir, target);
+    RunInfo info;
+    info.threads = 1;
+    info.config_sha256 = a.config_sha256;
+    info.blocks_total = a.blocks_total;
+    info.first_block = 0;
+    info.end_block = a.blocks_total;
+    const auto t0 = std::chrono::steady_clock::now();
+    RunReport rep;
+    try {
+        H5::Exception::dontPrint();
+        const Dims dims = dims_of(model);
+        Accumulators total(dims);
+        {
+            ResultWriter writer(tmp.string(), model, info);
+            BlockResult blk;
+            const std::uint64_t bs = model.run.block_size;
+            for (int k = 1; k <= N; ++k) {
+                const StoredRun &r = *by_index[static_cast<std::size_t>(k)];
+                total.merge(Accumulators::load(dims, r.state));
+                TrialReader reader(r.path, model);
+                for (std::uint64_t row = 0; row < reader.rows(); row += bs) {
+                    reader.read(row, std::min(bs, reader.rows() - row), blk);
+                    writer.append(blk);
+                }
+                if (g_signal.load() != 0)
+                    throw Interrupted(g_signal.load());
+            }
+            if (total.trials() != model.run.trials || writer.rows() != model.run.trials)
+                throw InputError("merge: the shards hold " + std::to_string(writer.rows()) +
+                                 " trials, the run plans " + std::to_string(model.run.trials));
+            writer.finish(total);
+        }
+        rep.trials = total.trials();
+        sync_file(tmp);
+        std::error_code ec;
+        fs::rename(tmp, target, ec);
+        if (ec)
+            throw std::system_error(ec, "cannot move results into place at '" + output + "'");
+        sync_directory(dir);
+    } catch (const H5::Exception &e) {
+        const std::string cause = hdf5_cause();
+        std::error_code ec;
+        fs::remove(tmp, ec);
+        throw std::runtime_error("writing '" + output + "' failed: HDF5: " + e.getFuncName() +
+                                 ": " + e.getDetailMsg() + (cause.empty() ? "" : ": " + cause));
+    } catch (...) {
+        std::error_code ec;
+        fs::remove(tmp, ec);
+        throw;
+    }
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return rep;
 }

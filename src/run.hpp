@@ -3,19 +3,34 @@
 
 #include "allocation.hpp"
 #include "model.hpp"
+#include "progress.hpp"
 #include "stats.hpp"
 
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace chokepoint {
 
+class Comm;
+
 struct RunOptions {
     std::string output; // target path of the results file
-    int threads = 0;    // 0 = all the machine offers
+    int threads = 0;    // 0 = what the scheduler granted (see cpus.hpp)
     bool overwrite = false;
     bool quiet = false;
+    /// A checkpoint to continue (`run --resume`); the model must be model_of() its stored run.
+    std::string resume;
+    /// Run only the shard_index-th (1-based) of shard_count contiguous slices of the blocks.
+    int shard_index = 0, shard_count = 0;
+    /// Seconds between checkpoints (written to checkpoint_path(output)); 0 = only on a signal.
+    double checkpoint_every = 300;
+    LogFormat log_format = LogFormat::Auto;
+    double progress_every = 30; // seconds between Text/Json progress lines
+    /// MPI communicator (nullptr or size 1: one process).
+    Comm *comm = nullptr;
     /// Test hook, not a command-line option: when > 0, run_study throws an I/O error
     /// (std::system_error, EIO) once this many blocks have been written to the temporary file, as
     /// a disk failing mid-run would. 0 (the default) never fails.
@@ -23,22 +38,39 @@ struct RunOptions {
 };
 
 struct RunReport {
-    std::uint64_t trials = 0;
+    std::uint64_t trials = 0;     // trials in the file (resumed ones included)
+    std::uint64_t trials_run = 0; // trials simulated by this process (and its ranks)
     double seconds = 0;
-    int threads = 1;
+    int threads = 1, ranks = 1;
     AllocatorStats alloc;
 };
 
-/// Thrown when SIGINT, SIGTERM or SIGHUP stopped a run; `signal()` says which.
+/// Thrown when SIGINT, SIGTERM or SIGHUP stopped a run; `signal()` says which, `checkpoint()`
+/// where the consistent incomplete file went (empty when none could be written).
 class Interrupted : public std::runtime_error {
 public:
-    explicit Interrupted(int sig)
-        : std::runtime_error("interrupted by signal " + std::to_string(sig)), sig_(sig) {}
+    explicit Interrupted(int sig, std::string checkpoint = "")
+        : std::runtime_error("interrupted by signal " + std::to_string(sig)), sig_(sig),
+          checkpoint_(std::move(checkpoint)) {}
     int signal() const { return sig_; }
+    const std::string &checkpoint() const { return checkpoint_; }
 
 private:
     int sig_;
+    std::string checkpoint_;
 };
+
+/// Where a run writing `output` keeps its checkpoint: `<output>.checkpoint`.
+std::string checkpoint_path(const std::string &output);
+
+/// The blocks [first, end) of the shard_index-th (1-based) of shard_count slices of n_blocks:
+/// contiguous, as even as possible (sizes differ by at most one). Throws InputError when the
+/// shard is not 1..count or there are fewer blocks than shards.
+std::pair<std::uint64_t, std::uint64_t> shard_blocks(std::uint64_t n_blocks, int shard_index,
+                                                     int shard_count);
+
+/// Worker threads when none are requested: what the scheduler granted (cpus.hpp).
+int resolve_threads(int requested);
 
 /// Checks that `path` can receive a results file (before any sampling starts): not empty, not a
 /// directory or another non-regular file, in an existing writable directory, and not an existing
@@ -47,10 +79,26 @@ void check_output_path(const std::string &path, bool overwrite);
 
 /// Runs the model and writes the results file atomically: to a hidden temporary file beside the
 /// target (`.<name>.partial-<pid>-<random>`), flushed to disk (fsync) and renamed into place only
-/// on success. On any failure (exception, I/O error, signal) the temporary file is removed and an
+/// on success. On any failure (exception, I/O error) the temporary file is removed and an
 /// existing file at the target is left untouched; the exception is rethrown (I/O failures as
-/// std::runtime_error or std::system_error naming the path, Interrupted for a signal).
+/// std::runtime_error or std::system_error naming the path).
+///
+/// Checkpoints: every options.checkpoint_every seconds, and when a signal stops the run (after
+/// the blocks in flight are written), the temporary file is closed in a consistent state marked
+/// incomplete, with the exact statistics state, and copied atomically (copy, fsync, rename) to
+/// checkpoint_path(output). A signal then throws Interrupted naming the checkpoint. A finished
+/// run removes the checkpoint. With options.resume, the run continues a checkpoint and the
+/// finished file holds exactly what an uninterrupted run would.
+///
+/// With an MPI communicator of size P, rank r simulates blocks first + r, first + r + P, ...;
+/// rank 0 receives them and writes in block order; other ranks return an empty report.
 RunReport run_study(const Model &model, const RunOptions &options);
+
+/// `chokepoint merge`: combines the shard files `inputs` (any order) of one run into `output`,
+/// identical to the unsharded run. Throws InputError naming the file when the inputs are not the
+/// complete, consistent set of shards of one run.
+RunReport merge_shards(const std::string &output, const std::vector<std::string> &inputs,
+                       bool overwrite);
 
 /// Runs the model without writing a file and returns the merged accumulators (tests).
 Accumulators run_in_memory(const Model &model, int threads);

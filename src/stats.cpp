@@ -1,6 +1,7 @@
 #include "stats.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <boost/math/distributions/binomial.hpp>
 #include <map>
 #include <stdexcept>
@@ -52,6 +53,43 @@ void ExactSum::add(double x) {
         shift = 0;
     }
     add_bits(mantissa, shift, x < 0);
+}
+
+void ExactSum::save(std::vector<std::uint64_t> &out) const {
+    // Header: bit 63 = sign fill (all ones), bits 0-7 = first stored word, 8-15 = one past the
+    // last; the words outside [first, last) equal the fill.
+    const std::uint64_t fill = (w_.back() >> 63) ? ~std::uint64_t(0) : 0;
+    int lo = 0, hi = kWords;
+    while (lo < kWords && w_[static_cast<std::size_t>(lo)] == 0)
+        ++lo; // low words below the first non-zero are zero whatever the sign
+    while (hi > lo && w_[static_cast<std::size_t>(hi - 1)] == fill)
+        --hi;
+    out.push_back((fill ? (std::uint64_t(1) << 63) : 0) | static_cast<std::uint64_t>(lo) |
+                  (static_cast<std::uint64_t>(hi) << 8));
+    for (int i = lo; i < hi; ++i)
+        out.push_back(w_[static_cast<std::size_t>(i)]);
+}
+
+const std::uint64_t *ExactSum::load(const std::uint64_t *p, const std::uint64_t *end) {
+    if (p >= end)
+        throw std::runtime_error("exact sum state truncated");
+    const std::uint64_t h = *p++;
+    const int lo = static_cast<int>(h & 0xff), hi = static_cast<int>((h >> 8) & 0xff);
+    if ((h & ~((std::uint64_t(1) << 63) | 0xffffull)) != 0 || lo > hi || hi > kWords ||
+        end - p < hi - lo)
+        throw std::runtime_error("exact sum state malformed");
+    const std::uint64_t fill = (h >> 63) ? ~std::uint64_t(0) : 0;
+    for (int i = 0; i < kWords; ++i)
+        w_[static_cast<std::size_t>(i)] = i < lo ? 0 : i < hi ? *p++ : fill;
+    return p;
+}
+
+const std::uint64_t *Moments::load(const std::uint64_t *p, const std::uint64_t *end) {
+    if (p >= end)
+        throw std::runtime_error("moments state truncated");
+    n_ = *p++;
+    p = s1_.load(p, end);
+    return s2_.load(p, end);
 }
 
 void ExactSum::merge(const ExactSum &o) {
@@ -162,6 +200,79 @@ void Accumulators::merge(const Accumulators &o) {
     merge_vec(unfired_short, o.unfired_short);
     merge_vec(regime_shortfall, o.regime_shortfall);
     merge_vec(regime_short, o.regime_short);
+}
+
+namespace {
+constexpr std::uint64_t kStateMagic = 0x63686f6b65737431ull; // "chokest1"
+
+/// Visits every field of two accumulators of the same dimensions in a fixed order.
+template <class A, class F> void each_field(A &a, F &&f) {
+    for (auto *v : {&a.shortfall,     &a.demand_total,     &a.shortfall_share, &a.short_months,
+                    &a.any_short,     &a.monthly,          &a.fac_trial,       &a.fac_months,
+                    &a.fac_unserved,  &a.node_trial,       &a.node_months,     &a.node_unserved,
+                    &a.res_trial,     &a.res_months,       &a.res_unserved,    &a.event_fired,
+                    &a.share_above,   &a.fired_shortfall,  &a.fired_short,     &a.unfired_shortfall,
+                    &a.unfired_short, &a.regime_shortfall, &a.regime_short})
+        f(*v);
+}
+
+std::vector<std::uint64_t> dims_words(const Dims &d) {
+    return {kStateMagic,
+            static_cast<std::uint64_t>(d.demands),
+            static_cast<std::uint64_t>(d.facilities),
+            static_cast<std::uint64_t>(d.nodes),
+            static_cast<std::uint64_t>(d.restrictions),
+            static_cast<std::uint64_t>(d.events),
+            static_cast<std::uint64_t>(d.regimes),
+            static_cast<std::uint64_t>(d.months),
+            static_cast<std::uint64_t>(d.thresholds)};
+}
+} // namespace
+
+std::vector<std::uint64_t> Accumulators::save() const {
+    std::vector<std::uint64_t> out = dims_words(dims);
+    each_field(*this, [&](const std::vector<Moments> &v) {
+        for (const auto &m : v)
+            m.save(out);
+    });
+    for (const auto *v : {&shortfall_min, &shortfall_max, &monthly_max})
+        for (double x : *v)
+            out.push_back(std::bit_cast<std::uint64_t>(x));
+    for (auto c : regime_count)
+        out.push_back(c);
+    return out;
+}
+
+Accumulators Accumulators::load(const Dims &d, const std::vector<std::uint64_t> &words) {
+    Accumulators a(d);
+    const auto head = dims_words(d);
+    if (words.size() < head.size() || !std::equal(head.begin(), head.end(), words.begin()))
+        throw std::runtime_error("statistics state does not match the model (other dimensions "
+                                 "or not a chokepoint state)");
+    const std::uint64_t *p = words.data() + head.size(), *end = words.data() + words.size();
+    each_field(a, [&](std::vector<Moments> &v) {
+        for (auto &m : v)
+            p = m.load(p, end);
+    });
+    for (auto *v : {&a.shortfall_min, &a.shortfall_max, &a.monthly_max})
+        for (double &x : *v) {
+            if (p >= end)
+                throw std::runtime_error("statistics state truncated");
+            x = std::bit_cast<double>(*p++);
+        }
+    for (auto &c : a.regime_count) {
+        if (p >= end)
+            throw std::runtime_error("statistics state truncated");
+        c = *p++;
+    }
+    if (p != end)
+        throw std::runtime_error("statistics state has " + std::to_string(end - p) +
+                                 " trailing words");
+    return a;
+}
+
+bool Accumulators::operator==(const Accumulators &o) const {
+    return save() == o.save();
 }
 
 std::pair<std::int64_t, std::int64_t> quantile_ci_ranks(std::uint64_t n, double p, double conf) {

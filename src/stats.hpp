@@ -25,6 +25,12 @@ public:
     /// always gives the same double).
     double value() const;
     bool operator==(const ExactSum &o) const { return w_ == o.w_; }
+    /// Appends the exact state to `out` in a compact form (the words that differ from the sign
+    /// fill; about 4 words for sums of similar values).
+    void save(std::vector<std::uint64_t> &out) const;
+    /// Reads a state written by save() from [p, end); returns the position after it. Throws
+    /// std::runtime_error on a truncated or malformed state.
+    const std::uint64_t *load(const std::uint64_t *p, const std::uint64_t *end);
 
 private:
     static constexpr int kWords = 35; // 2240 bits: 2^-1074 .. 2^1024, plus 64 bits of carries
@@ -59,6 +65,12 @@ public:
     /// Standard error of the mean: sqrt(variance / n).
     double se() const { return n_ > 1 ? std::sqrt(variance() / static_cast<double>(n_)) : 0.0; }
     bool operator==(const Moments &o) const { return n_ == o.n_ && s1_ == o.s1_ && s2_ == o.s2_; }
+    void save(std::vector<std::uint64_t> &out) const {
+        out.push_back(n_);
+        s1_.save(out);
+        s2_.save(out);
+    }
+    const std::uint64_t *load(const std::uint64_t *p, const std::uint64_t *end);
 
 private:
     std::uint64_t n_ = 0;
@@ -97,6 +109,13 @@ struct Accumulators {
 
     explicit Accumulators(const Dims &d = {});
     void merge(const Accumulators &o);
+    /// The exact state as 64-bit words (a header with the dimensions, then every field): what a
+    /// checkpoint or a shard file stores so that a resumed or merged run continues exactly.
+    std::vector<std::uint64_t> save() const;
+    /// Restores a state written by save(); throws std::runtime_error when it is malformed or its
+    /// dimensions are not `d`.
+    static Accumulators load(const Dims &d, const std::vector<std::uint64_t> &words);
+    bool operator==(const Accumulators &o) const;
     std::uint64_t trials() const { return shortfall.empty() ? 0 : shortfall[0].count(); }
 };
 
