@@ -571,6 +571,13 @@ def _check_header(path, f):
             f"{path}: format_version is {major}.{minor}; this reader reads major version "
             f"{SUPPORTED_MAJOR} (format {SUPPORTED_MAJOR}.x) only"
         )
+    if "complete" in f.attrs and int(np.asarray(f.attrs["complete"])) != 1:
+        done = int(np.asarray(f.attrs.get("trials", 0)))
+        planned = int(np.asarray(f.attrs.get("trials_planned", 0)))
+        raise ChokepointFormatError(
+            f"{path}: a checkpoint of an unfinished run ({done} of {planned} trials), not a "
+            f"results file; finish it with `chokepoint run --resume {path}`"
+        )
 
 
 def open_results(path):

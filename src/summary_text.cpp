@@ -92,6 +92,22 @@ FileSummary read_file(const std::string &path) {
                              std::to_string(kFormatMajor) + ".x)");
         if (!root.attrExists("trials"))
             throw InputError(path + ": incomplete results file (no 'trials' attribute)");
+        if (root.attrExists("complete")) {
+            std::int32_t complete = 0;
+            root.openAttribute("complete").read(H5::PredType::NATIVE_INT32, &complete);
+            if (complete != 1) {
+                std::uint64_t done = 0, planned = 0;
+                root.openAttribute("trials").read(H5::PredType::NATIVE_UINT64, &done);
+                if (root.attrExists("trials_planned"))
+                    root.openAttribute("trials_planned")
+                        .read(H5::PredType::NATIVE_UINT64, &planned);
+                throw InputError(path + ": a checkpoint of an unfinished run (" +
+                                 std::to_string(done) + " of " + std::to_string(planned) +
+                                 " trials), not a results file; finish it with `chokepoint run "
+                                 "--resume " +
+                                 path + "`");
+            }
+        }
         root.openAttribute("trials").read(H5::PredType::NATIVE_UINT64, &fs.trials);
         root.openAttribute("seed").read(H5::PredType::NATIVE_UINT64, &fs.seed);
         root.openAttribute("horizon_months").read(H5::PredType::NATIVE_INT32, &fs.horizon);

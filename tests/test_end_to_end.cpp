@@ -5,6 +5,7 @@
 // Statistical checks: |estimate - closed form| <= 4 standard errors, the SE being Moments::se()
 // of the run (sample sd / sqrt(trials)). A false alarm at 4 SE has probability 6e-5 per check;
 // the draws are fixed by the seed, so each check is deterministic.
+#include "comm.hpp"
 #include "config.hpp"
 #include "output.hpp"
 #include "run.hpp"
@@ -97,6 +98,8 @@ void require_same(const std::vector<Moments> &a, const std::vector<Moments> &b) 
 }
 
 const std::string kTiny = std::string(CHOKEPOINT_SOURCE_DIR) + "/configs/examples/tiny.yaml";
+const std::string kMaterials =
+    std::string(CHOKEPOINT_SOURCE_DIR) + "/configs/critical_materials.yaml";
 
 } // namespace
 
@@ -570,6 +573,70 @@ TEST_CASE("merge(A, B) of partial runs equals the whole run exactly", "[repro]")
         CHECK(x->regime_count == whole.regime_count);
     }
     CHECK(whole.shortfall[1].mean() > 0); // the example has shortfalls to merge
+}
+
+TEST_CASE("blocks packed for MPI messages unpack to the same block", "[repro][mpi]") {
+    const Model m = load_model(kTiny);
+    Simulator sim(m);
+    BlockResult b, c;
+    sim.run_block(500, 250, b);
+    const auto bytes = pack(b);
+    unpack(bytes.data(), bytes.size(), dims_of(m), c);
+    CHECK(c.first_trial == 500);
+    CHECK(c.count == 250);
+    CHECK(c.shortfall == b.shortfall);
+    CHECK(c.monthly_shortfall == b.monthly_shortfall);
+    CHECK(c.facility_binding_months == b.facility_binding_months);
+    CHECK(c.event_onset == b.event_onset);
+    CHECK(c.acc == b.acc);
+    CHECK_THROWS(unpack(bytes.data(), bytes.size() - 8, dims_of(m), c));
+    auto more = bytes;
+    more.push_back(0);
+    CHECK_THROWS(unpack(more.data(), more.size(), dims_of(m), c));
+    Dims other = dims_of(m);
+    other.demands += 1;
+    CHECK_THROWS(unpack(bytes.data(), bytes.size(), other, c));
+}
+
+TEST_CASE("shards cut the blocks into contiguous, disjoint, near-even slices", "[shards]") {
+    for (std::uint64_t nb : {1, 2, 7, 10, 20, 1001})
+        for (int n = 1; n <= 8; ++n) {
+            if (nb < static_cast<std::uint64_t>(n)) {
+                CHECK_THROWS_AS(shard_blocks(nb, 1, n), InputError);
+                continue;
+            }
+            std::uint64_t next = 0, smallest = nb, largest = 0;
+            for (int k = 1; k <= n; ++k) {
+                const auto [f, e] = shard_blocks(nb, k, n);
+                CHECK(f == next);
+                CHECK(e > f);
+                smallest = std::min(smallest, e - f);
+                largest = std::max(largest, e - f);
+                next = e;
+            }
+            CHECK(next == nb);
+            CHECK(largest - smallest <= 1);
+        }
+    CHECK_THROWS_AS(shard_blocks(10, 0, 2), InputError);
+    CHECK_THROWS_AS(shard_blocks(10, 3, 2), InputError);
+}
+
+TEST_CASE("a model rebuilt from stored config texts equals the model from disk", "[output]") {
+    const Model a = load_model(kMaterials);
+    CHECK(a.files.size() > 1); // the default study includes files
+    const Model b = load_model_from_files(a.files);
+    CHECK(b.files.size() == a.files.size());
+    CHECK(b.facilities.size() == a.facilities.size());
+    CHECK(b.node_names == a.node_names);
+    BlockResult x, y;
+    Simulator sa(a), sb(b);
+    sa.run_block(0, 20, x);
+    sb.run_block(0, 20, y);
+    CHECK(x.shortfall == y.shortfall);
+    // Includes come from the stored texts, never from disk.
+    auto files = a.files;
+    files.pop_back();
+    CHECK_THROWS_AS(load_model_from_files(files), InputError);
 }
 
 // Small runs of every size write a complete file: the read-back statistics (quantiles, their

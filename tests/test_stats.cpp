@@ -253,3 +253,87 @@ TEST_CASE("ExactSum: exact whatever the order, the magnitudes or the signs", "[m
     CHECK(std::abs(all.value() - static_cast<double>(ref)) <=
           1e-9 * std::abs(static_cast<double>(ref)) + 1e-6);
 }
+
+TEST_CASE("ExactSum and Moments state: save/load restores the exact sum", "[stats][state]") {
+    std::mt19937_64 rng(11);
+    std::normal_distribution<double> nd(0.0, 1e3);
+    for (int sign : {1, -1}) {
+        ExactSum s;
+        Moments m;
+        for (int i = 0; i < 1000; ++i) {
+            const double x = sign * std::abs(nd(rng)) + (i % 7 == 0 ? 1e-300 : 0.0);
+            s.add(x);
+            m.add(x);
+        }
+        std::vector<std::uint64_t> w;
+        s.save(w);
+        CHECK(w.size() < 12); // compact: a few words, not all 35
+        ExactSum t;
+        CHECK(t.load(w.data(), w.data() + w.size()) == w.data() + w.size());
+        CHECK(t == s);
+        CHECK(t.value() == s.value());
+        std::vector<std::uint64_t> mw;
+        m.save(mw);
+        Moments n;
+        n.load(mw.data(), mw.data() + mw.size());
+        CHECK(n == m);
+        // Continuing after a restore is exact: same as never having stopped.
+        n.add(3.25);
+        m.add(3.25);
+        CHECK(n == m);
+    }
+    ExactSum zero, z2;
+    std::vector<std::uint64_t> w;
+    zero.save(w);
+    CHECK(w.size() == 1);
+    z2.load(w.data(), w.data() + 1);
+    CHECK(z2 == zero);
+    // Malformed states are refused, not read past their end.
+    ExactSum bad;
+    const std::uint64_t truncated[] = {(std::uint64_t(5) << 8) | 2, 1};
+    CHECK_THROWS(bad.load(truncated, truncated + 2));
+    const std::uint64_t beyond[] = {(std::uint64_t(40) << 8)};
+    CHECK_THROWS(bad.load(beyond, beyond + 1));
+}
+
+TEST_CASE("Accumulators state: save/load round trip and dimension check", "[stats][state]") {
+    Dims d;
+    d.demands = 2;
+    d.facilities = 3;
+    d.nodes = 2;
+    d.restrictions = 1;
+    d.events = 2;
+    d.regimes = 2;
+    d.months = 4;
+    d.thresholds = 2;
+    Accumulators a(d);
+    std::mt19937_64 rng(5);
+    std::uniform_real_distribution<double> u(-10, 100);
+    auto fill = [&](std::vector<Moments> &v) {
+        for (auto &m : v)
+            for (int i = 0; i < 17; ++i)
+                m.add(u(rng));
+    };
+    for (auto *v : {&a.shortfall, &a.monthly, &a.fac_unserved, &a.node_trial, &a.res_months,
+                    &a.fired_shortfall, &a.regime_short, &a.share_above})
+        fill(*v);
+    a.shortfall_min = {-3.5, 1.0};
+    a.shortfall_max = {7.0, std::numeric_limits<double>::infinity()};
+    a.monthly_max[3] = 42.0;
+    a.regime_count = {9, 8};
+    const auto words = a.save();
+    const Accumulators b = Accumulators::load(d, words);
+    CHECK(b == a);
+    CHECK(b.shortfall[1].mean() == a.shortfall[1].mean());
+    CHECK(b.shortfall_max[1] == std::numeric_limits<double>::infinity());
+    CHECK(b.regime_count == a.regime_count);
+    Dims other = d;
+    other.months = 5;
+    CHECK_THROWS_WITH(Accumulators::load(other, words), Catch::Contains("does not match"));
+    auto cut = words;
+    cut.pop_back();
+    CHECK_THROWS_WITH(Accumulators::load(d, cut), Catch::Contains("truncated"));
+    auto extra = words;
+    extra.push_back(0);
+    CHECK_THROWS_WITH(Accumulators::load(d, extra), Catch::Contains("trailing"));
+}

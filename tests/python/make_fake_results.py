@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write a small, fake but layout-correct chokepoint results file (docs/output-format.md, 1.0).
+"""Write a small, fake but layout-correct chokepoint results file (docs/output-format.md, 1.1).
 
 The numbers are random, not a simulation; the summary is computed from the per-trial datasets
 exactly as the format defines it (quantiles and their binomial CIs, VaR/CVaR, exceedance curve,
@@ -275,7 +275,7 @@ def main(argv=None):
     with h5py.File(a.out, "w") as f:
         at = f.attrs
         at["filetype"] = "chokepoint-results"
-        at.create("format_version", np.array([1, 0], dtype=np.int32))
+        at.create("format_version", np.array([1, 1], dtype=np.int32))
         at["program_version"] = "0.0.0-fake"
         at["git_commit"] = "unknown"
         at.create("seed", np.uint64(a.seed), dtype=np.uint64)
@@ -288,6 +288,14 @@ def main(argv=None):
         at["description"] = "fake results written by tests/python/make_fake_results.py"
         at["start"] = "2025-01"
         at.create("complete", np.int32(1), dtype=np.int32)
+        blocks = -(-n // a.block_size)
+        at.create("ranks", np.int32(1), dtype=np.int32)
+        at.create("trials_planned", np.uint64(n), dtype=np.uint64)
+        at.create("blocks_total", np.uint64(blocks), dtype=np.uint64)
+        at.create("first_block", np.uint64(0), dtype=np.uint64)
+        at.create("end_block", np.uint64(blocks), dtype=np.uint64)
+        at.create("shard_index", np.int32(0), dtype=np.int32)
+        at.create("shard_count", np.int32(0), dtype=np.int32)
         at["created_utc"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
         f.create_dataset("config/files", data=["configs/fake.yaml"], dtype=str_t)

@@ -123,6 +123,13 @@ ROOT_ATTRS = [
     ("name", "string", ()),
     ("description", "string", ()),
     ("start", "string", ()),
+    ("ranks", "int32", ()),
+    ("trials_planned", "uint64", ()),
+    ("blocks_total", "uint64", ()),
+    ("first_block", "uint64", ()),
+    ("end_block", "uint64", ()),
+    ("shard_index", "int32", ()),
+    ("shard_count", "int32", ()),
     ("complete", "int32", ()),
 ]
 
@@ -157,7 +164,7 @@ def check_root(c, res, f):
         )
     extra = sorted(set(f.attrs.keys()) - {a[0] for a in ROOT_ATTRS})
     if extra:
-        print(f"NOTE  root attributes not in the format 1.0 doc: {extra}")
+        print(f"NOTE  root attributes not in the format 1.1 doc: {extra}")
     at = res.attrs
     c.ok(at.get("filetype") == "chokepoint-results", "filetype == chokepoint-results", repr(at.get("filetype")))
     c.ok(tuple(at.get("format_version", ()))[:1] == (1,), "format_version major == 1", repr(at.get("format_version")))
@@ -217,7 +224,7 @@ def check_model(c, res, f):
 
     extra = sorted(set(m) - set(string_tables) - set(int_tables) - {"regime_weight"})
     if extra:
-        print(f"NOTE  /model tables not in the format 1.0 doc: {extra}")
+        print(f"NOTE  /model tables not in the format 1.1 doc: {extra}")
 
     def n(name):
         return len(m[name]) if name in m else None
@@ -300,7 +307,7 @@ def check_trials(c, res, f, sizes):
         present[name] = ds.shape == shape
     extra = sorted(set(tg.keys()) - set(expected) - TRIAL_COORDS)
     if extra:
-        print(f"NOTE  trials datasets not in format 1.0 doc (allowed in a minor bump): {extra}")
+        print(f"NOTE  trials datasets not in format 1.1 doc (allowed in a minor bump): {extra}")
     return present, has_monthly
 
 
@@ -410,7 +417,7 @@ def check_summary(c, res, sizes, present, has_monthly):
     documented = set(SUMMARY_DIMS) | {k + "_se" for k in SUMMARY_DIMS} | SUMMARY_COORDS
     extra = sorted(set(s) - set(shapes) - documented)
     if extra:
-        print(f"NOTE  summary datasets not in the format 1.0 doc: {extra}")
+        print(f"NOTE  summary datasets not in the format 1.1 doc: {extra}")
     ok = {}
     for name, shape in shapes.items():
         if not c.ok(name in s, f"summary/{name} present"):

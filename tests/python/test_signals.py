@@ -5,9 +5,11 @@ usage: test_signals.py CHOKEPOINT CONFIG WORKDIR
 
 For SIGTERM, SIGINT and SIGHUP: starts `chokepoint run CONFIG --trials 20000 --threads 1
 --overwrite` onto a target that already holds a file, waits until the run writes its temporary
-file (`.out.h5.partial-*`) and one more second, sends the signal, then checks: exit code 128+N
-(143, 130, 129), a message saying so, the existing target byte-identical, no temporary file left.
-SIGTERM once more with no file at the target: nothing is left at all.
+file (`.out.h5.partial-*`) and one more second, sends the signal, then checks: exit code 75
+(stopped, checkpoint saved), a message naming the signal and the checkpoint, the existing target
+byte-identical, no temporary file left, and a checkpoint `out.h5.checkpoint` beside it (resume and
+its exactness are tested by test_resume.py). SIGTERM once more with no file at the target: only
+the checkpoint is left.
 Exit status 0 when every check passes, 1 otherwise. Needs only the standard library.
 """
 import glob
@@ -69,17 +71,19 @@ def case(exe, config, work, sig, existing):
     err = err.decode(errors="replace")
     if not errors:
         stop_s = time.monotonic() - t_sig
-        expected = 128 + sig
+        expected = 75
         if p.returncode != expected:
             errors.append(f"exit code {p.returncode}, expected {expected}")
         if f"interrupted by signal {sig}" not in err:
             errors.append("no 'interrupted by signal' message on stderr")
+        if "checkpoint saved to" not in err or "--resume" not in err:
+            errors.append("no message naming the checkpoint and how to resume it")
         if existing:
             with open(target, "rb") as f:
                 if f.read() != BEFORE:
                     errors.append("the existing target changed")
         left = sorted(os.listdir(d))
-        want = ["out.h5"] if existing else []
+        want = ["out.h5", "out.h5.checkpoint"] if existing else ["out.h5.checkpoint"]
         if left != want:
             errors.append(f"directory holds {left}, expected {want}")
         print(f"{name}: exit {p.returncode} {stop_s:.2f} s after the signal "
