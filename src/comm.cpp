@@ -59,8 +59,40 @@ std::vector<char> pack(const BlockResult &b) {
     put(out, b.regime);
     put(out, b.event_onset);
     put(out, b.monthly_shortfall);
+    put(out, b.inputs);
     put(out, b.acc.save());
     return out;
+}
+
+std::vector<char> pack(const std::vector<BlockResult> &blocks) {
+    std::vector<char> out;
+    for (const auto &b : blocks) {
+        const auto one = pack(b);
+        const std::uint64_t n = one.size();
+        const auto *pn = reinterpret_cast<const char *>(&n);
+        out.insert(out.end(), pn, pn + sizeof n);
+        out.insert(out.end(), one.begin(), one.end());
+    }
+    return out;
+}
+
+void unpack(const char *data, std::size_t size, const std::vector<Dims> &dims,
+            std::vector<BlockResult> &out) {
+    out.resize(dims.size());
+    std::size_t at = 0;
+    for (std::size_t k = 0; k < dims.size(); ++k) {
+        std::uint64_t n = 0;
+        if (size - at < sizeof n)
+            throw std::runtime_error("block message truncated");
+        std::memcpy(&n, data + at, sizeof n);
+        at += sizeof n;
+        if (size - at < n)
+            throw std::runtime_error("block message truncated");
+        unpack(data + at, static_cast<std::size_t>(n), dims[k], out[k]);
+        at += static_cast<std::size_t>(n);
+    }
+    if (at != size)
+        throw std::runtime_error("block message has trailing bytes");
 }
 
 void unpack(const char *data, std::size_t size, const Dims &d, BlockResult &b) {
@@ -88,6 +120,15 @@ void unpack(const char *data, std::size_t size, const Dims &d, BlockResult &b) {
         std::memcpy(&m, c.p, 8);
         const auto full = n * D * static_cast<std::uint64_t>(d.months);
         c.get(b.monthly_shortfall, m == 0 ? 0 : full);
+    }
+    {
+        std::uint64_t m = 0; // inputs: n x (inputs kept), or none
+        if (c.end - c.p < 8)
+            throw std::runtime_error("block message truncated");
+        std::memcpy(&m, c.p, 8);
+        if (n > 0 && m % n != 0)
+            throw std::runtime_error("block message has a ragged inputs table");
+        c.get(b.inputs, m);
     }
     std::vector<std::uint64_t> words;
     {
@@ -121,7 +162,7 @@ public:
     ~MpiComm() override { MPI_Finalize(); }
     int rank() const override { return rank_; }
     int size() const override { return size_; }
-    void send_block(const BlockResult &block) override {
+    void send_block(const std::vector<BlockResult> &block) override {
         const auto bytes = pack(block);
         if (bytes.size() > static_cast<std::size_t>(INT32_MAX))
             throw std::runtime_error("a block's message exceeds 2 GiB; lower run.block_size");
@@ -132,7 +173,7 @@ public:
     void send_end() override {
         check(MPI_Send(nullptr, 0, MPI_BYTE, 0, kTagEnd, MPI_COMM_WORLD), "sending the end");
     }
-    bool receive(int from, const Dims &dims, BlockResult &out) override {
+    bool receive(int from, const std::vector<Dims> &dims, std::vector<BlockResult> &out) override {
         MPI_Status st;
         check(MPI_Probe(from, MPI_ANY_TAG, MPI_COMM_WORLD, &st), "waiting for a block");
         int count = 0;

@@ -13,13 +13,14 @@ public:
     virtual ~Comm() = default;
     virtual int rank() const = 0;
     virtual int size() const = 0;
-    /// Sends a finished block (per-trial results and its accumulators) to rank 0.
-    virtual void send_block(const BlockResult &block) = 0;
+    /// Sends a finished block of every scenario (per-trial results and accumulators) to rank 0.
+    virtual void send_block(const std::vector<BlockResult> &block) = 0;
     /// Tells rank 0 that this rank sends no more blocks.
     virtual void send_end() = 0;
     /// Receives the next message of rank `from` (rank 0): a block, unpacked into `out` with the
     /// dimensions `dims` (returns true), or its end (returns false).
-    virtual bool receive(int from, const Dims &dims, BlockResult &out) = 0;
+    virtual bool receive(int from, const std::vector<Dims> &dims,
+                         std::vector<BlockResult> &out) = 0;
     /// Rank 0's `value` on every rank (a collective call).
     virtual int broadcast(int value) = 0;
     /// Ends every process of the run with `code` (after a failure on one rank).
@@ -34,5 +35,9 @@ std::unique_ptr<Comm> make_comm(int *argc, char ***argv);
 /// and throws std::runtime_error on a malformed message.
 std::vector<char> pack(const BlockResult &block);
 void unpack(const char *data, std::size_t size, const Dims &dims, BlockResult &out);
+/// Blocks of every scenario (one message): each packed, with its size first.
+std::vector<char> pack(const std::vector<BlockResult> &blocks);
+void unpack(const char *data, std::size_t size, const std::vector<Dims> &dims,
+            std::vector<BlockResult> &out);
 
 } // namespace chokepoint

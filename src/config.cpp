@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include "simulate.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -1254,6 +1256,99 @@ std::optional<std::string> unique_id(Loader &L, const Item &it, Map &index, cons
     return id;
 }
 
+/// Cross-checks of the run settings that name inputs and demands (after the model is built):
+/// correlations, sensitivity inputs, the stopping rule; then the trial count they imply.
+void check_design(Loader &L, Model &m, const ParsedFile &main) {
+    const std::string &mf = main.path;
+    const auto run = main.root["run"];
+    std::vector<std::string> names, all_names;
+    for (const auto &in : design_inputs(m))
+        names.push_back(in.name);
+    for (const auto &in : design_quantities(m))
+        all_names.push_back(in);
+    auto check_input = [&](const YAML::Node &n, const std::string &path, const std::string &name) {
+        if (std::find(names.begin(), names.end(), name) != names.end())
+            return true;
+        if (std::find(all_names.begin(), all_names.end(), name) != all_names.end()) {
+            L.error(mf, n, path,
+                    "input " + quote(name) +
+                        " is fixed in this model (a single value, no uncertainty to correlate "
+                        "or rank)");
+            return false;
+        }
+        const auto near = nearest(name, names);
+        L.error(mf, n, path,
+                "unknown input " + quote(name) +
+                    "; inputs are named <kind>/<id>/<quantity>, e.g. " +
+                    (names.empty() ? std::string("facility/a/capacity") : names.front()) +
+                    (near.empty() ? "" : " (did you mean '" + near + "'?)") +
+                    "; `chokepoint validate` lists them");
+        return false;
+    };
+    if (run && run["correlations"] && run["correlations"].IsSequence()) {
+        const auto cs = run["correlations"];
+        std::vector<std::pair<std::string, std::string>> seen;
+        for (std::size_t i = 0; i < cs.size(); ++i) {
+            const auto b = cs[i]["between"];
+            if (!b.IsSequence() || b.size() != 2 || !b[0].IsScalar() || !b[1].IsScalar())
+                continue;
+            const auto p = "run.correlations[" + std::to_string(i) + "].between";
+            const bool ok = check_input(b[0], p + "[0]", b[0].Scalar()) &&
+                            check_input(b[1], p + "[1]", b[1].Scalar());
+            auto key = std::minmax(b[0].Scalar(), b[1].Scalar());
+            if (ok && std::find(seen.begin(), seen.end(), std::make_pair(key.first, key.second)) !=
+                          seen.end())
+                L.error(mf, b, p, "this pair is correlated twice; give each pair once");
+            seen.emplace_back(key.first, key.second);
+        }
+    }
+    if (run && run["sensitivity_inputs"] && run["sensitivity_inputs"].IsSequence()) {
+        const auto si = run["sensitivity_inputs"];
+        for (std::size_t i = 0; i < si.size(); ++i) {
+            if (!si[i].IsScalar())
+                continue;
+            const std::string pat = si[i].Scalar();
+            const auto p = "run.sensitivity_inputs[" + std::to_string(i) + "]";
+            if (!pat.empty() && pat.back() == '*') {
+                const auto prefix = pat.substr(0, pat.size() - 1);
+                if (std::none_of(names.begin(), names.end(), [&](const std::string &x) {
+                        return x.compare(0, prefix.size(), prefix) == 0;
+                    }))
+                    L.error(mf, si[i], p, "no input starts with " + quote(prefix));
+            } else {
+                check_input(si[i], p, pat);
+            }
+        }
+    }
+    auto &st = m.run.stop;
+    if (st.enabled) {
+        if (std::none_of(m.demands.begin(), m.demands.end(),
+                         [&](const Demand &d) { return d.id == st.demand; }))
+            L.error(mf, run["stop_when"]["demand"], "run.stop_when.demand",
+                    "unknown demand " + quote(st.demand));
+        if (m.run.sampler != SamplerKind::MC)
+            L.error(mf, run["stop_when"], "run.stop_when",
+                    "a stopping rule needs run.sampler: mc (a Latin hypercube or Sobol' design "
+                    "fixes its size in advance)");
+        if (m.run.sensitivity == Sensitivity::Sobol)
+            L.error(mf, run["stop_when"], "run.stop_when",
+                    "a stopping rule cannot be combined with sensitivity: sobol");
+    }
+    if (m.run.sensitivity == Sensitivity::Sobol && run && run["replicates"] &&
+        m.run.replicates != 1)
+        L.error(mf, run["replicates"], "run.replicates",
+                "sensitivity: sobol uses one replicate (its intervals come from the bootstrap)");
+    if (!L.diags.empty())
+        throw InputError(std::move(L.diags));
+    try {
+        set_trials(m, m.run.requested_trials);
+    } catch (const InputError &e) {
+        const YAML::Node where = run ? run : main.root;
+        L.error(mf, where, "run", e.what());
+        throw InputError(std::move(L.diags));
+    }
+}
+
 Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts) {
     Loader L;
     Model &m = L.m;
@@ -1262,8 +1357,8 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
     const std::string &mf = main.path;
 
     static const std::vector<std::string> top_keys{
-        "name",    "description", "include",    "run",     "country_groups", "regimes",
-        "factors", "products",    "facilities", "demands", "lanes",          "events"};
+        "name",     "description", "include", "run",   "country_groups", "regimes",  "factors",
+        "products", "facilities",  "demands", "lanes", "events",         "scenarios"};
     for (const auto &pf : files)
         L.check_map(pf.path, pf.root, "", top_keys);
 
@@ -1282,10 +1377,12 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
     if (const auto run = main.root["run"]) {
         if (L.check_map(mf, run, "run",
                         {"trials", "seed", "horizon_months", "start", "block_size", "quantiles",
-                         "thresholds", "store_monthly"})) {
+                         "thresholds", "store_monthly", "sampler", "replicates", "correlations",
+                         "stop_when", "sensitivity", "sensitivity_inputs", "bootstrap",
+                         "store_inputs"})) {
             if (run["trials"])
                 if (auto v = L.unsigned_int(mf, run["trials"], "run.trials", 1, 0xFFFFFFFFull))
-                    m.run.trials = *v;
+                    m.run.trials = m.run.requested_trials = *v;
             if (run["seed"])
                 if (auto v = L.unsigned_int(mf, run["seed"], "run.seed", 0, ~0ull))
                     m.run.seed = *v;
@@ -1327,6 +1424,164 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                         }
                     }
                     std::sort(m.run.quantiles.begin(), m.run.quantiles.end());
+                }
+            }
+            if (const auto n = run["sampler"]) {
+                if (auto v = L.string(mf, n, "run.sampler")) {
+                    if (*v == "mc")
+                        m.run.sampler = SamplerKind::MC;
+                    else if (*v == "lhs")
+                        m.run.sampler = SamplerKind::LHS;
+                    else if (*v == "sobol")
+                        m.run.sampler = SamplerKind::Sobol;
+                    else
+                        L.error(mf, n, "run.sampler",
+                                quote(*v) + " is not a sampler; expected mc (plain Monte Carlo), "
+                                            "lhs (Latin hypercube) or sobol (randomised Sobol')");
+                }
+                // Designs other than plain Monte Carlo need independent replicates for their
+                // error estimate.
+                if (m.run.sampler != SamplerKind::MC)
+                    m.run.replicates = 10;
+            }
+            if (const auto n = run["replicates"])
+                if (auto v = L.unsigned_int(mf, n, "run.replicates", 1, 100000))
+                    m.run.replicates = static_cast<int>(*v);
+            if (const auto n = run["store_inputs"])
+                if (auto b = L.boolean(mf, n, "run.store_inputs"))
+                    m.run.store_inputs = *b;
+            if (const auto n = run["bootstrap"])
+                if (auto v = L.unsigned_int(mf, n, "run.bootstrap", 0, 100000))
+                    m.run.bootstrap = static_cast<int>(*v);
+            if (const auto n = run["sensitivity"]) {
+                if (auto v = L.string(mf, n, "run.sensitivity")) {
+                    if (*v == "none")
+                        m.run.sensitivity = Sensitivity::None;
+                    else if (*v == "rank")
+                        m.run.sensitivity = Sensitivity::Rank;
+                    else if (*v == "sobol")
+                        m.run.sensitivity = Sensitivity::Sobol;
+                    else
+                        L.error(mf, n, "run.sensitivity",
+                                quote(*v) + " is not a sensitivity analysis; expected none, rank "
+                                            "(Spearman and rank-regression importance, with "
+                                            "bootstrap intervals) or sobol (first-order and total "
+                                            "Sobol' indices by a pick-freeze design)");
+                }
+            }
+            if (const auto n = run["sensitivity_inputs"]) {
+                if (!n.IsSequence() || n.size() == 0)
+                    L.error(mf, n, "run.sensitivity_inputs",
+                            "expected a non-empty list of input names (e.g. "
+                            "facility/cn_ga_1/capacity) or prefixes ending in '*', found " +
+                                show(n));
+                else
+                    for (std::size_t i = 0; i < n.size(); ++i)
+                        if (auto v = L.string(mf, n[i],
+                                              "run.sensitivity_inputs[" + std::to_string(i) + "]"))
+                            m.run.sensitivity_inputs.push_back(*v);
+            }
+            if (const auto n = run["correlations"]) {
+                if (!n.IsSequence())
+                    L.error(mf, n, "run.correlations",
+                            "expected a list of {between: [input, input], rank: r}, found " +
+                                show(n));
+                else
+                    for (std::size_t i = 0; i < n.size(); ++i) {
+                        const auto p = "run.correlations[" + std::to_string(i) + "]";
+                        if (!L.check_map(mf, n[i], p, {"between", "rank"}))
+                            continue;
+                        CorrelationSpec c;
+                        const auto b = n[i]["between"];
+                        bool ok = true;
+                        if (!b.IsSequence() || b.size() != 2) {
+                            L.error(mf, b, p + ".between",
+                                    "expected a list of two input names, e.g. "
+                                    "[facility/a/capacity, facility/b/capacity], found " +
+                                        show(b));
+                            ok = false;
+                        } else {
+                            auto x = L.string(mf, b[0], p + ".between[0]");
+                            auto y = L.string(mf, b[1], p + ".between[1]");
+                            ok = x && y;
+                            if (ok) {
+                                c.a = *x;
+                                c.b = *y;
+                                if (c.a == c.b) {
+                                    L.error(mf, b, p + ".between",
+                                            "an input cannot be correlated with itself");
+                                    ok = false;
+                                }
+                            }
+                        }
+                        if (auto r = L.number(mf, n[i]["rank"], p + ".rank")) {
+                            if (!(*r > -1 && *r < 1)) {
+                                L.error(mf, n[i]["rank"], p + ".rank",
+                                        "rank correlation " + Loader::fmt(*r) +
+                                            " must lie strictly between -1 and 1");
+                                ok = false;
+                            }
+                            c.rank = *r;
+                        } else {
+                            ok = false;
+                        }
+                        if (ok)
+                            m.run.correlations.push_back(c);
+                    }
+            }
+            if (const auto n = run["stop_when"]) {
+                if (L.check_map(mf, n, "run.stop_when",
+                                {"statistic", "demand", "se_below", "relative_se_below",
+                                 "min_trials", "max_trials"})) {
+                    auto &st = m.run.stop;
+                    st.enabled = true;
+                    if (auto v = L.string(mf, n["statistic"], "run.stop_when.statistic")) {
+                        if (*v == "eud")
+                            st.statistic = Statistic::EUD;
+                        else if (*v == "p_short")
+                            st.statistic = Statistic::PShort;
+                        else if (*v == "lose")
+                            st.statistic = Statistic::LOSE;
+                        else
+                            L.error(mf, n["statistic"], "run.stop_when.statistic",
+                                    quote(*v) + " is not a statistic with a standard error; "
+                                                "expected eud, p_short or lose");
+                    }
+                    if (auto v = L.identifier(mf, n["demand"], "run.stop_when.demand"))
+                        st.demand = *v;
+                    const bool abs_given = static_cast<bool>(n["se_below"]),
+                               rel_given = static_cast<bool>(n["relative_se_below"]);
+                    if (abs_given == rel_given)
+                        L.error(mf, n, "run.stop_when",
+                                "give exactly one of se_below (an absolute standard error, in "
+                                "the statistic's unit) and relative_se_below (a share of the "
+                                "estimate, e.g. 0.05)");
+                    else if (abs_given) {
+                        if (auto v = L.number(mf, n["se_below"], "run.stop_when.se_below")) {
+                            if (!(*v > 0))
+                                L.error(mf, n["se_below"], "run.stop_when.se_below",
+                                        "the target standard error must be positive");
+                            st.se_below = *v;
+                        }
+                    } else if (auto v = L.number(mf, n["relative_se_below"],
+                                                 "run.stop_when.relative_se_below")) {
+                        if (!(*v > 0 && *v < 1))
+                            L.error(mf, n["relative_se_below"], "run.stop_when.relative_se_below",
+                                    "the relative standard error must lie in (0, 1)");
+                        st.se_below = *v;
+                        st.relative = true;
+                    }
+                    if (auto v = L.unsigned_int(mf, n["min_trials"], "run.stop_when.min_trials", 1,
+                                                0xFFFFFFFFull))
+                        st.min_trials = *v;
+                    if (auto v = L.unsigned_int(mf, n["max_trials"], "run.stop_when.max_trials", 1,
+                                                0xFFFFFFFFull))
+                        st.max_trials = *v;
+                    if (st.min_trials > st.max_trials)
+                        L.error(mf, n, "run.stop_when",
+                                "min_trials (" + std::to_string(st.min_trials) +
+                                    ") exceeds max_trials (" + std::to_string(st.max_trials) + ")");
+                    st.enabled = st.max_trials > 0;
                 }
             }
             if (const auto q = run["thresholds"]) {
@@ -2050,19 +2305,203 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
             m.facility_node.push_back(it->second);
         }
     }
+    check_design(L, m, main);
     return m;
 }
 
 } // namespace
 
 namespace {
+/// The item of list `section` with id `id` in any of the files, or an undefined node.
+YAML::Node find_item(std::vector<ParsedFile> &files, const std::string &section,
+                     const std::string &id) {
+    for (auto &pf : files) {
+        auto list = pf.root[section];
+        if (!list || !list.IsSequence())
+            continue;
+        for (std::size_t i = 0; i < list.size(); ++i)
+            if (list[i].IsMap() && list[i]["id"] && list[i]["id"].IsScalar() &&
+                list[i]["id"].Scalar() == id)
+                return list[i];
+    }
+    return YAML::Node(YAML::NodeType::Undefined);
+}
+
+/// Builds the scenarios of `m` (config `scenarios:`): each is the baseline's files, parsed
+/// afresh, with the scenario's edits applied (set values at key paths, add entities, remove
+/// entities by id), built like any config. Errors name the scenario and its key path.
+void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
+    const auto &main = files.front();
+    const auto list = main.root["scenarios"];
+    if (!list)
+        return;
+    const std::string &mf = main.path;
+    Loader L;
+    L.m.files = m.files;
+    auto fail = [&](const YAML::Node &n, const std::string &path, const std::string &msg) {
+        L.error(mf, n, path, msg);
+        throw InputError(std::move(L.diags));
+    };
+    if (!list.IsSequence())
+        fail(list, "scenarios",
+             "expected a list of scenarios (each `- id: ...` with set/add/remove), found " +
+                 show(list));
+    static const std::vector<std::string> sections{"facilities", "demands", "events",
+                                                   "factors",    "regimes", "products"};
+    std::vector<std::string> ids;
+    for (std::size_t si = 0; si < list.size(); ++si) {
+        const auto sc = list[si];
+        const std::string sp = "scenarios[" + std::to_string(si) + "]";
+        if (!L.check_map(mf, sc, sp, {"id", "description", "set", "add", "remove"}) ||
+            !L.diags.empty())
+            throw InputError(std::move(L.diags));
+        const auto id = L.identifier(mf, sc["id"], sp + ".id");
+        if (!id)
+            throw InputError(std::move(L.diags));
+        if (*id == "baseline" || std::find(ids.begin(), ids.end(), *id) != ids.end())
+            fail(sc["id"], sp + ".id",
+                 *id == "baseline" ? "'baseline' names the model itself; choose another id"
+                                   : "duplicate scenario id '" + *id + "'");
+        ids.push_back(*id);
+        std::string description;
+        if (sc["description"])
+            if (auto d = L.string(mf, sc["description"], sp + ".description"))
+                description = *d;
+        // Fresh trees of every file (marks intact), without the scenarios section.
+        std::vector<ParsedFile> copy;
+        for (std::size_t i = 0; i < files.size(); ++i)
+            copy.push_back({files[i].path, parse_yaml(m.files[i].text, files[i].path)});
+        copy.front().root.remove("scenarios");
+        auto check_section = [&](const YAML::Node &n, const std::string &path,
+                                 const std::string &sec) {
+            if (std::find(sections.begin(), sections.end(), sec) == sections.end()) {
+                const auto near = nearest(sec, sections);
+                fail(n, path,
+                     quote(sec) +
+                         " is not a section a scenario can change; expected one of "
+                         "facilities, demands, events, factors, regimes, products" +
+                         (near.empty() ? "" : " (did you mean '" + near + "'?)"));
+            }
+        };
+        if (const auto set = sc["set"]) {
+            if (!set.IsMap())
+                fail(set, sp + ".set",
+                     "expected a map of key paths to values (e.g. "
+                     "demands/us_defense/stockpile/initial: {fixed: 300}), found " +
+                         show(set));
+            for (const auto &kv : set) {
+                const std::string key = kv.first.as<std::string>();
+                const std::string kp = sp + ".set." + key;
+                std::vector<std::string> parts;
+                std::stringstream ss(key);
+                for (std::string part; std::getline(ss, part, '/');)
+                    parts.push_back(part);
+                if (parts.size() < 3 ||
+                    std::any_of(parts.begin(), parts.end(), [](auto &x) { return x.empty(); }))
+                    fail(kv.first, kp,
+                         "expected a key path <section>/<id>/<key>[/<key>...], e.g. "
+                         "events/cn_ban/leakage");
+                check_section(kv.first, kp, parts[0]);
+                YAML::Node node = find_item(copy, parts[0], parts[1]);
+                if (!node)
+                    fail(kv.first, kp,
+                         "no entry of " + parts[0] + " has id " + quote(parts[1]) +
+                             " (to add one, use add:)");
+                if (parts[2] == "id")
+                    fail(kv.first, kp, "a scenario cannot rename an entry (set its id)");
+                for (std::size_t k = 2; k + 1 < parts.size(); ++k) {
+                    YAML::Node next = node[parts[k]];
+                    if (!next || next.IsNull()) {
+                        node[parts[k]] = YAML::Node(YAML::NodeType::Map);
+                        next = node[parts[k]];
+                    } else if (!next.IsMap()) {
+                        fail(kv.first, kp,
+                             "'" + parts[k] + "' of " + parts[0] + "/" + parts[1] +
+                                 " is not a map; set it as a whole instead");
+                    }
+                    node.reset(next);
+                }
+                node[parts.back()] = kv.second;
+            }
+        }
+        if (const auto add = sc["add"]) {
+            if (!add.IsMap())
+                fail(add, sp + ".add",
+                     "expected a map of sections to lists of entries, found " + show(add));
+            for (const auto &kv : add) {
+                const std::string sec = kv.first.as<std::string>();
+                const std::string kp = sp + ".add." + sec;
+                check_section(kv.first, kp, sec);
+                if (!kv.second.IsSequence())
+                    fail(kv.second, kp, "expected a list of entries, found " + show(kv.second));
+                YAML::Node target = copy.front().root[sec];
+                if (!target || !target.IsSequence()) {
+                    copy.front().root[sec] = YAML::Node(YAML::NodeType::Sequence);
+                    target = copy.front().root[sec];
+                }
+                for (std::size_t i = 0; i < kv.second.size(); ++i)
+                    target.push_back(kv.second[i]);
+            }
+        }
+        if (const auto rem = sc["remove"]) {
+            if (!rem.IsMap())
+                fail(rem, sp + ".remove",
+                     "expected a map of sections to lists of ids, found " + show(rem));
+            for (const auto &kv : rem) {
+                const std::string sec = kv.first.as<std::string>();
+                const std::string kp = sp + ".remove." + sec;
+                check_section(kv.first, kp, sec);
+                if (!kv.second.IsSequence())
+                    fail(kv.second, kp, "expected a list of ids, found " + show(kv.second));
+                for (std::size_t i = 0; i < kv.second.size(); ++i) {
+                    const auto idn = kv.second[i];
+                    if (!idn.IsScalar())
+                        fail(idn, kp, "expected an id, found " + show(idn));
+                    bool removed = false;
+                    for (auto &pf : copy) {
+                        auto seq = pf.root[sec];
+                        if (!seq || !seq.IsSequence())
+                            continue;
+                        YAML::Node kept(YAML::NodeType::Sequence);
+                        for (std::size_t j = 0; j < seq.size(); ++j) {
+                            if (seq[j].IsMap() && seq[j]["id"] && seq[j]["id"].IsScalar() &&
+                                seq[j]["id"].Scalar() == idn.Scalar())
+                                removed = true;
+                            else
+                                kept.push_back(seq[j]);
+                        }
+                        pf.root[sec] = kept;
+                    }
+                    if (!removed)
+                        fail(idn, kp + "[" + std::to_string(i) + "]",
+                             "no entry of " + sec + " has id " + quote(idn.Scalar()));
+                }
+            }
+        }
+        try {
+            Model sm = build(copy, m.files);
+            m.scenarios.push_back({*id, description, std::make_shared<Model>(std::move(sm))});
+        } catch (const InputError &e) {
+            std::vector<Diagnostic> diags = e.diagnostics();
+            if (diags.empty())
+                diags.push_back({mf, 0, 0, sp, e.what()});
+            for (auto &d : diags)
+                d.message = "in scenario '" + *id + "': " + d.message;
+            throw InputError(std::move(diags));
+        }
+    }
+}
+
 Model load_with_reader(const std::string &text, const std::string &path, const FileReader &reader) {
     std::vector<ParsedFile> files;
     std::vector<std::string> stack;
     std::vector<ConfigFile> texts;
     try {
         parse_with_includes(path, text, files, stack, texts, reader);
-        return build(files, std::move(texts));
+        Model m = build(files, std::move(texts));
+        add_scenarios(m, files);
+        set_trials(m, m.run.requested_trials); // the design now spans the scenarios' inputs
+        return m;
     } catch (const YAML::Exception &e) {
         // Every bad input should have been caught with its own message above; this is the net
         // under them, so that bad input is always an InputError (exit code 2), never a crash.
@@ -2075,6 +2514,74 @@ Model load_with_reader(const std::string &text, const std::string &path, const F
 }
 
 } // namespace
+
+void set_trials(Model &m, std::uint64_t trials) {
+    auto &r = m.run;
+    r.requested_trials = trials;
+    if (r.stop.enabled)
+        r.stop.max_trials = trials;
+    if (r.sensitivity == Sensitivity::Sobol) {
+        std::size_t k = 0;
+        for (const auto &in : design_inputs_union(m))
+            k += sensitivity_selected(m, in.name);
+        if (k == 0)
+            throw InputError("sensitivity: sobol: no inputs to study");
+        r.pick_freeze_rows = trials;
+        r.trials = trials * (k + 2);
+        if (r.trials > 0xFFFFFFFFull)
+            throw InputError("sensitivity: sobol: " + std::to_string(trials) + " base rows x (" +
+                             std::to_string(k) + " inputs + 2) exceed 2^32 trials");
+    } else {
+        r.trials = trials;
+        if (r.replicates < 1 || trials % static_cast<std::uint64_t>(r.replicates) != 0)
+            throw InputError("run.trials (" + std::to_string(trials) +
+                             ") must be a multiple of run.replicates (" +
+                             std::to_string(r.replicates) +
+                             ") so that every replicate has as many trials");
+    }
+    // Scenarios run on the baseline's trials: the same run settings.
+    for (auto &sc : m.scenarios) {
+        auto copy = std::make_shared<Model>(*sc.model);
+        copy->run = r;
+        sc.model = std::move(copy);
+    }
+}
+
+void select_scenarios(Model &m, const std::vector<std::string> &ids) {
+    if (ids.empty())
+        return;
+    std::vector<std::string> known{"baseline"};
+    for (const auto &sc : m.scenarios)
+        known.push_back(sc.id);
+    for (const auto &id : ids)
+        if (std::find(known.begin(), known.end(), id) == known.end()) {
+            const auto near = nearest(id, known);
+            std::string list;
+            for (const auto &k : known)
+                list += (list.empty() ? "" : ", ") + k;
+            throw InputError("--scenario " + quote(id) + ": no such scenario (the config has " +
+                             list + ")" + (near.empty() ? "" : "; did you mean '" + near + "'?"));
+        }
+    std::vector<ScenarioModel> kept;
+    for (auto &sc : m.scenarios)
+        if (std::find(ids.begin(), ids.end(), sc.id) != ids.end())
+            kept.push_back(sc);
+    m.scenarios = std::move(kept);
+}
+
+bool sensitivity_selected(const Model &m, const std::string &input) {
+    if (m.run.sensitivity_inputs.empty())
+        return true;
+    for (const auto &p : m.run.sensitivity_inputs) {
+        if (!p.empty() && p.back() == '*') {
+            if (input.compare(0, p.size() - 1, p, 0, p.size() - 1) == 0)
+                return true;
+        } else if (input == p) {
+            return true;
+        }
+    }
+    return false;
+}
 
 Model load_model_from_string(const std::string &text, const std::string &path) {
     return load_with_reader(text, path, read_file);
@@ -2194,6 +2701,18 @@ std::string describe_model(const Model &m) {
     for (const auto &c : m.countries)
         os << " " << c;
     os << "\n";
+    const auto inputs = design_inputs(m);
+    os << "inputs (" << inputs.size() << " uncertain quantities, "
+       << (m.run.sampler == SamplerKind::MC    ? "sampler mc"
+           : m.run.sampler == SamplerKind::LHS ? "sampler lhs"
+                                               : "sampler sobol")
+       << ", " << m.run.replicates << " replicate(s)):\n";
+    for (const auto &in : inputs)
+        os << "  " << in.name << "\n";
+    for (const auto &sc : m.scenarios)
+        os << "scenario " << sc.id << ": " << sc.model->facilities.size() << " facilities, "
+           << sc.model->demands.size() << " demands, " << sc.model->events.size() << " events"
+           << (sc.description.empty() ? "" : " (" + sc.description + ")") << "\n";
     return os.str();
 }
 

@@ -39,6 +39,19 @@ Model load_model_from_string(const std::string &text, const std::string &path);
 /// includes are looked up by the path under which they were stored, never read from disk.
 Model load_model_from_files(const std::vector<ConfigFile> &files);
 
+/// Sets the run's trial count as --trials or run.trials gives it: the base rows of a pick-freeze
+/// design (sensitivity: sobol; the run then has rows x (inputs + 2) trials), the largest count
+/// of a stopping rule, or the count itself; checks it splits into the replicates. Throws
+/// InputError.
+void set_trials(Model &m, std::uint64_t trials);
+
+/// Keeps only the scenarios named in `ids` (in config order; the baseline always runs); all of
+/// them when `ids` is empty. Throws InputError naming an unknown scenario.
+void select_scenarios(Model &m, const std::vector<std::string> &ids);
+
+/// Whether input `name` is among run.sensitivity_inputs (all inputs when none are listed).
+bool sensitivity_selected(const Model &m, const std::string &name);
+
 /// A summary of the model for `chokepoint validate`.
 std::string describe_model(const Model &m);
 

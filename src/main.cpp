@@ -70,6 +70,9 @@ int main(int argc, char **argv) {
 
     auto *run = app.add_subcommand("run", "Run a study and write its results file (HDF5).");
     std::string resume, shard_text, log_format = "auto";
+    std::vector<std::string> scenario_ids;
+    bool store_inputs = false;
+    std::optional<double> target_se;
     double checkpoint_every = 300, progress_every = 30;
     auto *run_config = run->add_option("config", config, "Config file (YAML)");
     run->add_option("-o,--output", output,
@@ -110,6 +113,14 @@ int main(int argc, char **argv) {
                 return "expected K/N with 1 <= K <= N (e.g. 3/8), got '" + v + "'";
             return "";
         });
+    run->add_option("--scenario", scenario_ids,
+                    "Run only this scenario of the config (repeatable; the baseline always runs)");
+    run->add_flag("--store-inputs", store_inputs,
+                  "Store every trial's sampled inputs, labelled by name (for sensitivity work)");
+    run->add_option("--target-se", target_se,
+                    "Stop when the standard error of run.stop_when's statistic is below this "
+                    "(overrides its se_below or relative_se_below)")
+        ->check(CLI::PositiveNumber);
     run->add_option("--checkpoint-every", checkpoint_every,
                     "Seconds between checkpoints to OUT.checkpoint (0: only when stopped by a "
                     "signal; default 300)")
@@ -178,10 +189,14 @@ int main(int argc, char **argv) {
         Model m;
         RunOptions opt;
         if (!resume.empty()) {
-            if (trials || !seed_text.empty() || !shard_text.empty())
-                throw InputError("run --resume: --trials, --seed and --shard come from the "
-                                 "checkpoint; leave them out");
-            m = model_of(read_stored_run(resume));
+            if (trials || !seed_text.empty() || !shard_text.empty() || !scenario_ids.empty() ||
+                store_inputs || target_se)
+                throw InputError("run --resume: --trials, --seed, --shard, --scenario, "
+                                 "--store-inputs and --target-se come from the checkpoint; leave "
+                                 "them out");
+            const StoredRun stored = read_stored_run(resume);
+            m = model_of(stored);
+            overwrite = overwrite || stored.overwrite; // as the interrupted run was started
             const std::string suffix = ".checkpoint";
             if (output.empty()) {
                 if (resume.size() <= suffix.size() ||
@@ -194,10 +209,19 @@ int main(int argc, char **argv) {
             opt.resume = resume;
         } else {
             m = load_model(config);
-            if (trials)
-                m.run.trials = *trials;
             if (!seed_text.empty())
                 m.run.seed = std::strtoull(seed_text.c_str(), nullptr, 10);
+            if (store_inputs)
+                m.run.store_inputs = true;
+            if (target_se) {
+                if (!m.run.stop.enabled)
+                    throw InputError("--target-se needs run.stop_when in the config (it names the "
+                                     "statistic, the demand and the trial range)");
+                m.run.stop.se_below = *target_se;
+            }
+            select_scenarios(m, scenario_ids);
+            // Also carries the seed and settings to the scenarios.
+            set_trials(m, trials ? *trials : m.run.requested_trials);
         }
         if (!shard_text.empty())
             std::sscanf(shard_text.c_str(), "%d/%d", &opt.shard_index, &opt.shard_count);

@@ -3,15 +3,38 @@
 #pragma once
 
 #include "distribution.hpp"
+#include "sampling.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace chokepoint {
 
+enum class Statistic { EUD, PShort, LOSE };
+enum class Sensitivity { None, Rank, Sobol };
+
+/// run.stop_when: add blocks until the standard error of one statistic of one demand is below a
+/// target (absolute, or relative to the estimate), between min_trials and max_trials.
+struct StopRule {
+    bool enabled = false;
+    Statistic statistic = Statistic::EUD;
+    std::string demand; // demand id
+    double se_below = 0;
+    bool relative = false;
+    std::uint64_t min_trials = 0, max_trials = 0;
+};
+
+/// run.correlations: a rank (Spearman) correlation between two named inputs.
+struct CorrelationSpec {
+    std::string a, b;
+    double rank = 0;
+};
+
 struct RunSettings {
-    std::uint64_t trials = 10000;
+    std::uint64_t trials = 10000;           // trials of the run (see set_trials)
+    std::uint64_t requested_trials = 10000; // run.trials or --trials as given
     std::uint64_t seed = 1;
     int horizon_months = 36;
     std::string start; // "YYYY-MM" label of month 0, may be empty
@@ -20,6 +43,16 @@ struct RunSettings {
     /// Shares of a demand's total want: P(shortfall share > x) is reported for each.
     std::vector<double> thresholds{0.01, 0.05, 0.10, 0.25};
     bool store_monthly = true;
+    SamplerKind sampler = SamplerKind::MC;
+    int replicates = 1; // independent designs (lhs, sobol): trials = replicates x rows
+    std::vector<CorrelationSpec> correlations;
+    StopRule stop;
+    Sensitivity sensitivity = Sensitivity::None;
+    std::vector<std::string> sensitivity_inputs; // names, or prefixes ending in '*'
+    int bootstrap = 200;                         // bootstrap replicates of sensitivity CIs
+    bool store_inputs = false;                   // per-trial sampled inputs in the file
+    /// Pick-freeze (sensitivity: sobol): base rows n; trials = n (inputs + 2). 0 otherwise.
+    std::uint64_t pick_freeze_rows = 0;
 };
 
 struct Product {
@@ -107,6 +140,14 @@ struct ConfigFile {
     std::string path, text;
 };
 
+struct Model;
+
+/// A named variant of the baseline model (config `scenarios:`), evaluated on the same trials.
+struct ScenarioModel {
+    std::string id, description;
+    std::shared_ptr<const Model> model;
+};
+
 struct Model {
     std::string name, description;
     RunSettings run;
@@ -125,6 +166,9 @@ struct Model {
     std::vector<int> facility_node;
     std::vector<std::string> node_names;
     std::vector<int> node_product, node_country;
+
+    /// Scenarios (not including the baseline, which is this model itself).
+    std::vector<ScenarioModel> scenarios;
 };
 
 } // namespace chokepoint

@@ -1,5 +1,7 @@
 #include "output.hpp"
 
+#include "random.hpp"
+#include "sensitivity.hpp"
 #include "version.hpp"
 
 #include <chrono>
@@ -8,6 +10,7 @@
 #include <functional>
 #include <hdf5_hl.h>
 #include <limits>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 
@@ -181,6 +184,7 @@ public:
     }
 
     H5::DataSet &dataset() { return ds_; }
+    const std::vector<hsize_t> &inner() const { return inner_; }
 
 private:
     H5::DataSet ds_;
@@ -210,162 +214,180 @@ std::string utc_now() {
 
 } // namespace
 
-struct ResultWriter::Impl {
-    const Model &m;
-    RunInfo info;
-    H5::H5File file;
-    H5::Group scen, trials;
-    Appendable shortfall, demand_total, share, short_months, longest_run, stockpile_min, stockout,
-        fac_binding, regime, event_onset, monthly, trial_index;
-    std::uint64_t rows = 0;
+/// The model's index tables (names of products, facilities, demands, ...) in `parent`/model.
+void write_model_tables(H5::Group &parent, const Model &m) {
+    auto mg = parent.createGroup("model");
+    std::vector<std::string> names, recipes;
+    for (const auto &p : m.products) {
+        names.push_back(p.id);
+        std::string r;
+        for (const auto &[q, c] : p.recipe) {
+            if (!r.empty())
+                r += ",";
+            std::ostringstream os;
+            os.precision(17);
+            os << c;
+            r += m.products[static_cast<std::size_t>(q)].id + ":" + os.str();
+        }
+        recipes.push_back(r);
+    }
+    write_strings(mg, "products", names);
+    write_strings(mg, "recipes", recipes);
+    names.clear();
+    std::vector<std::int32_t> prod;
+    std::vector<std::string> ctry;
+    for (const auto &f : m.facilities) {
+        names.push_back(f.id);
+        prod.push_back(f.product);
+        ctry.push_back(m.countries[static_cast<std::size_t>(f.country)]);
+    }
+    write_strings(mg, "facilities", names);
+    write_array(mg, "facility_product", prod);
+    write_strings(mg, "facility_country", ctry);
+    names.clear();
+    prod.clear();
+    ctry.clear();
+    std::vector<std::int32_t> tier, has_stockpile;
+    for (const auto &d : m.demands) {
+        names.push_back(d.id);
+        prod.push_back(d.product);
+        ctry.push_back(m.countries[static_cast<std::size_t>(d.country)]);
+        tier.push_back(d.tier);
+        has_stockpile.push_back(d.has_stockpile ? 1 : 0);
+    }
+    write_array(mg, "demand_has_stockpile", has_stockpile);
+    write_strings(mg, "demands", names);
+    write_array(mg, "demand_product", prod);
+    write_strings(mg, "demand_country", ctry);
+    write_array(mg, "demand_tier", tier);
+    names.clear();
+    std::vector<std::string> types;
+    for (const auto &e : m.events) {
+        names.push_back(e.id);
+        types.push_back(e.type == EventType::ExportControl ? "export_control" : "capacity_shock");
+    }
+    write_strings(mg, "events", names);
+    write_strings(mg, "event_type", types);
+    names.clear();
+    std::vector<double> weights;
+    for (const auto &r : m.regimes) {
+        names.push_back(r.id);
+        weights.push_back(r.weight);
+    }
+    write_strings(mg, "regimes", names);
+    write_array(mg, "regime_weight", weights);
+    names.clear();
+    for (const auto &r : m.restrictions)
+        names.push_back(r.id);
+    write_strings(mg, "restrictions", names);
+    std::vector<std::string> covered;
+    for (const auto &r : m.restrictions) {
+        std::string list;
+        for (std::size_t p = 0; p < m.products.size(); ++p)
+            if (r.product[p])
+                list += (list.empty() ? "" : ",") + m.products[p].id;
+        covered.push_back(list);
+    }
+    write_strings(mg, "restriction_products", covered);
+    std::vector<std::int32_t> chain;
+    for (const auto &p : m.products)
+        chain.push_back(p.component);
+    write_array(mg, "product_chain", chain);
+    write_strings(mg, "nodes", m.node_names);
+    write_strings(mg, "countries", m.countries);
+}
 
-    /// Reopens a checkpoint (copied to `path`) to continue appending to it.
-    Impl(const std::string &path, const Model &model, const RunInfo &ri, bool /*resume*/)
-        : m(model), info(ri) {
-        file = H5::H5File(path, H5F_ACC_RDWR);
-        scen = file.openGroup("/scenarios/" + info.scenario);
-        trials = scen.openGroup("trials");
-        using P = H5::PredType;
-        shortfall = Appendable::open(trials, "shortfall", P::NATIVE_DOUBLE);
-        demand_total = Appendable::open(trials, "demand_total", P::NATIVE_DOUBLE);
-        share = Appendable::open(trials, "shortfall_share", P::NATIVE_DOUBLE);
-        short_months = Appendable::open(trials, "short_months", P::NATIVE_INT32);
-        longest_run = Appendable::open(trials, "longest_run", P::NATIVE_INT32);
-        stockpile_min = Appendable::open(trials, "stockpile_min", P::NATIVE_DOUBLE);
-        stockout = Appendable::open(trials, "stockout_month", P::NATIVE_INT32);
-        fac_binding = Appendable::open(trials, "facility_binding_months", P::NATIVE_INT32);
-        regime = Appendable::open(trials, "regime", P::NATIVE_INT32);
-        event_onset = Appendable::open(trials, "event_onset", P::NATIVE_INT32);
-        if (m.run.store_monthly)
-            monthly = Appendable::open(trials, "monthly_shortfall", P::NATIVE_FLOAT);
-        trial_index = Appendable::open(trials, "trial", P::NATIVE_UINT64);
-        rows = trial_index.rows();
-        auto root = file.openGroup("/");
-        attr_scalar<std::int32_t>(root, "threads", info.threads);
-        attr_scalar<std::int32_t>(root, "ranks", info.ranks);
+/// Root attributes, config texts and model tables of a new results file.
+void write_header(H5::H5File &file, const Model &m, const RunInfo &info) {
+    auto root = file.openGroup("/");
+    attr_string(root, "filetype", kFileType);
+    {
+        const hsize_t two = 2;
+        H5::DataSpace sp(1, &two);
+        auto a = root.createAttribute("format_version", H5::PredType::NATIVE_INT32, sp);
+        const std::int32_t v[2] = {kFormatMajor, kFormatMinor};
+        a.write(H5::PredType::NATIVE_INT32, v);
+    }
+    attr_string(root, "program_version", kVersion);
+    attr_string(root, "git_commit", kGitCommit);
+    attr_scalar<std::uint64_t>(root, "seed", m.run.seed);
+    attr_scalar<std::int32_t>(root, "horizon_months", m.run.horizon_months);
+    attr_scalar<std::uint64_t>(root, "block_size", m.run.block_size);
+    attr_scalar<std::int32_t>(root, "threads", info.threads);
+    attr_scalar<std::int32_t>(root, "ranks", info.ranks);
+    attr_scalar<std::uint64_t>(root, "trials_planned", m.run.trials);
+    attr_scalar<std::uint64_t>(root, "trials_requested", m.run.requested_trials);
+    attr_scalar<std::uint64_t>(root, "blocks_total", info.blocks_total);
+    attr_scalar<std::uint64_t>(root, "first_block", info.first_block);
+    attr_scalar<std::uint64_t>(root, "end_block", info.end_block);
+    attr_scalar<std::int32_t>(root, "shard_index", info.shard_index);
+    attr_scalar<std::int32_t>(root, "shard_count", info.shard_count);
+    attr_string(root, "config_sha256", info.config_sha256);
+    attr_string(root, "name", m.name);
+    attr_string(root, "description", m.description);
+    attr_string(root, "start", m.run.start);
+
+    auto cfg = file.createGroup("/config");
+    std::vector<std::string> paths, texts;
+    for (const auto &f : m.files) {
+        paths.push_back(f.path);
+        texts.push_back(f.text);
+    }
+    write_strings(cfg, "files", paths);
+    write_strings(cfg, "texts", texts);
+
+    auto root_group = file.openGroup("/");
+    write_model_tables(root_group, m);
+
+    std::string list;
+    for (const auto &id : run_scenario_ids(m))
+        list += (list.empty() ? "" : ",") + id;
+    auto root2 = file.openGroup("/");
+    attr_string(root2, "scenarios", list);
+    attr_scalar<std::int32_t>(root2, "store_inputs", m.run.store_inputs ? 1 : 0);
+    attr_scalar<std::int32_t>(root2, "overwrite", info.overwrite ? 1 : 0);
+    if (m.run.stop.enabled) {
+        const auto &st = m.run.stop;
+        std::ostringstream os;
+        os.precision(17);
+        os << (st.statistic == Statistic::EUD      ? "eud"
+               : st.statistic == Statistic::PShort ? "p_short"
+                                                   : "lose")
+           << " of " << st.demand << (st.relative ? ": relative se below " : ": se below ")
+           << st.se_below << ", trials " << st.min_trials << ".." << st.max_trials;
+        attr_string(root2, "stop_rule", os.str());
+        attr_scalar<double>(root2, "stop_se_below", st.se_below);
+    }
+    file.createGroup("/scenarios");
+}
+/// The groups and per-trial datasets of one scenario.
+struct ScenarioOut {
+    std::string id;
+    const Model *m = nullptr;
+    H5::Group scen, trials, conv;
+    Appendable shortfall, demand_total, share, short_months, longest_run, stockpile_min, stockout,
+        fac_binding, regime, event_onset, monthly, trial_index, inputs;
+    Appendable conv_trials, conv_eud, conv_eud_se, conv_p_short, conv_p_short_se;
+    std::vector<std::string> input_names;
+    std::uint64_t rows = 0;
+    // Running sums for the convergence group, from the per-trial rows (exact: a resumed or merged
+    // run writes the same running estimates as one uninterrupted run).
+    std::vector<Moments> run_sf, run_any;
+
+    /// Coordinates naming the model's entities, as dimension scales of group `g`.
+    void name_scales(H5::Group &g) {
+        name_scale(g, "demand", ids(m->demands));
+        name_scale(g, "facility", ids(m->facilities));
+        name_scale(g, "event", ids(m->events));
     }
 
-    Impl(const std::string &path, const Model &model, const RunInfo &ri) : m(model), info(ri) {
-        file = H5::H5File(path, H5F_ACC_EXCL);
-        auto root = file.openGroup("/");
-        attr_string(root, "filetype", kFileType);
-        {
-            const hsize_t two = 2;
-            H5::DataSpace sp(1, &two);
-            auto a = root.createAttribute("format_version", H5::PredType::NATIVE_INT32, sp);
-            const std::int32_t v[2] = {kFormatMajor, kFormatMinor};
-            a.write(H5::PredType::NATIVE_INT32, v);
-        }
-        attr_string(root, "program_version", kVersion);
-        attr_string(root, "git_commit", kGitCommit);
-        attr_scalar<std::uint64_t>(root, "seed", m.run.seed);
-        attr_scalar<std::int32_t>(root, "horizon_months", m.run.horizon_months);
-        attr_scalar<std::uint64_t>(root, "block_size", m.run.block_size);
-        attr_scalar<std::int32_t>(root, "threads", info.threads);
-        attr_scalar<std::int32_t>(root, "ranks", info.ranks);
-        attr_scalar<std::uint64_t>(root, "trials_planned", m.run.trials);
-        attr_scalar<std::uint64_t>(root, "blocks_total", info.blocks_total);
-        attr_scalar<std::uint64_t>(root, "first_block", info.first_block);
-        attr_scalar<std::uint64_t>(root, "end_block", info.end_block);
-        attr_scalar<std::int32_t>(root, "shard_index", info.shard_index);
-        attr_scalar<std::int32_t>(root, "shard_count", info.shard_count);
-        attr_string(root, "config_sha256", info.config_sha256);
-        attr_string(root, "name", m.name);
-        attr_string(root, "description", m.description);
-        attr_string(root, "start", m.run.start);
-
-        auto cfg = file.createGroup("/config");
-        std::vector<std::string> paths, texts;
-        for (const auto &f : m.files) {
-            paths.push_back(f.path);
-            texts.push_back(f.text);
-        }
-        write_strings(cfg, "files", paths);
-        write_strings(cfg, "texts", texts);
-
-        auto mg = file.createGroup("/model");
-        std::vector<std::string> names, recipes;
-        for (const auto &p : m.products) {
-            names.push_back(p.id);
-            std::string r;
-            for (const auto &[q, c] : p.recipe) {
-                if (!r.empty())
-                    r += ",";
-                std::ostringstream os;
-                os.precision(17);
-                os << c;
-                r += m.products[static_cast<std::size_t>(q)].id + ":" + os.str();
-            }
-            recipes.push_back(r);
-        }
-        write_strings(mg, "products", names);
-        write_strings(mg, "recipes", recipes);
-        names.clear();
-        std::vector<std::int32_t> prod;
-        std::vector<std::string> ctry;
-        for (const auto &f : m.facilities) {
-            names.push_back(f.id);
-            prod.push_back(f.product);
-            ctry.push_back(m.countries[static_cast<std::size_t>(f.country)]);
-        }
-        write_strings(mg, "facilities", names);
-        write_array(mg, "facility_product", prod);
-        write_strings(mg, "facility_country", ctry);
-        names.clear();
-        prod.clear();
-        ctry.clear();
-        std::vector<std::int32_t> tier, has_stockpile;
-        for (const auto &d : m.demands) {
-            names.push_back(d.id);
-            prod.push_back(d.product);
-            ctry.push_back(m.countries[static_cast<std::size_t>(d.country)]);
-            tier.push_back(d.tier);
-            has_stockpile.push_back(d.has_stockpile ? 1 : 0);
-        }
-        write_array(mg, "demand_has_stockpile", has_stockpile);
-        write_strings(mg, "demands", names);
-        write_array(mg, "demand_product", prod);
-        write_strings(mg, "demand_country", ctry);
-        write_array(mg, "demand_tier", tier);
-        names.clear();
-        std::vector<std::string> types;
-        for (const auto &e : m.events) {
-            names.push_back(e.id);
-            types.push_back(e.type == EventType::ExportControl ? "export_control"
-                                                               : "capacity_shock");
-        }
-        write_strings(mg, "events", names);
-        write_strings(mg, "event_type", types);
-        names.clear();
-        std::vector<double> weights;
-        for (const auto &r : m.regimes) {
-            names.push_back(r.id);
-            weights.push_back(r.weight);
-        }
-        write_strings(mg, "regimes", names);
-        write_array(mg, "regime_weight", weights);
-        names.clear();
-        for (const auto &r : m.restrictions)
-            names.push_back(r.id);
-        write_strings(mg, "restrictions", names);
-        std::vector<std::string> covered;
-        for (const auto &r : m.restrictions) {
-            std::string list;
-            for (std::size_t p = 0; p < m.products.size(); ++p)
-                if (r.product[p])
-                    list += (list.empty() ? "" : ",") + m.products[p].id;
-            covered.push_back(list);
-        }
-        write_strings(mg, "restriction_products", covered);
-        std::vector<std::int32_t> chain;
-        for (const auto &p : m.products)
-            chain.push_back(p.component);
-        write_array(mg, "product_chain", chain);
-        write_strings(mg, "nodes", m.node_names);
-        write_strings(mg, "countries", m.countries);
-
-        file.createGroup("/scenarios");
-        scen = file.createGroup("/scenarios/" + info.scenario);
+    ScenarioOut(H5::H5File &file, const std::string &sid, const Model &model,
+                const std::vector<std::string> &inputs_kept)
+        : id(sid), m(&model), input_names(inputs_kept) {
+        const Model &m = model;
+        H5::Group scenarios = file.openGroup("/scenarios");
+        scen = scenarios.createGroup(id);
+        write_model_tables(scen, m);
         trials = scen.createGroup("trials");
         const hsize_t D = m.demands.size(), F = m.facilities.size(), E = m.events.size(),
                       H = static_cast<hsize_t>(m.run.horizon_months);
@@ -399,21 +421,148 @@ struct ResultWriter::Impl {
         label(trials, "event_onset", {"trial", "event"});
         if (m.run.store_monthly)
             label(trials, "monthly_shortfall", {"trial", "demand", "month"});
+        if (!input_names.empty()) {
+            inputs = Appendable(trials, "inputs", H5::PredType::NATIVE_DOUBLE,
+                                {static_cast<hsize_t>(input_names.size())}, chunk);
+            name_scale(trials, "input", input_names);
+            label(trials, "inputs", {"trial", "input"});
+        }
+        // Running estimates after each block (a convergence plot).
+        conv = scen.createGroup("convergence");
+        conv_trials = Appendable(conv, "trials", H5::PredType::NATIVE_UINT64, {}, 64);
+        make_scale(conv_trials.dataset(), "trials");
+        conv_eud = Appendable(conv, "eud", H5::PredType::NATIVE_DOUBLE, {D}, 64);
+        conv_eud_se = Appendable(conv, "eud_se", H5::PredType::NATIVE_DOUBLE, {D}, 64);
+        conv_p_short = Appendable(conv, "p_short", H5::PredType::NATIVE_DOUBLE, {D}, 64);
+        conv_p_short_se = Appendable(conv, "p_short_se", H5::PredType::NATIVE_DOUBLE, {D}, 64);
+        name_scale(conv, "demand", ids(m.demands));
+        for (const char *name : {"eud", "eud_se", "p_short", "p_short_se"})
+            label(conv, name, {"trials", "demand"});
     }
 
-    /// Coordinates naming the model's entities, as dimension scales of group `g`.
-    void name_scales(H5::Group &g) {
-        name_scale(g, "demand", ids(m.demands));
-        name_scale(g, "facility", ids(m.facilities));
-        name_scale(g, "event", ids(m.events));
+    /// Reopens the groups of a checkpoint to append to them.
+    ScenarioOut(H5::H5File &file, const std::string &sid, const Model &model, bool /*open*/)
+        : id(sid), m(&model) {
+        scen = file.openGroup("/scenarios/" + id);
+        trials = scen.openGroup("trials");
+        conv = scen.openGroup("convergence");
+        using P = H5::PredType;
+        shortfall = Appendable::open(trials, "shortfall", P::NATIVE_DOUBLE);
+        demand_total = Appendable::open(trials, "demand_total", P::NATIVE_DOUBLE);
+        share = Appendable::open(trials, "shortfall_share", P::NATIVE_DOUBLE);
+        short_months = Appendable::open(trials, "short_months", P::NATIVE_INT32);
+        longest_run = Appendable::open(trials, "longest_run", P::NATIVE_INT32);
+        stockpile_min = Appendable::open(trials, "stockpile_min", P::NATIVE_DOUBLE);
+        stockout = Appendable::open(trials, "stockout_month", P::NATIVE_INT32);
+        fac_binding = Appendable::open(trials, "facility_binding_months", P::NATIVE_INT32);
+        regime = Appendable::open(trials, "regime", P::NATIVE_INT32);
+        event_onset = Appendable::open(trials, "event_onset", P::NATIVE_INT32);
+        if (model.run.store_monthly)
+            monthly = Appendable::open(trials, "monthly_shortfall", P::NATIVE_FLOAT);
+        if (H5Lexists(trials.getId(), "inputs", H5P_DEFAULT) > 0) {
+            inputs = Appendable::open(trials, "inputs", P::NATIVE_DOUBLE);
+            input_names.resize(static_cast<std::size_t>(inputs.inner().at(0)));
+        }
+        trial_index = Appendable::open(trials, "trial", P::NATIVE_UINT64);
+        conv_trials = Appendable::open(conv, "trials", P::NATIVE_UINT64);
+        conv_eud = Appendable::open(conv, "eud", P::NATIVE_DOUBLE);
+        conv_eud_se = Appendable::open(conv, "eud_se", P::NATIVE_DOUBLE);
+        conv_p_short = Appendable::open(conv, "p_short", P::NATIVE_DOUBLE);
+        conv_p_short_se = Appendable::open(conv, "p_short_se", P::NATIVE_DOUBLE);
+        rows = trial_index.rows();
+    }
+
+    void append(const BlockResult &b) {
+        const hsize_t n = b.count;
+        shortfall.append(b.shortfall.data(), n);
+        demand_total.append(b.demand_total.data(), n);
+        share.append(b.shortfall_share.data(), n);
+        short_months.append(b.short_months.data(), n);
+        longest_run.append(b.longest_run.data(), n);
+        stockpile_min.append(b.stockpile_min.data(), n);
+        stockout.append(b.stockout_month.data(), n);
+        fac_binding.append(b.facility_binding_months.data(), n);
+        regime.append(b.regime.data(), n);
+        event_onset.append(b.event_onset.data(), n);
+        std::vector<std::uint64_t> idx(static_cast<std::size_t>(n));
+        for (hsize_t i = 0; i < n; ++i)
+            idx[static_cast<std::size_t>(i)] = b.first_trial + i;
+        trial_index.append(idx.data(), n);
+        if (m->run.store_monthly)
+            monthly.append(b.monthly_shortfall.data(), n);
+        if (!input_names.empty()) {
+            if (b.inputs.size() != n * input_names.size())
+                throw std::logic_error("block inputs do not match the stored inputs");
+            inputs.append(b.inputs.data(), n);
+        }
+        rows += n;
+        const auto D = m->demands.size();
+        run_sf.resize(D);
+        run_any.resize(D);
+        for (hsize_t t = 0; t < n; ++t)
+            for (std::size_t d = 0; d < D; ++d) {
+                run_sf[d].add(b.shortfall[t * D + d]);
+                run_any[d].add(b.short_months[t * D + d] > 0 ? 1.0 : 0.0);
+            }
+        append_convergence();
+    }
+
+    void append_convergence() {
+        const auto D = m->demands.size();
+        std::vector<double> e(D), es(D), p(D), ps(D);
+        for (std::size_t d = 0; d < D; ++d) {
+            e[d] = run_sf[d].mean();
+            es[d] = run_sf[d].se();
+            p[d] = run_any[d].mean();
+            ps[d] = run_any[d].se();
+        }
+        const std::uint64_t n = rows;
+        conv_trials.append(&n, 1);
+        conv_eud.append(e.data(), 1);
+        conv_eud_se.append(es.data(), 1);
+        conv_p_short.append(p.data(), 1);
+        conv_p_short_se.append(ps.data(), 1);
     }
 };
 
+struct ResultWriter::Impl {
+    const Model &m;
+    RunInfo info;
+    H5::H5File file;
+    std::vector<ScenarioOut> sc;
+    std::uint64_t rows = 0;
+
+    /// Reopens a checkpoint (copied to `path`) to continue appending to it.
+    Impl(const std::string &path, const Model &model, const RunInfo &ri, bool /*resume*/)
+        : m(model), info(ri) {
+        file = H5::H5File(path, H5F_ACC_RDWR);
+        const auto models = run_models(m);
+        const auto sids = run_scenario_ids(m);
+        for (std::size_t k = 0; k < models.size(); ++k)
+            sc.emplace_back(file, sids[k], *models[k], true);
+        rows = sc.front().rows;
+        auto root = file.openGroup("/");
+        attr_scalar<std::int32_t>(root, "threads", info.threads);
+        attr_scalar<std::int32_t>(root, "ranks", info.ranks);
+    }
+
+    Impl(const std::string &path, const Model &model, const RunInfo &ri) : m(model), info(ri) {
+        file = H5::H5File(path, H5F_ACC_EXCL);
+        write_header(file, m, info);
+        const auto models = run_models(m);
+        const auto sids = run_scenario_ids(m);
+        for (std::size_t k = 0; k < models.size(); ++k)
+            sc.emplace_back(file, sids[k], *models[k],
+                            k < info.input_names.size() ? info.input_names[k]
+                                                        : std::vector<std::string>{});
+    }
+};
+
+namespace {
 /// Names the dimensions of every dataset of the summary group (see docs/output-format.md).
-void ResultWriter::label_summary(H5::Group &sg) {
-    auto &I = *impl_;
-    const Model &m = I.m;
-    I.name_scales(sg);
+void label_summary(ScenarioOut &S, H5::Group &sg) {
+    const Model &m = *S.m;
+    S.name_scales(sg);
     name_scale(sg, "regime", ids(m.regimes));
     name_scale(sg, "restriction", ids(m.restrictions));
     name_scale(sg, "node", m.node_names);
@@ -486,6 +635,8 @@ void ResultWriter::label_summary(H5::Group &sg) {
     }
 }
 
+} // namespace
+
 ResultWriter::ResultWriter(const std::string &path, const Model &model, const RunInfo &info)
     : impl_(std::make_unique<Impl>(path, model, info)) {}
 
@@ -496,32 +647,39 @@ std::uint64_t ResultWriter::rows() const {
     return impl_->rows;
 }
 
+RunInfo &ResultWriter::info() {
+    return impl_->info;
+}
+
 namespace {
-/// Replaces /state with the exact statistics state `words` and the next block to run.
-void write_state(H5::H5File &file, const std::vector<std::uint64_t> &words,
-                 std::uint64_t next_block) {
+/// Replaces /state with the exact statistics state of every scenario and the next block to run.
+void write_state(H5::H5File &file, const std::vector<std::string> &ids,
+                 const std::vector<Accumulators> &accs, std::uint64_t next_block) {
     if (H5Lexists(file.getId(), "/state", H5P_DEFAULT) > 0)
         file.unlink("/state");
     auto g = file.createGroup("/state");
     attr_scalar<std::uint64_t>(g, "next_block", next_block);
     attr_string(g, "about",
-                "exact state of the statistics (chokepoint::Accumulators::save) after the "
-                "blocks before next_block: what resume and merge continue from");
-    const hsize_t n = words.size();
-    H5::DataSpace space(1, &n);
-    H5::DSetCreatPropList plist;
-    const hsize_t chunk = std::max<hsize_t>(1, std::min<hsize_t>(n, 1 << 16));
-    plist.setChunk(1, &chunk);
-    plist.setDeflate(4);
-    auto ds = g.createDataSet("accumulators", H5::PredType::NATIVE_UINT64, space, plist);
-    if (n)
-        ds.write(words.data(), H5::PredType::NATIVE_UINT64);
+                "exact state of the statistics of each scenario (chokepoint::Accumulators::save) "
+                "after the blocks before next_block: what resume and merge continue from");
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+        const auto words = accs.at(k).save();
+        const hsize_t n = words.size();
+        H5::DataSpace space(1, &n);
+        H5::DSetCreatPropList plist;
+        const hsize_t chunk = std::max<hsize_t>(1, std::min<hsize_t>(n, 1 << 16));
+        plist.setChunk(1, &chunk);
+        plist.setDeflate(4);
+        auto ds = g.createDataSet(ids[k], H5::PredType::NATIVE_UINT64, space, plist);
+        if (n)
+            ds.write(words.data(), H5::PredType::NATIVE_UINT64);
+    }
 }
 } // namespace
 
-void ResultWriter::checkpoint(const Accumulators &acc, std::uint64_t next_block) {
+void ResultWriter::checkpoint(const std::vector<Accumulators> &acc, std::uint64_t next_block) {
     auto &I = *impl_;
-    write_state(I.file, acc.save(), next_block);
+    write_state(I.file, run_scenario_ids(I.m), acc, next_block);
     auto root = I.file.openGroup("/");
     attr_scalar<std::uint64_t>(root, "trials", I.rows);
     attr_scalar<std::int32_t>(root, "complete", 0);
@@ -532,33 +690,330 @@ void ResultWriter::checkpoint(const Accumulators &acc, std::uint64_t next_block)
 
 ResultWriter::~ResultWriter() = default;
 
-void ResultWriter::append(const BlockResult &b) {
+void ResultWriter::append(const std::vector<BlockResult> &blocks) {
     auto &I = *impl_;
-    const hsize_t n = b.count;
-    I.shortfall.append(b.shortfall.data(), n);
-    I.demand_total.append(b.demand_total.data(), n);
-    I.share.append(b.shortfall_share.data(), n);
-    I.short_months.append(b.short_months.data(), n);
-    I.longest_run.append(b.longest_run.data(), n);
-    I.stockpile_min.append(b.stockpile_min.data(), n);
-    I.stockout.append(b.stockout_month.data(), n);
-    I.fac_binding.append(b.facility_binding_months.data(), n);
-    I.regime.append(b.regime.data(), n);
-    I.event_onset.append(b.event_onset.data(), n);
-    std::vector<std::uint64_t> idx(static_cast<std::size_t>(n));
-    for (hsize_t i = 0; i < n; ++i)
-        idx[static_cast<std::size_t>(i)] = b.first_trial + i;
-    I.trial_index.append(idx.data(), n);
-    if (I.m.run.store_monthly)
-        I.monthly.append(b.monthly_shortfall.data(), n);
-    I.rows += n;
+    for (std::size_t k = 0; k < I.sc.size(); ++k)
+        I.sc[k].append(blocks.at(k));
+    I.rows = I.sc.front().rows;
 }
 
-void ResultWriter::finish(const Accumulators &acc) {
+void ResultWriter::resume_running(const std::vector<Accumulators> &totals) {
     auto &I = *impl_;
-    const Model &m = I.m;
+    for (std::size_t k = 0; k < I.sc.size(); ++k) {
+        I.sc[k].run_sf = totals.at(k).shortfall;
+        I.sc[k].run_any = totals.at(k).any_short;
+    }
+}
+
+namespace {
+void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_out,
+                     const Accumulators *base_acc);
+}
+
+void ResultWriter::finish(const std::vector<Accumulators> &accs) {
+    auto &I = *impl_;
+    for (std::size_t k = 0; k < I.sc.size(); ++k)
+        finish_scenario(I.sc[k], accs.at(k), k ? &I.sc[0] : nullptr, k ? &accs[0] : nullptr);
+    // A shard keeps the exact state of its statistics for `chokepoint merge`; a whole run needs
+    // none (a resumed checkpoint's state is dropped).
+    if (I.info.shard_count > 0)
+        write_state(I.file, run_scenario_ids(I.m), accs, I.info.end_block);
+    else if (H5Lexists(I.file.getId(), "/state", H5P_DEFAULT) > 0)
+        I.file.unlink("/state");
+    auto root = I.file.openGroup("/");
+    attr_scalar<std::uint64_t>(root, "trials", I.rows);
+    if (I.m.run.stop.enabled) {
+        // A stopped run holds fewer trials than its maximum: it then reads as a run of that many.
+        const std::uint64_t bs = I.m.run.block_size;
+        attr_scalar<std::uint64_t>(root, "trials_planned", I.rows);
+        attr_scalar<std::uint64_t>(root, "blocks_total", (I.rows + bs - 1) / bs);
+        attr_scalar<std::uint64_t>(root, "end_block", (I.rows + bs - 1) / bs);
+        const double v = I.info.stop_value, se = I.info.stop_se;
+        attr_scalar<std::int32_t>(root, "stop_target_met", I.info.stop_met ? 1 : 0);
+        attr_scalar<double>(root, "stop_estimate", v);
+        attr_scalar<double>(root, "stop_se", se);
+    }
+    attr_string(root, "created_utc", utc_now());
+    attr_scalar<std::int32_t>(root, "complete", 1);
+    I.file.flush(H5F_SCOPE_GLOBAL);
+    I.file.close();
+}
+
+namespace {
+/// Per column d: the standard error of the mean from R replicate means, sd / sqrt(R).
+std::vector<double> replicate_se(const std::vector<Moments> &rep, int R, std::size_t D) {
+    std::vector<double> out(D, 0.0);
+    for (std::size_t d = 0; d < D; ++d) {
+        Moments means;
+        for (int r = 0; r < R; ++r)
+            means.add(rep[static_cast<std::size_t>(r) * D + d].mean());
+        out[d] = means.se();
+    }
+    return out;
+}
+
+/// A column of a per-trial dataset [trial, k] (all rows).
+std::vector<double> read_column(H5::DataSet &ds, hsize_t col) {
+    auto fspace = ds.getSpace();
+    hsize_t dims[2] = {0, 1};
+    const int rank = fspace.getSimpleExtentDims(dims);
+    std::vector<double> out(static_cast<std::size_t>(dims[0]));
+    if (dims[0] == 0)
+        return out;
+    hsize_t off[2] = {0, col}, cnt[2] = {dims[0], 1};
+    fspace.selectHyperslab(H5S_SELECT_SET, cnt, off);
+    H5::DataSpace ms(1, cnt);
+    (void)rank;
+    ds.read(out.data(), H5::PredType::NATIVE_DOUBLE, ms, fspace);
+    return out;
+}
+
+/// The whole of a [rows, cols] dataset as doubles.
+std::vector<double> read_all(H5::DataSet &ds) {
+    std::vector<double> out(static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints()));
+    if (!out.empty())
+        ds.read(out.data(), H5::PredType::NATIVE_DOUBLE);
+    return out;
+}
+
+/// Paired differences of scenario S against the baseline, in S's summary group `sg`: means of
+/// the per-trial differences with their standard errors (and, for comparison, the standard error
+/// two independent runs would give), and differences of quantiles with paired-bootstrap errors.
+void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_out,
+                       const Accumulators *base_acc, H5::Group &sg) {
+    if (!base_out)
+        return;
+    const Model &m = *S.m;
     const auto D = m.demands.size();
-    auto sg = I.scen.createGroup("summary");
+    const auto base_of = baseline_demands(*base_out->m, m);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const int R = acc.dims.replicates;
+    std::vector<double> v, se, se_ind;
+    auto diff = [&](const char *name, const std::vector<Moments> &paired,
+                    const std::vector<Moments> &own, const std::vector<Moments> &base,
+                    const std::vector<Moments> *rep) {
+        v.assign(D, nan);
+        se.assign(D, nan);
+        se_ind.assign(D, nan);
+        const auto rse = rep && R > 1 ? replicate_se(*rep, R, D) : std::vector<double>{};
+        for (std::size_t d = 0; d < D; ++d) {
+            if (base_of[d] < 0)
+                continue;
+            const auto b = static_cast<std::size_t>(base_of[d]);
+            v[d] = paired[d].mean();
+            se[d] = rse.empty() ? paired[d].se() : rse[d];
+            se_ind[d] = std::hypot(own[d].se(), base[b].se());
+        }
+        write_array(sg, (std::string("diff_") + name).c_str(), v);
+        write_array(sg, (std::string("diff_") + name + "_se").c_str(), se);
+        write_array(sg, (std::string("diff_") + name + "_se_independent").c_str(), se_ind);
+    };
+    diff("eud", acc.diff_shortfall, acc.shortfall, base_acc->shortfall, &acc.rep_diff_shortfall);
+    diff("lose", acc.diff_short_months, acc.short_months, base_acc->short_months, nullptr);
+    diff("p_short", acc.diff_any_short, acc.any_short, base_acc->any_short, nullptr);
+    diff("mean_shortfall_share", acc.diff_share, acc.shortfall_share, base_acc->shortfall_share,
+         nullptr);
+    attr_string(sg, "differences_against", "baseline");
+
+    // Quantile differences q_S(p) - q_baseline(p), with the standard error of a paired bootstrap:
+    // resample trials (the same trials for both), recompute both quantiles. Each replicate is a
+    // multinomial count per trial; with the trials sorted once per column, a replicate's
+    // quantiles take one O(n) pass (no re-sorting).
+    const auto &levels = m.run.quantiles;
+    const auto Q = levels.size();
+    std::vector<double> qd(D * Q, nan), qse(D * Q, nan);
+    auto own_q = sg.openDataSet("shortfall_quantiles");
+    auto base_sg = base_out->scen.openGroup("summary");
+    auto base_q = base_sg.openDataSet("shortfall_quantiles");
+    const auto qs = read_all(own_q), qb = read_all(base_q);
+    const int B = std::max(0, m.run.bootstrap);
+    auto xs_ds = S.shortfall.dataset(), xb_ds = base_out->shortfall.dataset();
+    const std::uint64_t n = S.rows;
+    for (std::size_t d = 0; d < D; ++d) {
+        if (base_of[d] < 0 || n == 0)
+            continue;
+        const auto b = static_cast<std::size_t>(base_of[d]);
+        for (std::size_t j = 0; j < Q; ++j)
+            qd[d * Q + j] = qs[d * Q + j] - qb[b * Q + j];
+        if (B < 2)
+            continue;
+        const auto x = read_column(xs_ds, d), y = read_column(xb_ds, b);
+        std::vector<std::uint32_t> ox(n), oy(n);
+        std::iota(ox.begin(), ox.end(), 0u);
+        std::iota(oy.begin(), oy.end(), 0u);
+        std::sort(ox.begin(), ox.end(), [&](auto i, auto k) { return x[i] < x[k]; });
+        std::sort(oy.begin(), oy.end(), [&](auto i, auto k) { return y[i] < y[k]; });
+        std::vector<std::uint32_t> count(n);
+        std::vector<Moments> mom(Q);
+        // Order statistics of ranks r (ascending) of the resample, from sorted order `o`.
+        auto order_stats = [&](const std::vector<double> &z, const std::vector<std::uint32_t> &o,
+                               const std::vector<std::uint64_t> &ranks) {
+            std::vector<double> out(ranks.size());
+            std::uint64_t cum = 0;
+            std::size_t r = 0;
+            for (std::size_t k = 0; k < n && r < ranks.size(); ++k) {
+                cum += count[o[k]];
+                while (r < ranks.size() && ranks[r] < cum)
+                    out[r++] = z[o[k]];
+            }
+            return out;
+        };
+        std::vector<std::uint64_t> ranks;
+        for (double p : levels) {
+            const auto lo = static_cast<std::uint64_t>(std::floor(static_cast<double>(n - 1) * p));
+            ranks.push_back(lo);
+            ranks.push_back(std::min<std::uint64_t>(lo + 1, n - 1));
+        }
+        std::vector<std::size_t> idx(ranks.size());
+        std::iota(idx.begin(), idx.end(), 0);
+        std::sort(idx.begin(), idx.end(), [&](auto a, auto c) { return ranks[a] < ranks[c]; });
+        std::vector<std::uint64_t> sorted_ranks;
+        for (auto i : idx)
+            sorted_ranks.push_back(ranks[i]);
+        const std::string stream = "bootstrap/quantile_difference/" + S.id + "/" + m.demands[d].id;
+        for (int rep = 0; rep < B; ++rep) {
+            std::fill(count.begin(), count.end(), 0u);
+            Stream st(m.run.seed, static_cast<std::uint64_t>(rep), quantity_id(stream));
+            for (std::uint64_t k = 0; k < n; ++k)
+                ++count[static_cast<std::size_t>(st() % n)];
+            const auto sx = order_stats(x, ox, sorted_ranks), sy = order_stats(y, oy, sorted_ranks);
+            std::vector<double> ax(ranks.size()), ay(ranks.size());
+            for (std::size_t k = 0; k < idx.size(); ++k) {
+                ax[idx[k]] = sx[k];
+                ay[idx[k]] = sy[k];
+            }
+            for (std::size_t j = 0; j < Q; ++j)
+                mom[j].add(lerp_quantile(n, levels[j], ax[2 * j], ax[2 * j + 1]) -
+                           lerp_quantile(n, levels[j], ay[2 * j], ay[2 * j + 1]));
+        }
+        for (std::size_t j = 0; j < Q; ++j)
+            qse[d * Q + j] = std::sqrt(mom[j].variance());
+    }
+    write_array(sg, "diff_shortfall_quantiles", qd, {D, Q});
+    write_array(sg, "diff_shortfall_quantiles_se", qse, {D, Q});
+    attr_scalar<std::int32_t>(sg, "diff_quantiles_bootstrap", B);
+}
+
+/// Sensitivity of each demand's total shortfall to the inputs: rank importance (from the stored
+/// inputs) or Sobol' indices (from the pick-freeze matrices), in S's group `sensitivity` or
+/// `sobol_indices`.
+void write_sensitivity(ScenarioOut &S) {
+    const Model &m = *S.m;
+    const auto D = m.demands.size();
+    const std::uint64_t n = S.rows;
+    constexpr double kConf = 0.95;
+    if (m.run.sensitivity == Sensitivity::Rank && !S.input_names.empty() && n > 2) {
+        auto g = S.scen.createGroup("sensitivity");
+        auto xin = S.inputs.dataset();
+        const auto X = read_all(xin);
+        const std::size_t k = S.input_names.size();
+        std::vector<double> sp(D * k), sp_lo(D * k), sp_hi(D * k), sr(D * k), sr_lo(D * k),
+            sr_hi(D * k), r2(D), r2_lo(D), r2_hi(D);
+        auto ys = S.shortfall.dataset();
+        for (std::size_t d = 0; d < D; ++d) {
+            const auto y = read_column(ys, d);
+            const auto imp =
+                rank_importance(X.data(), static_cast<std::size_t>(n), k, y.data(), m.run.bootstrap,
+                                kConf, m.run.seed ^ quantity_id(S.id + "/" + m.demands[d].id));
+            std::copy(imp.spearman.begin(), imp.spearman.end(),
+                      sp.begin() + static_cast<long>(d * k));
+            std::copy(imp.spearman_lo.begin(), imp.spearman_lo.end(),
+                      sp_lo.begin() + static_cast<long>(d * k));
+            std::copy(imp.spearman_hi.begin(), imp.spearman_hi.end(),
+                      sp_hi.begin() + static_cast<long>(d * k));
+            std::copy(imp.srrc.begin(), imp.srrc.end(), sr.begin() + static_cast<long>(d * k));
+            std::copy(imp.srrc_lo.begin(), imp.srrc_lo.end(),
+                      sr_lo.begin() + static_cast<long>(d * k));
+            std::copy(imp.srrc_hi.begin(), imp.srrc_hi.end(),
+                      sr_hi.begin() + static_cast<long>(d * k));
+            r2[d] = imp.r2;
+            r2_lo[d] = imp.r2_lo;
+            r2_hi[d] = imp.r2_hi;
+        }
+        name_scale(g, "input", S.input_names);
+        name_scale(g, "output", ids(m.demands));
+        const hsize_t K = k;
+        write_array(g, "spearman", sp, {D, K});
+        write_array(g, "spearman_ci_low", sp_lo, {D, K});
+        write_array(g, "spearman_ci_high", sp_hi, {D, K});
+        write_array(g, "srrc", sr, {D, K});
+        write_array(g, "srrc_ci_low", sr_lo, {D, K});
+        write_array(g, "srrc_ci_high", sr_hi, {D, K});
+        write_array(g, "r2", r2);
+        write_array(g, "r2_ci_low", r2_lo);
+        write_array(g, "r2_ci_high", r2_hi);
+        for (const char *name : {"spearman", "spearman_ci_low", "spearman_ci_high", "srrc",
+                                 "srrc_ci_low", "srrc_ci_high"})
+            label(g, name, {"output", "input"});
+        for (const char *name : {"r2", "r2_ci_low", "r2_ci_high"})
+            label(g, name, {"output"});
+        attr_scalar<std::int32_t>(g, "bootstrap", m.run.bootstrap);
+        attr_scalar<double>(g, "confidence", kConf);
+        attr_string(g, "output_statistic", "total shortfall of the demand over the horizon (t)");
+    }
+    if (m.run.sensitivity == Sensitivity::Sobol && m.run.pick_freeze_rows > 0) {
+        const std::uint64_t rows = m.run.pick_freeze_rows;
+        const auto design_inputs = design_inputs_union(m);
+        std::vector<std::string> names;
+        for (const auto &in : design_inputs)
+            if (sensitivity_selected(m, in.name))
+                names.push_back(in.name);
+        const std::size_t k = names.size();
+        if (n != rows * (k + 2))
+            return; // a shard: indices need the whole design (merge computes them)
+        auto g = S.scen.createGroup("sobol_indices");
+        std::vector<double> f1(D * k), f1l(D * k), f1h(D * k), t1(D * k), t1l(D * k), t1h(D * k),
+            var(D);
+        auto ys = S.shortfall.dataset();
+        for (std::size_t d = 0; d < D; ++d) {
+            const auto y = read_column(ys, d);
+            auto slice = [&](std::size_t mat) {
+                return std::vector<double>(y.begin() + static_cast<long>(mat * rows),
+                                           y.begin() + static_cast<long>((mat + 1) * rows));
+            };
+            std::vector<std::vector<double>> fab;
+            for (std::size_t i = 0; i < k; ++i)
+                fab.push_back(slice(2 + i));
+            const auto si = sobol_indices(slice(0), slice(1), fab, m.run.bootstrap, kConf,
+                                          m.run.seed ^ quantity_id(S.id + "/" + m.demands[d].id));
+            for (std::size_t i = 0; i < k; ++i) {
+                f1[d * k + i] = si.first[i];
+                f1l[d * k + i] = si.first_lo[i];
+                f1h[d * k + i] = si.first_hi[i];
+                t1[d * k + i] = si.total[i];
+                t1l[d * k + i] = si.total_lo[i];
+                t1h[d * k + i] = si.total_hi[i];
+            }
+            var[d] = si.variance;
+        }
+        name_scale(g, "input", names);
+        name_scale(g, "output", ids(m.demands));
+        const hsize_t K = k;
+        write_array(g, "first_order", f1, {D, K});
+        write_array(g, "first_order_ci_low", f1l, {D, K});
+        write_array(g, "first_order_ci_high", f1h, {D, K});
+        write_array(g, "total", t1, {D, K});
+        write_array(g, "total_ci_low", t1l, {D, K});
+        write_array(g, "total_ci_high", t1h, {D, K});
+        write_array(g, "variance", var);
+        for (const char *name : {"first_order", "first_order_ci_low", "first_order_ci_high",
+                                 "total", "total_ci_low", "total_ci_high"})
+            label(g, name, {"output", "input"});
+        label(g, "variance", {"output"});
+        attr_scalar<std::uint64_t>(g, "base_samples", rows);
+        attr_scalar<std::int32_t>(g, "bootstrap", m.run.bootstrap);
+        attr_scalar<double>(g, "confidence", kConf);
+        attr_string(g, "estimators",
+                    "first order: Saltelli et al. (2010); total: Jansen (1999); "
+                    "output: total shortfall of the demand (t)");
+    }
+}
+
+void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_out,
+                     const Accumulators *base_acc) {
+    const Model &m = *S.m;
+    const auto D = m.demands.size();
+    auto sg = S.scen.createGroup("summary");
     auto means = [](const std::vector<Moments> &v) {
         std::vector<double> out;
         for (const auto &x : v)
@@ -586,9 +1041,31 @@ void ResultWriter::finish(const Accumulators &acc) {
         return out;
     };
     write_array(sg, "eud", means(acc.shortfall));
-    write_array(sg, "eud_se", ses(acc.shortfall));
+    // Standard errors of the headline means: from the trial variance (plain Monte Carlo), or,
+    // with several replicates of a design, from the spread of the replicate means (Latin
+    // hypercube and Sobol' points are not independent draws).
+    const int R = acc.dims.replicates;
+    auto rses = [&](const std::vector<Moments> &iid, const std::vector<Moments> &rep) {
+        if (R <= 1)
+            return ses(iid);
+        return replicate_se(rep, R, D);
+    };
+    attr_string(sg, "se_method",
+                R > 1 ? "replicates: standard deviation of the " + std::to_string(R) +
+                            " replicate means / sqrt(" + std::to_string(R) +
+                            ") for eud, expected_demand, mean_shortfall_share, lose, p_short; "
+                            "the trial variance for the others"
+                      : "trials: sqrt(sample variance / n)");
+    attr_scalar<std::int32_t>(sg, "replicates", R);
+    write_array(sg, "eud_se", rses(acc.shortfall, acc.rep_shortfall));
+    if (R > 1) {
+        std::vector<double> per(static_cast<std::size_t>(R) * D);
+        for (std::size_t i = 0; i < per.size(); ++i)
+            per[i] = acc.rep_shortfall[i].mean();
+        write_array(sg, "replicate_eud", per, {static_cast<hsize_t>(R), D});
+    }
     write_array(sg, "expected_demand", means(acc.demand_total));
-    write_array(sg, "expected_demand_se", ses(acc.demand_total));
+    write_array(sg, "expected_demand_se", rses(acc.demand_total, acc.rep_demand_total));
     std::vector<double> eud_share;
     for (std::size_t d = 0; d < D; ++d)
         eud_share.push_back(acc.demand_total[d].mean() > 0
@@ -596,11 +1073,11 @@ void ResultWriter::finish(const Accumulators &acc) {
                                 : 0.0);
     write_array(sg, "eud_share", eud_share);
     write_array(sg, "mean_shortfall_share", means(acc.shortfall_share));
-    write_array(sg, "mean_shortfall_share_se", ses(acc.shortfall_share));
+    write_array(sg, "mean_shortfall_share_se", rses(acc.shortfall_share, acc.rep_share));
     write_array(sg, "lose", means(acc.short_months));
-    write_array(sg, "lose_se", ses(acc.short_months));
+    write_array(sg, "lose_se", rses(acc.short_months, acc.rep_short_months));
     write_array(sg, "p_short", means(acc.any_short));
-    write_array(sg, "p_short_se", ses(acc.any_short));
+    write_array(sg, "p_short_se", rses(acc.any_short, acc.rep_any_short));
     const hsize_t H = static_cast<hsize_t>(m.run.horizon_months);
     write_array(sg, "monthly_mean_shortfall", means(acc.monthly), {D, H});
     write_array(sg, "monthly_mean_shortfall_se", ses(acc.monthly), {D, H});
@@ -626,7 +1103,7 @@ void ResultWriter::finish(const Accumulators &acc) {
     write_array(sg, "event_fired_share_se", ses(acc.event_fired));
     std::vector<double> regime_share;
     for (auto c : acc.regime_count)
-        regime_share.push_back(I.rows ? static_cast<double>(c) / static_cast<double>(I.rows) : 0.0);
+        regime_share.push_back(S.rows ? static_cast<double>(c) / static_cast<double>(S.rows) : 0.0);
     write_array(sg, "regime_share", regime_share);
 
     // Conditional views: given that an event fired (or not), and by regime. [event, demand]
@@ -692,7 +1169,7 @@ void ResultWriter::finish(const Accumulators &acc) {
     // The distribution of total shortfall, from the per-trial data read back in slabs: exact
     // quantiles with distribution-free confidence intervals, value at risk, conditional value
     // at risk, exceedance curve.
-    const hsize_t n = I.rows;
+    const hsize_t n = S.rows;
     auto scanner = [&](H5::DataSet &ds, hsize_t width) {
         return [&ds, width, n](const std::function<void(const double *)> &fn) {
             const hsize_t slab =
@@ -743,7 +1220,7 @@ void ResultWriter::finish(const Accumulators &acc) {
             tail_m.push_back(std::min<std::uint64_t>(mt, n));
             ranks.push_back(n - tail_m.back()); // smallest value of the tail
         }
-        auto &ds = I.shortfall.dataset();
+        auto &ds = S.shortfall.dataset();
         const auto os =
             n ? exact_order_statistics(n, static_cast<int>(D), ranks, acc.shortfall_min,
                                        acc.shortfall_max, scanner(ds, D))
@@ -838,7 +1315,7 @@ void ResultWriter::finish(const Accumulators &acc) {
         std::vector<double> flat(D * H * bands.size(), 0.0);
         if (n) {
             const auto q = exact_quantiles(n, k, bands, lo, acc.monthly_max,
-                                           scanner(I.monthly.dataset(), D * H));
+                                           scanner(S.monthly.dataset(), D * H));
             for (std::size_t c = 0; c < D * H; ++c)
                 for (std::size_t b = 0; b < bands.size(); ++b)
                     flat[c * bands.size() + b] = q[c][b];
@@ -848,21 +1325,11 @@ void ResultWriter::finish(const Accumulators &acc) {
                     {D, H, static_cast<hsize_t>(bands.size())});
     }
 
-    label_summary(sg);
-
-    // A shard keeps the exact state of its statistics for `chokepoint merge`; a whole run needs
-    // none (a resumed checkpoint's state is dropped).
-    if (I.info.shard_count > 0)
-        write_state(I.file, acc.save(), I.info.end_block);
-    else if (H5Lexists(I.file.getId(), "/state", H5P_DEFAULT) > 0)
-        I.file.unlink("/state");
-    auto root = I.file.openGroup("/");
-    attr_scalar<std::uint64_t>(root, "trials", I.rows);
-    attr_string(root, "created_utc", utc_now());
-    attr_scalar<std::int32_t>(root, "complete", 1);
-    I.file.flush(H5F_SCOPE_GLOBAL);
-    I.file.close();
+    write_differences(S, acc, base_out, base_acc, sg);
+    label_summary(S, sg);
+    write_sensitivity(S);
 }
+} // namespace
 
 namespace {
 bool has_attr(const H5::H5Object &o, const char *name) {
@@ -926,7 +1393,7 @@ StoredRun read_stored_run(const std::string &path) {
                              "." + std::to_string(r.format_minor) + "; this program reads " +
                              std::to_string(kFormatMajor) + ".x");
         for (const char *needed : {"trials_planned", "blocks_total", "first_block", "end_block",
-                                   "shard_index", "shard_count", "seed", "block_size"})
+                                   "shard_index", "shard_count", "seed", "block_size", "scenarios"})
             if (!has_attr(root, needed))
                 throw InputError("'" + path + "' lacks the attribute '" + needed +
                                  "' (written by an older chokepoint); it cannot be resumed or "
@@ -938,6 +1405,9 @@ StoredRun read_stored_run(const std::string &path) {
         r.seed = read_attr_scalar<std::uint64_t>(root, "seed");
         r.trials = has_attr(root, "trials") ? read_attr_scalar<std::uint64_t>(root, "trials") : 0;
         r.trials_planned = read_attr_scalar<std::uint64_t>(root, "trials_planned");
+        r.requested_trials = has_attr(root, "trials_requested")
+                                 ? read_attr_scalar<std::uint64_t>(root, "trials_requested")
+                                 : r.trials_planned;
         r.block_size = read_attr_scalar<std::uint64_t>(root, "block_size");
         r.blocks_total = read_attr_scalar<std::uint64_t>(root, "blocks_total");
         r.first_block = read_attr_scalar<std::uint64_t>(root, "first_block");
@@ -947,20 +1417,38 @@ StoredRun read_stored_run(const std::string &path) {
         r.shard_count = read_attr_scalar<std::int32_t>(root, "shard_count");
         r.complete =
             has_attr(root, "complete") && read_attr_scalar<std::int32_t>(root, "complete") == 1;
+        r.overwrite =
+            has_attr(root, "overwrite") && read_attr_scalar<std::int32_t>(root, "overwrite") == 1;
+        r.store_inputs = has_attr(root, "store_inputs") &&
+                         read_attr_scalar<std::int32_t>(root, "store_inputs") == 1;
+        if (has_attr(root, "stop_se_below"))
+            r.stop_se_below = read_attr_scalar<double>(root, "stop_se_below");
         auto cfg = f.openGroup("/config");
         const auto paths = read_strings(cfg, "files"), texts = read_strings(cfg, "texts");
         if (paths.size() != texts.size() || paths.empty())
             throw InputError("'" + path + "': /config holds no config texts");
         for (std::size_t i = 0; i < paths.size(); ++i)
             r.files.push_back({paths[i], texts[i]});
+        if (has_attr(root, "scenarios")) {
+            std::stringstream ss(read_attr_string(root, "scenarios"));
+            for (std::string id; std::getline(ss, id, ',');)
+                r.scenarios.push_back(id);
+        }
         if (H5Lexists(f.getId(), "/state", H5P_DEFAULT) > 0) {
             auto g = f.openGroup("/state");
             r.next_block = read_attr_scalar<std::uint64_t>(g, "next_block");
-            auto ds = g.openDataSet("accumulators");
-            r.state.resize(static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints()));
-            if (!r.state.empty())
-                ds.read(r.state.data(), H5::PredType::NATIVE_UINT64);
-            r.has_state = true;
+            for (const auto &id : r.scenarios) {
+                if (H5Lexists(g.getId(), id.c_str(), H5P_DEFAULT) <= 0)
+                    throw InputError("'" + path + "': /state lacks the state of scenario '" + id +
+                                     "'");
+                auto ds = g.openDataSet(id);
+                std::vector<std::uint64_t> words(
+                    static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints()));
+                if (!words.empty())
+                    ds.read(words.data(), H5::PredType::NATIVE_UINT64);
+                r.state.push_back(std::move(words));
+            }
+            r.has_state = !r.scenarios.empty();
         }
     } catch (const H5::Exception &e) {
         throw InputError("'" + path + "' cannot be read as a chokepoint results file (HDF5: " +
@@ -972,7 +1460,19 @@ StoredRun read_stored_run(const std::string &path) {
 Model model_of(const StoredRun &r) {
     Model m = load_model_from_files(r.files);
     m.run.seed = r.seed;
-    m.run.trials = r.trials_planned;
+    std::vector<std::string> chosen(r.scenarios.begin() + (r.scenarios.empty() ? 0 : 1),
+                                    r.scenarios.end());
+    if (chosen.empty())
+        m.scenarios.clear(); // the run had the baseline only
+    select_scenarios(m, chosen);
+    m.run.store_inputs = r.store_inputs;
+    if (m.run.stop.enabled && r.stop_se_below > 0)
+        m.run.stop.se_below = r.stop_se_below;
+    set_trials(m, r.requested_trials);
+    if (m.run.trials != r.trials_planned && !m.run.stop.enabled)
+        throw InputError("'" + r.path + "': its stored config does not rebuild its run (" +
+                         std::to_string(m.run.trials) + " trials, the file plans " +
+                         std::to_string(r.trials_planned) + ")");
     if (m.run.block_size != r.block_size || m.run.horizon_months != r.horizon_months)
         throw InputError("'" + r.path + "': its stored config does not rebuild the same run " +
                          "(block size or horizon differ)");
@@ -982,19 +1482,23 @@ Model model_of(const StoredRun &r) {
 struct TrialReader::Impl {
     const Model &m;
     H5::H5File file;
-    H5::Group trials;
+    std::vector<H5::Group> trials;
+    std::vector<const Model *> models;
     std::uint64_t rows = 0;
     Impl(const std::string &path, const Model &model) : m(model) {
         file = H5::H5File(path, H5F_ACC_RDONLY);
-        trials = file.openGroup("/scenarios/baseline/trials");
-        auto ds = trials.openDataSet("trial");
+        models = run_models(m);
+        for (const auto &id : run_scenario_ids(m))
+            trials.push_back(file.openGroup("/scenarios/" + id + "/trials"));
+        auto ds = trials.front().openDataSet("trial");
         hsize_t n = 0;
         ds.getSpace().getSimpleExtentDims(&n);
         rows = n;
     }
     template <class T>
-    void read(const char *name, std::uint64_t first, std::uint64_t count, std::vector<T> &out) {
-        auto ds = trials.openDataSet(name);
+    void read(std::size_t k, const char *name, std::uint64_t first, std::uint64_t count,
+              std::vector<T> &out) {
+        auto ds = trials[k].openDataSet(name);
         auto fspace = ds.getSpace();
         const int rank = fspace.getSimpleExtentNdims();
         std::vector<hsize_t> dims(static_cast<std::size_t>(rank)), off(dims.size(), 0);
@@ -1021,26 +1525,34 @@ std::uint64_t TrialReader::rows() const {
     return impl_->rows;
 }
 
-void TrialReader::read(std::uint64_t first, std::uint64_t count, BlockResult &b) {
+void TrialReader::read(std::uint64_t first, std::uint64_t count, std::vector<BlockResult> &out) {
     auto &I = *impl_;
     if (first + count > I.rows)
         throw std::out_of_range("TrialReader: rows beyond the file");
-    std::vector<std::uint64_t> idx;
-    I.read("trial", first, count, idx);
-    b.first_trial = idx.empty() ? 0 : idx.front();
-    b.count = count;
-    I.read("shortfall", first, count, b.shortfall);
-    I.read("demand_total", first, count, b.demand_total);
-    I.read("shortfall_share", first, count, b.shortfall_share);
-    I.read("stockpile_min", first, count, b.stockpile_min);
-    I.read("short_months", first, count, b.short_months);
-    I.read("longest_run", first, count, b.longest_run);
-    I.read("stockout_month", first, count, b.stockout_month);
-    I.read("facility_binding_months", first, count, b.facility_binding_months);
-    I.read("regime", first, count, b.regime);
-    I.read("event_onset", first, count, b.event_onset);
-    if (I.m.run.store_monthly)
-        I.read("monthly_shortfall", first, count, b.monthly_shortfall);
+    out.resize(I.trials.size());
+    for (std::size_t k = 0; k < I.trials.size(); ++k) {
+        auto &b = out[k];
+        std::vector<std::uint64_t> idx;
+        I.read(k, "trial", first, count, idx);
+        b.first_trial = idx.empty() ? 0 : idx.front();
+        b.count = count;
+        I.read(k, "shortfall", first, count, b.shortfall);
+        I.read(k, "demand_total", first, count, b.demand_total);
+        I.read(k, "shortfall_share", first, count, b.shortfall_share);
+        I.read(k, "stockpile_min", first, count, b.stockpile_min);
+        I.read(k, "short_months", first, count, b.short_months);
+        I.read(k, "longest_run", first, count, b.longest_run);
+        I.read(k, "stockout_month", first, count, b.stockout_month);
+        I.read(k, "facility_binding_months", first, count, b.facility_binding_months);
+        I.read(k, "regime", first, count, b.regime);
+        I.read(k, "event_onset", first, count, b.event_onset);
+        if (I.models[k]->run.store_monthly)
+            I.read(k, "monthly_shortfall", first, count, b.monthly_shortfall);
+        if (H5Lexists(I.trials[k].getId(), "inputs", H5P_DEFAULT) > 0)
+            I.read(k, "inputs", first, count, b.inputs);
+        else
+            b.inputs.clear();
+    }
 }
 
 } // namespace chokepoint

@@ -20,13 +20,19 @@ inline constexpr int kFormatMinor = 1;
 
 struct RunInfo {
     int threads = 1;
-    int ranks = 1; // MPI processes
+    int ranks = 1;          // MPI processes
+    bool overwrite = false; // started with --overwrite (a resume of its checkpoint may replace)
     std::string config_sha256;
     std::string scenario = "baseline";
     /// The blocks of trials [first_block, end_block) of blocks_total this file holds (a shard's
     /// slice, or all of them); shard_index in 1..shard_count, 0/0 when not sharded.
     std::uint64_t blocks_total = 0, first_block = 0, end_block = 0;
     int shard_index = 0, shard_count = 0;
+    /// Per scenario (baseline first): the names of the inputs stored per trial (none: not kept).
+    std::vector<std::vector<std::string>> input_names;
+    /// The stopping rule's outcome (run.stop_when): met, and the statistic and its error.
+    bool stop_met = false;
+    double stop_value = 0, stop_se = 0;
 };
 
 /// Writes one run's file. Not thread-safe: used by the pipeline's serial stage only.
@@ -44,16 +50,23 @@ public:
 
     /// Writes the exact statistics state and `next_block`, marks the file incomplete, flushes and
     /// closes it: the file is then a consistent checkpoint (reopen it with Resume to go on).
-    void checkpoint(const Accumulators &acc, std::uint64_t next_block);
+    void checkpoint(const std::vector<Accumulators> &acc, std::uint64_t next_block);
 
-    /// Appends the per-trial datasets of one block (blocks arrive in trial order).
-    void append(const BlockResult &block);
+    /// Appends the per-trial datasets of one block of every scenario (baseline first; blocks
+    /// arrive in trial order).
+    void append(const std::vector<BlockResult> &blocks);
 
-    /// Writes the summary group and the closing attributes, then closes the file.
-    void finish(const Accumulators &acc);
+    /// After reopening a checkpoint: the running sums of the convergence group (the statistics
+    /// of the trials already in the file).
+    void resume_running(const std::vector<Accumulators> &totals);
+
+    /// Writes the summary groups and the closing attributes, then closes the file.
+    void finish(const std::vector<Accumulators> &acc);
+
+    /// Reads back and sets the stopping rule's outcome before finish().
+    RunInfo &info();
 
 private:
-    void label_summary(H5::Group &summary);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
@@ -68,9 +81,14 @@ struct StoredRun {
     int horizon_months = 0, shard_index = 0, shard_count = 0;
     bool complete = false;
     bool has_state = false;
-    std::uint64_t next_block = 0; // from /state (checkpoints and shards)
+    bool store_inputs = false;
+    bool overwrite = false; // the run was started with --overwrite (resume may replace OUT too)
+    double stop_se_below = 0;
+    std::uint64_t requested_trials = 0; // run.trials or --trials as given (see set_trials)
+    std::uint64_t next_block = 0;       // from /state (checkpoints and shards)
     std::vector<ConfigFile> files;
-    std::vector<std::uint64_t> state; // Accumulators::save() words
+    std::vector<std::string> scenarios;            // ids, baseline first
+    std::vector<std::vector<std::uint64_t>> state; // per scenario: Accumulators::save() words
 };
 
 /// Reads the attributes, config texts and statistics state of a results file. Throws InputError
@@ -87,8 +105,8 @@ public:
     TrialReader(const std::string &path, const Model &model);
     ~TrialReader();
     std::uint64_t rows() const;
-    /// Rows [first, first + count) as a block of trials (without accumulators).
-    void read(std::uint64_t first, std::uint64_t count, BlockResult &out);
+    /// Rows [first, first + count) of every scenario as blocks of trials (no accumulators).
+    void read(std::uint64_t first, std::uint64_t count, std::vector<BlockResult> &out);
 
 private:
     struct Impl;

@@ -43,12 +43,23 @@ struct BlockRange {
     std::uint64_t first = 0, end = 0, stride = 1;
 };
 
-/// Simulates the blocks of `range` in order; `sink` receives each block in block order.
+/// A block of trials of every scenario of a run (baseline first).
+using Blocks = std::vector<BlockResult>;
+
+/// Simulates the blocks of `range` in order, every scenario on the same trials (with the paired
+/// differences against the baseline); `sink` receives each block in block order. Stops reading
+/// new blocks on a signal or when `halt` is set.
 template <class Sink>
-AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink &&sink) {
+AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink &&sink,
+                        const std::atomic<bool> *halt = nullptr) {
     tbb::global_control gc(tbb::global_control::max_allowed_parallelism,
                            static_cast<std::size_t>(threads));
-    tbb::enumerable_thread_specific<std::unique_ptr<Simulator>> sims;
+    const auto models = run_models(model);
+    std::vector<std::vector<int>> base_of;
+    for (const auto *sm : models)
+        base_of.push_back(baseline_demands(model, *sm));
+    tbb::enumerable_thread_specific<std::vector<std::unique_ptr<Simulator>>> sims;
+    const auto design = make_design(model); // shared, immutable: the run's sampling design
     const std::uint64_t trials = model.run.trials, bs = model.run.block_size;
     std::uint64_t next = range.first;
     // Blocks in flight live in `slots`, not in the pipeline's tokens: when a stage throws, oneTBB
@@ -56,54 +67,58 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
     // LeakSanitizer), so the tokens carry only block numbers. At most `tokens` blocks are in
     // flight and they leave in order, so block b and block b + tokens never share slot b % tokens.
     const auto tokens = static_cast<std::size_t>(2 * threads);
-    std::vector<std::unique_ptr<BlockResult>> slots(tokens);
+    std::vector<std::unique_ptr<Blocks>> slots(tokens);
+    auto slot = [&](std::uint64_t b) -> std::unique_ptr<Blocks> & {
+        return slots[static_cast<std::size_t>(((b - range.first) / range.stride) % tokens)];
+    };
     tbb::parallel_pipeline(
-        tokens,
-        tbb::make_filter<void, std::uint64_t>(tbb::filter_mode::serial_in_order,
-                                              [&](tbb::flow_control &fc) -> std::uint64_t {
-                                                  if (next >= range.end || g_signal.load() != 0) {
-                                                      fc.stop();
-                                                      return 0;
-                                                  }
-                                                  const auto b = next;
-                                                  next += range.stride;
-                                                  return b;
-                                              }) &
-            tbb::make_filter<std::uint64_t, std::uint64_t>(
-                tbb::filter_mode::parallel,
-                [&](std::uint64_t b) {
-                    auto &sim = sims.local();
-                    if (!sim)
-                        sim = std::make_unique<Simulator>(model);
-                    auto &r = slots[static_cast<std::size_t>(((b - range.first) / range.stride) %
-                                                             tokens)];
-                    r = std::make_unique<BlockResult>();
-                    const std::uint64_t first = b * bs;
-                    sim->run_block(first, std::min(bs, trials - first), *r);
-                    return b;
-                }) &
-            tbb::make_filter<std::uint64_t,
-                             void>(tbb::filter_mode::serial_in_order, [&](std::uint64_t b) {
-                auto &r =
-                    slots[static_cast<std::size_t>(((b - range.first) / range.stride) % tokens)];
-                sink(*r);
-                r.reset();
-            }));
+        tokens, tbb::make_filter<void, std::uint64_t>(
+                    tbb::filter_mode::serial_in_order,
+                    [&](tbb::flow_control &fc) -> std::uint64_t {
+                        if (next >= range.end || g_signal.load() != 0 || (halt && halt->load())) {
+                            fc.stop();
+                            return 0;
+                        }
+                        const auto b = next;
+                        next += range.stride;
+                        return b;
+                    }) &
+                    tbb::make_filter<std::uint64_t, std::uint64_t>(
+                        tbb::filter_mode::parallel,
+                        [&](std::uint64_t b) {
+                            auto &sim = sims.local();
+                            if (sim.empty())
+                                for (const auto *sm : models)
+                                    sim.push_back(std::make_unique<Simulator>(*sm, design));
+                            auto &r = slot(b);
+                            r = std::make_unique<Blocks>(models.size());
+                            const std::uint64_t first = b * bs;
+                            for (std::size_t k = 0; k < models.size(); ++k)
+                                sim[k]->run_block(first, std::min(bs, trials - first), (*r)[k]);
+                            for (std::size_t k = 1; k < models.size(); ++k)
+                                add_paired_differences((*r)[0], base_of[k], *design, (*r)[k]);
+                            return b;
+                        }) &
+                    tbb::make_filter<std::uint64_t, void>(tbb::filter_mode::serial_in_order,
+                                                          [&](std::uint64_t b) {
+                                                              auto &r = slot(b);
+                                                              sink(*r);
+                                                              r.reset();
+                                                          }));
     AllocatorStats st;
-    for (const auto &sim : sims) {
-        if (!sim)
-            continue;
-        const auto &a = sim->allocator_stats();
-        st.solves += a.solves;
-        st.cache_hits += a.cache_hits;
-        st.monotone_hits += a.monotone_hits;
-        st.lps += a.lps;
-        st.warm += a.warm;
-        st.cold_first += a.cold_first;
-        st.cold_changed += a.cold_changed;
-        st.cold_failed += a.cold_failed;
-        st.pivots += a.pivots;
-    }
+    for (const auto &simv : sims)
+        for (const auto &sim : simv) {
+            const auto &a = sim->allocator_stats();
+            st.solves += a.solves;
+            st.cache_hits += a.cache_hits;
+            st.monotone_hits += a.monotone_hits;
+            st.lps += a.lps;
+            st.warm += a.warm;
+            st.cold_first += a.cold_first;
+            st.cold_changed += a.cold_changed;
+            st.cold_failed += a.cold_failed;
+            st.pivots += a.pivots;
+        }
     return st;
 }
 
@@ -229,10 +244,10 @@ std::pair<std::uint64_t, std::uint64_t> shard_blocks(std::uint64_t n_blocks, int
         throw InputError("--shard " + std::to_string(k) + "/" + std::to_string(n) +
                          ": K must be 1..N (the K-th of N shards)");
     if (n_blocks < static_cast<std::uint64_t>(n))
-        throw InputError("--shard K/" + std::to_string(n) + ": the run has only " +
-                         std::to_string(n_blocks) + " blocks of trials, fewer than " +
-                         std::to_string(n) + " shards; use fewer shards or a smaller " +
-                         "run.block_size");
+        throw InputError("--shard " + std::to_string(k) + "/" + std::to_string(n) +
+                         ": the run has only " + std::to_string(n_blocks) +
+                         " blocks of trials, fewer than " + std::to_string(n) +
+                         " shards; use fewer shards or a smaller " + "run.block_size");
     const auto N = static_cast<std::uint64_t>(n), K = static_cast<std::uint64_t>(k);
     return {(K - 1) * n_blocks / N, K * n_blocks / N};
 }
@@ -241,7 +256,7 @@ Accumulators run_in_memory(const Model &model, int threads) {
     Accumulators total(dims_of(model));
     const std::uint64_t bs = model.run.block_size;
     pipeline(model, resolve_threads(threads), {0, (model.run.trials + bs - 1) / bs, 1},
-             [&](const BlockResult &b) { total.merge(b.acc); });
+             [&](const std::vector<BlockResult> &b) { total.merge(b[0].acc); });
     if (const int sig = g_signal.load())
         throw Interrupted(sig);
     return total;
@@ -416,9 +431,9 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         rep.alloc = pipeline(
             model, threads,
             {start + static_cast<std::uint64_t>(rank), end, static_cast<std::uint64_t>(ranks)},
-            [&](const BlockResult &b) {
+            [&](const std::vector<BlockResult> &b) {
                 comm->send_block(b);
-                sent += b.count;
+                sent += b.front().count;
             });
         comm->send_end();
         rep.trials_run = sent;
@@ -448,6 +463,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
     RunInfo info;
     info.threads = threads;
     info.ranks = ranks;
+    info.overwrite = opt.overwrite;
     info.config_sha256 = config_digest(model);
     info.blocks_total = n_blocks;
     info.first_block = first;
@@ -456,23 +472,42 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
     info.shard_count = shard_count;
 
     const auto t0 = std::chrono::steady_clock::now();
-    const Dims dims = dims_of(model);
+    const auto models = run_models(model);
+    std::vector<Dims> dims;
+    for (const auto *sm : models)
+        dims.push_back(dims_of(*sm));
+    for (const auto *sm : models) {
+        const bool keep = model.run.store_inputs || model.run.sensitivity == Sensitivity::Rank;
+        std::vector<std::string> names;
+        if (keep)
+            for (const auto &in : design_inputs(*sm))
+                names.push_back(in.name);
+        info.input_names.push_back(std::move(names));
+    }
     std::uint64_t planned = 0;
     for (std::uint64_t b = first; b < end; ++b)
         planned += std::min(bs, model.run.trials - b * bs);
     try {
         H5::Exception::dontPrint();
         std::unique_ptr<ResultWriter> writer;
-        Accumulators total(dims);
+        std::vector<Accumulators> total;
+        for (const auto &d : dims)
+            total.emplace_back(d);
         if (!opt.resume.empty()) {
-            total = Accumulators::load(dims, stored.state);
+            if (stored.state.size() != models.size())
+                throw InputError("cannot resume '" + opt.resume + "': it holds the state of " +
+                                 std::to_string(stored.state.size()) + " scenarios, the run has " +
+                                 std::to_string(models.size()));
+            for (std::size_t k = 0; k < models.size(); ++k)
+                total[k] = Accumulators::load(dims[k], stored.state[k]);
             copy_and_sync(opt.resume, tmp);
             writer =
                 std::make_unique<ResultWriter>(tmp.string(), model, info, ResultWriter::Resume{});
-            if (writer->rows() != total.trials())
+            writer->resume_running(total);
+            if (writer->rows() != total[0].trials())
                 throw InputError("cannot resume '" + opt.resume + "': it holds " +
                                  std::to_string(writer->rows()) + " trials but statistics of " +
-                                 std::to_string(total.trials()));
+                                 std::to_string(total[0].trials()));
         } else {
             writer = std::make_unique<ResultWriter>(tmp.string(), model, info);
         }
@@ -492,12 +527,43 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                                                {"trials_done", std::to_string(done)},
                                                {"next_block", std::to_string(next_block)}});
         };
-        auto deliver = [&](const BlockResult &b) {
+        // run.stop_when: once the target is met after a block, later blocks are not written (the
+        // decision depends only on the blocks before, in order: reproducible).
+        std::atomic<bool> halted{false};
+        const auto &rule = model.run.stop;
+        int rule_demand = -1;
+        for (std::size_t d = 0; d < model.demands.size(); ++d)
+            if (model.demands[d].id == rule.demand)
+                rule_demand = static_cast<int>(d);
+        auto rule_stat = [&]() -> std::pair<double, double> {
+            const auto d = static_cast<std::size_t>(rule_demand);
+            const Moments &mo = rule.statistic == Statistic::EUD      ? total[0].shortfall[d]
+                                : rule.statistic == Statistic::PShort ? total[0].any_short[d]
+                                                                      : total[0].short_months[d];
+            return {mo.mean(), mo.se()};
+        };
+        auto rule_met = [&] {
+            if (!rule.enabled || rule_demand < 0 || done < rule.min_trials || done < 2)
+                return false;
+            const auto [v, se] = rule_stat();
+            return rule.relative ? se <= rule.se_below * std::abs(v) : se <= rule.se_below;
+        };
+        auto deliver = [&](const std::vector<BlockResult> &b) {
+            if (halted.load())
+                return; // beyond the stopping block
             writer->append(b);
-            total.merge(b.acc);
-            done += b.count;
-            rep.trials_run += b.count;
+            for (std::size_t k = 0; k < total.size(); ++k)
+                total[k].merge(b[k].acc);
+            done += b.front().count;
+            rep.trials_run += b.front().count;
             ++next_block;
+            if (rule_met()) {
+                halted.store(true);
+                if (progress)
+                    progress->event("target_met", {{"trials_done", std::to_string(done)},
+                                                   {"estimate", json_number(rule_stat().first)},
+                                                   {"se", json_number(rule_stat().second)}});
+            }
             if (opt.fail_after_blocks != 0 && ++blocks_written == opt.fail_after_blocks)
                 throw std::system_error(EIO, std::generic_category(),
                                         "writing '" + tmp.string() +
@@ -513,12 +579,13 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                 checkpoint();
                 writer = std::make_unique<ResultWriter>(tmp.string(), model, info,
                                                         ResultWriter::Resume{});
+                writer->resume_running(total);
                 last_checkpoint = std::chrono::steady_clock::now();
             }
         };
 
         if (!comm) {
-            rep.alloc = pipeline(model, threads, {start, end, 1}, deliver);
+            rep.alloc = pipeline(model, threads, {start, end, 1}, deliver, &halted);
         } else {
             // Rank 0 simulates blocks start, start + P, ...; before writing its own block b it
             // receives and writes the other ranks' blocks below b, so that every block is written
@@ -526,7 +593,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             const auto P = static_cast<std::uint64_t>(ranks);
             std::vector<char> ended(static_cast<std::size_t>(ranks), 0);
             bool stopped = false;
-            BlockResult incoming;
+            std::vector<BlockResult> incoming;
             auto owner = [&](std::uint64_t b) { return static_cast<int>((b - start) % P); };
             auto receive_upto = [&](std::uint64_t upto) {
                 while (!stopped && next_block < upto) {
@@ -545,12 +612,15 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                 if (stopped && g_signal.load() == 0)
                     g_signal.store(SIGTERM); // another rank stopped: stop here and checkpoint
             };
-            rep.alloc = pipeline(model, threads, {start, end, P}, [&](const BlockResult &b) {
-                receive_upto(b.first_trial / bs);
-                if (!stopped)
-                    deliver(b);
-            });
-            if (!stopped && g_signal.load() == 0)
+            rep.alloc = pipeline(
+                model, threads, {start, end, P},
+                [&](const std::vector<BlockResult> &b) {
+                    receive_upto(b.front().first_trial / bs);
+                    if (!stopped)
+                        deliver(b);
+                },
+                &halted);
+            if (!stopped && g_signal.load() == 0 && !halted.load())
                 receive_upto(end);
             // Drain: every rank sends its end message; blocks past a gap are dropped.
             for (int r = 1; r < ranks; ++r)
@@ -559,7 +629,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                         ended[static_cast<std::size_t>(r)] = 1;
         }
 
-        if (const int sig = g_signal.load(); sig != 0 && next_block < end) {
+        if (const int sig = g_signal.load(); sig != 0 && next_block < end && !halted.load()) {
             checkpoint();
             std::error_code ec;
             fs::remove(tmp, ec);
@@ -573,6 +643,11 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             if (comm)
                 comm->broadcast(75);
             throw Interrupted(sig, ckpt.string());
+        }
+        if (rule.enabled && rule_demand >= 0) {
+            auto &wi = writer->info();
+            wi.stop_met = halted.load() || rule_met();
+            std::tie(wi.stop_value, wi.stop_se) = rule_stat();
         }
         writer->finish(total); // closes the file
         writer.reset();
@@ -682,15 +757,30 @@ RunReport merge_shards(const std::string &output, const std::vector<std::string>
     RunReport rep;
     try {
         H5::Exception::dontPrint();
-        const Dims dims = dims_of(model);
-        Accumulators total(dims);
+        const auto models = run_models(model);
+        std::vector<Accumulators> total;
+        for (const auto *sm : models)
+            total.emplace_back(dims_of(*sm));
+        for (const auto *sm : models) {
+            const bool keep = model.run.store_inputs || model.run.sensitivity == Sensitivity::Rank;
+            std::vector<std::string> names;
+            if (keep)
+                for (const auto &in : design_inputs(*sm))
+                    names.push_back(in.name);
+            info.input_names.push_back(std::move(names));
+        }
         {
             ResultWriter writer(tmp.string(), model, info);
-            BlockResult blk;
+            std::vector<BlockResult> blk;
             const std::uint64_t bs = model.run.block_size;
             for (int k = 1; k <= N; ++k) {
                 const StoredRun &r = *by_index[static_cast<std::size_t>(k)];
-                total.merge(Accumulators::load(dims, r.state));
+                if (r.state.size() != models.size())
+                    throw InputError("merge: '" + r.path + "' holds " +
+                                     std::to_string(r.state.size()) + " scenarios, not " +
+                                     std::to_string(models.size()));
+                for (std::size_t j = 0; j < models.size(); ++j)
+                    total[j].merge(Accumulators::load(dims_of(*models[j]), r.state[j]));
                 TrialReader reader(r.path, model);
                 for (std::uint64_t row = 0; row < reader.rows(); row += bs) {
                     reader.read(row, std::min(bs, reader.rows() - row), blk);
@@ -699,12 +789,12 @@ RunReport merge_shards(const std::string &output, const std::vector<std::string>
                 if (g_signal.load() != 0)
                     throw Interrupted(g_signal.load());
             }
-            if (total.trials() != model.run.trials || writer.rows() != model.run.trials)
+            if (total[0].trials() != model.run.trials || writer.rows() != model.run.trials)
                 throw InputError("merge: the shards hold " + std::to_string(writer.rows()) +
                                  " trials, the run plans " + std::to_string(model.run.trials));
             writer.finish(total);
         }
-        rep.trials = total.trials();
+        rep.trials = total[0].trials();
         sync_file(tmp);
         std::error_code ec;
         fs::rename(tmp, target, ec);

@@ -1,5 +1,8 @@
 #include "simulate.hpp"
 
+#include "config.hpp"
+#include "random.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -8,10 +11,10 @@
 namespace chokepoint {
 
 namespace {
-// Quantity-id slots per entity (offsets into Simulator::qid_).
-enum FacQ { FCap, FAvail, FStart, FRamp, FOutages, FacSlots };
+// Quantity slots per entity: offsets into Simulator::slots_ (after the regime and the factors).
+enum FacQ { FCap, FAvail, FStart, FRamp, FOutageRate, FacSlots };
 enum DemQ { DQty, DGrowth, DInit, DMaxLevel, DMaxDraw, DRefill, DemSlots };
-enum EvQ { EProb, EOccurs, EMonth, EHazard, EDuration, ELeakage, EFraction, EvSlots };
+enum EvQ { EProb, EOccurs, EMonth, EHazard, EOnsetTime, EDuration, ELeakage, EFraction, EvSlots };
 constexpr double kShortRel = 1e-9; // shortfall below this share of the month's want is rounding
 
 /// Active months [begin, end) of an event or outage of `duration` months starting at `onset`.
@@ -19,7 +22,161 @@ int end_month(int onset, double duration, int horizon) {
     const double d = std::max(1.0, std::floor(duration + 0.5));
     return static_cast<int>(std::min<double>(horizon, onset + d));
 }
+
+/// Every quantity a trial draws, in slot order: its name, distribution (nullptr for the
+/// regime, an event's occurrence and a hazard onset time, which take one uniform each), and
+/// whether this model draws it at all.
+struct Quantity {
+    std::string name;
+    const Dist *dist = nullptr;
+    bool drawn = true;
+    int coords() const { return drawn ? (dist ? dist->uniforms() : 1) : 0; }
+};
+
+std::vector<Quantity> quantities(const Model &m) {
+    std::vector<Quantity> q;
+    q.push_back({"regime", nullptr, m.regimes.size() > 1});
+    for (const auto &f : m.factors)
+        q.push_back({"factor/" + f.id, &f.dist});
+    for (const auto &f : m.facilities) {
+        const std::string p = "facility/" + f.id + "/";
+        q.push_back({p + "capacity", &f.capacity});
+        q.push_back({p + "availability", &f.availability});
+        q.push_back({p + "start_month", &f.start_month});
+        q.push_back({p + "ramp_months", &f.ramp_months});
+        q.push_back({p + "outages/rate_per_year", &f.outages.rate_per_year, f.has_outages});
+    }
+    for (const auto &d : m.demands) {
+        const std::string p = "demand/" + d.id + "/";
+        const auto &s = d.stockpile;
+        q.push_back({p + "quantity", &d.quantity});
+        q.push_back({p + "growth", &d.growth});
+        q.push_back({p + "stockpile/initial", &s.initial, d.has_stockpile});
+        q.push_back({p + "stockpile/max_level", &s.max_level, d.has_stockpile && s.has_max_level});
+        q.push_back({p + "stockpile/max_draw", &s.max_draw, d.has_stockpile && s.has_max_draw});
+        q.push_back({p + "stockpile/refill", &s.refill, d.has_stockpile && s.has_refill});
+    }
+    for (const auto &e : m.events) {
+        const std::string p = "event/" + e.id + "/";
+        const bool prob = e.onset == OnsetKind::Probability, haz = e.onset == OnsetKind::Hazard;
+        const bool ctl = e.type == EventType::ExportControl;
+        q.push_back({p + "probability", &e.probability, prob});
+        q.push_back({p + "occurs", nullptr, prob});
+        q.push_back({p + "month", &e.month, prob});
+        q.push_back({p + "hazard", &e.hazard_per_year, haz});
+        q.push_back({p + "onset_time", nullptr, haz});
+        q.push_back({p + "duration", &e.duration_months});
+        q.push_back({p + "leakage", &e.leakage, ctl});
+        q.push_back({p + "fraction_lost", &e.fraction_lost, !ctl});
+    }
+    return q;
+}
 } // namespace
+
+std::vector<DesignInput> design_inputs(const Model &m) {
+    std::vector<DesignInput> out;
+    for (const auto &q : quantities(m))
+        if (q.coords() > 0)
+            out.push_back({q.name, quantity_id(q.name), q.coords()});
+    return out;
+}
+
+std::vector<std::string> design_quantities(const Model &m) {
+    std::vector<std::string> out;
+    for (const auto &q : quantities(m))
+        out.push_back(q.name);
+    return out;
+}
+
+std::vector<DesignInput> design_inputs_union(const Model &m) {
+    auto out = design_inputs(m);
+    for (const auto &sc : m.scenarios)
+        for (const auto &in : design_inputs(*sc.model)) {
+            auto it = std::find_if(out.begin(), out.end(),
+                                   [&](const DesignInput &x) { return x.name == in.name; });
+            if (it == out.end())
+                out.push_back(in);
+            else if (it->coords != in.coords)
+                // A scenario that changes a distribution's form may change how many coordinates
+                // it takes: give the input the most, so every scenario reads its own from the
+                // start.
+                it->coords = std::max(it->coords, in.coords);
+        }
+    return out;
+}
+
+std::shared_ptr<const Design> make_design(const Model &m) {
+    const auto inputs = design_inputs_union(m);
+    auto index = [&](const std::string &name) {
+        for (std::size_t i = 0; i < inputs.size(); ++i)
+            if (inputs[i].name == name)
+                return static_cast<int>(i);
+        throw InputError("run.correlations: " + name + " is not an uncertain input of the model");
+    };
+    DesignSettings s;
+    s.kind = m.run.sampler;
+    s.seed = m.run.seed;
+    s.trials = m.run.trials;
+    s.replicates = m.run.pick_freeze_rows > 0 ? 1 : m.run.replicates;
+    s.pick_freeze_rows = m.run.pick_freeze_rows;
+    if (s.pick_freeze_rows > 0)
+        for (std::size_t i = 0; i < inputs.size(); ++i)
+            if (sensitivity_selected(m, inputs[i].name))
+                s.pick_freeze_inputs.push_back(static_cast<int>(i));
+    std::vector<DesignCorrelation> corr;
+    for (const auto &c : m.run.correlations)
+        corr.push_back({index(c.a), index(c.b), c.rank});
+    return std::make_shared<const Design>(s, inputs, corr);
+}
+
+std::vector<const Model *> run_models(const Model &m) {
+    std::vector<const Model *> out{&m};
+    for (const auto &sc : m.scenarios)
+        out.push_back(sc.model.get());
+    return out;
+}
+
+std::vector<std::string> run_scenario_ids(const Model &m) {
+    std::vector<std::string> out{"baseline"};
+    for (const auto &sc : m.scenarios)
+        out.push_back(sc.id);
+    return out;
+}
+
+std::vector<int> baseline_demands(const Model &baseline, const Model &scenario) {
+    std::vector<int> out;
+    for (const auto &d : scenario.demands) {
+        int k = -1;
+        for (std::size_t i = 0; i < baseline.demands.size(); ++i)
+            if (baseline.demands[i].id == d.id)
+                k = static_cast<int>(i);
+        out.push_back(k);
+    }
+    return out;
+}
+
+void add_paired_differences(const BlockResult &base, const std::vector<int> &base_of,
+                            const Design &design, BlockResult &s) {
+    const std::size_t D = base_of.size();
+    const std::size_t D0 = s.count ? base.shortfall.size() / s.count : 0;
+    for (std::uint64_t t = 0; t < s.count; ++t)
+        for (std::size_t d = 0; d < D; ++d) {
+            if (base_of[d] < 0)
+                continue;
+            const std::size_t i = t * D + d, j = t * D0 + static_cast<std::size_t>(base_of[d]);
+            const double diff = s.shortfall[i] - base.shortfall[j];
+            s.acc.diff_shortfall[d].add(diff);
+            s.acc.diff_short_months[d].add(s.short_months[i] - base.short_months[j]);
+            s.acc.diff_any_short[d].add((s.short_months[i] > 0 ? 1.0 : 0.0) -
+                                        (base.short_months[j] > 0 ? 1.0 : 0.0));
+            s.acc.diff_share[d].add(s.shortfall_share[i] - base.shortfall_share[j]);
+            s.acc
+                .rep_diff_shortfall[static_cast<std::size_t>(design.replicate(s.first_trial + t)) *
+                                        D +
+                                    d]
+                .add(diff);
+        }
+}
 
 Dims dims_of(const Model &m) {
     Dims d;
@@ -31,35 +188,46 @@ Dims dims_of(const Model &m) {
     d.regimes = static_cast<int>(m.regimes.size());
     d.months = m.run.horizon_months;
     d.thresholds = static_cast<int>(m.run.thresholds.size());
+    d.replicates = m.run.pick_freeze_rows > 0 ? 1 : std::max(1, m.run.replicates);
     return d;
 }
 
-Simulator::Simulator(const Model &model, bool warm_start)
-    : m_(model), alloc_(model, warm_start), dims_(dims_of(model)) {
+Simulator::Simulator(const Model &model, std::shared_ptr<const Design> design, bool warm_start)
+    : m_(model), alloc_(model, warm_start), dims_(dims_of(model)),
+      design_(design ? std::move(design) : make_design(model)), ws_(design_->workspace()) {
     // Quantity identities: names, not positions, so that adding an unrelated quantity to a
     // config leaves every other quantity's draws unchanged.
-    std::vector<std::string> names;
-    names.push_back("regime");
-    for (const auto &f : m_.factors)
-        names.push_back("factor/" + f.id);
-    for (const auto &f : m_.facilities)
-        for (const char *s : {"capacity", "availability", "start_month", "ramp_months", "outages"})
-            names.push_back("facility/" + f.id + "/" + s);
-    for (const auto &d : m_.demands)
-        for (const char *s : {"quantity", "growth", "stockpile/initial", "stockpile/max_level",
-                              "stockpile/max_draw", "stockpile/refill"})
-            names.push_back("demand/" + d.id + "/" + s);
-    for (const auto &e : m_.events)
-        for (const char *s :
-             {"probability", "occurs", "month", "hazard", "duration", "leakage", "fraction_lost"})
-            names.push_back("event/" + e.id + "/" + s);
+    const auto qs = quantities(m_);
     std::unordered_map<std::uint64_t, std::string> seen;
-    for (const auto &n : names) {
-        const auto q = quantity_id(n);
-        if (!seen.emplace(q, n).second)
-            throw std::logic_error("quantity id collision between '" + n + "' and '" + seen[q] +
-                                   "'; rename one");
-        qid_.push_back(q);
+    for (const auto &q : qs) {
+        const auto id = quantity_id(q.name);
+        if (!seen.emplace(id, q.name).second)
+            throw std::logic_error("quantity id collision between '" + q.name + "' and '" +
+                                   seen[id] + "'; rename one");
+    }
+    for (const auto &f : m_.facilities) {
+        const std::string n = "facility/" + f.id + "/outages";
+        if (seen.count(quantity_id(n)))
+            throw std::logic_error("quantity id collision for '" + n + "'");
+        outage_qid_.push_back(quantity_id(n));
+    }
+    // Where each drawn quantity reads its coordinates in the design (which may hold more inputs:
+    // the union over scenarios).
+    const auto &inputs = design_->inputs();
+    for (const auto &q : qs) {
+        int coord = -1;
+        if (q.coords() > 0) {
+            for (std::size_t i = 0; i < inputs.size(); ++i)
+                if (inputs[i].name == q.name) {
+                    coord = design_->first_coord(static_cast<int>(i));
+                    break;
+                }
+            if (coord < 0)
+                throw std::logic_error("input '" + q.name + "' is not in the sampling design");
+            input_slots_.push_back(static_cast<int>(coord_.size()));
+            input_names_.push_back(q.name);
+        }
+        coord_.push_back(coord);
     }
     for (const auto &d : m_.demands)
         demand_component_.push_back(m_.products[static_cast<std::size_t>(d.product)].component);
@@ -95,9 +263,18 @@ void Simulator::run_block(std::uint64_t first_trial, std::uint64_t count, BlockR
     out.regime.assign(n, 0);
     out.event_onset.assign(n * E, -1);
     out.monthly_shortfall.assign(m_.run.store_monthly ? n * D * H : 0, 0.0f);
+    out.inputs.assign(keeps_inputs() ? n * input_slots_.size() : 0, 0.0);
     out.acc = Accumulators(dims_);
+    const auto K = static_cast<std::size_t>(design_->coords());
+    u_.resize(n * K);
+    if (K > 0)
+        design_->fill(first_trial, count, u_.data(), *ws_);
     for (std::size_t t = 0; t < n; ++t)
         run_trial(first_trial + t, t, out);
+}
+
+bool Simulator::keeps_inputs() const {
+    return m_.run.store_inputs || m_.run.sensitivity == Sensitivity::Rank;
 }
 
 void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &out) {
@@ -107,47 +284,57 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
     const auto D = m.demands.size(), F = m.facilities.size(), E = m.events.size(),
                R = m.restrictions.size();
     const auto Hs = static_cast<std::size_t>(H);
+    const double *u = u_.data() + row * static_cast<std::size_t>(design_->coords());
     std::size_t q = 0;
-    auto stream = [&](std::size_t slot) { return Stream(seed, trial, qid_[slot]); };
+    values_.assign(coord_.size(), 0.0);
+    SampleContext ctx{0, nullptr};
+    // The value of the quantity in slot `slot` (its inverse CDF at its coordinates).
+    auto draw = [&](std::size_t slot, const Dist &d) {
+        const int c = coord_[slot];
+        const double v = d.from_uniform(c >= 0 ? u + c : nullptr, ctx);
+        values_[slot] = v;
+        return v;
+    };
+    auto uniform = [&](std::size_t slot) {
+        const double v = u[coord_[slot]];
+        values_[slot] = v;
+        return v;
+    };
 
-    // Regime.
+    // Regime: the first whose cumulative weight exceeds u (total weight).
     int regime = 0;
-    {
-        Stream s = stream(q++);
+    if (coord_[q] >= 0) {
         double total = 0;
         for (const auto &r : m.regimes)
             total += r.weight;
-        const double u = s.uniform01() * total;
+        const double x = uniform(q) * total;
         double acc = 0;
         regime = static_cast<int>(m.regimes.size()) - 1;
         for (std::size_t i = 0; i < m.regimes.size(); ++i) {
             acc += m.regimes[i].weight;
-            if (u < acc) {
+            if (x < acc) {
                 regime = static_cast<int>(i);
                 break;
             }
         }
+        values_[q] = regime;
     }
-    SampleContext ctx{regime, nullptr};
+    ++q;
+    ctx.regime = regime;
     factors_.resize(m.factors.size());
-    for (std::size_t i = 0; i < m.factors.size(); ++i) {
-        ctx.factors = factors_.data();
-        Stream s = stream(q++);
-        factors_[i] = m.factors[i].dist.sample(s, ctx);
-    }
     ctx.factors = factors_.data();
+    for (std::size_t i = 0; i < m.factors.size(); ++i)
+        factors_[i] = draw(q++, m.factors[i].dist);
 
     // Facilities: capacity per month [f * H + m] (unit/month), before shocks.
     capacity_.assign(F * Hs, 0.0);
     for (std::size_t f = 0; f < F; ++f) {
         const auto &fac = m.facilities[f];
         const std::size_t base = q + f * FacSlots;
-        Stream s_cap = stream(base + FCap), s_av = stream(base + FAvail),
-               s_st = stream(base + FStart), s_rp = stream(base + FRamp);
-        const double cap = std::max(0.0, fac.capacity.sample(s_cap, ctx)) / 12.0;
-        const double avail = std::clamp(fac.availability.sample(s_av, ctx), 0.0, 1.0);
-        const double start = std::max(0.0, std::floor(fac.start_month.sample(s_st, ctx)));
-        const double ramp = std::max(0.0, fac.ramp_months.sample(s_rp, ctx));
+        const double cap = std::max(0.0, draw(base + FCap, fac.capacity)) / 12.0;
+        const double avail = std::clamp(draw(base + FAvail, fac.availability), 0.0, 1.0);
+        const double start = std::max(0.0, std::floor(draw(base + FStart, fac.start_month)));
+        const double ramp = std::max(0.0, draw(base + FRamp, fac.ramp_months));
         double *c = &capacity_[f * Hs];
         for (int mo = 0; mo < H; ++mo) {
             if (mo < start)
@@ -157,8 +344,10 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
             c[mo] = cap * avail * r;
         }
         if (fac.has_outages) {
-            Stream s = stream(base + FOutages);
-            const double rate = std::max(0.0, fac.outages.rate_per_year.sample(s, ctx));
+            // The rate is an input; the arrivals, durations and losses (a random number of
+            // draws) come from the facility's own stream.
+            const double rate = std::max(0.0, draw(base + FOutageRate, fac.outages.rate_per_year));
+            Stream s(seed, design_->stream_trial(trial), outage_qid_[f]);
             double t = 0; // months
             while (rate > 0) {
                 t += -std::log(s.uniform01()) * 12.0 / rate;
@@ -186,9 +375,8 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
     for (std::size_t d = 0; d < D; ++d) {
         const auto &dm = m.demands[d];
         const std::size_t base = q + d * DemSlots;
-        Stream s_q = stream(base + DQty), s_g = stream(base + DGrowth);
-        const double qty = std::max(0.0, dm.quantity.sample(s_q, ctx)) / 12.0;
-        const double g = std::max(-1.0, dm.growth.sample(s_g, ctx));
+        const double qty = std::max(0.0, draw(base + DQty, dm.quantity)) / 12.0;
+        const double g = std::max(-1.0, draw(base + DGrowth, dm.growth));
         double factor = 1.0;
         for (int mo = 0; mo < H; ++mo) {
             if (mo > 0 && mo % 12 == 0)
@@ -196,17 +384,13 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
             want_[d * Hs + static_cast<std::size_t>(mo)] = qty * factor;
         }
         if (dm.has_stockpile) {
-            Stream s_i = stream(base + DInit), s_l = stream(base + DMaxLevel),
-                   s_d = stream(base + DMaxDraw), s_r = stream(base + DRefill);
-            level[d] = std::max(0.0, dm.stockpile.initial.sample(s_i, ctx));
-            max_level[d] = dm.stockpile.has_max_level
-                               ? std::max(0.0, dm.stockpile.max_level.sample(s_l, ctx))
-                               : level[d];
-            max_draw[d] = dm.stockpile.has_max_draw
-                              ? std::max(0.0, dm.stockpile.max_draw.sample(s_d, ctx))
-                              : std::numeric_limits<double>::infinity();
-            refill_rate[d] =
-                dm.stockpile.has_refill ? std::max(0.0, dm.stockpile.refill.sample(s_r, ctx)) : 0.0;
+            const auto &sp = dm.stockpile;
+            level[d] = std::max(0.0, draw(base + DInit, sp.initial));
+            max_level[d] =
+                sp.has_max_level ? std::max(0.0, draw(base + DMaxLevel, sp.max_level)) : level[d];
+            max_draw[d] = sp.has_max_draw ? std::max(0.0, draw(base + DMaxDraw, sp.max_draw))
+                                          : std::numeric_limits<double>::infinity();
+            refill_rate[d] = sp.has_refill ? std::max(0.0, draw(base + DRefill, sp.refill)) : 0.0;
         }
     }
     q += D * DemSlots;
@@ -223,34 +407,33 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
             onset = 0;
             break;
         case OnsetKind::Probability: {
-            Stream s_p = stream(base + EProb), s_o = stream(base + EOccurs),
-                   s_m = stream(base + EMonth);
-            const double p = std::clamp(ev.probability.sample(s_p, ctx), 0.0, 1.0);
-            const bool fires = s_o.uniform01() < p;
-            const double mo = std::max(0.0, std::floor(ev.month.sample(s_m, ctx)));
+            const double p = std::clamp(draw(base + EProb, ev.probability), 0.0, 1.0);
+            // Fires in the upper tail of its coordinate (u > 1 - p): monotone in u, like every
+            // other input.
+            const bool fires = uniform(base + EOccurs) > 1.0 - p;
+            values_[base + EOccurs] = fires ? 1.0 : 0.0;
+            const double mo = std::max(0.0, std::floor(draw(base + EMonth, ev.month)));
             if (fires && mo < H)
                 onset = static_cast<int>(mo);
             break;
         }
         case OnsetKind::Hazard: {
-            Stream s_h = stream(base + EHazard);
-            const double h = std::max(0.0, ev.hazard_per_year.sample(s_h, ctx));
-            if (h > 0) {
-                const double t = -std::log(s_h.uniform01()) * 12.0 / h;
-                if (t < H)
-                    onset = static_cast<int>(t);
-            }
+            const double h = std::max(0.0, draw(base + EHazard, ev.hazard_per_year));
+            // Exponential waiting time by its inverse CDF: t = -ln(1 - u) / h (months).
+            const double t = h > 0 ? -std::log1p(-uniform(base + EOnsetTime)) * 12.0 / h
+                                   : std::numeric_limits<double>::infinity();
+            values_[base + EOnsetTime] = t;
+            if (t < H)
+                onset = static_cast<int>(t);
             break;
         }
         }
-        Stream s_d = stream(base + EDuration);
-        const double dur = ev.duration_months.sample(s_d, ctx);
+        const double dur = draw(base + EDuration, ev.duration_months);
         if (ev.type == EventType::ExportControl) {
-            Stream s_l = stream(base + ELeakage);
-            ev_leak[e] = std::clamp(ev.leakage.sample(s_l, ctx), 0.0, 1.0);
+            ev_leak[e] = std::clamp(draw(base + ELeakage, ev.leakage), 0.0, 1.0);
         } else {
-            Stream s_f = stream(base + EFraction);
-            const double keep = 1.0 - std::clamp(ev.fraction_lost.sample(s_f, ctx), 0.0, 1.0);
+            const double keep =
+                1.0 - std::clamp(draw(base + EFraction, ev.fraction_lost), 0.0, 1.0);
             if (onset >= 0) {
                 const int end = end_month(onset, dur, H);
                 for (int f : ev.facilities)
@@ -264,6 +447,11 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
             ev_end[e] = end_month(onset, dur, H);
         }
         out.event_onset[row * E + e] = onset;
+    }
+    if (!out.inputs.empty()) {
+        const auto I = input_slots_.size();
+        for (std::size_t i = 0; i < I; ++i)
+            out.inputs[row * I + i] = values_[static_cast<std::size_t>(input_slots_[i])];
     }
     out.regime[row] = regime;
     // A fresh allocator for every trial; it keeps the rows of every restriction that can be in
@@ -391,6 +579,12 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
         acc.any_short[d].add(smo[d] > 0 ? 1.0 : 0.0);
         acc.shortfall_min[d] = std::min(acc.shortfall_min[d], sf[d]);
         acc.shortfall_max[d] = std::max(acc.shortfall_max[d], sf[d]);
+        const std::size_t rd = static_cast<std::size_t>(design_->replicate(trial)) * D + d;
+        acc.rep_shortfall[rd].add(sf[d]);
+        acc.rep_short_months[rd].add(smo[d]);
+        acc.rep_any_short[rd].add(smo[d] > 0 ? 1.0 : 0.0);
+        acc.rep_demand_total[rd].add(tot[d]);
+        acc.rep_share[rd].add(out.shortfall_share[row * D + d]);
     }
     for (std::size_t f = 0; f < F; ++f) {
         out.facility_binding_months[row * F + f] = fac_months[f];

@@ -3,9 +3,12 @@
 
 #include "allocation.hpp"
 #include "model.hpp"
+#include "sampling.hpp"
 #include "stats.hpp"
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 namespace chokepoint {
@@ -19,18 +22,47 @@ struct BlockResult {
     std::vector<std::int32_t> regime;                                            // [t]
     std::vector<std::int32_t> event_onset;                                       // [t * E + e]
     std::vector<float> monthly_shortfall; // [(t * D + d) * H + m]
+    std::vector<double> inputs;           // [t * I + i] sampled inputs (store_inputs, rank)
     Accumulators acc;
 };
 
 Dims dims_of(const Model &m);
 
+/// The uncertain inputs of a model (quantities drawn from at least one uniform coordinate), in a
+/// fixed order: the regime, factors, facilities, demands, events; named <kind>/<id>/<quantity>.
+std::vector<DesignInput> design_inputs(const Model &m);
+/// Every quantity name, fixed ones included (for messages).
+std::vector<std::string> design_quantities(const Model &m);
+/// The inputs of the baseline and of every scenario (baseline's first): one design serves all
+/// scenarios, so that shared inputs take the same coordinates in each (common random numbers).
+std::vector<DesignInput> design_inputs_union(const Model &m);
+/// The sampling design of a run (run.sampler, replicates, correlations, pick-freeze).
+std::shared_ptr<const Design> make_design(const Model &m);
+
+/// The models a run simulates: the baseline (index 0) and each of its scenarios, with their ids.
+std::vector<const Model *> run_models(const Model &m);
+std::vector<std::string> run_scenario_ids(const Model &m);
+
+/// For each demand of `scenario`, its index among the baseline's demands (by id), or -1.
+std::vector<int> baseline_demands(const Model &baseline, const Model &scenario);
+
+/// Adds the paired differences (scenario minus baseline, trial by trial) of block `s` against
+/// block `base` of the same trials to s.acc; `base_of` from baseline_demands().
+void add_paired_differences(const BlockResult &base, const std::vector<int> &base_of,
+                            const Design &design, BlockResult &s);
+
 /// Per-thread simulator; holds the allocator's workspace and per-trial scratch.
 class Simulator {
 public:
-    /// `warm_start`: see Allocator.
-    explicit Simulator(const Model &model, bool warm_start = true);
+    /// `design`: the run's sampling design (make_design of the baseline; nullptr = this model's
+    /// own). `warm_start`: see Allocator.
+    explicit Simulator(const Model &model, std::shared_ptr<const Design> design = nullptr,
+                       bool warm_start = true);
     void run_block(std::uint64_t first_trial, std::uint64_t count, BlockResult &out);
     const AllocatorStats &allocator_stats() const { return alloc_.stats(); }
+    /// Names of the inputs stored per trial in BlockResult::inputs (when kept).
+    const std::vector<std::string> &input_names() const { return input_names_; }
+    bool keeps_inputs() const;
 
 private:
     struct Ids;
@@ -39,7 +71,14 @@ private:
     const Model &m_;
     Allocator alloc_;
     Dims dims_;
-    std::vector<std::uint64_t> qid_; // quantity ids, see simulate.cpp
+    std::shared_ptr<const Design> design_;
+    std::shared_ptr<Design::Workspace> ws_;
+    std::vector<double> u_;        // the block's uniform coordinates [t * K + c]
+    std::vector<int> coord_;       // per quantity slot: first coordinate, -1 if not drawn
+    std::vector<int> input_slots_; // the slots that are inputs, in input order
+    std::vector<std::string> input_names_;
+    std::vector<double> values_; // per slot: the value drawn in this trial
+    std::vector<std::uint64_t> outage_qid_;
     std::vector<int> demand_component_, node_component_, restriction_component_;
     // scratch
     std::vector<double> factors_, capacity_, want_, leak_;

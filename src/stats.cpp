@@ -159,6 +159,12 @@ Accumulators::Accumulators(const Dims &d) : dims(d) {
     unfired_short.resize(ED);
     regime_shortfall.resize(GD);
     regime_short.resize(GD);
+    const auto RD = static_cast<std::size_t>(std::max(1, d.replicates)) * D;
+    for (auto *v : {&rep_shortfall, &rep_short_months, &rep_any_short, &rep_demand_total,
+                    &rep_share, &rep_diff_shortfall})
+        v->resize(RD);
+    for (auto *v : {&diff_shortfall, &diff_short_months, &diff_any_short, &diff_share})
+        v->resize(D);
 }
 
 namespace {
@@ -200,6 +206,16 @@ void Accumulators::merge(const Accumulators &o) {
     merge_vec(unfired_short, o.unfired_short);
     merge_vec(regime_shortfall, o.regime_shortfall);
     merge_vec(regime_short, o.regime_short);
+    merge_vec(rep_shortfall, o.rep_shortfall);
+    merge_vec(rep_short_months, o.rep_short_months);
+    merge_vec(rep_any_short, o.rep_any_short);
+    merge_vec(rep_demand_total, o.rep_demand_total);
+    merge_vec(rep_share, o.rep_share);
+    merge_vec(diff_shortfall, o.diff_shortfall);
+    merge_vec(diff_short_months, o.diff_short_months);
+    merge_vec(diff_any_short, o.diff_any_short);
+    merge_vec(diff_share, o.diff_share);
+    merge_vec(rep_diff_shortfall, o.rep_diff_shortfall);
 }
 
 namespace {
@@ -207,12 +223,16 @@ constexpr std::uint64_t kStateMagic = 0x63686f6b65737431ull; // "chokest1"
 
 /// Visits every field of two accumulators of the same dimensions in a fixed order.
 template <class A, class F> void each_field(A &a, F &&f) {
-    for (auto *v : {&a.shortfall,     &a.demand_total,     &a.shortfall_share, &a.short_months,
-                    &a.any_short,     &a.monthly,          &a.fac_trial,       &a.fac_months,
-                    &a.fac_unserved,  &a.node_trial,       &a.node_months,     &a.node_unserved,
-                    &a.res_trial,     &a.res_months,       &a.res_unserved,    &a.event_fired,
-                    &a.share_above,   &a.fired_shortfall,  &a.fired_short,     &a.unfired_shortfall,
-                    &a.unfired_short, &a.regime_shortfall, &a.regime_short})
+    for (auto *v :
+         {&a.shortfall,         &a.demand_total,      &a.shortfall_share,  &a.short_months,
+          &a.any_short,         &a.monthly,           &a.fac_trial,        &a.fac_months,
+          &a.fac_unserved,      &a.node_trial,        &a.node_months,      &a.node_unserved,
+          &a.res_trial,         &a.res_months,        &a.res_unserved,     &a.event_fired,
+          &a.share_above,       &a.fired_shortfall,   &a.fired_short,      &a.unfired_shortfall,
+          &a.unfired_short,     &a.regime_shortfall,  &a.regime_short,     &a.rep_shortfall,
+          &a.rep_short_months,  &a.rep_any_short,     &a.rep_demand_total, &a.rep_share,
+          &a.diff_shortfall,    &a.diff_short_months, &a.diff_any_short,   &a.diff_share,
+          &a.rep_diff_shortfall})
         f(*v);
 }
 
@@ -225,7 +245,8 @@ std::vector<std::uint64_t> dims_words(const Dims &d) {
             static_cast<std::uint64_t>(d.events),
             static_cast<std::uint64_t>(d.regimes),
             static_cast<std::uint64_t>(d.months),
-            static_cast<std::uint64_t>(d.thresholds)};
+            static_cast<std::uint64_t>(d.thresholds),
+            static_cast<std::uint64_t>(d.replicates)};
 }
 } // namespace
 

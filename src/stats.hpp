@@ -82,6 +82,7 @@ struct Dims {
     int demands = 0, facilities = 0, nodes = 0, restrictions = 0, events = 0, regimes = 0,
         months = 0;
     int thresholds = 0; // shortfall-share thresholds (RunSettings::thresholds)
+    int replicates = 1; // independent replicates of the sampling design
 };
 
 struct Accumulators {
@@ -106,6 +107,16 @@ struct Accumulators {
     // in trials of each regime
     std::vector<Moments> fired_shortfall, fired_short, unfired_shortfall, unfired_short;
     std::vector<Moments> regime_shortfall, regime_short;
+    // per replicate of the design, [replicate * demands + d]: the replicate means give the
+    // standard errors of Latin hypercube and Sobol' runs
+    std::vector<Moments> rep_shortfall, rep_short_months, rep_any_short, rep_demand_total,
+        rep_share;
+    // paired differences against the baseline, per demand of a scenario (scenario minus
+    // baseline in the same trial; empty counts for the baseline itself and for demands the
+    // baseline lacks): total shortfall, short months, the short indicator, shortfall share;
+    // and the shortfall difference per replicate [replicate * demands + d]
+    std::vector<Moments> diff_shortfall, diff_short_months, diff_any_short, diff_share,
+        rep_diff_shortfall;
 
     explicit Accumulators(const Dims &d = {});
     void merge(const Accumulators &o);

@@ -522,7 +522,7 @@ TEST_CASE("run_study writes the file atomically and refuses to overwrite", "[out
 TEST_CASE("warm-started LPs agree with LPs solved from scratch on the shipped configs", "[repro]") {
     for (const char *name : {"gallium.yaml", "samarium_cobalt.yaml", "ndfeb.yaml"}) {
         const Model m = load_model(std::string(CHOKEPOINT_SOURCE_DIR) + "/configs/" + name);
-        Simulator warm(m, true), cold(m, false);
+        Simulator warm(m, nullptr, true), cold(m, nullptr, false);
         BlockResult a, b;
         warm.run_block(0, 60, a);
         cold.run_block(0, 60, b);

@@ -8,7 +8,8 @@ Used to check that a result does not depend on the thread count (docs/model.md,
 
 Every group, dataset and attribute of A must exist in B and vice versa, with the same dtype, shape
 and values, compared exactly (bit for bit: float NaNs compare equal to NaNs, nothing else is
-tolerated). Only the root attributes `threads`, `ranks` and `created_utc` may differ. The per-trial and
+tolerated). Only the root attributes `threads`, `ranks`, `overwrite` (how the run was started) and
+`created_utc` may differ. The per-trial and
 summary datasets of /scenarios/baseline must be present (the comparison is not vacuous).
 
 Prints one line per difference; exits 0 when identical, 1 when not, 2 when a file cannot be read.
@@ -20,7 +21,7 @@ import sys
 import h5py
 import numpy as np
 
-IGNORED_ROOT_ATTRS = {"threads", "ranks", "created_utc"}
+IGNORED_ROOT_ATTRS = {"threads", "ranks", "overwrite", "created_utc"}
 REQUIRED = [
     "scenarios/baseline/trials/shortfall",
     "scenarios/baseline/trials/monthly_shortfall",

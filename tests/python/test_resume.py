@@ -18,7 +18,7 @@ TRIALS (default 40000) should make at least ~30 blocks of CONFIG (tiny.yaml: 100
    then: exit 75, a message naming OUT.checkpoint and `--resume`, OUT absent, the directory holds
    only OUT.checkpoint (no hidden `.partial-`/`.staging-` file), the checkpoint has complete=0,
    trials = rows of every per-trial dataset = /state next_block * block_size, trials_planned,
-   blocks_total, first/end_block, shard attrs of an unsharded run, /state/accumulators (uint64),
+   blocks_total, first/end_block, shard attrs of an unsharded run, /state/baseline (uint64),
    the last `checkpoint` event and the `done` event (status "interrupted") agree with it, and its
    per-trial rows equal the reference's first rows. `--resume` on another thread count: exit 0,
    the checkpoint removed, nothing else left, the file identical to the reference
@@ -216,10 +216,11 @@ def check_checkpoint(where, ckpt, ref, run_=None, min_next=0):
             return None
         nb = int(f["state"].attrs.get("next_block", -1))
         trials = int(a.get("trials", -1))
-        if "accumulators" not in f["state"]:
-            fail(where, "checkpoint has no /state/accumulators")
-        elif f["state/accumulators"].dtype != np.uint64:
-            fail(where, f"/state/accumulators has dtype {f['state/accumulators'].dtype}, not uint64")
+        if "baseline" not in f["state"]:
+            fail(where, "checkpoint has no /state/baseline")
+        elif f["state/baseline"].dtype != np.uint64:
+            fail(where, f"/state/baseline has dtype {f['state/baseline'].dtype}, "
+                        "not uint64")
         if not (min_next <= nb < ref.blocks):
             fail(where, f"/state next_block {nb} not in [{min_next}, {ref.blocks})")
         if trials != nb * ref.block_size:
@@ -250,7 +251,8 @@ def check_checkpoint(where, ckpt, ref, run_=None, min_next=0):
             if d.get("status") != "interrupted":
                 fail(where, f"done event status {d.get('status')!r}, expected 'interrupted'")
             if d.get("trials_done") != trials:
-                fail(where, f"done event trials_done {d.get('trials_done')}, checkpoint has {trials}")
+                fail(where, f"done event trials_done {d.get('trials_done')}, checkpoint has "
+                            f"{trials}")
     print(f"{where}: checkpoint next_block {nb}, {trials} trials of {ref.trials}: consistent, "
           "a prefix of the reference")
     return nb
@@ -281,7 +283,8 @@ def resume_and_check(where, exe, d, out, ckpt, ref, threads, extra=()):
         fail(where, f"after resuming the directory holds {listing(d)}, expected only "
                     f"{os.path.basename(out)}")
     done = r.events("done")
-    if not done or done[-1].get("status") != "complete" or done[-1].get("trials_done") != ref.trials:
+    if (not done or done[-1].get("status") != "complete"
+            or done[-1].get("trials_done") != ref.trials):
         fail(where, f"resumed run's done event {done[-1] if done else None} is not "
                     f"complete with {ref.trials} trials")
     print(f"{where}: resumed on {threads} thread(s) in {time.monotonic() - t:.2f} s")

@@ -119,7 +119,7 @@ BASE = {
     "name": "schema_base",
     "description": "base config of tests/python/test_schema.py",
     "include": ["part.yaml"],
-    "run": {"trials": 10, "seed": 1, "horizon_months": 24},
+    "run": {"trials": 10, "seed": 1, "horizon_months": 24, "correlations": []},
     "country_groups": {"allies": ["US", "JP"]},
     "regimes": [{"id": "calm", "weight": 0.7}, {"id": "war", "weight": 0.3}],
     "factors": [{"id": "grade", "dist": {"uniform": {"min": 0.9, "max": 1.1}}}],
@@ -139,6 +139,7 @@ BASE = {
         {"id": "flood", "type": "capacity_shock", "targets": {"countries": ["CN"]},
          "onset": {"hazard_per_year": 0.2}, "duration_months": 3},
     ],
+    "scenarios": [],
 }
 PART = {"country_groups": {"partners": ["KR", "TW"]}}
 
@@ -148,6 +149,9 @@ PART = {"country_groups": {"partners": ["KR", "TW"]}}
 CAPACITY = ["facilities", 0, "capacity"]
 SITES = {
     "run": ("set", ["run"]),
+    "stop_when": ("set", ["run", "stop_when"]),
+    "correlation": ("append", ["run", "correlations"]),
+    "scenario": ("append", ["scenarios"]),
     "regime": ("append", ["regimes"]),
     "factor_entry": ("append", ["factors"]),
     "product_entry": ("append", ["products"]),

@@ -1,0 +1,377 @@
+#!/usr/bin/env python3
+"""`mpirun -np P chokepoint run` writes the file a 1-process run writes.
+
+usage: test_mpi.py MPI_CHOKEPOINT CONFIG WORKDIR [MPIEXEC [CONFIG2]]
+
+MPI_CHOKEPOINT is a build with -DCHOKEPOINT_MPI=ON; MPIEXEC defaults to `mpirun` (or `mpiexec`) on
+PATH. With Open MPI the runs get --oversubscribe (the test machine may have fewer cores than
+ranks), and --allow-run-as-root when running as root. CONFIG should be fast (tiny.yaml, block
+size 1000: 5000 trials = 5 blocks); CONFIG2 (optional; critical_materials.yaml) is run with 2000
+trials, --threads 1.
+
+Checks, each printed:
+1. For CONFIG (5000 trials) and CONFIG2 (2000 trials): the same binary without mpirun, --threads 1,
+   is the reference; under `mpirun -np P` for P = 1, 2, 4 (--threads 1; for CONFIG also P = 2 on
+   2 threads): exit 0, compare_runs.py identical to the reference, root attribute `ranks` = P,
+   nothing but OUT in the directory.
+2. Under MPI (P = 2), without -q: one summary table on stdout and one `done` event on stderr (only
+   rank 0 reports).
+3. Under MPI (P = 2) with a checkpoint after every block: identical, no OUT.checkpoint left.
+4. `--shard 2/3` under MPI (P = 2) equals the plain `--shard 2/3` file (ranks = 2); shards 1/3
+   and 3/3 (plain) merged with it give the reference.
+5. Signals reaching the ranks (as srun forwards them; Open MPI's mpirun would end the job itself,
+   docs/clusters.md): a P = 2 run of 60 blocks with a checkpoint after every block gets SIGTERM,
+   after its first checkpoint event, at every rank / only at rank 1 / only at rank 0: mpirun exit
+   75, OUT absent, OUT.checkpoint consistent (complete=0, trials = rows = next_block * block_size,
+   ranks), no hidden file; resumed under mpirun with another P or without mpirun: identical to the
+   plain run.
+
+Exit status 0 when every check passes, 1 otherwise (77 when no MPI launcher is found). Needs h5py
+and numpy.
+"""
+import contextlib
+import io
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import h5py
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare_runs  # noqa: E402
+
+FAILS = []
+
+
+def fail(where, what):
+    FAILS.append(f"{where}: {what}")
+    print(f"FAIL {where}: {what}")
+
+
+def child_setup():
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+
+
+def run(cmd, timeout=300):
+    try:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                           preexec_fn=child_setup)
+    except subprocess.TimeoutExpired:
+        return None, "", f"timed out after {timeout} s"
+    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+
+def identical(where, a, b):
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = compare_runs.main(["compare_runs.py", a, b])
+    if rc != 0:
+        print(buf.getvalue(), end="")
+        fail(where, f"{a} differs from {b} (compare_runs.py exit {rc})")
+    return rc == 0
+
+
+def launcher(mpiexec):
+    """mpiexec and the options it needs here."""
+    v = subprocess.run([mpiexec, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    opts = []
+    if b"Open MPI" in v.stdout or b"OpenRTE" in v.stdout:
+        opts.append("--oversubscribe")
+        if os.geteuid() == 0:
+            opts.append("--allow-run-as-root")
+    return [mpiexec, *opts]
+
+
+def fresh(work, name):
+    d = os.path.join(work, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def attr(path, name):
+    with h5py.File(path, "r") as f:
+        return f.attrs[name]
+
+
+def check_only(where, d, names):
+    if sorted(os.listdir(d)) != sorted(names):
+        fail(where, f"directory holds {sorted(os.listdir(d))}, expected {sorted(names)}")
+
+
+def descendants(pid):
+    """pids of every descendant of pid (from /proc)."""
+    children = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(p))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def rank_pids(mpirun_pid, exe, nranks, timeout=30):
+    """rank -> pid of the chokepoint ranks under mpirun (rank from the launcher's environment)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ranks = {}
+        for pid in descendants(mpirun_pid):
+            try:
+                if os.path.realpath(f"/proc/{pid}/exe") != os.path.realpath(exe):
+                    continue
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+            except OSError:
+                continue
+            for k in (b"OMPI_COMM_WORLD_RANK", b"PMIX_RANK", b"PMI_RANK"):
+                if k in env:
+                    ranks[int(env[k])] = pid
+                    break
+        if len(ranks) == nranks:
+            return ranks
+        time.sleep(0.05)
+    return None
+
+
+def signal_ranks(where, mpi, exe, config, work, trials, which, resume_with, ref):
+    """A P=2 run gets SIGTERM at the ranks `which` after its first checkpoint; then resumed."""
+    d = fresh(work, f"signal_{where.replace(' ', '_')}")
+    out = os.path.join(d, "out.h5")
+    ckpt = out + ".checkpoint"
+    cmd = [*mpi, "-np", "2", exe, "run", config, "-o", out, "--trials", str(trials),
+           "--threads", "1", "--checkpoint-every", "0.001", "--log-format", "json"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=child_setup)
+    q = queue.Queue()
+    lines = []
+
+    def reader():
+        for line in p.stderr:
+            q.put(line.decode(errors="replace"))
+        q.put(None)
+    threading.Thread(target=reader, daemon=True).start()
+    threading.Thread(target=p.stdout.read, daemon=True).start()
+    ranks = rank_pids(p.pid, exe, 2)
+    sent = []
+    while True:
+        try:
+            line = q.get(timeout=120)
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        lines.append(line)
+        if not sent and line.startswith("{"):
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if ev.get("event") == "checkpoint" and ranks:
+                for r in which:
+                    try:
+                        os.kill(ranks[r], signal.SIGTERM)
+                        sent.append(r)
+                    except ProcessLookupError:
+                        pass
+    try:
+        p.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    err = "".join(lines)
+    where = f"SIGTERM to {where}"
+    if ranks is None:
+        fail(where, "could not find the ranks' pids under the launcher")
+        return
+    if sorted(sent) != sorted(which):
+        fail(where, f"the run ended (exit {p.returncode}) before the signal could be sent")
+        return
+    if p.returncode != 75:
+        fail(where, f"launcher exit {p.returncode}, expected 75; stderr:\n{err}")
+        return
+    if os.path.exists(out):
+        fail(where, "OUT exists after the interrupted run")
+    check_only(where, d, ["out.h5.checkpoint"])
+    with h5py.File(ckpt, "r") as f:
+        nb = int(f["state"].attrs["next_block"])
+        bs = int(f.attrs["block_size"])
+        t = int(f.attrs["trials"])
+        rows = f["scenarios/baseline/trials/shortfall"].shape[0]
+        if int(f.attrs["complete"]) != 0 or t != nb * bs or rows != t:
+            fail(where, f"checkpoint complete {f.attrs['complete']}, trials {t}, rows {rows}, "
+                        f"next_block {nb}: inconsistent")
+        if int(f.attrs["ranks"]) != 2:
+            fail(where, f"checkpoint ranks {f.attrs['ranks']}, expected 2")
+    rc, _, rerr = run(resume_with(ckpt))
+    if rc != 0:
+        fail(where, f"resume exit {rc}: {rerr}")
+        return
+    check_only(where, d, ["out.h5"])
+    if identical(where, out, ref):
+        print(f"{where}: exit 75 with a checkpoint at block {nb}; resumed "
+              f"({' '.join(os.path.basename(x) for x in resume_with(ckpt)[:3])} ...): identical")
+
+
+def main():
+    if not 4 <= len(sys.argv) <= 6:
+        print(__doc__)
+        return 2
+    exe, config, work = (os.path.abspath(a) for a in sys.argv[1:4])
+    mpiexec = sys.argv[4] if len(sys.argv) >= 5 else (shutil.which("mpirun") or
+                                                      shutil.which("mpiexec"))
+    config2 = os.path.abspath(sys.argv[5]) if len(sys.argv) >= 6 else None
+    if not mpiexec:
+        print("no mpirun/mpiexec found: skipped")
+        return 77
+    mpi = launcher(mpiexec)
+    print(f"launcher: {' '.join(mpi)}")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    t_all = time.monotonic()
+
+    runs = [(config, 5000, [(1, 1), (2, 1), (4, 1), (2, 2)])]
+    if config2:
+        runs.append((config2, 2000, [(1, 1), (2, 1), (4, 1)]))
+    refs = {}
+    for cfg, trials, plan in runs:
+        name = os.path.splitext(os.path.basename(cfg))[0]
+        d = fresh(work, f"{name}_plain")
+        ref = os.path.join(d, "plain.h5")
+        t = time.monotonic()
+        rc, _, err = run([exe, "run", cfg, "-o", ref, "--trials", str(trials), "--threads", "1",
+                          "-q"])
+        if rc != 0:
+            fail(f"{name} plain", f"exit {rc}: {err}")
+            continue
+        refs[cfg] = ref
+        print(f"{name}: plain run of {trials} trials (no mpirun): {time.monotonic() - t:.1f} s, "
+              f"ranks {attr(ref, 'ranks')}")
+        for P, threads in plan:
+            where = f"{name} mpirun -np {P} --threads {threads}"
+            d = fresh(work, f"{name}_np{P}_t{threads}")
+            out = os.path.join(d, "out.h5")
+            t = time.monotonic()
+            rc, so, err = run([*mpi, "-np", str(P), exe, "run", cfg, "-o", out, "--trials",
+                               str(trials), "--threads", str(threads), "-q"])
+            if rc != 0:
+                fail(where, f"exit {rc}: {err}")
+                continue
+            check_only(where, d, ["out.h5"])
+            ok = identical(where, out, ref)
+            if int(attr(out, "ranks")) != P:
+                fail(where, f"root attribute ranks = {attr(out, 'ranks')}, expected {P}")
+                ok = False
+            if ok:
+                print(f"{where}: identical to the plain run, ranks = {P} "
+                      f"({time.monotonic() - t:.1f} s)")
+
+    if config not in refs:
+        return 1
+    ref = refs[config]
+
+    # 2. only rank 0 reports
+    where = "mpirun -np 2, summary and JSON lines"
+    d = fresh(work, "np2_loud")
+    out = os.path.join(d, "out.h5")
+    rc, so, err = run([*mpi, "-np", "2", exe, "run", config, "-o", out, "--trials", "5000",
+                       "--threads", "1", "--log-format", "json"])
+    if rc != 0:
+        fail(where, f"exit {rc}: {err}")
+    else:
+        n_tables = so.count("scenario 'baseline'")
+        n_done = sum(1 for x in err.splitlines() if '"event":"done"' in x)
+        if n_tables != 1 or n_done != 1:
+            fail(where, f"{n_tables} summary tables on stdout and {n_done} done events on "
+                        "stderr, expected one each (rank 0 only)")
+        else:
+            print(f"{where}: one summary table, one done event")
+        identical(where, out, ref)
+
+    # 3. periodic checkpoints under MPI
+    where = "mpirun -np 2 --checkpoint-every 0.001"
+    d = fresh(work, "np2_ckpt")
+    out = os.path.join(d, "out.h5")
+    rc, _, err = run([*mpi, "-np", "2", exe, "run", config, "-o", out, "--trials", "5000",
+                      "--threads", "1", "--checkpoint-every", "0.001", "-q"])
+    if rc != 0:
+        fail(where, f"exit {rc}: {err}")
+    else:
+        check_only(where, d, ["out.h5"])
+        if identical(where, out, ref):
+            print(f"{where}: identical, no checkpoint left")
+
+    # 4. --shard under MPI
+    d = fresh(work, "shards")
+    plain = {}
+    for k in (1, 2, 3):
+        p = os.path.join(d, f"plain-{k}-of-3.h5")
+        rc, _, err = run([exe, "run", config, "-o", p, "--trials", "5000", "--shard", f"{k}/3",
+                          "--threads", "1", "-q"])
+        if rc != 0:
+            fail(f"plain --shard {k}/3", f"exit {rc}: {err}")
+        plain[k] = p
+    where = "mpirun -np 2 --shard 2/3"
+    mp = os.path.join(d, "mpi-2-of-3.h5")
+    rc, _, err = run([*mpi, "-np", "2", exe, "run", config, "-o", mp, "--trials", "5000",
+                      "--shard", "2/3", "--threads", "1", "-q"])
+    if rc != 0:
+        fail(where, f"exit {rc}: {err}")
+    else:
+        if int(attr(mp, "ranks")) != 2:
+            fail(where, f"root attribute ranks = {attr(mp, 'ranks')}, expected 2")
+        elif identical(where, mp, plain[2]):
+            print(f"{where}: identical to the plain shard 2/3, ranks = 2")
+        merged = os.path.join(d, "merged.h5")
+        rc, _, err = run([exe, "merge", merged, plain[3], mp, plain[1], "-q"])
+        if rc != 0:
+            fail(where + " merge", f"exit {rc}: {err}")
+        elif identical(where + " merged with plain 1/3, 3/3", merged, ref):
+            print(f"{where}: merged with the plain shards 1/3 and 3/3: identical to the plain run")
+
+    # 5. signals at the ranks, then resume
+    d = fresh(work, "signal_ref")
+    ref60 = os.path.join(d, "plain60.h5")
+    rc, _, err = run([exe, "run", config, "-o", ref60, "--trials", "60000", "--threads", "2",
+                      "-q"])
+    if rc != 0:
+        fail("plain run of 60000 trials", f"exit {rc}: {err}")
+    else:
+        signal_ranks("every rank", mpi, exe, config, work, 60000, [0, 1],
+                     lambda c: [*mpi, "-np", "3", exe, "run", "--resume", c, "--threads", "1",
+                                "-q"], ref60)
+        signal_ranks("rank 1 only", mpi, exe, config, work, 60000, [1],
+                     lambda c: [exe, "run", "--resume", c, "--threads", "2", "-q"], ref60)
+        signal_ranks("rank 0 only", mpi, exe, config, work, 60000, [0],
+                     lambda c: [*mpi, "-np", "2", exe, "run", "--resume", c, "--threads", "1",
+                                "-q"], ref60)
+
+    print(f"-- {time.monotonic() - t_all:.1f} s in all")
+    if FAILS:
+        print(f"MPI checks FAILED ({len(FAILS)}):")
+        for x in FAILS:
+            print(f"  {x}")
+        return 1
+    shutil.rmtree(work, ignore_errors=True)
+    print("all MPI checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
