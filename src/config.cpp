@@ -1347,6 +1347,14 @@ void check_design(Loader &L, Model &m, const ParsedFile &main) {
         L.error(mf, where, "run", e.what());
         throw InputError(std::move(L.diags));
     }
+    if (!m.run.correlations.empty()) {
+        try {
+            make_design(m); // the correlation matrix must be positive definite
+        } catch (const InputError &e) {
+            L.error(mf, run["correlations"], "run.correlations", e.what());
+            throw InputError(std::move(L.diags));
+        }
+    }
 }
 
 Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts) {

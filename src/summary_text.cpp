@@ -50,12 +50,23 @@ std::string attr_str(H5::Group &g, const char *name) {
 }
 
 /// Everything the summary shows, read once from the file.
+/// Names of a model's entities (a scenario's own, or the file's /model).
+struct Tables {
+    std::vector<std::string> demands, demand_product, demand_country, facilities, nodes,
+        restrictions, products;
+    std::vector<std::int32_t> tiers;
+};
+
 struct Scenario {
     std::string name;
     std::vector<double> eud, eud_se, share, lose, lose_se, ps, ps_se, levels, q, q_lo, q_hi,
         var_levels, var, cvar, cvar_se;
     std::vector<double> node_months, node_unserved_share, res_months, res_unserved_share,
         fac_months;
+    Tables t;
+    // paired differences against the baseline (scenarios other than the baseline)
+    bool has_diff = false;
+    std::vector<double> d_eud, d_eud_se, d_eud_se_ind, d_ps, d_ps_se, d_lose, d_lose_se;
 };
 
 struct FileSummary {
@@ -67,6 +78,29 @@ struct FileSummary {
     std::vector<std::int32_t> tiers;
     std::vector<Scenario> scenarios;
 };
+
+Tables read_tables(H5::Group &model) {
+    Tables t;
+    t.demands = read_strings(model, "demands");
+    t.demand_country = read_strings(model, "demand_country");
+    t.facilities = read_strings(model, "facilities");
+    t.nodes = read_strings(model, "nodes");
+    t.restrictions = read_strings(model, "restrictions");
+    t.products = read_strings(model, "products");
+    {
+        auto ds = model.openDataSet("demand_tier");
+        t.tiers.resize(t.demands.size());
+        if (!t.tiers.empty())
+            ds.read(t.tiers.data(), H5::PredType::NATIVE_INT32);
+        std::vector<std::int32_t> prod(t.demands.size());
+        auto dp = model.openDataSet("demand_product");
+        if (!prod.empty())
+            dp.read(prod.data(), H5::PredType::NATIVE_INT32);
+        for (auto p : prod)
+            t.demand_product.push_back(t.products[static_cast<std::size_t>(p)]);
+    }
+    return t;
+}
 
 FileSummary read_file(const std::string &path) {
     H5::Exception::dontPrint();
@@ -114,30 +148,50 @@ FileSummary read_file(const std::string &path) {
         fs.name = attr_str(root, "name");
         fs.start = attr_str(root, "start");
         fs.sha = attr_str(root, "config_sha256");
-        auto model = f.openGroup("/model");
-        fs.demands = read_strings(model, "demands");
-        fs.demand_country = read_strings(model, "demand_country");
-        fs.facilities = read_strings(model, "facilities");
-        fs.nodes = read_strings(model, "nodes");
-        fs.restrictions = read_strings(model, "restrictions");
-        fs.products = read_strings(model, "products");
         {
-            auto ds = model.openDataSet("demand_tier");
-            fs.tiers.resize(fs.demands.size());
-            if (!fs.tiers.empty())
-                ds.read(fs.tiers.data(), H5::PredType::NATIVE_INT32);
-            std::vector<std::int32_t> prod(fs.demands.size());
-            auto dp = model.openDataSet("demand_product");
-            if (!prod.empty())
-                dp.read(prod.data(), H5::PredType::NATIVE_INT32);
-            for (auto p : prod)
-                fs.demand_product.push_back(fs.products[static_cast<std::size_t>(p)]);
+            auto model = f.openGroup("/model");
+            const Tables t = read_tables(model);
+            fs.demands = t.demands;
+            fs.demand_product = t.demand_product;
+            fs.demand_country = t.demand_country;
+            fs.facilities = t.facilities;
+            fs.nodes = t.nodes;
+            fs.restrictions = t.restrictions;
+            fs.products = t.products;
+            fs.tiers = t.tiers;
         }
         auto scen = f.openGroup("/scenarios");
-        for (hsize_t i = 0; i < scen.getNumObjs(); ++i) {
+        std::vector<std::string> names; // the run's order (baseline first), else the file's
+        if (root.attrExists("scenarios")) {
+            std::stringstream ss(attr_str(root, "scenarios"));
+            for (std::string id; std::getline(ss, id, ',');)
+                names.push_back(id);
+        } else {
+            for (hsize_t i = 0; i < scen.getNumObjs(); ++i)
+                names.push_back(scen.getObjnameByIdx(i));
+        }
+        for (const auto &name : names) {
             Scenario sc;
-            sc.name = scen.getObjnameByIdx(i);
+            sc.name = name;
+            auto sg = f.openGroup("/scenarios/" + sc.name);
+            if (H5Lexists(sg.getId(), "model", H5P_DEFAULT) > 0) {
+                auto mg = sg.openGroup("model");
+                sc.t = read_tables(mg);
+            } else {
+                sc.t = {fs.demands, fs.demand_product, fs.demand_country, fs.facilities,
+                        fs.nodes,   fs.restrictions,   fs.products,       fs.tiers};
+            }
             auto s = f.openGroup("/scenarios/" + sc.name + "/summary");
+            if (H5Lexists(s.getId(), "diff_eud", H5P_DEFAULT) > 0) {
+                sc.has_diff = true;
+                sc.d_eud = read_doubles(s, "diff_eud");
+                sc.d_eud_se = read_doubles(s, "diff_eud_se");
+                sc.d_eud_se_ind = read_doubles(s, "diff_eud_se_independent");
+                sc.d_ps = read_doubles(s, "diff_p_short");
+                sc.d_ps_se = read_doubles(s, "diff_p_short_se");
+                sc.d_lose = read_doubles(s, "diff_lose");
+                sc.d_lose_se = read_doubles(s, "diff_lose_se");
+            }
             sc.eud = read_doubles(s, "eud");
             sc.eud_se = read_doubles(s, "eud_se");
             sc.share = read_doubles(s, "eud_share");
@@ -240,11 +294,11 @@ void print_json(const FileSummary &fs, std::ostream &os, int top) {
         const auto &sc = fs.scenarios[si];
         os << (si ? ", " : "") << "{\"name\": " << json_str(sc.name) << ", \"demands\": [";
         const auto Q = sc.levels.size(), V = sc.var_levels.size();
-        for (std::size_t d = 0; d < fs.demands.size(); ++d) {
-            os << (d ? ", " : "") << "{\"id\": " << json_str(fs.demands[d])
-               << ", \"product\": " << json_str(fs.demand_product[d])
-               << ", \"country\": " << json_str(fs.demand_country[d])
-               << ", \"tier\": " << fs.tiers[d] << ", \"eud\": " << json_num(sc.eud[d])
+        for (std::size_t d = 0; d < sc.t.demands.size(); ++d) {
+            os << (d ? ", " : "") << "{\"id\": " << json_str(sc.t.demands[d])
+               << ", \"product\": " << json_str(sc.t.demand_product[d])
+               << ", \"country\": " << json_str(sc.t.demand_country[d])
+               << ", \"tier\": " << sc.t.tiers[d] << ", \"eud\": " << json_num(sc.eud[d])
                << ", \"eud_se\": " << json_num(sc.eud_se[d])
                << ", \"eud_share\": " << json_num(sc.share[d])
                << ", \"lose\": " << json_num(sc.lose[d])
@@ -278,9 +332,22 @@ void print_json(const FileSummary &fs, std::ostream &os, int top) {
             os << "]";
         };
         os << "]";
-        ranking("chokepoints", fs.nodes, sc.node_months, &sc.node_unserved_share);
-        ranking("trade_chokepoints", fs.restrictions, sc.res_months, &sc.res_unserved_share);
-        ranking("facilities", fs.facilities, sc.fac_months, nullptr);
+        ranking("chokepoints", sc.t.nodes, sc.node_months, &sc.node_unserved_share);
+        ranking("trade_chokepoints", sc.t.restrictions, sc.res_months, &sc.res_unserved_share);
+        ranking("facilities", sc.t.facilities, sc.fac_months, nullptr);
+        if (sc.has_diff) {
+            os << ", \"differences_against_baseline\": [";
+            for (std::size_t d = 0; d < sc.t.demands.size(); ++d)
+                os << (d ? ", " : "") << "{\"id\": " << json_str(sc.t.demands[d])
+                   << ", \"eud\": " << json_num(sc.d_eud[d])
+                   << ", \"eud_se\": " << json_num(sc.d_eud_se[d])
+                   << ", \"eud_se_independent\": " << json_num(sc.d_eud_se_ind[d])
+                   << ", \"lose\": " << json_num(sc.d_lose[d])
+                   << ", \"lose_se\": " << json_num(sc.d_lose_se[d])
+                   << ", \"p_short\": " << json_num(sc.d_ps[d])
+                   << ", \"p_short_se\": " << json_num(sc.d_ps_se[d]) << "}";
+            os << "]";
+        }
         os << "}";
     }
     os << "]}\n";
@@ -299,14 +366,14 @@ void print_text(const FileSummary &fs, std::ostream &os, int top) {
            << "CVaR95\n";
         const auto Q = sc.levels.size(), V = sc.var_levels.size();
         const auto median = std::find(sc.levels.begin(), sc.levels.end(), 0.5);
-        for (std::size_t d = 0; d < fs.demands.size(); ++d) {
+        for (std::size_t d = 0; d < sc.t.demands.size(); ++d) {
             std::ostringstream pct;
             pct << std::setprecision(2) << std::fixed << sc.share[d] * 100;
             const double med =
                 median == sc.levels.end()
                     ? std::numeric_limits<double>::quiet_NaN()
                     : sc.q[d * Q + static_cast<std::size_t>(median - sc.levels.begin())];
-            os << std::setw(26) << fs.demands[d] << std::setw(5) << fs.tiers[d] << std::setw(24)
+            os << std::setw(26) << sc.t.demands[d] << std::setw(5) << sc.t.tiers[d] << std::setw(24)
                << pm(sc.eud[d], sc.eud_se[d]) << std::setw(8) << pct.str() << std::setw(18)
                << pm(sc.lose[d], sc.lose_se[d], 2) << std::setw(17) << pm(sc.ps[d], sc.ps_se[d], 3)
                << std::setw(11) << num(med) << std::setw(11) << num(V ? sc.var[d * V] : 0)
@@ -325,9 +392,26 @@ void print_text(const FileSummary &fs, std::ostream &os, int top) {
             if (idx.empty())
                 os << "  (none binds)\n";
         };
-        ranking("chokepoints by (product, country)", fs.nodes, sc.node_months,
+        if (sc.has_diff) {
+            os << "\npaired differences, scenario minus baseline, same trials (± one standard "
+                  "error; [± for two independent runs]):\n";
+            os << std::left << std::setw(26) << "demand" << std::setw(34) << "ΔEUD (t)"
+               << std::setw(18) << "ΔLOSE (months)"
+               << "ΔP(short)\n";
+            for (std::size_t d = 0; d < sc.t.demands.size(); ++d) {
+                if (std::isnan(sc.d_eud[d])) {
+                    os << std::setw(26) << sc.t.demands[d] << "(not in the baseline)\n";
+                    continue;
+                }
+                os << std::setw(26) << sc.t.demands[d] << std::setw(34)
+                   << pm(sc.d_eud[d], sc.d_eud_se[d]) + " [± " + num(sc.d_eud_se_ind[d]) + "]"
+                   << std::setw(18) << pm(sc.d_lose[d], sc.d_lose_se[d], 2)
+                   << pm(sc.d_ps[d], sc.d_ps_se[d], 3) << "\n";
+            }
+        }
+        ranking("chokepoints by (product, country)", sc.t.nodes, sc.node_months,
                 sc.node_unserved_share);
-        ranking("trade chokepoints", fs.restrictions, sc.res_months, sc.res_unserved_share);
+        ranking("trade chokepoints", sc.t.restrictions, sc.res_months, sc.res_unserved_share);
     }
 }
 } // namespace
