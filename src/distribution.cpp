@@ -545,16 +545,10 @@ double Dist::sample(Stream &s, const SampleContext &ctx) const {
             boost::random::normal_distribution<double> n(a, b);
             return n(s);
         }
-        // Truncated normal by inverse CDF: exact whatever the truncation mass.
-        const boost::math::normal_distribution<double> n(a, b);
-        const double plo = (lo == -kInf) ? 0.0 : boost::math::cdf(n, lo);
-        const double phi = (hi == kInf) ? 1.0 : boost::math::cdf(n, hi);
-        const double u = plo + (phi - plo) * s.uniform01();
-        if (u <= 0.0)
-            return lo;
-        if (u >= 1.0)
-            return hi;
-        return std::clamp(boost::math::quantile(n, u), lo, hi);
+        // Truncated normal by its inverse CDF (from_uniform): exact and finite however far in a
+        // tail the truncation lies (differences of CDFs would round to 0 or 1 there).
+        const double u = s.uniform01();
+        return from_uniform(&u, SampleContext{});
     }
     case Kind::Lognormal: {
         boost::random::normal_distribution<double> n(a, b);
@@ -721,9 +715,14 @@ double Dist::mean() const {
         const double al = (lo - a) / b, be = (hi - a) / b;
         const double pa = (lo == -kInf) ? 0 : boost::math::pdf(z, al);
         const double pb = (hi == kInf) ? 0 : boost::math::pdf(z, be);
-        const double Z = ((hi == kInf) ? 1 : boost::math::cdf(z, be)) -
+        // The truncation mass, from the tail it lies in (a difference of CDFs near 1 would
+        // cancel for a truncation far above the mean).
+        const double Z =
+            al > 0 ? boost::math::cdf(boost::math::complement(z, al)) -
+                         ((hi == kInf) ? 0 : boost::math::cdf(boost::math::complement(z, be)))
+                   : ((hi == kInf) ? 1 : boost::math::cdf(z, be)) -
                          ((lo == -kInf) ? 0 : boost::math::cdf(z, al));
-        return a + b * (pa - pb) / Z;
+        return std::clamp(a + b * (pa - pb) / Z, lo, hi);
     }
     case Kind::Lognormal:
         return std::exp(a + 0.5 * b * b);
