@@ -4,6 +4,9 @@
 #
 #   scripts/bench.sh [CONFIG]          default configs/critical_materials.yaml
 #   BENCH_TRIALS="10000 40000" BENCH_THREADS="1 2" scripts/bench.sh
+#   BENCH_ARGS="--scenario baseline" scripts/bench.sh   extra `chokepoint run` options (here: the
+#                                                       baseline only; a trial of a study with S
+#                                                       scenarios simulates S + 1 models)
 #
 # Output files go to a temporary directory that is deleted afterwards.
 set -euo pipefail
@@ -23,6 +26,7 @@ if [ ! -f "$config" ]; then
 fi
 trials_list="${BENCH_TRIALS:-10000 40000}"
 threads_list="${BENCH_THREADS:-1 2}"
+read -r -a extra_args <<<"${BENCH_ARGS:-}"
 
 echo "== bench.sh: checking system packages"
 bash scripts/install_deps.sh
@@ -45,7 +49,8 @@ for trials in $trials_list; do
         status=0
         /usr/bin/time -v -o "$tmp/time.txt" \
             build/chokepoint run "$config" -o "$tmp/bench.h5" --overwrite \
-            --trials "$trials" --threads "$threads" >"$tmp/log.txt" 2>&1 || status=$?
+            --trials "$trials" --threads "$threads" -q "${extra_args[@]}" >"$tmp/log.txt" 2>&1 ||
+            status=$?
         if [ "$status" -ne 0 ]; then
             echo "bench.sh: error: chokepoint run failed (exit $status); its output:" >&2
             cat "$tmp/log.txt" >&2
