@@ -14,6 +14,13 @@ The layout is described in docs/output-format.md. Usage::
         base.value("cvar", demand="smco_us_defense", var_level=0.99)   # one number, by label
         ds = res.xarray("summary")                 # xarray.Dataset with named dimensions
 
+        # format 1.1: scenarios, running estimates, paired differences, sensitivity
+        res.scenario_ids                           # ['baseline', 'bigger_stockpile', ...]
+        conv = res.convergence("baseline")         # {"trials": [k], "eud": [k, demand], ...}
+        diff = res.differences("bigger_stockpile") # {"demand": [...], "eud": [demand], "eud_se": ...}
+        sens = res.sensitivity("baseline")         # tornado data, or None without a `sensitivity` group
+        res.stopping()                             # the stopping rule's outcome, or None
+
 The summary holds every dataset of docs/output-format.md: means and their `_se`, quantiles with
 their confidence intervals (`shortfall_quantiles_ci_low/_high`), `var`/`cvar`/`cvar_se`, the
 exceedance curve (`exceedance_x/_p/_p_se`), `p_share_above`, the conditional views
@@ -21,6 +28,15 @@ exceedance curve (`exceedance_x/_p/_p_se`), `p_share_above`, the conditional vie
 (`*_binding_unserved_share`, ...). SUMMARY_DIMS lists each dataset's dimensions; the dimension
 scales themselves (`demand`, `quantile`, `var_level`, ...) are in `Scenario.coords` (and also in
 `summary`, as the file stores them as datasets).
+
+Format 1.1 adds, per scenario group `/scenarios/<id>` (the baseline first; the root attribute
+`scenarios` lists the ids in run order): `model` (the scenario's own model tables; its demands
+may differ from the baseline's), `convergence` (the running EUD and P(short) estimates after each
+block: `Scenario.convergence()`), paired differences against the baseline in the summary of every
+other scenario (`diff_eud`, `diff_eud_se`, `diff_eud_se_independent`, ...:
+`Scenario.differences()`), and the optional `sensitivity` / `sobol_indices` groups
+(`Scenario.sensitivity()`, `Scenario.sobol_indices()`; scripts/plot_sensitivity.py draws them).
+The root attributes `stop_*` report a stopping rule (`ChokepointResults.stopping()`).
 
 Per-trial datasets are read from the file when first asked for (they can be large) and then
 kept; summary datasets and model tables are read when the file is opened. A dataset that is not
@@ -40,7 +56,7 @@ import numpy as np
 FILETYPE = "chokepoint-results"
 SUPPORTED_MAJOR = 1
 # Newest minor version this reader was written against; newer minors only add things.
-KNOWN_MINOR = 0
+KNOWN_MINOR = 1
 
 __all__ = [
     "ChokepointFormatError",
@@ -52,6 +68,8 @@ __all__ = [
     "decode_str",
     "SUMMARY_DIMS",
     "TRIAL_DIMS",
+    "DIFFERENCE_DIMS",
+    "CONVERGENCE_DIMS",
     "open_xarray",
     "XarrayMissingError",
 ]
@@ -101,6 +119,33 @@ SUMMARY_DIMS = {
     "regime_share": ("regime",),
     "event_fired_share": ("event",),
 }
+
+# Format 1.1 summary datasets of a scenario other than the baseline: paired differences against
+# the baseline, over the scenario's own demands (NaN where the baseline lacks the demand), and
+# (lhs/sobol designs) the per-replicate EUD. Kept apart from SUMMARY_DIMS, whose entries the
+# output checks expect in every summary with dimension scales attached.
+DIFFERENCE_STATS = ("eud", "lose", "p_short", "mean_shortfall_share")
+DIFFERENCE_DIMS = {f"diff_{k}{suf}": ("demand",) for k in DIFFERENCE_STATS
+                   for suf in ("", "_se", "_se_independent")}
+DIFFERENCE_DIMS["diff_shortfall_quantiles"] = ("demand", "quantile")
+DIFFERENCE_DIMS["diff_shortfall_quantiles_se"] = ("demand", "quantile")
+EXTRA_SUMMARY_DIMS = dict(DIFFERENCE_DIMS, replicate_eud=("replicate", "demand"))
+
+# Dimensions of /scenarios/<id>/convergence (one row per finished block).
+CONVERGENCE_DIMS = {
+    "trials": ("trials",),
+    "eud": ("trials", "demand"),
+    "eud_se": ("trials", "demand"),
+    "p_short": ("trials", "demand"),
+    "p_short_se": ("trials", "demand"),
+}
+
+# Datasets of /scenarios/<id>/sensitivity (rank measures) and /scenarios/<id>/sobol_indices:
+# [output, input] matrices and [output] vectors; `input` and `output` are the labels.
+SENSITIVITY_FIELDS = ("spearman", "spearman_ci_low", "spearman_ci_high", "srrc", "srrc_ci_low",
+                      "srrc_ci_high", "r2", "r2_ci_low", "r2_ci_high")
+SOBOL_FIELDS = ("first_order", "first_order_ci_low", "first_order_ci_high", "total", "total_ci_low",
+                "total_ci_high", "variance")
 
 # Dimensions of the per-trial datasets.
 TRIAL_DIMS = {
@@ -194,9 +239,14 @@ def _import_xarray():
     return xarray
 
 
+# Groups of a scenario that open_xarray / xarray() name by their short name.
+_SCENARIO_GROUPS = ("summary", "trials", "convergence", "sensitivity", "sobol_indices")
+
+
 def _group_path(group, scenario="baseline"):
-    """'summary' / 'trials' -> the scenario's group; anything else is taken as an HDF5 path."""
-    if group in ("summary", "trials"):
+    """'summary', 'trials', 'convergence', 'sensitivity', 'sobol_indices' -> the scenario's group;
+    anything else is taken as an HDF5 path."""
+    if group in _SCENARIO_GROUPS:
         return f"scenarios/{scenario}/{group}"
     return str(group).strip("/") or "/"
 
@@ -204,8 +254,8 @@ def _group_path(group, scenario="baseline"):
 def open_xarray(path, group="summary", scenario="baseline", **kwargs):
     """Open one group of a results file as an xarray.Dataset (engine h5netcdf, lazily loaded).
 
-    group is "summary" or "trials" (of `scenario`), or an HDF5 path such as
-    "scenarios/baseline/summary" or "model". Keyword arguments go to xarray.open_dataset;
+    group is "summary", "trials", "convergence", "sensitivity" or "sobol_indices" (of `scenario`),
+    or an HDF5 path such as "scenarios/baseline/summary" or "model". Keyword arguments go to xarray.open_dataset;
     phony_dims defaults to "sort", so groups without dimension scales (/model, /config) open too,
     with dimensions named phony_dim_0, ...
     Raises XarrayMissingError (an ImportError) naming the packages when xarray or h5netcdf is
@@ -334,9 +384,164 @@ class Scenario:
             f"{group.name}/summary",
         )
 
+        # Attributes of the summary group: se_method, replicates, differences_against, ...
+        self.summary_attrs = {k: _attr_value(v) for k, v in group["summary"].attrs.items()}
+
         self._path = path
         self._model = None  # set by ChokepointResults: /model tables, for files without scales
+        self._own_model = None
         self._coords = None
+        self._convergence = None
+
+    # -- format 1.1 ------------------------------------------------------------------------------
+    @property
+    def model(self):
+        """The scenario's model tables (`/scenarios/<id>/model`: demands, facilities, ...; a
+        scenario may add or remove entries), or the file's /model when the group has none (files
+        before format 1.1, and the baseline of files that store only /model)."""
+        if self._own_model is None:
+            g = self.group.get("model")
+            if isinstance(g, h5py.Group):
+                self._own_model = _CheckedDict(
+                    {k: _read_dataset(v) for k, v in g.items() if isinstance(v, h5py.Dataset)},
+                    self._path, f"{self.group.name}/model")
+            else:
+                return self._model if self._model is not None else {}
+        return self._own_model
+
+    @property
+    def demands(self):
+        """Demand ids of this scenario, in the order of its per-demand arrays."""
+        if "demand" in self.group["summary"]:
+            return [str(v) for v in _as_list(_read_dataset(self.group["summary"]["demand"]))]
+        return [str(v) for v in self.model.get("demands", [])]
+
+    @property
+    def has_convergence(self):
+        """True when the file has this scenario's running estimates (`convergence` group)."""
+        return isinstance(self.group.get("convergence"), h5py.Group)
+
+    def convergence(self):
+        """Running estimates after each finished block (the data of a convergence plot):
+
+            {"trials": uint64 [k]          trials done after each block (ascending),
+             "demand": list of str [demand],
+             "eud", "eud_se":             float64 [k, demand]  EUD (t) and its standard error,
+             "p_short", "p_short_se":     float64 [k, demand]  P(short in >= 1 month) and its SE}
+
+        The last row equals the summary's eud / p_short of the whole run. Standard errors follow
+        the summary's se_method (trial variance, or the spread of replicate means); they may be
+        NaN while too few trials (replicates) are done. Raises ChokepointFormatError when the
+        file has no convergence group (written before format 1.1)."""
+        if self._convergence is None:
+            g = self.group.get("convergence")
+            if not isinstance(g, h5py.Group):
+                raise ChokepointFormatError(
+                    f"{self._path}: group {self.group.name}/convergence not found (written by format 1.1 "
+                    "and later; present: " + ", ".join(sorted(self.group.keys())) + ")")
+            missing = [k for k in CONVERGENCE_DIMS if k not in g]
+            if missing:
+                raise ChokepointFormatError(f"{self._path}: {g.name}: missing dataset(s) {', '.join(missing)}")
+            out = {k: np.asarray(_read_dataset(g[k])) for k in CONVERGENCE_DIMS}
+            out["trials"] = out["trials"].astype(np.uint64).reshape(-1)
+            k = out["trials"].size
+            if "demand" in g:
+                out["demand"] = [str(v) for v in _as_list(_read_dataset(g["demand"]))]
+            else:
+                out["demand"] = self.demands
+            for name in ("eud", "eud_se", "p_short", "p_short_se"):
+                a = np.asarray(out[name], dtype=np.float64)
+                if a.ndim == 1 and k:
+                    a = a.reshape(k, -1)
+                if a.shape != (k, len(out["demand"])):
+                    raise ChokepointFormatError(f"{self._path}: {g.name}/{name}: shape {a.shape}, expected "
+                                                f"({k}, {len(out['demand'])}) [trials, demand]")
+                out[name] = a
+            self._convergence = out
+        return dict(self._convergence)
+
+    @property
+    def has_differences(self):
+        """True when the summary holds paired differences against another scenario (diff_eud)."""
+        return "diff_eud" in self.summary
+
+    def differences(self):
+        """Paired differences of this scenario against the baseline (common random numbers: the
+        same trials in both), over this scenario's demands:
+
+            {"demand": list of str [demand], "against": "baseline",
+             "in_baseline": bool [demand]   False where the baseline lacks the demand (NaN below),
+             "eud", "eud_se", "eud_se_independent":    float64 [demand]  t
+             "lose", "lose_se", "lose_se_independent":  months short (mean) per demand
+             "p_short", "p_short_se", "p_short_se_independent",
+             "mean_shortfall_share", "mean_shortfall_share_se", "mean_shortfall_share_se_independent",
+             "shortfall_quantiles", "shortfall_quantiles_se": float64 [demand, quantile] t
+             "quantile": float64 [quantile] levels (when the summary has quantile_levels),
+             "quantiles_bootstrap": int  bootstrap replicates behind shortfall_quantiles_se (or None)}
+
+        Each value is this scenario minus the baseline (the summary's diff_* datasets without the
+        prefix). `<stat>_se` is the standard error of the paired difference; `<stat>_se_independent`
+        the one two independent runs of the same sizes would give (sqrt(se_s^2 + se_b^2)): their
+        ratio shows how much the common random numbers tighten the comparison. Statistics missing
+        from the file are left out. Raises ChokepointFormatError for the baseline and for files
+        without differences."""
+        s = self.summary
+        if "diff_eud" not in s:
+            raise ChokepointFormatError(
+                f"{self._path}: {self.group.name}/summary has no paired differences (diff_eud); "
+                + ("the baseline is what the others are compared with" if self.name == "baseline"
+                   else "written by format 1.1 and later"))
+        out = {"demand": self.demands,
+               "against": str(self.summary_attrs.get("differences_against", "baseline"))}
+        for name in DIFFERENCE_DIMS:
+            if name in s:
+                out[name[len("diff_"):]] = np.asarray(s[name], dtype=np.float64)
+        out["in_baseline"] = np.isfinite(out["eud"])
+        if "quantile_levels" in s:
+            out["quantile"] = np.asarray(s["quantile_levels"], dtype=np.float64)
+        b = self.summary_attrs.get("diff_quantiles_bootstrap")
+        out["quantiles_bootstrap"] = int(b) if b is not None else None
+        return out
+
+    def _labelled_group(self, gname, fields):
+        g = self.group.get(gname)
+        if not isinstance(g, h5py.Group):
+            return None
+        missing = [k for k in ("input", "output") + fields if k not in g]
+        if missing:
+            raise ChokepointFormatError(f"{self._path}: {g.name}: missing dataset(s) {', '.join(missing)}")
+        out = {"input": [str(v) for v in _as_list(_read_dataset(g["input"]))],
+               "output": [str(v) for v in _as_list(_read_dataset(g["output"]))]}
+        for k in fields:
+            out[k] = np.asarray(g[k][()], dtype=np.float64)
+        out["attrs"] = {k: _attr_value(v) for k, v in g.attrs.items()}
+        return out
+
+    @property
+    def has_sensitivity(self):
+        """True when the scenario has a `sensitivity` (rank) or `sobol_indices` group."""
+        return any(isinstance(self.group.get(k), h5py.Group) for k in ("sensitivity", "sobol_indices"))
+
+    def sensitivity(self):
+        """Rank sensitivity of each demand's total shortfall to the inputs (run.sensitivity: rank),
+        or None when the scenario has no `sensitivity` group:
+
+            {"input": list of str [input], "output": list of str [output] (demands),
+             "spearman", "srrc" and their "_ci_low" / "_ci_high": float64 [output, input],
+             "r2", "r2_ci_low", "r2_ci_high": float64 [output] (R^2 of the rank regression),
+             "attrs": {"bootstrap": B, "confidence": 0.95, "output_statistic": ...}}
+
+        NaN where a measure is undefined (an output or input that does not vary)."""
+        return self._labelled_group("sensitivity", SENSITIVITY_FIELDS)
+
+    def sobol_indices(self):
+        """Sobol' indices of each demand's total shortfall (run.sensitivity: sobol), or None:
+
+            {"input", "output": list of str,
+             "first_order", "total" and their "_ci_low" / "_ci_high": float64 [output, input],
+             "variance": float64 [output],
+             "attrs": {"base_samples": n, "bootstrap": B, "confidence": ...}}"""
+        return self._labelled_group("sobol_indices", SOBOL_FIELDS)
 
     @property
     def has_monthly(self):
@@ -363,6 +568,8 @@ class Scenario:
                 if found is not None:
                     return found
                 doc = _documented_dims(name, table)
+                if doc is None and grp_name == "summary":
+                    doc = EXTRA_SUMMARY_DIMS.get(name)
                 if doc is not None and len(doc) == ds.ndim:
                     return doc
                 raise ChokepointFormatError(
@@ -380,7 +587,7 @@ class Scenario:
             for k, v in g.items():
                 if isinstance(v, h5py.Dataset) and _is_scale(v):
                     c[k] = _read_dataset(v)
-            model = self._model or {}
+            model = self.model or {}
             for dim, table in _MODEL_COORDS.items():
                 if dim not in c and table in model:
                     c[dim] = list(model[table])
@@ -425,9 +632,10 @@ class Scenario:
         return out.item() if isinstance(out, np.ndarray) and out.ndim == 0 else out
 
     def xarray(self, which="summary", **kwargs):
-        """This scenario's "summary" or "trials" group as an xarray.Dataset (see open_xarray)."""
-        if which not in ("summary", "trials"):
-            raise ValueError(f"which must be 'summary' or 'trials', not {which!r}")
+        """This scenario's "summary", "trials", "convergence", "sensitivity" or "sobol_indices"
+        group as an xarray.Dataset (see open_xarray)."""
+        if which not in _SCENARIO_GROUPS:
+            raise ValueError(f"which must be one of {', '.join(map(repr, _SCENARIO_GROUPS))}, not {which!r}")
         return open_xarray(self._path, which, scenario=self.name, **kwargs)
 
     def __repr__(self):
@@ -468,11 +676,18 @@ class ChokepointResults:
             if "texts" in cfg:
                 self.config_texts = list(_as_list(_read_dataset(cfg["texts"])))
 
+        # In run order: the root attribute `scenarios` (format 1.1: "baseline,a,b"), then any other
+        # group (HDF5 lists groups alphabetically), the baseline first.
+        listed = [s.strip() for s in str(self.attrs.get("scenarios", "") or "").split(",") if s.strip()]
+        groups = [k for k, v in f["scenarios"].items() if isinstance(v, h5py.Group)]
+        order = [k for k in listed if k in groups] + [k for k in groups if k not in listed]
+        if "baseline" in order:
+            order.remove("baseline")
+            order.insert(0, "baseline")
         self.scenarios = {}
-        for name, grp in f["scenarios"].items():
-            if isinstance(grp, h5py.Group):
-                self.scenarios[name] = Scenario(name, grp, path)
-                self.scenarios[name]._model = self.model
+        for name in order:
+            self.scenarios[name] = Scenario(name, f["scenarios"][name], path)
+            self.scenarios[name]._model = self.model
         if not self.scenarios:
             raise ChokepointFormatError(f"{path}: /scenarios holds no scenario group")
 
@@ -495,12 +710,52 @@ class ChokepointResults:
         """Summary datasets of the baseline scenario."""
         return self.scenario("baseline").summary
 
+    @property
+    def scenario_ids(self):
+        """Scenario ids in run order, the baseline first."""
+        return list(self.scenarios)
+
+    def convergence(self, scenario="baseline"):
+        """The scenario's running estimates after each block: see Scenario.convergence()."""
+        return self.scenario(scenario).convergence()
+
+    def differences(self, scenario):
+        """Paired differences of `scenario` against the baseline: see Scenario.differences()."""
+        return self.scenario(scenario).differences()
+
+    def sensitivity(self, scenario="baseline"):
+        """Rank sensitivity (tornado data) of the scenario, or None: see Scenario.sensitivity()."""
+        return self.scenario(scenario).sensitivity()
+
+    def sobol_indices(self, scenario="baseline"):
+        """Sobol' indices of the scenario, or None: see Scenario.sobol_indices()."""
+        return self.scenario(scenario).sobol_indices()
+
+    def stopping(self):
+        """The stopping rule's outcome (run.stop_when), or None for a run of fixed size:
+        {"rule": str, "target_met": bool, "estimate": float, "se": float, "se_below": float or
+        None, "trials": int}, from the root attributes stop_rule, stop_target_met, stop_estimate,
+        stop_se and stop_se_below."""
+        a = self.attrs
+        if "stop_rule" not in a:
+            return None
+
+        def num(k):
+            v = a.get(k)
+            return float(v) if v is not None else float("nan")
+
+        return {"rule": str(a["stop_rule"]), "target_met": bool(int(a.get("stop_target_met", 0))),
+                "estimate": num("stop_estimate"), "se": num("stop_se"),
+                "se_below": float(a["stop_se_below"]) if "stop_se_below" in a else None,
+                "trials": int(a.get("trials", 0))}
+
     def xarray(self, group="summary", scenario="baseline", **kwargs):
         """One group as an xarray.Dataset with named dimensions (engine h5netcdf, lazy):
-        group "summary" or "trials" of `scenario`, or an HDF5 path ("model", "scenarios/x/summary").
+        group "summary", "trials", "convergence", "sensitivity" or "sobol_indices" of `scenario`,
+        or an HDF5 path ("model", "scenarios/x/summary").
         xarray is imported only here; without it this raises XarrayMissingError (an ImportError)
         saying what to install."""
-        if group in ("summary", "trials"):
+        if group in _SCENARIO_GROUPS:
             self.scenario(scenario)  # a clear error for an unknown scenario
         return open_xarray(self.path, group, scenario=scenario, **kwargs)
 

@@ -21,9 +21,23 @@ Writes into DIR (default: FILE's directory / <FILE stem>_plots/), for the baseli
   events*.png         EUD given each event fired vs. did not fire (+-2 SE), per demand: the
                       events that change it most
   regimes.png         EUD and P(short) in each regime (+-2 SE), when the study has >= 2 regimes
-  scenarios.png       EUD per demand in each scenario (+-2 SE), when the file has >= 2 scenarios
+  scenarios.png       EUD per demand in each scenario (+-2 SE), when the file has >= 2 scenarios;
+                      demands matched by id (a scenario may add or remove demands), and at each
+                      other scenario's bar its paired difference from the baseline (+-2 SE)
+and, from format 1.1 on, per scenario <s> (in run order, the baseline first):
+  convergence_<s>.png the running EUD estimate (t) after each block of trials, with a +-2 SE band,
+                      against the trials done (log scale), one panel per demand with nonzero EUD;
+                      the stopping rule's outcome (root attributes stop_*) under the baseline's
+  differences_<s>.png for each scenario other than the baseline, "scenario <s> minus baseline":
+                      per demand, the paired difference in EUD (t) and in P(short)
+                      (percentage points) with +-2 SE on common random numbers (diff_*_se) next to
+                      the +-2 SE two independent runs would give (diff_*_se_independent)
+  tornado_<s>_<demand>.png, sobol_<s>_<demand>.png
+                      when the scenario has a `sensitivity` / `sobol_indices` group: drawn by
+                      scripts/plot_sensitivity.py (plot_file), with this script's caption line
 Many demands are split over several pages (exceedance_1.png, exceedance_2.png, ...).
-Prints the PNG paths written. Exit status 0 on success, 2 on bad input, 1 on other failures.
+Prints the PNG paths written. Exit status 0 on success, 2 on bad input (also when one figure's
+data are malformed: the others are still written), 1 on other failures.
 Needs h5py, numpy and matplotlib.
 """
 
@@ -32,6 +46,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import textwrap
 import sys
 
@@ -68,7 +83,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
 from chokepoint_reader import ChokepointFormatError, open_results  # noqa: E402
 
@@ -105,6 +120,20 @@ def fmt_se(x):
     return f"{round(x, d):,.0f}" if d <= 0 else f"{x:.{d}f}"
 
 
+def log_ticks(lo, hi):
+    """Ticks for a log axis from lo to hi (trial counts): both ends and the 1-2-5 x 10^k values
+    between them that are not too close to an end (a ratio of at least 1.4)."""
+    lo, hi = float(lo), float(hi)
+    ticks = [lo] if hi <= lo else [lo, hi]
+    if hi > lo > 0:
+        for k in range(int(math.floor(math.log10(lo))), int(math.ceil(math.log10(hi))) + 1):
+            for m in (1, 2, 5):
+                v = m * 10.0 ** k
+                if lo * 1.4 <= v <= hi / 1.4:
+                    ticks.append(v)
+    return sorted(ticks)
+
+
 def pct(x, digits=1):
     return "n/a" if not np.isfinite(x) else f"{100 * float(x):.{digits}f}%"
 
@@ -120,22 +149,7 @@ class Plotter:
         self.start = str(at.get("start", "") or "")
         self.scen = res.scenario("baseline")
         self.demands = list(res.model["demands"])
-        prod = list(res.model.get("products", []))
-        dprod = res.model.get("demand_product")
-        dctry = res.model.get("demand_country")
-        dtier = res.model.get("demand_tier")
-        self.demand_labels = []
-        self.demand_short = []
-        for j, d in enumerate(self.demands):
-            extra = []
-            if dprod is not None and prod and 0 <= int(dprod[j]) < len(prod):
-                extra.append(prod[int(dprod[j])])
-            if dctry is not None:
-                extra.append(str(dctry[j]))
-            if dtier is not None:
-                extra.append(f"tier {int(dtier[j])}")
-            self.demand_labels.append(f"{d} ({', '.join(extra)})" if extra else d)
-            self.demand_short.append(f"{d} (tier {int(dtier[j])})" if dtier is not None else d)
+        self.demand_labels, self.demand_short = self.labels(res.model, self.demands)
         sha = str(at.get("config_sha256", ""))
         scen = f"scenario: baseline (of {len(res.scenarios)})   " if len(res.scenarios) > 1 else ""
         self.scen_caption = scen
@@ -145,6 +159,44 @@ class Plotter:
             f"config SHA-256: {sha[:12] or '?'}   chokepoint {at.get('program_version', '?')}   "
             f"{at.get('created_utc', '')}"
         )
+        self.failed = []  # figures that could not be drawn (bad input); main() exits 2 after the others
+
+    @staticmethod
+    def labels(model, demands):
+        """Long labels "id (product, country, tier t)" and short ones "id (tier t)" of `demands`,
+        from a model table dict (/model or a scenario's own model)."""
+        prod = list(model.get("products", []))
+        dprod = model.get("demand_product")
+        dctry = model.get("demand_country")
+        dtier = model.get("demand_tier")
+        long_, short = [], []
+        for j, d in enumerate(demands):
+            extra = []
+            if dprod is not None and prod and j < len(dprod) and 0 <= int(dprod[j]) < len(prod):
+                extra.append(prod[int(dprod[j])])
+            if dctry is not None and j < len(dctry):
+                extra.append(str(dctry[j]))
+            tier = int(dtier[j]) if dtier is not None and j < len(dtier) else None
+            if tier is not None:
+                extra.append(f"tier {tier}")
+            long_.append(f"{d} ({', '.join(extra)})" if extra else d)
+            short.append(f"{d} (tier {tier})" if tier is not None else d)
+        return long_, short
+
+    def scenario_labels(self, sc):
+        """(demand ids, long labels, short labels) of scenario `sc`, from its own model tables."""
+        demands = sc.demands
+        model = sc.model if list(sc.model.get("demands", [])) == demands else {}
+        if not model and demands == self.demands:
+            return demands, self.demand_labels, self.demand_short
+        long_, short = self.labels(model, demands)
+        return demands, long_, short
+
+    def caption_for(self, name):
+        """The provenance caption, naming scenario `name`."""
+        if not self.scen_caption:
+            return self.caption
+        return self.caption.replace(self.scen_caption, f"scenario: {name} (of {len(self.res.scenarios)})   ")
 
     # -- helpers -----------------------------------------------------------------------------
     def save(self, fig, name, note=None, top_inch=0.45, caption=None):
@@ -155,6 +207,10 @@ class Plotter:
         if note:
             fig.text(0.01, 0.26 / h, note, fontsize=7.5, color="0.2", ha="left", va="bottom")
         bottom = (0.3 + 0.15 * lines) / h  # the caption needs about 0.3 inch, a note line 0.15
+        # top_inch is the room kept for the title (and a figure legend under it): keep the title out
+        # of tight_layout (matplotlib >= 3.3 counts it too, which left a second title's height empty).
+        if getattr(fig, "_suptitle", None) is not None:
+            fig._suptitle.set_in_layout(False)
         fig.tight_layout(rect=(0, bottom, 1, 1 - top_inch / h))
         path = os.path.join(self.outdir, name)
         fig.savefig(path, dpi=110)
@@ -780,40 +836,317 @@ class Plotter:
         names = list(self.res.scenarios)
         if len(names) < 2:
             return
-        D, S = len(self.demands), len(names)
-        fig, ax = plt.subplots(figsize=(11, max(4.5, 2.2 + 0.2 * D * S)))
-        fig.suptitle("Scenario comparison: expected unserved demand over the horizon per demand\n"
-                     "(% of the demand's expected total want in that scenario, ± 2 SE; EUD in t written at "
-                     "each bar)", fontsize=10)
-        y = np.arange(D)
-        h = 0.8 / S
-        top = 0.0
-        for k, nm in enumerate(names):
+        # Rows: the baseline's demands, then demands only some scenarios have (matched by id: a
+        # scenario may add or remove demands, so its arrays need not line up with the baseline's).
+        rows, short = list(self.demands), list(self.demand_short)
+        per = {}
+        for nm in names:
             sc = self.res.scenarios[nm]
             try:
+                dem, _, sh = self.scenario_labels(sc)
                 eud = np.asarray(sc.summary["eud"], dtype=np.float64)
                 se = np.asarray(sc.summary["eud_se"], dtype=np.float64)
             except ChokepointFormatError as e:
                 print(f"note: scenario {nm}: {e}; left out of scenarios.png", file=sys.stderr)
                 continue
-            ed = self.expected_demand(sc)
-            v, e = 100 * np.nan_to_num(eud / ed), 200 * np.nan_to_num(se / ed)
+            if len(dem) != eud.size:
+                print(f"note: scenario {nm}: {eud.size} EUD values for {len(dem)} demands; left out of "
+                      "scenarios.png", file=sys.stderr)
+                continue
+            diff = sc.differences() if nm != "baseline" and sc.has_differences else None
+            per[nm] = (dem, eud, se, self.expected_demand(sc), diff)
+            for d, lab in zip(dem, sh):
+                if d not in rows:
+                    rows.append(d)
+                    short.append(lab)
+        shown = [nm for nm in names if nm in per]
+        D, S = len(rows), max(1, len(shown))
+        fig, ax = plt.subplots(figsize=(12, max(4.5, 2.4 + 0.22 * D * S)))
+        fig.suptitle("Scenario comparison: expected unserved demand over the horizon per demand\n"
+                     "(% of the demand's expected total want in that scenario, ± 2 SE; at each bar: EUD in t and, "
+                     "for the other scenarios, the paired\ndifference from the baseline ± 2 SE on common random "
+                     "numbers (Δ, t; scenario minus baseline); differences_<scenario>.png shows them)", fontsize=10)
+        y = np.arange(D)
+        h = 0.8 / S
+        top = 0.0
+        for k, nm in enumerate(shown):
+            dem, eud, se, ed, diff = per[nm]
+            pos = {d: j for j, d in enumerate(dem)}
             yy = y - 0.4 + h * (k + 0.5)
-            ax.barh(yy, v, height=h * 0.95, xerr=e, color=f"C{k % 10}", label=nm,
+            v, e = np.full(D, np.nan), np.full(D, np.nan)
+            for r, d in enumerate(rows):
+                if d in pos:
+                    j = pos[d]
+                    v[r] = 100 * np.nan_to_num(eud[j] / ed[j])
+                    e[r] = 200 * np.nan_to_num(se[j] / ed[j])
+            have = np.isfinite(v)
+            ax.barh(yy[have], v[have], height=h * 0.95, xerr=e[have], color=f"C{k % 10}", label=nm,
                     error_kw=dict(ecolor="0.25", lw=0.7, capsize=1.5))
-            for j in range(D):
-                ax.text(v[j] + e[j], yy[j], f" {fmt_t(eud[j])} t", va="center", fontsize=6, color="0.25")
-            top = max(top, float((v + e).max(initial=0.0)))
+            for r, d in enumerate(rows):
+                if d not in pos:
+                    ax.text(0, yy[r], f"  not in {nm}", va="center", fontsize=6, color="0.45")
+                    continue
+                j = pos[d]
+                txt = f" {fmt_t(eud[j])} t"
+                if diff is not None:
+                    dv, dse = diff["eud"][j], diff.get("eud_se", np.full(len(dem), np.nan))[j]
+                    if not np.isfinite(dv):
+                        txt += "   (not in the baseline)"
+                    elif dv == 0 and not dse > 0:
+                        txt += "   Δ 0 (same in every trial)" if eud[j] > 0 else ""
+                    else:
+                        txt += f"   Δ {dv:+.3g} ± {fmt_se(2 * dse)} t" if np.isfinite(dse) else f"   Δ {dv:+.3g} t"
+                ax.text(v[r] + e[r], yy[r], txt, va="center", fontsize=6, color="0.25")
+            top = max(top, float(np.nanmax(np.where(have, v + e, 0.0), initial=0.0)))
         ax.set_yticks(y)
-        ax.set_yticklabels(self.demand_short, fontsize=7)
+        ax.set_yticklabels(short, fontsize=7)
         ax.set_ylim(D - 0.5, -0.5)
-        ax.set_xlim(0, max(top * 1.25, 1e-3))
-        ax.set_xlabel("EUD (% of expected demand)")
+        ax.set_xlim(0, max(top * 1.45, 1e-3))
+        ax.set_xlabel("EUD over the horizon (% of expected demand)")
         ax.grid(True, axis="x", alpha=0.3)
         fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=min(S, 6), fontsize=8, frameon=False,
-                   bbox_to_anchor=(0.5, 1 - 0.5 / fig.get_figheight()), title="scenario", title_fontsize=8)
-        self.save(fig, "scenarios.png", top_inch=0.95,
+                   bbox_to_anchor=(0.5, 1 - 0.75 / fig.get_figheight()), title="scenario", title_fontsize=8)
+        self.save(fig, "scenarios.png", top_inch=1.2,
                   caption=self.caption.replace(self.scen_caption, f"scenarios: {', '.join(names)}   "))
+
+    # -- format 1.1: convergence, paired differences, sensitivity --------------------------------
+    def stop_note(self):
+        st = self.res.stopping()
+        if st is None:
+            return None
+        # the rule's text may carry a binary float's full expansion (0.050000000000000003)
+        rule = re.sub(r"\d+\.\d{7,}", lambda m: f"{float(m.group()):.6g}", st["rule"])
+        rel = (f" ({100 * st['se'] / abs(st['estimate']):.2g}% of the estimate)"
+               if np.isfinite(st["se"]) and np.isfinite(st["estimate"]) and st["estimate"] != 0 else "")
+        return (f"stopping rule: {rule};  target {'met' if st['target_met'] else 'NOT met'} after "
+                f"{st['trials']:,} trials: estimate {fmt_t(st['estimate'])}, SE {fmt_se(st['se'])}{rel}")
+
+    def convergence(self):
+        for nm, sc in self.res.scenarios.items():
+            if not sc.has_convergence:
+                print(f"note: scenario {nm}: no convergence group in the file; convergence_{nm}.png not written",
+                      file=sys.stderr)
+                continue
+            try:
+                c = sc.convergence()
+            except ChokepointFormatError as e:
+                print(f"plot_results.py: error: {e}", file=sys.stderr)
+                self.failed.append(f"convergence_{nm}")
+                continue
+            dem, labels, _ = self.scenario_labels(sc)
+            if list(c["demand"]) != list(dem):
+                labels = list(c["demand"])
+            self.convergence_one(nm, sc, c, labels)
+
+    def convergence_one(self, nm, sc, c, labels):
+        tr = np.asarray(c["trials"], dtype=np.float64)
+        eud, se = c["eud"], c["eud_se"]
+        K, D = eud.shape
+        shown = [j for j in range(D) if K and np.nanmax(np.abs(eud[:, j]), initial=0.0) > 0]
+        quiet = [c["demand"][j] for j in range(D) if j not in shown]
+        foot = []
+        if quiet:
+            foot.append(textwrap.fill("EUD 0 after every block (not shown): " + ", ".join(quiet), 200))
+        reps = int(sc.summary_attrs.get("replicates", 1) or 1)
+        if reps > 1:
+            foot.append(f"standard errors from the spread of the {reps} replicate means (summary se_method)")
+        if nm == "baseline" and self.stop_note():
+            foot.append(self.stop_note())
+        note = "\n".join(foot) or None
+        title = (f"Convergence, scenario {nm}: running estimate of expected unserved demand (EUD) over the horizon "
+                 "(t)\nafter each block of trials, with its ± 2 SE band")
+        if not shown:
+            fig, ax = plt.subplots(figsize=(10, 3.2))
+            fig.suptitle(title, fontsize=10)
+            ax.axis("off")
+            ax.text(0.5, 0.5, f"no demand is short in any of {self.n} trials: EUD 0 after every block",
+                    ha="center", va="center")
+            self.save(fig, f"convergence_{_safe(nm)}.png", note=note, top_inch=0.7, caption=self.caption_for(nm))
+            return
+        pg = self.pages(shown)
+        for p, idx in enumerate(pg):
+            fig, axes = self.grid(len(idx), title, panel_h=3.3)
+            fig.suptitle(title, fontsize=10)
+            for ax, j in zip(axes, idx):
+                y, s2 = eud[:, j], 2 * np.nan_to_num(se[:, j], nan=np.nan)
+                lo, hi = np.maximum(y - s2, 0.0), y + s2
+                fin = np.isfinite(lo) & np.isfinite(hi)
+                ax.fill_between(tr, np.where(fin, lo, np.nan), np.where(fin, hi, np.nan), color="C0", alpha=0.2,
+                                lw=0)
+                ax.plot(tr, y, "-o", color="C0", lw=1.3, ms=2.5 if K <= 60 else 0)
+                ax.axhline(y[-1], color="C3", ls="--", lw=0.9)
+                ax.set_xscale("log")
+                if K == 1 or tr[0] == tr[-1]:
+                    ax.set_xlim(tr[0] / 2, tr[0] * 2)
+                else:
+                    ax.set_xlim(tr[0] / 1.15, tr[-1] * 1.15)
+                ax.xaxis.set_major_locator(FixedLocator(log_ticks(tr[0], tr[-1])))
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+                ax.xaxis.set_minor_formatter(NullFormatter())
+                top = float(np.nanmax(np.where(fin, hi, y), initial=0.0))
+                ax.set_ylim(0, top * 1.12 if top > 0 else 1)
+                fse = se[-1, j]
+                if np.isfinite(fse):
+                    setxt = f"SE {fmt_se(fse)} t" + (f" = {100 * fse / y[-1]:.1f}%" if y[-1] > 0 else "")
+                else:
+                    setxt = "SE not available"
+                ax.set_title(f"{labels[j]}\nfinal EUD {fmt_t(y[-1])} t, {setxt} after {int(tr[-1]):,} trials",
+                             fontsize=9)
+                ax.set_xlabel("trials done (log scale)")
+                ax.set_ylabel("EUD over the horizon (t)")
+                ax.grid(True, which="major", alpha=0.3)
+            handles = [Line2D([], [], color="C0", lw=1.3, marker="o", ms=2.5, label="running EUD after each block"),
+                       Patch(color="C0", alpha=0.2, label="± 2 SE"),
+                       Line2D([], [], color="C3", ls="--", lw=0.9, label="final estimate (the summary's EUD)")]
+            fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8, frameon=False,
+                       bbox_to_anchor=(0.5, 1 - 0.5 / fig.get_figheight()))
+            self.save(fig, self.paged_name(f"convergence_{_safe(nm)}", p, len(pg)), note=note, top_inch=0.8,
+                      caption=self.caption_for(nm))
+
+    def differences(self):
+        for nm, sc in self.res.scenarios.items():
+            if nm == "baseline":
+                continue
+            if not sc.has_differences:
+                print(f"note: scenario {nm}: no paired differences (diff_eud) in the file; "
+                      f"differences_{nm}.png not written", file=sys.stderr)
+                continue
+            try:
+                d = sc.differences()
+            except ChokepointFormatError as e:
+                print(f"plot_results.py: error: {e}", file=sys.stderr)
+                self.failed.append(f"differences_{nm}")
+                continue
+            self.differences_one(nm, sc, d)
+
+    def differences_one(self, nm, sc, d):
+        dem, _, short = self.scenario_labels(sc)
+        if len(dem) != d["eud"].size:
+            dem, short = list(d["demand"]), list(d["demand"])
+        D = len(dem)
+        panels = [("eud", 1.0, "EUD over the horizon: scenario − baseline (t)", "t")]
+        if "p_short" in d:
+            panels.append(("p_short", 100.0, "P(short in ≥ 1 month): scenario − baseline (percentage points)",
+                           "pp"))
+        removed = [x for x in self.demands if x not in dem]
+        foot = []
+        if removed:
+            foot.append(f"demands of the baseline that {nm} removes (no difference): {', '.join(removed)}")
+        missing = [dem[j] for j in range(D) if not np.isfinite(d["eud"][j])]
+        if missing:
+            foot.append(f"demands {nm} adds (not in the baseline, no difference): {', '.join(missing)}")
+        reps = int(sc.summary_attrs.get("replicates", 1) or 1)
+        if reps > 1:
+            foot.append(f"paired EUD SE from the spread of the {reps} replicate means of the paired differences")
+        note = "\n".join(textwrap.fill(f, 200) for f in foot) or None
+        title = (f"scenario {nm} minus baseline: paired difference per demand, same trials in both "
+                 "(common random numbers)\n"
+                 "blue: ± 2 SE of the paired difference; grey: ± 2 SE two independent runs of the same size "
+                 "would give (the difference is the same dot)")
+        pg = self.pages(range(D), 24)
+        for p, idx in enumerate(pg):
+            k = len(idx)
+            fig, axes = plt.subplots(1, len(panels), figsize=(max(12.0, 7.0 * len(panels)), max(4.0, 2.3 + 0.55 * k)),
+                                     sharey=True, squeeze=False)
+            fig.suptitle(title, fontsize=10)
+            y = np.arange(k)
+            for ax, (key, scale, xlabel, unit) in zip(axes[0], panels):
+                v = scale * d[key][idx]
+                se = scale * d.get(key + "_se", np.full(D, np.nan))[idx]
+                si = scale * d.get(key + "_se_independent", np.full(D, np.nan))[idx]
+                ok = np.isfinite(v)
+                ax.axvline(0, color="0.3", lw=0.9)
+                ax.errorbar(v[ok], y[ok] - 0.14, xerr=2 * np.nan_to_num(se[ok]), fmt="o", color="C0", ms=4.5,
+                            elinewidth=2.2, capsize=4, label="paired (common random numbers) ± 2 SE", zorder=3)
+                ax.errorbar(v[ok], y[ok] + 0.14, xerr=2 * np.nan_to_num(si[ok]), fmt="o", color="0.55", mfc="white",
+                            ms=4, elinewidth=1.2, capsize=3, label="independent runs ± 2 SE", zorder=2)
+                # x range: every interval and 0; one-signed differences keep 0 near an edge
+                w = 2 * np.maximum(np.nan_to_num(se), np.nan_to_num(si))
+                lo = float(np.nanmin(np.where(ok, v - w, 0.0), initial=0.0))
+                hi = float(np.nanmax(np.where(ok, v + w, 0.0), initial=0.0))
+                span = hi - lo if hi > lo else 1.0
+                ax.set_xlim(lo - 0.08 * span if lo < 0 else -0.08 * span, hi + 0.08 * span if hi > 0 else 0.08 * span)
+                for r in range(k):
+                    if not ok[r]:
+                        ax.text(0, y[r], "not in the baseline: no difference", ha="center", va="center",
+                                fontsize=7, color="0.4", bbox=dict(boxstyle="round", fc="white", ec="0.8"))
+                        continue
+                    if v[r] == 0 and not se[r] > 0 and not si[r] > 0:
+                        msg = "0: no shortfall in either"
+                    elif v[r] == 0 and not se[r] > 0:
+                        msg = "identical in every trial (paired SE 0)"
+                    elif se[r] > 0 and si[r] > 0:
+                        ratio = si[r] / se[r]
+                        head = f"{v[r]:+.3g} ± {fmt_se(2 * se[r])} {unit}"
+                        msg = (f"{head}: {ratio:.1f}× narrower than independent runs (they would need "
+                               f"~{ratio ** 2:.0f}× the trials)" if ratio >= 1.05 else
+                               f"{head}; pairing gains little here (independent ± {fmt_se(2 * si[r])})")
+                    else:
+                        msg = f"{v[r]:+.3g} {unit}" + ("" if np.isfinite(se[r]) else " (paired SE not in the file)")
+                    ax.text(0.01, y[r] - 0.40, msg, transform=ax.get_yaxis_transform(), fontsize=6.5,
+                            color="0.25", va="center")
+                ax.set_xlabel(xlabel)
+                ax.grid(True, axis="x", alpha=0.3)
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:+.3g}" if abs(x) > 1e-12 else "0"))
+            axes[0, 0].set_yticks(y)
+            axes[0, 0].set_yticklabels([short[j] for j in idx], fontsize=8)
+            axes[0, 0].set_ylim(k - 0.45, -0.65)
+            fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncol=2, fontsize=8,
+                       frameon=False, bbox_to_anchor=(0.5, 1 - 0.55 / fig.get_figheight()))
+            self.save(fig, self.paged_name(f"differences_{_safe(nm)}", p, len(pg)), note=note, top_inch=0.85,
+                      caption=self.caption_for(nm) + "   (scenario minus baseline)")
+
+    def sensitivity(self):
+        """Tornado / Sobol' charts (scripts/plot_sensitivity.py) when a scenario has them."""
+        if not any(sc.has_sensitivity for sc in self.res.scenarios.values()):
+            return
+        try:
+            import plot_sensitivity as ps
+        except ImportError as e:
+            print(f"plot_results.py: error: cannot import plot_sensitivity.py ({e}); tornado/Sobol' charts "
+                  "not written", file=sys.stderr)
+            self.failed.append("sensitivity")
+            return
+        # plot_sensitivity's own caption names the file, study, seed, scenario and bootstrap; add the
+        # rest of the provenance line the other figures carry (trials, horizon, config, version).
+        at = self.res.attrs
+        extra = (f"trials: {self.n}   horizon: {self.horizon} months   config SHA-256: "
+                 f"{str(at.get('config_sha256', ''))[:12] or '?'}   chokepoint {at.get('program_version', '?')}   "
+                 f"{at.get('created_utc', '')}")
+        # plot_file has no caption argument: wrap its module-level _caption (when it has one) to write
+        # a second caption line, and make that figure's tight_layout keep room for two lines.
+        # Without _caption the charts keep plot_sensitivity's own one-line caption.
+        own = getattr(ps, "_caption", None)
+
+        def caption(fig, text):
+            own(fig, text + "\n" + extra)
+            layout = fig.tight_layout
+
+            def tight_layout(*args, rect=None, **kwargs):
+                r = list(rect) if rect is not None else [0, 0, 1, 1]
+                r[1] = max(r[1], 0.36 / fig.get_figheight())
+                return layout(*args, rect=tuple(r), **kwargs)
+
+            fig.tight_layout = tight_layout
+
+        try:
+            if own is not None:
+                ps._caption = caption
+            paths = ps.plot_file(self.res.path, self.outdir)
+        except (getattr(ps, "FormatError", ValueError), KeyError, ValueError) as e:
+            print(f"plot_results.py: error: {self.res.path}: sensitivity charts: {e}", file=sys.stderr)
+            self.failed.append("sensitivity")
+            return
+        finally:
+            if own is not None:
+                ps._caption = own
+        self.written.extend(paths)
+
+
+def _safe(name):
+    """A scenario id as part of a file name (ids are [A-Za-z0-9_.-] already; anything else -> _)."""
+    out = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in str(name)).strip("_")
+    return out or "x"
 
 
 def default_outdir(path):
@@ -855,7 +1188,8 @@ def main(argv=None):
                 print(f"plot_results.py: error: {a.file}: the file holds no trials", file=sys.stderr)
                 return 2
             for step in (pl.exceedance, pl.histogram, pl.monthly, pl.chokepoints, pl.stockouts, pl.risk,
-                         pl.risk_table, pl.events, pl.regimes, pl.scenarios):
+                         pl.risk_table, pl.events, pl.regimes, pl.scenarios, pl.convergence, pl.differences,
+                         pl.sensitivity):
                 step()
         except ChokepointFormatError as e:
             print(f"plot_results.py: error: {e}", file=sys.stderr)
@@ -868,7 +1202,7 @@ def main(argv=None):
             return 1
     for path in pl.written:
         print(path)
-    return 0
+    return 2 if pl.failed else 0
 
 
 if __name__ == "__main__":

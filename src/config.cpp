@@ -1351,7 +1351,11 @@ void check_design(Loader &L, Model &m, const ParsedFile &main) {
         try {
             make_design(m); // the correlation matrix must be positive definite
         } catch (const InputError &e) {
-            L.error(mf, run["correlations"], "run.correlations", e.what());
+            std::string msg = e.what();
+            const std::string prefix = "run.correlations: ";
+            if (msg.compare(0, prefix.size(), prefix) == 0)
+                msg.erase(0, prefix.size());
+            L.error(mf, run["correlations"], "run.correlations", msg);
             throw InputError(std::move(L.diags));
         }
     }
@@ -1585,11 +1589,14 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                     if (auto v = L.unsigned_int(mf, n["max_trials"], "run.stop_when.max_trials", 1,
                                                 0xFFFFFFFFull))
                         st.max_trials = *v;
-                    if (st.min_trials > st.max_trials)
+                    if (st.max_trials > 0 && st.min_trials > st.max_trials)
                         L.error(mf, n, "run.stop_when",
                                 "min_trials (" + std::to_string(st.min_trials) +
                                     ") exceeds max_trials (" + std::to_string(st.max_trials) + ")");
                     st.enabled = st.max_trials > 0;
+                    // The run plans max_trials (--trials overrides it).
+                    if (st.enabled)
+                        m.run.trials = m.run.requested_trials = st.max_trials;
                 }
             }
             if (const auto q = run["thresholds"]) {

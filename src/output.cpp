@@ -349,7 +349,6 @@ void write_header(H5::H5File &file, const Model &m, const RunInfo &info) {
     if (m.run.stop.enabled) {
         const auto &st = m.run.stop;
         std::ostringstream os;
-        os.precision(17);
         os << (st.statistic == Statistic::EUD      ? "eud"
                : st.statistic == Statistic::PShort ? "p_short"
                                                    : "lose")
@@ -370,6 +369,7 @@ struct ScenarioOut {
     Appendable conv_trials, conv_eud, conv_eud_se, conv_p_short, conv_p_short_se;
     std::vector<std::string> input_names;
     std::uint64_t rows = 0;
+    const Model *run_model = nullptr; // the baseline: its design spans every scenario's inputs
     // Running sums for the convergence group, from the per-trial rows (exact: a resumed or merged
     // run writes the same running estimates as one uninterrupted run).
     std::vector<Moments> run_sf, run_any;
@@ -538,8 +538,10 @@ struct ResultWriter::Impl {
         file = H5::H5File(path, H5F_ACC_RDWR);
         const auto models = run_models(m);
         const auto sids = run_scenario_ids(m);
-        for (std::size_t k = 0; k < models.size(); ++k)
+        for (std::size_t k = 0; k < models.size(); ++k) {
             sc.emplace_back(file, sids[k], *models[k], true);
+            sc.back().run_model = &m;
+        }
         rows = sc.front().rows;
         auto root = file.openGroup("/");
         attr_scalar<std::int32_t>(root, "threads", info.threads);
@@ -551,10 +553,12 @@ struct ResultWriter::Impl {
         write_header(file, m, info);
         const auto models = run_models(m);
         const auto sids = run_scenario_ids(m);
-        for (std::size_t k = 0; k < models.size(); ++k)
+        for (std::size_t k = 0; k < models.size(); ++k) {
             sc.emplace_back(file, sids[k], *models[k],
                             k < info.input_names.size() ? info.input_names[k]
                                                         : std::vector<std::string>{});
+            sc.back().run_model = &m;
+        }
     }
 };
 
@@ -625,7 +629,23 @@ void label_summary(ScenarioOut &S, H5::Group &sg) {
         {"exceedance_p", {"demand", "grid"}},
         {"monthly_band_levels", {"band"}},
         {"monthly_shortfall_bands", {"demand", "month", "band"}},
+        {"diff_eud", {"demand"}},
+        {"diff_eud_se_independent", {"demand"}},
+        {"diff_lose", {"demand"}},
+        {"diff_lose_se_independent", {"demand"}},
+        {"diff_p_short", {"demand"}},
+        {"diff_p_short_se_independent", {"demand"}},
+        {"diff_mean_shortfall_share", {"demand"}},
+        {"diff_mean_shortfall_share_se_independent", {"demand"}},
+        {"diff_shortfall_quantiles", {"demand", "quantile"}},
+        {"replicate_eud", {"replicate", "demand"}},
     };
+    if (H5Lexists(sg.getId(), "replicate_eud", H5P_DEFAULT) > 0) {
+        auto ds = sg.openDataSet("replicate_eud");
+        hsize_t dims[2] = {0, 0};
+        ds.getSpace().getSimpleExtentDims(dims);
+        index_scale(sg, "replicate", dims[0]);
+    }
     for (const auto &[name, dims] : table) {
         for (const std::string suffix : {"", "_se"}) {
             const std::string full = name + suffix;
@@ -953,7 +973,7 @@ void write_sensitivity(ScenarioOut &S) {
     }
     if (m.run.sensitivity == Sensitivity::Sobol && m.run.pick_freeze_rows > 0) {
         const std::uint64_t rows = m.run.pick_freeze_rows;
-        const auto design_inputs = design_inputs_union(m);
+        const auto design_inputs = design_inputs_union(S.run_model ? *S.run_model : m);
         std::vector<std::string> names;
         for (const auto &in : design_inputs)
             if (sensitivity_selected(m, in.name))

@@ -128,6 +128,32 @@ double ExactSum::value() const {
     return negative ? -v : v;
 }
 
+long double ExactSum::value_ld() const {
+    std::array<std::uint64_t, kWords> mag = w_;
+    const bool negative = (mag.back() >> 63) != 0;
+    if (negative) { // two's complement negation
+        std::uint64_t carry = 1;
+        for (auto &v : mag) {
+            v = ~v;
+            const std::uint64_t r = v + carry;
+            carry = r < v;
+            v = r;
+        }
+    }
+    int top = kWords - 1;
+    while (top >= 0 && mag[static_cast<std::size_t>(top)] == 0)
+        --top;
+    if (top < 0)
+        return 0.0L;
+    // The top three words hold at least 129 significant bits: more than a double needs.
+    long double v = 0;
+    for (int i = top; i >= std::max(0, top - 2); --i)
+        v = v * 0x1p64L + static_cast<long double>(mag[static_cast<std::size_t>(i)]);
+    const int low = std::max(0, top - 2);
+    v = std::ldexp(v, 64 * low - 1074);
+    return negative ? -v : v;
+}
+
 Accumulators::Accumulators(const Dims &d) : dims(d) {
     const auto D = static_cast<std::size_t>(d.demands);
     shortfall.resize(D);

@@ -24,6 +24,8 @@ public:
     /// The sum, rounded to a double (within one unit in the last place; the same exact sum
     /// always gives the same double).
     double value() const;
+    /// The sum in extended precision (64-bit significand): for differences of large sums.
+    long double value_ld() const;
     bool operator==(const ExactSum &o) const { return w_ == o.w_; }
     /// Appends the exact state to `out` in a compact form (the words that differ from the sign
     /// fill; about 4 words for sums of similar values).
@@ -59,8 +61,10 @@ public:
     double variance() const {
         if (n_ < 2)
             return 0.0;
-        const double n = static_cast<double>(n_), s1 = s1_.value(), s2 = s2_.value();
-        return std::max(0.0, (s2 - s1 * (s1 / n)) / (n - 1));
+        // In extended precision: s2 - s1^2 / n cancels when the mean is large against the spread.
+        const long double n = static_cast<long double>(n_), s1 = s1_.value_ld(),
+                          s2 = s2_.value_ld();
+        return std::max(0.0, static_cast<double>((s2 - s1 * (s1 / n)) / (n - 1)));
     }
     /// Standard error of the mean: sqrt(variance / n).
     double se() const { return n_ > 1 ? std::sqrt(variance() / static_cast<double>(n_)) : 0.0; }
