@@ -1071,7 +1071,13 @@ class Plotter:
                         ax.text(0, y[r], "not in the baseline: no difference", ha="center", va="center",
                                 fontsize=7, color="0.4", bbox=dict(boxstyle="round", fc="white", ec="0.8"))
                         continue
-                    if v[r] == 0 and not se[r] > 0 and not si[r] > 0:
+                    # Differences at the level of floating-point rounding of the monthly
+                    # allocation (1e-9 of the independent error, or below 1e-12 absolute) are
+                    # zero for a planner: "identical up to rounding".
+                    tiny = 1e-9 * (si[r] if si[r] > 0 else 1.0)
+                    if abs(v[r]) <= max(tiny, 1e-12) and se[r] <= max(tiny, 1e-12) and v[r] != 0:
+                        msg = "identical in every trial (up to rounding, < 1e-9 of the error)"
+                    elif v[r] == 0 and not se[r] > 0 and not si[r] > 0:
                         msg = "0: no shortfall in either"
                     elif v[r] == 0 and not se[r] > 0:
                         msg = "identical in every trial (paired SE 0)"
