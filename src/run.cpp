@@ -634,6 +634,9 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             std::error_code ec;
             fs::remove(tmp, ec);
             if (progress) {
+                progress->event("interrupted", {{"signal", std::to_string(sig)},
+                                                {"trials_done", std::to_string(done)},
+                                                {"checkpoint", json_string(ckpt.string())}});
                 progress->finish(
                     {done, planned,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),

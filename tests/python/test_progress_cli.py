@@ -145,8 +145,13 @@ def check_events(where, events, total, out, threads, status="complete", block_si
             last_nb = nb
             if td != nb * block_size:
                 fail(where, f"checkpoint trials_done {td} != next_block {nb} * {block_size}")
+        elif name == "interrupted":
+            if not is_int(ev.get("signal")) or ev.get("checkpoint") != out + ".checkpoint":
+                fail(where, f"interrupted event without the signal or the checkpoint path: {ev}")
         elif name != "done":
             print(f"note {where}: an event not checked here: {ev}")
+    if status == "interrupted" and not any(e.get("event") == "interrupted" for e in events):
+        fail(where, "an interrupted run logged no 'interrupted' event")
     dones = [e for e in events if e.get("event") == "done"]
     if len(dones) != 1 or events[-1].get("event") != "done":
         fail(where, f"{len(dones)} done events; expected one, as the last JSON line")
