@@ -476,14 +476,8 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
     std::vector<Dims> dims;
     for (const auto *sm : models)
         dims.push_back(dims_of(*sm));
-    for (const auto *sm : models) {
-        const bool keep = model.run.store_inputs || model.run.sensitivity == Sensitivity::Rank;
-        std::vector<std::string> names;
-        if (keep)
-            for (const auto &in : design_inputs(*sm))
-                names.push_back(in.name);
-        info.input_names.push_back(std::move(names));
-    }
+    for (const auto *sm : models)
+        info.input_names.push_back(kept_input_names(*sm));
     std::uint64_t planned = 0;
     for (std::uint64_t b = first; b < end; ++b)
         planned += std::min(bs, model.run.trials - b * bs);
@@ -764,14 +758,8 @@ RunReport merge_shards(const std::string &output, const std::vector<std::string>
         std::vector<Accumulators> total;
         for (const auto *sm : models)
             total.emplace_back(dims_of(*sm));
-        for (const auto *sm : models) {
-            const bool keep = model.run.store_inputs || model.run.sensitivity == Sensitivity::Rank;
-            std::vector<std::string> names;
-            if (keep)
-                for (const auto &in : design_inputs(*sm))
-                    names.push_back(in.name);
-            info.input_names.push_back(std::move(names));
-        }
+        for (const auto *sm : models)
+            info.input_names.push_back(kept_input_names(*sm));
         {
             ResultWriter writer(tmp.string(), model, info);
             std::vector<BlockResult> blk;

@@ -81,6 +81,14 @@ std::vector<DesignInput> design_inputs(const Model &m) {
     return out;
 }
 
+std::vector<std::string> kept_input_names(const Model &m) {
+    std::vector<std::string> out;
+    if (m.run.store_inputs || m.run.sensitivity == Sensitivity::Rank)
+        for (const auto &in : design_inputs(m))
+            out.push_back(in.name);
+    return out;
+}
+
 std::vector<std::string> design_quantities(const Model &m) {
     std::vector<std::string> out;
     for (const auto &q : quantities(m))

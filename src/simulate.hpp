@@ -31,6 +31,9 @@ Dims dims_of(const Model &m);
 /// The uncertain inputs of a model (quantities drawn from at least one uniform coordinate), in a
 /// fixed order: the regime, factors, facilities, demands, events; named <kind>/<id>/<quantity>.
 std::vector<DesignInput> design_inputs(const Model &m);
+/// The names of the inputs a run stores per trial (run.store_inputs, --store-inputs or
+/// sensitivity: rank); empty when it stores none.
+std::vector<std::string> kept_input_names(const Model &m);
 /// Every quantity name, fixed ones included (for messages).
 std::vector<std::string> design_quantities(const Model &m);
 /// The inputs of the baseline and of every scenario (baseline's first): one design serves all

@@ -102,7 +102,7 @@ void ExactSum::merge(const ExactSum &o) {
     }
 }
 
-double ExactSum::value() const {
+template <class Float> Float ExactSum::value_as() const {
     std::array<std::uint64_t, kWords> mag = w_;
     const bool negative = (mag.back() >> 63) != 0;
     if (negative) { // two's complement negation
@@ -118,40 +118,23 @@ double ExactSum::value() const {
     while (top >= 0 && mag[static_cast<std::size_t>(top)] == 0)
         --top;
     if (top < 0)
-        return 0.0;
-    // The top three words hold at least 129 significant bits: more than a double needs.
-    double v = 0;
+        return Float(0);
+    // The top three words hold at least 129 significant bits: more than a double (53) or an
+    // x87 long double (64) needs.
+    Float v = 0;
     for (int i = top; i >= std::max(0, top - 2); --i)
-        v = v * 0x1p64 + static_cast<double>(mag[static_cast<std::size_t>(i)]);
+        v = v * Float(0x1p64) + static_cast<Float>(mag[static_cast<std::size_t>(i)]);
     const int low = std::max(0, top - 2);
     v = std::ldexp(v, 64 * low - 1074);
     return negative ? -v : v;
 }
 
+double ExactSum::value() const {
+    return value_as<double>();
+}
+
 long double ExactSum::value_ld() const {
-    std::array<std::uint64_t, kWords> mag = w_;
-    const bool negative = (mag.back() >> 63) != 0;
-    if (negative) { // two's complement negation
-        std::uint64_t carry = 1;
-        for (auto &v : mag) {
-            v = ~v;
-            const std::uint64_t r = v + carry;
-            carry = r < v;
-            v = r;
-        }
-    }
-    int top = kWords - 1;
-    while (top >= 0 && mag[static_cast<std::size_t>(top)] == 0)
-        --top;
-    if (top < 0)
-        return 0.0L;
-    // The top three words hold at least 129 significant bits: more than a double needs.
-    long double v = 0;
-    for (int i = top; i >= std::max(0, top - 2); --i)
-        v = v * 0x1p64L + static_cast<long double>(mag[static_cast<std::size_t>(i)]);
-    const int low = std::max(0, top - 2);
-    v = std::ldexp(v, 64 * low - 1074);
-    return negative ? -v : v;
+    return value_as<long double>();
 }
 
 Accumulators::Accumulators(const Dims &d) : dims(d) {

@@ -36,6 +36,7 @@ public:
 
 private:
     static constexpr int kWords = 35; // 2240 bits: 2^-1074 .. 2^1024, plus 64 bits of carries
+    template <class Float> Float value_as() const;
     void add_bits(std::uint64_t mantissa, int shift, bool negative);
     std::array<std::uint64_t, kWords> w_{};
 };

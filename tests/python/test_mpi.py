@@ -29,8 +29,6 @@ Checks, each printed:
 Exit status 0 when every check passes, 1 otherwise (77 when no MPI launcher is found). Needs h5py
 and numpy.
 """
-import contextlib
-import io
 import json
 import os
 import queue
@@ -44,38 +42,8 @@ import time
 import h5py
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import compare_runs  # noqa: E402
+from clitest import report, child_setup, fail, identical, run  # noqa: E402
 
-FAILS = []
-
-
-def fail(where, what):
-    FAILS.append(f"{where}: {what}")
-    print(f"FAIL {where}: {what}")
-
-
-def child_setup():
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, signal.SIG_DFL)
-
-
-def run(cmd, timeout=300):
-    try:
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
-                           preexec_fn=child_setup)
-    except subprocess.TimeoutExpired:
-        return None, "", f"timed out after {timeout} s"
-    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
-
-
-def identical(where, a, b):
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        rc = compare_runs.main(["compare_runs.py", a, b])
-    if rc != 0:
-        print(buf.getvalue(), end="")
-        fail(where, f"{a} differs from {b} (compare_runs.py exit {rc})")
-    return rc == 0
 
 
 def launcher(mpiexec):
@@ -363,14 +331,7 @@ def main():
                                 "-q"], ref60)
 
     print(f"-- {time.monotonic() - t_all:.1f} s in all")
-    if FAILS:
-        print(f"MPI checks FAILED ({len(FAILS)}):")
-        for x in FAILS:
-            print(f"  {x}")
-        return 1
-    shutil.rmtree(work, ignore_errors=True)
-    print("all MPI checks passed")
-    return 0
+    return report("MPI", work)
 
 
 if __name__ == "__main__":

@@ -49,25 +49,11 @@ import time
 
 import h5py
 
-FAILS = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clitest import report, child_setup, fail, run  # noqa: E402
+
 TRIALS = 20000
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-def fail(where, what):
-    FAILS.append(f"{where}: {what}")
-    print(f"FAIL {where}: {what}")
-
-
-def child_setup():
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, signal.SIG_DFL)
-
-
-def run(cmd, timeout=300):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
-                       preexec_fn=child_setup)
-    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
 
 
 def is_num_or_null(v):
@@ -457,14 +443,7 @@ def main():
         print(f"{where}: exit 75; last lines: {se.splitlines()[-2:]}")
 
     print(f"-- {time.monotonic() - t_all:.1f} s in all")
-    if FAILS:
-        print(f"progress checks FAILED ({len(FAILS)}):")
-        for x in FAILS:
-            print(f"  {x}")
-        return 1
-    shutil.rmtree(work, ignore_errors=True)
-    print("all progress checks passed")
-    return 0
+    return report("progress", work)
 
 
 if __name__ == "__main__":

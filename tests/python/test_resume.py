@@ -49,19 +49,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare_runs  # noqa: E402
+from clitest import report, child_setup, fail, identical, trial_datasets  # noqa: E402
 
-FAILS = []
-
-
-def fail(where, what):
-    FAILS.append(f"{where}: {what}")
-    print(f"FAIL {where}: {what}")
-
-
-def child_setup():
-    # ctest or a CI shell may ignore these signals; chokepoint keeps ignored signals ignored.
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, signal.SIG_DFL)
 
 
 class Run:
@@ -142,15 +131,6 @@ def run(cmd, timeout=300):
     return r
 
 
-def identical(where, a, b):
-    print(f"{where}: compare_runs.py {os.path.basename(a)} {os.path.basename(b)}")
-    rc = compare_runs.main(["compare_runs.py", a, b])
-    if rc != 0:
-        fail(where, f"{a} differs from the reference {b} (compare_runs.py exit {rc})")
-        return False
-    return True
-
-
 def snapshot(dirs):
     """path -> (size, mtime_ns, content) of every file in dirs."""
     snap = {}
@@ -165,20 +145,6 @@ def snapshot(dirs):
 
 def listing(d):
     return sorted(os.listdir(d))
-
-
-def trial_datasets(f):
-    """name -> dataset of every per-trial dataset (first axis = trial; not a coordinate)."""
-    out = {}
-    for sname, sc in f["scenarios"].items():
-        for name, ds in sc["trials"].items():
-            cls = ds.attrs.get("CLASS", b"")
-            if isinstance(cls, bytes):
-                cls = cls.decode()
-            if cls == "DIMENSION_SCALE" and name != "trial":
-                continue
-            out[f"scenarios/{sname}/trials/{name}"] = ds
-    return out
 
 
 class Reference:
@@ -514,14 +480,7 @@ def main():
         fail("refusals", "no checkpoint to test the option refusals with")
 
     print(f"-- {time.monotonic() - t_all:.1f} s in all")
-    if FAILS:
-        print(f"resume checks FAILED ({len(FAILS)}):")
-        for x in FAILS:
-            print(f"  {x}")
-        return 1
-    shutil.rmtree(work, ignore_errors=True)
-    print("all resume checks passed")
-    return 0
+    return report("resume", work)
 
 
 if __name__ == "__main__":

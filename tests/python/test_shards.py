@@ -30,8 +30,6 @@ blocks). Checks, each printed:
 
 Exit status 0 when every check passes, 1 otherwise. Needs h5py and numpy.
 """
-import contextlib
-import io
 import json
 import os
 import random
@@ -45,44 +43,9 @@ import h5py
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare_runs  # noqa: E402
+from clitest import report, fail, identical, run, trial_datasets  # noqa: E402
 
-FAILS = []
 TRIALS = 7000
-
-
-def fail(where, what):
-    FAILS.append(f"{where}: {what}")
-    print(f"FAIL {where}: {what}")
-
-
-def run(cmd, timeout=300):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
-
-
-def identical(where, a, b):
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        rc = compare_runs.main(["compare_runs.py", a, b])
-    if rc != 0:
-        print(buf.getvalue(), end="")
-        fail(where, f"{a} differs from {b} (compare_runs.py exit {rc})")
-    else:
-        print(f"{where}: {os.path.basename(a)} identical to {os.path.basename(b)}")
-    return rc == 0
-
-
-def trial_datasets(f):
-    out = {}
-    for sname, sc in f["scenarios"].items():
-        for name, ds in sc["trials"].items():
-            cls = ds.attrs.get("CLASS", b"")
-            if isinstance(cls, bytes):
-                cls = cls.decode()
-            if cls == "DIMENSION_SCALE" and name != "trial":
-                continue
-            out[f"scenarios/{sname}/trials/{name}"] = ds
-    return out
 
 
 def no_hidden(where, d):
@@ -400,14 +363,7 @@ def main():
         identical("merge --overwrite onto an existing file", existing, ref)
 
     print(f"-- {time.monotonic() - t_all:.1f} s in all")
-    if FAILS:
-        print(f"shard checks FAILED ({len(FAILS)}):")
-        for x in FAILS:
-            print(f"  {x}")
-        return 1
-    shutil.rmtree(work, ignore_errors=True)
-    print("all shard checks passed")
-    return 0
+    return report("shard", work)
 
 
 if __name__ == "__main__":

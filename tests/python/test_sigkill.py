@@ -27,8 +27,6 @@ After each kill:
 
 Exit status 0 when every check passes, 1 otherwise. Needs h5py and numpy.
 """
-import contextlib
-import io
 import os
 import random
 import shutil
@@ -41,46 +39,11 @@ import h5py
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare_runs  # noqa: E402
+from clitest import FAILS, report, child_setup, fail, identical, trial_datasets  # noqa: E402
 
-FAILS = []
 OUT_NAME = "out.h5"
 CKPT_NAME = OUT_NAME + ".checkpoint"
 LEFTOVER_PREFIXES = ("." + OUT_NAME + ".partial-", "." + CKPT_NAME + ".staging-")
-
-
-def fail(where, what):
-    FAILS.append(f"{where}: {what}")
-    print(f"FAIL {where}: {what}")
-
-
-def child_setup():
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, signal.SIG_DFL)
-
-
-def trial_datasets(f):
-    """name -> dataset of every per-trial dataset (first axis = trial; not a coordinate)."""
-    out = {}
-    for sname, sc in f["scenarios"].items():
-        for name, ds in sc["trials"].items():
-            cls = ds.attrs.get("CLASS", b"")
-            if isinstance(cls, bytes):
-                cls = cls.decode()
-            if cls == "DIMENSION_SCALE" and name != "trial":
-                continue
-            out[f"scenarios/{sname}/trials/{name}"] = ds
-    return out
-
-
-def identical(where, a, b):
-    """compare_runs.py A B; its report is printed only when the files differ."""
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        rc = compare_runs.main(["compare_runs.py", a, b])
-    if rc != 0:
-        print(buf.getvalue(), end="")
-        fail(where, f"{a} differs from the reference {b} (compare_runs.py exit {rc})")
-    return rc == 0
 
 
 def check_dir_after_kill(where, d, finished):
@@ -260,14 +223,7 @@ def main():
           f"{time.monotonic() - t_all:.1f} s in all")
     if rounds >= 5 and counts["checkpoint"] == 0:
         fail("rounds", "no round was killed with a checkpoint in place: the test checked nothing")
-    if FAILS:
-        print(f"SIGKILL checks FAILED ({len(FAILS)}):")
-        for x in FAILS:
-            print(f"  {x}")
-        return 1
-    shutil.rmtree(work, ignore_errors=True)
-    print("all SIGKILL checks passed")
-    return 0
+    return report("SIGKILL", work)
 
 
 if __name__ == "__main__":
