@@ -24,7 +24,6 @@ import numpy as np
 IGNORED_ROOT_ATTRS = {"threads", "ranks", "overwrite", "created_utc"}
 REQUIRED = [
     "scenarios/baseline/trials/shortfall",
-    "scenarios/baseline/trials/monthly_shortfall",
     "scenarios/baseline/trials/facility_binding_months",
     "scenarios/baseline/summary/eud",
     "scenarios/baseline/summary/shortfall_quantiles",
