@@ -119,12 +119,15 @@ def after_kill(where, d, rc, err, ref, exe, duration, rng, depth):
     finished = rc == 0
     if rc not in (0, -signal.SIGKILL):
         fail(where, f"exit {rc}, expected 0 (finished) or killed by SIGKILL; stderr:\n{err}")
-    leftovers = check_dir_after_kill(where, d, finished)
-    if finished:
-        if os.path.exists(ckpt):
+    # Killed after the results were moved into place (while removing the checkpoint, printing,
+    # or exiting): OUT is the finished file, and a checkpoint may be left beside it.
+    killed_after_rename = rc == -signal.SIGKILL and os.path.exists(out)
+    leftovers = check_dir_after_kill(where, d, finished or killed_after_rename)
+    if finished or killed_after_rename:
+        if finished and os.path.exists(ckpt):
             fail(where, "a finished run left OUT.checkpoint")
         identical(where, out, ref["path"])
-        return "finished", None
+        return ("finished" if finished else "killed after the results were in place"), None
     nb = None
     if os.path.exists(ckpt):
         nb = check_checkpoint(where, ckpt, ref)
