@@ -285,7 +285,11 @@ Design::Design(DesignSettings settings, std::vector<DesignInput> inputs,
 Design::~Design() = default;
 
 int Design::replicate(std::uint64_t trial) const {
-    return s_.pick_freeze_rows > 0 ? 0 : static_cast<int>(trial / m_);
+    if (s_.pick_freeze_rows > 0 || s_.replicates <= 1)
+        return 0;
+    // Trials beyond the run (a benchmark simulating more blocks) stay in the last replicate.
+    return static_cast<int>(
+        std::min<std::uint64_t>(trial / m_, static_cast<std::uint64_t>(s_.replicates - 1)));
 }
 
 std::uint64_t Design::stream_trial(std::uint64_t trial) const {
@@ -354,7 +358,7 @@ void Design::fill(std::uint64_t first, std::uint64_t count, double *u, Workspace
         double *row_u = u + static_cast<std::size_t>(t - first) * K;
         const int rep = replicate(t);
         const std::uint64_t mat = pf ? t / m_ : 0;
-        const std::uint64_t row = pf ? t % m_ : t % m_;
+        const std::uint64_t row = t % m_;
         // Which base sample (0 = A, 1 = B) input i takes in this trial.
         auto set_of = [&](int i) -> int {
             if (!pf)

@@ -598,6 +598,18 @@ TEST_CASE("blocks packed for MPI messages unpack to the same block", "[repro][mp
     CHECK_THROWS(unpack(bytes.data(), bytes.size(), other, c));
 }
 
+TEST_CASE("blocks beyond the run's trials (benchmarks) stay within the accumulators", "[repro]") {
+    // bench_engine simulates more blocks than run.trials: the replicate index of such trials must
+    // stay in range (it overran the per-replicate accumulators before).
+    Model m = load_model(kTiny);
+    set_trials(m, 200);
+    Simulator sim(m);
+    BlockResult b;
+    sim.run_block(5000, 100, b);
+    CHECK(b.acc.trials() == 100);
+    CHECK(b.acc.rep_shortfall.at(0).count() == 100);
+}
+
 TEST_CASE("shards cut the blocks into contiguous, disjoint, near-even slices", "[shards]") {
     for (std::uint64_t nb : {1, 2, 7, 10, 20, 1001})
         for (int n = 1; n <= 8; ++n) {
