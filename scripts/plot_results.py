@@ -51,30 +51,9 @@ import textwrap
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from need_packages import need_packages  # noqa: E402
 
-
-def _need_packages():
-    """Import h5py, numpy, matplotlib; if this Python lacks them (e.g. a pyenv build found by the
-    `#!/usr/bin/env python3` line), rerun once under /usr/bin/python3, else fail with a clear message."""
-    try:
-        import h5py  # noqa: F401
-        import matplotlib  # noqa: F401
-        import numpy  # noqa: F401
-
-        return
-    except ImportError as e:
-        err = e
-    alt = "/usr/bin/python3"
-    if (os.environ.get("CHOKEPOINT_PLOT_REEXEC") != "1" and os.access(alt, os.X_OK)
-            and os.path.realpath(sys.executable) != os.path.realpath(alt)):
-        os.environ["CHOKEPOINT_PLOT_REEXEC"] = "1"
-        os.execv(alt, [alt, os.path.abspath(__file__)] + sys.argv[1:])
-    sys.exit(f"plot_results.py: error: {err} (Python {sys.executable}). It needs h5py, numpy and matplotlib: "
-             "on Debian/Ubuntu apt-get install python3-h5py python3-numpy python3-matplotlib, "
-             "or run it with a Python that has them.")
-
-
-_need_packages()
+need_packages(__file__)
 
 import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402

@@ -914,6 +914,39 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
     attr_scalar<std::int32_t>(sg, "diff_quantiles_bootstrap", B);
 }
 
+/// An estimate per (output, input) with its confidence interval: `name`, `name_ci_low`,
+/// `name_ci_high` [output, input] in a sensitivity group.
+struct IndexTable {
+    std::size_t k = 0;
+    std::vector<double> v, lo, hi;
+    IndexTable(std::size_t outputs, std::size_t inputs)
+        : k(inputs), v(outputs * inputs), lo(outputs * inputs), hi(outputs * inputs) {}
+    /// Row `d` (an output) from per-input estimates and bounds.
+    void set(std::size_t d, const std::vector<double> &est, const std::vector<double> &low,
+             const std::vector<double> &high) {
+        std::copy(est.begin(), est.end(), v.begin() + static_cast<long>(d * k));
+        std::copy(low.begin(), low.end(), lo.begin() + static_cast<long>(d * k));
+        std::copy(high.begin(), high.end(), hi.begin() + static_cast<long>(d * k));
+    }
+    void write(H5::Group &g, const std::string &name) const {
+        const hsize_t D = v.size() / std::max<std::size_t>(1, k), K = k;
+        for (const auto &[suffix, data] :
+             {std::pair{"", &v}, std::pair{"_ci_low", &lo}, std::pair{"_ci_high", &hi}}) {
+            write_array(g, (name + suffix).c_str(), *data, {D, K});
+            label(g, name + suffix, {"output", "input"});
+        }
+    }
+};
+
+/// The coordinates and attributes every sensitivity group has.
+void sensitivity_group_common(H5::Group &g, const Model &m, const std::vector<std::string> &inputs,
+                              double conf) {
+    name_scale(g, "input", inputs);
+    name_scale(g, "output", ids(m.demands));
+    attr_scalar<std::int32_t>(g, "bootstrap", m.run.bootstrap);
+    attr_scalar<double>(g, "confidence", conf);
+}
+
 /// Sensitivity of each demand's total shortfall to the inputs: rank importance (from the stored
 /// inputs) or Sobol' indices (from the pick-freeze matrices), in S's group `sensitivity` or
 /// `sobol_indices`.
@@ -922,68 +955,49 @@ void write_sensitivity(ScenarioOut &S) {
     const auto D = m.demands.size();
     const std::uint64_t n = S.rows;
     constexpr double kConf = 0.95;
+    auto seed_of = [&](std::size_t d) {
+        return m.run.seed ^ quantity_id(S.id + "/" + m.demands[d].id);
+    };
     if (m.run.sensitivity == Sensitivity::Rank && !S.input_names.empty() && n > 2) {
         auto g = S.scen.createGroup("sensitivity");
         auto xin = S.inputs.dataset();
         const auto X = read_all(xin);
         const std::size_t k = S.input_names.size();
-        std::vector<double> sp(D * k), sp_lo(D * k), sp_hi(D * k), sr(D * k), sr_lo(D * k),
-            sr_hi(D * k), r2(D), r2_lo(D), r2_hi(D);
+        IndexTable sp(D, k), sr(D, k);
+        std::vector<double> r2(D), r2_lo(D), r2_hi(D);
         auto ys = S.shortfall.dataset();
         for (std::size_t d = 0; d < D; ++d) {
             const auto y = read_column(ys, d);
-            const auto imp =
-                rank_importance(X.data(), static_cast<std::size_t>(n), k, y.data(), m.run.bootstrap,
-                                kConf, m.run.seed ^ quantity_id(S.id + "/" + m.demands[d].id));
-            std::copy(imp.spearman.begin(), imp.spearman.end(),
-                      sp.begin() + static_cast<long>(d * k));
-            std::copy(imp.spearman_lo.begin(), imp.spearman_lo.end(),
-                      sp_lo.begin() + static_cast<long>(d * k));
-            std::copy(imp.spearman_hi.begin(), imp.spearman_hi.end(),
-                      sp_hi.begin() + static_cast<long>(d * k));
-            std::copy(imp.srrc.begin(), imp.srrc.end(), sr.begin() + static_cast<long>(d * k));
-            std::copy(imp.srrc_lo.begin(), imp.srrc_lo.end(),
-                      sr_lo.begin() + static_cast<long>(d * k));
-            std::copy(imp.srrc_hi.begin(), imp.srrc_hi.end(),
-                      sr_hi.begin() + static_cast<long>(d * k));
+            const auto imp = rank_importance(X.data(), static_cast<std::size_t>(n), k, y.data(),
+                                             m.run.bootstrap, kConf, seed_of(d));
+            sp.set(d, imp.spearman, imp.spearman_lo, imp.spearman_hi);
+            sr.set(d, imp.srrc, imp.srrc_lo, imp.srrc_hi);
             r2[d] = imp.r2;
             r2_lo[d] = imp.r2_lo;
             r2_hi[d] = imp.r2_hi;
         }
-        name_scale(g, "input", S.input_names);
-        name_scale(g, "output", ids(m.demands));
-        const hsize_t K = k;
-        write_array(g, "spearman", sp, {D, K});
-        write_array(g, "spearman_ci_low", sp_lo, {D, K});
-        write_array(g, "spearman_ci_high", sp_hi, {D, K});
-        write_array(g, "srrc", sr, {D, K});
-        write_array(g, "srrc_ci_low", sr_lo, {D, K});
-        write_array(g, "srrc_ci_high", sr_hi, {D, K});
+        sensitivity_group_common(g, m, S.input_names, kConf);
+        sp.write(g, "spearman");
+        sr.write(g, "srrc");
         write_array(g, "r2", r2);
         write_array(g, "r2_ci_low", r2_lo);
         write_array(g, "r2_ci_high", r2_hi);
-        for (const char *name : {"spearman", "spearman_ci_low", "spearman_ci_high", "srrc",
-                                 "srrc_ci_low", "srrc_ci_high"})
-            label(g, name, {"output", "input"});
         for (const char *name : {"r2", "r2_ci_low", "r2_ci_high"})
             label(g, name, {"output"});
-        attr_scalar<std::int32_t>(g, "bootstrap", m.run.bootstrap);
-        attr_scalar<double>(g, "confidence", kConf);
         attr_string(g, "output_statistic", "total shortfall of the demand over the horizon (t)");
     }
     if (m.run.sensitivity == Sensitivity::Sobol && m.run.pick_freeze_rows > 0) {
         const std::uint64_t rows = m.run.pick_freeze_rows;
-        const auto design_inputs = design_inputs_union(S.run_model ? *S.run_model : m);
         std::vector<std::string> names;
-        for (const auto &in : design_inputs)
+        for (const auto &in : design_inputs_union(S.run_model ? *S.run_model : m))
             if (sensitivity_selected(m, in.name))
                 names.push_back(in.name);
         const std::size_t k = names.size();
         if (n != rows * (k + 2))
             return; // a shard: indices need the whole design (merge computes them)
         auto g = S.scen.createGroup("sobol_indices");
-        std::vector<double> f1(D * k), f1l(D * k), f1h(D * k), t1(D * k), t1l(D * k), t1h(D * k),
-            var(D);
+        IndexTable first(D, k), total(D, k);
+        std::vector<double> var(D);
         auto ys = S.shortfall.dataset();
         for (std::size_t d = 0; d < D; ++d) {
             const auto y = read_column(ys, d);
@@ -994,35 +1008,18 @@ void write_sensitivity(ScenarioOut &S) {
             std::vector<std::vector<double>> fab;
             for (std::size_t i = 0; i < k; ++i)
                 fab.push_back(slice(2 + i));
-            const auto si = sobol_indices(slice(0), slice(1), fab, m.run.bootstrap, kConf,
-                                          m.run.seed ^ quantity_id(S.id + "/" + m.demands[d].id));
-            for (std::size_t i = 0; i < k; ++i) {
-                f1[d * k + i] = si.first[i];
-                f1l[d * k + i] = si.first_lo[i];
-                f1h[d * k + i] = si.first_hi[i];
-                t1[d * k + i] = si.total[i];
-                t1l[d * k + i] = si.total_lo[i];
-                t1h[d * k + i] = si.total_hi[i];
-            }
+            const auto si =
+                sobol_indices(slice(0), slice(1), fab, m.run.bootstrap, kConf, seed_of(d));
+            first.set(d, si.first, si.first_lo, si.first_hi);
+            total.set(d, si.total, si.total_lo, si.total_hi);
             var[d] = si.variance;
         }
-        name_scale(g, "input", names);
-        name_scale(g, "output", ids(m.demands));
-        const hsize_t K = k;
-        write_array(g, "first_order", f1, {D, K});
-        write_array(g, "first_order_ci_low", f1l, {D, K});
-        write_array(g, "first_order_ci_high", f1h, {D, K});
-        write_array(g, "total", t1, {D, K});
-        write_array(g, "total_ci_low", t1l, {D, K});
-        write_array(g, "total_ci_high", t1h, {D, K});
+        sensitivity_group_common(g, m, names, kConf);
+        first.write(g, "first_order");
+        total.write(g, "total");
         write_array(g, "variance", var);
-        for (const char *name : {"first_order", "first_order_ci_low", "first_order_ci_high",
-                                 "total", "total_ci_low", "total_ci_high"})
-            label(g, name, {"output", "input"});
         label(g, "variance", {"output"});
         attr_scalar<std::uint64_t>(g, "base_samples", rows);
-        attr_scalar<std::int32_t>(g, "bootstrap", m.run.bootstrap);
-        attr_scalar<double>(g, "confidence", kConf);
         attr_string(g, "estimators",
                     "first order: Saltelli et al. (2010); total: Jansen (1999); "
                     "output: total shortfall of the demand (t)");

@@ -237,6 +237,7 @@ Simulator::Simulator(const Model &model, std::shared_ptr<const Design> design, b
         }
         coord_.push_back(coord);
     }
+    keeps_inputs_ = !kept_input_names(m_).empty();
     for (const auto &d : m_.demands)
         demand_component_.push_back(m_.products[static_cast<std::size_t>(d.product)].component);
     for (int p : m_.node_product)
@@ -282,7 +283,7 @@ void Simulator::run_block(std::uint64_t first_trial, std::uint64_t count, BlockR
 }
 
 bool Simulator::keeps_inputs() const {
-    return m_.run.store_inputs || m_.run.sensitivity == Sensitivity::Rank;
+    return keeps_inputs_;
 }
 
 void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &out) {

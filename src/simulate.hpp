@@ -82,6 +82,7 @@ private:
     std::vector<std::string> input_names_;
     std::vector<double> values_; // per slot: the value drawn in this trial
     std::vector<std::uint64_t> outage_qid_;
+    bool keeps_inputs_ = false; // kept_input_names(model) is not empty
     std::vector<int> demand_component_, node_component_, restriction_component_;
     // scratch
     std::vector<double> factors_, capacity_, want_, leak_;
