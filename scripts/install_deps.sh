@@ -9,6 +9,7 @@ PACKAGES=(
     build-essential cmake pkg-config
     libtbb-dev libboost-dev libboost-math-dev libhdf5-dev catch2 libyaml-cpp-dev libcli11-dev
     libbenchmark-dev
+    coinor-libclp-dev
     openmpi-bin
     libopenmpi-dev
     python3 python3-h5py python3-numpy python3-matplotlib python3-xarray python3-h5netcdf

@@ -4,7 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <istream>
 #include <limits>
+#include <ostream>
+#include <sstream>
 #include <stdexcept>
 
 namespace chokepoint {
@@ -13,7 +16,53 @@ namespace {
 constexpr double kPivotEps = 1e-9;
 constexpr double kCostEps = 1e-10;
 constexpr double kFeasEps = 1e-9;
+
+std::string fmt_g(double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.3g", v);
+    return buf;
+}
 } // namespace
+
+const char *rung_name(Rung r) {
+    switch (r) {
+    case Rung::Warm:
+        return "warm";
+    case Rung::Cold:
+        return "cold";
+    case Rung::Bland:
+        return "bland";
+    case Rung::Library:
+        return "clp";
+    }
+    return "?";
+}
+
+std::string LpFailure::describe() const {
+    std::ostringstream os;
+    os << "allocation LP failed";
+    if (!scenario.empty())
+        os << " in scenario '" << scenario << "'";
+    if (trial >= 0)
+        os << ", trial " << trial;
+    if (month >= 0)
+        os << ", month " << month;
+    if (!chain.empty())
+        os << ", value chain " << chain;
+    if (!role.empty())
+        os << " (" << role << ")";
+    os << ": every solver rung failed [" << ladder_ << "]";
+    return os.str();
+}
+
+const char *LpFailure::what() const noexcept {
+    try {
+        what_ = describe();
+        return what_.c_str();
+    } catch (...) {
+        return "allocation LP failed";
+    }
+}
 
 void LinearProgram::reset(int n) {
     n_ = n;
@@ -125,6 +174,14 @@ bool LinearProgram::iterate(int ncols_enter, int max_iter) {
         if (leave < 0)
             return false;
         degenerate_run = (ratio <= 1e-12) ? degenerate_run + 1 : 0;
+        // The ratio test read a basic value a rounding error below zero as zero; make it so
+        // before pivoting. Otherwise the entering variable takes that value divided by the pivot
+        // element: a residue of -4e-12 on a row whose pivot is a small want (4.6e-6, a nearly
+        // full stockpile's refill) became a fill fraction of -8e-7, which verification rightly
+        // refused, and the run died (issue 10, seed 5). Zeroing it solves b perturbed by the
+        // residue, within the feasibility tolerance the certificate checks.
+        if (T(leave, rhs_col_) < 0)
+            T(leave, rhs_col_) = 0.0;
         pivot(leave, enter);
     }
     throw std::runtime_error("simplex iteration limit");
@@ -133,25 +190,76 @@ bool LinearProgram::iterate(int ncols_enter, int max_iter) {
 LinearProgram::Status LinearProgram::solve() {
     warm_ = false;
     pivots_ = 0;
+    ladder_log_.clear();
     const bool same_shape =
         have_last_ && n_ == last_n_ && row_start_ == last_row_start_ && idx_ == last_idx_;
     cold_reason_ = !have_last_ ? 1 : !same_shape ? 2 : 3;
+    auto note = [&](Rung r, const std::string &what) {
+        if (!ladder_log_.empty())
+            ladder_log_ += "; ";
+        ladder_log_ += std::string(rung_name(r)) + ": " + what;
+    };
+    auto outcome = [&](Status st) -> std::string {
+        switch (st) {
+        case Status::Optimal:
+            return "optimal";
+        case Status::Infeasible:
+            return "infeasible";
+        case Status::Unbounded:
+            return "unbounded";
+        case Status::IterationLimit:
+            return "iteration limit";
+        case Status::Numerical:
+            break;
+        }
+        return "no certificate (primal " + fmt_g(cert_.primal) + ", dual " + fmt_g(cert_.dual) +
+               ", gap " + fmt_g(cert_.gap) + ")";
+    };
     Status st = Status::Numerical;
-    if (same_shape && warm_start_ && try_warm()) {
-        warm_ = true;
-        cold_reason_ = 0;
-        st = Status::Optimal;
-    } else {
-        safe_ = false;
-        st = solve_once();
-        if (st == Status::IterationLimit || st == Status::Numerical) {
-            // Numerical trouble: again with Bland's rule throughout and a stricter pivot
-            // tolerance.
-            safe_ = true;
-            st = solve_once();
+    bool done = false;
+    // 1. Warm: the last optimal basis of this object, updated for the new coefficients.
+    if (first_rung_ <= Rung::Warm) {
+        if (!have_last_)
+            note(Rung::Warm, "not tried (nothing remembered)");
+        else if (!same_shape)
+            note(Rung::Warm, "not tried (other rows)");
+        else if (!warm_start_)
+            note(Rung::Warm, "not tried (warm starts off)");
+        else if (try_warm()) {
+            warm_ = true;
+            cold_reason_ = 0;
+            rung_ = Rung::Warm;
+            st = Status::Optimal;
+            done = true;
+        } else {
+            note(Rung::Warm, "gave up");
         }
     }
-    have_last_ = st == Status::Optimal;
+    // 2, 3. Cold: Dantzig's rule; then Bland's rule throughout with a stricter pivot tolerance.
+    for (const Rung r : {Rung::Cold, Rung::Bland}) {
+        if (done || first_rung_ > r)
+            continue;
+        safe_ = r == Rung::Bland;
+        st = solve_once();
+        if (st == Status::Optimal) {
+            rung_ = r;
+            done = true;
+        } else {
+            note(r, outcome(st));
+        }
+    }
+    // 4. The library solver.
+    if (!done) {
+        st = solve_library();
+        if (st == Status::Optimal) {
+            rung_ = Rung::Library;
+            done = true;
+        } else {
+            note(Rung::Library, outcome(st));
+        }
+    }
+    // Only a tableau's optimal basis can be warm-started from.
+    have_last_ = done && tableau_valid_;
     if (have_last_) {
         last_n_ = n_;
         last_row_start_ = row_start_;
@@ -273,7 +381,8 @@ bool LinearProgram::try_warm() {
             return false;
         }
     }
-    return finish() == Status::Optimal;
+    extract();
+    return accept() == Status::Optimal;
 }
 
 // Dual simplex from a dual-feasible tableau (reduced costs >= 0) with some negative basic
@@ -422,10 +531,11 @@ LinearProgram::Status LinearProgram::solve_once() {
     } catch (const std::runtime_error &) {
         return Status::IterationLimit;
     }
-    return finish();
+    extract();
+    return accept();
 }
 
-LinearProgram::Status LinearProgram::finish() {
+void LinearProgram::extract() {
     const int slack0 = n_;
     x_.assign(static_cast<std::size_t>(n_), 0.0);
     for (int i = 0; i < m_; ++i) {
@@ -438,26 +548,217 @@ LinearProgram::Status LinearProgram::finish() {
         y_[static_cast<std::size_t>(i)] =
             T(m_, slack0 + i) * row_scale_[static_cast<std::size_t>(i)];
     objective_ = T(m_, rhs_col_);
-    // Verify: a solution that violates its own rows beyond rounding is not returned.
-    double worst = 0, scale = 1;
-    for (int i = 0; i < m_; ++i) {
-        double act = 0;
-        for (int e = row_start_[static_cast<std::size_t>(i)];
-             e < row_start_[static_cast<std::size_t>(i) + 1]; ++e) {
-            const double t = val_[static_cast<std::size_t>(e)] *
-                             x_[static_cast<std::size_t>(idx_[static_cast<std::size_t>(e)])];
+    tableau_valid_ = true;
+}
+
+LinearProgram::Status LinearProgram::accept() {
+    cert_ = certify(x_, y_);
+    max_violation_ = cert_.primal;
+    return cert_.ok() ? Status::Optimal : Status::Numerical;
+}
+
+// The certificate, for  max c.x  s.t.  A x <= b, x >= 0  and its dual  min b.y  s.t.  A^T y >= c,
+// y >= 0. Each part is relative to the size of the terms it sums, floored at 1 (the allocation
+// LPs are scaled so that their numbers are O(1)). With s_i = max(1, |b_i|, max_j |a_ij x_j|):
+//   primal = max over rows of (a_i.x - b_i)^+ / s_i, and over columns of (-x_j)^+;
+//   dual   = max over rows of (-y_i)^+, and over columns of (c_j - y.A_j)^+ / max(1, |c_j|,
+//            max_i |y_i a_ij|);
+//   gap    = |c.x - b.y| / max(1, |c.x|, sum_i |y_i| s_i).
+// The gap is c.x - b.y = -sum_i y_i (b_i - a_i.x) - sum_j x_j (y.A_j - c_j): complementary
+// slackness residues, each the size of a dual times a row's terms, hence its scale. A solution
+// passing all three within 1e-9 is optimal to that tolerance (weak duality bounds its distance
+// from the optimum), whichever method produced it.
+LinearProgram::Certificate LinearProgram::certify(const std::vector<double> &x,
+                                                  const std::vector<double> &y) const {
+    Certificate c;
+    const auto M = rhs_.size();
+    const auto N = static_cast<std::size_t>(n_);
+    std::vector<double> col(N, 0.0), col_scale(N, 1.0);
+    double by = 0, cx = 0, gap_scale = 1;
+    for (std::size_t i = 0; i < M; ++i) {
+        double act = 0, scale = std::max(1.0, std::abs(rhs_[i]));
+        for (int e = row_start_[i]; e < row_start_[i + 1]; ++e) {
+            const auto j = static_cast<std::size_t>(idx_[static_cast<std::size_t>(e)]);
+            const double a = val_[static_cast<std::size_t>(e)];
+            const double t = a * x[j];
             act += t;
             scale = std::max(scale, std::abs(t));
+            col[j] += y[i] * a;
+            col_scale[j] = std::max(col_scale[j], std::abs(y[i] * a));
         }
-        worst = std::max(worst, act - rhs_[static_cast<std::size_t>(i)]);
-        scale = std::max(scale, std::abs(rhs_[static_cast<std::size_t>(i)]));
+        c.primal = std::max(c.primal, (act - rhs_[i]) / scale);
+        c.dual = std::max(c.dual, -y[i]);
+        by += rhs_[i] * y[i];
+        gap_scale += std::abs(y[i]) * scale;
     }
-    for (double v : x_)
-        worst = std::max(worst, -v);
-    max_violation_ = worst;
-    if (worst > 1e-9 * scale)
-        return Status::Numerical;
-    return Status::Optimal;
+    for (std::size_t j = 0; j < N; ++j) {
+        c.primal = std::max(c.primal, -x[j]);
+        cx += cost_[j] * x[j];
+        c.dual = std::max(c.dual, (cost_[j] - col[j]) / std::max(col_scale[j], std::abs(cost_[j])));
+    }
+    c.gap = std::abs(cx - by) / std::max(gap_scale, std::abs(cx));
+    if (!std::isfinite(c.primal) || !std::isfinite(c.dual) || !std::isfinite(c.gap))
+        c.primal = c.dual = c.gap = std::numeric_limits<double>::infinity();
+    return c;
+}
+
+void LinearProgram::write_lp(std::ostream &os) const {
+    char buf[64];
+    auto num = [&](double v) {
+        std::snprintf(buf, sizeof buf, "%.17g", v);
+        return std::string(buf);
+    };
+    auto term = [&](double a, int j) {
+        return std::string(a < 0 ? " - " : " + ") + num(std::abs(a)) + " x" + std::to_string(j);
+    };
+    std::vector<char> used(static_cast<std::size_t>(n_), 0);
+    os << "Maximize\n obj:";
+    bool any = false;
+    for (int j = 0; j < n_; ++j)
+        if (cost_[static_cast<std::size_t>(j)] != 0) {
+            os << term(cost_[static_cast<std::size_t>(j)], j);
+            used[static_cast<std::size_t>(j)] = 1;
+            any = true;
+        }
+    if (!any)
+        os << " 0 x0";
+    os << "\nSubject To\n";
+    for (std::size_t i = 0; i < rhs_.size(); ++i) {
+        os << " r" << i << ":";
+        if (row_start_[i] == row_start_[i + 1])
+            os << " 0 x0";
+        for (int e = row_start_[i]; e < row_start_[i + 1]; ++e) {
+            const int j = idx_[static_cast<std::size_t>(e)];
+            os << term(val_[static_cast<std::size_t>(e)], j);
+            used[static_cast<std::size_t>(j)] = 1;
+        }
+        os << " <= " << num(rhs_[i]);
+        if (flip_[i] && rhs_[i] >= 0)
+            os << " \\ art";
+        os << "\n";
+    }
+    // Every variable is >= 0 (the format's default); name the ones no row or cost mentions.
+    os << "Bounds\n";
+    for (int j = 0; j < n_; ++j)
+        if (!used[static_cast<std::size_t>(j)])
+            os << " x" << j << " >= 0\n";
+    os << "End\n";
+}
+
+LinearProgram LinearProgram::read_lp(std::istream &is) {
+    LinearProgram lp;
+    std::string line;
+    int line_no = 0;
+    enum { None, Objective, Rows, Bounds, End } part = None;
+    std::vector<std::pair<int, double>> objective;
+    struct Row {
+        std::vector<std::pair<int, double>> coefs;
+        double rhs;
+        bool art;
+    };
+    std::vector<Row> rows;
+    int n = 0;
+    auto fail = [&](const std::string &why) -> void {
+        throw std::runtime_error("LP file line " + std::to_string(line_no) + ": " + why);
+    };
+    // Parses "+ 1.5 x3 - 2 x4 ..." into coefficients.
+    auto terms = [&](const std::string &text) {
+        std::vector<std::pair<int, double>> out;
+        std::istringstream ts(text);
+        std::string tok;
+        double sign = 1;
+        double coef = std::numeric_limits<double>::quiet_NaN();
+        while (ts >> tok) {
+            if (tok == "+" || tok == "-") {
+                sign = tok == "-" ? -1 : 1;
+                continue;
+            }
+            if (tok[0] == 'x') {
+                const int j = std::stoi(tok.substr(1));
+                if (j < 0 || j > 10000000)
+                    fail("variable index out of range");
+                n = std::max(n, j + 1);
+                out.push_back({j, sign * (std::isnan(coef) ? 1.0 : coef)});
+                sign = 1;
+                coef = std::numeric_limits<double>::quiet_NaN();
+                continue;
+            }
+            std::size_t used = 0;
+            coef = std::stod(tok, &used);
+            if (used != tok.size())
+                fail("cannot read '" + tok + "'");
+        }
+        return out;
+    };
+    try {
+        while (std::getline(is, line)) {
+            ++line_no;
+            bool art = false;
+            if (const auto c = line.find('\\'); c != std::string::npos) {
+                art = line.find("art", c) != std::string::npos;
+                line.erase(c);
+            }
+            const auto first = line.find_first_not_of(" \t\r");
+            if (first == std::string::npos)
+                continue;
+            const std::string t = line.substr(first);
+            if (t.rfind("Maximize", 0) == 0) {
+                part = Objective;
+                continue;
+            }
+            if (t.rfind("Subject To", 0) == 0) {
+                part = Rows;
+                continue;
+            }
+            if (t.rfind("Bounds", 0) == 0) {
+                part = Bounds;
+                continue;
+            }
+            if (t.rfind("End", 0) == 0) {
+                part = End;
+                continue;
+            }
+            const auto colon = t.find(':');
+            switch (part) {
+            case Objective:
+                for (const auto &c : terms(colon == std::string::npos ? t : t.substr(colon + 1)))
+                    if (c.second != 0)
+                        objective.push_back(c);
+                break;
+            case Rows: {
+                const auto le = t.find("<=");
+                if (colon == std::string::npos || le == std::string::npos)
+                    fail("expected 'name: terms <= rhs'");
+                Row r;
+                for (const auto &c : terms(t.substr(colon + 1, le - colon - 1)))
+                    if (c.second != 0)
+                        r.coefs.push_back(c);
+                std::size_t used = 0;
+                const std::string rhs = t.substr(le + 2);
+                r.rhs = std::stod(rhs, &used);
+                r.art = art;
+                rows.push_back(std::move(r));
+                break;
+            }
+            case Bounds:
+                terms(t.substr(0, t.find(">=")));
+                break;
+            default:
+                fail("text outside Maximize / Subject To / Bounds");
+            }
+        }
+    } catch (const std::invalid_argument &) {
+        fail("not a number");
+    } catch (const std::out_of_range &) {
+        fail("number out of range");
+    }
+    if (part != End)
+        fail("no End line");
+    lp.reset(n);
+    for (const auto &r : rows)
+        lp.add_row(r.coefs, r.rhs, r.art);
+    lp.set_objective(objective);
+    return lp;
 }
 
 } // namespace chokepoint
@@ -470,6 +771,8 @@ double LinearProgram::rhs_derivative(const std::vector<int> &rows) const {
         y += y_[static_cast<std::size_t>(r)];
     if (y <= 1e-12)
         return 0.0;
+    if (!tableau_valid_) // the library rung leaves no basis inverse: re-solve to decide
+        return std::numeric_limits<double>::quiet_NaN();
     const int slack0 = n_;
     for (int k = 0; k < m_; ++k) {
         // Change of basic variable k per unit increase: sum over rows of scale * B^-1 e_row.

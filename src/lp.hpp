@@ -1,12 +1,21 @@
-// A small dense two-phase simplex for the monthly allocation problems.
+// The linear programs of the monthly allocation, solved by a ladder of methods that cannot lose a
+// run:
 //
 //   maximise c.x  subject to  A x <= b,  x >= 0      (b may be negative: phase 1 handles it)
 //
 // The problems are small (tens of variables and rows, after the network is aggregated to
 // (product, country-class) nodes) and solved many times, so a dense tableau with Dantzig's
 // rule (Bland's rule after a run of degenerate pivots, which guarantees termination) beats a
-// general sparse solver here. Rows are equilibrated, rounding residue is flushed, and every
-// solution is checked against its rows before it is returned.
+// general sparse solver here. Rows are equilibrated and rounding residue is flushed.
+//
+// The ladder (docs/model.md, "Solving the allocation LPs"): 1. warm dense simplex from the last
+// optimal basis; 2. cold dense simplex; 3. cold dense simplex with Bland's rule throughout and a
+// stricter pivot tolerance; 4. COIN-OR CLP (dual simplex, then primal). A rung's answer is
+// accepted only with an optimality certificate checked here, the same for every rung: primal
+// feasibility of every row and bound, dual feasibility (y >= 0, A^T y >= c) and a vanishing
+// duality gap, each within a relative 1e-9. What the allocator reads (objective, duals) is
+// therefore optimal to that tolerance whichever rung answered; which rung answers is itself a
+// deterministic function of the problem sequence, so results stay bit-identical for a seed.
 //
 // Warm re-solve: month after month the same problem comes back with other right-hand sides
 // (capacities ramp, stockpiles drain) and, at the turn of a year, other coefficients (demand
@@ -18,10 +27,64 @@
 // reproducible bits must call forget() at the same points (the allocator does at every trial).
 #pragma once
 
+#include <array>
+#include <cstdint>
+#include <iosfwd>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
 namespace chokepoint {
+
+/// The rungs of the solver ladder, in the order they are tried.
+enum class Rung : std::uint8_t { Warm, Cold, Bland, Library };
+inline constexpr int kRungs = 4;
+/// "warm", "cold", "bland", "clp".
+const char *rung_name(Rung r);
+/// LPs answered per rung; those among them answered only after the allocator relaxed their fixed
+/// lower bounds by the certificate tolerance (allocation.cpp); LPs no rung answered (they end the
+/// run).
+struct RungCounts {
+    std::array<std::uint64_t, kRungs> solved{};
+    std::uint64_t relaxed = 0, failed = 0;
+    void merge(const RungCounts &o) {
+        for (int i = 0; i < kRungs; ++i)
+            solved[static_cast<std::size_t>(i)] += o.solved[static_cast<std::size_t>(i)];
+        relaxed += o.relaxed;
+        failed += o.failed;
+    }
+    std::uint64_t total() const {
+        std::uint64_t t = failed;
+        for (auto v : solved)
+            t += v;
+        return t;
+    }
+    bool operator==(const RungCounts &) const = default;
+};
+
+/// Thrown when no rung of the ladder solved an allocation LP. The allocator, the simulator and
+/// the run fill in where it happened (role, value chain, month, trial, scenario), so that the
+/// message locates it and the LP (CPLEX LP format, `lp_text`) can be written out and replayed.
+class LpFailure : public std::runtime_error {
+public:
+    LpFailure(std::string ladder, std::string lp_text)
+        : std::runtime_error("allocation LP failed"), ladder_(std::move(ladder)),
+          lp_text_(std::move(lp_text)) {}
+    std::string role, chain, scenario;
+    long long trial = -1;
+    int month = -1;
+    /// What each rung did, e.g. "warm: not tried (first solve); cold: numerical (...); ...".
+    const std::string &ladder() const { return ladder_; }
+    const std::string &lp_text() const { return lp_text_; }
+    /// One line naming everything known: scenario, trial, month, value chain, role, ladder.
+    std::string describe() const;
+    const char *what() const noexcept override;
+
+private:
+    std::string ladder_, lp_text_;
+    mutable std::string what_;
+};
 
 class LinearProgram {
 public:
@@ -39,8 +102,17 @@ public:
     void set_warm_start(bool on) { warm_start_ = on; }
     /// Drops the remembered basis: the next solve starts from scratch.
     void forget() { have_last_ = false; }
+    /// Starts the ladder at `r` (the rungs below are skipped): for tests, the soak benchmark and
+    /// the differential checks that every rung gives the same allocation. Default Rung::Warm.
+    void set_first_rung(Rung r) { first_rung_ = r; }
 
+    /// Runs the ladder; Optimal with a checked certificate, or the status of the last rung tried
+    /// (then ladder_log() says what each rung did).
     Status solve();
+    /// The rung that answered the last solve (meaningful after Optimal).
+    Rung rung() const { return rung_; }
+    /// What each rung did in the last solve (for error messages).
+    const std::string &ladder_log() const { return ladder_log_; }
 
     double objective() const { return objective_; }
     double value(int var) const { return x_[static_cast<std::size_t>(var)]; }
@@ -63,8 +135,33 @@ public:
     /// Largest violation of a row or bound by the returned solution.
     double max_violation() const { return max_violation_; }
 
+    /// The optimality certificate of a solution, each part relative (see lp.cpp, certify()).
+    struct Certificate {
+        double primal = 0; // worst row or bound violation
+        double dual = 0;   // worst negative dual or reduced cost A^T y - c
+        double gap = 0;    // |c.x - b.y|
+        bool ok() const { return primal <= 1e-9 && dual <= 1e-9 && gap <= 1e-9; }
+    };
+    /// The certificate of the returned solution (checked for every rung).
+    const Certificate &certificate() const { return cert_; }
+    /// Checks x, y against this problem's rows (what every rung's answer must pass).
+    Certificate certify(const std::vector<double> &x, const std::vector<double> &y) const;
+
+    /// The problem in CPLEX LP format (names x0.., r0..; every number to 17 digits), for failure
+    /// reports and replay (read_lp).
+    void write_lp(std::ostream &os) const;
+    /// Reads a problem written by write_lp; rows with a `\\ art` comment keep their artificial.
+    /// Throws std::runtime_error naming the line on anything else.
+    static LinearProgram read_lp(std::istream &is);
+    int columns() const { return n_; }
+
 private:
     Status solve_once();
+    Status solve_library();
+    /// Fills x_, y_, objective_ from the tableau (no checks).
+    void extract();
+    /// Certifies x_, y_; Optimal if the certificate holds, else Numerical.
+    Status accept();
     bool try_warm();
     bool dual_simplex();
     void reduced_costs();
@@ -104,6 +201,10 @@ private:
     std::vector<double> x_, y_;
     double objective_ = 0, max_violation_ = 0;
     int pivots_ = 0, cold_reason_ = 0;
+    Certificate cert_;
+    Rung rung_ = Rung::Warm, first_rung_ = Rung::Warm;
+    bool tableau_valid_ = false; // x_, y_ came from the tableau (rhs_derivative may read it)
+    std::string ladder_log_;
 };
 
 } // namespace chokepoint
