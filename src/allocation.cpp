@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
+#include <string>
 
 namespace chokepoint {
 
@@ -136,6 +135,19 @@ Allocator::Allocator(const Model &model, bool warm_start) : m_(model), warm_star
 
 Allocator::~Allocator() = default;
 
+void AllocatorStats::merge(const AllocatorStats &o) {
+    solves += o.solves;
+    cache_hits += o.cache_hits;
+    monotone_hits += o.monotone_hits;
+    lps += o.lps;
+    warm += o.warm;
+    pivots += o.pivots;
+    cold_first += o.cold_first;
+    cold_changed += o.cold_changed;
+    cold_failed += o.cold_failed;
+    rungs.merge(o.rungs);
+}
+
 void Allocator::forget(const std::vector<char> *possible) {
     if (possible)
         possible_ = *possible;
@@ -163,8 +175,8 @@ void Allocator::solve(const MonthInput &in, MonthOutput &out) {
 void Allocator::solve_component(Component &c, const MonthInput &in, MonthOutput &out) {
     ++stats_.solves;
     const std::size_t nf = c.facilities.size(), nd = c.demands.size(), nr = c.restrictions.size();
-    bool same = c.have_last;
-    bool monotone = c.have_last && c.last_all_served;
+    bool same = c.have_last && !inject_failure_;
+    bool monotone = c.have_last && c.last_all_served && !inject_failure_;
     for (std::size_t i = 0; i < nf && (same || monotone); ++i) {
         const double v = in.capacity[c.facilities[i]];
         same = same && v == c.last_cap[i];
@@ -420,56 +432,91 @@ void Allocator::solve_fresh(Component &c, const MonthInput &in) {
     auto role = [](std::uint64_t kind, std::uint64_t a, std::uint64_t b) {
         return (kind << 56) | (a << 28) | b;
     };
+    // What an LP is for, in words (for failure reports).
+    auto role_text = [&](std::uint64_t key) {
+        const std::uint64_t kind = key >> 56, a = (key >> 28) & 0xFFFFFFFu, b = key & 0xFFFFFFFu;
+        switch (kind) {
+        case 0:
+            return std::string("probe: every tier served in full?");
+        case 1:
+            return "tier " + std::to_string(a) + ", progressive filling round " + std::to_string(b);
+        case 2:
+            return "stockpile refills, progressive filling round " + std::to_string(b);
+        case 3:
+            return "chokepoint base of tier " + std::to_string(a);
+        case 4: {
+            std::string names;
+            for (int mn : P.nodes[static_cast<std::size_t>(a)].model_nodes)
+                names += (names.empty() ? "" : ", ") + m.node_names[static_cast<std::size_t>(mn)];
+            return "chokepoint test of node " + names;
+        }
+        default:
+            return "chokepoint test of restriction " +
+                   m.restrictions[static_cast<std::size_t>(
+                                      P.leak_rows[static_cast<std::size_t>(a)].first)]
+                       .id;
+        }
+    };
+    // Runs the LP of role `key` (base rows plus `extra_rows`) through the solver ladder. Lower
+    // bounds (rows -flow <= -L) carry the deliveries fixed by earlier LPs, which are optimal only
+    // to the certificate's tolerance, so a later LP may be infeasible by a rounding residue
+    // (seen: 4e-12). When no rung answers, the LP is tried once more with every such bound
+    // lowered by that tolerance (1e-9 of the product's unit) and counted as relaxed; only if that
+    // fails too is the run stopped (LpFailure, with the LP as posed).
     auto run_lp = [&](std::uint64_t key, const std::vector<Problem::Row> &extra_rows,
                       const std::vector<double> &extra_rhs, const Problem::Row &objective) {
         lpp = &c.slots[key];
         LinearProgram &lp_ = *lpp;
-        lp_.set_warm_start(warm_start_);
-        lp_.reset(P.n_vars);
-        for (std::size_t i = 0; i < P.rows.size(); ++i)
-            lp_.add_row(P.rows[i], P.rhs[i]);
-        for (std::size_t i = 0; i < extra_rows.size(); ++i) {
-            // A lower bound (-flow <= -L) keeps an artificial even at L = 0, so that its LP
-            // keeps its shape (and warm start) from month to month.
-            const auto &row = extra_rows[i];
-            const bool lower =
-                extra_rhs[i] <= 0 && !row.empty() &&
-                std::all_of(row.begin(), row.end(), [](const auto &e) { return e.second < 0; });
-            lp_.add_row(row, extra_rhs[i], lower);
-        }
-        lp_.set_objective(objective);
+        auto pose = [&](double relax) {
+            lp_.set_warm_start(warm_start_);
+            lp_.set_first_rung(first_rung_);
+            lp_.reset(P.n_vars);
+            for (std::size_t i = 0; i < P.rows.size(); ++i)
+                lp_.add_row(P.rows[i], P.rhs[i]);
+            for (std::size_t i = 0; i < extra_rows.size(); ++i) {
+                // A lower bound (-flow <= -L) keeps an artificial even at L = 0, so that its LP
+                // keeps its shape (and warm start) from month to month.
+                const auto &row = extra_rows[i];
+                const bool lower =
+                    extra_rhs[i] <= 0 && !row.empty() &&
+                    std::all_of(row.begin(), row.end(), [](const auto &e) { return e.second < 0; });
+                lp_.add_row(row, lower ? std::min(0.0, extra_rhs[i] + relax) : extra_rhs[i], lower);
+            }
+            lp_.set_objective(objective);
+        };
+        pose(0.0);
         ++stats_.lps;
-        const auto st = lp_.solve();
+        auto st = inject_failure_ ? LinearProgram::Status::Numerical : lp_.solve();
+        if (st != LinearProgram::Status::Optimal) {
+            std::ostringstream text;
+            lp_.write_lp(text);
+            std::string ladder =
+                inject_failure_ ? "injected failure (CHOKEPOINT_TEST_FAIL_LP)" : lp_.ladder_log();
+            const bool has_lower =
+                std::any_of(extra_rhs.begin(), extra_rhs.end(), [](double b) { return b < 0; });
+            if (has_lower && !inject_failure_) {
+                pose(1e-9);
+                st = lp_.solve();
+                ladder += "; then with lower bounds relaxed by 1e-9: " + lp_.ladder_log();
+            }
+            if (st != LinearProgram::Status::Optimal) {
+                ++stats_.rungs.failed;
+                LpFailure f(ladder, text.str());
+                f.role = role_text(key);
+                for (int p : c.products)
+                    f.chain +=
+                        (f.chain.empty() ? "" : "+") + m.products[static_cast<std::size_t>(p)].id;
+                lp_.forget();
+                throw f;
+            }
+            ++stats_.rungs.relaxed;
+        }
         stats_.pivots += static_cast<std::uint64_t>(lp_.pivots());
         stats_.warm += lp_.warm() ? 1 : 0;
         stats_.cold_first += lp_.cold_reason() == 1;
         stats_.cold_changed += lp_.cold_reason() == 2;
         stats_.cold_failed += lp_.cold_reason() == 3;
-        if (st != LinearProgram::Status::Optimal) {
-            if (std::getenv("CHOKEPOINT_DEBUG_LP")) {
-                std::ostringstream d;
-                d.precision(17);
-                d << "LP dump: maximise";
-                for (const auto &[j, v] : objective)
-                    d << " +" << v << "*x" << j;
-                d << "\n";
-                auto dump = [&](const Problem::Row &r, double b) {
-                    for (const auto &[j, v] : r)
-                        d << " " << v << "*x" << j;
-                    d << " <= " << b << "\n";
-                };
-                for (std::size_t i = 0; i < P.rows.size(); ++i)
-                    dump(P.rows[i], P.rhs[i]);
-                for (std::size_t i = 0; i < extra_rows.size(); ++i)
-                    dump(extra_rows[i], extra_rhs[i]);
-                std::fprintf(stderr, "%s", d.str().c_str());
-            }
-            std::ostringstream os;
-            os << "allocation LP failed (status " << static_cast<int>(st) << ", "
-               << P.rows.size() + extra_rows.size() << " rows, " << P.n_vars
-               << " variables): please report this with the config and seed";
-            throw std::runtime_error(os.str());
-        }
+        ++stats_.rungs.solved[static_cast<std::size_t>(lp_.rung())];
     };
 
     // Lower bounds (scaled) of every consumer fixed so far; -1 = not fixed.

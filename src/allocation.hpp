@@ -41,6 +41,9 @@ struct MonthOutput {
 struct AllocatorStats {
     std::uint64_t solves = 0, cache_hits = 0, monotone_hits = 0, lps = 0, warm = 0, pivots = 0;
     std::uint64_t cold_first = 0, cold_changed = 0, cold_failed = 0;
+    /// LPs answered per rung of the ladder (lp.hpp).
+    RungCounts rungs;
+    void merge(const AllocatorStats &o);
 };
 
 /// Per-thread workspace; not thread-safe, cheap to create.
@@ -48,6 +51,11 @@ class Allocator {
 public:
     /// `warm_start` false solves every LP from scratch (slower; the results agree to rounding).
     explicit Allocator(const Model &model, bool warm_start = true);
+    /// Starts every LP's solver ladder at `r` (tests, soak and differential checks).
+    void set_first_rung(Rung r) { first_rung_ = r; }
+    /// Fault injection for the failure path's tests: while on, every LP fails as if no rung had
+    /// solved it (see Simulator, CHOKEPOINT_TEST_FAIL_LP).
+    void inject_failure(bool on) { inject_failure_ = on; }
 
     /// Forgets every remembered month and basis, so that what follows depends on nothing
     /// solved before (called at the start of every trial: results must not depend on which
@@ -56,7 +64,8 @@ public:
     /// month's LP, so that the LPs keep their shape (and warm starts) when they switch on/off.
     void forget(const std::vector<char> *possible = nullptr);
 
-    /// Solves the month for all components; results in `out` (resized as needed).
+    /// Solves the month for all components; results in `out` (resized as needed). Throws
+    /// LpFailure (with its role and value chain filled in) when no rung solves an LP.
     void solve(const MonthInput &in, MonthOutput &out);
 
     const AllocatorStats &stats() const { return stats_; }
@@ -73,6 +82,8 @@ private:
     std::vector<double> unit_;
     std::vector<char> possible_;
     bool warm_start_ = true;
+    Rung first_rung_ = Rung::Warm;
+    bool inject_failure_ = false;
     AllocatorStats stats_;
 
 public:

@@ -1,6 +1,7 @@
 // chokepoint: thin command-line front end; all logic lives in the library.
 #include "comm.hpp"
 #include "config.hpp"
+#include "diagnostics.hpp"
 #include "output.hpp"
 #include "run.hpp"
 #include "summary_text.hpp"
@@ -102,6 +103,10 @@ int main(int argc, char **argv) {
                         "Continue the checkpoint FILE of an interrupted run (config, seed, trials "
                         "and shard come from it; give no CONFIG)");
     run_config->excludes(resume_opt);
+    bool allow_version_change = false;
+    run->add_flag("--allow-version-change", allow_version_change,
+                  "With --resume: finish a checkpoint written by another version of chokepoint "
+                  "(e.g. after an upgrade that fixed what stopped it); the file records it");
     run->add_option("--shard", shard_text,
                     "Run only the K-th of N slices of the trial blocks (K/N, K in 1..N); combine "
                     "the N files with `chokepoint merge`")
@@ -149,6 +154,51 @@ int main(int argc, char **argv) {
     validate->add_option("config", config, "Config file (YAML)")->required();
     validate->footer(kExitCodes);
 
+    auto *trial_cmd = app.add_subcommand(
+        "trial", "Re-simulate one trial and tell its story: the inputs it drew and, month by "
+                 "month, each demand's want, delivery, stockpile draw and shortfall, the "
+                 "restrictions in force and the binding constraints. Its numbers equal that "
+                 "trial's row of the run's results file.");
+    std::uint64_t trial_index = 0;
+    std::string trial_scenario = "baseline", first_rung_name = "warm";
+    TrialReportOptions trial_opt;
+    trial_cmd->add_option("config", config, "Config file (YAML)")->required();
+    trial_cmd->add_option("--trial", trial_index, "Trial index, 0-based (as in the results file)")
+        ->required();
+    trial_cmd->add_option("--seed", seed_text, "Master seed of the run (default: run.seed)")
+        ->check([](const std::string &v) -> std::string {
+            if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+                return "the seed must be a whole number from 0 to 18446744073709551615";
+            errno = 0;
+            std::strtoull(v.c_str(), nullptr, 10);
+            return errno == ERANGE ? "the seed " + v + " does not fit 64 bits" : "";
+        });
+    trial_cmd
+        ->add_option("--trials", trials,
+                     "Trials of the run (default: run.trials; a sampling design's rows "
+                     "depend on it)")
+        ->check(CLI::Range(std::uint64_t(1), std::uint64_t(0xFFFFFFFFull)));
+    trial_cmd->add_option("--scenario", trial_scenario, "Scenario id (default: baseline)");
+    trial_cmd->add_option("--demand", trial_opt.demands, "Show only this demand (repeatable)");
+    trial_cmd->add_flag("--json", trial_opt.json, "Everything as JSON (numbers to 17 digits)");
+    trial_cmd
+        ->add_option("--first-rung", first_rung_name,
+                     "Diagnostics: start every allocation LP's solver ladder at this rung "
+                     "(warm, cold, bland or clp: clp solves every LP with COIN-OR CLP)")
+        ->check(CLI::IsMember({"warm", "cold", "bland", "clp"}));
+    trial_cmd->footer(kExitCodes);
+
+    auto *lp_cmd = app.add_subcommand(
+        "lp", "Solve an allocation LP that stopped a run (<output>.failed.lp) with the solver "
+              "ladder and with each rung alone; print each one's status, objective and "
+              "optimality certificate. Exit 0 when the ladder solves it, 1 when not.");
+    std::string lp_file;
+    bool lp_values = false;
+    lp_cmd->add_option("file", lp_file, "LP file (CPLEX LP format, as a failed run writes it)")
+        ->required();
+    lp_cmd->add_flag("--values", lp_values, "Also print the non-zero values and duals");
+    lp_cmd->footer(kExitCodes);
+
     auto *summary = app.add_subcommand("summary", "Print the summary of a results file.");
     summary->add_option("file", summary_file, "Results file (HDF5)")->required();
     summary->add_flag("--json", summary_json, "Machine-readable JSON instead of a table");
@@ -171,6 +221,21 @@ int main(int argc, char **argv) {
         }
         if (*summary) {
             print_summary(summary_file, std::cout, summary_top, summary_json);
+            return kExitOk;
+        }
+        if (*lp_cmd)
+            return write_lp_replay(std::cout, lp_file, lp_values) ? kExitOk : kExitRuntime;
+        if (*trial_cmd) {
+            Model m = load_model(config);
+            if (!seed_text.empty())
+                m.run.seed = std::strtoull(seed_text.c_str(), nullptr, 10);
+            set_trials(m, trials ? *trials : m.run.requested_trials);
+            Rung first = Rung::Warm;
+            for (int k = 0; k < kRungs; ++k)
+                if (first_rung_name == rung_name(static_cast<Rung>(k)))
+                    first = static_cast<Rung>(k);
+            const OneTrial t = run_one_trial(m, trial_scenario, trial_index, first);
+            write_trial_report(std::cout, t, trial_index, trial_opt);
             return kExitOk;
         }
         if (*merge) {
@@ -207,7 +272,10 @@ int main(int argc, char **argv) {
                 output = resume.substr(0, resume.size() - suffix.size());
             }
             opt.resume = resume;
+            opt.allow_version_change = allow_version_change;
         } else {
+            if (allow_version_change)
+                throw InputError("run: --allow-version-change goes with --resume");
             m = load_model(config);
             if (!seed_text.empty())
                 m.run.seed = std::strtoull(seed_text.c_str(), nullptr, 10);

@@ -730,10 +730,29 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
                      const Accumulators *base_acc);
 }
 
+namespace {
+/// /scenarios/<s>/solver: the scenario's allocation LPs per solver rung (lp.hpp).
+void write_solver(H5::Group &scen, const RungCounts &r) {
+    auto g = scen.createGroup("solver");
+    std::vector<std::string> names;
+    for (int k = 0; k < kRungs; ++k)
+        names.push_back(rung_name(static_cast<Rung>(k)));
+    name_scale(g, "rung", names);
+    write_array(g, "lps", std::vector<std::uint64_t>(r.solved.begin(), r.solved.end()));
+    label(g, "lps", {"rung"});
+    attr_scalar<std::uint64_t>(g, "relaxed", r.relaxed);
+    attr_scalar<std::uint64_t>(g, "failed", r.failed);
+}
+} // namespace
+
 void ResultWriter::finish(const std::vector<Accumulators> &accs) {
     auto &I = *impl_;
-    for (std::size_t k = 0; k < I.sc.size(); ++k)
+    RungCounts all;
+    for (std::size_t k = 0; k < I.sc.size(); ++k) {
         finish_scenario(I.sc[k], accs.at(k), k ? &I.sc[0] : nullptr, k ? &accs[0] : nullptr);
+        write_solver(I.sc[k].scen, accs.at(k).lp_rungs);
+        all.merge(accs.at(k).lp_rungs);
+    }
     // A shard keeps the exact state of its statistics for `chokepoint merge`; a whole run needs
     // none (a resumed checkpoint's state is dropped).
     if (I.info.shard_count > 0)
@@ -753,6 +772,13 @@ void ResultWriter::finish(const std::vector<Accumulators> &accs) {
         attr_scalar<double>(root, "stop_estimate", v);
         attr_scalar<double>(root, "stop_se", se);
     }
+    if (!I.info.resumed_by.empty())
+        attr_string(root, "resumed_by_version", I.info.resumed_by);
+    for (int k = 0; k < kRungs; ++k)
+        attr_scalar<std::uint64_t>(root,
+                                   (std::string("lps_") + rung_name(static_cast<Rung>(k))).c_str(),
+                                   all.solved[static_cast<std::size_t>(k)]);
+    attr_scalar<std::uint64_t>(root, "lps_relaxed", all.relaxed);
     attr_string(root, "created_utc", utc_now());
     attr_scalar<std::int32_t>(root, "complete", 1);
     I.file.flush(H5F_SCOPE_GLOBAL);

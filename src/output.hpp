@@ -33,6 +33,10 @@ struct RunInfo {
     /// The stopping rule's outcome (run.stop_when): met, and the statistic and its error.
     bool stop_met = false;
     double stop_value = 0, stop_se = 0;
+    /// Set when a checkpoint written by another program version was resumed (run --resume
+    /// --allow-version-change): "<version> (<commit>)" of the program that finished the run,
+    /// written as the root attribute `resumed_by_version`.
+    std::string resumed_by;
 };
 
 /// Writes one run's file. Not thread-safe: used by the pipeline's serial stage only.

@@ -305,6 +305,19 @@ void Progress::event(const std::string &name,
     out_.flush();
 }
 
+namespace {
+std::string rungs_json(const RungCounts &r) {
+    if (r.total() == 0)
+        return "";
+    std::string s = ",\"lp_rungs\":{";
+    for (int k = 0; k < kRungs; ++k)
+        s += std::string(k ? "," : "") + json_string(rung_name(static_cast<Rung>(k))) + ":" +
+             std::to_string(r.solved[static_cast<std::size_t>(k)]);
+    return s + ",\"relaxed\":" + std::to_string(r.relaxed) +
+           ",\"failed\":" + std::to_string(r.failed) + "}";
+}
+} // namespace
+
 void Progress::finish(const Final &f) {
     const std::uint64_t here = f.trials_done > already_ ? f.trials_done - already_ : 0;
     const double rate = f.seconds > 0 ? static_cast<double>(here) / f.seconds
@@ -319,7 +332,7 @@ void Progress::finish(const Final &f) {
                     ",\"seconds\":" + json_number(f.seconds) +
                     ",\"rate_per_s\":" + json_number(rate) +
                     ",\"threads\":" + std::to_string(f.threads) +
-                    ",\"output\":" + json_string(f.output) + "}\n";
+                    ",\"output\":" + json_string(f.output) + rungs_json(lp_rungs_) + "}\n";
         out_.flush();
         return;
     }
@@ -338,7 +351,18 @@ void Progress::finish(const Final &f) {
             status + ": " + std::to_string(f.trials_done) + "/" + std::to_string(f.trials_total);
     line += " trials in " + fixed(std::isfinite(f.seconds) ? f.seconds : 0.0, 1) + " s (" +
             (std::isfinite(rate) ? rate_text(rate, false) : std::string("n/a")) + " trials/s, " +
-            threads_text(f.threads) + ")";
+            threads_text(f.threads);
+    if (lp_rungs_.total() > 0) {
+        line += "; LPs by solver rung:";
+        for (int k = 0; k < kRungs; ++k)
+            line += std::string(k ? ", " : " ") + rung_name(static_cast<Rung>(k)) + " " +
+                    std::to_string(lp_rungs_.solved[static_cast<std::size_t>(k)]);
+        if (lp_rungs_.relaxed)
+            line += ", relaxed " + std::to_string(lp_rungs_.relaxed);
+        if (lp_rungs_.failed)
+            line += ", failed " + std::to_string(lp_rungs_.failed);
+    }
+    line += ")";
     if (!f.output.empty())
         line += " -> " + f.output;
     out_ << line + "\n";

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -49,12 +50,17 @@ using Blocks = std::vector<BlockResult>;
 /// Simulates the blocks of `range` in order, every scenario on the same trials (with the paired
 /// differences against the baseline); `sink` receives each block in block order. Stops reading
 /// new blocks on a signal or when `halt` is set.
+/// When an allocation LP fails (LpFailure) in block b, the blocks before b are still delivered in
+/// order; block b and those after are not, and the failure (with its scenario named) is returned
+/// in `failure` (nullptr: the caller lets it propagate).
 template <class Sink>
 AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink &&sink,
-                        const std::atomic<bool> *halt = nullptr) {
+                        const std::atomic<bool> *halt = nullptr,
+                        std::unique_ptr<LpFailure> *failure = nullptr) {
     tbb::global_control gc(tbb::global_control::max_allowed_parallelism,
                            static_cast<std::size_t>(threads));
     const auto models = run_models(model);
+    const auto scenario_ids = run_scenario_ids(model);
     std::vector<std::vector<int>> base_of;
     for (const auto *sm : models)
         base_of.push_back(baseline_demands(model, *sm));
@@ -68,57 +74,71 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
     // flight and they leave in order, so block b and block b + tokens never share slot b % tokens.
     const auto tokens = static_cast<std::size_t>(2 * threads);
     std::vector<std::unique_ptr<Blocks>> slots(tokens);
-    auto slot = [&](std::uint64_t b) -> std::unique_ptr<Blocks> & {
-        return slots[static_cast<std::size_t>(((b - range.first) / range.stride) % tokens)];
+    std::vector<std::unique_ptr<LpFailure>> failed(tokens);
+    auto index = [&](std::uint64_t b) {
+        return static_cast<std::size_t>(((b - range.first) / range.stride) % tokens);
     };
+    auto slot = [&](std::uint64_t b) -> std::unique_ptr<Blocks> & { return slots[index(b)]; };
+    std::atomic<bool> stop{false};
     tbb::parallel_pipeline(
-        tokens, tbb::make_filter<void, std::uint64_t>(
-                    tbb::filter_mode::serial_in_order,
-                    [&](tbb::flow_control &fc) -> std::uint64_t {
-                        if (next >= range.end || g_signal.load() != 0 || (halt && halt->load())) {
-                            fc.stop();
-                            return 0;
-                        }
-                        const auto b = next;
-                        next += range.stride;
-                        return b;
-                    }) &
-                    tbb::make_filter<std::uint64_t, std::uint64_t>(
-                        tbb::filter_mode::parallel,
-                        [&](std::uint64_t b) {
-                            auto &sim = sims.local();
-                            if (sim.empty())
-                                for (const auto *sm : models)
-                                    sim.push_back(std::make_unique<Simulator>(*sm, design));
-                            auto &r = slot(b);
-                            r = std::make_unique<Blocks>(models.size());
-                            const std::uint64_t first = b * bs;
-                            for (std::size_t k = 0; k < models.size(); ++k)
-                                sim[k]->run_block(first, std::min(bs, trials - first), (*r)[k]);
-                            for (std::size_t k = 1; k < models.size(); ++k)
-                                add_paired_differences((*r)[0], base_of[k], *design, (*r)[k]);
+        tokens,
+        tbb::make_filter<void, std::uint64_t>(tbb::filter_mode::serial_in_order,
+                                              [&](tbb::flow_control &fc) -> std::uint64_t {
+                                                  if (next >= range.end || g_signal.load() != 0 ||
+                                                      (halt && halt->load()) || stop.load()) {
+                                                      fc.stop();
+                                                      return 0;
+                                                  }
+                                                  const auto b = next;
+                                                  next += range.stride;
+                                                  return b;
+                                              }) &
+            tbb::make_filter<std::uint64_t, std::uint64_t>(
+                tbb::filter_mode::parallel,
+                [&](std::uint64_t b) {
+                    auto &sim = sims.local();
+                    if (sim.empty())
+                        for (const auto *sm : models)
+                            sim.push_back(std::make_unique<Simulator>(*sm, design));
+                    auto &r = slot(b);
+                    r = std::make_unique<Blocks>(models.size());
+                    const std::uint64_t first = b * bs;
+                    for (std::size_t k = 0; k < models.size(); ++k) {
+                        try {
+                            sim[k]->run_block(first, std::min(bs, trials - first), (*r)[k]);
+                        } catch (LpFailure &f) {
+                            f.scenario = scenario_ids[k];
+                            if (!failure)
+                                throw;
+                            failed[index(b)] = std::make_unique<LpFailure>(f);
                             return b;
-                        }) &
-                    tbb::make_filter<std::uint64_t, void>(tbb::filter_mode::serial_in_order,
-                                                          [&](std::uint64_t b) {
-                                                              auto &r = slot(b);
-                                                              sink(*r);
-                                                              r.reset();
-                                                          }));
+                        }
+                    }
+                    for (std::size_t k = 1; k < models.size(); ++k)
+                        add_paired_differences((*r)[0], base_of[k], *design, (*r)[k]);
+                    return b;
+                }) &
+            tbb::make_filter<std::uint64_t, void>(tbb::filter_mode::serial_in_order,
+                                                  [&](std::uint64_t b) {
+                                                      auto &r = slot(b);
+                                                      auto &f = failed[index(b)];
+                                                      if (f || (failure && *failure)) {
+                                                          // The first failed block in order ends
+                                                          // the run; later blocks in flight are
+                                                          // dropped.
+                                                          if (failure && !*failure)
+                                                              *failure = std::move(f);
+                                                          f.reset();
+                                                          stop.store(true);
+                                                      } else {
+                                                          sink(*r);
+                                                      }
+                                                      r.reset();
+                                                  }));
     AllocatorStats st;
     for (const auto &simv : sims)
-        for (const auto &sim : simv) {
-            const auto &a = sim->allocator_stats();
-            st.solves += a.solves;
-            st.cache_hits += a.cache_hits;
-            st.monotone_hits += a.monotone_hits;
-            st.lps += a.lps;
-            st.warm += a.warm;
-            st.cold_first += a.cold_first;
-            st.cold_changed += a.cold_changed;
-            st.cold_failed += a.cold_failed;
-            st.pivots += a.pivots;
-        }
+        for (const auto &sim : simv)
+            st.merge(sim->allocator_stats());
     return st;
 }
 
@@ -252,6 +272,39 @@ std::pair<std::uint64_t, std::uint64_t> shard_blocks(std::uint64_t n_blocks, int
     return {(K - 1) * n_blocks / N, K * n_blocks / N};
 }
 
+OneTrial run_one_trial(const Model &model, const std::string &scenario, std::uint64_t trial,
+                       Rung first_rung) {
+    const auto models = run_models(model);
+    const auto ids = run_scenario_ids(model);
+    std::size_t k = 0;
+    while (k < ids.size() && ids[k] != scenario)
+        ++k;
+    if (k == ids.size()) {
+        std::string known;
+        for (const auto &id : ids)
+            known += (known.empty() ? "" : ", ") + id;
+        throw InputError("trial: no scenario '" + scenario + "' in the config (it has: " + known +
+                         ")");
+    }
+    if (trial >= model.run.trials)
+        throw InputError("trial: --trial " + std::to_string(trial) + " is outside the run's " +
+                         std::to_string(model.run.trials) +
+                         " trials (0-based; set the run's size with --trials as for `run`)");
+    OneTrial out;
+    out.scenario = scenario;
+    out.model = models[k];
+    Simulator sim(*models[k], make_design(model));
+    sim.set_first_rung(first_rung);
+    sim.set_trace(&out.trace);
+    try {
+        sim.run_block(trial, 1, out.row);
+    } catch (LpFailure &f) {
+        f.scenario = scenario;
+        throw;
+    }
+    return out;
+}
+
 Accumulators run_in_memory(const Model &model, int threads) {
     Accumulators total(dims_of(model));
     const std::uint64_t bs = model.run.block_size;
@@ -370,8 +423,10 @@ std::string config_digest(const Model &model) {
     return sha256_hex(texts);
 }
 
-/// Checks that the checkpoint `r` continues the run `model`/`opt` describes.
-void check_resumable(const StoredRun &r, const Model &model) {
+/// Checks that the checkpoint `r` continues the run `model`/`opt` describes. Returns the note for
+/// RunInfo::resumed_by: empty, or this program's version when `allow_version_change` let a
+/// checkpoint of another version through.
+std::string check_resumable(const StoredRun &r, const Model &model, bool allow_version_change) {
     auto refuse = [&](const std::string &why) {
         throw InputError("cannot resume '" + r.path + "': " + why);
     };
@@ -379,15 +434,54 @@ void check_resumable(const StoredRun &r, const Model &model) {
         refuse("it is a finished results file, not a checkpoint");
     if (!r.has_state)
         refuse("it holds no statistics state (/state); it is not a checkpoint");
-    if (r.program_version != kVersion || r.git_commit != kGitCommit)
-        refuse("it was written by chokepoint " + r.program_version + " (" + r.git_commit +
-               "), this is " + kVersion + " (" + kGitCommit +
-               "); a different program may simulate differently: rerun from the start");
+    std::string resumed_by;
+    if (r.program_version != kVersion || r.git_commit != kGitCommit) {
+        if (!allow_version_change)
+            refuse("it was written by chokepoint " + r.program_version + " (" + r.git_commit +
+                   "), this is " + kVersion + " (" + kGitCommit +
+                   "); a different program may simulate differently: rerun from the start, or "
+                   "pass --allow-version-change to finish it with this one (the file records it)");
+        resumed_by = std::string(kVersion) + " (" + kGitCommit + ")";
+        std::cerr << "chokepoint: warning: '" << r.path << "' was written by chokepoint "
+                  << r.program_version << " (" << r.git_commit << "); its remaining trials are "
+                  << "simulated by " << resumed_by << " (recorded as resumed_by_version)\n";
+    }
     if (r.config_sha256 != config_digest(model))
         refuse("its config texts do not match its config digest (damaged file)");
     if (r.next_block < r.first_block || r.next_block > r.end_block)
         refuse("its next block " + std::to_string(r.next_block) + " lies outside its blocks [" +
                std::to_string(r.first_block) + ", " + std::to_string(r.end_block) + ")");
+    return resumed_by;
+}
+
+/// Writes the failed LP of `f` to `path` (atomically: a hidden file renamed into place), with the
+/// failure and the command that replays its trial in the header. Returns "" or why it could not.
+std::string write_failed_lp(const LpFailure &f, const fs::path &path, const Model &model) {
+    const fs::path tmp = hidden_path(path, "partial");
+    {
+        std::ofstream os(tmp);
+        os << "\\ chokepoint " << kVersion << " (" << kGitCommit << "): " << f.describe() << "\n";
+        os << "\\ replay the trial: chokepoint trial "
+           << (model.files.empty() ? std::string("CONFIG") : model.files[0].path) << " --trial "
+           << f.trial << " --seed " << model.run.seed << " --trials " << model.run.trials
+           << " --scenario " << f.scenario << "\n";
+        os << "\\ replay this LP: chokepoint lp " << path.filename().string()
+           << " (docs/robustness.md)\n";
+        os << f.lp_text();
+        os.flush();
+        if (!os) {
+            std::error_code ec;
+            fs::remove(tmp, ec);
+            return "cannot write '" + path.string() + "': " + std::strerror(errno);
+        }
+    }
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec) {
+        fs::remove(tmp, ec);
+        return "cannot write '" + path.string() + "': " + ec.message();
+    }
+    return "";
 }
 
 } // namespace
@@ -402,10 +496,11 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
     // Which blocks this run covers, and where it starts (a resumed checkpoint: its next block).
     std::uint64_t first = 0, end = n_blocks, start = 0;
     StoredRun stored;
+    std::string resumed_by;
     int shard_index = opt.shard_index, shard_count = opt.shard_count;
     if (!opt.resume.empty()) {
         stored = read_stored_run(opt.resume);
-        check_resumable(stored, model);
+        resumed_by = check_resumable(stored, model, opt.allow_version_change);
         first = stored.first_block;
         end = stored.end_block;
         start = stored.next_block;
@@ -428,17 +523,30 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         // Blocks go out in order; the end message tells rank 0 where this rank stopped.
         const auto t0 = std::chrono::steady_clock::now();
         std::uint64_t sent = 0;
+        std::unique_ptr<LpFailure> failure;
         rep.alloc = pipeline(
             model, threads,
             {start + static_cast<std::uint64_t>(rank), end, static_cast<std::uint64_t>(ranks)},
             [&](const std::vector<BlockResult> &b) {
                 comm->send_block(b);
                 sent += b.front().count;
-            });
+            },
+            nullptr, &failure);
+        std::string failure_text;
+        if (failure) {
+            // Rank 0 sees this rank's blocks end early and checkpoints what came before.
+            const fs::path lp_file = opt.output + ".failed.lp";
+            const std::string why = write_failed_lp(*failure, lp_file, model);
+            failure_text = "rank " + std::to_string(rank) + ": " + failure->describe() +
+                           (why.empty() ? ". The LP is in '" + lp_file.string() + "'" : ". " + why);
+            std::cerr << "error: " << failure_text << "\n";
+        }
         comm->send_end();
         rep.trials_run = sent;
         rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const int code = comm->broadcast(0);
+        if (!failure_text.empty())
+            throw std::runtime_error(failure_text);
         if (code != 0) // rank 0 stopped on a signal: leave with its code
             throw Interrupted(g_signal.load() ? g_signal.load() : SIGTERM, "(rank 0)");
         return rep;
@@ -470,6 +578,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
     info.end_block = end;
     info.shard_index = shard_count > 0 ? shard_index : 0;
     info.shard_count = shard_count;
+    info.resumed_by = resumed_by;
 
     const auto t0 = std::chrono::steady_clock::now();
     const auto models = run_models(model);
@@ -578,8 +687,9 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             }
         };
 
+        std::unique_ptr<LpFailure> failure;
         if (!comm) {
-            rep.alloc = pipeline(model, threads, {start, end, 1}, deliver, &halted);
+            rep.alloc = pipeline(model, threads, {start, end, 1}, deliver, &halted, &failure);
         } else {
             // Rank 0 simulates blocks start, start + P, ...; before writing its own block b it
             // receives and writes the other ranks' blocks below b, so that every block is written
@@ -613,7 +723,9 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                     if (!stopped)
                         deliver(b);
                 },
-                &halted);
+                &halted, &failure);
+            if (failure)
+                stopped = true; // rank 0's own block failed: write nothing after it
             if (!stopped && g_signal.load() == 0 && !halted.load())
                 receive_upto(end);
             // Drain: every rank sends its end message; blocks past a gap are dropped.
@@ -623,6 +735,52 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                         ended[static_cast<std::size_t>(r)] = 1;
         }
 
+        auto rungs = [&] {
+            RungCounts r;
+            for (const auto &t : total)
+                r.merge(t.lp_rungs);
+            return r;
+        };
+        if (failure) {
+            // No rung solved an LP: keep what came before it, and say where it happened.
+            const fs::path lp_file = opt.output + ".failed.lp";
+            const std::string why = write_failed_lp(*failure, lp_file, model);
+            checkpoint();
+            std::error_code ec;
+            fs::remove(tmp, ec);
+            if (progress) {
+                progress->event("lp_failure", {{"message", json_string(failure->describe())},
+                                               {"lp_file", json_string(lp_file.string())},
+                                               {"checkpoint", json_string(ckpt.string())},
+                                               {"trials_done", std::to_string(done)}});
+                Progress::Final fin;
+                fin.trials_done = done;
+                fin.trials_total = planned;
+                fin.seconds =
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                fin.threads = threads;
+                fin.output = ckpt.string();
+                fin.status = "failed";
+                progress->set_lp_rungs(rungs());
+                progress->finish(fin);
+                progress.reset();
+            }
+            if (comm)
+                comm->broadcast(1);
+            const std::string config =
+                model.files.empty() ? std::string("CONFIG") : model.files[0].path;
+            throw std::runtime_error(
+                failure->describe() + ". " +
+                (why.empty() ? "The LP is in '" + lp_file.string() + "' (CPLEX LP format)" : why) +
+                "; replay the trial with `chokepoint trial " + config + " --trial " +
+                std::to_string(failure->trial) + " --seed " + std::to_string(model.run.seed) +
+                " --trials " + std::to_string(model.run.trials) + " --scenario " +
+                failure->scenario + "`. The " + std::to_string(done) +
+                " trials before it are saved in the checkpoint '" + ckpt.string() +
+                "'; continue with `chokepoint run --resume " + ckpt.string() +
+                "` (add --allow-version-change after upgrading chokepoint). Please report the "
+                "LP file and the config");
+        }
         if (const int sig = g_signal.load(); sig != 0 && next_block < end && !halted.load()) {
             checkpoint();
             std::error_code ec;
@@ -631,10 +789,16 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                 progress->event("interrupted", {{"signal", std::to_string(sig)},
                                                 {"trials_done", std::to_string(done)},
                                                 {"checkpoint", json_string(ckpt.string())}});
-                progress->finish(
-                    {done, planned,
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                     threads, ckpt.string(), false, "interrupted"});
+                Progress::Final fin;
+                fin.trials_done = done;
+                fin.trials_total = planned;
+                fin.seconds =
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                fin.threads = threads;
+                fin.output = ckpt.string();
+                fin.status = "interrupted";
+                progress->set_lp_rungs(rungs());
+                progress->finish(fin);
                 progress.reset();
             }
             if (comm)
@@ -660,8 +824,17 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                       << "' to disk: " << dec.message() << "\n";
         fs::remove(ckpt, ec); // the finished file supersedes the checkpoint
         rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (progress)
-            progress->finish({done, done, rep.seconds, threads, opt.output, true, "complete"});
+        if (progress) {
+            Progress::Final fin;
+            fin.trials_done = fin.trials_total = done;
+            fin.seconds = rep.seconds;
+            fin.threads = threads;
+            fin.output = opt.output;
+            fin.complete = true;
+            fin.status = "complete";
+            progress->set_lp_rungs(rungs());
+            progress->finish(fin);
+        }
         if (comm)
             comm->broadcast(0);
     } catch (const H5::Exception &e) {

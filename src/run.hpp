@@ -4,6 +4,7 @@
 #include "allocation.hpp"
 #include "model.hpp"
 #include "progress.hpp"
+#include "simulate.hpp"
 #include "stats.hpp"
 
 #include <cstdint>
@@ -23,6 +24,9 @@ struct RunOptions {
     bool quiet = false;
     /// A checkpoint to continue (`run --resume`); the model must be model_of() its stored run.
     std::string resume;
+    /// Resume a checkpoint written by another version of chokepoint (after an upgrade that fixed
+    /// what stopped the run); the finished file records it (`resumed_by_version`).
+    bool allow_version_change = false;
     /// Run only the shard_index-th (1-based) of shard_count contiguous slices of the blocks.
     int shard_index = 0, shard_count = 0;
     /// Seconds between checkpoints (written to checkpoint_path(output)); 0 = only on a signal.
@@ -92,6 +96,11 @@ void check_output_path(const std::string &path, bool overwrite);
 ///
 /// With an MPI communicator of size P, rank r simulates blocks first + r, first + r + P, ...;
 /// rank 0 receives them and writes in block order; other ranks return an empty report.
+///
+/// When no solver rung solves an allocation LP (LpFailure), the blocks before the failing one
+/// are written, saved as a checkpoint, the LP is written to `<output>.failed.lp` (CPLEX LP
+/// format, with the failure and the `chokepoint trial` command that replays it in its header),
+/// and std::runtime_error says all of that (exit 1).
 RunReport run_study(const Model &model, const RunOptions &options);
 
 /// `chokepoint merge`: combines the shard files `inputs` (any order) of one run into `output`,
@@ -99,6 +108,21 @@ RunReport run_study(const Model &model, const RunOptions &options);
 /// complete, consistent set of shards of one run.
 RunReport merge_shards(const std::string &output, const std::vector<std::string> &inputs,
                        bool overwrite);
+
+/// One trial re-simulated exactly as a run of the model simulates it (`chokepoint trial`).
+struct OneTrial {
+    std::string scenario;         // "baseline" or a scenario id
+    const Model *model = nullptr; // that scenario's model (owned by the run's model)
+    BlockResult row;              // the trial's per-trial results (count 1), as the file holds them
+    TrialTrace trace;             // what it drew and did, month by month
+};
+
+/// Re-simulates trial `trial` (0-based, below run.trials) of `scenario` of `model` with the run's
+/// design and streams, so that its numbers equal that trial's row of the run's results file.
+/// `first_rung` starts every LP's solver ladder there (Rung::Library: a check against CLP). Throws
+/// InputError for an unknown scenario or a trial outside the run, LpFailure as a run would.
+OneTrial run_one_trial(const Model &model, const std::string &scenario, std::uint64_t trial,
+                       Rung first_rung = Rung::Warm);
 
 /// Runs the model without writing a file and returns the merged accumulators (tests).
 Accumulators run_in_memory(const Model &model, int threads);

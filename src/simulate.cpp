@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -238,6 +240,11 @@ Simulator::Simulator(const Model &model, std::shared_ptr<const Design> design, b
         coord_.push_back(coord);
     }
     keeps_inputs_ = !kept_input_names(m_).empty();
+    if (const char *inject = std::getenv("CHOKEPOINT_TEST_FAIL_LP")) {
+        // "<trial>:<month>": every LP of that month of that trial fails (the baseline's first).
+        if (std::sscanf(inject, "%lld:%d", &fail_trial_, &fail_month_) != 2)
+            fail_trial_ = fail_month_ = -1;
+    }
     for (const auto &d : m_.demands)
         demand_component_.push_back(m_.products[static_cast<std::size_t>(d.product)].component);
     for (int p : m_.node_product)
@@ -278,8 +285,17 @@ void Simulator::run_block(std::uint64_t first_trial, std::uint64_t count, BlockR
     u_.resize(n * K);
     if (K > 0)
         design_->fill(first_trial, count, u_.data(), *ws_);
+    const RungCounts before = alloc_.stats().rungs;
     for (std::size_t t = 0; t < n; ++t)
         run_trial(first_trial + t, t, out);
+    // The LPs of these trials per solver rung: a function of the trials alone (every trial starts
+    // from a forgotten allocator), so the run's totals do not depend on threads or blocks.
+    const RungCounts &after = alloc_.stats().rungs;
+    for (int r = 0; r < kRungs; ++r)
+        out.acc.lp_rungs.solved[static_cast<std::size_t>(r)] =
+            after.solved[static_cast<std::size_t>(r)] - before.solved[static_cast<std::size_t>(r)];
+    out.acc.lp_rungs.relaxed = after.relaxed - before.relaxed;
+    out.acc.lp_rungs.failed = after.failed - before.failed;
 }
 
 bool Simulator::keeps_inputs() const {
@@ -463,6 +479,17 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
             out.inputs[row * I + i] = values_[static_cast<std::size_t>(input_slots_[i])];
     }
     out.regime[row] = regime;
+    if (trace_) {
+        trace_->input_names = input_names_;
+        trace_->input_values.clear();
+        for (int slot : input_slots_)
+            trace_->input_values.push_back(values_[static_cast<std::size_t>(slot)]);
+        trace_->regime = regime;
+        trace_->event_onset = ev_on;
+        trace_->event_end = ev_end;
+        trace_->event_leakage = ev_leak;
+        trace_->months.assign(Hs, {});
+    }
     // A fresh allocator for every trial; it keeps the rows of every restriction that can be in
     // force during this trial (static lanes, controls that fire).
     possible_.assign(R, 0);
@@ -510,9 +537,34 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
             }
         }
         MonthInput in{cap_m.data(), want_m.data(), refill_m.data(), active_.data(), leak_.data()};
-        alloc_.solve(in, month_out_);
+        try {
+            alloc_.inject_failure(fail_trial_ == static_cast<long long>(trial) &&
+                                  fail_month_ == mo);
+            alloc_.solve(in, month_out_);
+        } catch (LpFailure &f) {
+            f.trial = static_cast<long long>(trial);
+            f.month = mo;
+            throw;
+        }
 
         std::fill(comp_short.begin(), comp_short.end(), 0.0);
+        TrialTrace::Month *tm = trace_ ? &trace_->months[ms] : nullptr;
+        if (tm) {
+            tm->want = want_m;
+            tm->delivered = month_out_.delivered;
+            tm->capacity = cap_m;
+            tm->restriction_active = active_;
+            tm->chain_gap = month_out_.component_short;
+            for (std::size_t n = 0; n < m.node_names.size(); ++n)
+                if (month_out_.node_binding[n])
+                    tm->binding_nodes.push_back(static_cast<int>(n));
+            for (std::size_t r = 0; r < R; ++r)
+                if (month_out_.restriction_binding[r])
+                    tm->binding_restrictions.push_back(static_cast<int>(r));
+            tm->drawn.assign(D, 0.0);
+            tm->shortfall.assign(D, 0.0);
+            tm->level.assign(D, 0.0);
+        }
         for (std::size_t d = 0; d < D; ++d) {
             const double w = want_m[d];
             double unmet = w - month_out_.delivered[d];
@@ -529,6 +581,11 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
                     sout[d] = mo;
                 level[d] = std::min(max_level[d] > level[d] ? max_level[d] : level[d],
                                     level[d] + month_out_.refill_delivered[d]);
+            }
+            if (tm) {
+                tm->drawn[d] = draw;
+                tm->shortfall[d] = shortfall;
+                tm->level[d] = level[d];
             }
             tot[d] += w;
             if (shortfall > 0) {

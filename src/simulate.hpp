@@ -54,6 +54,25 @@ std::vector<int> baseline_demands(const Model &baseline, const Model &scenario);
 void add_paired_differences(const BlockResult &base, const std::vector<int> &base_of,
                             const Design &design, BlockResult &s);
 
+/// Everything one trial drew and did, month by month (`chokepoint trial`): filled by
+/// Simulator::run_block when a trace is set. The numbers are those the run records.
+struct TrialTrace {
+    std::vector<std::string> input_names; // every drawn input, as in `chokepoint validate`
+    std::vector<double> input_values;
+    int regime = 0;
+    std::vector<int> event_onset, event_end; // [event] -1 when it did not fire; end exclusive
+    std::vector<double> event_leakage;       // [event] export controls
+    struct Month {
+        std::vector<double> want, delivered, drawn, shortfall, level; // [demand]; level after
+        std::vector<double> capacity;                                 // [facility]
+        std::vector<char> restriction_active;                         // [restriction]
+        std::vector<int> binding_nodes, binding_restrictions;         // model indices
+        // Pre-stockpile supply gap per value chain (the chokepoint test's trigger).
+        std::vector<char> chain_gap; // [component]
+    };
+    std::vector<Month> months;
+};
+
 /// Per-thread simulator; holds the allocator's workspace and per-trial scratch.
 class Simulator {
 public:
@@ -63,6 +82,11 @@ public:
                        bool warm_start = true);
     void run_block(std::uint64_t first_trial, std::uint64_t count, BlockResult &out);
     const AllocatorStats &allocator_stats() const { return alloc_.stats(); }
+    /// Records what each following trial draws and does into `trace` (nullptr: stop; the trace
+    /// then holds the last trial run). For `chokepoint trial`, not for runs.
+    void set_trace(TrialTrace *trace) { trace_ = trace; }
+    /// Starts every allocation LP's solver ladder at `r` (diagnostics: compare with CLP).
+    void set_first_rung(Rung r) { alloc_.set_first_rung(r); }
     /// Names of the inputs stored per trial in BlockResult::inputs (when kept).
     const std::vector<std::string> &input_names() const { return input_names_; }
     bool keeps_inputs() const;
@@ -89,6 +113,11 @@ private:
     std::vector<double> level_, max_level_, max_draw_, refill_rate_; // stockpiles, per demand
     std::vector<char> active_, possible_;
     MonthOutput month_out_;
+    TrialTrace *trace_ = nullptr;
+    // Fault injection (tests of the failure path): CHOKEPOINT_TEST_FAIL_LP=<trial>:<month> makes
+    // every LP of that month of that trial fail; read once at construction (docs/robustness.md).
+    long long fail_trial_ = -1;
+    int fail_month_ = -1;
 };
 
 } // namespace chokepoint

@@ -225,6 +225,7 @@ void Accumulators::merge(const Accumulators &o) {
     merge_vec(diff_any_short, o.diff_any_short);
     merge_vec(diff_share, o.diff_share);
     merge_vec(rep_diff_shortfall, o.rep_diff_shortfall);
+    lp_rungs.merge(o.lp_rungs);
 }
 
 namespace {
@@ -270,6 +271,10 @@ std::vector<std::uint64_t> Accumulators::save() const {
             out.push_back(std::bit_cast<std::uint64_t>(x));
     for (auto c : regime_count)
         out.push_back(c);
+    for (auto c : lp_rungs.solved)
+        out.push_back(c);
+    out.push_back(lp_rungs.relaxed);
+    out.push_back(lp_rungs.failed);
     return out;
 }
 
@@ -294,6 +299,13 @@ Accumulators Accumulators::load(const Dims &d, const std::vector<std::uint64_t> 
         if (p >= end)
             throw std::runtime_error("statistics state truncated");
         c = *p++;
+    }
+    static_assert(kRungs == 4, "the state lists every rung");
+    for (auto *c : {&a.lp_rungs.solved[0], &a.lp_rungs.solved[1], &a.lp_rungs.solved[2],
+                    &a.lp_rungs.solved[3], &a.lp_rungs.relaxed, &a.lp_rungs.failed}) {
+        if (p >= end)
+            throw std::runtime_error("statistics state truncated");
+        *c = *p++;
     }
     if (p != end)
         throw std::runtime_error("statistics state has " + std::to_string(end - p) +

@@ -3,6 +3,8 @@
 // thread simulated which block (nor, later, on which process).
 #pragma once
 
+#include "lp.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -122,6 +124,8 @@ struct Accumulators {
     // and the shortfall difference per replicate [replicate * demands + d]
     std::vector<Moments> diff_shortfall, diff_short_months, diff_any_short, diff_share,
         rep_diff_shortfall;
+    // allocation LPs answered per rung of the solver ladder (lp.hpp), in these trials
+    RungCounts lp_rungs;
 
     explicit Accumulators(const Dims &d = {});
     void merge(const Accumulators &o);
