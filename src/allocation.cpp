@@ -517,6 +517,8 @@ void Allocator::solve_fresh(Component &c, const MonthInput &in) {
         stats_.cold_changed += lp_.cold_reason() == 2;
         stats_.cold_failed += lp_.cold_reason() == 3;
         ++stats_.rungs.solved[static_cast<std::size_t>(lp_.rung())];
+        if (observer_)
+            observer_(lp_, role_text(key));
     };
 
     // Lower bounds (scaled) of every consumer fixed so far; -1 = not fixed.

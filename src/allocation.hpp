@@ -17,7 +17,9 @@
 #include "model.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace chokepoint {
@@ -53,6 +55,11 @@ public:
     explicit Allocator(const Model &model, bool warm_start = true);
     /// Starts every LP's solver ladder at `r` (tests, soak and differential checks).
     void set_first_rung(Rung r) { first_rung_ = r; }
+    /// Calls `f` with every LP after it is solved (tests: LPs captured from real models for the
+    /// differential checks against CLP); `role` as in failure reports.
+    void set_lp_observer(std::function<void(const LinearProgram &, const std::string &role)> f) {
+        observer_ = std::move(f);
+    }
     /// Fault injection for the failure path's tests: while on, every LP fails as if no rung had
     /// solved it (see Simulator, CHOKEPOINT_TEST_FAIL_LP).
     void inject_failure(bool on) { inject_failure_ = on; }
@@ -84,6 +91,7 @@ private:
     bool warm_start_ = true;
     Rung first_rung_ = Rung::Warm;
     bool inject_failure_ = false;
+    std::function<void(const LinearProgram &, const std::string &)> observer_;
     AllocatorStats stats_;
 
 public:

@@ -561,11 +561,14 @@ LinearProgram::Status LinearProgram::accept() {
 // y >= 0. Each part is relative to the size of the terms it sums, floored at 1 (the allocation
 // LPs are scaled so that their numbers are O(1)). With s_i = max(1, |b_i|, max_j |a_ij x_j|):
 //   primal = max over rows of (a_i.x - b_i)^+ / s_i, and over columns of (-x_j)^+;
-//   dual   = max over rows of (-y_i)^+, and over columns of (c_j - y.A_j)^+ / max(1, |c_j|,
-//            max_i |y_i a_ij|);
+//   dual   = max over rows of (-y_i)^+ / max(1, |y|_inf), and over columns of (c_j - y.A_j)^+ /
+//            max(1, |c_j|, |y|_inf max_i |a_ij|);
 //   gap    = |c.x - b.y| / max(1, |c.x|, sum_i |y_i| s_i).
 // The gap is c.x - b.y = -sum_i y_i (b_i - a_i.x) - sum_j x_j (y.A_j - c_j): complementary
-// slackness residues, each the size of a dual times a row's terms, hence its scale. A solution
+// slackness residues, each the size of a dual times a row's terms, hence its scale. Duals are
+// computed through the whole basis, so their rounding is relative to the largest dual (a fill
+// fraction whose coefficient is a want of 4.6e-6 has duals of 2e5, and a column far from it
+// then carries a residue of 6e-9 that is rounding, not infeasibility). A solution
 // passing all three within 1e-9 is optimal to that tolerance (weak duality bounds its distance
 // from the optimum), whichever method produced it.
 LinearProgram::Certificate LinearProgram::certify(const std::vector<double> &x,
@@ -573,8 +576,10 @@ LinearProgram::Certificate LinearProgram::certify(const std::vector<double> &x,
     Certificate c;
     const auto M = rhs_.size();
     const auto N = static_cast<std::size_t>(n_);
-    std::vector<double> col(N, 0.0), col_scale(N, 1.0);
-    double by = 0, cx = 0, gap_scale = 1;
+    std::vector<double> col(N, 0.0), col_max(N, 0.0);
+    double by = 0, cx = 0, gap_scale = 1, y_max = 1;
+    for (double v : y)
+        y_max = std::max(y_max, std::abs(v));
     for (std::size_t i = 0; i < M; ++i) {
         double act = 0, scale = std::max(1.0, std::abs(rhs_[i]));
         for (int e = row_start_[i]; e < row_start_[i + 1]; ++e) {
@@ -584,19 +589,21 @@ LinearProgram::Certificate LinearProgram::certify(const std::vector<double> &x,
             act += t;
             scale = std::max(scale, std::abs(t));
             col[j] += y[i] * a;
-            col_scale[j] = std::max(col_scale[j], std::abs(y[i] * a));
+            col_max[j] = std::max(col_max[j], std::abs(a));
         }
         c.primal = std::max(c.primal, (act - rhs_[i]) / scale);
-        c.dual = std::max(c.dual, -y[i]);
+        c.dual = std::max(c.dual, -y[i] / y_max);
         by += rhs_[i] * y[i];
         gap_scale += std::abs(y[i]) * scale;
     }
     for (std::size_t j = 0; j < N; ++j) {
         c.primal = std::max(c.primal, -x[j]);
         cx += cost_[j] * x[j];
-        c.dual = std::max(c.dual, (cost_[j] - col[j]) / std::max(col_scale[j], std::abs(cost_[j])));
+        c.dual = std::max(c.dual, (cost_[j] - col[j]) /
+                                      std::max({1.0, std::abs(cost_[j]), y_max * col_max[j]}));
     }
-    c.gap = std::abs(cx - by) / std::max(gap_scale, std::abs(cx));
+    c.scale = std::max(gap_scale, std::abs(cx));
+    c.gap = std::abs(cx - by) / c.scale;
     if (!std::isfinite(c.primal) || !std::isfinite(c.dual) || !std::isfinite(c.gap))
         c.primal = c.dual = c.gap = std::numeric_limits<double>::infinity();
     return c;

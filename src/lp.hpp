@@ -140,6 +140,7 @@ public:
         double primal = 0; // worst row or bound violation
         double dual = 0;   // worst negative dual or reduced cost A^T y - c
         double gap = 0;    // |c.x - b.y|
+        double scale = 1;  // what the gap is relative to (see certify())
         bool ok() const { return primal <= 1e-9 && dual <= 1e-9 && gap <= 1e-9; }
     };
     /// The certificate of the returned solution (checked for every rung).

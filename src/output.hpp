@@ -16,7 +16,7 @@ namespace chokepoint {
 
 inline constexpr const char *kFileType = "chokepoint-results";
 inline constexpr int kFormatMajor = 1;
-inline constexpr int kFormatMinor = 1;
+inline constexpr int kFormatMinor = 2;
 
 struct RunInfo {
     int threads = 1;

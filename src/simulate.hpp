@@ -87,6 +87,8 @@ public:
     void set_trace(TrialTrace *trace) { trace_ = trace; }
     /// Starts every allocation LP's solver ladder at `r` (diagnostics: compare with CLP).
     void set_first_rung(Rung r) { alloc_.set_first_rung(r); }
+    /// The allocator (tests: its LP observer).
+    Allocator &allocator() { return alloc_; }
     /// Names of the inputs stored per trial in BlockResult::inputs (when kept).
     const std::vector<std::string> &input_names() const { return input_names_; }
     bool keeps_inputs() const;
