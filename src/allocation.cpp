@@ -14,8 +14,8 @@ namespace chokepoint {
 namespace {
 constexpr double kFullFill = 1.0 - 1e-9; // t at or above this means "fully served"
 constexpr double kDualEps = 1e-9;
-constexpr double kBindEps = 1e-8; // gain in the sum of tier k's fill fractions that counts
-constexpr double kGapRel = 1e-9;  // relative supply gap that counts as short
+constexpr double kBindEps = 1e-8;  // gain in the sum of tier k's fill fractions that counts
+constexpr double kShortRel = 1e-9; // a gap below this share of the month's want is rounding
 } // namespace
 
 struct Allocator::Component {
@@ -30,7 +30,11 @@ struct Allocator::Component {
     // Its result, in local indices.
     std::vector<double> delivered, refill;
     std::vector<int> binding_nodes, binding_restrictions;
-    bool is_short = false;
+    bool is_short = false; // some demand short after its stockpile draw
+    // For the chokepoint test of a repeated month: the last fresh solve's fixed deliveries and
+    // floors (scaled, per consumer), and which demands were short after their stockpile draws.
+    std::vector<double> last_fixed, last_floor;
+    std::vector<char> last_short;
     // One LP object per role in the month's solve (probe; tier k round i; refill round i;
     // chokepoint base; raised capacity of node n or restriction r), so that each LP can
     // warm-start from the same LP of the previous month.
@@ -68,7 +72,9 @@ struct Allocator::Problem {
     std::vector<double> rhs;
     std::vector<int> cap_row;                                // [node]
     std::vector<std::pair<int, std::vector<int>>> leak_rows; // (restriction, row indices)
+    std::vector<std::vector<int>> edges_from;                // [node]
     int n_vars = 0, t_var = 0;
+    bool any_refill = false; // some stockpile wants a refill this month
 
     Row flow_into(int consumer, double sign) const {
         Row r;
@@ -172,6 +178,625 @@ void Allocator::solve(const MonthInput &in, MonthOutput &out) {
     }
 }
 
+MonthGap month_gap(double want, double delivered, double available) {
+    MonthGap g;
+    g.unmet = want - delivered;
+    if (g.unmet <= kShortRel * want)
+        g.unmet = 0.0;
+    g.draw = std::min(g.unmet, available);
+    g.shortfall = g.unmet - g.draw;
+    if (g.shortfall <= kShortRel * want)
+        g.shortfall = 0.0;
+    return g;
+}
+
+/// The solve of one month of one component: the LPs' units and country classes, the problems,
+/// the solver runs, the phases of the allocation rule and the chokepoint tests.
+struct Allocator::Month {
+    Allocator &A;
+    Component &c;
+    const MonthInput &in;
+    const Model &m;
+    const AllocationRule rule;
+    std::vector<double> &unit;    // [product] scale of each product's numbers
+    std::vector<int> act;         // restrictions that shape the LPs (see below)
+    std::vector<int> cls;         // [country] class
+    std::vector<int> rep;         // [class] representative country
+    LinearProgram *lpp = nullptr; // the LP last solved
+
+    Month(Allocator &a, Component &comp, const MonthInput &input)
+        : A(a), c(comp), in(input), m(a.m_), rule(a.m_.allocation.rule), unit(a.unit_) {}
+
+    int home_of_country(int k) const {
+        const auto &h = m.allocation.home;
+        return h.empty() ? k : h[static_cast<std::size_t>(k)];
+    }
+    int home_of_class(int k) const { return home_of_country(rep[static_cast<std::size_t>(k)]); }
+
+    /// Units: each product is measured in its own unit s_p, chosen so that the LP's numbers are
+    /// O(1): s_p = the most wanted of p this month, directly or through the recipes of the
+    /// products made from it (so a recipe row reads x_r - sum(y) <= 0 along a chain). False when
+    /// nothing is wanted.
+    bool units() {
+        double any_want = 0;
+        for (int d : c.demands)
+            any_want = std::max({any_want, in.want[d], in.refill_want[d]});
+        if (any_want <= 0)
+            return false;
+        unit.assign(m.products.size(), 0.0);
+        // (Refill wants change month by month as stockpiles fill; they are left out of the units
+        // so that the LPs keep their coefficients and can warm-start.)
+        for (int d : c.demands) {
+            auto &u =
+                unit[static_cast<std::size_t>(m.demands[static_cast<std::size_t>(d)].product)];
+            u = std::max(u, in.want[d]);
+        }
+        for (int p : c.downstream_first)
+            for (const auto &[q, a] : m.products[static_cast<std::size_t>(p)].recipe)
+                unit[static_cast<std::size_t>(q)] = std::max(unit[static_cast<std::size_t>(q)],
+                                                             a * unit[static_cast<std::size_t>(p)]);
+        for (int p : c.products)
+            if (unit[static_cast<std::size_t>(p)] <= 0)
+                unit[static_cast<std::size_t>(p)] = any_want;
+        return true;
+    }
+
+    /// Active restrictions and country classes. Restrictions that shape this trial's LPs: the
+    /// active ones, and those that may become active later in the trial (see forget()). An
+    /// inactive one keeps its rows with leakage 1, which no solution can exceed (a node ships at
+    /// most what it makes), so that its activation changes coefficients, not the LP's shape, and
+    /// the LP can warm-start. Countries every such restriction treats alike share a class; under
+    /// home_first also the same home; under proportional with trade shares every country is its
+    /// own class (contracts are per exporter and importer).
+    void classes() {
+        act.clear();
+        for (int r : c.restrictions)
+            if (in.restriction_active[r] ||
+                (!A.possible_.empty() && A.possible_[static_cast<std::size_t>(r)]))
+                act.push_back(r);
+        cls.assign(m.countries.size(), -1);
+        rep.clear();
+        const bool per_country = rule == AllocationRule::Proportional &&
+                                 m.allocation.reference == ReferenceShares::TradeShares;
+        std::map<std::vector<int>, int> sig_class;
+        for (int k : c.countries) {
+            std::vector<int> sig;
+            sig.reserve(act.size() + 2);
+            bool both = false;
+            for (int r : act) {
+                const auto &res = m.restrictions[static_cast<std::size_t>(r)];
+                const int e = res.exporter[static_cast<std::size_t>(k)],
+                          i = res.importer[static_cast<std::size_t>(k)];
+                sig.push_back(e + 2 * i);
+                both = both || (e && i);
+            }
+            if (both || per_country)
+                sig.push_back(1000 + k); // own class: its domestic lane is never blocked
+            if (rule == AllocationRule::HomeFirst)
+                sig.push_back(-1 - home_of_country(k));
+            auto it = sig_class.find(sig);
+            if (it == sig_class.end()) {
+                it = sig_class.emplace(std::move(sig), static_cast<int>(rep.size())).first;
+                rep.push_back(k);
+            }
+            cls[static_cast<std::size_t>(k)] = it->second;
+        }
+    }
+
+    /// The LP skeleton: (product, class) nodes with at least one facility, their consumers
+    /// (recipe nodes, demands, refills), edges from every source of a product to every consumer
+    /// of it (only within a home with `home_only`), and the base rows. Blocked edges are limited
+    /// by leak rows, so that a lane's binding can be tested like a capacity's.
+    void build(Problem &P, bool home_only) const {
+        P = Problem{};
+        std::map<std::pair<int, int>, int> node_of;
+        for (int f : c.facilities) {
+            const auto &fac = m.facilities[static_cast<std::size_t>(f)];
+            const auto key =
+                std::make_pair(fac.product, cls[static_cast<std::size_t>(fac.country)]);
+            auto it = node_of.find(key);
+            if (it == node_of.end()) {
+                it = node_of.emplace(key, static_cast<int>(P.nodes.size())).first;
+                P.nodes.push_back({fac.product, key.second, 0.0, {}});
+            }
+            auto &node = P.nodes[static_cast<std::size_t>(it->second)];
+            node.cap += in.capacity[f] / unit[static_cast<std::size_t>(fac.product)];
+            const int mn = m.facility_node[static_cast<std::size_t>(f)];
+            if (std::find(node.model_nodes.begin(), node.model_nodes.end(), mn) ==
+                node.model_nodes.end())
+                node.model_nodes.push_back(mn);
+        }
+        for (std::size_t n = 0; n < P.nodes.size(); ++n) {
+            const auto &prod = m.products[static_cast<std::size_t>(P.nodes[n].product)];
+            for (const auto &[q, a] : prod.recipe)
+                P.consumers.push_back({Problem::Consumer::Recipe, q, P.nodes[n].cls,
+                                       static_cast<int>(n), a, -1, 0, 0});
+        }
+        for (std::size_t i = 0; i < c.demands.size(); ++i) {
+            const auto &dm = m.demands[static_cast<std::size_t>(c.demands[i])];
+            P.consumers.push_back(
+                {Problem::Consumer::Demand, dm.product, cls[static_cast<std::size_t>(dm.country)],
+                 -1, 0, static_cast<int>(i),
+                 in.want[c.demands[i]] / unit[static_cast<std::size_t>(dm.product)], dm.tier});
+        }
+        // Every stockpile that can refill is a consumer, wanting 0 when full, so that the LPs
+        // keep their shape from month to month.
+        for (std::size_t i = 0; i < c.demands.size(); ++i) {
+            const double rw = in.refill_want[c.demands[i]];
+            const auto &dm = m.demands[static_cast<std::size_t>(c.demands[i])];
+            if (!dm.has_stockpile || !dm.stockpile.has_refill)
+                continue;
+            P.consumers.push_back(
+                {Problem::Consumer::Refill, dm.product, cls[static_cast<std::size_t>(dm.country)],
+                 -1, 0, static_cast<int>(i), rw / unit[static_cast<std::size_t>(dm.product)], 0});
+            P.any_refill = P.any_refill || rw > 0;
+        }
+        const int N = static_cast<int>(P.nodes.size());
+        P.edges_into.assign(P.consumers.size(), {});
+        std::vector<std::vector<int>> edges_from(P.nodes.size());
+        for (std::size_t k = 0; k < P.consumers.size(); ++k) {
+            const auto &con = P.consumers[k];
+            for (const auto &[key, n] : node_of) {
+                if (key.first != con.product)
+                    continue;
+                if (home_only && home_of_class(key.second) != home_of_class(con.cls))
+                    continue;
+                const int e = static_cast<int>(P.edges.size());
+                P.edges.push_back({n, static_cast<int>(k)});
+                P.edges_into[k].push_back(e);
+                edges_from[static_cast<std::size_t>(n)].push_back(e);
+            }
+        }
+        P.edges_from = edges_from;
+        const int E = static_cast<int>(P.edges.size());
+        P.n_vars = N + E + 1;
+        P.t_var = N + E;
+        auto y = [N](int e) { return N + e; };
+        P.cap_row.resize(P.nodes.size());
+        for (int n = 0; n < N; ++n) {
+            P.cap_row[static_cast<std::size_t>(n)] = static_cast<int>(P.rows.size());
+            P.rows.push_back({{n, 1.0}});
+            P.rhs.push_back(P.nodes[static_cast<std::size_t>(n)].cap);
+            Problem::Row supply{{n, -1.0}};
+            for (int e : edges_from[static_cast<std::size_t>(n)])
+                supply.push_back({y(e), 1.0});
+            P.rows.push_back(std::move(supply));
+            P.rhs.push_back(0.0);
+        }
+        for (std::size_t k = 0; k < P.consumers.size(); ++k) {
+            const auto &con = P.consumers[k];
+            if (con.kind == Problem::Consumer::Recipe) {
+                Problem::Row r = P.flow_into(static_cast<int>(k), -1.0);
+                r.push_back({con.node, recipe_coef(P, static_cast<int>(k))});
+                P.rows.push_back(std::move(r));
+                P.rhs.push_back(0.0);
+            } else {
+                P.rows.push_back(P.flow_into(static_cast<int>(k), 1.0));
+                P.rhs.push_back(con.want);
+            }
+        }
+        for (int r : act) {
+            const auto &res = m.restrictions[static_cast<std::size_t>(r)];
+            const double leak = in.restriction_active[r] ? in.restriction_leakage[r] : 1.0;
+            std::vector<int> rows_of_r;
+            for (const auto &[key, n] : node_of) {
+                if (!res.product[static_cast<std::size_t>(key.first)])
+                    continue;
+                Problem::Row row;
+                for (int e : edges_from[static_cast<std::size_t>(n)]) {
+                    const int to_cls = P.consumers[static_cast<std::size_t>(
+                                                       P.edges[static_cast<std::size_t>(e)].to)]
+                                           .cls;
+                    if (res.blocks(rep[static_cast<std::size_t>(key.second)],
+                                   rep[static_cast<std::size_t>(to_cls)], key.first))
+                        row.push_back({y(e), 1.0});
+                }
+                if (row.empty())
+                    continue;
+                row.push_back({n, -leak});
+                rows_of_r.push_back(static_cast<int>(P.rows.size()));
+                P.rows.push_back(std::move(row));
+                P.rhs.push_back(0.0);
+            }
+            if (!rows_of_r.empty())
+                P.leak_rows.push_back({r, std::move(rows_of_r)});
+        }
+    }
+
+    /// The scaled recipe coefficient of recipe consumer k: input (in its unit) per output.
+    double recipe_coef(const Problem &P, int k) const {
+        const auto &con = P.consumers[static_cast<std::size_t>(k)];
+        const int made = P.nodes[static_cast<std::size_t>(con.node)].product;
+        return con.coef * unit[static_cast<std::size_t>(made)] /
+               unit[static_cast<std::size_t>(con.product)];
+    }
+
+    static std::uint64_t role(std::uint64_t kind, std::uint64_t a, std::uint64_t b) {
+        return (kind << 56) | (a << 28) | b;
+    }
+
+    /// What an LP is for, in words (for failure reports).
+    std::string role_text(const Problem &P, std::uint64_t key) const {
+        const std::uint64_t kind = key >> 56, a = (key >> 28) & 0xFFFFFFFu, b = key & 0xFFFFFFFu;
+        auto node_text = [&](std::uint64_t n) {
+            std::string names;
+            for (int mn : P.nodes[static_cast<std::size_t>(n)].model_nodes)
+                names += (names.empty() ? "" : ", ") + m.node_names[static_cast<std::size_t>(mn)];
+            return names;
+        };
+        auto res_text = [&](std::uint64_t i) {
+            return m
+                .restrictions[static_cast<std::size_t>(
+                    P.leak_rows[static_cast<std::size_t>(i)].first)]
+                .id;
+        };
+        auto phase1 = [&](std::uint64_t sub) {
+            const std::uint64_t t = sub >> 16, round = sub & 0xFFFFu;
+            return t == 0 ? std::string("home phase 1, probe")
+                          : "home phase 1, tier " + std::to_string(t) + " round " +
+                                std::to_string(round);
+        };
+        switch (kind) {
+        case 0:
+            return "probe: every tier served in full?";
+        case 1:
+            return "tier " + std::to_string(a) + ", progressive filling round " + std::to_string(b);
+        case 2:
+            return "stockpile refills, progressive filling round " + std::to_string(b);
+        case 3:
+            return "chokepoint base of tier " + std::to_string(a);
+        case 4:
+            return "chokepoint test of node " + node_text(a);
+        case 5:
+            return "chokepoint test of restriction " + res_text(a);
+        case 6:
+            return phase1(b);
+        case 7:
+            return phase1(b) + ", with node " + node_text(a) + " raised";
+        default:
+            return phase1(b) + ", with restriction " + res_text(a) + " raised";
+        }
+    }
+
+    /// Runs the LP of role `key` (P's base rows plus `extra_rows`) through the solver ladder.
+    /// Lower bounds (rows -flow <= -L) carry the deliveries fixed by earlier LPs, which are
+    /// optimal only to the certificate's tolerance, so a later LP may be infeasible by a rounding
+    /// residue (seen: 4e-12). When no rung answers, the LP is tried once more with every such
+    /// bound lowered by that tolerance (1e-9 of the product's unit) and counted as relaxed; only
+    /// if that fails too is the run stopped (LpFailure, with the LP as posed).
+    void run_lp(const Problem &P, std::uint64_t key, const std::vector<Problem::Row> &extra_rows,
+                const std::vector<double> &extra_rhs, const Problem::Row &objective) {
+        lpp = &c.slots[key];
+        LinearProgram &lp_ = *lpp;
+        auto pose = [&](double relax) {
+            lp_.set_warm_start(A.warm_start_);
+            lp_.set_first_rung(A.first_rung_);
+            lp_.reset(P.n_vars);
+            for (std::size_t i = 0; i < P.rows.size(); ++i)
+                lp_.add_row(P.rows[i], P.rhs[i]);
+            for (std::size_t i = 0; i < extra_rows.size(); ++i) {
+                // A lower bound (-flow <= -L) keeps an artificial even at L = 0, so that its LP
+                // keeps its shape (and warm start) from month to month.
+                const auto &row = extra_rows[i];
+                const bool lower =
+                    extra_rhs[i] <= 0 && !row.empty() &&
+                    std::all_of(row.begin(), row.end(), [](const auto &e) { return e.second < 0; });
+                lp_.add_row(row, lower ? std::min(0.0, extra_rhs[i] + relax) : extra_rhs[i], lower);
+            }
+            lp_.set_objective(objective);
+        };
+        auto &stats = A.stats_;
+        pose(0.0);
+        ++stats.lps;
+        auto st = A.inject_failure_ ? LinearProgram::Status::Numerical : lp_.solve();
+        if (st != LinearProgram::Status::Optimal) {
+            std::ostringstream text;
+            lp_.write_lp(text);
+            std::string ladder =
+                A.inject_failure_ ? "injected failure (CHOKEPOINT_TEST_FAIL_LP)" : lp_.ladder_log();
+            const bool has_lower =
+                std::any_of(extra_rhs.begin(), extra_rhs.end(), [](double b) { return b < 0; });
+            if (has_lower && !A.inject_failure_) {
+                pose(1e-9);
+                st = lp_.solve();
+                ladder += "; then with lower bounds relaxed by 1e-9: " + lp_.ladder_log();
+            }
+            if (st != LinearProgram::Status::Optimal) {
+                ++stats.rungs.failed;
+                LpFailure f(ladder, text.str());
+                f.role = role_text(P, key);
+                for (int p : c.products)
+                    f.chain +=
+                        (f.chain.empty() ? "" : "+") + m.products[static_cast<std::size_t>(p)].id;
+                lp_.forget();
+                throw f;
+            }
+            ++stats.rungs.relaxed;
+        }
+        stats.pivots += static_cast<std::uint64_t>(lp_.pivots());
+        stats.warm += lp_.warm() ? 1 : 0;
+        stats.cold_first += lp_.cold_reason() == 1;
+        stats.cold_changed += lp_.cold_reason() == 2;
+        stats.cold_failed += lp_.cold_reason() == 3;
+        ++stats.rungs.solved[static_cast<std::size_t>(lp_.rung())];
+        if (A.observer_)
+            A.observer_(lp_, role_text(P, key));
+    }
+
+    /// Lower-bound rows: every consumer with a fixed delivery, then every other consumer with a
+    /// floor (the allocation rule's phase-1 delivery; none under coordinated).
+    static void lower_rows(const Problem &P, const std::vector<double> &fixed,
+                           const std::vector<double> &floor, std::vector<Problem::Row> &rows,
+                           std::vector<double> &rhs) {
+        for (std::size_t k = 0; k < P.consumers.size(); ++k) {
+            if (fixed[k] < 0)
+                continue;
+            rows.push_back(P.flow_into(static_cast<int>(k), -1.0));
+            rhs.push_back(-fixed[k]);
+        }
+        if (floor.empty())
+            return;
+        for (std::size_t k = 0; k < P.consumers.size(); ++k) {
+            if (floor[k] < 0 || fixed[k] >= 0)
+                continue;
+            rows.push_back(P.flow_into(static_cast<int>(k), -1.0));
+            rhs.push_back(-floor[k]);
+        }
+    }
+
+    /// Progressive filling of the consumers U (max-min fairness in fill fraction, each at least
+    /// its floor); fixes their deliveries in `fixed`. With `probe`, stops after the first LP
+    /// unless it serves everyone in full. `key(round)` names each round's LP. Returns whether all
+    /// were served in full.
+    template <class Key>
+    bool fill(const Problem &P, std::vector<double> &fixed, const std::vector<double> &floor,
+              std::vector<int> U, bool probe, Key &&key) {
+        auto floor_of = [&](int k) {
+            return floor.empty() ? -1.0 : floor[static_cast<std::size_t>(k)];
+        };
+        std::uint64_t round = 0;
+        U.erase(std::remove_if(U.begin(), U.end(),
+                               [&](int k) {
+                                   if (P.consumers[static_cast<std::size_t>(k)].want > 0)
+                                       return false;
+                                   fixed[static_cast<std::size_t>(k)] = 0.0;
+                                   return true;
+                               }),
+                U.end());
+        while (!U.empty()) {
+            std::vector<Problem::Row> rows;
+            std::vector<double> rhs;
+            std::vector<int> fair_row;
+            for (int k : U) {
+                Problem::Row r = P.flow_into(k, -1.0);
+                r.push_back({P.t_var, P.consumers[static_cast<std::size_t>(k)].want});
+                fair_row.push_back(static_cast<int>(P.rows.size() + rows.size()));
+                rows.push_back(std::move(r));
+                rhs.push_back(0.0);
+            }
+            rows.push_back({{P.t_var, 1.0}});
+            rhs.push_back(1.0);
+            lower_rows(P, fixed, floor, rows, rhs);
+            run_lp(P, key(round++), rows, rhs, {{P.t_var, 1.0}});
+            const double t = std::min(1.0, lpp->objective());
+            if (t >= kFullFill) {
+                for (int k : U)
+                    fixed[static_cast<std::size_t>(k)] =
+                        P.consumers[static_cast<std::size_t>(k)].want;
+                return true;
+            }
+            if (probe)
+                return false;
+            // A consumer stops at t (or at its floor, if higher).
+            auto freeze = [&](int k) {
+                fixed[static_cast<std::size_t>(k)] = std::max(
+                    floor_of(k),
+                    std::max(0.0, t * P.consumers[static_cast<std::size_t>(k)].want - 1e-12));
+            };
+            std::vector<int> rest;
+            for (std::size_t i = 0; i < U.size(); ++i) {
+                const int k = U[i];
+                if (lpp->dual(fair_row[i]) > kDualEps)
+                    freeze(k);
+                else
+                    rest.push_back(k);
+            }
+            if (rest.size() == U.size()) {
+                // No positive dual found (numerically degenerate): all stop at t.
+                for (int k : U)
+                    freeze(k);
+                return false;
+            }
+            U.swap(rest);
+        }
+        return false;
+    }
+
+    /// Tiers of demands in order (one probe LP first when there are several tiers), then, with
+    /// `refills`, the stockpile refills. `kind0` names the probe and the tiers' LPs: kind0 (probe)
+    /// and kind0 + 1 (tiers) in the coordinated layout, or phase 1 (kind 6/7/8: see role_text).
+    template <class Key>
+    void tiers(const Problem &P, std::vector<double> &fixed, const std::vector<double> &floor,
+               bool refills, Key &&key) {
+        std::vector<int> demand_consumers, refill_consumers;
+        std::map<int, std::vector<int>> by_tier;
+        for (std::size_t k = 0; k < P.consumers.size(); ++k) {
+            if (P.consumers[k].kind == Problem::Consumer::Demand) {
+                demand_consumers.push_back(static_cast<int>(k));
+                by_tier[P.consumers[k].tier].push_back(static_cast<int>(k));
+            } else if (P.consumers[k].kind == Problem::Consumer::Refill) {
+                refill_consumers.push_back(static_cast<int>(k));
+            }
+        }
+        bool all_served = false;
+        if (by_tier.size() > 1) // one LP answers the common case: all tiers fully served
+            all_served = fill(P, fixed, floor, demand_consumers, true,
+                              [&](std::uint64_t r) { return key(0, -1, r); });
+        if (!all_served)
+            for (auto &[tier, U] : by_tier)
+                fill(P, fixed, floor, U, false,
+                     [&, t = tier](std::uint64_t r) { return key(1, t, r); });
+        if (refills && P.any_refill)
+            fill(P, fixed, floor, refill_consumers, false,
+                 [&](std::uint64_t r) { return key(2, 0, r); });
+    }
+
+    /// Phase 1 of home_first: tiers of demands within each home (P1 has only home edges); the
+    /// floors are those deliveries. `raise` (LP node, or -1) has its capacity raised by `delta`
+    /// (the chokepoint test under the rule); `tag` names the LPs: 0 for the month's phase 1, 1 +
+    /// the raised node otherwise.
+    std::vector<double> home_floors(Problem &P1, int raise, double delta) {
+        if (raise >= 0)
+            P1.rhs[static_cast<std::size_t>(P1.cap_row[static_cast<std::size_t>(raise)])] += delta;
+        std::vector<double> fixed(P1.consumers.size(), -1.0);
+        tiers(P1, fixed, {}, false, [&](int what, int tier, std::uint64_t r) {
+            // what: 0 probe, 1 tier; phase-1 roles 6 (the month) and 7 (node raised).
+            const std::uint64_t sub =
+                (what == 0 ? 0u : static_cast<std::uint64_t>(1 + tier)) << 16 | (r & 0xFFFFu);
+            return raise < 0 ? role(6, 0, sub) : role(7, static_cast<std::uint64_t>(raise), sub);
+        });
+        if (raise >= 0)
+            P1.rhs[static_cast<std::size_t>(P1.cap_row[static_cast<std::size_t>(raise)])] -= delta;
+        std::vector<double> floor(P1.consumers.size(), -1.0);
+        for (std::size_t k = 0; k < P1.consumers.size(); ++k)
+            if (P1.consumers[k].kind == Problem::Consumer::Demand)
+                floor[k] = std::max(0.0, fixed[k]);
+        return floor;
+    }
+
+    /// Phase 1 of proportional: contracts. Each supplier node ships each consumer of its product
+    /// at most the consumer's reference share of what it produces this month (the share of a
+    /// blocked consumer also times the restriction's leakage, plus `res_delta` of allowance for
+    /// the leak-row group `raise_res`), and no consumer more than it wants (a recipe node: its
+    /// input need at this month's capacity). Products are taken inputs first, so a recipe node
+    /// produces what its contracted inputs allow. The deliveries are unique (each consumer's
+    /// contracts are its own), computed directly; they are the demands' floors.
+    std::vector<double> contracts(const Problem &P, int raise_node, double node_delta,
+                                  int raise_res, double res_delta) const {
+        const std::size_t K = P.consumers.size(), N = P.nodes.size();
+        const auto C = m.countries.size();
+        // Reference want of every consumer: demands their want, recipe nodes their input need at
+        // this month's capacity; refills none (they come last).
+        std::vector<double> need(K, 0.0);
+        auto cap = [&](std::size_t n) {
+            return P.nodes[n].cap + (static_cast<int>(n) == raise_node ? node_delta : 0.0);
+        };
+        for (std::size_t k = 0; k < K; ++k) {
+            const auto &con = P.consumers[k];
+            if (con.kind == Problem::Consumer::Demand)
+                need[k] = con.want;
+            else if (con.kind == Problem::Consumer::Recipe)
+                need[k] =
+                    recipe_coef(P, static_cast<int>(k)) * cap(static_cast<std::size_t>(con.node));
+        }
+        // Pooled totals per product, and per (product, importer country) for trade shares.
+        std::vector<double> pooled(m.products.size(), 0.0);
+        std::map<std::pair<int, int>, double> by_importer;
+        for (std::size_t k = 0; k < K; ++k) {
+            const auto &con = P.consumers[k];
+            pooled[static_cast<std::size_t>(con.product)] += need[k];
+            by_importer[{con.product, rep[static_cast<std::size_t>(con.cls)]}] += need[k];
+        }
+        const auto &table = m.allocation.trade_shares;
+        auto share = [&](int n, int k) {
+            const auto &con = P.consumers[static_cast<std::size_t>(k)];
+            const int p = con.product;
+            if (need[static_cast<std::size_t>(k)] <= 0)
+                return 0.0;
+            if (m.allocation.reference == ReferenceShares::TradeShares &&
+                static_cast<std::size_t>(p) < table.size() &&
+                !table[static_cast<std::size_t>(p)].empty()) {
+                const int e =
+                    rep[static_cast<std::size_t>(P.nodes[static_cast<std::size_t>(n)].cls)];
+                const int i = rep[static_cast<std::size_t>(con.cls)];
+                // The exporter's row: does the table give it at all?
+                bool listed = false;
+                for (std::size_t j = 0; j < C && !listed; ++j)
+                    listed = !std::isnan(
+                        table[static_cast<std::size_t>(p)][static_cast<std::size_t>(e) * C + j]);
+                if (listed) {
+                    const double v =
+                        table[static_cast<std::size_t>(p)]
+                             [static_cast<std::size_t>(e) * C + static_cast<std::size_t>(i)];
+                    const double tot = by_importer[{p, i}];
+                    return std::isnan(v) || tot <= 0 ? 0.0
+                                                     : v * need[static_cast<std::size_t>(k)] / tot;
+                }
+            }
+            const double tot = pooled[static_cast<std::size_t>(p)];
+            return tot > 0 ? need[static_cast<std::size_t>(k)] / tot : 0.0;
+        };
+        // Leakage of each edge (the tightest active restriction blocking it; 1 if none).
+        auto edge_leak = [&](int e, double &extra) {
+            const auto &ed = P.edges[static_cast<std::size_t>(e)];
+            const int from =
+                rep[static_cast<std::size_t>(P.nodes[static_cast<std::size_t>(ed.from)].cls)];
+            const int to =
+                rep[static_cast<std::size_t>(P.consumers[static_cast<std::size_t>(ed.to)].cls)];
+            const int p = P.nodes[static_cast<std::size_t>(ed.from)].product;
+            double leak = 1.0;
+            extra = 0.0;
+            for (std::size_t g = 0; g < P.leak_rows.size(); ++g) {
+                const int r = P.leak_rows[g].first;
+                if (!in.restriction_active[r])
+                    continue;
+                if (m.restrictions[static_cast<std::size_t>(r)].blocks(from, to, p)) {
+                    leak = std::min(leak, in.restriction_leakage[r]);
+                    if (static_cast<int>(g) == raise_res)
+                        extra = res_delta;
+                }
+            }
+            return leak;
+        };
+        std::vector<double> x(N, 0.0), got(K, 0.0);
+        std::vector<std::vector<int>> nodes_of(m.products.size());
+        for (std::size_t n = 0; n < N; ++n)
+            nodes_of[static_cast<std::size_t>(P.nodes[n].product)].push_back(static_cast<int>(n));
+        // Recipe consumers of each node (one per input).
+        std::vector<std::vector<int>> inputs_of(N);
+        for (std::size_t k = 0; k < K; ++k)
+            if (P.consumers[k].kind == Problem::Consumer::Recipe)
+                inputs_of[static_cast<std::size_t>(P.consumers[k].node)].push_back(
+                    static_cast<int>(k));
+        std::vector<double> offered(K, 0.0);
+        for (auto it = c.downstream_first.rbegin(); it != c.downstream_first.rend(); ++it) {
+            const int p = *it; // inputs first
+            for (int n : nodes_of[static_cast<std::size_t>(p)]) {
+                double out = cap(static_cast<std::size_t>(n));
+                for (int k : inputs_of[static_cast<std::size_t>(n)])
+                    out = std::min(out, got[static_cast<std::size_t>(k)] / recipe_coef(P, k));
+                x[static_cast<std::size_t>(n)] = std::max(0.0, out);
+                for (int e : P.edges_from[static_cast<std::size_t>(n)]) {
+                    const int k = P.edges[static_cast<std::size_t>(e)].to;
+                    if (P.consumers[static_cast<std::size_t>(k)].kind == Problem::Consumer::Refill)
+                        continue;
+                    double extra = 0;
+                    const double leak = edge_leak(e, extra);
+                    const double s = share(n, k);
+                    const double amount = s * (leak * x[static_cast<std::size_t>(n)] + extra);
+                    if (amount > 0)
+                        offered[static_cast<std::size_t>(k)] += amount;
+                }
+            }
+            // Consumers of p receive their offers, at most their need (cut in proportion).
+            for (std::size_t k = 0; k < K; ++k) {
+                if (P.consumers[k].product != p)
+                    continue;
+                got[k] = std::min(offered[k], need[k]);
+            }
+        }
+        std::vector<double> floor(K, -1.0);
+        for (std::size_t k = 0; k < K; ++k)
+            if (P.consumers[k].kind == Problem::Consumer::Demand)
+                floor[k] = std::max(0.0, got[k] - 1e-12);
+        return floor;
+    }
+
+    void solve(Problem &P2);
+    void chokepoints(Problem &P2, Problem *P1, const std::vector<double> &fixed,
+                     const std::vector<double> &floor);
+};
+
 void Allocator::solve_component(Component &c, const MonthInput &in, MonthOutput &out) {
     ++stats_.solves;
     const std::size_t nf = c.facilities.size(), nd = c.demands.size(), nr = c.restrictions.size();
@@ -196,6 +821,19 @@ void Allocator::solve_component(Component &c, const MonthInput &in, MonthOutput 
     }
     if (same) {
         ++stats_.cache_hits;
+        // The deliveries are those of the last month; the chokepoints too, unless the stockpiles
+        // now cover a different set of gaps (the test counts shortfalls after stockpile draws).
+        if (short_after(c, in) != c.last_short) {
+            Month mo(*this, c, in);
+            mo.units();
+            mo.classes();
+            Problem P2, P1;
+            mo.build(P2, false);
+            if (m_.allocation.rule == AllocationRule::HomeFirst)
+                mo.build(P1, true);
+            mo.chokepoints(P2, m_.allocation.rule == AllocationRule::HomeFirst ? &P1 : nullptr,
+                           c.last_fixed, c.last_floor);
+        }
     } else if (monotone) {
         // More capacity and less demand under the same restrictions: still all served.
         ++stats_.monotone_hits;
@@ -206,6 +844,7 @@ void Allocator::solve_component(Component &c, const MonthInput &in, MonthOutput 
         c.binding_nodes.clear();
         c.binding_restrictions.clear();
         c.is_short = false;
+        c.last_short.assign(nd, 0);
     } else {
         solve_fresh(c, in);
     }
@@ -240,468 +879,222 @@ void Allocator::solve_component(Component &c, const MonthInput &in, MonthOutput 
         out.restriction_binding[static_cast<std::size_t>(r)] = 1;
 }
 
+std::vector<char> Allocator::short_after(const Component &c, const MonthInput &in) const {
+    std::vector<char> s(c.demands.size(), 0);
+    for (std::size_t i = 0; i < c.demands.size(); ++i) {
+        const int d = c.demands[i];
+        const double avail = in.stock_available ? in.stock_available[d] : 0.0;
+        s[i] = month_gap(in.want[d], c.delivered[i], avail).shortfall > 0;
+    }
+    return s;
+}
+
 void Allocator::solve_fresh(Component &c, const MonthInput &in) {
-    const Model &m = m_;
-    Problem P;
-    // Units: each product is measured in its own unit s_p, chosen so that the LP's numbers are
-    // O(1): s_p = the most wanted of p this month, directly or through the recipes of the
-    // products made from it (so a recipe row reads x_r - sum(y) <= 0 along a chain).
-    double any_want = 0;
-    for (int d : c.demands)
-        any_want = std::max({any_want, in.want[d], in.refill_want[d]});
     c.binding_nodes.clear();
     c.binding_restrictions.clear();
     c.is_short = false;
-    if (any_want <= 0) {
+    Month mo(*this, c, in);
+    if (!mo.units()) {
         std::fill(c.delivered.begin(), c.delivered.end(), 0.0);
         std::fill(c.refill.begin(), c.refill.end(), 0.0);
+        c.last_short.assign(c.demands.size(), 0);
         return;
     }
-    std::vector<double> &unit = unit_;
-    unit.assign(m.products.size(), 0.0);
-    // (Refill wants change month by month as stockpiles fill; they are left out of the units so
-    // that the LPs keep their coefficients and can warm-start.)
-    for (int d : c.demands) {
-        auto &u = unit[static_cast<std::size_t>(m.demands[static_cast<std::size_t>(d)].product)];
-        u = std::max(u, in.want[d]);
-    }
-    for (int p : c.downstream_first)
-        for (const auto &[q, a] : m.products[static_cast<std::size_t>(p)].recipe)
-            unit[static_cast<std::size_t>(q)] =
-                std::max(unit[static_cast<std::size_t>(q)], a * unit[static_cast<std::size_t>(p)]);
-    for (int p : c.products)
-        if (unit[static_cast<std::size_t>(p)] <= 0)
-            unit[static_cast<std::size_t>(p)] = any_want;
+    mo.classes();
+    Problem P2;
+    mo.build(P2, false);
+    mo.solve(P2);
+}
 
-    // 1. Active restrictions and country classes.
-    // Restrictions that shape this trial's LPs: the active ones, and those that may become
-    // active later in the trial (see forget()). An inactive one keeps its rows with leakage 1,
-    // which no solution can exceed (a node ships at most what it makes), so that its
-    // activation changes coefficients, not the LP's shape, and the LP can warm-start.
-    std::vector<int> act;
-    for (int r : c.restrictions)
-        if (in.restriction_active[r] ||
-            (!possible_.empty() && possible_[static_cast<std::size_t>(r)]))
-            act.push_back(r);
-    std::vector<int> cls(m.countries.size(), -1);
-    std::vector<int> rep; // representative country of each class
-    {
-        std::map<std::vector<int>, int> sig_class;
-        for (int k : c.countries) {
-            std::vector<int> sig;
-            sig.reserve(act.size() + 1);
-            bool both = false;
-            for (int r : act) {
-                const auto &res = m.restrictions[static_cast<std::size_t>(r)];
-                const int e = res.exporter[static_cast<std::size_t>(k)],
-                          i = res.importer[static_cast<std::size_t>(k)];
-                sig.push_back(e + 2 * i);
-                both = both || (e && i);
-            }
-            if (both)
-                sig.push_back(1000 + k); // own class: its domestic lane is never blocked
-            auto it = sig_class.find(sig);
-            if (it == sig_class.end()) {
-                it = sig_class.emplace(std::move(sig), static_cast<int>(rep.size())).first;
-                rep.push_back(k);
-            }
-            cls[static_cast<std::size_t>(k)] = it->second;
-        }
+void Allocator::Month::solve(Problem &P2) {
+    // Phase 1 of the rule: each demand's floor (its delivery before the pooled market).
+    std::vector<double> floor;
+    Problem P1;
+    const bool home = rule == AllocationRule::HomeFirst;
+    if (home) {
+        build(P1, true);
+        floor = home_floors(P1, -1, 0.0);
+    } else if (rule == AllocationRule::Proportional) {
+        floor = contracts(P2, -1, 0.0, -1, 0.0);
     }
+    // Phase 2 (the whole of the coordinated rule): tiers, then refills, over every lane.
+    std::vector<double> fixed(P2.consumers.size(), -1.0);
+    tiers(P2, fixed, floor, true, [&](int what, int tier, std::uint64_t r) {
+        return role(static_cast<std::uint64_t>(what),
+                    what == 1 ? static_cast<std::uint64_t>(tier) : 0, r);
+    });
 
-    // 2. LP nodes: (product, class) with at least one facility.
-    std::map<std::pair<int, int>, int> node_of;
-    for (int f : c.facilities) {
-        const auto &fac = m.facilities[static_cast<std::size_t>(f)];
-        const auto key = std::make_pair(fac.product, cls[static_cast<std::size_t>(fac.country)]);
-        auto it = node_of.find(key);
-        if (it == node_of.end()) {
-            it = node_of.emplace(key, static_cast<int>(P.nodes.size())).first;
-            P.nodes.push_back({fac.product, key.second, 0.0, {}});
-        }
-        auto &node = P.nodes[static_cast<std::size_t>(it->second)];
-        node.cap += in.capacity[f] / unit[static_cast<std::size_t>(fac.product)];
-        const int mn = m.facility_node[static_cast<std::size_t>(f)];
-        if (std::find(node.model_nodes.begin(), node.model_nodes.end(), mn) ==
-            node.model_nodes.end())
-            node.model_nodes.push_back(mn);
-    }
-    // 3. Consumers.
-    for (std::size_t n = 0; n < P.nodes.size(); ++n) {
-        const auto &prod = m.products[static_cast<std::size_t>(P.nodes[n].product)];
-        for (const auto &[q, a] : prod.recipe)
-            P.consumers.push_back(
-                {Problem::Consumer::Recipe, q, P.nodes[n].cls, static_cast<int>(n), a, -1, 0, 0});
-    }
-    for (std::size_t i = 0; i < c.demands.size(); ++i) {
-        const auto &dm = m.demands[static_cast<std::size_t>(c.demands[i])];
-        P.consumers.push_back(
-            {Problem::Consumer::Demand, dm.product, cls[static_cast<std::size_t>(dm.country)], -1,
-             0, static_cast<int>(i),
-             in.want[c.demands[i]] / unit[static_cast<std::size_t>(dm.product)], dm.tier});
-    }
-    // Every stockpile that can refill is a consumer, wanting 0 when full, so that the LPs keep
-    // their shape from month to month.
-    bool any_refill = false;
-    for (std::size_t i = 0; i < c.demands.size(); ++i) {
-        const double rw = in.refill_want[c.demands[i]];
-        const auto &dm = m.demands[static_cast<std::size_t>(c.demands[i])];
-        if (!dm.has_stockpile || !dm.stockpile.has_refill)
-            continue;
-        P.consumers.push_back(
-            {Problem::Consumer::Refill, dm.product, cls[static_cast<std::size_t>(dm.country)], -1,
-             0, static_cast<int>(i), rw / unit[static_cast<std::size_t>(dm.product)], 0});
-        any_refill = any_refill || rw > 0;
-    }
-    // 4. Edges (every source of the product to every consumer; blocked ones are limited by
-    //    the leak rows, so that a lane's binding can be tested like a capacity's).
-    const int N = static_cast<int>(P.nodes.size());
-    P.edges_into.assign(P.consumers.size(), {});
-    std::vector<std::vector<int>> edges_from(P.nodes.size());
-    for (std::size_t k = 0; k < P.consumers.size(); ++k) {
-        const auto &con = P.consumers[k];
-        for (const auto &[key, n] : node_of) {
-            if (key.first != con.product)
-                continue;
-            const int e = static_cast<int>(P.edges.size());
-            P.edges.push_back({n, static_cast<int>(k)});
-            P.edges_into[k].push_back(e);
-            edges_from[static_cast<std::size_t>(n)].push_back(e);
-        }
-    }
-    const int E = static_cast<int>(P.edges.size());
-    P.n_vars = N + E + 1;
-    P.t_var = N + E;
-    auto y = [N](int e) { return N + e; };
-
-    // 5. Base rows.
-    P.cap_row.resize(P.nodes.size());
-    for (int n = 0; n < N; ++n) {
-        P.cap_row[static_cast<std::size_t>(n)] = static_cast<int>(P.rows.size());
-        P.rows.push_back({{n, 1.0}});
-        P.rhs.push_back(P.nodes[static_cast<std::size_t>(n)].cap);
-        Problem::Row supply{{n, -1.0}};
-        for (int e : edges_from[static_cast<std::size_t>(n)])
-            supply.push_back({y(e), 1.0});
-        P.rows.push_back(std::move(supply));
-        P.rhs.push_back(0.0);
-    }
-    for (std::size_t k = 0; k < P.consumers.size(); ++k) {
-        const auto &con = P.consumers[k];
-        if (con.kind == Problem::Consumer::Recipe) {
-            Problem::Row r = P.flow_into(static_cast<int>(k), -1.0);
-            const int made = P.nodes[static_cast<std::size_t>(con.node)].product;
-            r.push_back({con.node, con.coef * unit[static_cast<std::size_t>(made)] /
-                                       unit[static_cast<std::size_t>(con.product)]});
-            P.rows.push_back(std::move(r));
-            P.rhs.push_back(0.0);
-        } else {
-            P.rows.push_back(P.flow_into(static_cast<int>(k), 1.0));
-            P.rhs.push_back(con.want);
-        }
-    }
-    for (int r : act) {
-        const auto &res = m.restrictions[static_cast<std::size_t>(r)];
-        const double leak = in.restriction_active[r] ? in.restriction_leakage[r] : 1.0;
-        std::vector<int> rows_of_r;
-        for (const auto &[key, n] : node_of) {
-            if (!res.product[static_cast<std::size_t>(key.first)])
-                continue;
-            Problem::Row row;
-            for (int e : edges_from[static_cast<std::size_t>(n)]) {
-                const int to_cls =
-                    P.consumers[static_cast<std::size_t>(P.edges[static_cast<std::size_t>(e)].to)]
-                        .cls;
-                if (res.blocks(rep[static_cast<std::size_t>(key.second)],
-                               rep[static_cast<std::size_t>(to_cls)], key.first))
-                    row.push_back({y(e), 1.0});
-            }
-            if (row.empty())
-                continue;
-            row.push_back({n, -leak});
-            rows_of_r.push_back(static_cast<int>(P.rows.size()));
-            P.rows.push_back(std::move(row));
-            P.rhs.push_back(0.0);
-        }
-        if (!rows_of_r.empty())
-            P.leak_rows.push_back({r, std::move(rows_of_r)});
-    }
-
-    // Helpers to run an LP on the base rows plus extra rows.
-    LinearProgram *lpp = nullptr;
-    auto role = [](std::uint64_t kind, std::uint64_t a, std::uint64_t b) {
-        return (kind << 56) | (a << 28) | b;
-    };
-    // What an LP is for, in words (for failure reports).
-    auto role_text = [&](std::uint64_t key) {
-        const std::uint64_t kind = key >> 56, a = (key >> 28) & 0xFFFFFFFu, b = key & 0xFFFFFFFu;
-        switch (kind) {
-        case 0:
-            return std::string("probe: every tier served in full?");
-        case 1:
-            return "tier " + std::to_string(a) + ", progressive filling round " + std::to_string(b);
-        case 2:
-            return "stockpile refills, progressive filling round " + std::to_string(b);
-        case 3:
-            return "chokepoint base of tier " + std::to_string(a);
-        case 4: {
-            std::string names;
-            for (int mn : P.nodes[static_cast<std::size_t>(a)].model_nodes)
-                names += (names.empty() ? "" : ", ") + m.node_names[static_cast<std::size_t>(mn)];
-            return "chokepoint test of node " + names;
-        }
-        default:
-            return "chokepoint test of restriction " +
-                   m.restrictions[static_cast<std::size_t>(
-                                      P.leak_rows[static_cast<std::size_t>(a)].first)]
-                       .id;
-        }
-    };
-    // Runs the LP of role `key` (base rows plus `extra_rows`) through the solver ladder. Lower
-    // bounds (rows -flow <= -L) carry the deliveries fixed by earlier LPs, which are optimal only
-    // to the certificate's tolerance, so a later LP may be infeasible by a rounding residue
-    // (seen: 4e-12). When no rung answers, the LP is tried once more with every such bound
-    // lowered by that tolerance (1e-9 of the product's unit) and counted as relaxed; only if that
-    // fails too is the run stopped (LpFailure, with the LP as posed).
-    auto run_lp = [&](std::uint64_t key, const std::vector<Problem::Row> &extra_rows,
-                      const std::vector<double> &extra_rhs, const Problem::Row &objective) {
-        lpp = &c.slots[key];
-        LinearProgram &lp_ = *lpp;
-        auto pose = [&](double relax) {
-            lp_.set_warm_start(warm_start_);
-            lp_.set_first_rung(first_rung_);
-            lp_.reset(P.n_vars);
-            for (std::size_t i = 0; i < P.rows.size(); ++i)
-                lp_.add_row(P.rows[i], P.rhs[i]);
-            for (std::size_t i = 0; i < extra_rows.size(); ++i) {
-                // A lower bound (-flow <= -L) keeps an artificial even at L = 0, so that its LP
-                // keeps its shape (and warm start) from month to month.
-                const auto &row = extra_rows[i];
-                const bool lower =
-                    extra_rhs[i] <= 0 && !row.empty() &&
-                    std::all_of(row.begin(), row.end(), [](const auto &e) { return e.second < 0; });
-                lp_.add_row(row, lower ? std::min(0.0, extra_rhs[i] + relax) : extra_rhs[i], lower);
-            }
-            lp_.set_objective(objective);
-        };
-        pose(0.0);
-        ++stats_.lps;
-        auto st = inject_failure_ ? LinearProgram::Status::Numerical : lp_.solve();
-        if (st != LinearProgram::Status::Optimal) {
-            std::ostringstream text;
-            lp_.write_lp(text);
-            std::string ladder =
-                inject_failure_ ? "injected failure (CHOKEPOINT_TEST_FAIL_LP)" : lp_.ladder_log();
-            const bool has_lower =
-                std::any_of(extra_rhs.begin(), extra_rhs.end(), [](double b) { return b < 0; });
-            if (has_lower && !inject_failure_) {
-                pose(1e-9);
-                st = lp_.solve();
-                ladder += "; then with lower bounds relaxed by 1e-9: " + lp_.ladder_log();
-            }
-            if (st != LinearProgram::Status::Optimal) {
-                ++stats_.rungs.failed;
-                LpFailure f(ladder, text.str());
-                f.role = role_text(key);
-                for (int p : c.products)
-                    f.chain +=
-                        (f.chain.empty() ? "" : "+") + m.products[static_cast<std::size_t>(p)].id;
-                lp_.forget();
-                throw f;
-            }
-            ++stats_.rungs.relaxed;
-        }
-        stats_.pivots += static_cast<std::uint64_t>(lp_.pivots());
-        stats_.warm += lp_.warm() ? 1 : 0;
-        stats_.cold_first += lp_.cold_reason() == 1;
-        stats_.cold_changed += lp_.cold_reason() == 2;
-        stats_.cold_failed += lp_.cold_reason() == 3;
-        ++stats_.rungs.solved[static_cast<std::size_t>(lp_.rung())];
-        if (observer_)
-            observer_(lp_, role_text(key));
-    };
-
-    // Lower bounds (scaled) of every consumer fixed so far; -1 = not fixed.
-    std::vector<double> fixed(P.consumers.size(), -1.0);
-
-    auto lower_rows = [&](std::vector<Problem::Row> &rows, std::vector<double> &rhs, int max_tier) {
-        for (std::size_t k = 0; k < P.consumers.size(); ++k) {
-            if (fixed[k] < 0)
-                continue;
-            if (max_tier >= 0 && (P.consumers[k].kind != Problem::Consumer::Demand ||
-                                  P.consumers[k].tier >= max_tier))
-                continue;
-            rows.push_back(P.flow_into(static_cast<int>(k), -1.0));
-            rhs.push_back(-fixed[k]);
-        }
-    };
-
-    // Progressive filling of a set of consumers; fixes their lower bounds. With `probe`, stops
-    // after the first LP unless it serves everyone in full. Returns whether all were served.
-    auto fill = [&](std::vector<int> U, bool probe, std::uint64_t kind, int tier) -> bool {
-        std::uint64_t round = 0;
-        U.erase(std::remove_if(U.begin(), U.end(),
-                               [&](int k) {
-                                   if (P.consumers[static_cast<std::size_t>(k)].want > 0)
-                                       return false;
-                                   fixed[static_cast<std::size_t>(k)] = 0.0;
-                                   return true;
-                               }),
-                U.end());
-        while (!U.empty()) {
-            std::vector<Problem::Row> rows;
-            std::vector<double> rhs;
-            std::vector<int> fair_row;
-            for (int k : U) {
-                Problem::Row r = P.flow_into(k, -1.0);
-                r.push_back({P.t_var, P.consumers[static_cast<std::size_t>(k)].want});
-                fair_row.push_back(static_cast<int>(P.rows.size() + rows.size()));
-                rows.push_back(std::move(r));
-                rhs.push_back(0.0);
-            }
-            rows.push_back({{P.t_var, 1.0}});
-            rhs.push_back(1.0);
-            lower_rows(rows, rhs, -1);
-            run_lp(role(kind, static_cast<std::uint64_t>(tier), round++), rows, rhs,
-                   {{P.t_var, 1.0}});
-            const double t = std::min(1.0, lpp->objective());
-            if (t >= kFullFill) {
-                for (int k : U)
-                    fixed[static_cast<std::size_t>(k)] =
-                        P.consumers[static_cast<std::size_t>(k)].want;
-                return true;
-            }
-            if (probe)
-                return false;
-            std::vector<int> rest;
-            for (std::size_t i = 0; i < U.size(); ++i) {
-                const int k = U[i];
-                if (lpp->dual(fair_row[i]) > kDualEps)
-                    fixed[static_cast<std::size_t>(k)] =
-                        std::max(0.0, t * P.consumers[static_cast<std::size_t>(k)].want - 1e-12);
-                else
-                    rest.push_back(k);
-            }
-            if (rest.size() == U.size()) {
-                // No positive dual found (numerically degenerate): all stop at t.
-                for (int k : U)
-                    fixed[static_cast<std::size_t>(k)] =
-                        std::max(0.0, t * P.consumers[static_cast<std::size_t>(k)].want - 1e-12);
-                return false;
-            }
-            U.swap(rest);
-        }
-        return false;
-    };
-
-    // 6. Tiers. First: can everyone be served in full at once?
-    std::vector<int> demand_consumers, refill_consumers;
-    std::map<int, std::vector<int>> by_tier;
-    for (std::size_t k = 0; k < P.consumers.size(); ++k) {
-        if (P.consumers[k].kind == Problem::Consumer::Demand) {
-            demand_consumers.push_back(static_cast<int>(k));
-            by_tier[P.consumers[k].tier].push_back(static_cast<int>(k));
-        } else if (P.consumers[k].kind == Problem::Consumer::Refill) {
-            refill_consumers.push_back(static_cast<int>(k));
-        }
-    }
-    bool all_served = false;
-    if (by_tier.size() > 1) {
-        // One LP answers the common case: all tiers fully served.
-        all_served = fill(demand_consumers, true, 0, 0);
-    }
-    if (!all_served)
-        for (auto &[tier, U] : by_tier)
-            fill(U, false, 1, tier);
-    if (any_refill)
-        fill(refill_consumers, false, 2, 0);
-
-    // 7. Results.
+    // Results.
     std::fill(c.delivered.begin(), c.delivered.end(), 0.0);
     std::fill(c.refill.begin(), c.refill.end(), 0.0);
+    for (std::size_t k = 0; k < P2.consumers.size(); ++k) {
+        const auto &con = P2.consumers[k];
+        if (con.kind == Problem::Consumer::Recipe)
+            continue;
+        const int d = c.demands[static_cast<std::size_t>(con.demand)];
+        if (con.kind == Problem::Consumer::Demand) {
+            const double want = in.want[d];
+            double v = fixed[k] == con.want
+                           ? want
+                           : fixed[k] * unit[static_cast<std::size_t>(con.product)];
+            c.delivered[static_cast<std::size_t>(con.demand)] = std::min(v, want);
+        } else {
+            if (fixed[k] <= 0)
+                continue; // nothing to refill, or nothing left
+            const double want = in.refill_want[d];
+            const double v = fixed[k] == con.want
+                                 ? want
+                                 : fixed[k] * unit[static_cast<std::size_t>(con.product)];
+            c.refill[static_cast<std::size_t>(con.demand)] = std::min(v, want);
+        }
+    }
+    c.last_fixed = fixed;
+    c.last_floor = floor;
+    chokepoints(P2, home ? &P1 : nullptr, fixed, floor);
+}
+
+// Chokepoints: in a month in which some demand is short after its stockpile draw, let k be the
+// most urgent such tier. With the tiers above k held at their deliveries, the demands of tier k
+// that are not short held at theirs, and (under home_first and proportional) every demand's
+// phase-1 delivery honoured, the most tier k's short demands can receive (the sum of their fill
+// fractions) is V. A node (restriction) binds if raising its capacity (allowance) alone raises V
+// - under a rule, with the phase-1 deliveries recomputed for the raised capacity. V is concave
+// and non-decreasing in each capacity, so any increase detects a positive right derivative; a tie
+// between two stages shows none.
+void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<double> &fixed,
+                                   const std::vector<double> &floor) {
+    c.binding_nodes.clear();
+    c.binding_restrictions.clear();
+    c.last_short = A.short_after(c, in);
     int short_tier = -1;
-    for (int k : demand_consumers) {
-        const auto &con = P.consumers[static_cast<std::size_t>(k)];
-        const double want = in.want[c.demands[static_cast<std::size_t>(con.demand)]];
-        double v =
-            fixed[static_cast<std::size_t>(k)] == con.want
-                ? want
-                : fixed[static_cast<std::size_t>(k)] * unit[static_cast<std::size_t>(con.product)];
-        v = std::min(v, want);
-        c.delivered[static_cast<std::size_t>(con.demand)] = v;
-        if (want - v > kGapRel * want && (short_tier < 0 || con.tier < short_tier))
+    for (std::size_t k = 0; k < P.consumers.size(); ++k) {
+        const auto &con = P.consumers[k];
+        if (con.kind == Problem::Consumer::Demand &&
+            c.last_short[static_cast<std::size_t>(con.demand)] &&
+            (short_tier < 0 || con.tier < short_tier))
             short_tier = con.tier;
     }
-    for (int k : refill_consumers) {
-        const auto &con = P.consumers[static_cast<std::size_t>(k)];
-        if (fixed[static_cast<std::size_t>(k)] <= 0)
-            continue; // nothing to refill, or nothing left
-        const double want = in.refill_want[c.demands[static_cast<std::size_t>(con.demand)]];
-        const double v =
-            fixed[static_cast<std::size_t>(k)] == con.want
-                ? want
-                : fixed[static_cast<std::size_t>(k)] * unit[static_cast<std::size_t>(con.product)];
-        c.refill[static_cast<std::size_t>(con.demand)] = std::min(v, want);
-    }
-    if (short_tier < 0)
+    c.is_short = short_tier >= 0;
+    if (!c.is_short)
         return;
-    c.is_short = true;
-
-    // 8. Chokepoints: with the tiers above k held at their deliveries, the most tier k can
-    //    receive is V. A node (restriction) binds if raising its capacity (allowance) alone
-    //    raises V. V is concave and non-decreasing in each capacity, so any increase
-    //    detects a positive right derivative; a tie between two stages shows none.
-    std::vector<Problem::Row> rows;
-    std::vector<double> rhs;
-    lower_rows(rows, rhs, short_tier);
+    auto is_short_consumer = [&](std::size_t k) {
+        const auto &con = P.consumers[k];
+        return con.kind == Problem::Consumer::Demand && con.tier == short_tier &&
+               c.last_short[static_cast<std::size_t>(con.demand)];
+    };
+    // Lower bounds: fixed deliveries of the demands above tier k and of tier k's demands that
+    // are not short; the rule's floors (given) for every other consumer.
+    auto bounds = [&](const std::vector<double> &floors) {
+        std::vector<Problem::Row> rows;
+        std::vector<double> rhs;
+        std::vector<double> held(P.consumers.size(), -1.0), fl(P.consumers.size(), -1.0);
+        for (std::size_t k = 0; k < P.consumers.size(); ++k) {
+            const auto &con = P.consumers[k];
+            const bool above = con.kind == Problem::Consumer::Demand && con.tier < short_tier;
+            const bool level_not_short = con.kind == Problem::Consumer::Demand &&
+                                         con.tier == short_tier && !is_short_consumer(k);
+            if ((above || level_not_short) && fixed[k] >= 0)
+                held[k] =
+                    floors.empty() || floors[k] < 0 ? fixed[k] : std::max(fixed[k], floors[k]);
+            else if (!floors.empty() && floors[k] >= 0 && con.kind == Problem::Consumer::Demand)
+                fl[k] = floors[k];
+        }
+        lower_rows(P, held, fl, rows, rhs);
+        return std::make_pair(rows, rhs);
+    };
     Problem::Row objective;
-    for (int k : by_tier[short_tier]) {
-        const double w = P.consumers[static_cast<std::size_t>(k)].want;
+    for (std::size_t k = 0; k < P.consumers.size(); ++k) {
+        if (!is_short_consumer(k))
+            continue;
+        const double w = P.consumers[k].want;
         if (w <= 0)
             continue;
-        for (int e : P.edges_into[static_cast<std::size_t>(k)])
-            objective.push_back({y(e), 1.0 / w});
+        for (int e : P.edges_into[k])
+            objective.push_back({static_cast<int>(P.nodes.size()) + e, 1.0 / w});
     }
-    run_lp(role(3, static_cast<std::uint64_t>(short_tier), 0), rows, rhs, objective);
+    const auto base = bounds(floor);
+    run_lp(P, role(3, static_cast<std::uint64_t>(short_tier), 0), base.first, base.second,
+           objective);
     const double V0 = lpp->objective();
     const double delta = 1.0; // one unit of the node's product: its largest monthly need
-    // Most tests are settled by the optimal basis of V0 (a zero dual proves "does not bind";
-    // a positive dual with a basis that stays feasible proves "binds"); the rest re-solve.
-    std::vector<int> undecided_nodes, undecided_res;
+    const int N = static_cast<int>(P.nodes.size());
+    // Most tests are settled by the optimal basis of V0 (a zero dual proves "does not bind"; a
+    // positive dual with a basis that stays feasible proves "binds"); the rest re-solve.
+    std::vector<double> node_d(static_cast<std::size_t>(N)), res_d(P.leak_rows.size());
+    for (int n = 0; n < N; ++n)
+        node_d[static_cast<std::size_t>(n)] =
+            lpp->rhs_derivative({P.cap_row[static_cast<std::size_t>(n)]});
+    for (std::size_t i = 0; i < P.leak_rows.size(); ++i)
+        res_d[i] = in.restriction_active[P.leak_rows[i].first]
+                       ? lpp->rhs_derivative(P.leak_rows[i].second)
+                       : 0.0;
+    auto gain_with = [&](std::uint64_t key, const std::vector<int> &bump_rows,
+                         const std::vector<double> &floors) {
+        const auto b = floors.empty() ? base : bounds(floors);
+        for (int r : bump_rows)
+            P.rhs[static_cast<std::size_t>(r)] += delta;
+        run_lp(P, key, b.first, b.second, objective);
+        for (int r : bump_rows)
+            P.rhs[static_cast<std::size_t>(r)] -= delta;
+        return lpp->objective() - V0;
+    };
+    auto changed = [&](const std::vector<double> &a) {
+        for (std::size_t k = 0; k < a.size(); ++k)
+            if (std::abs(a[k] - floor[k]) > 1e-12)
+                return true;
+        return false;
+    };
+    // Under a rule, raising a capacity may also raise the phase-1 deliveries (home production
+    // serves home first; a bigger supplier ships bigger contracts): recompute them.
+    auto raised_floors = [&](int n) -> std::vector<double> {
+        if (rule == AllocationRule::Proportional)
+            return contracts(P, n, delta, -1, 0.0);
+        if (rule != AllocationRule::HomeFirst)
+            return {};
+        // Only a home whose phase-1 deliveries fall short can use more home capacity.
+        const int h = home_of_class(P.nodes[static_cast<std::size_t>(n)].cls);
+        bool room = false;
+        for (std::size_t k = 0; k < P.consumers.size(); ++k) {
+            const auto &con = P.consumers[k];
+            room = room || (con.kind == Problem::Consumer::Demand && home_of_class(con.cls) == h &&
+                            floor[k] < con.want - 1e-12);
+        }
+        return room ? home_floors(*P1, n, delta) : std::vector<double>{};
+    };
     for (int n = 0; n < N; ++n) {
-        const double d = lpp->rhs_derivative({P.cap_row[static_cast<std::size_t>(n)]});
-        if (std::isnan(d))
-            undecided_nodes.push_back(n);
-        else if (d > kBindEps)
+        bool binds = false;
+        const auto fl = raised_floors(n);
+        if (!fl.empty() && changed(fl)) {
+            binds = gain_with(role(4, static_cast<std::uint64_t>(n), 0),
+                              {P.cap_row[static_cast<std::size_t>(n)]}, fl) > kBindEps;
+        } else {
+            const double d = node_d[static_cast<std::size_t>(n)];
+            binds = std::isnan(d)
+                        ? gain_with(role(4, static_cast<std::uint64_t>(n), 0),
+                                    {P.cap_row[static_cast<std::size_t>(n)]}, {}) > kBindEps
+                        : d > kBindEps;
+        }
+        if (binds)
             for (int mn : P.nodes[static_cast<std::size_t>(n)].model_nodes)
                 c.binding_nodes.push_back(mn);
     }
     for (std::size_t i = 0; i < P.leak_rows.size(); ++i) {
         if (!in.restriction_active[P.leak_rows[i].first])
             continue; // not in force this month: nothing to bind
-        const double d = lpp->rhs_derivative(P.leak_rows[i].second);
-        if (std::isnan(d))
-            undecided_res.push_back(static_cast<int>(i));
-        else if (d > kBindEps)
+        bool binds = false;
+        std::vector<double> fl;
+        if (rule == AllocationRule::Proportional)
+            fl = contracts(P, -1, 0.0, static_cast<int>(i), delta);
+        if (!fl.empty() && changed(fl)) {
+            binds = gain_with(role(5, i, 0), P.leak_rows[i].second, fl) > kBindEps;
+        } else {
+            const double d = res_d[i];
+            binds = std::isnan(d) ? gain_with(role(5, i, 0), P.leak_rows[i].second, {}) > kBindEps
+                                  : d > kBindEps;
+        }
+        if (binds)
             c.binding_restrictions.push_back(P.leak_rows[i].first);
     }
-    auto gain_with = [&](std::uint64_t key, const std::vector<int> &bump_rows) {
-        for (int r : bump_rows)
-            P.rhs[static_cast<std::size_t>(r)] += delta;
-        run_lp(key, rows, rhs, objective);
-        for (int r : bump_rows)
-            P.rhs[static_cast<std::size_t>(r)] -= delta;
-        return lpp->objective() - V0;
-    };
-    for (int n : undecided_nodes)
-        if (gain_with(role(4, static_cast<std::uint64_t>(n), 0),
-                      {P.cap_row[static_cast<std::size_t>(n)]}) > kBindEps)
-            for (int mn : P.nodes[static_cast<std::size_t>(n)].model_nodes)
-                c.binding_nodes.push_back(mn);
-    for (int i : undecided_res)
-        if (gain_with(role(5, static_cast<std::uint64_t>(i), 0),
-                      P.leak_rows[static_cast<std::size_t>(i)].second) > kBindEps)
-            c.binding_restrictions.push_back(P.leak_rows[static_cast<std::size_t>(i)].first);
 }
 
 } // namespace chokepoint

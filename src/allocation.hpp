@@ -11,6 +11,12 @@
 // while the others stay at t); repeat until all of the tier are frozen or fully served.
 // Deliveries found for a tier are fixed as lower bounds for the next. Stockpile refills
 // are a last tier. A month whose inputs equal the previous month's reuses its solution.
+//
+// Allocation rules (Model::allocation): `coordinated` is the above over one pooled market.
+// `home_first` first runs the tiers within each home (a country or its bloc: only home lanes),
+// and `proportional` first ships each consumer its reference share of every supplier's output
+// (contracts); those phase-1 deliveries are floors (lower bounds) of the coordinated phase 2.
+// Chokepoints are tested in months with a shortfall after stockpile draws.
 #pragma once
 
 #include "lp.hpp"
@@ -30,14 +36,26 @@ struct MonthInput {
     const double *refill_want = nullptr;         // [demand] stockpile room to refill this month
     const char *restriction_active = nullptr;    // [restriction]
     const double *restriction_leakage = nullptr; // [restriction] share allowed while active
+    /// [demand] what its stockpile can give this month, min(level, max draw), before this
+    /// month's draw; nullptr: no stockpiles. The chokepoint test counts shortfalls after it.
+    const double *stock_available = nullptr;
 };
+
+/// A demand's month after its stockpile (docs/model.md, "One month of one trial"): the unmet
+/// quantity (0 when at most 1e-9 of the want: rounding), the draw min(unmet, available), and the
+/// shortfall left (again 0 when at most 1e-9 of the want). The simulator's statistics and the
+/// chokepoint test both use it, so "short" means the same in both.
+struct MonthGap {
+    double unmet = 0, draw = 0, shortfall = 0;
+};
+MonthGap month_gap(double want, double delivered, double available);
 
 struct MonthOutput {
     std::vector<double> delivered;         // [demand]
     std::vector<double> refill_delivered;  // [demand]
     std::vector<char> node_binding;        // [node] (product, country) pair binds
     std::vector<char> restriction_binding; // [restriction]
-    std::vector<char> component_short;     // [component] some demand had a supply gap
+    std::vector<char> component_short;     // [component] some demand short after its stockpile
 };
 
 struct AllocatorStats {
@@ -80,8 +98,11 @@ public:
 private:
     struct Component;
     struct Problem;
+    struct Month;
     void solve_component(Component &c, const MonthInput &in, MonthOutput &out);
     void solve_fresh(Component &c, const MonthInput &in);
+    /// [local demand] short after its stockpile draw, with the component's current deliveries.
+    std::vector<char> short_after(const Component &c, const MonthInput &in) const;
 
     const Model &m_;
     std::vector<Component *> comps_;

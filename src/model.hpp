@@ -140,6 +140,28 @@ struct ConfigFile {
     std::string path, text;
 };
 
+/// Who gets supply when it is short (config `allocation:`; docs/model.md, "Allocation rules").
+enum class AllocationRule {
+    Coordinated, // one pooled market: tiers, max-min fair within a tier, wherever the supply is
+    HomeFirst,   // phase 1 within each home (a country or its bloc), then the rest coordinated
+    Proportional // phase 1 contracts: reference shares of each supplier's output, then coordinated
+};
+enum class ReferenceShares { Pooled, TradeShares };
+
+struct AllocationSettings {
+    AllocationRule rule = AllocationRule::Coordinated;
+    /// home_first: country groups whose members count as home to each other (ids, for messages).
+    std::vector<std::string> blocs;
+    /// [country] the home of each country: its own index, or the smallest index of its bloc
+    /// (overlapping blocs merge). Filled for every rule.
+    std::vector<int> home;
+    ReferenceShares reference = ReferenceShares::Pooled;
+    /// trade_shares: [product] -> [exporter * countries + importer] the share of the exporter's
+    /// output of the product contracted to the importer; NaN where the table says nothing (that
+    /// exporter's output is then split pooled). Empty (no product) without a table.
+    std::vector<std::vector<double>> trade_shares;
+};
+
 struct Model;
 
 /// A named variant of the baseline model (config `scenarios:`), evaluated on the same trials.
@@ -160,6 +182,7 @@ struct Model {
     std::vector<Regime> regimes;
     std::vector<Factor> factors;
     std::vector<ConfigFile> files; // main config first, then includes
+    AllocationSettings allocation;
     int n_components = 0;
 
     /// (product, country) nodes: node index for every facility, names "product@country".

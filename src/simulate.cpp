@@ -17,7 +17,6 @@ namespace {
 enum FacQ { FCap, FAvail, FStart, FRamp, FOutageRate, FacSlots };
 enum DemQ { DQty, DGrowth, DInit, DMaxLevel, DMaxDraw, DRefill, DemSlots };
 enum EvQ { EProb, EOccurs, EMonth, EHazard, EOnsetTime, EDuration, ELeakage, EFraction, EvSlots };
-constexpr double kShortRel = 1e-9; // shortfall below this share of the month's want is rounding
 
 /// Active months [begin, end) of an event or outage of `duration` months starting at `onset`.
 int end_month(int onset, double duration, int horizon) {
@@ -503,6 +502,7 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
     active_.assign(R, 0);
     leak_.assign(R, 0.0);
     std::vector<double> cap_m(F), want_m(D), refill_m(D);
+    avail_.assign(D, 0.0);
     const auto Fn = F;
     std::vector<int> fac_months(Fn, 0), node_months(m.node_names.size(), 0), res_months(R, 0);
     std::vector<double> fac_unserved(Fn, 0.0), node_unserved(m.node_names.size(), 0.0),
@@ -536,7 +536,10 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
                 leak_[r] = ev_leak[e];
             }
         }
-        MonthInput in{cap_m.data(), want_m.data(), refill_m.data(), active_.data(), leak_.data()};
+        for (std::size_t d = 0; d < D; ++d)
+            avail_[d] = m.demands[d].has_stockpile ? std::min(level[d], max_draw[d]) : 0.0;
+        MonthInput in{cap_m.data(),   want_m.data(), refill_m.data(),
+                      active_.data(), leak_.data(),  avail_.data()};
         try {
             alloc_.inject_failure(fail_trial_ == static_cast<long long>(trial) &&
                                   fail_month_ == mo);
@@ -554,7 +557,7 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
             tm->delivered = month_out_.delivered;
             tm->capacity = cap_m;
             tm->restriction_active = active_;
-            tm->chain_gap = month_out_.component_short;
+            tm->chain_short = month_out_.component_short;
             for (std::size_t n = 0; n < m.node_names.size(); ++n)
                 if (month_out_.node_binding[n])
                     tm->binding_nodes.push_back(static_cast<int>(n));
@@ -567,14 +570,9 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
         }
         for (std::size_t d = 0; d < D; ++d) {
             const double w = want_m[d];
-            double unmet = w - month_out_.delivered[d];
-            if (unmet <= kShortRel * w)
-                unmet = 0.0;
-            const double draw = std::min({unmet, level[d], max_draw[d]});
+            const MonthGap gap = month_gap(w, month_out_.delivered[d], avail_[d]);
+            const double unmet = gap.unmet, draw = gap.draw, shortfall = gap.shortfall;
             level[d] -= draw;
-            double shortfall = unmet - draw;
-            if (shortfall <= kShortRel * w)
-                shortfall = 0.0;
             if (m.demands[d].has_stockpile) {
                 min_level[d] = std::min(min_level[d], level[d]);
                 if (sout[d] < 0 && unmet > 0 && level[d] <= 0.0)

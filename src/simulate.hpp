@@ -67,8 +67,8 @@ struct TrialTrace {
         std::vector<double> capacity;                                 // [facility]
         std::vector<char> restriction_active;                         // [restriction]
         std::vector<int> binding_nodes, binding_restrictions;         // model indices
-        // Pre-stockpile supply gap per value chain (the chokepoint test's trigger).
-        std::vector<char> chain_gap; // [component]
+        // Per value chain: some demand short after its stockpile (the chokepoint test runs).
+        std::vector<char> chain_short; // [component]
     };
     std::vector<Month> months;
 };
@@ -113,6 +113,7 @@ private:
     // scratch
     std::vector<double> factors_, capacity_, want_, leak_;
     std::vector<double> level_, max_level_, max_draw_, refill_rate_; // stockpiles, per demand
+    std::vector<double> avail_; // per demand: what its stockpile can give this month
     std::vector<char> active_, possible_;
     MonthOutput month_out_;
     TrialTrace *trace_ = nullptr;
