@@ -7,14 +7,21 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 #include <sstream>
+#include <string_view>
+#include <sys/stat.h>
+#include <type_traits>
+#include <unistd.h>
+#include <unordered_map>
+#include <unordered_set>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 #if __has_include(<yaml-cpp/depthguard.h>)
@@ -54,37 +61,125 @@ InputError::InputError(std::vector<Diagnostic> diags)
     : std::runtime_error(join_diags(diags)), diags_(std::move(diags)) {}
 InputError::InputError(const std::string &message) : std::runtime_error("error: " + message) {}
 
+int open_regular_file(const std::string &path, const std::string &what) {
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        const int err = errno;
+        throw InputError(
+            std::vector<Diagnostic>{{path, 0, 0, "",
+                                     "cannot open " + what + " (" + std::strerror(err) + ")" +
+                                         (err == ENOENT ? "; check the path" : "")}});
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        const int err = errno;
+        const auto mode = st.st_mode;
+        ::close(fd);
+        const std::string kind = S_ISDIR(mode)    ? "a directory"
+                                 : S_ISFIFO(mode) ? "a FIFO (named pipe)"
+                                 : S_ISCHR(mode)  ? "a character device"
+                                 : S_ISBLK(mode)  ? "a block device"
+                                 : S_ISSOCK(mode) ? "a socket"
+                                                  : "not a regular file";
+        throw InputError(std::vector<Diagnostic>{
+            {path, 0, 0, "",
+             S_ISDIR(mode) && what == "config file"
+                 ? "is a directory, not a config file; give the path of a .yaml file"
+             : err && !mode
+                 ? "cannot examine " + what + " (" + std::strerror(err) + ")"
+                 : "is " + kind + ", not a regular file; a " + what + " must be a regular file"}});
+    }
+    // Reads of a regular file do not block; clear the flag all the same.
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
+void require_regular_file(const std::string &path, const std::string &what) {
+    ::close(open_regular_file(path, what));
+}
+
 namespace {
 
 constexpr std::size_t kMaxErrors = 50;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-std::size_t edit_distance(const std::string &a, const std::string &b) {
-    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j)
-        prev[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-        cur[0] = i;
-        for (std::size_t j = 1; j <= b.size(); ++j)
-            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-        std::swap(prev, cur);
-    }
-    return prev[b.size()];
+/// The longest id (docs/config-reference.md): ids name HDF5 groups and, for the study name, the
+/// results file.
+constexpr std::size_t kMaxIdLength = 128;
+/// The longest free text of a product's `name` or `unit`.
+constexpr std::size_t kMaxTextLength = 1024;
+/// The most entries of run.correlations.
+constexpr std::size_t kMaxCorrelations = 1000;
+/// The most distinct country codes in a model.
+constexpr std::size_t kMaxCountries = 1000;
+
+/// Whether `s` is an id: [A-Za-z_][A-Za-z0-9_.-]*. A linear scan: std::regex_match recursed
+/// once per character and overflowed the stack on an id of ~40,000 characters.
+bool valid_id(std::string_view s) {
+    const auto letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
+    if (s.empty() || !(letter(s[0]) || s[0] == '_'))
+        return false;
+    return std::all_of(s.begin() + 1, s.end(), [&](char c) {
+        return letter(c) || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    });
 }
 
-std::string nearest(const std::string &key, const std::vector<std::string> &known) {
+/// The edit distance of a and b, or `limit` + 1 when it exceeds `limit` (each row of the table
+/// stops at its band |i - j| <= limit, so a pair costs O(min(|a|, |b|) * limit)).
+std::size_t edit_distance(const std::string &a, const std::string &b, std::size_t limit) {
+    const std::size_t n = a.size(), m = b.size(), over = limit + 1;
+    if ((n > m ? n - m : m - n) > limit)
+        return over;
+    std::vector<std::size_t> prev(m + 1), cur(m + 1);
+    for (std::size_t j = 0; j <= m; ++j)
+        prev[j] = std::min(j, over);
+    for (std::size_t i = 1; i <= n; ++i) {
+        const std::size_t lo = i > limit ? i - limit : 1, hi = std::min(m, i + limit);
+        cur[0] = std::min(i, over);
+        if (lo > 1)
+            cur[lo - 1] = over;
+        std::size_t row_min = cur[0];
+        for (std::size_t j = lo; j <= hi; ++j) {
+            cur[j] =
+                std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]), over});
+            row_min = std::min(row_min, cur[j]);
+        }
+        if (hi < m)
+            cur[hi + 1] = over;
+        if (row_min >= over)
+            return over;
+        std::swap(prev, cur);
+    }
+    return std::min(prev[m], over);
+}
+
+/// The known name nearest to `key` (a "did you mean"), if one is close: at most max(2,
+/// |key| / 3) edits away. Names longer than 64 characters get no suggestion, and the work is
+/// bounded by the band of the edit distance, so a suggestion among 50,000 ids stays cheap.
+template <class Names> std::string nearest(const std::string &key, const Names &known) {
+    if (key.size() > 64)
+        return {};
+    const std::size_t limit = std::max<std::size_t>(2, key.size() / 3);
     std::string best;
-    std::size_t bd = 1000;
-    for (const auto &k : known) {
-        const std::size_t d = edit_distance(key, k);
+    std::size_t bd = limit + 1;
+    for (const auto &entry : known) {
+        const std::string &k = [&]() -> const std::string & {
+            if constexpr (std::is_convertible_v<decltype(entry), const std::string &>)
+                return entry;
+            else
+                return entry.first;
+        }();
+        const std::size_t d = edit_distance(key, k, std::min(limit, bd));
         if (d < bd) {
             bd = d;
             best = k;
         }
     }
-    if (bd <= std::max<std::size_t>(2, key.size() / 3))
-        return best;
-    return {};
+    return bd <= limit ? best : std::string();
+}
+std::string nearest(const std::string &key, std::initializer_list<std::string> known) {
+    return nearest(key, std::vector<std::string>(known));
 }
 
 /// A value written by the user, quoted for a message: newlines shown as spaces, long values cut.
@@ -94,6 +189,66 @@ std::string quote(const std::string &v) {
     if (s.size() > 60)
         s = s.substr(0, 57) + "...";
     return "'" + s + "'";
+}
+
+/// A key written by the user, as part of a key path in a message: cut when long.
+std::string path_key(const std::string &k) {
+    return k.size() > 64 ? k.substr(0, 61) + "..." : k;
+}
+
+// --- copies of YAML nodes that keep their marks -------------------------------------------------
+//
+// A scenario edits copies of the entities it changes. YAML::Clone drops the marks (line and
+// column) of what it copies, and yaml-cpp has no public way to set a mark, so copy_marked()
+// writes each original's mark (and tag) into the copy's tag, and mark_of() / tag_of() read them
+// back: an error in a copied entity still names its line.
+constexpr std::string_view kMarkTag = "!chokepoint-mark:";
+
+YAML::Mark mark_of(const YAML::Node &n) {
+    const auto m = n.Mark();
+    if (m.line >= 0 || !n.IsDefined())
+        return m;
+    const std::string &t = n.Tag();
+    YAML::Mark r = YAML::Mark::null_mark();
+    if (t.compare(0, kMarkTag.size(), kMarkTag) == 0)
+        std::sscanf(t.c_str() + kMarkTag.size(), "%d:%d", &r.line, &r.column);
+    return r;
+}
+
+std::string tag_of(const YAML::Node &n) {
+    const std::string &t = n.Tag();
+    if (t.compare(0, kMarkTag.size(), kMarkTag) != 0)
+        return t;
+    const auto at = t.find('|');
+    return at == std::string::npos ? std::string() : t.substr(at + 1);
+}
+
+YAML::Node copy_marked(const YAML::Node &n) {
+    YAML::Node c;
+    switch (n.Type()) {
+    case YAML::NodeType::Scalar:
+        c = YAML::Node(n.Scalar());
+        break;
+    case YAML::NodeType::Sequence:
+        c = YAML::Node(YAML::NodeType::Sequence);
+        for (const auto &e : n)
+            c.push_back(copy_marked(e));
+        break;
+    case YAML::NodeType::Map:
+        c = YAML::Node(YAML::NodeType::Map);
+        for (const auto &kv : n)
+            c[copy_marked(kv.first)] = copy_marked(kv.second);
+        break;
+    case YAML::NodeType::Null:
+        c = YAML::Node(YAML::NodeType::Null);
+        break;
+    default:
+        return c;
+    }
+    const auto m = mark_of(n);
+    c.SetTag(std::string(kMarkTag) + std::to_string(m.line) + ":" + std::to_string(m.column) + "|" +
+             tag_of(n));
+    return c;
 }
 
 /// A short description of a node for messages: its value if it is a scalar, else its shape.
@@ -118,7 +273,7 @@ std::string show(const YAML::Node &n) {
                 keys += ", ...";
                 break;
             }
-            keys += (i++ ? ", " : "") + (kv.first.IsScalar() ? kv.first.Scalar() : "?");
+            keys += (i++ ? ", " : "") + (kv.first.IsScalar() ? path_key(kv.first.Scalar()) : "?");
         }
         return "a map with key" + std::string(n.size() == 1 ? " " : "s ") + keys;
     }
@@ -137,6 +292,24 @@ struct Item {
     std::string file; // file this node came from
     YAML::Node node;
     std::string path; // e.g. facilities[3]
+    /// In a scenario's build: the index of the baseline's entity this item is, unchanged (its
+    /// parsed form can be reused), or -1.
+    int base = -1;
+};
+
+/// A scenario's edits, applied by build() to the baseline's files without copying them: for each
+/// section the scenario changes (set, add or remove), its entries, in order. Sections it does not
+/// change are read from the files. `base` is the baseline model; its facilities and demands are
+/// reused for unchanged entries when no product, factor or regime changes (their indices and the
+/// distributions they may refer to are then the same).
+struct Overlay {
+    std::map<std::string, std::vector<Item>> sections;
+    const Model *base = nullptr;
+    bool reuse = false;
+    const std::vector<Item> *find(const std::string &key) const {
+        const auto it = sections.find(key);
+        return it == sections.end() ? nullptr : &it->second;
+    }
 };
 
 /// What a distribution is allowed to take.
@@ -165,7 +338,7 @@ public:
         }
         Diagnostic d{file, 0, 0, path, msg};
         if (n.IsDefined()) {
-            const auto mark = n.Mark();
+            const auto mark = mark_of(n);
             if (mark.line >= 0) {
                 d.line = mark.line + 1;
                 d.column = mark.column + 1;
@@ -241,9 +414,9 @@ public:
     /// For a quoted value whose closing quote is not on the line where it opens (legal YAML, but in
     /// a config nearly always a forgotten quote that swallowed the lines below): a hint saying so.
     std::string unclosed_quote_hint(const std::string &file, const YAML::Node &n) const {
-        if (!n.IsScalar() || n.Tag() != "!")
+        if (!n.IsScalar() || tag_of(n) != "!")
             return {};
-        const auto mark = n.Mark();
+        const auto mark = mark_of(n);
         if (mark.line < 0)
             return {};
         const auto line = source_line(file, mark.line);
@@ -270,7 +443,7 @@ public:
     }
 
     /// Where each map checked so far starts, by key path (to place "missing key" errors).
-    std::map<std::string, YAML::Mark> map_marks;
+    std::unordered_map<std::string, YAML::Mark> map_marks;
 
     bool check_map(const std::string &f, const YAML::Node &n, const std::string &path,
                    const std::vector<std::string> &allowed) {
@@ -282,7 +455,7 @@ public:
             error(f, n, path, "expected a map (key: value entries), found " + show(n));
             return false;
         }
-        map_marks[path] = n.Mark();
+        map_marks[path] = mark_of(n);
         std::set<std::string> seen;
         for (const auto &kv : n) {
             if (!kv.first.IsScalar()) {
@@ -292,7 +465,7 @@ public:
                 continue;
             }
             const std::string key = kv.first.Scalar();
-            const std::string kp = path.empty() ? key : path + "." + key;
+            const std::string kp = path.empty() ? path_key(key) : path + "." + path_key(key);
             if (!seen.insert(key).second)
                 error(f, kv.first, kp,
                       "duplicate key " + quote(key) + ": each key may appear once in a map");
@@ -373,14 +546,33 @@ public:
 
     std::optional<std::string> identifier(const std::string &f, const YAML::Node &n,
                                           const std::string &path) {
-        static const std::regex re("[A-Za-z_][A-Za-z0-9_.-]*");
         auto s = string(f, n, path);
         if (!s)
             return s;
-        if (!std::regex_match(*s, re)) {
+        if (!valid_id(*s)) {
             error(f, n, path,
                   "bad id " + quote(*s) +
                       ": ids start with a letter or '_' and use letters, digits, '_', '.', '-'");
+            return std::nullopt;
+        }
+        if (s->size() > kMaxIdLength) {
+            error(f, n, path,
+                  "id " + quote(*s) + " is " + std::to_string(s->size()) +
+                      " characters long: ids have at most " + std::to_string(kMaxIdLength));
+            return std::nullopt;
+        }
+        return s;
+    }
+
+    /// A free-text string (a product's name or unit) of at most kMaxTextLength characters.
+    std::optional<std::string> text(const std::string &f, const YAML::Node &n,
+                                    const std::string &path) {
+        auto s = string(f, n, path);
+        if (s && s->size() > kMaxTextLength) {
+            error(f, n, path,
+                  "text " + quote(*s) + " is " + std::to_string(s->size()) +
+                      " characters long: at most " + std::to_string(kMaxTextLength) +
+                      " are allowed here");
             return std::nullopt;
         }
         return s;
@@ -397,7 +589,8 @@ public:
         if (!d)
             return d;
         const auto [lo, hi] = d->support(&factor_dists);
-        if (range.rule && (lo < range.lo - 1e-12 || hi > range.hi + 1e-12)) {
+        // Exactly the documented rule, no tolerance: -1e-300 is negative (-0.0 is zero).
+        if (range.rule && (lo < range.lo || hi > range.hi)) {
             std::ostringstream os;
             if (d->kind == Dist::Kind::Fixed)
                 os << "value " << d->describe() << " " << range.rule;
@@ -437,7 +630,7 @@ public:
         const auto kv = *n.begin();
         const std::string kind = kv.first.Scalar();
         const YAML::Node p = kv.second;
-        const std::string pp = path + "." + kind;
+        const std::string pp = path + "." + path_key(kind);
         auto num = [&](const char *key) -> std::optional<double> {
             return number(f, p[key], pp + "." + key);
         };
@@ -676,11 +869,8 @@ public:
                 return std::nullopt;
             const auto it = factor_index.find(*id);
             if (it == factor_index.end()) {
-                std::vector<std::string> known;
-                for (const auto &[k, _] : factor_index)
-                    known.push_back(k);
                 std::string msg = "unknown factor " + quote(*id);
-                const auto near = nearest(*id, known);
+                const auto near = nearest(*id, factor_index);
                 if (!near.empty())
                     msg += " (did you mean '" + near + "'?)";
                 error(f, p, pp, msg);
@@ -769,9 +959,13 @@ public:
         return i;
     }
 
-    bool valid_country_code(const std::string &s) {
-        static const std::regex re("[A-Z][A-Z0-9_]{1,15}");
-        return std::regex_match(s, re);
+    /// Country codes: [A-Z][A-Z0-9_]{1,15}.
+    static bool valid_country_code(const std::string &s) {
+        if (s.size() < 2 || s.size() > 16 || !(s[0] >= 'A' && s[0] <= 'Z'))
+            return false;
+        return std::all_of(s.begin() + 1, s.end(), [](char c) {
+            return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+        });
     }
 
     /// A country set in any of its written forms; resolved after all countries are known.
@@ -801,13 +995,10 @@ public:
                 return true;
             }
             if (!valid_country_code(*s)) {
-                std::vector<std::string> known;
-                for (const auto &[k, _] : groups)
-                    known.push_back(k);
                 std::string msg =
                     quote(*s) +
                     " is neither a country group nor a country code (upper-case, e.g. CN, US)";
-                const auto near = nearest(*s, known);
+                const auto near = nearest(*s, groups);
                 if (!near.empty())
                     msg += " (did you mean group '" + near + "'?)";
                 error(f, e, p, msg);
@@ -870,11 +1061,8 @@ public:
             return std::nullopt;
         const auto it = product_index.find(*s);
         if (it == product_index.end()) {
-            std::vector<std::string> known;
-            for (const auto &[k, _] : product_index)
-                known.push_back(k);
             std::string msg = "unknown product " + quote(*s);
-            const auto near = nearest(*s, known);
+            const auto near = nearest(*s, product_index);
             if (!near.empty())
                 msg += " (did you mean '" + near + "'?)";
             error(f, n, path, msg);
@@ -914,34 +1102,37 @@ constexpr std::size_t kMaxConfigBytes = std::size_t(64) << 20;
     throw InputError(std::vector<Diagnostic>{{path, line, column, key, msg}});
 }
 
-/// Reads a config file; throws InputError naming it, and saying why, when it cannot.
+/// Reads a config file; throws InputError naming it, and saying why, when it cannot. Only a
+/// regular file is read: it is opened without blocking and checked (fstat) before reading, so
+/// that a FIFO (which would block open() until a writer comes), a device (/dev/zero never ends)
+/// or a socket is refused at once.
 std::string read_file(const std::string &path) {
     if (path.empty())
         file_error(path, "no config file given (empty path)");
-    std::error_code ec;
-    const auto st = fs::status(path, ec);
-    if (st.type() == fs::file_type::not_found)
-        file_error(path, "cannot open config file (No such file or directory); check the path");
-    if (st.type() == fs::file_type::directory)
-        file_error(path, "is a directory, not a config file; give the path of a .yaml file");
-    errno = 0;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        const int err = errno;
-        file_error(path, std::string("cannot open config file (") +
-                             (err ? std::strerror(err) : "unknown error") + ")");
-    }
+    const int fd = open_regular_file(path, "config file");
+    struct FdCloser {
+        int fd;
+        ~FdCloser() { ::close(fd); }
+    } closer{fd};
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) > kMaxConfigBytes)
+        file_error(path, "larger than " + std::to_string(kMaxConfigBytes >> 20) +
+                             " MiB: not a config file");
     std::string text;
     char buf[65536];
-    while (in) {
-        in.read(buf, sizeof buf);
-        text.append(buf, static_cast<std::size_t>(in.gcount()));
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            file_error(path, std::string("cannot read config file (") + std::strerror(errno) + ")");
+        if (n == 0)
+            break;
+        text.append(buf, static_cast<std::size_t>(n));
         if (text.size() > kMaxConfigBytes)
             file_error(path, "larger than " + std::to_string(kMaxConfigBytes >> 20) +
                                  " MiB: not a config file");
     }
-    if (in.bad())
-        file_error(path, std::string("cannot read config file (") + std::strerror(errno) + ")");
     return text;
 }
 
@@ -1024,40 +1215,122 @@ std::string syntax_message(const std::string &msg) {
     return "YAML syntax error: " + msg;
 }
 
-/// Counts the documents of a YAML stream and whether each holds anything.
+/// The most YAML nodes (every key, value and list item) a config file may hold: yaml-cpp keeps
+/// ~0.7 KB per node, so this bounds the parsed tree near 1.4 GB (a 50,000-facility config has
+/// about 1,000,000).
+constexpr std::uint64_t kMaxNodes = 2'000'000;
+/// The most nodes aliases (`*name`) may add to a file when expanded: the loader walks the
+/// expanded tree, and nested aliases (`&a [x, x]`, `&b [*a, *a]`, ...) double it at each level.
+constexpr std::uint64_t kMaxAliasNodes = 1'000'000;
+
+/// Counts the documents of a YAML stream and whether each holds anything; counts its nodes, and
+/// the nodes its aliases stand for when expanded (each alias: the size of the anchored node,
+/// aliases inside it expanded too), and throws Limit at the node where a bound is crossed, before
+/// anything is built.
 struct DocumentScan : YAML::EventHandler {
     struct Doc {
         YAML::Mark start;
         bool content = false;
     };
     std::vector<Doc> docs;
+
+    struct Limit {
+        YAML::Mark mark;
+        std::string message;
+    };
+    std::uint64_t own = 0;      // nodes written in the file
+    std::uint64_t expanded = 0; // nodes of the tree with every alias expanded
+
     void OnDocumentStart(const YAML::Mark &mark) override { docs.push_back({mark, false}); }
     void OnDocumentEnd() override {}
-    void OnNull(const YAML::Mark &, YAML::anchor_t) override {}
-    void OnAlias(const YAML::Mark &, YAML::anchor_t) override { seen(); }
-    void OnScalar(const YAML::Mark &, const std::string &, YAML::anchor_t,
+    void OnNull(const YAML::Mark &mark, YAML::anchor_t anchor) override {
+        leaf(mark, anchor, false); // an empty document is a null: not content
+    }
+    void OnAlias(const YAML::Mark &mark, YAML::anchor_t anchor) override {
+        seen();
+        const auto it = sizes_.find(anchor);
+        if (it == sizes_.end())
+            throw Limit{mark, "an alias refers to the list or map that contains it (a cycle); "
+                              "a config cannot be infinite"};
+        add(mark, it->second, 0);
+    }
+    void OnScalar(const YAML::Mark &mark, const std::string &, YAML::anchor_t anchor,
                   const std::string &) override {
-        seen();
+        leaf(mark, anchor);
     }
-    void OnSequenceStart(const YAML::Mark &, const std::string &, YAML::anchor_t,
+    void OnSequenceStart(const YAML::Mark &mark, const std::string &, YAML::anchor_t anchor,
                          YAML::EmitterStyle::value) override {
-        seen();
+        open(mark, anchor);
     }
-    void OnSequenceEnd() override {}
-    void OnMapStart(const YAML::Mark &, const std::string &, YAML::anchor_t,
+    void OnSequenceEnd() override { close(); }
+    void OnMapStart(const YAML::Mark &mark, const std::string &, YAML::anchor_t anchor,
                     YAML::EmitterStyle::value) override {
-        seen();
+        open(mark, anchor);
     }
-    void OnMapEnd() override {}
+    void OnMapEnd() override { close(); }
 
 private:
+    struct Frame {
+        std::uint64_t nodes; // expanded nodes of the collection so far, itself included
+        YAML::anchor_t anchor;
+    };
+    std::vector<Frame> stack_;
+    std::unordered_map<YAML::anchor_t, std::uint64_t> sizes_; // finished anchors' expanded sizes
+
     void seen() {
         if (!docs.empty())
             docs.back().content = true;
     }
+    static std::uint64_t sum(std::uint64_t a, std::uint64_t b) {
+        return a > std::numeric_limits<std::uint64_t>::max() - b
+                   ? std::numeric_limits<std::uint64_t>::max()
+                   : a + b;
+    }
+    /// `n` more expanded nodes, `written` of them written in the file.
+    void add(const YAML::Mark &mark, std::uint64_t n, std::uint64_t written) {
+        own += written;
+        expanded = sum(expanded, n);
+        if (!stack_.empty())
+            stack_.back().nodes = sum(stack_.back().nodes, n);
+        if (own > kMaxNodes)
+            throw Limit{mark, "more than " + std::to_string(kMaxNodes) +
+                                  " YAML nodes (keys, values and list items) in one file: too "
+                                  "large for a config; split it with include:"};
+        if (expanded - own > kMaxAliasNodes)
+            throw Limit{mark, "aliases expand to more than " + std::to_string(kMaxAliasNodes) +
+                                  " nodes (this alias repeats " + std::to_string(n) +
+                                  " nodes; nested aliases multiply): a file's aliases may add "
+                                  "at most " +
+                                  std::to_string(kMaxAliasNodes) + " nodes in all"};
+    }
+    void leaf(const YAML::Mark &mark, YAML::anchor_t anchor, bool content = true) {
+        if (content)
+            seen();
+        add(mark, 1, 1);
+        if (anchor)
+            sizes_[anchor] = 1;
+    }
+    void open(const YAML::Mark &mark, YAML::anchor_t anchor) {
+        seen();
+        add(mark, 1, 1);
+        stack_.push_back({1, anchor});
+    }
+    void close() {
+        if (stack_.empty())
+            return;
+        const Frame f = stack_.back();
+        stack_.pop_back();
+        if (f.anchor)
+            sizes_[f.anchor] = f.nodes;
+        if (!stack_.empty())
+            stack_.back().nodes = sum(stack_.back().nodes, f.nodes - 1); // itself already added
+    }
 };
 
 YAML::Node parse_yaml(const std::string &text, const std::string &path) {
+    if (text.size() > kMaxConfigBytes)
+        file_error(path, "larger than " + std::to_string(kMaxConfigBytes >> 20) +
+                             " MiB: not a config file");
     if (text.size() >= 2 &&
         ((text[0] == '\xFF' && text[1] == '\xFE') || (text[0] == '\xFE' && text[1] == '\xFF')))
         file_error(path, "the file is UTF-16 encoded; save it as UTF-8", 1, 1);
@@ -1099,9 +1372,11 @@ YAML::Node parse_yaml(const std::string &text, const std::string &path) {
     YAML::Node root;
     DocumentScan scan;
     try {
-        root = YAML::Load(text);
-        // YAML::LoadAll loops forever on some inputs (a stray ',' at the top level), so the
-        // documents after the first are looked for here, with a bound and a progress check.
+        // First the events alone (no tree): the documents, the nodes and what aliases expand
+        // to, so that a file too large for the tree or an alias bomb is refused before yaml-cpp
+        // builds anything. YAML::LoadAll loops forever on some inputs (a stray ',' at the top
+        // level), so the documents after the first are looked for here, with a bound and a
+        // progress check.
         std::istringstream in(text);
         YAML::Parser parser(in);
         for (int k = 0; k < 8 && parser.HandleNextDocument(scan); ++k) {
@@ -1111,6 +1386,9 @@ YAML::Node parse_yaml(const std::string &text, const std::string &path) {
             if (d.size() >= 2 && d.back().content)
                 break;
         }
+        root = YAML::Load(text);
+    } catch (const DocumentScan::Limit &e) {
+        file_error(path, e.message, e.mark.line + 1, e.mark.column + 1);
     }
 #ifdef CHOKEPOINT_YAML_DEPTHGUARD
     catch (const YAML::DeepRecursion &e) {
@@ -1261,15 +1539,27 @@ std::optional<std::string> unique_id(Loader &L, const Item &it, Map &index, cons
 void check_design(Loader &L, Model &m, const ParsedFile &main) {
     const std::string &mf = main.path;
     const auto run = main.root["run"];
-    std::vector<std::string> names, all_names;
-    for (const auto &in : design_inputs(m))
-        names.push_back(in.name);
-    for (const auto &in : design_quantities(m))
-        all_names.push_back(in);
+    // The input names, as sets and sorted, so that many correlations or patterns cost
+    // O(n log n), not O(n^2); only when something names inputs (a model of 50,000 facilities
+    // has 350,000 quantities).
+    std::vector<std::string> names, sorted_names;
+    std::unordered_set<std::string> name_set, all_names;
+    const bool named =
+        run && ((run["correlations"] && run["correlations"].IsSequence()) ||
+                (run["sensitivity_inputs"] && run["sensitivity_inputs"].IsSequence()));
+    if (named) {
+        for (const auto &in : design_inputs(m))
+            names.push_back(in.name);
+        name_set.insert(names.begin(), names.end());
+        for (const auto &in : design_quantities(m))
+            all_names.insert(in);
+        sorted_names = names;
+        std::sort(sorted_names.begin(), sorted_names.end());
+    }
     auto check_input = [&](const YAML::Node &n, const std::string &path, const std::string &name) {
-        if (std::find(names.begin(), names.end(), name) != names.end())
+        if (name_set.count(name))
             return true;
-        if (std::find(all_names.begin(), all_names.end(), name) != all_names.end()) {
+        if (all_names.count(name)) {
             L.error(mf, n, path,
                     "input " + quote(name) +
                         " is fixed in this model (a single value, no uncertainty to correlate "
@@ -1287,7 +1577,7 @@ void check_design(Loader &L, Model &m, const ParsedFile &main) {
     };
     if (run && run["correlations"] && run["correlations"].IsSequence()) {
         const auto cs = run["correlations"];
-        std::vector<std::pair<std::string, std::string>> seen;
+        std::set<std::pair<std::string, std::string>> seen;
         for (std::size_t i = 0; i < cs.size(); ++i) {
             const auto b = cs[i]["between"];
             if (!b.IsSequence() || b.size() != 2 || !b[0].IsScalar() || !b[1].IsScalar())
@@ -1296,10 +1586,8 @@ void check_design(Loader &L, Model &m, const ParsedFile &main) {
             const bool ok = check_input(b[0], p + "[0]", b[0].Scalar()) &&
                             check_input(b[1], p + "[1]", b[1].Scalar());
             auto key = std::minmax(b[0].Scalar(), b[1].Scalar());
-            if (ok && std::find(seen.begin(), seen.end(), std::make_pair(key.first, key.second)) !=
-                          seen.end())
+            if (!seen.emplace(key.first, key.second).second && ok)
                 L.error(mf, b, p, "this pair is correlated twice; give each pair once");
-            seen.emplace_back(key.first, key.second);
         }
     }
     if (run && run["sensitivity_inputs"] && run["sensitivity_inputs"].IsSequence()) {
@@ -1311,9 +1599,8 @@ void check_design(Loader &L, Model &m, const ParsedFile &main) {
             const auto p = "run.sensitivity_inputs[" + std::to_string(i) + "]";
             if (!pat.empty() && pat.back() == '*') {
                 const auto prefix = pat.substr(0, pat.size() - 1);
-                if (std::none_of(names.begin(), names.end(), [&](const std::string &x) {
-                        return x.compare(0, prefix.size(), prefix) == 0;
-                    }))
+                const auto at = std::lower_bound(sorted_names.begin(), sorted_names.end(), prefix);
+                if (at == sorted_names.end() || at->compare(0, prefix.size(), prefix) != 0)
                     L.error(mf, si[i], p, "no input starts with " + quote(prefix));
             } else {
                 check_input(si[i], p, pat);
@@ -1361,7 +1648,17 @@ void check_design(Loader &L, Model &m, const ParsedFile &main) {
     }
 }
 
-Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts) {
+/// The items of a list section: the overlay's when the scenario changes it, else the files'.
+std::vector<Item> items_of(Loader &L, const std::vector<ParsedFile> &files, const Overlay *ov,
+                           const char *key) {
+    if (ov)
+        if (const auto *items = ov->find(key))
+            return *items;
+    return section(L, files, key);
+}
+
+Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts,
+            const Overlay *ov = nullptr) {
     Loader L;
     Model &m = L.m;
     m.files = std::move(texts);
@@ -1406,9 +1703,15 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                 if (auto v = L.unsigned_int(mf, run["block_size"], "run.block_size", 1, 1000000))
                     m.run.block_size = *v;
             if (run["start"]) {
-                static const std::regex re("[0-9]{4}-(0[1-9]|1[0-2])");
+                // YYYY-MM, month 01 .. 12
+                const auto yyyy_mm = [](const std::string &v) {
+                    const auto digit = [&](std::size_t i) { return v[i] >= '0' && v[i] <= '9'; };
+                    return v.size() == 7 && digit(0) && digit(1) && digit(2) && digit(3) &&
+                           v[4] == '-' && digit(5) && digit(6) &&
+                           ((v[5] == '0' && v[6] != '0') || (v[5] == '1' && v[6] <= '2'));
+                };
                 if (auto s = L.string(mf, run["start"], "run.start")) {
-                    if (!std::regex_match(*s, re))
+                    if (!yyyy_mm(*s))
                         L.error(mf, run["start"], "run.start",
                                 quote(*s) + " is not a month written YYYY-MM (e.g. \"2027-01\")");
                     else
@@ -1498,6 +1801,12 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                     L.error(mf, n, "run.correlations",
                             "expected a list of {between: [input, input], rank: r}, found " +
                                 show(n));
+                else if (n.size() > kMaxCorrelations)
+                    // The design factors a matrix of the correlated inputs (cubic in their
+                    // number) and multiplies by it in every trial.
+                    L.error(mf, n, "run.correlations",
+                            std::to_string(n.size()) + " correlations: at most " +
+                                std::to_string(kMaxCorrelations) + " are allowed");
                 else
                     for (std::size_t i = 0; i < n.size(); ++i) {
                         const auto p = "run.correlations[" + std::to_string(i) + "]";
@@ -1625,8 +1934,37 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
     }
     const int H = m.run.horizon_months;
 
-    // regimes: the main file's if it has them, else the included files' (which must agree).
-    {
+    // regimes: the main file's if it has them, else the included files' (which must agree); a
+    // scenario that changes them gives its list.
+    if (const auto *ov_regimes = ov ? ov->find("regimes") : nullptr) {
+        double total = 0;
+        for (const auto &it : *ov_regimes) {
+            if (!L.check_map(it.file, it.node, it.path, {"id", "weight"}))
+                continue;
+            auto id = L.identifier(it.file, it.node["id"], it.path + ".id");
+            auto w = L.number(it.file, it.node["weight"], it.path + ".weight");
+            if (!id || !w)
+                continue;
+            if (*w < 0 || *id == "default" || L.regime_index.count(*id)) {
+                L.error(it.file, *w < 0 ? it.node["weight"] : it.node["id"],
+                        it.path + (*w < 0 ? ".weight" : ".id"),
+                        *w < 0             ? "weight " + Loader::fmt(*w) + " must not be negative"
+                        : *id == "default" ? "'default' is a reserved word (the by_regime "
+                                             "fallback) and cannot name a regime; choose another id"
+                                           : "duplicate regime id '" + *id + "'");
+                continue;
+            }
+            L.regime_index[*id] = static_cast<int>(m.regimes.size());
+            m.regimes.push_back({*id, *w});
+            total += *w;
+        }
+        if (!ov_regimes->empty() && !(total > 0))
+            L.error(mf, main.root, "regimes",
+                    "regime weights must sum to a positive number (they sum to " +
+                        Loader::fmt(total) + ")");
+        if (m.regimes.empty())
+            m.regimes.push_back({"baseline", 1.0});
+    } else {
         const ParsedFile *src = nullptr;
         if (main.root["regimes"])
             src = &main;
@@ -1663,6 +2001,14 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                                 "weight " + Loader::fmt(*w) + " must not be negative");
                         continue;
                     }
+                    if (*id == "default") {
+                        // by_regime reads the key `default` as the distribution of the regimes
+                        // not listed: a regime of that name would be ambiguous there.
+                        L.error(src->path, rs[i]["id"], p + ".id",
+                                "'default' is a reserved word (the by_regime fallback) and "
+                                "cannot name a regime; choose another id");
+                        continue;
+                    }
                     if (L.regime_index.count(*id)) {
                         L.error(src->path, rs[i]["id"], p + ".id",
                                 "duplicate regime id '" + *id + "'");
@@ -1693,10 +2039,19 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
             continue;
         }
         for (const auto &kv : cg) {
-            const auto p = "country_groups." + kv.first.Scalar();
+            const auto p = "country_groups." + path_key(kv.first.Scalar());
             auto id = L.identifier(pf.path, kv.first, p);
             if (!id)
                 continue;
+            if (*id == "all" || *id == "all_except") {
+                // Country sets read `all` and `all_except` as keywords: such a group would be
+                // silently shadowed by the keyword wherever it is named.
+                L.error(pf.path, kv.first, p,
+                        "'" + *id +
+                            "' is a reserved word (a country set keyword) and cannot name a "
+                            "group; choose another id");
+                continue;
+            }
             if (L.groups.count(*id)) {
                 L.error(pf.path, kv.first, p, "duplicate country group '" + *id + "'");
                 continue;
@@ -1720,7 +2075,7 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
     }
 
     // factors
-    for (const auto &it : section(L, files, "factors")) {
+    for (const auto &it : items_of(L, files, ov, "factors")) {
         if (!L.check_map(it.file, it.node, it.path, {"id", "dist"}))
             continue;
         auto id = unique_id(L, it, L.factor_index, "factor");
@@ -1735,7 +2090,7 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
     }
 
     // products: ids first so recipes may refer forward
-    const auto product_items = section(L, files, "products");
+    const auto product_items = items_of(L, files, ov, "products");
     std::vector<const Item *> product_item_of;
     for (const auto &it : product_items) {
         if (!L.check_map(it.file, it.node, it.path, {"id", "name", "unit", "recipe"}))
@@ -1748,10 +2103,10 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
         p.name = *id;
         p.unit = "t";
         if (it.node["name"])
-            if (auto s = L.string(it.file, it.node["name"], it.path + ".name"))
+            if (auto s = L.text(it.file, it.node["name"], it.path + ".name"))
                 p.name = *s;
         if (it.node["unit"])
-            if (auto s = L.string(it.file, it.node["unit"], it.path + ".unit"))
+            if (auto s = L.text(it.file, it.node["unit"], it.path + ".unit"))
                 p.unit = *s;
         L.product_index[*id] = static_cast<int>(m.products.size());
         m.products.push_back(p);
@@ -1771,7 +2126,7 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
         }
         std::set<int> seen;
         for (const auto &kv : r) {
-            const auto kp = rp + "." + kv.first.Scalar();
+            const auto kp = rp + "." + path_key(kv.first.Scalar());
             auto in = L.product_ref(it.file, kv.first, kp);
             auto coef = L.number(it.file, kv.second, kp);
             if (!in || !coef)
@@ -1787,7 +2142,7 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
             }
             if (!seen.insert(*in).second) {
                 L.error(it.file, kv.first, kp,
-                        "input '" + kv.first.Scalar() + "' is listed twice in this recipe");
+                        "input " + quote(kv.first.Scalar()) + " is listed twice in this recipe");
                 continue;
             }
             m.products[pi].recipe.push_back({*in, *coef});
@@ -1833,8 +2188,24 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
     // facilities
     std::map<std::string, int> facility_index;
     std::vector<const Item *> facility_item_of;
-    const auto facility_items = section(L, files, "facilities");
+    const auto facility_items = items_of(L, files, ov, "facilities");
+    m.facilities.reserve(facility_items.size());
     for (const auto &it : facility_items) {
+        if (ov && ov->reuse && it.base >= 0) {
+            // Unchanged by the scenario, with the same products, factors and regimes: the
+            // baseline's facility is this one (only its country index is this model's).
+            Facility fac = ov->base->facilities[static_cast<std::size_t>(it.base)];
+            if (facility_index.count(fac.id)) {
+                L.error(it.file, it.node["id"], it.path + ".id",
+                        "duplicate facility id '" + fac.id + "'");
+                continue;
+            }
+            fac.country = L.country(ov->base->countries[static_cast<std::size_t>(fac.country)]);
+            facility_index[fac.id] = static_cast<int>(m.facilities.size());
+            m.facilities.push_back(std::move(fac));
+            facility_item_of.push_back(&it);
+            continue;
+        }
         if (!L.check_map(it.file, it.node, it.path,
                          {"id", "product", "country", "capacity", "availability", "start_month",
                           "ramp_months", "outages"}))
@@ -1901,9 +2272,23 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
 
     // demands
     std::map<std::string, int> demand_index;
-    const auto demand_items = section(L, files, "demands");
+    const auto demand_items = items_of(L, files, ov, "demands");
+    m.demands.reserve(demand_items.size());
     std::vector<const Item *> demand_item_of;
     for (const auto &it : demand_items) {
+        if (ov && ov->reuse && it.base >= 0) { // as for facilities
+            Demand dm = ov->base->demands[static_cast<std::size_t>(it.base)];
+            if (demand_index.count(dm.id)) {
+                L.error(it.file, it.node["id"], it.path + ".id",
+                        "duplicate demand id '" + dm.id + "'");
+                continue;
+            }
+            dm.country = L.country(ov->base->countries[static_cast<std::size_t>(dm.country)]);
+            demand_index[dm.id] = static_cast<int>(m.demands.size());
+            m.demands.push_back(std::move(dm));
+            demand_item_of.push_back(&it);
+            continue;
+        }
         if (!L.check_map(it.file, it.node, it.path,
                          {"id", "product", "country", "quantity", "growth", "tier", "stockpile"}))
             continue;
@@ -2040,14 +2425,14 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
         std::vector<char> products;
     };
     std::vector<ShockTargets> shock_targets;
-    for (const auto &it : section(L, files, "events")) {
+    for (const auto &it : items_of(L, files, ov, "events")) {
         if (!it.node.IsMap()) {
             L.error(it.file, it.node, it.path,
                     "expected a map (key: value entries) describing an event, found " +
                         show(it.node));
             continue;
         }
-        L.map_marks[it.path] = it.node.Mark();
+        L.map_marks[it.path] = mark_of(it.node);
         if (!it.node["type"]) {
             L.error(it.file, it.node, it.path + ".type",
                     "missing required key 'type': give export_control or capacity_shock");
@@ -2182,11 +2567,8 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
                             }
                             const auto fi = facility_index.find(*s);
                             if (fi == facility_index.end()) {
-                                std::vector<std::string> known;
-                                for (const auto &[k, _] : facility_index)
-                                    known.push_back(k);
                                 std::string msg = "unknown facility " + quote(*s);
-                                const auto near = nearest(*s, known);
+                                const auto near = nearest(*s, facility_index);
                                 if (!near.empty())
                                     msg += " (did you mean '" + near + "'?)";
                                 L.error(it.file, fs_[i], fp, msg);
@@ -2235,6 +2617,21 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
         m.events.push_back(std::move(ev));
     }
 
+    // Every restriction holds a mask over the countries (and the engine works per country):
+    // a bound keeps a config of many made-up codes from filling the memory.
+    if (m.countries.size() > kMaxCountries)
+        L.error(mf, main.root, "",
+                std::to_string(m.countries.size()) + " distinct countries: at most " +
+                    std::to_string(kMaxCountries) + " are allowed");
+    if (!L.diags.empty()) {
+        if (L.dropped > 0)
+            L.diags.push_back({mf, 0, 0, "",
+                               std::to_string(L.dropped) + " more error" +
+                                   (L.dropped == 1 ? "" : "s") + " not shown (only the first " +
+                                   std::to_string(kMaxErrors) + " are reported)"});
+        throw InputError(std::move(L.diags));
+    }
+
     // resolve country sets now that every country is known
     for (const auto &r : raw_restrictions) {
         Restriction res;
@@ -2256,12 +2653,15 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
             continue;
         const auto &st = shock_targets[e];
         const auto cmask = st.has_ctry ? L.resolve(st.countries) : std::vector<char>();
-        for (std::size_t f = 0; f < m.facilities.size(); ++f) {
+        // The candidates: the facilities named (in facility order), else every facility.
+        std::vector<int> named = st.facilities;
+        std::sort(named.begin(), named.end());
+        named.erase(std::unique(named.begin(), named.end()), named.end());
+        const std::size_t n_cand = st.has_fac ? named.size() : m.facilities.size();
+        for (std::size_t c = 0; c < n_cand; ++c) {
+            const std::size_t f = st.has_fac ? static_cast<std::size_t>(named[c]) : c;
             const auto &fac = m.facilities[f];
             bool match = true;
-            if (st.has_fac)
-                match = match && std::find(st.facilities.begin(), st.facilities.end(),
-                                           static_cast<int>(f)) != st.facilities.end();
             if (st.has_ctry)
                 match = match && cmask[static_cast<std::size_t>(fac.country)];
             if (st.has_prod)
@@ -2269,15 +2669,6 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
             if (match)
                 ev.facilities.push_back(static_cast<int>(f));
         }
-    }
-
-    if (!L.diags.empty()) {
-        if (L.dropped > 0)
-            L.diags.push_back({mf, 0, 0, "",
-                               std::to_string(L.dropped) + " more error" +
-                                   (L.dropped == 1 ? "" : "s") + " not shown (only the first " +
-                                   std::to_string(kMaxErrors) + " are reported)"});
-        throw InputError(std::move(L.diags));
     }
 
     // components of the recipe graph (union-find)
@@ -2321,30 +2712,40 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts)
         }
     }
     check_design(L, m, main);
-    return m;
+    return std::move(L.m); // m is L.m: a plain `return m` would copy the whole model
 }
 
 } // namespace
 
 namespace {
-/// The item of list `section` with id `id` in any of the files, or an undefined node.
-YAML::Node find_item(std::vector<ParsedFile> &files, const std::string &section,
-                     const std::string &id) {
-    for (auto &pf : files) {
-        auto list = pf.root[section];
-        if (!list || !list.IsSequence())
-            continue;
-        for (std::size_t i = 0; i < list.size(); ++i)
-            if (list[i].IsMap() && list[i]["id"] && list[i]["id"].IsScalar() &&
-                list[i]["id"].Scalar() == id)
-                return list[i];
-    }
-    return YAML::Node(YAML::NodeType::Undefined);
+
+/// The most entities (facilities, demands, events) the scenarios' models may hold in all: each
+/// scenario is a whole model, so (scenarios + 1) x entities bounds the memory and the load time
+/// (~2 KB and ~1 us an entity).
+constexpr std::uint64_t kMaxScenarioEntities = 1'000'000;
+
+/// A `set:` entry of a scenario, to place the errors it causes: at the scenario's key, not at
+/// the entity it edits.
+struct SetEdit {
+    std::string file;   // the edited entity's file
+    std::string prefix; // key path of the shallowest node the set created or replaced
+    std::string full;   // key path of the node it set
+    std::string kp;     // the scenario's key path, e.g. scenarios[1].set.facilities/a/capacity
+    YAML::Mark mark;    // where the scenario writes the key
+};
+
+bool under(const std::string &path, const std::string &prefix) {
+    return path.compare(0, prefix.size(), prefix) == 0 &&
+           (path.size() == prefix.size() || path[prefix.size()] == '.' ||
+            path[prefix.size()] == '[');
 }
 
-/// Builds the scenarios of `m` (config `scenarios:`): each is the baseline's files, parsed
-/// afresh, with the scenario's edits applied (set values at key paths, add entities, remove
-/// entities by id), built like any config. Errors name the scenario and its key path.
+/// Builds the scenarios of `m` (config `scenarios:`): each is the baseline's files with the
+/// scenario's edits applied (set values at key paths, add entities, remove entities by id), built
+/// like any config. The files are not copied: the edits make an Overlay of the sections they
+/// change, in which only the edited entities are copies (copy_marked); unchanged facilities and
+/// demands reuse the baseline's parsed entities when they can. Errors name the scenario; an error
+/// in a value a `set:` wrote is placed at that key of the scenario.
 void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
     const auto &main = files.front();
     const auto list = main.root["scenarios"];
@@ -2361,9 +2762,64 @@ void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
         fail(list, "scenarios",
              "expected a list of scenarios (each `- id: ...` with set/add/remove), found " +
                  show(list));
+    const std::uint64_t entities = m.facilities.size() + m.demands.size() + m.events.size();
+    if ((list.size() + 1) * entities > kMaxScenarioEntities)
+        fail(list, "scenarios",
+             std::to_string(list.size()) + " scenarios of a model of " + std::to_string(entities) +
+                 " facilities, demands and events: each scenario is a whole model, and (scenarios "
+                 "+ 1) x entities may be at most " +
+                 std::to_string(kMaxScenarioEntities) + "; split the study into several configs");
     static const std::vector<std::string> sections{"facilities", "demands", "events",
                                                    "factors",    "regimes", "products"};
-    std::vector<std::string> ids;
+    // The baseline's entries of each section, with their ids (to find what a scenario edits).
+    std::map<std::string, std::vector<Item>> base_items;
+    std::map<std::string, std::unordered_map<std::string, std::size_t>> base_ids;
+    {
+        Loader quiet; // the baseline loaded: its sections are well formed
+        for (const auto &sec : sections) {
+            std::vector<Item> items;
+            if (sec == "regimes") {
+                // as build() chooses them: the main file's, else the first included file's
+                for (const auto &pf : files) {
+                    const auto rs = pf.root["regimes"];
+                    if (!rs || !rs.IsSequence())
+                        continue;
+                    for (std::size_t i = 0; i < rs.size(); ++i)
+                        items.push_back({pf.path, rs[i], "regimes[" + std::to_string(i) + "]"});
+                    break;
+                }
+            } else {
+                items = section(quiet, files, sec.c_str());
+            }
+            auto &ids = base_ids[sec];
+            for (std::size_t k = 0; k < items.size(); ++k) {
+                // Facilities and demands: entry k is the baseline's entity k (all of them loaded).
+                if (sec == "facilities" || sec == "demands")
+                    items[k].base = static_cast<int>(k);
+                const auto idn = items[k].node.IsMap() ? items[k].node["id"] : YAML::Node();
+                if (idn && idn.IsScalar())
+                    ids.emplace(idn.Scalar(), k);
+            }
+            base_items[sec] = std::move(items);
+        }
+    }
+    // The section named `sec` (written at node n); an error unless a scenario may change it.
+    auto check_section = [&](const YAML::Node &n, const std::string &path,
+                             const std::optional<std::string> &sec) {
+        if (!sec || std::find(sections.begin(), sections.end(), *sec) == sections.end()) {
+            const auto near = sec ? nearest(*sec, sections) : std::string();
+            fail(n, path,
+                 (sec ? quote(*sec) : show(n)) +
+                     " is not a section a scenario can change; expected one of "
+                     "facilities, demands, events, factors, regimes, products" +
+                     (near.empty() ? "" : " (did you mean '" + near + "'?)"));
+        }
+        return *sec;
+    };
+    auto scalar = [](const YAML::Node &n) {
+        return n.IsScalar() ? std::optional<std::string>(n.Scalar()) : std::nullopt;
+    };
+    std::set<std::string> ids;
     for (std::size_t si = 0; si < list.size(); ++si) {
         const auto sc = list[si];
         const std::string sp = "scenarios[" + std::to_string(si) + "]";
@@ -2373,31 +2829,27 @@ void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
         const auto id = L.identifier(mf, sc["id"], sp + ".id");
         if (!id)
             throw InputError(std::move(L.diags));
-        if (*id == "baseline" || std::find(ids.begin(), ids.end(), *id) != ids.end())
+        if (*id == "baseline" || ids.count(*id))
             fail(sc["id"], sp + ".id",
                  *id == "baseline" ? "'baseline' names the model itself; choose another id"
                                    : "duplicate scenario id '" + *id + "'");
-        ids.push_back(*id);
+        ids.insert(*id);
         std::string description;
         if (sc["description"])
             if (auto d = L.string(mf, sc["description"], sp + ".description"))
                 description = *d;
-        // Fresh trees of every file (marks intact), without the scenarios section.
-        std::vector<ParsedFile> copy;
-        for (std::size_t i = 0; i < files.size(); ++i)
-            copy.push_back({files[i].path, parse_yaml(m.files[i].text, files[i].path)});
-        copy.front().root.remove("scenarios");
-        auto check_section = [&](const YAML::Node &n, const std::string &path,
-                                 const std::string &sec) {
-            if (std::find(sections.begin(), sections.end(), sec) == sections.end()) {
-                const auto near = nearest(sec, sections);
-                fail(n, path,
-                     quote(sec) +
-                         " is not a section a scenario can change; expected one of "
-                         "facilities, demands, events, factors, regimes, products" +
-                         (near.empty() ? "" : " (did you mean '" + near + "'?)"));
-            }
+
+        Overlay ov;
+        ov.base = &m;
+        // A section the scenario changes: the baseline's entries, to edit.
+        auto touch = [&](const std::string &sec) -> std::vector<Item> & {
+            auto it = ov.sections.find(sec);
+            if (it == ov.sections.end())
+                it = ov.sections.emplace(sec, base_items[sec]).first;
+            return it->second;
         };
+        std::vector<SetEdit> edits;
+        std::set<std::pair<std::string, std::size_t>> cloned; // (section, entry) copied already
         if (const auto set = sc["set"]) {
             if (!set.IsMap())
                 fail(set, sp + ".set",
@@ -2405,28 +2857,43 @@ void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
                      "demands/us_defense/stockpile/initial: {fixed: 300}), found " +
                          show(set));
             for (const auto &kv : set) {
-                const std::string key = kv.first.as<std::string>();
-                const std::string kp = sp + ".set." + key;
+                if (!kv.first.IsScalar())
+                    fail(kv.first, sp + ".set",
+                         "expected a key path <section>/<id>/<key>[/<key>...], found " +
+                             show(kv.first));
+                const std::string key = kv.first.Scalar();
+                const std::string kp = sp + ".set." + path_key(key);
                 std::vector<std::string> parts;
                 std::stringstream ss(key);
                 for (std::string part; std::getline(ss, part, '/');)
                     parts.push_back(part);
-                if (parts.size() < 3 ||
+                if (parts.size() < 3 || key.back() == '/' ||
                     std::any_of(parts.begin(), parts.end(), [](auto &x) { return x.empty(); }))
                     fail(kv.first, kp,
                          "expected a key path <section>/<id>/<key>[/<key>...], e.g. "
                          "events/cn_ban/leakage");
                 check_section(kv.first, kp, parts[0]);
-                YAML::Node node = find_item(copy, parts[0], parts[1]);
-                if (!node)
+                const auto found = base_ids[parts[0]].find(parts[1]);
+                if (found == base_ids[parts[0]].end())
                     fail(kv.first, kp,
                          "no entry of " + parts[0] + " has id " + quote(parts[1]) +
                              " (to add one, use add:)");
                 if (parts[2] == "id")
                     fail(kv.first, kp, "a scenario cannot rename an entry (set its id)");
+                Item &item = touch(parts[0])[found->second];
+                if (cloned.emplace(parts[0], found->second).second) {
+                    // reset, not =: YAML::Node::operator= writes into the node it refers to
+                    item.node.reset(copy_marked(item.node)); // the baseline's tree stays as it is
+                    item.base = -1;
+                }
+                SetEdit edit{item.file, "", item.path, kp, kv.first.Mark()};
+                YAML::Node node = item.node;
                 for (std::size_t k = 2; k + 1 < parts.size(); ++k) {
+                    edit.full += "." + parts[k];
                     YAML::Node next = node[parts[k]];
                     if (!next || next.IsNull()) {
+                        if (edit.prefix.empty())
+                            edit.prefix = edit.full; // created here
                         node[parts[k]] = YAML::Node(YAML::NodeType::Map);
                         next = node[parts[k]];
                     } else if (!next.IsMap()) {
@@ -2436,7 +2903,11 @@ void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
                     }
                     node.reset(next);
                 }
-                node[parts.back()] = kv.second;
+                edit.full += "." + parts.back();
+                if (edit.prefix.empty())
+                    edit.prefix = edit.full;
+                node[parts.back()] = copy_marked(kv.second);
+                edits.push_back(std::move(edit));
             }
         }
         if (const auto add = sc["add"]) {
@@ -2444,18 +2915,14 @@ void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
                 fail(add, sp + ".add",
                      "expected a map of sections to lists of entries, found " + show(add));
             for (const auto &kv : add) {
-                const std::string sec = kv.first.as<std::string>();
-                const std::string kp = sp + ".add." + sec;
-                check_section(kv.first, kp, sec);
+                const std::string kp =
+                    sp + ".add." + (kv.first.IsScalar() ? path_key(kv.first.Scalar()) : "?");
+                const std::string sec = check_section(kv.first, kp, scalar(kv.first));
                 if (!kv.second.IsSequence())
                     fail(kv.second, kp, "expected a list of entries, found " + show(kv.second));
-                YAML::Node target = copy.front().root[sec];
-                if (!target || !target.IsSequence()) {
-                    copy.front().root[sec] = YAML::Node(YAML::NodeType::Sequence);
-                    target = copy.front().root[sec];
-                }
+                auto &items = touch(sec);
                 for (std::size_t i = 0; i < kv.second.size(); ++i)
-                    target.push_back(kv.second[i]);
+                    items.push_back({mf, kv.second[i], kp + "[" + std::to_string(i) + "]"});
             }
         }
         if (const auto rem = sc["remove"]) {
@@ -2463,45 +2930,58 @@ void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
                 fail(rem, sp + ".remove",
                      "expected a map of sections to lists of ids, found " + show(rem));
             for (const auto &kv : rem) {
-                const std::string sec = kv.first.as<std::string>();
-                const std::string kp = sp + ".remove." + sec;
-                check_section(kv.first, kp, sec);
+                const std::string kp =
+                    sp + ".remove." + (kv.first.IsScalar() ? path_key(kv.first.Scalar()) : "?");
+                const std::string sec = check_section(kv.first, kp, scalar(kv.first));
                 if (!kv.second.IsSequence())
                     fail(kv.second, kp, "expected a list of ids, found " + show(kv.second));
+                auto &items = touch(sec);
+                std::unordered_set<std::string> present, drop;
+                for (const auto &it : items)
+                    if (it.node.IsMap() && it.node["id"] && it.node["id"].IsScalar())
+                        present.insert(it.node["id"].Scalar());
                 for (std::size_t i = 0; i < kv.second.size(); ++i) {
                     const auto idn = kv.second[i];
                     if (!idn.IsScalar())
                         fail(idn, kp, "expected an id, found " + show(idn));
-                    bool removed = false;
-                    for (auto &pf : copy) {
-                        auto seq = pf.root[sec];
-                        if (!seq || !seq.IsSequence())
-                            continue;
-                        YAML::Node kept(YAML::NodeType::Sequence);
-                        for (std::size_t j = 0; j < seq.size(); ++j) {
-                            if (seq[j].IsMap() && seq[j]["id"] && seq[j]["id"].IsScalar() &&
-                                seq[j]["id"].Scalar() == idn.Scalar())
-                                removed = true;
-                            else
-                                kept.push_back(seq[j]);
-                        }
-                        pf.root[sec] = kept;
-                    }
-                    if (!removed)
+                    if (!present.count(idn.Scalar()))
                         fail(idn, kp + "[" + std::to_string(i) + "]",
                              "no entry of " + sec + " has id " + quote(idn.Scalar()));
+                    drop.insert(idn.Scalar());
                 }
+                std::erase_if(items, [&](const Item &it) {
+                    return it.node.IsMap() && it.node["id"] && it.node["id"].IsScalar() &&
+                           drop.count(it.node["id"].Scalar());
+                });
             }
         }
+        ov.reuse = !ov.find("products") && !ov.find("factors") && !ov.find("regimes");
         try {
-            Model sm = build(copy, m.files);
+            Model sm = build(files, m.files, &ov);
             m.scenarios.push_back({*id, description, std::make_shared<Model>(std::move(sm))});
         } catch (const InputError &e) {
             std::vector<Diagnostic> diags = e.diagnostics();
             if (diags.empty())
                 diags.push_back({mf, 0, 0, sp, e.what()});
-            for (auto &d : diags)
+            for (auto &d : diags) {
+                // An error in what a `set:` wrote: at the scenario's key (the deepest match).
+                const SetEdit *best = nullptr;
+                for (const auto &ed : edits)
+                    if (d.file == ed.file && under(d.path, ed.prefix) &&
+                        (!best || ed.prefix.size() > best->prefix.size()))
+                        best = &ed;
+                if (best) {
+                    d.file = mf;
+                    d.path =
+                        best->kp + (under(d.path, best->full) ? d.path.substr(best->full.size())
+                                                              : std::string());
+                    if (d.line == 0) {
+                        d.line = best->mark.line + 1;
+                        d.column = best->mark.column + 1;
+                    }
+                }
                 d.message = "in scenario '" + *id + "': " + d.message;
+            }
             throw InputError(std::move(diags));
         }
     }
@@ -2556,9 +3036,15 @@ void set_trials(Model &m, std::uint64_t trials) {
     }
     // Scenarios run on the baseline's trials: the same run settings.
     for (auto &sc : m.scenarios) {
-        auto copy = std::make_shared<Model>(*sc.model);
-        copy->run = r;
-        sc.model = std::move(copy);
+        if (sc.model.use_count() == 1) {
+            // The only owner (the loader made it, non-const): set the run in place rather than
+            // copy a whole model at every call.
+            const_cast<Model &>(*sc.model).run = r;
+        } else {
+            auto copy = std::make_shared<Model>(*sc.model);
+            copy->run = r;
+            sc.model = std::move(copy);
+        }
     }
 }
 
@@ -2638,6 +3124,12 @@ std::string describe_model(const Model &m) {
         os << "\n";
     }
     os << "products (" << m.products.size() << ") in " << m.n_components << " value chain(s):\n";
+    std::vector<std::vector<const Facility *>> facilities_of(m.products.size());
+    std::size_t composite = 1;
+    for (const auto &f : m.facilities) {
+        facilities_of[static_cast<std::size_t>(f.product)].push_back(&f);
+        composite += std::isnan(f.capacity.mean());
+    }
     for (const auto &p : m.products) {
         os << "  " << p.id;
         if (p.recipe.empty()) {
@@ -2650,16 +3142,19 @@ std::string describe_model(const Model &m) {
         }
         // facilities per country
         std::map<std::string, std::pair<int, double>> by_country;
-        for (const auto &f : m.facilities)
-            if (&m.products[static_cast<std::size_t>(f.product)] == &p) {
+        for (const Facility *fp : facilities_of[static_cast<std::size_t>(&p - m.products.data())]) {
+            const Facility &f = *fp;
+            {
                 auto &e = by_country[m.countries[static_cast<std::size_t>(f.country)]];
                 e.first += 1;
                 double mu = f.capacity.mean();
                 if (std::isnan(mu)) {
-                    // Composite (factors, products, regimes): estimate the mean by sampling.
+                    // Composite (factors, products, regimes): estimate the mean by sampling;
+                    // 4000 draws each, fewer when there are many (at most ~2 million in all).
                     std::vector<double> fac(m.factors.size());
                     double acc = 0;
-                    constexpr int n = 4000;
+                    const int n = static_cast<int>(std::clamp<std::size_t>(
+                        std::size_t(2'000'000) / composite / (m.factors.size() + 1), 100, 4000));
                     for (int t = 0; t < n; ++t) {
                         SampleContext ctx{0, fac.data()};
                         for (std::size_t k = 0; k < m.factors.size(); ++k) {
@@ -2674,6 +3169,7 @@ std::string describe_model(const Model &m) {
                 }
                 e.second += mu;
             }
+        }
         os << "\n    facilities:";
         for (const auto &[c, e] : by_country)
             os << " " << c << " x" << e.first << " (~" << e.second << " " << p.unit << "/yr)";

@@ -29,6 +29,14 @@ private:
     std::vector<Diagnostic> diags_;
 };
 
+/// Opens `path` for reading, without blocking, and returns the descriptor if it is a regular
+/// file; else throws InputError naming the path, what it is (a directory, a FIFO, a device...)
+/// and `what` was expected (e.g. "config file", "results file"). A FIFO never blocks the call.
+int open_regular_file(const std::string &path, const std::string &what);
+
+/// Throws, as open_regular_file(), unless `path` is a regular file that can be opened.
+void require_regular_file(const std::string &path, const std::string &what);
+
 /// Loads and validates a config file (and the files it includes). Throws InputError.
 Model load_model(const std::string &path);
 

@@ -12,7 +12,10 @@
 #include <boost/random/normal_distribution.hpp>
 #include <cfloat>
 #include <cmath>
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <tuple>
 
 namespace chokepoint {
 
@@ -198,9 +201,9 @@ double gamma_quantile(double k, double u, bool upper = false) {
 // --- tabulated beta and gamma quantiles ----------------------------------------------------------
 //
 // Boost's ibeta_inv / gamma_p_inv iterate on the incomplete functions: 0.3-3 us a call. The
-// factory functions tabulate instead the quantile x(u) of the unit beta(alpha, beta) or the
-// unit-scale gamma(k) in three regions, each in a variable in which it is smooth (analytic), by
-// piecewise Chebyshev interpolation (degree 24, Chebyshev-Lobatto nodes, so neighbouring pieces
+// first from_uniform() of a shape tabulates instead the quantile x(u) of the unit beta(alpha, beta)
+// or the unit-scale gamma(k) in three regions, each in a variable in which it is smooth (analytic),
+// by piecewise Chebyshev interpolation (degree 24, Chebyshev-Lobatto nodes, so neighbouring pieces
 // agree exactly at their common end):
 //   left  u < uL:  t = (u / uL)^(1/alpha) in (0, 1], F(t) = x / t (x ~ c u^(1/alpha) as u -> 0,
 //                  and x / t is a power series in t; F(0) = (alpha B(alpha, beta) uL)^(1/alpha),
@@ -215,7 +218,8 @@ double gamma_quantile(double k, double u, bool upper = false) {
 // most kMaxDepth times), and a piece that still fails (extreme shapes: beta(0.05, 0.05),
 // gamma(0.05), gamma(1000) far out) is marked `exact`: there from_uniform() evaluates
 // beta_quantile() / gamma_quantile() itself. A table is used only while the Dist's a, b, c, d
-// are those it was built for.
+// are those it was noted for (LazyQuantileTable::key); tables depend on the shape only and are
+// shared between Dists (shared_quantile_table).
 
 constexpr int kChebN = 24;      // polynomial degree of a piece (kChebN + 1 nodes)
 constexpr int kMaxDepth = 4;    // a region is split into at most 2^4 pieces
@@ -233,7 +237,6 @@ struct QuantileTable {
     };
     bool gamma = false;  // else beta
     double p = 0, q = 0; // the shape parameters: beta(p, q) or gamma(p) (q unused)
-    double key[4] = {};  // the Dist's a, b, c, d it was built for (PERT: all four)
     double inv_p = 0, inv_q = 0, lbeta = 0;
     std::vector<Piece> left, mid, right;
 
@@ -320,18 +323,18 @@ void fit_region(std::vector<QuantileTable::Piece> &out, double t0, double t1, co
     out.push_back(pc);
 }
 
-/// The table for beta(p, q) (gamma = false) or gamma(p) (gamma = true), for the Dist whose a, b,
-/// c, d are `key`; null for shapes outside [0.01, 1e4] (or not finite), which from_uniform()
-/// inverts without one.
-std::shared_ptr<const QuantileTable> make_quantile_table(bool gamma, double p, double q,
-                                                         const Dist &key) {
-    if (!(p >= 0.01 && p <= 1e4) || (!gamma && !(q >= 0.01 && q <= 1e4)))
+/// Whether beta(p, q) (gamma = false) or gamma(p) (gamma = true) gets a table: shapes in
+/// [0.01, 1e4] (finite); from_uniform() inverts the others directly.
+bool tabulated_shape(bool gamma, double p, double q) {
+    return (p >= 0.01 && p <= 1e4) && (gamma || (q >= 0.01 && q <= 1e4));
+}
+
+/// The table for beta(p, q) (gamma = false) or gamma(p) (gamma = true); null for shapes
+/// tabulated_shape() refuses.
+std::shared_ptr<const QuantileTable> make_quantile_table(bool gamma, double p, double q) {
+    if (!tabulated_shape(gamma, p, q))
         return nullptr;
     auto t = std::make_shared<QuantileTable>();
-    t->key[0] = key.a;
-    t->key[1] = key.b;
-    t->key[2] = key.c;
-    t->key[3] = key.d;
     t->gamma = gamma;
     t->p = p;
     t->q = q;
@@ -401,6 +404,65 @@ double QuantileTable::quantile(double u) const {
 }
 
 namespace {
+/// Tables already built, by shape: one table serves every Dist of that shape (scenarios rebuild
+/// the baseline's distributions; a config often repeats a shape). Weak references: a table lives
+/// as long as a Dist uses it; expired entries are swept when the map has doubled.
+std::shared_ptr<const QuantileTable> shared_quantile_table(bool gamma, double p, double q) {
+    static std::mutex mu;
+    static std::map<std::tuple<bool, double, double>, std::weak_ptr<const QuantileTable>> cache;
+    static std::size_t sweep_at = 1024;
+    const auto key = std::make_tuple(gamma, p, gamma ? 0.0 : q);
+    {
+        std::lock_guard<std::mutex> lock(mu);
+        const auto it = cache.find(key);
+        if (it != cache.end())
+            if (auto t = it->second.lock())
+                return t;
+    }
+    auto t = make_quantile_table(gamma, p, q); // outside the lock: ~0.2-0.5 ms
+    std::lock_guard<std::mutex> lock(mu);
+    auto &slot = cache[key];
+    if (auto other = slot.lock())
+        return other; // built meanwhile by another thread: the same values
+    slot = t;
+    if (cache.size() >= sweep_at) {
+        std::erase_if(cache, [](const auto &kv) { return kv.second.expired(); });
+        sweep_at = std::max<std::size_t>(1024, 2 * cache.size());
+    }
+    return t;
+}
+} // namespace
+
+struct LazyQuantileTable {
+    bool gamma = false;
+    double p = 0, q = 0;
+    double key[4] = {}; // the Dist's a, b, c, d it is for (PERT: all four)
+    std::once_flag once;
+    std::shared_ptr<const QuantileTable> table;
+
+    /// The table, built (or found among those built) on the first call.
+    const QuantileTable *get() {
+        std::call_once(once, [this] { table = shared_quantile_table(gamma, p, q); });
+        return table.get();
+    }
+};
+
+namespace {
+
+/// A lazy table for the Dist `d` of shape (p, q); null for shapes that get none.
+std::shared_ptr<LazyQuantileTable> lazy_table(bool gamma, double p, double q, const Dist &d) {
+    if (!tabulated_shape(gamma, p, q))
+        return nullptr;
+    auto t = std::make_shared<LazyQuantileTable>();
+    t->gamma = gamma;
+    t->p = p;
+    t->q = q;
+    t->key[0] = d.a;
+    t->key[1] = d.b;
+    t->key[2] = d.c;
+    t->key[3] = d.d;
+    return t;
+}
 
 double clamp_to(double v, double lo, double hi) {
     return std::min(std::max(v, lo), hi);
@@ -443,8 +505,8 @@ Dist Dist::pert(double min, double mode, double max, double lambda) {
     d.c = max;
     d.d = lambda;
     if (max > min)
-        d.qtab = make_quantile_table(false, 1 + lambda * (mode - min) / (max - min),
-                                     1 + lambda * (max - mode) / (max - min), d);
+        d.qtab = lazy_table(false, 1 + lambda * (mode - min) / (max - min),
+                            1 + lambda * (max - mode) / (max - min), d);
     return d;
 }
 Dist Dist::normal(double mean, double sd, double lo, double hi) {
@@ -479,7 +541,7 @@ Dist Dist::beta(double alpha, double beta, double lo, double hi) {
     d.b = beta;
     d.lo = lo;
     d.hi = hi;
-    d.qtab = make_quantile_table(false, alpha, beta, d);
+    d.qtab = lazy_table(false, alpha, beta, d);
     return d;
 }
 Dist Dist::gamma(double shape, double scale) {
@@ -487,7 +549,7 @@ Dist Dist::gamma(double shape, double scale) {
     d.kind = Kind::Gamma;
     d.a = shape;
     d.b = scale;
-    d.qtab = make_quantile_table(true, shape, 0.0, d);
+    d.qtab = lazy_table(true, shape, 0.0, d);
     return d;
 }
 Dist Dist::exponential(double mean) {
@@ -591,9 +653,9 @@ namespace {
 /// The Dist's table, if it was built for the Dist's present parameters (the kind is checked by
 /// the caller: only Pert, Beta and Gamma have one).
 const QuantileTable *table_of(const Dist &d) {
-    const QuantileTable *t = d.qtab.get();
+    LazyQuantileTable *t = d.qtab.get();
     return (t && t->key[0] == d.a && t->key[1] == d.b && t->key[2] == d.c && t->key[3] == d.d)
-               ? t
+               ? t->get()
                : nullptr;
 }
 } // namespace

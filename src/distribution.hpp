@@ -38,8 +38,13 @@ struct TruncNormalQ {
 };
 
 /// Piecewise Chebyshev approximation of the beta or gamma quantile function (distribution.cpp),
-/// built by Dist::pert(), Dist::beta() and Dist::gamma() for from_uniform().
+/// used by from_uniform() for PERT, beta and gamma distributions.
 struct QuantileTable;
+
+/// A PERT's, beta's or gamma's quantile table, built on first use (distribution.cpp): the
+/// shape parameters and the Dist parameters it is for, and the table once built. Shared by copies
+/// of the Dist; tables of the same shape are shared by every Dist (a process-wide cache).
+struct LazyQuantileTable;
 
 struct Dist {
     enum class Kind {
@@ -67,12 +72,15 @@ struct Dist {
     std::vector<double> values, cdf;
     std::vector<Dist> children;
     TruncNormalQ tn; // Normal only: derived by Dist::normal() for from_uniform()
-    /// Pert, Beta, Gamma: the quantile of the unit beta / unit-scale gamma, tabulated by the
-    /// factory functions (~0.2-0.5 ms each) so that from_uniform() costs ~50 ns instead of the
-    /// 0.3-3 us of Boost's iterative inverse. Immutable, shared by copies; a Dist without one
-    /// (built field by field, or a shape outside [0.01, 1e4]), or whose a, b, c, d have changed
-    /// since, is inverted directly on each call.
-    std::shared_ptr<const QuantileTable> qtab;
+    /// Pert, Beta, Gamma: the quantile of the unit beta / unit-scale gamma, tabulated (~0.2-0.5
+    /// ms a table) so that from_uniform() costs ~50 ns instead of the 0.3-3 us of Boost's
+    /// iterative inverse. The factory functions only note the shape: the table is built by the
+    /// first from_uniform() that needs it (thread-safe, once), and one table serves every Dist of
+    /// the same shape, so that loading a config fits no table (a config of 50,000 PERTs would
+    /// otherwise spend ~15 s there) and scenarios share the baseline's tables. Shared by copies;
+    /// a Dist without one (built field by field, or a shape outside [0.01, 1e4]), or whose a, b,
+    /// c, d have changed since, is inverted directly on each call.
+    std::shared_ptr<LazyQuantileTable> qtab;
 
     static Dist fixed(double v);
     static Dist uniform(double lo, double hi);
@@ -114,12 +122,13 @@ struct Dist {
     ///   Non-decreasing in u when the values are listed in ascending order.
     /// - Product: child k reads the coordinates after those of children 0 .. k-1 (in order);
     ///   Factor reads ctx.factors[factor] and no coordinate. ByRegime: children[ctx.regime] at u.
-    /// Thread-safe (const, no caches written). Cost per leaf: closed forms (uniform, triangular,
-    /// exponential, Bernoulli, discrete), one inverse error function (normal, lognormal, truncated
-    /// normal: Boost.Math erfc_inv in double precision), or the factory's table (PERT, beta,
-    /// gamma: a Chebyshev series in u or a power of u, validated at construction against the
-    /// direct inversion (Boost.Math ibeta_inv / gamma_p_inv) to 1e-14 relative; where it could
-    /// not be, the direct inversion).
+    /// Thread-safe (const; the only state written is the quantile table a PERT, beta or gamma
+    /// builds once, on its first call, under std::call_once). Cost per leaf: closed forms (uniform,
+    /// triangular, exponential, Bernoulli, discrete), one inverse error function (normal,
+    /// lognormal, truncated normal: Boost.Math erfc_inv in double precision), or the factory's
+    /// table (PERT, beta, gamma: a Chebyshev series in u or a power of u, validated at construction
+    /// against the direct inversion (Boost.Math ibeta_inv / gamma_p_inv) to 1e-14 relative; where
+    /// it could not be, the direct inversion).
     double from_uniform(const double *u, const SampleContext &ctx) const;
 
     /// Closed-form mean and variance (for documentation and tests); NaN for composites.

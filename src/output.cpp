@@ -1416,6 +1416,7 @@ StoredRun read_stored_run(const std::string &path) {
     H5::Exception::dontPrint();
     if (!fs_exists(path))
         throw InputError("'" + path + "': no such file");
+    require_regular_file(path, "results file"); // a FIFO would block HDF5's open() forever
     if (H5Fis_hdf5(path.c_str()) <= 0)
         throw InputError("'" + path + "' is not an HDF5 file (not a chokepoint results file)");
     try {

@@ -107,6 +107,7 @@ FileSummary read_file(const std::string &path) {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec))
         throw InputError(path + ": no such results file");
+    require_regular_file(path, "results file"); // a FIFO would block HDF5's open() forever
     if (!H5::H5File::isHdf5(path))
         throw InputError(path + ": not an HDF5 file (expected a chokepoint results file)");
     FileSummary fs;

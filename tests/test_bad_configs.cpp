@@ -24,9 +24,11 @@
 
 #include <array>
 #include <cstdio>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -242,6 +244,58 @@ TEST_CASE("files that cannot be committed to the corpus are refused", "[bad_conf
         expect_refused(tmp.write("utf16.yaml", std::string("\xFF\xFEn\0a\0m\0e\0", 10)),
                        {{"", {"UTF-16", "save it as UTF-8"}, 1, 1, ""}});
     }
+    SECTION("an id of 40,000 characters (std::regex overflowed the stack on it)") {
+        const auto text = read_all(kCorpus / "092_negative_capacity.yaml");
+        std::string big = text;
+        big.replace(big.find("id: ore_au"), 10, "id: " + std::string(40000, 'a'));
+        expect_refused(
+            tmp.write("long_id.yaml", big),
+            {{"facilities[1].id", {"is 40000 characters long", "at most 128"}, 0, 0, ""}});
+    }
+    SECTION("a study name of 60,000 characters") {
+        expect_refused(tmp.write("long_name.yaml", "name: " + std::string(60000, 'n') + "\n"),
+                       {{"name", {"is 60000 characters long", "at most 128"}, 1, 7, ""}});
+    }
+    SECTION("a product name of 60,000 characters") {
+        expect_refused(
+            tmp.write("long_text.yaml",
+                      "products:\n  - id: p\n    name: " + std::string(60000, 'x') + "\n"),
+            {{"products[0].name", {"is 60000 characters long", "at most 1024"}, 3, 11, ""}});
+    }
+    SECTION("a FIFO as the config: refused at once, not read (open() would block)") {
+        const auto p = tmp.path / "fifo.yaml";
+        REQUIRE(::mkfifo(p.c_str(), 0600) == 0);
+        expect_refused(p, {{"", {"is a FIFO (named pipe), not a regular file"}, 0, 0, ""}});
+    }
+    SECTION("a FIFO as an included file") {
+        REQUIRE(::mkfifo((tmp.path / "part.yaml").c_str(), 0600) == 0);
+        expect_refused(
+            tmp.write("main.yaml", "name: x\ninclude: [part.yaml]\n"),
+            {{"include[0]",
+              {"cannot read included file", "is a FIFO (named pipe), not a regular file"},
+              2,
+              11,
+              ""}});
+    }
+    SECTION("a device as the config (/dev/zero never ends)") {
+        expect_refused("/dev/zero",
+                       {{"", {"is a character device, not a regular file"}, 0, 0, "/dev/zero"}});
+    }
+    SECTION("a file over 64 MiB (sparse: nothing is written)") {
+        const auto p = tmp.path / "huge.yaml";
+        std::ofstream(p) << "name: x\n";
+        fs::resize_file(p, (std::uintmax_t(64) << 20) + 1);
+        expect_refused(p, {{"", {"larger than 64 MiB"}, 0, 0, ""}});
+    }
+    SECTION("2,000,001 YAML nodes: too many for the parsed tree") {
+        std::string text = "x: [";
+        text.reserve(4100000);
+        for (int i = 0; i < 2000000; ++i)
+            text += "1,";
+        text += "1]\n";
+        expect_refused(tmp.write("nodes.yaml", text),
+                       {{"", {"more than 2000000 YAML nodes"}, 1, 0, ""}});
+    }
     SECTION("unreadable file") {
         const auto p = tmp.write("unreadable.yaml", "name: x\n");
         fs::permissions(p, fs::perms::none);
@@ -270,8 +324,9 @@ std::string shell_quote(const std::string &s) {
 
 Run validate(const fs::path &config) {
     Run r;
-    const std::string cmd =
-        shell_quote(CHOKEPOINT_EXE) + " validate " + shell_quote(config.string()) + " 2>&1";
+    // `timeout`: a case that makes chokepoint hang (a FIFO once did) fails instead of hanging.
+    const std::string cmd = "timeout 60 " + shell_quote(CHOKEPOINT_EXE) + " validate " +
+                            shell_quote(config.string()) + " 2>&1";
     FILE *p = ::popen(cmd.c_str(), "r");
     REQUIRE(p != nullptr);
     std::array<char, 4096> buf{};
@@ -325,4 +380,15 @@ TEST_CASE("chokepoint validate exits 2 on a missing file, a directory, an empty 
                        {{"", {"cannot open config file"}, 0, 0, ""}});
     expect_cli_refused(tmp.path / "adir.yaml", {{"", {"is a directory"}, 0, 0, ""}});
     expect_cli_refused(tmp.write("zero.yaml", ""), {{"", {"empty config"}, 0, 0, ""}});
+}
+
+TEST_CASE("chokepoint validate exits 2 at once on a FIFO, as the config or an included file",
+          "[bad_configs][cli]") {
+    TempDir tmp;
+    REQUIRE(::mkfifo((tmp.path / "fifo.yaml").c_str(), 0600) == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    expect_cli_refused(tmp.path / "fifo.yaml", {{"", {"is a FIFO (named pipe)"}, 0, 0, ""}});
+    expect_cli_refused(tmp.write("main.yaml", "name: x\ninclude: [fifo.yaml]\n"),
+                       {{"include[0]", {"cannot read included file", "is a FIFO"}, 2, 11, ""}});
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
 }
