@@ -304,6 +304,10 @@ struct Item {
 /// distributions they may refer to are then the same).
 struct Overlay {
     std::map<std::string, std::vector<Item>> sections;
+    /// The scenario's `allocation:` map (the baseline's, edited by set: allocation/...), when
+    /// it changes it.
+    YAML::Node allocation;
+    bool has_allocation = false;
     const Model *base = nullptr;
     bool reuse = false;
     const std::vector<Item> *find(const std::string &key) const {
@@ -1657,6 +1661,162 @@ std::vector<Item> items_of(Loader &L, const std::vector<ParsedFile> &files, cons
     return section(L, files, key);
 }
 
+/// `allocation:` (main config only; a scenario's edited copy when `ov` has one): the rule, its
+/// blocs, its reference shares.
+void parse_allocation(Loader &L, const std::vector<ParsedFile> &files, const Overlay *ov) {
+    Model &m = L.m;
+    for (std::size_t i = 1; i < files.size(); ++i)
+        if (const auto a = files[i].root["allocation"])
+            L.error(files[i].path, a, "allocation",
+                    "the allocation rule belongs in the main config (a study's choice, like "
+                    "run); remove it from this included file");
+    const auto &mf = files.front().path;
+    const auto a = ov && ov->has_allocation ? ov->allocation : files.front().root["allocation"];
+    if (!a)
+        return;
+    if (!L.check_map(mf, a, "allocation", {"rule", "blocs", "reference", "trade_shares", "source"}))
+        return;
+    auto &al = m.allocation;
+    if (const auto n = a["rule"]) {
+        if (auto v = L.string(mf, n, "allocation.rule")) {
+            if (*v == "coordinated")
+                al.rule = AllocationRule::Coordinated;
+            else if (*v == "home_first")
+                al.rule = AllocationRule::HomeFirst;
+            else if (*v == "proportional")
+                al.rule = AllocationRule::Proportional;
+            else {
+                const auto near = nearest(
+                    *v, std::vector<std::string>{"coordinated", "home_first", "proportional"});
+                L.error(mf, n, "allocation.rule",
+                        quote(*v) +
+                            " is not an allocation rule; expected coordinated, "
+                            "home_first or proportional" +
+                            (near.empty() ? "" : " (did you mean '" + near + "'?)"));
+            }
+        }
+    }
+    const std::string rule_name = al.rule == AllocationRule::Coordinated ? "coordinated"
+                                  : al.rule == AllocationRule::HomeFirst ? "home_first"
+                                                                         : "proportional";
+    if (const auto n = a["blocs"]) {
+        if (al.rule != AllocationRule::HomeFirst)
+            L.error(mf, n, "allocation.blocs",
+                    "blocs belong to rule home_first (this rule is " + rule_name + ")");
+        else if (!n.IsSequence())
+            L.error(mf, n, "allocation.blocs",
+                    "expected a list of country group ids (country_groups), found " + show(n));
+        else
+            for (std::size_t i = 0; i < n.size(); ++i) {
+                const std::string p = "allocation.blocs[" + std::to_string(i) + "]";
+                auto g = L.string(mf, n[i], p);
+                if (!g)
+                    continue;
+                if (!L.groups.count(*g)) {
+                    const auto near = nearest(*g, L.groups);
+                    L.error(mf, n[i], p,
+                            quote(*g) + " is not a country group (define it in country_groups)" +
+                                (near.empty() ? "" : " (did you mean '" + near + "'?)"));
+                    continue;
+                }
+                al.blocs.push_back(*g);
+            }
+    }
+    if (const auto n = a["reference"]) {
+        if (al.rule != AllocationRule::Proportional)
+            L.error(mf, n, "allocation.reference",
+                    "reference belongs to rule proportional (this rule is " + rule_name + ")");
+        else if (auto v = L.string(mf, n, "allocation.reference")) {
+            if (*v == "pooled")
+                al.reference = ReferenceShares::Pooled;
+            else if (*v == "trade_shares")
+                al.reference = ReferenceShares::TradeShares;
+            else
+                L.error(mf, n, "allocation.reference",
+                        quote(*v) + " is not a reference; expected pooled (each consumer's share "
+                                    "of the undisrupted wants) or trade_shares (a table)");
+        }
+    }
+    if (a["source"])
+        L.string(mf, a["source"], "allocation.source");
+    const auto t = a["trade_shares"];
+    if (al.reference == ReferenceShares::TradeShares && !t) {
+        L.error(mf, a, "allocation.trade_shares",
+                "reference trade_shares needs the table trade_shares: {product: {exporter: "
+                "{importer: share}}}");
+        return;
+    }
+    if (!t)
+        return;
+    if (al.reference != ReferenceShares::TradeShares) {
+        L.error(mf, t, "allocation.trade_shares",
+                "a trade-share table needs rule proportional with reference trade_shares");
+        return;
+    }
+    if (!t.IsMap()) {
+        L.error(mf, t, "allocation.trade_shares",
+                "expected {product: {exporter: {importer: share}}}, found " + show(t));
+        return;
+    }
+    const auto C = m.countries.size();
+    al.trade_shares.assign(m.products.size(), {});
+    auto model_country = [&](const YAML::Node &n, const std::string &p) -> int {
+        auto s = L.string(mf, n, p);
+        if (!s)
+            return -1;
+        const auto it = L.country_index.find(*s);
+        if (it == L.country_index.end()) {
+            L.error(mf, n, p,
+                    quote(*s) + " is not a country of the model (no facility or demand there)");
+            return -1;
+        }
+        return it->second;
+    };
+    for (const auto &pk : t) {
+        const std::string pp = "allocation.trade_shares." + path_key(pk.first.Scalar());
+        auto prod = L.product_ref(mf, pk.first, pp);
+        if (!prod)
+            continue;
+        auto &table = al.trade_shares[static_cast<std::size_t>(*prod)];
+        table.assign(C * C, std::numeric_limits<double>::quiet_NaN());
+        if (!pk.second.IsMap()) {
+            L.error(mf, pk.second, pp,
+                    "expected {exporter: {importer: share}}, found " + show(pk.second));
+            continue;
+        }
+        for (const auto &ek : pk.second) {
+            const std::string ep = pp + "." + path_key(ek.first.Scalar());
+            const int e = model_country(ek.first, ep);
+            if (e < 0)
+                continue;
+            if (!ek.second.IsMap()) {
+                L.error(mf, ek.second, ep,
+                        "expected {importer: share of the exporter's output}, found " +
+                            show(ek.second));
+                continue;
+            }
+            double sum = 0;
+            for (const auto &ik : ek.second) {
+                const std::string ip = ep + "." + path_key(ik.first.Scalar());
+                const int i = model_country(ik.first, ip);
+                auto v = L.number(mf, ik.second, ip);
+                if (i < 0 || !v)
+                    continue;
+                if (!(*v >= 0 && *v <= 1)) {
+                    L.error(mf, ik.second, ip, "a share must be in [0, 1], got " + L.fmt(*v));
+                    continue;
+                }
+                table[static_cast<std::size_t>(e) * C + static_cast<std::size_t>(i)] = *v;
+                sum += *v;
+            }
+            if (sum > 1 + 1e-9)
+                L.error(mf, ek.second, ep,
+                        "the shares of one exporter's output add up to " + L.fmt(sum) +
+                            ", more than 1");
+        }
+    }
+}
+
 Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts,
             const Overlay *ov = nullptr) {
     Loader L;
@@ -1666,8 +1826,8 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts,
     const std::string &mf = main.path;
 
     static const std::vector<std::string> top_keys{
-        "name",     "description", "include", "run",   "country_groups", "regimes",  "factors",
-        "products", "facilities",  "demands", "lanes", "events",         "scenarios"};
+        "name",     "description", "include", "run",   "country_groups", "regimes",   "factors",
+        "products", "facilities",  "demands", "lanes", "events",         "scenarios", "allocation"};
     for (const auto &pf : files)
         L.check_map(pf.path, pf.root, "", top_keys);
 
@@ -2617,6 +2777,8 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts,
         m.events.push_back(std::move(ev));
     }
 
+    parse_allocation(L, files, ov);
+
     // Every restriction holds a mask over the countries (and the engine works per country):
     // a bound keeps a config of many made-up codes from filling the memory.
     if (m.countries.size() > kMaxCountries)
@@ -2630,6 +2792,35 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts,
                                    (L.dropped == 1 ? "" : "s") + " not shown (only the first " +
                                    std::to_string(kMaxErrors) + " are reported)"});
         throw InputError(std::move(L.diags));
+    }
+
+    // Homes (home_first): each country is its own home, unless a bloc joins it to others
+    // (overlapping blocs merge into one home, the smallest country index naming it).
+    {
+        auto &home = m.allocation.home;
+        home.resize(m.countries.size());
+        for (std::size_t k = 0; k < home.size(); ++k)
+            home[k] = static_cast<int>(k);
+        std::function<int(int)> root = [&](int k) {
+            return home[static_cast<std::size_t>(k)] == k ? k
+                                                          : root(home[static_cast<std::size_t>(k)]);
+        };
+        for (const auto &b : m.allocation.blocs) {
+            int first = -1;
+            for (const auto &code : L.groups[b]) {
+                const auto it = L.country_index.find(code);
+                if (it == L.country_index.end())
+                    continue; // a member with no facility or demand here
+                const int r = root(it->second);
+                if (first < 0)
+                    first = r;
+                else if (r != first)
+                    home[static_cast<std::size_t>(std::max(r, first))] = std::min(r, first);
+                first = std::min(first, r);
+            }
+        }
+        for (std::size_t k = 0; k < home.size(); ++k)
+            home[k] = root(static_cast<int>(k));
     }
 
     // resolve country sets now that every country is known
@@ -2867,11 +3058,45 @@ void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
                 std::stringstream ss(key);
                 for (std::string part; std::getline(ss, part, '/');)
                     parts.push_back(part);
+                if (parts[0] == "allocation" && parts.size() >= 2 && key.back() != '/' &&
+                    std::none_of(parts.begin(), parts.end(), [](auto &x) { return x.empty(); })) {
+                    // allocation/<key>[/<key>...]: a map, not a list of entries with ids.
+                    if (!ov.has_allocation) {
+                        const auto base = main.root["allocation"];
+                        ov.allocation.reset(base && base.IsMap() ? copy_marked(base)
+                                                                 : YAML::Node(YAML::NodeType::Map));
+                        ov.has_allocation = true;
+                    }
+                    SetEdit edit{mf, "", "allocation", kp, kv.first.Mark()};
+                    YAML::Node node = ov.allocation;
+                    for (std::size_t k = 1; k + 1 < parts.size(); ++k) {
+                        edit.full += "." + parts[k];
+                        YAML::Node next = node[parts[k]];
+                        if (!next || next.IsNull()) {
+                            if (edit.prefix.empty())
+                                edit.prefix = edit.full;
+                            node[parts[k]] = YAML::Node(YAML::NodeType::Map);
+                            next = node[parts[k]];
+                        } else if (!next.IsMap()) {
+                            fail(kv.first, kp,
+                                 "'" + parts[k] +
+                                     "' of allocation is not a map; set it as a "
+                                     "whole instead");
+                        }
+                        node.reset(next);
+                    }
+                    edit.full += "." + parts.back();
+                    if (edit.prefix.empty())
+                        edit.prefix = edit.full;
+                    node[parts.back()] = copy_marked(kv.second);
+                    edits.push_back(std::move(edit));
+                    continue;
+                }
                 if (parts.size() < 3 || key.back() == '/' ||
                     std::any_of(parts.begin(), parts.end(), [](auto &x) { return x.empty(); }))
                     fail(kv.first, kp,
                          "expected a key path <section>/<id>/<key>[/<key>...], e.g. "
-                         "events/cn_ban/leakage");
+                         "events/cn_ban/leakage (or allocation/<key>)");
                 check_section(kv.first, kp, parts[0]);
                 const auto found = base_ids[parts[0]].find(parts[1]);
                 if (found == base_ids[parts[0]].end())
@@ -2956,6 +3181,7 @@ void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
             }
         }
         ov.reuse = !ov.find("products") && !ov.find("factors") && !ov.find("regimes");
+        // (an edited allocation leaves the entities as they are: reuse holds)
         try {
             Model sm = build(files, m.files, &ov);
             m.scenarios.push_back({*id, description, std::make_shared<Model>(std::move(sm))});
