@@ -140,6 +140,7 @@ BASE = {
          "onset": {"hazard_per_year": 0.2}, "duration_months": 3},
     ],
     "scenarios": [],
+    "allocation": {"rule": "coordinated"},
 }
 PART = {"country_groups": {"partners": ["KR", "TW"]}}
 
@@ -165,6 +166,7 @@ SITES = {
     "onset": ("set", ["events", 0, "onset"]),
     "targets": ("set", ["events", 1, "targets"]),
     "country_set_except": ("set", ["lanes", 0, "from"]),
+    "allocation": ("set", ["allocation"]),
 }
 DIST_FORMS = ["fixed", "uniform", "triangular", "pert", "normal", "lognormal", "beta", "gamma",
               "exponential", "bernoulli", "discrete", "factor", "product", "by_regime"]
