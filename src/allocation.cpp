@@ -773,7 +773,9 @@ struct Allocator::Month {
                     double extra = 0;
                     const double leak = edge_leak(e, extra);
                     const double s = share(n, k);
-                    const double amount = s * (leak * x[static_cast<std::size_t>(n)] + extra);
+                    // (a raised allowance never lets a lane carry more than the output)
+                    const double xn = x[static_cast<std::size_t>(n)];
+                    const double amount = s * std::min(xn, leak * xn + extra);
                     if (amount > 0)
                         offered[static_cast<std::size_t>(k)] += amount;
                 }
@@ -1017,6 +1019,12 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
            objective);
     const double V0 = lpp->objective();
     const double delta = 1.0; // one unit of the node's product: its largest monthly need
+    // Under a rule the phase-1 deliveries are piecewise linear in the capacities (a home absorbs
+    // a raise until its own need is met, then passes it on), so V with recomputed floors is not
+    // concave: its right derivative is read from a small raise (1e-4 of the product's largest
+    // monthly need) and counts above 1e-6 per unit (a gain above 1e-10, far above the LPs'
+    // rounding).
+    const double small = 1e-4, small_gain = 1e-10;
     const int N = static_cast<int>(P.nodes.size());
     // Most tests are settled by the optimal basis of V0 (a zero dual proves "does not bind"; a
     // positive dual with a basis that stays feasible proves "binds"); the rest re-solve.
@@ -1029,13 +1037,16 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
                        ? lpp->rhs_derivative(P.leak_rows[i].second)
                        : 0.0;
     auto gain_with = [&](std::uint64_t key, const std::vector<int> &bump_rows,
-                         const std::vector<double> &floors) {
+                         const std::vector<double> &floors, double by) {
         const auto b = floors.empty() ? base : bounds(floors);
-        for (int r : bump_rows)
-            P.rhs[static_cast<std::size_t>(r)] += delta;
+        std::vector<double> saved;
+        for (int r : bump_rows) {
+            saved.push_back(P.rhs[static_cast<std::size_t>(r)]);
+            P.rhs[static_cast<std::size_t>(r)] += by;
+        }
         run_lp(P, key, b.first, b.second, objective);
-        for (int r : bump_rows)
-            P.rhs[static_cast<std::size_t>(r)] -= delta;
+        for (std::size_t j = 0; j < bump_rows.size(); ++j)
+            P.rhs[static_cast<std::size_t>(bump_rows[j])] = saved[j];
         return lpp->objective() - V0;
     };
     auto changed = [&](const std::vector<double> &a) {
@@ -1048,7 +1059,7 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
     // serves home first; a bigger supplier ships bigger contracts): recompute them.
     auto raised_floors = [&](int n) -> std::vector<double> {
         if (rule == AllocationRule::Proportional)
-            return contracts(P, n, delta, -1, 0.0);
+            return contracts(P, n, small, -1, 0.0);
         if (rule != AllocationRule::HomeFirst)
             return {};
         // Only a home whose phase-1 deliveries fall short can use more home capacity.
@@ -1059,19 +1070,19 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
             room = room || (con.kind == Problem::Consumer::Demand && home_of_class(con.cls) == h &&
                             floor[k] < con.want - 1e-12);
         }
-        return room ? home_floors(*P1, n, delta) : std::vector<double>{};
+        return room ? home_floors(*P1, n, small) : std::vector<double>{};
     };
     for (int n = 0; n < N; ++n) {
         bool binds = false;
         const auto fl = raised_floors(n);
         if (!fl.empty() && changed(fl)) {
             binds = gain_with(role(4, static_cast<std::uint64_t>(n), 0),
-                              {P.cap_row[static_cast<std::size_t>(n)]}, fl) > kBindEps;
+                              {P.cap_row[static_cast<std::size_t>(n)]}, fl, small) > small_gain;
         } else {
             const double d = node_d[static_cast<std::size_t>(n)];
             binds = std::isnan(d)
                         ? gain_with(role(4, static_cast<std::uint64_t>(n), 0),
-                                    {P.cap_row[static_cast<std::size_t>(n)]}, {}) > kBindEps
+                                    {P.cap_row[static_cast<std::size_t>(n)]}, {}, delta) > kBindEps
                         : d > kBindEps;
         }
         if (binds)
@@ -1084,13 +1095,14 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
         bool binds = false;
         std::vector<double> fl;
         if (rule == AllocationRule::Proportional)
-            fl = contracts(P, -1, 0.0, static_cast<int>(i), delta);
+            fl = contracts(P, -1, 0.0, static_cast<int>(i), small);
         if (!fl.empty() && changed(fl)) {
-            binds = gain_with(role(5, i, 0), P.leak_rows[i].second, fl) > kBindEps;
+            binds = gain_with(role(5, i, 0), P.leak_rows[i].second, fl, small) > small_gain;
         } else {
             const double d = res_d[i];
-            binds = std::isnan(d) ? gain_with(role(5, i, 0), P.leak_rows[i].second, {}) > kBindEps
-                                  : d > kBindEps;
+            binds = std::isnan(d)
+                        ? gain_with(role(5, i, 0), P.leak_rows[i].second, {}, delta) > kBindEps
+                        : d > kBindEps;
         }
         if (binds)
             c.binding_restrictions.push_back(P.leak_rows[i].first);
