@@ -2368,7 +2368,7 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts,
         }
         if (!L.check_map(it.file, it.node, it.path,
                          {"id", "product", "country", "capacity", "availability", "start_month",
-                          "ramp_months", "outages"}))
+                          "ramp_months", "growth", "outages"}))
             continue;
         auto id = unique_id(L, it, facility_index, "facility");
         auto prod = L.product_ref(it.file, it.node["product"], it.path + ".product");
@@ -2398,6 +2398,12 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts,
             ok = ok && d;
             if (d)
                 fac.ramp_months = *d;
+        }
+        if (it.node["growth"]) {
+            auto d = L.dist(it.file, it.node["growth"], it.path + ".growth", kGrowth);
+            ok = ok && d;
+            if (d)
+                fac.growth = *d;
         }
         if (const auto o = it.node["outages"]) {
             const auto op = it.path + ".outages";

@@ -74,6 +74,7 @@ struct Facility {
     Dist availability = Dist::fixed(1);
     Dist start_month = Dist::fixed(0);
     Dist ramp_months = Dist::fixed(0);
+    Dist growth = Dist::fixed(0); // capacity growth per year (yearly steps, like demand growth)
     bool has_outages = false;
     Outages outages;
 };

@@ -14,7 +14,7 @@ namespace chokepoint {
 
 namespace {
 // Quantity slots per entity: offsets into Simulator::slots_ (after the regime and the factors).
-enum FacQ { FCap, FAvail, FStart, FRamp, FOutageRate, FacSlots };
+enum FacQ { FCap, FAvail, FStart, FRamp, FOutageRate, FGrowth, FacSlots };
 enum DemQ { DQty, DGrowth, DInit, DMaxLevel, DMaxDraw, DRefill, DemSlots };
 enum EvQ { EProb, EOccurs, EMonth, EHazard, EOnsetTime, EDuration, ELeakage, EFraction, EvSlots };
 
@@ -46,6 +46,7 @@ std::vector<Quantity> quantities(const Model &m) {
         q.push_back({p + "start_month", &f.start_month});
         q.push_back({p + "ramp_months", &f.ramp_months});
         q.push_back({p + "outages/rate_per_year", &f.outages.rate_per_year, f.has_outages});
+        q.push_back({p + "growth", &f.growth});
     }
     for (const auto &d : m.demands) {
         const std::string p = "demand/" + d.id + "/";
@@ -359,13 +360,17 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
         const double avail = std::clamp(draw(base + FAvail, fac.availability), 0.0, 1.0);
         const double start = std::max(0.0, std::floor(draw(base + FStart, fac.start_month)));
         const double ramp = std::max(0.0, draw(base + FRamp, fac.ramp_months));
+        const double g = std::max(-1.0, draw(base + FGrowth, fac.growth));
         double *c = &capacity_[f * Hs];
+        double grown = 1.0; // (1 + g)^floor(m / 12), as for demand
         for (int mo = 0; mo < H; ++mo) {
+            if (mo > 0 && mo % 12 == 0)
+                grown *= (1.0 + g);
             if (mo < start)
                 continue;
             const double j = mo - start + 1;
             const double r = ramp > 0 ? std::min(1.0, j / ramp) : 1.0;
-            c[mo] = cap * avail * r;
+            c[mo] = cap * avail * r * grown;
         }
         if (fac.has_outages) {
             // The rate is an input; the arrivals, durations and losses (a random number of
