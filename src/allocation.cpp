@@ -198,11 +198,12 @@ struct Allocator::Month {
     const MonthInput &in;
     const Model &m;
     const AllocationRule rule;
-    std::vector<double> &unit;    // [product] scale of each product's numbers
-    std::vector<int> act;         // restrictions that shape the LPs (see below)
-    std::vector<int> cls;         // [country] class
-    std::vector<int> rep;         // [class] representative country
-    LinearProgram *lpp = nullptr; // the LP last solved
+    std::vector<double> &unit;      // [product] scale of each product's numbers
+    std::vector<int> act;           // restrictions that shape the LPs (see below)
+    std::vector<int> cls;           // [country] class
+    std::vector<int> rep;           // [class] representative country
+    LinearProgram *lpp = nullptr;   // the LP last solved
+    const Problem *whole = nullptr; // the month's problem over every lane (names in messages)
 
     Month(Allocator &a, Component &comp, const MonthInput &input)
         : A(a), c(comp), in(input), m(a.m_), rule(a.m_.allocation.rule), unit(a.unit_) {}
@@ -287,11 +288,13 @@ struct Allocator::Month {
     /// (recipe nodes, demands, refills), edges from every source of a product to every consumer
     /// of it (only within a home with `home_only`), and the base rows. Blocked edges are limited
     /// by leak rows, so that a lane's binding can be tested like a capacity's.
-    void build(Problem &P, bool home_only) const {
+    void build(Problem &P, bool home_only, int only_home = -1) const {
         P = Problem{};
         std::map<std::pair<int, int>, int> node_of;
         for (int f : c.facilities) {
             const auto &fac = m.facilities[static_cast<std::size_t>(f)];
+            if (only_home >= 0 && home_of_country(fac.country) != only_home)
+                continue;
             const auto key =
                 std::make_pair(fac.product, cls[static_cast<std::size_t>(fac.country)]);
             auto it = node_of.find(key);
@@ -314,6 +317,8 @@ struct Allocator::Month {
         }
         for (std::size_t i = 0; i < c.demands.size(); ++i) {
             const auto &dm = m.demands[static_cast<std::size_t>(c.demands[i])];
+            if (only_home >= 0 && home_of_country(dm.country) != only_home)
+                continue;
             P.consumers.push_back(
                 {Problem::Consumer::Demand, dm.product, cls[static_cast<std::size_t>(dm.country)],
                  -1, 0, static_cast<int>(i),
@@ -324,7 +329,8 @@ struct Allocator::Month {
         for (std::size_t i = 0; i < c.demands.size(); ++i) {
             const double rw = in.refill_want[c.demands[i]];
             const auto &dm = m.demands[static_cast<std::size_t>(c.demands[i])];
-            if (!dm.has_stockpile || !dm.stockpile.has_refill)
+            if (!dm.has_stockpile || !dm.stockpile.has_refill ||
+                (only_home >= 0 && home_of_country(dm.country) != only_home))
                 continue;
             P.consumers.push_back(
                 {Problem::Consumer::Refill, dm.product, cls[static_cast<std::size_t>(dm.country)],
@@ -418,22 +424,25 @@ struct Allocator::Month {
     /// What an LP is for, in words (for failure reports).
     std::string role_text(const Problem &P, std::uint64_t key) const {
         const std::uint64_t kind = key >> 56, a = (key >> 28) & 0xFFFFFFFu, b = key & 0xFFFFFFFu;
+        // Node numbers in keys are the whole problem's (a raised home's sub-problem has others).
+        const Problem &W = whole ? *whole : P;
         auto node_text = [&](std::uint64_t n) {
+            if (n >= W.nodes.size())
+                return std::string("#") += std::to_string(n);
             std::string names;
-            for (int mn : P.nodes[static_cast<std::size_t>(n)].model_nodes)
+            for (int mn : W.nodes[static_cast<std::size_t>(n)].model_nodes)
                 names += (names.empty() ? "" : ", ") + m.node_names[static_cast<std::size_t>(mn)];
             return names;
         };
         auto res_text = [&](std::uint64_t i) {
-            return m
-                .restrictions[static_cast<std::size_t>(
-                    P.leak_rows[static_cast<std::size_t>(i)].first)]
-                .id;
+            if (i >= W.leak_rows.size())
+                return std::string("#") += std::to_string(i);
+            return m.restrictions[static_cast<std::size_t>(W.leak_rows[i].first)].id;
         };
         auto phase1 = [&](std::uint64_t sub) {
             const std::uint64_t t = sub >> 16, round = sub & 0xFFFFu;
             return t == 0 ? std::string("home phase 1, probe")
-                          : "home phase 1, tier " + std::to_string(t) + " round " +
+                          : "home phase 1, tier " + std::to_string(t - 1) + " round " +
                                 std::to_string(round);
         };
         switch (kind) {
@@ -450,7 +459,7 @@ struct Allocator::Month {
         case 5:
             return "chokepoint test of restriction " + res_text(a);
         case 6:
-            return phase1(b);
+            return phase1(b) + ", home of " + m.countries[static_cast<std::size_t>(a)];
         case 7:
             return phase1(b) + ", with node " + node_text(a) + " raised";
         default:
@@ -645,22 +654,58 @@ struct Allocator::Month {
     /// floors are those deliveries. `raise` (LP node, or -1) has its capacity raised by `delta`
     /// (the chokepoint test under the rule); `tag` names the LPs: 0 for the month's phase 1, 1 +
     /// the raised node otherwise.
-    std::vector<double> home_floors(Problem &P1, int raise, double delta) {
-        if (raise >= 0)
-            P1.rhs[static_cast<std::size_t>(P1.cap_row[static_cast<std::size_t>(raise)])] += delta;
-        std::vector<double> fixed(P1.consumers.size(), -1.0);
-        tiers(P1, fixed, {}, false, [&](int what, int tier, std::uint64_t r) {
-            // what: 0 probe, 1 tier; phase-1 roles 6 (the month) and 7 (node raised).
-            const std::uint64_t sub =
-                (what == 0 ? 0u : static_cast<std::uint64_t>(1 + tier)) << 16 | (r & 0xFFFFu);
-            return raise < 0 ? role(6, 0, sub) : role(7, static_cast<std::uint64_t>(raise), sub);
-        });
-        if (raise >= 0)
-            P1.rhs[static_cast<std::size_t>(P1.cap_row[static_cast<std::size_t>(raise)])] -= delta;
-        std::vector<double> floor(P1.consumers.size(), -1.0);
+    std::vector<double> home_floors(Problem &P1, int raise, double delta,
+                                    const std::vector<double> &base = {}) {
+        // Homes do not interact in phase 1: each home's tiers are solved on its own problem
+        // (its nodes and consumers only: smaller LPs, fewer progressive-filling rounds than one
+        // problem of every home), and a raised node changes only its own home's deliveries.
+        std::vector<double> floor = base;
+        if (raise < 0) {
+            floor.assign(P1.consumers.size(), -1.0);
+            for (std::size_t k = 0; k < P1.consumers.size(); ++k)
+                if (P1.consumers[k].kind == Problem::Consumer::Demand)
+                    floor[k] = 0.0;
+        }
+        std::vector<int> at(c.demands.size(), -1); // P1 consumer of each local demand
         for (std::size_t k = 0; k < P1.consumers.size(); ++k)
             if (P1.consumers[k].kind == Problem::Consumer::Demand)
-                floor[k] = std::max(0.0, fixed[k]);
+                at[static_cast<std::size_t>(P1.consumers[k].demand)] = static_cast<int>(k);
+        std::vector<int> homes;
+        if (raise >= 0) {
+            homes.push_back(home_of_class(P1.nodes[static_cast<std::size_t>(raise)].cls));
+        } else {
+            for (int d : c.demands) {
+                const int h = home_of_country(m.demands[static_cast<std::size_t>(d)].country);
+                if (std::find(homes.begin(), homes.end(), h) == homes.end())
+                    homes.push_back(h);
+            }
+        }
+        for (const int h : homes) {
+            Problem Q;
+            build(Q, true, h);
+            if (Q.nodes.empty())
+                continue; // nothing made at home: its demands get nothing in phase 1
+            if (raise >= 0) {
+                const auto &rn = P1.nodes[static_cast<std::size_t>(raise)];
+                for (std::size_t n = 0; n < Q.nodes.size(); ++n)
+                    if (Q.nodes[n].product == rn.product && Q.nodes[n].cls == rn.cls)
+                        Q.rhs[static_cast<std::size_t>(Q.cap_row[n])] += delta;
+            }
+            std::vector<double> fixed(Q.consumers.size(), -1.0);
+            tiers(Q, fixed, {}, false, [&](int what, int tier, std::uint64_t r) {
+                // what: 0 probe, 1 tier; roles 6 (the month's phase 1 of home h) and 7 (with
+                // node `raise` raised); the round and tier in the low bits.
+                const std::uint64_t sub_key =
+                    (what == 0 ? 0u : static_cast<std::uint64_t>(1 + tier)) << 16 | (r & 0xFFFFu);
+                return raise < 0 ? role(6, static_cast<std::uint64_t>(h), sub_key)
+                                 : role(7, static_cast<std::uint64_t>(raise), sub_key);
+            });
+            for (std::size_t k = 0; k < Q.consumers.size(); ++k)
+                if (Q.consumers[k].kind == Problem::Consumer::Demand)
+                    floor[static_cast<std::size_t>(
+                        at[static_cast<std::size_t>(Q.consumers[k].demand)])] =
+                        std::max(0.0, fixed[k]);
+        }
         return floor;
     }
 
@@ -833,6 +878,7 @@ void Allocator::solve_component(Component &c, const MonthInput &in, MonthOutput 
             mo.build(P2, false);
             if (m_.allocation.rule == AllocationRule::HomeFirst)
                 mo.build(P1, true);
+            mo.whole = &P2;
             mo.chokepoints(P2, m_.allocation.rule == AllocationRule::HomeFirst ? &P1 : nullptr,
                            c.last_fixed, c.last_floor);
         }
@@ -909,6 +955,7 @@ void Allocator::solve_fresh(Component &c, const MonthInput &in) {
 }
 
 void Allocator::Month::solve(Problem &P2) {
+    whole = &P2;
     // Phase 1 of the rule: each demand's floor (its delivery before the pooled market).
     std::vector<double> floor;
     Problem P1;
@@ -1049,17 +1096,25 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
             P.rhs[static_cast<std::size_t>(bump_rows[j])] = saved[j];
         return lpp->objective() - V0;
     };
-    auto changed = [&](const std::vector<double> &a) {
-        for (std::size_t k = 0; k < a.size(); ++k)
-            if (std::abs(a[k] - floor[k]) > 1e-12)
-                return true;
-        return false;
-    };
     // Under a rule, raising a capacity may also raise the phase-1 deliveries (home production
-    // serves home first; a bigger supplier ships bigger contracts): recompute them.
+    // serves home first; a bigger supplier ships bigger contracts): they are recomputed, and V is
+    // taken with floors max(old, new) (a raise never lowers a floor in the test: max-min fair
+    // deliveries need not be monotone in a capacity, and the test asks what the raise can give
+    // tier k with every guarantee kept). Higher floors only shrink what V can reach, so a node
+    // that does not bind with the floors fixed does not bind under the rule: only the nodes
+    // that do are tested again, with their recomputed floors.
+    auto raised = [&](const std::vector<double> &fl) -> std::vector<double> {
+        std::vector<double> out = fl;
+        bool any = false;
+        for (std::size_t k = 0; k < out.size(); ++k) {
+            out[k] = std::max(out[k], floor[k]);
+            any = any || out[k] > floor[k] + 1e-12;
+        }
+        return any ? out : std::vector<double>{};
+    };
     auto raised_floors = [&](int n) -> std::vector<double> {
         if (rule == AllocationRule::Proportional)
-            return contracts(P, n, small, -1, 0.0);
+            return raised(contracts(P, n, small, -1, 0.0));
         if (rule != AllocationRule::HomeFirst)
             return {};
         // Only a home whose phase-1 deliveries fall short can use more home capacity.
@@ -1070,20 +1125,19 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
             room = room || (con.kind == Problem::Consumer::Demand && home_of_class(con.cls) == h &&
                             floor[k] < con.want - 1e-12);
         }
-        return room ? home_floors(*P1, n, small) : std::vector<double>{};
+        return room ? raised(home_floors(*P1, n, small, floor)) : std::vector<double>{};
     };
     for (int n = 0; n < N; ++n) {
-        bool binds = false;
-        const auto fl = raised_floors(n);
-        if (!fl.empty() && changed(fl)) {
-            binds = gain_with(role(4, static_cast<std::uint64_t>(n), 0),
-                              {P.cap_row[static_cast<std::size_t>(n)]}, fl, small) > small_gain;
-        } else {
-            const double d = node_d[static_cast<std::size_t>(n)];
-            binds = std::isnan(d)
-                        ? gain_with(role(4, static_cast<std::uint64_t>(n), 0),
-                                    {P.cap_row[static_cast<std::size_t>(n)]}, {}, delta) > kBindEps
-                        : d > kBindEps;
+        const double d = node_d[static_cast<std::size_t>(n)];
+        bool binds = std::isnan(d)
+                         ? gain_with(role(4, static_cast<std::uint64_t>(n), 0),
+                                     {P.cap_row[static_cast<std::size_t>(n)]}, {}, delta) > kBindEps
+                         : d > kBindEps;
+        if (binds && !floor.empty()) {
+            const auto fl = raised_floors(n);
+            if (!fl.empty())
+                binds = gain_with(role(4, static_cast<std::uint64_t>(n), 0),
+                                  {P.cap_row[static_cast<std::size_t>(n)]}, fl, small) > small_gain;
         }
         if (binds)
             for (int mn : P.nodes[static_cast<std::size_t>(n)].model_nodes)
@@ -1092,17 +1146,14 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
     for (std::size_t i = 0; i < P.leak_rows.size(); ++i) {
         if (!in.restriction_active[P.leak_rows[i].first])
             continue; // not in force this month: nothing to bind
-        bool binds = false;
-        std::vector<double> fl;
-        if (rule == AllocationRule::Proportional)
-            fl = contracts(P, -1, 0.0, static_cast<int>(i), small);
-        if (!fl.empty() && changed(fl)) {
-            binds = gain_with(role(5, i, 0), P.leak_rows[i].second, fl, small) > small_gain;
-        } else {
-            const double d = res_d[i];
-            binds = std::isnan(d)
-                        ? gain_with(role(5, i, 0), P.leak_rows[i].second, {}, delta) > kBindEps
-                        : d > kBindEps;
+        const double d = res_d[i];
+        bool binds = std::isnan(d)
+                         ? gain_with(role(5, i, 0), P.leak_rows[i].second, {}, delta) > kBindEps
+                         : d > kBindEps;
+        if (binds && rule == AllocationRule::Proportional) {
+            const auto fl = raised(contracts(P, -1, 0.0, static_cast<int>(i), small));
+            if (!fl.empty())
+                binds = gain_with(role(5, i, 0), P.leak_rows[i].second, fl, small) > small_gain;
         }
         if (binds)
             c.binding_restrictions.push_back(P.leak_rows[i].first);

@@ -1661,15 +1661,11 @@ std::vector<Item> items_of(Loader &L, const std::vector<ParsedFile> &files, cons
     return section(L, files, key);
 }
 
-/// `allocation:` (main config only; a scenario's edited copy when `ov` has one): the rule, its
+/// `allocation:` (the main config's; a scenario's edited copy when `ov` has one): the rule, its
 /// blocs, its reference shares.
 void parse_allocation(Loader &L, const std::vector<ParsedFile> &files, const Overlay *ov) {
     Model &m = L.m;
-    for (std::size_t i = 1; i < files.size(); ++i)
-        if (const auto a = files[i].root["allocation"])
-            L.error(files[i].path, a, "allocation",
-                    "the allocation rule belongs in the main config (a study's choice, like "
-                    "run); remove it from this included file");
+    // An included file's allocation is ignored, like its run: the rule is the study's choice.
     const auto &mf = files.front().path;
     const auto a = ov && ov->has_allocation ? ov->allocation : files.front().root["allocation"];
     if (!a)
@@ -3439,6 +3435,24 @@ std::string describe_model(const Model &m) {
                    ? "hazard " + e.hazard_per_year.describe() + "/yr"
                    : "p=" + e.probability.describe() + " at month " + e.month.describe())
            << ", duration " << e.duration_months.describe() << " months\n";
+    }
+    {
+        const auto &al = m.allocation;
+        os << "allocation: "
+           << (al.rule == AllocationRule::Coordinated ? "coordinated (one pooled market)"
+               : al.rule == AllocationRule::HomeFirst ? "home_first (each home first, then "
+                                                        "the coordinated rule)"
+                                                      : "proportional (contracts first, then "
+                                                        "the coordinated rule)");
+        if (al.rule == AllocationRule::HomeFirst && !al.blocs.empty()) {
+            os << "; blocs:";
+            for (const auto &b : al.blocs)
+                os << " " << b;
+        }
+        if (al.rule == AllocationRule::Proportional)
+            os << "; reference shares: "
+               << (al.reference == ReferenceShares::Pooled ? "pooled" : "trade_shares");
+        os << "\n";
     }
     os << "countries (" << m.countries.size() << "):";
     for (const auto &c : m.countries)
