@@ -319,10 +319,13 @@ struct Allocator::Month {
             const auto &dm = m.demands[static_cast<std::size_t>(c.demands[i])];
             if (only_home >= 0 && home_of_country(dm.country) != only_home)
                 continue;
+            // Beyond its home (phase 2 of a rule) a demand has its tier_abroad.
+            const int tier =
+                home_only || rule == AllocationRule::Coordinated ? dm.tier : dm.tier_abroad;
             P.consumers.push_back(
                 {Problem::Consumer::Demand, dm.product, cls[static_cast<std::size_t>(dm.country)],
                  -1, 0, static_cast<int>(i),
-                 in.want[c.demands[i]] / unit[static_cast<std::size_t>(dm.product)], dm.tier});
+                 in.want[c.demands[i]] / unit[static_cast<std::size_t>(dm.product)], tier});
         }
         // Every stockpile that can refill is a consumer, wanting 0 when full, so that the LPs
         // keep their shape from month to month.

@@ -2452,7 +2452,8 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts,
             continue;
         }
         if (!L.check_map(it.file, it.node, it.path,
-                         {"id", "product", "country", "quantity", "growth", "tier", "stockpile"}))
+                         {"id", "product", "country", "quantity", "growth", "tier", "tier_abroad",
+                          "stockpile"}))
             continue;
         auto id = unique_id(L, it, demand_index, "demand");
         auto prod = L.product_ref(it.file, it.node["product"], it.path + ".product");
@@ -2476,6 +2477,14 @@ Model build(const std::vector<ParsedFile> &files, std::vector<ConfigFile> texts,
             ok = ok && t;
             if (t)
                 dm.tier = static_cast<int>(*t);
+        }
+        dm.tier_abroad = dm.tier;
+        if (it.node["tier_abroad"]) {
+            auto t =
+                L.unsigned_int(it.file, it.node["tier_abroad"], it.path + ".tier_abroad", 1, 100);
+            ok = ok && t;
+            if (t)
+                dm.tier_abroad = static_cast<int>(*t);
         }
         if (const auto s = it.node["stockpile"]) {
             const auto sp = it.path + ".stockpile";

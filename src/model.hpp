@@ -91,6 +91,9 @@ struct Demand {
     Dist quantity; // per year at month 0
     Dist growth = Dist::fixed(0);
     int tier = 1;
+    /// Its priority on supply from beyond its home (phase 2 of home_first and proportional: the
+    /// spot market), where national priority systems do not reach; `tier` when not given.
+    int tier_abroad = 1;
     bool has_stockpile = false;
     Stockpile stockpile;
 };
