@@ -65,10 +65,11 @@ OBSERVED = {
     },
     "ga_licensing_2023": {
         "reference": "Jan-Jul 2023 monthly average (5.14 t)",
-        # China's gallium exports, t (China customs via Reuters 20 Sep / 20 Nov 2023,
-        # rawmaterials.net / germanium.com Dec 2023 - Apr 2024 and Jan 2025). Dec 2023 derived
-        # from Dec 2024's 6.42 t being ~9% lower y/y; Feb 2024 from Mar 2024 (1.214 t) being
-        # "just over 1%" above Feb.
+        # China's gallium exports, t (China customs via Reuters Aug / 20 Sep / 20 Nov 2023,
+        # rawmaterials.net / germanium.com Dec 2023 - Apr 2024 and Jan 2025). Jul 2023 is wrought
+        # gallium only (the others wrought and unwrought where the report says so; scopes differ
+        # between reports). Dec 2023 derived from Dec 2024's 6.42 t being ~9% lower y/y; Feb 2024
+        # from Mar 2024 (1.214 t) being "just over 1%" above Feb.
         "cn_exports_t": {"2023-07": 5.15, "2023-08": 0.0, "2023-09": 0.0, "2023-10": 0.25,
                          "2023-11": 1.53, "2023-12": 7.05, "2024-02": 1.20, "2024-03": 1.214},
         "cn_exports_ref_t": 5.14,
@@ -364,6 +365,8 @@ def report(res):
         for lab in e["labels"]:
             v = ob["cn_exports_t"].get(lab)
             obs = f"{v:g} t = {pct(v / ob['cn_exports_ref_t'])}" if v is not None else "-"
+            if lab == "2023-07":
+                obs += " (wrought only)"
             out.append(f"| {lab} | {obs} | {fmt(e['cn_exports_index'][lab], True)}% |")
         out.append(f"coordinated minus proportional, ROW shortfall: "
                    f"{fmt(e['coordinated_minus_rule_row_shortfall_t'])} t")
