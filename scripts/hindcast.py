@@ -263,7 +263,7 @@ def episode_ga_ban_us_2024(exe, out_dir, trials, tmpdir):
         "others_supply_index": monthly_stats(
             r.delivered("ga_jp_6n_use") / r.want("ga_jp_6n_use")[:, None], r.labels),
     }
-    for sc in ("no_us_measures", "coordinated", "reexport_enforced"):
+    for sc in ("no_us_measures", "coordinated", "reexport_enforced", "may_2025_halt"):
         s = Results(h5, sc)
         res[f"{sc}_us_supply_index"] = monthly_stats(
             s.delivered(us) / s.want(us)[:, None], s.labels)
@@ -385,9 +385,11 @@ def report(res):
                        f"| {fmt(e['no_us_measures_us_supply_index'][lab], True)}% "
                        f"| {fmt(e['reexport_enforced_us_supply_index'][lab], True)}% "
                        f"| {'-' if x is None else f'{x:g} t = ' + pct(x / ob['cn_exports_ref_t'])} |")
-        for sc in ("no_us_measures", "coordinated", "reexport_enforced"):
+        for sc in ("no_us_measures", "coordinated", "reexport_enforced", "may_2025_halt"):
             out.append(f"{sc} minus baseline, US shortfall over the horizon: "
                        f"{fmt(e[f'{sc}_minus_baseline_us_shortfall_t'])} t")
+        out.append(f"scenario may_2025_halt, US supply in 2025-05: "
+                   f"{fmt(e['may_2025_halt_us_supply_index']['2025-05'], True)}%")
         out.append("")
     if "magnets_licensing_2025" in res:
         e, ob = res["magnets_licensing_2025"], o["magnets_licensing_2025"]

@@ -108,6 +108,13 @@ def main(exe, work):
     for lab in out:
         check(abs(mean(cut[lab])) < 1e-6, f"2024: re-export ban changes nothing in {lab}")
 
+    may = e["may_2025_halt_us_supply_index"]
+    check(mean(may["2025-05"]) < 0.8, f"2024: scenario may_2025_halt cuts US supply in May 2025 "
+                                      f"({mean(may['2025-05']):.3f})")
+    for lab in ("2025-04", "2025-06"):
+        check(abs(mean(may[lab]) - mean(e["us_supply_index"][lab])) < 1e-9,
+              f"2024: scenario may_2025_halt changes nothing in {lab}")
+
     # --- Apr 2025: magnet licensing -----------------------------------------------------------
     e = res["magnets_licensing_2025"]
     b = e["baseline"]
