@@ -774,27 +774,29 @@ struct Allocator::Month {
             const double tot = pooled[static_cast<std::size_t>(p)];
             return tot > 0 ? need[static_cast<std::size_t>(k)] / tot : 0.0;
         };
-        // Leakage of each edge (the tightest active restriction blocking it; 1 if none).
-        auto edge_leak = [&](int e, double &extra) {
+        // What edge e may carry per unit of reference share when its supplier produces `out`:
+        // `out` if no active restriction blocks it, else the tightest blocking restriction's
+        // allowance, leakage x out (plus `res_delta` for the raised leak-row group `raise_res`).
+        // The minimum is taken over the allowances themselves: a raised restriction that is not
+        // the tightest on the edge adds nothing to it.
+        auto edge_allowance = [&](int e, double out) {
             const auto &ed = P.edges[static_cast<std::size_t>(e)];
             const int from =
                 rep[static_cast<std::size_t>(P.nodes[static_cast<std::size_t>(ed.from)].cls)];
             const int to =
                 rep[static_cast<std::size_t>(P.consumers[static_cast<std::size_t>(ed.to)].cls)];
             const int p = P.nodes[static_cast<std::size_t>(ed.from)].product;
-            double leak = 1.0;
-            extra = 0.0;
+            double allow = out;
             for (std::size_t g = 0; g < P.leak_rows.size(); ++g) {
                 const int r = P.leak_rows[g].first;
                 if (!in.restriction_active[r])
                     continue;
-                if (m.restrictions[static_cast<std::size_t>(r)].blocks(from, to, p)) {
-                    leak = std::min(leak, in.restriction_leakage[r]);
-                    if (static_cast<int>(g) == raise_res)
-                        extra = res_delta;
-                }
+                if (m.restrictions[static_cast<std::size_t>(r)].blocks(from, to, p))
+                    allow = std::min(allow, in.restriction_leakage[r] * out +
+                                                (static_cast<int>(g) == raise_res ? res_delta
+                                                                                  : 0.0));
             }
-            return leak;
+            return allow;
         };
         std::vector<double> x(N, 0.0), got(K, 0.0);
         std::vector<std::vector<int>> nodes_of(m.products.size());
@@ -818,12 +820,8 @@ struct Allocator::Month {
                     const int k = P.edges[static_cast<std::size_t>(e)].to;
                     if (P.consumers[static_cast<std::size_t>(k)].kind == Problem::Consumer::Refill)
                         continue;
-                    double extra = 0;
-                    const double leak = edge_leak(e, extra);
                     const double s = share(n, k);
-                    // (a raised allowance never lets a lane carry more than the output)
-                    const double xn = x[static_cast<std::size_t>(n)];
-                    const double amount = s * std::min(xn, leak * xn + extra);
+                    const double amount = s * edge_allowance(e, x[static_cast<std::size_t>(n)]);
                     if (amount > 0)
                         offered[static_cast<std::size_t>(k)] += amount;
                 }

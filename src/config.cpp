@@ -3185,10 +3185,17 @@ void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
                              "no entry of " + sec + " has id " + quote(idn.Scalar()));
                     drop.insert(idn.Scalar());
                 }
-                std::erase_if(items, [&](const Item &it) {
-                    return it.node.IsMap() && it.node["id"] && it.node["id"].IsScalar() &&
-                           drop.count(it.node["id"].Scalar());
-                });
+                // Not std::erase_if: it shifts the kept entries by assignment, and
+                // YAML::Node::operator= writes into the node it refers to, i.e. into the
+                // baseline's parsed entries that every later scenario starts from. Copying the
+                // kept entries into a new list only copies node handles.
+                std::vector<Item> kept;
+                kept.reserve(items.size());
+                for (const auto &it : items)
+                    if (!(it.node.IsMap() && it.node["id"] && it.node["id"].IsScalar() &&
+                          drop.count(it.node["id"].Scalar())))
+                        kept.push_back(it);
+                items.swap(kept);
             }
         }
         ov.reuse = !ov.find("products") && !ov.find("factors") && !ov.find("regimes");

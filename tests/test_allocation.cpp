@@ -287,6 +287,39 @@ events:
     CHECK_DELIVERED(mo, "us", 8.0);
 }
 
+TEST_CASE("(e3) proportional, two controls on one lane: the chokepoint test keeps the tighter",
+          "[allocation]") {
+    // CN makes 100/month; CN wants 50, JP 20, the US 20 (all tier 1). A licensing regime lets CN
+    // send all but CN 0.2 x 100 = 20 in all; a US-specific control caps the US at 0.01 x 100 = 1.
+    // The US gets 1, JP the rest of the pool, 19. The chokepoint test of the wider control
+    // recomputes the contracts with that control's allowance raised: the US lane must keep the
+    // US control's tighter cap (a raised allowance that is not the tightest adds nothing), or the
+    // US floor exceeds what the US may receive and the LP is infeasible (seen in
+    // configs/history/magnets_licensing_2025.yaml, scenario us_deprioritised).
+    Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: cn, product: metal, country: CN, capacity: 1}
+demands:
+  - {id: cn_buyers, product: metal, country: CN, quantity: 1}
+  - {id: jp, product: metal, country: JP, quantity: 1}
+  - {id: us, product: metal, country: US, quantity: 1}
+events:
+  - {id: licensing, type: export_control, exporters: CN, importers: {all_except: [CN]},
+     onset: {active_at_start: true}, duration_months: 12, leakage: 0.2}
+  - {id: us_cap, type: export_control, exporters: CN, importers: [US],
+     onset: {active_at_start: true}, duration_months: 12, leakage: 0.01}
+allocation: {rule: proportional}
+)");
+    mo.c("cn", 100).w("cn_buyers", 50).w("jp", 20).w("us", 20);
+    mo.restrict("licensing", true, 0.2).restrict("us_cap", true, 0.01);
+    REQUIRE_NOTHROW(mo.solve());
+    CHECK_DELIVERED(mo, "us", 1.0);
+    CHECK_DELIVERED(mo, "jp", 19.0);
+    CHECK_DELIVERED(mo, "cn_buyers", 50.0);
+    CHECK(mo.res_binds("licensing")); // a larger pool reaches JP
+}
+
 TEST_CASE("domestic shipments are never blocked", "[allocation]") {
     Month mo(R"(
 products: [{id: metal}]

@@ -726,3 +726,42 @@ TEST_CASE("config edge values that are valid", "[config]") {
     m = load_model_from_string(edit(kBase, "name: base\n", ""), "/some/where/my_study.yaml");
     CHECK(m.name == "my_study");
 }
+
+TEST_CASE("a scenario's remove leaves the next scenarios' entries as they are", "[config]") {
+    // Removing an entry that is not the last one used to shift the kept entries by assignment,
+    // and YAML::Node::operator= wrote into the baseline's parsed entries: the next scenario saw
+    // the last event twice ("duplicate event id 'e4'").
+    const char *yaml = R"(
+products: [{id: m}]
+facilities:
+  - {id: cn, product: m, country: CN, capacity: 100}
+demands:
+  - {id: us, product: m, country: US, quantity: 10}
+events:
+  - {id: e1, type: export_control, exporters: CN, importers: [US], onset: {active_at_start: true}, duration_months: 3}
+  - {id: e2, type: export_control, exporters: CN, importers: [US], onset: {active_at_start: true}, duration_months: 3, leakage: 0.2}
+  - {id: e3, type: export_control, exporters: CN, importers: [US], onset: {active_at_start: true}, duration_months: 3}
+  - {id: e4, type: export_control, exporters: CN, importers: [US], onset: {active_at_start: true}, duration_months: 3}
+scenarios:
+  - id: a
+    remove: {events: [e2, e3]}
+  - id: b
+    add:
+      events:
+        - {id: e5, type: export_control, exporters: CN, importers: [US], onset: {active_at_start: true}, duration_months: 3}
+)";
+    Model m;
+    REQUIRE_NOTHROW(m = load_model_from_string(yaml, "scenarios.yaml"));
+    auto ids = [](const Model &x) {
+        std::vector<std::string> v;
+        for (const auto &e : x.events)
+            v.push_back(e.id);
+        return v;
+    };
+    REQUIRE(m.scenarios.size() == 2);
+    CHECK(ids(m) == std::vector<std::string>{"e1", "e2", "e3", "e4"});
+    CHECK(ids(*m.scenarios[0].model) == std::vector<std::string>{"e1", "e4"});
+    CHECK(ids(*m.scenarios[1].model) == std::vector<std::string>{"e1", "e2", "e3", "e4", "e5"});
+    // the entries keep their own content, not a shifted neighbour's
+    CHECK(m.scenarios[1].model->events[1].id == "e2");
+}
