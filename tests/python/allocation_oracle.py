@@ -214,6 +214,7 @@ class Network:
         for n in self.nodes:
             self.bounds[self.prod[n]] = (0.0, float(prob.capacity[n]))
         self.bounds[self.t] = (0.0, 1.0)
+        self.relaxed = 0
 
     def solve(self, objective, lower, level=None):
         """Maximise `objective` ({var: coef}) subject to the network rows, each demand i of
@@ -222,6 +223,7 @@ class Network:
         prob = self.prob
         rows = list(self.rows)
         rhs = list(self.rhs)
+        self._lower_row_demand = {}
         for i in self.demand_idx:
             vs = self.into_demand[i]
             want = float(prob.demands[i]["want"])
@@ -229,6 +231,7 @@ class Network:
             rhs.append(want)
             lo = lower.get(i, 0.0)
             if lo > 0.0:
+                self._lower_row_demand[len(rows)] = i
                 rows.append({v: -1.0 for v in vs})
                 rhs.append(-lo)
             if level and i in level:
@@ -252,6 +255,16 @@ class Network:
             bounds[self.t] = (0.0, 0.0)
         res = linprog(c, A_ub=A, b_ub=np.array(rhs), bounds=bounds, method="highs",
                       options=_HIGHS)
+        for relax in (1e-10, 1e-9, 1e-8):
+            if res.status != 2 or not self._lower_row_demand:
+                break
+            # Infeasible by rounding of the bounds fixed by earlier LPs: again with them lowered
+            # by `relax` of the want (counted in self.relaxed).
+            self.relaxed += 1
+            b = np.array(rhs)
+            for k, i in self._lower_row_demand.items():  # rows -sum <= -lo
+                b[k] = min(0.0, b[k] + relax * max(1.0, float(prob.demands[i]["want"])))
+            res = linprog(c, A_ub=A, b_ub=b, bounds=bounds, method="highs", options=_HIGHS)
         if res.status != 0:
             raise OracleError(f"LP failed: status {res.status}: {res.message}")
         return -res.fun, res.x
@@ -260,8 +273,16 @@ class Network:
         return float(sum(x[v] for v in self.into_demand[i]))
 
 
-def _tol(want):
+def _gain_tol(want):
+    """A demand that cannot rise by more than this above its level is frozen."""
     return 1e-9 * max(1.0, want)
+
+
+def _margin(want):
+    """Deliveries found by one LP become lower bounds of the next ones, lowered by this margin
+    (an LP infeasible by rounding is solved again with them lowered by 1e-10, 1e-9, then 1e-8 of
+    the want): far below the comparison tolerance (1e-7)."""
+    return 1e-11 * max(1.0, want)
 
 
 def tiered_filling(net, floors=None, stats=None):
@@ -273,7 +294,7 @@ def tiered_filling(net, floors=None, stats=None):
     fixed = {}
     # Floors are deliveries of an earlier LP, feasible to its rounding: relaxed by a margin far
     # below the comparison tolerance so that the LPs here stay feasible.
-    lower = {i: max(0.0, floors.get(i, 0.0) - _tol(prob.demands[i]["want"]) * 1e-2)
+    lower = {i: max(0.0, floors.get(i, 0.0) - _margin(prob.demands[i]["want"]))
              for i in net.demand_idx}
     tiers = sorted({prob.demands[i]["tier"] for i in net.demand_idx})
     for k in tiers:
@@ -306,7 +327,7 @@ def tiered_filling(net, floors=None, stats=None):
                 gains = {}
                 base = dict(lower)
                 for i in active:
-                    base[i] = max(base[i], target[i] - _tol(prob.demands[i]["want"]) * 1e-2)
+                    base[i] = max(base[i], target[i] - _margin(prob.demands[i]["want"]))
                 for i in active:
                     lo = dict(base)
                     lo[i] = lower[i]
@@ -314,7 +335,7 @@ def tiered_filling(net, floors=None, stats=None):
                     if stats is not None:
                         stats["lps"] = stats.get("lps", 0) + 1
                     gains[i] = best - target[i]
-                frozen = [i for i in active if gains[i] <= _tol(prob.demands[i]["want"])]
+                frozen = [i for i in active if gains[i] <= _gain_tol(prob.demands[i]["want"])]
                 if not frozen:
                     # Rounding only: freeze the least able to rise.
                     frozen = [min(active, key=lambda i: gains[i] / max(1.0, prob.demands[i]["want"]))]
@@ -323,8 +344,10 @@ def tiered_filling(net, floors=None, stats=None):
             for i in frozen:
                 fixed[i] = target[i]
                 # fixed as a lower bound, relaxed by a rounding margin so later LPs stay feasible
-                lower[i] = max(0.0, target[i] - _tol(prob.demands[i]["want"]) * 1e-2)
+                lower[i] = max(0.0, target[i] - _margin(prob.demands[i]["want"]))
                 active.remove(i)
+    if stats is not None and net.relaxed:
+        stats["relaxed"] = stats.get("relaxed", 0) + net.relaxed
     return fixed
 
 
