@@ -39,7 +39,8 @@ Semantics as read from the docs (the readings of ambiguous points are marked REA
 - Phase 2 (home_first, proportional): the coordinated tiered filling over every lane, each
   demand of every tier receiving at least its floor, a demand's level being max(floor, t x want).
 - proportional phase 1: reference wants are a demand's want and, for a recipe node, coefficient x
-  its capacity this month. Pooled: supplier (p, s) offers each consumer of p the share
+  its capacity this month (READING: the available capacity, after availability and capacity
+  shocks; "the undisrupted market" is read as "restrictions ignored" only). Pooled: supplier (p, s) offers each consumer of p the share
   ref_i / sum of refs of every consumer of p. trade_shares: the share of the consumer's country
   in table[p][country of s], split among that country's consumers of p by ref; an exporter the
   table does not list (or a product it does not list) is split pooled. The contract delivers
@@ -483,12 +484,18 @@ def _country_set(spec, groups, countries):
 
 def problem_from_config(cfg):
     """Month 0 of a config dict (as loaded from YAML/JSON) with fixed numbers only: no
-    distributions, no outages, no shocks, export controls only with `onset: {active_at_start:
-    true}`, no stockpiles with refill, horizon of at least one month."""
+    distributions, no outages, start months or ramps, events (export controls, capacity shocks)
+    only with `onset: {active_at_start: true}`, no stockpiles."""
     products = {}
     for p in cfg["products"]:
         products[p["id"]] = {k: float(v) for k, v in (p.get("recipe") or {}).items()}
     all_products = set(products)
+    groups = cfg.get("country_groups") or {}
+    model_countries = {f["country"] for f in cfg["facilities"]} | {d["country"] for d in cfg["demands"]}
+    events = cfg.get("events") or []
+    for ev in events:
+        if ev["onset"] != {"active_at_start": True}:
+            raise OracleError(f"event {ev['id']}: only events active at start")
     capacity = defaultdict(float)
     for f in cfg["facilities"]:
         for k in ("outages", "start_month", "ramp_months"):
@@ -496,6 +503,16 @@ def problem_from_config(cfg):
                 raise OracleError(f"facility {f['id']}: '{k}' not supported by the oracle")
         cap = _fixed(f["capacity"], f["id"]) / 12.0
         cap *= _fixed(f.get("availability", 1.0), f["id"])
+        for ev in events:  # capacity shocks in force: losses combine multiplicatively
+            if ev["type"] != "capacity_shock":
+                continue
+            tg = ev["targets"]
+            if ("facilities" in tg and f["id"] not in tg["facilities"]) or \
+               ("products" in tg and f["product"] not in tg["products"]) or \
+               ("countries" in tg and f["country"] not in _country_set(tg["countries"], groups,
+                                                                       model_countries)):
+                continue
+            cap *= 1.0 - _fixed(ev.get("fraction_lost", 1.0), ev["id"])
         capacity[(f["product"], f["country"])] += cap
     demands = []
     for d in cfg["demands"]:
@@ -503,17 +520,16 @@ def problem_from_config(cfg):
             raise OracleError(f"demand {d['id']}: stockpiles are not modelled by the oracle")
         demands.append({"id": d["id"], "product": d["product"], "country": d["country"],
                         "want": _fixed(d["quantity"], d["id"]) / 12.0, "tier": int(d.get("tier", 1))})
-    countries = {c for (_, c) in capacity} | {d["country"] for d in demands}
-    groups = cfg.get("country_groups") or {}
+    countries = model_countries
     restrictions = []
     for ln in cfg.get("lanes") or []:
         restrictions.append({"exporters": _country_set(ln["from"], groups, countries),
                              "importers": _country_set(ln["to"], groups, countries),
                              "products": set(ln.get("products") or all_products),
                              "leakage": float(ln.get("leakage", 0.0))})
-    for ev in cfg.get("events") or []:
-        if ev["type"] != "export_control" or ev["onset"] != {"active_at_start": True}:
-            raise OracleError(f"event {ev['id']}: only export controls active at start")
+    for ev in events:
+        if ev["type"] != "export_control":
+            continue
         restrictions.append({"exporters": _country_set(ev["exporters"], groups, countries),
                              "importers": _country_set(ev["importers"], groups, countries),
                              "products": set(ev.get("products") or all_products),

@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 """Differential test of the engine's monthly allocation against an independent oracle
 (allocation_oracle.py: the documented rules, solved by HiGHS through scipy, with its own
-progressive filling) on random small networks, and the hand-solved examples of docs/model.md,
-"Allocation rules".
+progressive filling) on random small networks and on fixed cases.
 
 usage: test_allocation_oracle.py CHOKEPOINT WORKDIR [N] [--seed S] [--keep]
 
@@ -14,16 +13,25 @@ facilities; in half the cases one country has the whole chain), 1-6 demands in 1
 in countries that make something, so that home supply exists),
 capacities scaled for a shortage or for plenty, 0-2 restrictions (static lanes or export
 controls active at start, over some or all products, with leakage 0 to 0.5; exporter sets that
-overlap the importer sets, `all` and `all_except`). The rule cycles through coordinated,
+overlap the importer sets, `all` and `all_except`), sometimes a capacity shock in force or an
+availability below 1. The rule cycles through coordinated,
 home_first without a bloc, home_first with one or two (possibly overlapping) blocs, proportional
 pooled and proportional trade_shares (random tables over some products and exporters, shares
 adding to at most 1, some to the exporter's own country).
 
 `chokepoint trial CONFIG --trial 0 --json` gives each demand's month-0 `delivered`; it must equal
 the oracle's to 1e-7 x max(1, want) (the engine's deliveries are optimal to about 1e-9 of the
-want, docs/model.md "How it is solved"; HiGHS's here to about 1e-10). N defaults to 300 (about
-20 s on 2 cores). On a mismatch the config, the engine's and the oracle's deliveries and the
-oracle's floors are printed (the first 5), and the configs are kept in WORKDIR for replay
+want, docs/model.md "How it is solved"; HiGHS's here to about 1e-10). N defaults to 300 (15-40 s
+on 2 shared cores, mostly the 300 engine start-ups). Also fixed cases with known deliveries: the
+hand-solved examples of docs/model.md "Allocation rules", readings of points the docs leave open
+(leakage x production in the solution; the reference want of a recipe node at its capacity after
+availability and shocks), and the minimal configs of the engine failures this test found (the
+chokepoint test's LP infeasible under home_first and proportional). The summary gives, per rule,
+the cases, engine and oracle failures, the cases compared and, of those, the short ones, those
+with a restriction in force, those whose deliveries differ from the coordinated rule's, the
+mismatches and the largest deviation. On a mismatch or failure the config, the engine's and the
+oracle's deliveries and the oracle's floors are printed (the first 5), and the configs are kept
+in WORKDIR for replay
 (`chokepoint trial WORKDIR/case_K.yaml --trial 0`; `allocation_oracle.py WORKDIR/case_K.yaml`).
 Exit 0 when every case agrees, 1 otherwise.
 """
@@ -184,6 +192,14 @@ def random_case(rng, variant):
         if rng.random() < 0.6:
             entry["products"] = sorted(rng.sample(pids, rng.randint(1, len(pids))))
         target.append(entry)
+    if rng.random() < 0.15:  # a capacity shock in force (with availability, the only other loss)
+        tg = rng.choice([{"products": [rng.choice(pids)]}, {"countries": rng.choice(countries)},
+                         {"facilities": [rng.choice(facilities)["id"]]}])
+        events.append({"id": "shock", "type": "capacity_shock", "targets": tg,
+                       "onset": {"active_at_start": True}, "duration_months": 12,
+                       "fraction_lost": rng.choice([0.25, 0.5, 1])})
+    if rng.random() < 0.1:
+        rng.choice(facilities)["availability"] = rng.choice([0.5, 0.75])
     if groups:
         cfg["country_groups"] = groups
     cfg["products"] = products
@@ -244,6 +260,25 @@ def hand_cases():
                         "duration_months": 12, "leakage": 0.5}]}
     out.append(("reading: leakage x production in the solution", leak, {"rule": "coordinated"},
                 None, {"jp_metal": 10 / 3, "kr_ore": 10 / 3}))
+    # The reference want of a recipe node is coefficient x its capacity *this month*: after
+    # availability and capacity shocks (the docs' "undisrupted market" ignores restrictions only).
+    # Refs: CN ore 10, JP refinery 5 (not 10): contracts 6.67 ore and 3.33 metal, which phase 2
+    # keeps (the refinery could take 5 under coordinated: 5 and 5).
+    ref = {"products": [{"id": "ore"}, {"id": "metal", "recipe": {"ore": 1}}],
+           "facilities": [{"id": "cn_mine", "product": "ore", "country": "CN", "capacity": 120},
+                          {"id": "jp_ref", "product": "metal", "country": "JP", "capacity": 120,
+                           "availability": 0.5}],
+           "demands": [{"id": "cn_ore", "product": "ore", "country": "CN", "quantity": 120},
+                       {"id": "jp_metal", "product": "metal", "country": "JP", "quantity": 120}]}
+    out.append(("reading: reference at available capacity", ref, {"rule": "proportional"}, None,
+                {"cn_ore": 20 / 3, "jp_metal": 10 / 3}))
+    shock = json.loads(json.dumps(ref))
+    del shock["facilities"][1]["availability"]
+    shock["events"] = [{"id": "fire", "type": "capacity_shock", "targets": {"facilities": ["jp_ref"]},
+                        "onset": {"active_at_start": True}, "duration_months": 12,
+                        "fraction_lost": 0.5}]
+    out.append(("reading: reference at shocked capacity", shock, {"rule": "proportional"}, None,
+                {"cn_ore": 20 / 3, "jp_metal": 10 / 3}))
     # Minimal configs on which the engine's chokepoint test (not the allocation) failed with
     # "every solver rung failed: infeasible" (exit 1) when this test was written: a demand that
     # is not short is held at its delivery while the floors are recomputed with the raised
