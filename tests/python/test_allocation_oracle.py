@@ -9,7 +9,7 @@ Each random case is a config with `run: {trials: 1, horizon_months: 1}` and fixe
 (annual capacities and quantities multiples of 12, so the monthly figures are clean): 1-3
 products in a chain (single- and multi-input recipes, a shared input, two unconnected chains),
 2-5 countries, facilities in 1-3 countries per product (some of capacity 0, some nodes with two
-facilities; in half the cases one country has the whole chain), 1-6 demands in 1-3 tiers (mostly on the last product, some on intermediates; mostly
+facilities; in half the cases one country has the whole chain), 1-6 demands in 1-3 tiers (a few wanting nothing; mostly on the last product, some on intermediates; mostly
 in countries that make something, so that home supply exists),
 capacities scaled for a shortage or for plenty, 0-2 restrictions (static lanes or export
 controls active at start, over some or all products, with leakage 0 to 0.5; exporter sets that
@@ -137,7 +137,8 @@ def random_case(rng, variant):
     makers = sorted({f["country"] for f in facilities})
     for k in range(rng.randint(1, 6) if rng.random() < 0.2 else rng.randint(2, 6)):
         p = rng.choice(finals) if rng.random() < 0.8 else rng.choice(pids)
-        monthly = rng.randint(1, 12) if rng.random() < 0.8 else rng.randint(1, 24) / 2
+        r = rng.random()
+        monthly = 0 if r < 0.03 else rng.randint(1, 12) if r < 0.8 else rng.randint(1, 24) / 2
         # mostly where something is made (so that "home" supply exists), sometimes anywhere
         r = rng.random()
         where = home if home and r < 0.3 else rng.choice(makers) if r < 0.7 else rng.choice(countries)
@@ -164,7 +165,8 @@ def random_case(rng, variant):
             rows = {}
             for e in rng.sample(makers, rng.randint(1, len(makers))):
                 left, row = 20, {}
-                for imp in rng.sample(countries, rng.randint(1, nc)):
+                model = sorted({f["country"] for f in facilities} | {d["country"] for d in demands})
+                for imp in rng.sample(model, rng.randint(1, len(model))):
                     k = rng.randint(0, left)
                     left -= k
                     row[imp] = k / 20
