@@ -14,6 +14,7 @@ PACKAGES=(
     libopenmpi-dev
     python3 python3-h5py python3-numpy python3-matplotlib python3-xarray python3-h5netcdf
     python3-jsonschema python3-yaml
+    python3-scipy
     time
 )
 
