@@ -476,8 +476,11 @@ struct Allocator::Month {
     /// residue (seen: 4e-12). When no rung answers, the LP is tried once more with every such
     /// bound lowered by that tolerance (1e-9 of the product's unit) and counted as relaxed; only
     /// if that fails too is the run stopped (LpFailure, with the LP as posed).
-    void run_lp(const Problem &P, std::uint64_t key, const std::vector<Problem::Row> &extra_rows,
-                const std::vector<double> &extra_rhs, const Problem::Row &objective) {
+    /// With `may_be_infeasible`, an LP that every rung finds infeasible (a question whose
+    /// premises cannot all hold, see chokepoints()) returns false instead of stopping the run.
+    bool run_lp(const Problem &P, std::uint64_t key, const std::vector<Problem::Row> &extra_rows,
+                const std::vector<double> &extra_rhs, const Problem::Row &objective,
+                bool may_be_infeasible = false) {
         lpp = &c.slots[key];
         LinearProgram &lp_ = *lpp;
         auto pose = [&](double relax) {
@@ -513,6 +516,11 @@ struct Allocator::Month {
                 st = lp_.solve();
                 ladder += "; then with lower bounds relaxed by 1e-9: " + lp_.ladder_log();
             }
+            if (st == LinearProgram::Status::Infeasible && may_be_infeasible &&
+                !A.inject_failure_) {
+                lp_.forget();
+                return false;
+            }
             if (st != LinearProgram::Status::Optimal) {
                 ++stats.rungs.failed;
                 LpFailure f(ladder, text.str());
@@ -533,6 +541,7 @@ struct Allocator::Month {
         ++stats.rungs.solved[static_cast<std::size_t>(lp_.rung())];
         if (A.observer_)
             A.observer_(lp_, role_text(P, key));
+        return true;
     }
 
     /// Lower-bound rows: every consumer with a fixed delivery, then every other consumer with a
@@ -792,9 +801,9 @@ struct Allocator::Month {
                 if (!in.restriction_active[r])
                     continue;
                 if (m.restrictions[static_cast<std::size_t>(r)].blocks(from, to, p))
-                    allow = std::min(allow, in.restriction_leakage[r] * out +
-                                                (static_cast<int>(g) == raise_res ? res_delta
-                                                                                  : 0.0));
+                    allow =
+                        std::min(allow, in.restriction_leakage[r] * out +
+                                            (static_cast<int>(g) == raise_res ? res_delta : 0.0));
             }
             return allow;
         };
@@ -1084,6 +1093,10 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
         res_d[i] = in.restriction_active[P.leak_rows[i].first]
                        ? lpp->rhs_derivative(P.leak_rows[i].second)
                        : 0.0;
+    // The gain in V when the rows `bump_rows` rise by `by`, with `floors` (recomputed under a
+    // rule) or the month's. With recomputed floors the LP may have no solution: the raise would
+    // have to take from a demand the test holds (the rule reallocates); the gain is then NaN and
+    // the answer with the floors fixed stands.
     auto gain_with = [&](std::uint64_t key, const std::vector<int> &bump_rows,
                          const std::vector<double> &floors, double by) {
         const auto b = floors.empty() ? base : bounds(floors);
@@ -1092,10 +1105,10 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
             saved.push_back(P.rhs[static_cast<std::size_t>(r)]);
             P.rhs[static_cast<std::size_t>(r)] += by;
         }
-        run_lp(P, key, b.first, b.second, objective);
+        const bool ok = run_lp(P, key, b.first, b.second, objective, !floors.empty());
         for (std::size_t j = 0; j < bump_rows.size(); ++j)
             P.rhs[static_cast<std::size_t>(bump_rows[j])] = saved[j];
-        return lpp->objective() - V0;
+        return ok ? lpp->objective() - V0 : std::numeric_limits<double>::quiet_NaN();
     };
     // Under a rule, raising a capacity may also raise the phase-1 deliveries (home production
     // serves home first; a bigger supplier ships bigger contracts): they are recomputed, and V is
@@ -1136,9 +1149,11 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
                          : d > kBindEps;
         if (binds && !floor.empty()) {
             const auto fl = raised_floors(n);
-            if (!fl.empty())
-                binds = gain_with(role(4, static_cast<std::uint64_t>(n), 0),
-                                  {P.cap_row[static_cast<std::size_t>(n)]}, fl, small) > small_gain;
+            if (!fl.empty()) {
+                const double g = gain_with(role(4, static_cast<std::uint64_t>(n), 0),
+                                           {P.cap_row[static_cast<std::size_t>(n)]}, fl, small);
+                binds = std::isnan(g) || g > small_gain;
+            }
         }
         if (binds)
             for (int mn : P.nodes[static_cast<std::size_t>(n)].model_nodes)
@@ -1153,8 +1168,10 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
                          : d > kBindEps;
         if (binds && rule == AllocationRule::Proportional) {
             const auto fl = raised(contracts(P, -1, 0.0, static_cast<int>(i), small));
-            if (!fl.empty())
-                binds = gain_with(role(5, i, 0), P.leak_rows[i].second, fl, small) > small_gain;
+            if (!fl.empty()) {
+                const double g = gain_with(role(5, i, 0), P.leak_rows[i].second, fl, small);
+                binds = std::isnan(g) || g > small_gain;
+            }
         }
         if (binds)
             c.binding_restrictions.push_back(P.leak_rows[i].first);
