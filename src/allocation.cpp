@@ -39,6 +39,15 @@ struct Allocator::Component {
     // chokepoint base; raised capacity of node n or restriction r), so that each LP can
     // warm-start from the same LP of the previous month.
     std::map<std::uint64_t, LinearProgram> slots;
+    // home_first: each home's phase-1 deliveries (t, per local demand) and the inputs they came
+    // from (its facilities' capacities, its demands' wants, the restrictions' states): a home
+    // whose inputs repeat reuses them. Cleared with every trial.
+    struct HomeMonth {
+        std::vector<double> inputs;
+        std::vector<std::pair<int, double>> delivered;
+    };
+    std::map<int, HomeMonth> home_last;
+    std::map<int, HomeMonth> raised_last; // the same with LP node n's capacity raised (key n)
 };
 
 /// The LP skeleton of one month of one component.
@@ -161,6 +170,8 @@ void Allocator::forget(const std::vector<char> *possible) {
         possible_.clear();
     for (auto *c : comps_) {
         c->have_last = false;
+        c->home_last.clear();
+        c->raised_last.clear();
         for (auto &[key, lp] : c->slots)
             lp.forget();
     }
@@ -693,6 +704,32 @@ struct Allocator::Month {
             }
         }
         for (const int h : homes) {
+            // The month's phase 1 of a home whose inputs are last month's is last month's.
+            std::vector<double> inputs;
+            for (int f : c.facilities)
+                if (home_of_country(m.facilities[static_cast<std::size_t>(f)].country) == h)
+                    inputs.push_back(in.capacity[f]);
+            for (int d : c.demands)
+                if (home_of_country(m.demands[static_cast<std::size_t>(d)].country) == h)
+                    inputs.push_back(in.want[d]);
+            for (int r : act) {
+                inputs.push_back(in.restriction_active[r]);
+                inputs.push_back(in.restriction_leakage[r]);
+            }
+            if (raise >= 0)
+                inputs.push_back(delta);
+            auto &memo = raise < 0 ? c.home_last : c.raised_last;
+            const int memo_key = raise < 0 ? h : raise;
+            if (const auto it = memo.find(memo_key);
+                it != memo.end() && it->second.inputs == inputs) {
+                for (const auto &[d, v] : it->second.delivered) {
+                    const int k = at[static_cast<std::size_t>(d)];
+                    floor[static_cast<std::size_t>(k)] =
+                        v / unit[static_cast<std::size_t>(
+                                P1.consumers[static_cast<std::size_t>(k)].product)];
+                }
+                continue;
+            }
             Problem Q;
             build(Q, true, h);
             if (Q.nodes.empty())
@@ -712,11 +749,18 @@ struct Allocator::Month {
                 return raise < 0 ? role(6, static_cast<std::uint64_t>(h), sub_key)
                                  : role(7, static_cast<std::uint64_t>(raise), sub_key);
             });
+            Component::HomeMonth hm;
             for (std::size_t k = 0; k < Q.consumers.size(); ++k)
-                if (Q.consumers[k].kind == Problem::Consumer::Demand)
+                if (Q.consumers[k].kind == Problem::Consumer::Demand) {
+                    const double v = std::max(0.0, fixed[k]);
                     floor[static_cast<std::size_t>(
-                        at[static_cast<std::size_t>(Q.consumers[k].demand)])] =
-                        std::max(0.0, fixed[k]);
+                        at[static_cast<std::size_t>(Q.consumers[k].demand)])] = v;
+                    hm.delivered.push_back(
+                        {Q.consumers[k].demand,
+                         v * unit[static_cast<std::size_t>(Q.consumers[k].product)]});
+                }
+            hm.inputs = std::move(inputs);
+            memo[memo_key] = std::move(hm);
         }
         return floor;
     }
