@@ -56,7 +56,7 @@ import numpy as np
 FILETYPE = "chokepoint-results"
 SUPPORTED_MAJOR = 1
 # Newest minor version this reader was written against; newer minors only add things.
-KNOWN_MINOR = 1
+KNOWN_MINOR = 2
 
 __all__ = [
     "ChokepointFormatError",

@@ -9,6 +9,7 @@
 
 #include <H5Cpp.h>
 #include <memory>
+#include <streambuf>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,7 @@ namespace chokepoint {
 
 inline constexpr const char *kFileType = "chokepoint-results";
 inline constexpr int kFormatMajor = 1;
-inline constexpr int kFormatMinor = 1;
+inline constexpr int kFormatMinor = 2;
 
 struct RunInfo {
     int threads = 1;
@@ -69,6 +70,30 @@ public:
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
+};
+
+/// Turns off HDF5's automatic error printing on the calling thread: the C library's (H5Eset_auto,
+/// per thread in Debian's thread-safe build, and the serial stage of the pipeline runs on any
+/// TBB thread) and the C++ API's (H5::Exception::dontPrint). Errors reach the user once, as the
+/// exception the caller turns into one message.
+void quiet_hdf5_errors();
+
+/// While alive: quiet_hdf5_errors(), and std::cerr drops the lines HDF5's C++ destructors print
+/// when closing an object fails ("DataSet::~DataSet - H5Dclose failed"): after a failed write (a
+/// full disk) up to one per open dataset would precede the message that says what happened.
+/// Every other line passes unchanged (a line is held back only while it still looks like the
+/// start of such a message). Not thread-safe with other writers of std::cerr.
+class QuietHdf5 {
+public:
+    QuietHdf5();
+    ~QuietHdf5();
+    QuietHdf5(const QuietHdf5 &) = delete;
+    QuietHdf5 &operator=(const QuietHdf5 &) = delete;
+
+private:
+    struct Filter;
+    std::unique_ptr<Filter> filter_;
+    std::streambuf *saved_ = nullptr;
 };
 
 /// What a results file (a checkpoint, a shard or a whole run) says about the run that wrote it.
