@@ -7,8 +7,10 @@
 
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <ctime>
+#include <fcntl.h>
 #include <filesystem>
 #include <functional>
 #include <hdf5_hl.h>
@@ -17,6 +19,10 @@
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
+#include <sys/stat.h>
+#include <system_error>
+#include <unistd.h>
 
 namespace chokepoint {
 
@@ -1559,6 +1565,89 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
 }
 } // namespace
 
+namespace {
+constexpr std::string_view kSealTag = "\n#chokepoint-sha256:";
+constexpr std::size_t kSealBytes = 20 + 64 + 1; // tag, hex digest, newline
+
+/// SHA-256 of the first `n` bytes of the open file `fd`; false on a read error.
+bool hash_prefix(int fd, std::uint64_t n, std::array<std::uint8_t, 32> &out) {
+    Sha256 h;
+    std::vector<char> buf(std::size_t(1) << 20);
+    for (std::uint64_t at = 0; at < n;) {
+        const ssize_t got = ::pread(
+            fd, buf.data(), static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), n - at)),
+            static_cast<off_t>(at));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return false;
+        h.update(buf.data(), static_cast<std::size_t>(got));
+        at += static_cast<std::uint64_t>(got);
+    }
+    out = h.digest();
+    return true;
+}
+
+enum class Seal { None, Valid, Broken };
+
+/// Whether the file ends with a seal (seal_file) and whether it matches the bytes before it.
+Seal check_seal(const std::string &path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return Seal::None; // read_stored_run says why, when it opens the file
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(kSealBytes))
+        return Seal::None;
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    char tail[kSealBytes];
+    if (::pread(fd, tail, kSealBytes, static_cast<off_t>(size - kSealBytes)) !=
+        static_cast<ssize_t>(kSealBytes))
+        return Seal::None;
+    const std::string_view t(tail, kSealBytes);
+    std::array<std::uint8_t, 32> want{}, got{};
+    if (t.substr(0, kSealTag.size()) != kSealTag || t.back() != '\n' ||
+        !unhex(std::string(t.substr(kSealTag.size(), 64)), want))
+        return Seal::None;
+    if (!hash_prefix(fd, size - kSealBytes, got))
+        return Seal::Broken;
+    return got == want ? Seal::Valid : Seal::Broken;
+}
+} // namespace
+
+void seal_file(const std::string &path) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        throw std::system_error(errno, std::generic_category(),
+                                "cannot open '" + path + "' to seal it");
+    auto fail = [&](const std::string &what) {
+        const int err = errno;
+        ::close(fd);
+        throw std::system_error(err, std::generic_category(), what + " '" + path + "'");
+    };
+    struct stat st {};
+    std::array<std::uint8_t, 32> digest{};
+    if (::fstat(fd, &st) != 0 || !hash_prefix(fd, static_cast<std::uint64_t>(st.st_size), digest))
+        fail("cannot read back");
+    const std::string seal = std::string(kSealTag) + hex(digest) + "\n";
+    for (std::size_t off = 0; off < seal.size();) {
+        const ssize_t w = ::pwrite(fd, seal.data() + off, seal.size() - off,
+                                   static_cast<off_t>(st.st_size) + static_cast<off_t>(off));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            fail("cannot seal (write its digest at the end of)");
+        off += static_cast<std::size_t>(w);
+    }
+    if (::fsync(fd) != 0 && errno != EINVAL)
+        fail("cannot flush to disk");
+    if (::close(fd) != 0)
+        throw std::system_error(errno, std::generic_category(), "closing '" + path + "'");
+}
+
 void quiet_hdf5_errors() {
     H5::Exception::dontPrint();
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
@@ -1661,7 +1750,7 @@ namespace {
 /// and the per-trial data against their digest chain, block by block; throws InputError saying
 /// the file is damaged, and how, at the first mismatch. Reads every per-trial row once.
 void verify_state(H5::H5File &file, const H5::Group &root, const H5::Group &state,
-                  const StoredRun &r) {
+                  const StoredRun &r, std::uint64_t max_bytes) {
     auto damaged = [&](const std::string &what) {
         throw InputError(std::string(r.complete ? "shard" : "checkpoint") + " '" + r.path +
                          "' is damaged: " + what);
@@ -1746,11 +1835,16 @@ void verify_state(H5::H5File &file, const H5::Group &root, const H5::Group &stat
                     (dims.empty() ? std::string("no rows") : std::to_string(dims[0]) + " rows") +
                     ", not " + std::to_string(want));
             p.type = H5Tget_native_type(p.ds.getDataType().getId(), H5T_DIR_ASCEND);
-            std::size_t row = H5Tget_size(p.type);
+            parts.push_back(p); // closes the type, whatever happens
+            p.type = -1;
+            std::uint64_t row = parts.back().type < 0 ? 0 : H5Tget_size(parts.back().type);
+            bool overflow = parts.back().type < 0;
             for (std::size_t i = 1; i < dims.size(); ++i)
-                row *= static_cast<std::size_t>(dims[i]);
-            p.row_bytes = row;
-            parts.push_back(std::move(p));
+                overflow = overflow || __builtin_mul_overflow(row, dims[i], &row);
+            const std::uint64_t per_read = p.per_block ? 1 : std::min<std::uint64_t>(bs, want);
+            if (overflow || row > max_bytes / std::max<std::uint64_t>(1, per_read))
+                damaged("dataset " + full + " claims more data than the file can hold");
+            parts.back().row_bytes = static_cast<std::size_t>(row);
         }
     }
     // The chain, block by block, as ResultWriter::append computed it.
@@ -1794,8 +1888,29 @@ StoredRun read_stored_run(const std::string &path) {
     if (!fs_exists(path))
         throw InputError("'" + path + "': no such file");
     require_regular_file(path, "results file"); // a FIFO would block HDF5's open() forever
+    // What a damaged file may claim to hold is bounded by what its bytes can decompress to
+    // (deflate: at most ~1032 to 1), so that a garbled size is refused, not allocated.
+    std::error_code size_ec;
+    const std::uint64_t file_bytes = std::filesystem::file_size(path, size_ec);
+    // A sealed file (a checkpoint or shard) is checked from its bytes before HDF5 reads them:
+    // libhdf5 may crash on malformed metadata (docs/robustness.md, fuzzing).
+    const Seal seal = check_seal(path);
+    if (seal == Seal::Broken)
+        throw InputError("'" + path +
+                         "' is damaged: its bytes do not match the SHA-256 sealed at its end (the "
+                         "checkpoint or shard changed after it was written)");
+    const std::uint64_t max_bytes = 1032 * file_bytes + (std::uint64_t(1) << 20);
     if (H5Fis_hdf5(path.c_str()) <= 0)
         throw InputError("'" + path + "' is not an HDF5 file (not a chokepoint results file)");
+    // Only sealed files are parsed: what resume and merge read comes from this program (and a
+    // file that does not is never handed to libhdf5's parser, which can crash on bad metadata).
+    if (seal != Seal::Valid)
+        throw InputError("'" + path +
+                         "' is not a checkpoint and not a shard of this program: it has no seal "
+                         "at its end (it is a finished results file, or a checkpoint or shard "
+                         "damaged -- cut short or changed -- or written by chokepoint before "
+                         "format 1.2); --resume takes OUT.checkpoint, merge the files of `run "
+                         "--shard K/N`");
     try {
         H5::H5File f(path, H5F_ACC_RDONLY);
         auto root = f.openGroup("/");
@@ -1845,6 +1960,11 @@ StoredRun read_stored_run(const std::string &path) {
         if (has_attr(root, "stop_se_below"))
             r.stop_se_below = read_attr_scalar<double>(root, "stop_se_below");
         auto cfg = f.openGroup("/config");
+        for (const char *name : {"files", "texts"})
+            if (static_cast<std::uint64_t>(
+                    cfg.openDataSet(name).getSpace().getSimpleExtentNpoints()) > max_bytes / 8)
+                throw InputError("'" + path + "' is damaged: /config/" + name +
+                                 " claims more strings than its size can hold");
         const auto paths = read_strings(cfg, "files"), texts = read_strings(cfg, "texts");
         if (paths.size() != texts.size() || paths.empty())
             throw InputError("'" + path + "': /config holds no config texts");
@@ -1870,14 +1990,18 @@ StoredRun read_stored_run(const std::string &path) {
                     throw InputError("'" + path + "': /state lacks the state of scenario '" + id +
                                      "'");
                 auto ds = g.openDataSet(id);
-                std::vector<std::uint64_t> words(
-                    static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints()));
+                const auto n = static_cast<std::uint64_t>(ds.getSpace().getSimpleExtentNpoints());
+                if (n > max_bytes / 8)
+                    throw InputError("'" + path + "' is damaged: /state/" + id + " claims " +
+                                     std::to_string(n) + " words, more than its " +
+                                     std::to_string(file_bytes) + " bytes can hold");
+                std::vector<std::uint64_t> words(static_cast<std::size_t>(n));
                 if (!words.empty())
                     ds.read(words.data(), H5::PredType::NATIVE_UINT64);
                 r.state.push_back(std::move(words));
             }
             r.has_state = !r.scenarios.empty();
-            verify_state(f, root, g, r);
+            verify_state(f, root, g, r, max_bytes);
         }
     } catch (const H5::Exception &e) {
         throw InputError("'" + path +

@@ -96,6 +96,13 @@ private:
     std::streambuf *saved_ = nullptr;
 };
 
+/// Appends to the file at `path` its seal: a trailer of 85 bytes, "\n#chokepoint-sha256:", the
+/// SHA-256 (hex) of every byte before it, "\n" (docs/output-format.md), and flushes it to disk.
+/// Checkpoints and shards are sealed, so that read_stored_run() finds damage from the bytes
+/// alone, before HDF5 parses anything (libhdf5 can crash on a malformed file). HDF5 ignores bytes
+/// past its end-of-allocation mark. Throws std::system_error naming the file.
+void seal_file(const std::string &path);
+
 /// What a results file (a checkpoint, a shard or a whole run) says about the run that wrote it.
 struct StoredRun {
     std::string path;
@@ -118,7 +125,9 @@ struct StoredRun {
 
 /// Reads the attributes, config texts and statistics state of a results file. Throws InputError
 /// naming the file when it is not a chokepoint results file of this major format, or lacks what
-/// resume/merge need (files older than these attributes).
+/// resume/merge need (files older than these attributes), or when a checkpoint or shard is
+/// damaged: its seal does not match its bytes (checked before HDF5 opens it), or it has none, or
+/// its integrity digests do not match its statistics state, counters or per-trial data.
 StoredRun read_stored_run(const std::string &path);
 
 /// The model of a stored run, rebuilt from its stored config texts with its seed and trial count.

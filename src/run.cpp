@@ -384,6 +384,13 @@ void copy_and_sync(const fs::path &from, const fs::path &to) {
 void publish_checkpoint(const fs::path &tmp, const fs::path &checkpoint) {
     const fs::path staging = hidden_path(checkpoint, "staging");
     copy_and_sync(tmp, staging);
+    try {
+        seal_file(staging.string()); // its SHA-256 at its end: damage is found before HDF5 reads
+    } catch (...) {
+        std::error_code ec2;
+        fs::remove(staging, ec2);
+        throw;
+    }
     std::error_code ec;
     fs::rename(staging, checkpoint, ec);
     if (ec) {
@@ -721,6 +728,8 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         writer->finish(total); // closes the file
         writer.reset();
         rep.trials = done;
+        if (shard_count > 0)
+            seal_file(tmp.string()); // a shard is read back by merge: sealed like a checkpoint
         sync_file(tmp);
         std::error_code ec;
         fs::rename(tmp, target, ec);

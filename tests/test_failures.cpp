@@ -241,15 +241,33 @@ TEST_CASE("a shard whose data, state or counters changed reads as damaged", "[fa
     run_study(tiny(400, 100), o);
     REQUIRE(read_stored_run(shard.string()).has_state);
     const std::string good = slurp(shard);
+    // Edited through HDF5 (which drops the seal at the end), then sealed again: what a damage
+    // that also rewrote the seal would look like; the digests inside must find it.
     auto damaged = [&](auto &&edit, const std::string &what) {
         {
             std::ofstream(shard, std::ios::binary | std::ios::trunc) << good;
             H5::H5File f(shard.string(), H5F_ACC_RDWR);
             edit(f);
         }
+        seal_file(shard.string());
         require_input_error([&] { read_stored_run(shard.string()); },
                             "shard '" + shard.string() + "' is damaged: " + what);
     };
+    SECTION("a byte changed: the seal no longer matches (found before HDF5 parses the file)") {
+        std::string bad = good;
+        bad[bad.size() / 2] ^= 0x20;
+        std::ofstream(shard, std::ios::binary | std::ios::trunc) << bad;
+        require_input_error([&] { read_stored_run(shard.string()); },
+                            "'" + shard.string() + "' is damaged: its bytes do not match");
+    }
+    SECTION("edited without sealing again: no seal") {
+        {
+            H5::H5File f(shard.string(), H5F_ACC_RDWR);
+            f.openGroup("/state").removeAttr("about");
+        }
+        require_input_error([&] { read_stored_run(shard.string()); },
+                            "is not a checkpoint and not a shard of this program: it has no seal");
+    }
     SECTION("a per-trial value") {
         damaged(
             [](H5::H5File &f) {

@@ -15,12 +15,15 @@ files are compared byte for byte (and by modification time) before and after:
   - long -o names: a 244-byte name works (its hidden temporary and staging names are shortened
     to 255 bytes), a 245-byte one (its checkpoint name would pass 255 bytes) and a 256-byte one
     are refused before anything is written;
-  - damaged checkpoints (a lowered next_block, a garbled statistics state, a deleted per-trial
-    dataset, a changed per-trial value, a truncated file, a removed digest): `--resume` and
-    `merge` exit 2 saying the checkpoint (or shard) is damaged, and write nothing.
+  - damaged checkpoints (a flipped byte, a truncated file, a lowered next_block, a garbled
+    statistics state, a deleted per-trial dataset, a changed per-trial value, a removed digest;
+    the edits once as they are -- the seal at the end no longer matches or is gone -- and once
+    sealed again, so that the digests inside must find them): `--resume` and `merge` exit 2
+    saying the checkpoint (or shard) is damaged, and write nothing.
 Each case runs under a 60 s timeout and must take under 20 s.
 Exit status 0 when every check passes, 1 otherwise. Needs h5py and numpy.
 """
+import hashlib
 import os
 import shutil
 import signal
@@ -243,8 +246,29 @@ def long_names(exe, config, work):
                             "--trials", "200"], d, ["256 bytes long", "at most 255"])
 
 
+def reseal(path):
+    """Appends a seal that matches the file's bytes (what seal_file writes, docs/output-format.md):
+    damage that also rewrote the seal, so that the digests inside must find it."""
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "ab") as f:
+        f.write(b"\n#chokepoint-sha256:" + hashlib.sha256(data).hexdigest().encode() + b"\n")
+
+
 def damage(path, how):
-    """Damages the checkpoint or shard at `path` in place, one way."""
+    """Damages the checkpoint or shard at `path` in place, one way. Edits through h5py drop the
+    seal at the end (HDF5 truncates the file to its allocated size); "(resealed)" seals it again."""
+    if how.endswith(" (resealed)"):
+        damage(path, how[:-len(" (resealed)")])
+        reseal(path)
+        return
+    if how == "byte flipped":
+        with open(path, "r+b") as f:
+            f.seek(os.path.getsize(path) // 2)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0x20]))
+        return
     if how == "truncated":
         size = os.path.getsize(path)
         with open(path, "r+b") as f:
@@ -276,10 +300,11 @@ def damaged_checkpoints(exe, config, work):
     ckpt = make_checkpoint(exe, config, d)
     if not ckpt:
         return
-    ways = ["next_block lowered", "state garbled", "dataset deleted", "trial value changed",
-            "truncated", "digest removed"]
+    ways = ["byte flipped", "truncated", "next_block lowered", "state garbled", "dataset deleted",
+            "trial value changed", "digest removed"]
+    ways += [w + " (resealed)" for w in ways[2:]]
     for how in ways:
-        dd = fresh(work, "damaged_" + how.replace(" ", "_"))
+        dd = fresh(work, "damaged_" + how.replace(" ", "_").replace("(", "").replace(")", ""))
         bad = os.path.join(dd, "out.h5.checkpoint")
         shutil.copyfile(ckpt, bad)
         # an earlier results file at the target: a resume must not replace it
@@ -305,8 +330,9 @@ def damaged_checkpoints(exe, config, work):
             fail("damaged shards", f"shard {k}: exit {rc}: {err}")
             return
         shards.append(s)
-    for how in ("state garbled", "trial value changed", "dataset deleted"):
-        dd = fresh(work, "damaged_shard_" + how.replace(" ", "_"))
+    for how in ("byte flipped", "state garbled (resealed)", "trial value changed (resealed)",
+                "dataset deleted (resealed)", "trial value changed"):
+        dd = fresh(work, "damaged_shard_" + how.replace(" ", "_").replace("(", "").replace(")", ""))
         copies = []
         for s in shards:
             c = os.path.join(dd, os.path.basename(s))
