@@ -55,8 +55,9 @@ import numpy as np
 
 FILETYPE = "chokepoint-results"
 SUPPORTED_MAJOR = 1
-# Newest minor version this reader was written against; newer minors only add things.
-KNOWN_MINOR = 1
+# Newest minor version this reader was written against; newer minors only add things (1.2: the
+# integrity digests of /state, in checkpoints and shards only).
+KNOWN_MINOR = 2
 
 __all__ = [
     "ChokepointFormatError",

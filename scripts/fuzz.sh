@@ -2,7 +2,14 @@
 # Fuzz the config loader with libFuzzer + ASan + UBSan (tests/fuzz/fuzz_config.cpp).
 #
 #   scripts/fuzz.sh [SECONDS] [extra libFuzzer options...]      (default 600 s)
+#   scripts/fuzz.sh --checkpoint [SECONDS] [extra options...]   checkpoint/shard reader instead
 #   scripts/fuzz.sh --coverage     line coverage of the loader by the kept corpus (llvm-cov)
+#
+# --checkpoint fuzzes read_stored_run() (tests/fuzz/fuzz_checkpoint.cpp), what `run --resume` and
+# `merge` read: seeds are shards and a checkpoint written by the same (sanitized) build from a
+# small tiny.yaml run; corpus build-fuzz/corpus-checkpoint/, findings
+# build-fuzz/artifacts-checkpoint/, log build-fuzz/fuzz-checkpoint.log; regression inputs go to
+# tests/fuzz/checkpoint_crashes/.
 #
 # Builds build-fuzz/fuzz_config with clang (-DCHOKEPOINT_FUZZ=ON; installs clang and
 # libclang-rt-14-dev with apt-get when missing, via sudo when not root), then fuzzes for SECONDS
@@ -19,10 +26,15 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-seconds="${1:-600}"
-shift || true
 build=build-fuzz
 mode=fuzz
+target=config
+if [ "${1:-}" = "--checkpoint" ]; then
+    target=checkpoint
+    shift
+fi
+seconds="${1:-600}"
+shift || true
 if [ "$seconds" = "--coverage" ]; then
     mode=coverage
 fi
@@ -65,11 +77,60 @@ if [ "$mode" = coverage ]; then
 fi
 
 # --- build ------------------------------------------------------------------------------------
-echo "== fuzz.sh: building $build/fuzz_config (clang, -fsanitize=fuzzer,address,undefined)"
+echo "== fuzz.sh: building $build/fuzz_$target (clang, -fsanitize=fuzzer,address,undefined)"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
     -DCMAKE_CXX_COMPILER=clang++ -DCHOKEPOINT_FUZZ=ON -DCHOKEPOINT_BUILD_TESTS=OFF >/dev/null ||
     { echo "fuzz.sh: cmake configure failed" >&2; exit 2; }
-cmake --build "$build" --target fuzz_config -j"$(nproc)" || { echo "fuzz.sh: build failed" >&2; exit 2; }
+targets=(--target "fuzz_$target")
+[ "$target" = checkpoint ] && targets+=(--target chokepoint)
+cmake --build "$build" "${targets[@]}" -j"$(nproc)" || { echo "fuzz.sh: build failed" >&2; exit 2; }
+
+if [ "$target" = checkpoint ]; then
+    corpus="$build/corpus-checkpoint" seeds="$build/seeds-checkpoint"
+    artifacts="$build/artifacts-checkpoint" log="$build/fuzz-checkpoint.log"
+    mkdir -p "$corpus" "$seeds" "$artifacts"
+    rm -f "$seeds/"*
+    # Small files: a short horizon, no monthly data, blocks of 10 trials.
+    sed -e 's/^  horizon_months: 24.*/  horizon_months: 6\n  store_monthly: false\n  block_size: 10/' \
+        configs/examples/tiny.yaml >"$seeds/small.yaml"
+    export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
+    for k in 1 2; do
+        "$build/chokepoint" run "$seeds/small.yaml" -o "$seeds/shard$k.h5" --shard "$k/2" \
+            --trials 40 -q || { echo "fuzz.sh: cannot write seed shards" >&2; exit 2; }
+    done
+    "$build/chokepoint" run "$seeds/small.yaml" -o "$seeds/ckpt.h5" --trials 1000000 --threads 1 \
+        --checkpoint-every 0.001 -q &
+    pid=$!
+    sleep 3
+    kill -TERM "$pid"
+    wait "$pid" || true
+    [ -f "$seeds/ckpt.h5.checkpoint" ] || { echo "fuzz.sh: no seed checkpoint" >&2; exit 2; }
+    rm -f "$seeds/small.yaml" "$seeds/ckpt.h5"
+    for f in tests/fuzz/checkpoint_crashes/*; do
+        [ -f "$f" ] && case "$f" in *.md) ;; *) cp "$f" "$seeds/" ;; esac
+    done
+    echo "== fuzz.sh: $(ls "$seeds" | wc -l) seed files, $(ls "$corpus" | wc -l) in the kept corpus"
+    export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+    echo "== fuzz.sh: fuzzing read_stored_run for ${seconds} s (log: $log)"
+    set +e
+    "$build/fuzz_checkpoint" "$corpus" "$seeds" -max_total_time="$seconds" -timeout=10 \
+        -rss_limit_mb=2048 -max_len=400000 -artifact_prefix="$artifacts/" -print_final_stats=1 \
+        -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 "$@" >"$log" 2>&1
+    rc=$?
+    set -e
+    grep -E '^#[0-9]+: cov:' "$log" | tail -1 || true
+    grep -E '^stat::|^INFO: exiting' "$log" || true
+    findings=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
+        -o -name 'oom-*' -o -name 'slow-unit-*' \) | sort)
+    if [ "$rc" -ne 0 ] || [ -n "$findings" ]; then
+        echo "== fuzz.sh: FINDINGS (libFuzzer exit $rc); see $log" >&2
+        [ -n "$findings" ] && echo "$findings" >&2
+        echo "  reproduce: $build/fuzz_checkpoint <file>; keep it: cp <file> tests/fuzz/checkpoint_crashes/" >&2
+        exit 1
+    fi
+    echo "== fuzz.sh: no findings"
+    exit 0
+fi
 
 # --- corpus -----------------------------------------------------------------------------------
 mkdir -p "$build/corpus" "$build/seeds" "$build/artifacts"

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -25,6 +26,18 @@ constexpr const char *kExitCodes =
 
 std::unique_ptr<chokepoint::Comm> g_comm;
 
+/// Floating-point options must be finite numbers: CLI11's ranges let NaN through (every
+/// comparison with NaN is false), and `--target-se inf` would never stop.
+const CLI::Validator kFinite(
+    [](std::string &v) -> std::string {
+        char *end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(x))
+            return "expected a finite number, got '" + v + "'";
+        return "";
+    },
+    "FINITE");
+
 /// Leaves with `code` on every rank of an MPI run (a failure on one rank would leave the others
 /// waiting for it), or returns it.
 int leave(int code) {
@@ -33,17 +46,17 @@ int leave(int code) {
     return code;
 }
 
-/// Leaves with exit code 1 after a runtime failure, at once (std::_Exit, after flushing the
+/// Leaves with `code` (1 after a runtime failure) at once (std::_Exit, after flushing the
 /// output): after a failed write (disk full) HDF5 1.10 keeps a half-destroyed file in its table of
 /// open objects, and its clean-up at exit would crash on it (SIGSEGV; the HDF5 bug behind
 /// CVE-2020-10812, fixed upstream in 2023). run_study has already removed the temporary file.
-[[noreturn]] void exit_runtime_failure() {
+[[noreturn]] void exit_runtime_failure(int code = kExitRuntime) {
     std::cout.flush();
     std::cerr.flush();
     std::fflush(nullptr);
     if (g_comm && g_comm->size() > 1)
-        g_comm->abort(kExitRuntime);
-    std::_Exit(kExitRuntime);
+        g_comm->abort(code);
+    std::_Exit(code);
 }
 } // namespace
 
@@ -125,10 +138,12 @@ int main(int argc, char **argv) {
     run->add_option("--target-se", target_se,
                     "Stop when the standard error of run.stop_when's statistic is below this "
                     "(overrides its se_below or relative_se_below)")
+        ->check(kFinite)
         ->check(CLI::PositiveNumber);
     run->add_option("--checkpoint-every", checkpoint_every,
                     "Seconds between checkpoints to OUT.checkpoint (0: only when stopped by a "
                     "signal; default 300)")
+        ->check(kFinite)
         ->check(CLI::Range(0.0, 1e9));
     run->add_option("--log-format", log_format,
                     "Progress on stderr: auto (a bar on a terminal, JSON lines otherwise), bar, "
@@ -136,6 +151,7 @@ int main(int argc, char **argv) {
         ->check(CLI::IsMember({"auto", "bar", "text", "json"}));
     run->add_option("--progress-every", progress_every,
                     "Seconds between text/JSON progress lines (default 30)")
+        ->check(kFinite)
         ->check(CLI::Range(0.0, 1e9));
     run->footer(kExitCodes);
 
@@ -326,6 +342,11 @@ int main(int argc, char **argv) {
                           << e.checkpoint() << "'; continue with `chokepoint run --resume "
                           << e.checkpoint() << "`\n";
             return kExitCheckpointed;
+        }
+        if (!e.checkpoint_error().empty()) {
+            std::cerr << "chokepoint: " << e.what() << "; " << e.checkpoint_error()
+                      << "; no results file written\n";
+            exit_runtime_failure(128 + e.signal()); // a write failed: leave as after one
         }
         std::cerr << "chokepoint: " << e.what() << "; no results file written\n";
         return leave(128 + e.signal());

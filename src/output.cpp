@@ -2,17 +2,27 @@
 
 #include "random.hpp"
 #include "sensitivity.hpp"
+#include "sha256.hpp"
 #include "version.hpp"
 
+#include <array>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <ctime>
+#include <fcntl.h>
 #include <filesystem>
 #include <functional>
 #include <hdf5_hl.h>
+#include <iostream>
 #include <limits>
 #include <numeric>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
+#include <sys/stat.h>
+#include <system_error>
+#include <unistd.h>
 
 namespace chokepoint {
 
@@ -166,7 +176,8 @@ public:
     }
     hsize_t rows() const { return rows_; }
 
-    template <class T> void append(const T *data, hsize_t rows) {
+    /// Appends `rows` rows from `data`; feeds their bytes, as written, to `digest` (if any).
+    template <class T> void append(const T *data, hsize_t rows, Sha256 *digest = nullptr) {
         if (rows == 0)
             return;
         std::vector<hsize_t> newdims{rows_ + rows}, start{rows_}, count{rows};
@@ -181,6 +192,12 @@ public:
         H5::DataSpace mspace(static_cast<int>(count.size()), count.data());
         ds_.write(data, *type_, mspace, fspace);
         rows_ += rows;
+        if (digest) {
+            hsize_t elems = rows;
+            for (hsize_t d : inner_)
+                elems *= d;
+            digest->update(data, static_cast<std::size_t>(elems) * sizeof(T));
+        }
     }
 
     H5::DataSet &dataset() { return ds_; }
@@ -210,6 +227,58 @@ std::string utc_now() {
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
+}
+
+bool has_attr(const H5::H5Object &o, const char *name) {
+    return o.attrExists(name);
+}
+
+std::string read_attr_string(const H5::H5Object &o, const char *name) {
+    auto a = o.openAttribute(name);
+    std::string v;
+    a.read(a.getStrType(), v);
+    return v;
+}
+
+template <class T> T read_attr_scalar(const H5::H5Object &o, const char *name) {
+    auto a = o.openAttribute(name);
+    T v{};
+    a.read(h5type<T>(), &v);
+    return v;
+}
+
+std::vector<std::string> read_strings(const H5::Group &g, const char *name) {
+    auto ds = g.openDataSet(name);
+    const auto n = static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints());
+    std::vector<char *> ptrs(n, nullptr);
+    if (n)
+        ds.read(ptrs.data(), vlen_str());
+    std::vector<std::string> out;
+    for (auto *p : ptrs)
+        out.emplace_back(p ? p : "");
+    if (n) {
+        auto space = ds.getSpace();
+        H5Dvlen_reclaim(vlen_str().getId(), space.getId(), H5P_DEFAULT, ptrs.data());
+    }
+    return out;
+}
+
+/// Parses 64 hex digits into `out`; false when `h` is not that.
+bool unhex(const std::string &h, std::array<std::uint8_t, 32> &out) {
+    if (h.size() != 64)
+        return false;
+    for (std::size_t i = 0; i < 32; ++i) {
+        unsigned v = 0;
+        for (std::size_t k = 0; k < 2; ++k) {
+            const char c = h[2 * i + k];
+            const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (d < 0)
+                return false;
+            v = v * 16 + static_cast<unsigned>(d);
+        }
+        out[i] = static_cast<std::uint8_t>(v);
+    }
+    return true;
 }
 
 } // namespace
@@ -472,28 +541,52 @@ struct ScenarioOut {
         rows = trial_index.rows();
     }
 
-    void append(const BlockResult &b) {
+    /// The datasets a block appends to, in the order append() writes them (and feeds their rows
+    /// to the digest): paths relative to the scenario's group. The integrity digest of /state
+    /// (docs/output-format.md) lists them, so that a reader can recompute it.
+    std::vector<std::string> digest_layout() const {
+        std::vector<std::string> v{"trials/shortfall",
+                                   "trials/demand_total",
+                                   "trials/shortfall_share",
+                                   "trials/short_months",
+                                   "trials/longest_run",
+                                   "trials/stockpile_min",
+                                   "trials/stockout_month",
+                                   "trials/facility_binding_months",
+                                   "trials/regime",
+                                   "trials/event_onset",
+                                   "trials/trial"};
+        if (m->run.store_monthly)
+            v.push_back("trials/monthly_shortfall");
+        if (!input_names.empty())
+            v.push_back("trials/inputs");
+        for (const char *c : {"trials", "eud", "eud_se", "p_short", "p_short_se"})
+            v.push_back(std::string("convergence/") + c);
+        return v;
+    }
+
+    void append(const BlockResult &b, Sha256 *digest) {
         const hsize_t n = b.count;
-        shortfall.append(b.shortfall.data(), n);
-        demand_total.append(b.demand_total.data(), n);
-        share.append(b.shortfall_share.data(), n);
-        short_months.append(b.short_months.data(), n);
-        longest_run.append(b.longest_run.data(), n);
-        stockpile_min.append(b.stockpile_min.data(), n);
-        stockout.append(b.stockout_month.data(), n);
-        fac_binding.append(b.facility_binding_months.data(), n);
-        regime.append(b.regime.data(), n);
-        event_onset.append(b.event_onset.data(), n);
+        shortfall.append(b.shortfall.data(), n, digest);
+        demand_total.append(b.demand_total.data(), n, digest);
+        share.append(b.shortfall_share.data(), n, digest);
+        short_months.append(b.short_months.data(), n, digest);
+        longest_run.append(b.longest_run.data(), n, digest);
+        stockpile_min.append(b.stockpile_min.data(), n, digest);
+        stockout.append(b.stockout_month.data(), n, digest);
+        fac_binding.append(b.facility_binding_months.data(), n, digest);
+        regime.append(b.regime.data(), n, digest);
+        event_onset.append(b.event_onset.data(), n, digest);
         std::vector<std::uint64_t> idx(static_cast<std::size_t>(n));
         for (hsize_t i = 0; i < n; ++i)
             idx[static_cast<std::size_t>(i)] = b.first_trial + i;
-        trial_index.append(idx.data(), n);
+        trial_index.append(idx.data(), n, digest);
         if (m->run.store_monthly)
-            monthly.append(b.monthly_shortfall.data(), n);
+            monthly.append(b.monthly_shortfall.data(), n, digest);
         if (!input_names.empty()) {
             if (b.inputs.size() != n * input_names.size())
                 throw std::logic_error("block inputs do not match the stored inputs");
-            inputs.append(b.inputs.data(), n);
+            inputs.append(b.inputs.data(), n, digest);
         }
         rows += n;
         const auto D = m->demands.size();
@@ -504,10 +597,10 @@ struct ScenarioOut {
                 run_sf[d].add(b.shortfall[t * D + d]);
                 run_any[d].add(b.short_months[t * D + d] > 0 ? 1.0 : 0.0);
             }
-        append_convergence();
+        append_convergence(digest);
     }
 
-    void append_convergence() {
+    void append_convergence(Sha256 *digest) {
         const auto D = m->demands.size();
         std::vector<double> e(D), es(D), p(D), ps(D);
         for (std::size_t d = 0; d < D; ++d) {
@@ -517,11 +610,11 @@ struct ScenarioOut {
             ps[d] = run_any[d].se();
         }
         const std::uint64_t n = rows;
-        conv_trials.append(&n, 1);
-        conv_eud.append(e.data(), 1);
-        conv_eud_se.append(es.data(), 1);
-        conv_p_short.append(p.data(), 1);
-        conv_p_short_se.append(ps.data(), 1);
+        conv_trials.append(&n, 1, digest);
+        conv_eud.append(e.data(), 1, digest);
+        conv_eud_se.append(es.data(), 1, digest);
+        conv_p_short.append(p.data(), 1, digest);
+        conv_p_short_se.append(ps.data(), 1, digest);
     }
 };
 
@@ -531,10 +624,15 @@ struct ResultWriter::Impl {
     H5::H5File file;
     std::vector<ScenarioOut> sc;
     std::uint64_t rows = 0;
+    /// The digest chain of the blocks appended (docs/output-format.md, /state): after block k,
+    /// SHA-256(chain after block k-1, then the bytes block k appended to every dataset of every
+    /// scenario in digest_layout() order); all zero before the first block.
+    std::array<std::uint8_t, 32> chain{};
 
     /// Reopens a checkpoint (copied to `path`) to continue appending to it.
     Impl(const std::string &path, const Model &model, const RunInfo &ri, bool /*resume*/)
         : m(model), info(ri) {
+        quiet_hdf5_errors();
         file = H5::H5File(path, H5F_ACC_RDWR);
         const auto models = run_models(m);
         const auto sids = run_scenario_ids(m);
@@ -543,12 +641,17 @@ struct ResultWriter::Impl {
             sc.back().run_model = &m;
         }
         rows = sc.front().rows;
+        // The chain goes on from the checkpoint's (read_stored_run checked it against the data).
+        auto state = file.openGroup("/state");
+        if (!unhex(read_attr_string(state, "trials_sha256"), chain))
+            throw std::runtime_error("/state: trials_sha256 is not a SHA-256 digest");
         auto root = file.openGroup("/");
         attr_scalar<std::int32_t>(root, "threads", info.threads);
         attr_scalar<std::int32_t>(root, "ranks", info.ranks);
     }
 
     Impl(const std::string &path, const Model &model, const RunInfo &ri) : m(model), info(ri) {
+        quiet_hdf5_errors();
         file = H5::H5File(path, H5F_ACC_EXCL);
         write_header(file, m, info);
         const auto models = run_models(m);
@@ -672,9 +775,102 @@ RunInfo &ResultWriter::info() {
 }
 
 namespace {
-/// Replaces /state with the exact statistics state of every scenario and the next block to run.
-void write_state(H5::H5File &file, const std::vector<std::string> &ids,
+/// Flushes `file`; on failure throws H5::FileIException whose message carries the system's reason
+/// (e.g. "errno = 28, error message = 'No space left on device'"), read from HDF5's error stack
+/// at once: the HDF5 calls of the clean-up while the exception unwinds (closing groups) clear it.
+void flush_file(H5::H5File &file) {
+    if (H5Fflush(file.getId(), H5F_SCOPE_GLOBAL) >= 0)
+        return;
+    std::string cause;
+    H5Ewalk2(
+        H5E_DEFAULT, H5E_WALK_UPWARD,
+        [](unsigned, const H5E_error2_t *err, void *data) -> herr_t {
+            auto &out = *static_cast<std::string *>(data);
+            if (out.empty() && err->desc) {
+                const std::string d = err->desc;
+                const auto at = d.find("errno = ");
+                if (at == std::string::npos)
+                    return 0;
+                const auto msg = d.find("error message = '", at);
+                const auto end = msg == std::string::npos ? msg : d.find('\'', msg + 17);
+                out = end == std::string::npos ? d.substr(at) : d.substr(at, end + 1 - at);
+            }
+            return 0;
+        },
+        &cause);
+    H5Eclear2(H5E_DEFAULT); // said here: the caller need not find it again
+    throw H5::FileIException("H5File::flush",
+                             "H5Fflush failed" + (cause.empty() ? "" : ": " + cause));
+}
+
+/// What the integrity digest of /state covers (docs/output-format.md): the run's layout and
+/// counters (root attributes), the digest chain of the per-trial data, the datasets it covers,
+/// and every statistics word.
+struct StateFacts {
+    std::uint64_t seed = 0, block_size = 0, trials_planned = 0, blocks_total = 0, first_block = 0,
+                  end_block = 0, next_block = 0, trials = 0;
+    std::string config_sha256, trials_sha256;
+    std::vector<std::string> ids, layouts; // per scenario: id, "dataset,dataset,..."
+    std::vector<std::vector<std::uint64_t>> words;
+};
+
+std::string state_digest(const StateFacts &f) {
+    Sha256 h;
+    h.update("chokepoint /state digest 1\n");
+    auto u64 = [&](std::uint64_t v) {
+        std::uint8_t b[8];
+        for (int i = 0; i < 8; ++i)
+            b[i] = static_cast<std::uint8_t>(v >> (8 * i));
+        h.update(b, 8);
+    };
+    auto str = [&](const std::string &x) {
+        u64(x.size());
+        h.update(x);
+    };
+    for (const std::uint64_t v : {f.seed, f.block_size, f.trials_planned, f.blocks_total,
+                                  f.first_block, f.end_block, f.next_block, f.trials})
+        u64(v);
+    str(f.config_sha256);
+    str(f.trials_sha256);
+    u64(f.ids.size());
+    for (std::size_t k = 0; k < f.ids.size(); ++k) {
+        str(f.ids[k]);
+        str(f.layouts[k]);
+        u64(f.words[k].size());
+        for (const std::uint64_t w : f.words[k])
+            u64(w);
+    }
+    return hex(h.digest());
+}
+
+/// "id:layout;id:layout" of StateFacts, as stored in /state's `trials_sha256_datasets`.
+std::string join_layouts(const std::vector<std::string> &ids,
+                         const std::vector<std::string> &layouts) {
+    std::string s;
+    for (std::size_t k = 0; k < ids.size(); ++k)
+        s += (k ? ";" : "") + ids[k] + ":" + layouts[k];
+    return s;
+}
+
+/// The layout attributes of the root, as the file holds them now.
+void read_layout_attrs(const H5::H5Object &root, StateFacts &f) {
+    f.seed = read_attr_scalar<std::uint64_t>(root, "seed");
+    f.block_size = read_attr_scalar<std::uint64_t>(root, "block_size");
+    f.trials_planned = read_attr_scalar<std::uint64_t>(root, "trials_planned");
+    f.blocks_total = read_attr_scalar<std::uint64_t>(root, "blocks_total");
+    f.first_block = read_attr_scalar<std::uint64_t>(root, "first_block");
+    f.end_block = read_attr_scalar<std::uint64_t>(root, "end_block");
+    f.config_sha256 = read_attr_string(root, "config_sha256");
+}
+
+/// Replaces /state with the exact statistics state of every scenario, the next block to run and
+/// the integrity digests (docs/output-format.md): `trials_sha256`, the writer's chain over the
+/// per-trial data, and `sha256` over everything else /state and the root's layout attributes
+/// say. Call it after the root attributes are final.
+void write_state(H5::H5File &file, const Model &model, const std::vector<ScenarioOut> &sc,
+                 std::uint64_t rows, const std::array<std::uint8_t, 32> &chain,
                  const std::vector<Accumulators> &accs, std::uint64_t next_block) {
+    const auto ids = run_scenario_ids(model);
     if (H5Lexists(file.getId(), "/state", H5P_DEFAULT) > 0)
         file.unlink("/state");
     auto g = file.createGroup("/state");
@@ -682,8 +878,19 @@ void write_state(H5::H5File &file, const std::vector<std::string> &ids,
     attr_string(g, "about",
                 "exact state of the statistics of each scenario (chokepoint::Accumulators::save) "
                 "after the blocks before next_block: what resume and merge continue from");
+    StateFacts f;
+    read_layout_attrs(file.openGroup("/"), f);
+    f.next_block = next_block;
+    f.trials = rows;
+    f.trials_sha256 = hex(chain);
+    f.ids = ids;
     for (std::size_t k = 0; k < ids.size(); ++k) {
-        const auto words = accs.at(k).save();
+        std::string layout;
+        for (const auto &d : sc.at(k).digest_layout())
+            layout += (layout.empty() ? "" : ",") + d;
+        f.layouts.push_back(layout);
+        f.words.push_back(accs.at(k).save());
+        const auto &words = f.words.back();
         const hsize_t n = words.size();
         H5::DataSpace space(1, &n);
         H5::DSetCreatPropList plist;
@@ -694,26 +901,34 @@ void write_state(H5::H5File &file, const std::vector<std::string> &ids,
         if (n)
             ds.write(words.data(), H5::PredType::NATIVE_UINT64);
     }
+    attr_string(g, "trials_sha256", f.trials_sha256);
+    attr_string(g, "trials_sha256_datasets", join_layouts(f.ids, f.layouts));
+    attr_string(g, "sha256", state_digest(f));
 }
 } // namespace
 
 void ResultWriter::checkpoint(const std::vector<Accumulators> &acc, std::uint64_t next_block) {
+    quiet_hdf5_errors();
     auto &I = *impl_;
-    write_state(I.file, run_scenario_ids(I.m), acc, next_block);
     auto root = I.file.openGroup("/");
     attr_scalar<std::uint64_t>(root, "trials", I.rows);
+    write_state(I.file, I.m, I.sc, I.rows, I.chain, acc, next_block);
     attr_scalar<std::int32_t>(root, "complete", 0);
     attr_string(root, "created_utc", utc_now());
-    I.file.flush(H5F_SCOPE_GLOBAL);
+    flush_file(I.file);
     I.file.close();
 }
 
 ResultWriter::~ResultWriter() = default;
 
 void ResultWriter::append(const std::vector<BlockResult> &blocks) {
+    quiet_hdf5_errors(); // the pipeline's serial stage runs on any thread
     auto &I = *impl_;
+    Sha256 digest;
+    digest.update(I.chain.data(), I.chain.size());
     for (std::size_t k = 0; k < I.sc.size(); ++k)
-        I.sc[k].append(blocks.at(k));
+        I.sc[k].append(blocks.at(k), &digest);
+    I.chain = digest.digest();
     I.rows = I.sc.front().rows;
 }
 
@@ -746,6 +961,7 @@ void write_solver(H5::Group &scen, const RungCounts &r) {
 } // namespace
 
 void ResultWriter::finish(const std::vector<Accumulators> &accs) {
+    quiet_hdf5_errors();
     auto &I = *impl_;
     RungCounts all;
     for (std::size_t k = 0; k < I.sc.size(); ++k) {
@@ -753,12 +969,6 @@ void ResultWriter::finish(const std::vector<Accumulators> &accs) {
         write_solver(I.sc[k].scen, accs.at(k).lp_rungs);
         all.merge(accs.at(k).lp_rungs);
     }
-    // A shard keeps the exact state of its statistics for `chokepoint merge`; a whole run needs
-    // none (a resumed checkpoint's state is dropped).
-    if (I.info.shard_count > 0)
-        write_state(I.file, run_scenario_ids(I.m), accs, I.info.end_block);
-    else if (H5Lexists(I.file.getId(), "/state", H5P_DEFAULT) > 0)
-        I.file.unlink("/state");
     auto root = I.file.openGroup("/");
     attr_scalar<std::uint64_t>(root, "trials", I.rows);
     if (I.m.run.stop.enabled) {
@@ -779,9 +989,16 @@ void ResultWriter::finish(const std::vector<Accumulators> &accs) {
                                    (std::string("lps_") + rung_name(static_cast<Rung>(k))).c_str(),
                                    all.solved[static_cast<std::size_t>(k)]);
     attr_scalar<std::uint64_t>(root, "lps_relaxed", all.relaxed);
+    // A shard keeps the exact state of its statistics for `chokepoint merge` (written after the
+    // root attributes its digest covers); a whole run needs none (a resumed checkpoint's state
+    // is dropped).
+    if (I.info.shard_count > 0)
+        write_state(I.file, I.m, I.sc, I.rows, I.chain, accs, I.info.end_block);
+    else if (H5Lexists(I.file.getId(), "/state", H5P_DEFAULT) > 0)
+        I.file.unlink("/state");
     attr_string(root, "created_utc", utc_now());
     attr_scalar<std::int32_t>(root, "complete", 1);
-    I.file.flush(H5F_SCOPE_GLOBAL);
+    flush_file(I.file);
     I.file.close();
 }
 
@@ -1375,50 +1592,351 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
 } // namespace
 
 namespace {
-bool has_attr(const H5::H5Object &o, const char *name) {
-    return o.attrExists(name);
-}
+constexpr std::string_view kSealTag = "\n#chokepoint-sha256:";
+constexpr std::size_t kSealBytes = 20 + 64 + 1; // tag, hex digest, newline
 
-std::string read_attr_string(const H5::H5Object &o, const char *name) {
-    auto a = o.openAttribute(name);
-    std::string v;
-    a.read(a.getStrType(), v);
-    return v;
-}
-
-template <class T> T read_attr_scalar(const H5::H5Object &o, const char *name) {
-    auto a = o.openAttribute(name);
-    T v{};
-    a.read(h5type<T>(), &v);
-    return v;
-}
-
-std::vector<std::string> read_strings(const H5::Group &g, const char *name) {
-    auto ds = g.openDataSet(name);
-    const auto n = static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints());
-    std::vector<char *> ptrs(n, nullptr);
-    if (n)
-        ds.read(ptrs.data(), vlen_str());
-    std::vector<std::string> out;
-    for (auto *p : ptrs)
-        out.emplace_back(p ? p : "");
-    if (n) {
-        auto space = ds.getSpace();
-        H5Dvlen_reclaim(vlen_str().getId(), space.getId(), H5P_DEFAULT, ptrs.data());
+/// SHA-256 of the first `n` bytes of the open file `fd`; false on a read error.
+bool hash_prefix(int fd, std::uint64_t n, std::array<std::uint8_t, 32> &out) {
+    Sha256 h;
+    std::vector<char> buf(std::size_t(1) << 20);
+    for (std::uint64_t at = 0; at < n;) {
+        const ssize_t got = ::pread(
+            fd, buf.data(), static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), n - at)),
+            static_cast<off_t>(at));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return false;
+        h.update(buf.data(), static_cast<std::size_t>(got));
+        at += static_cast<std::uint64_t>(got);
     }
-    return out;
+    out = h.digest();
+    return true;
+}
+
+enum class Seal { None, Valid, Broken };
+
+/// Whether the file ends with a seal (seal_file) and whether it matches the bytes before it.
+Seal check_seal(const std::string &path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return Seal::None; // read_stored_run says why, when it opens the file
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(kSealBytes))
+        return Seal::None;
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    char tail[kSealBytes];
+    if (::pread(fd, tail, kSealBytes, static_cast<off_t>(size - kSealBytes)) !=
+        static_cast<ssize_t>(kSealBytes))
+        return Seal::None;
+    const std::string_view t(tail, kSealBytes);
+    std::array<std::uint8_t, 32> want{}, got{};
+    if (t.substr(0, kSealTag.size()) != kSealTag || t.back() != '\n' ||
+        !unhex(std::string(t.substr(kSealTag.size(), 64)), want))
+        return Seal::None;
+    if (!hash_prefix(fd, size - kSealBytes, got))
+        return Seal::Broken;
+    return got == want ? Seal::Valid : Seal::Broken;
+}
+} // namespace
+
+void seal_file(const std::string &path) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        throw std::system_error(errno, std::generic_category(),
+                                "cannot open '" + path + "' to seal it");
+    auto fail = [&](const std::string &what) {
+        const int err = errno;
+        ::close(fd);
+        throw std::system_error(err, std::generic_category(), what + " '" + path + "'");
+    };
+    struct stat st {};
+    std::array<std::uint8_t, 32> digest{};
+    if (::fstat(fd, &st) != 0 || !hash_prefix(fd, static_cast<std::uint64_t>(st.st_size), digest))
+        fail("cannot read back");
+    const std::string seal = std::string(kSealTag) + hex(digest) + "\n";
+    for (std::size_t off = 0; off < seal.size();) {
+        const ssize_t w = ::pwrite(fd, seal.data() + off, seal.size() - off,
+                                   static_cast<off_t>(st.st_size) + static_cast<off_t>(off));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            fail("cannot seal (write its digest at the end of)");
+        off += static_cast<std::size_t>(w);
+    }
+    if (::fsync(fd) != 0 && errno != EINVAL)
+        fail("cannot flush to disk");
+    if (::close(fd) != 0)
+        throw std::system_error(errno, std::generic_category(), "closing '" + path + "'");
+}
+
+void quiet_hdf5_errors() {
+    H5::Exception::dontPrint();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+/// The line filter of QuietHdf5: drops lines that start "<Class>::~<Class> - ".
+struct QuietHdf5::Filter : std::streambuf {
+    std::streambuf *out;
+    std::string held; // the start of a line that may still be a destructor's message
+    enum { Start, Maybe, Pass, Drop } state = Start;
+    explicit Filter(std::streambuf *o) : out(o) {}
+
+    /// 2: `s` is a whole "<Word>::~<Word> - "; 1: a start of one; 0: neither.
+    static int match(const std::string &s) {
+        auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+        std::size_t i = 0;
+        const std::size_t n = s.size();
+        auto run = [&] { // at least one word character (a prefix may end inside it)
+            const std::size_t b = i;
+            while (i < n && word(s[i]))
+                ++i;
+            return i > b;
+        };
+        auto lit = [&](const char *l) { // a literal, or the end of s inside it
+            for (; *l; ++l, ++i) {
+                if (i == n)
+                    return 1;
+                if (s[i] != *l)
+                    return 0;
+            }
+            return 2;
+        };
+        if (!run())
+            return i == n ? 1 : 0;
+        if (i == n)
+            return 1;
+        if (const int r = lit("::~"); r != 2)
+            return r;
+        if (!run())
+            return i == n ? 1 : 0;
+        if (i == n)
+            return 1;
+        const int r = lit(" - ");
+        return r == 2 ? (i == n ? 2 : 0) : r;
+    }
+    void put(char c) {
+        switch (state) {
+        case Pass:
+            out->sputc(c);
+            if (c == '\n')
+                state = Start;
+            return;
+        case Drop:
+            if (c == '\n')
+                state = Start;
+            return;
+        case Start:
+        case Maybe:
+            held += c;
+            if (const int m = match(held); m > 0) {
+                state = m == 2 ? Drop : Maybe;
+                if (m == 2)
+                    held.clear();
+                return;
+            }
+            out->sputn(held.data(), static_cast<std::streamsize>(held.size()));
+            held.clear();
+            state = c == '\n' ? Start : Pass;
+        }
+    }
+    int overflow(int c) override {
+        if (c != traits_type::eof())
+            put(static_cast<char>(c));
+        return traits_type::not_eof(c);
+    }
+    std::streamsize xsputn(const char *s, std::streamsize n) override {
+        for (std::streamsize i = 0; i < n; ++i)
+            put(s[i]);
+        return n;
+    }
+    int sync() override { return out->pubsync(); } // a held start stays held until its line ends
+};
+
+QuietHdf5::QuietHdf5() {
+    quiet_hdf5_errors();
+    saved_ = std::cerr.rdbuf();
+    filter_ = std::make_unique<Filter>(saved_);
+    std::cerr.rdbuf(filter_.get());
+}
+
+QuietHdf5::~QuietHdf5() {
+    std::cerr.rdbuf(saved_);
+    if (!filter_->held.empty()) // a line that looked like a destructor's but did not end
+        saved_->sputn(filter_->held.data(), static_cast<std::streamsize>(filter_->held.size()));
+    saved_->pubsync();
+}
+
+namespace {
+/// Checks a checkpoint's or shard's /state against its integrity digests (docs/output-format.md)
+/// and the per-trial data against their digest chain, block by block; throws InputError saying
+/// the file is damaged, and how, at the first mismatch. Reads every per-trial row once.
+void verify_state(H5::H5File &file, const H5::Group &root, const H5::Group &state,
+                  const StoredRun &r, std::uint64_t max_bytes) {
+    auto damaged = [&](const std::string &what) {
+        throw InputError(std::string(r.complete ? "shard" : "checkpoint") + " '" + r.path +
+                         "' is damaged: " + what);
+    };
+    for (const char *a : {"sha256", "trials_sha256", "trials_sha256_datasets"})
+        if (!has_attr(state, a))
+            damaged(std::string("its /state has no integrity digest ('") + a +
+                    "'; written by chokepoint before format 1.2?)");
+    if (!has_attr(root, "trials"))
+        damaged("it has no 'trials' attribute");
+    StateFacts f;
+    read_layout_attrs(root, f);
+    f.next_block = r.next_block;
+    f.trials = read_attr_scalar<std::uint64_t>(root, "trials");
+    f.trials_sha256 = read_attr_string(state, "trials_sha256");
+    {
+        std::stringstream ss(read_attr_string(state, "trials_sha256_datasets"));
+        for (std::string item; std::getline(ss, item, ';');) {
+            const auto colon = item.find(':');
+            f.ids.push_back(item.substr(0, colon));
+            f.layouts.push_back(colon == std::string::npos ? "" : item.substr(colon + 1));
+        }
+    }
+    f.words = r.state;
+    if (f.ids != r.scenarios || state_digest(f) != read_attr_string(state, "sha256"))
+        damaged("its statistics state, counters or layout do not match their SHA-256 digest");
+    // The blocks it says it holds, and the rows they make.
+    const std::uint64_t bs = f.block_size;
+    if (bs == 0 ||
+        !(f.first_block <= f.next_block && f.next_block <= f.end_block &&
+          f.end_block <= f.blocks_total) ||
+        f.next_block - f.first_block > f.trials)
+        damaged("its blocks [" + std::to_string(f.first_block) + ", " +
+                std::to_string(f.end_block) + ") of " + std::to_string(f.blocks_total) +
+                " do not contain its next block " + std::to_string(f.next_block));
+    std::uint64_t expect = 0;
+    std::vector<std::uint64_t> rows_of;
+    for (std::uint64_t b = f.first_block; b < f.next_block; ++b) {
+        if (b >= f.trials_planned / bs + (f.trials_planned % bs != 0))
+            damaged("block " + std::to_string(b) + " lies beyond its " +
+                    std::to_string(f.trials_planned) + " trials");
+        rows_of.push_back(std::min(bs, f.trials_planned - b * bs));
+        expect += rows_of.back();
+    }
+    if (expect != f.trials)
+        damaged("it holds " + std::to_string(f.trials) + " trials, but blocks " +
+                std::to_string(f.first_block) + " to " + std::to_string(f.next_block) + " make " +
+                std::to_string(expect));
+    // Every dataset the digest covers, in its order: present, with the rows it must have.
+    struct Part {
+        H5::DataSet ds;
+        hid_t type = -1;
+        std::size_t row_bytes = 0;
+        bool per_block = false; // convergence: one row per block
+    };
+    std::vector<Part> parts;
+    struct TypeCloser {
+        std::vector<Part> &p;
+        ~TypeCloser() {
+            for (auto &x : p)
+                if (x.type >= 0)
+                    H5Tclose(x.type);
+        }
+    } closer{parts};
+    for (std::size_t k = 0; k < f.ids.size(); ++k) {
+        std::stringstream ss(f.layouts[k]);
+        for (std::string d; std::getline(ss, d, ',');) {
+            const std::string full = "/scenarios/" + f.ids[k] + "/" + d;
+            if (H5Lexists(file.getId(), ("/scenarios/" + f.ids[k]).c_str(), H5P_DEFAULT) <= 0 ||
+                H5Lexists(file.getId(), full.c_str(), H5P_DEFAULT) <= 0)
+                damaged("dataset " + full + " is missing");
+            Part p;
+            p.ds = file.openDataSet(full);
+            p.per_block = d.rfind("convergence/", 0) == 0;
+            const auto space = p.ds.getSpace();
+            std::vector<hsize_t> dims(static_cast<std::size_t>(space.getSimpleExtentNdims()));
+            space.getSimpleExtentDims(dims.data());
+            const std::uint64_t want = p.per_block ? f.next_block - f.first_block : f.trials;
+            if (dims.empty() || dims[0] != want)
+                damaged(
+                    "dataset " + full + " has " +
+                    (dims.empty() ? std::string("no rows") : std::to_string(dims[0]) + " rows") +
+                    ", not " + std::to_string(want));
+            p.type = H5Tget_native_type(p.ds.getDataType().getId(), H5T_DIR_ASCEND);
+            parts.push_back(p); // closes the type, whatever happens
+            p.type = -1;
+            std::uint64_t row = parts.back().type < 0 ? 0 : H5Tget_size(parts.back().type);
+            bool overflow = parts.back().type < 0;
+            for (std::size_t i = 1; i < dims.size(); ++i)
+                overflow = overflow || __builtin_mul_overflow(row, dims[i], &row);
+            const std::uint64_t per_read = p.per_block ? 1 : std::min<std::uint64_t>(bs, want);
+            if (overflow || row > max_bytes / std::max<std::uint64_t>(1, per_read))
+                damaged("dataset " + full + " claims more data than the file can hold");
+            parts.back().row_bytes = static_cast<std::size_t>(row);
+        }
+    }
+    // The chain, block by block, as ResultWriter::append computed it.
+    std::array<std::uint8_t, 32> chain{};
+    std::vector<unsigned char> buf;
+    std::uint64_t row0 = 0;
+    for (std::uint64_t j = 0; j < rows_of.size(); ++j) {
+        Sha256 h;
+        h.update(chain.data(), chain.size());
+        for (auto &p : parts) {
+            const std::uint64_t first = p.per_block ? j : row0, n = p.per_block ? 1 : rows_of[j];
+            buf.resize(static_cast<std::size_t>(n) * p.row_bytes);
+            if (buf.empty())
+                continue;
+            auto fspace = p.ds.getSpace();
+            const int rank = fspace.getSimpleExtentNdims();
+            std::vector<hsize_t> dims(static_cast<std::size_t>(rank)), off(dims.size(), 0);
+            fspace.getSimpleExtentDims(dims.data());
+            off[0] = first;
+            dims[0] = n;
+            fspace.selectHyperslab(H5S_SELECT_SET, dims.data(), off.data());
+            H5::DataSpace mspace(rank, dims.data());
+            if (H5Dread(p.ds.getId(), p.type, mspace.getId(), fspace.getId(), H5P_DEFAULT,
+                        buf.data()) < 0)
+                damaged("its per-trial data cannot be read (rows " + std::to_string(first) +
+                        " to " + std::to_string(first + n) + ")");
+            h.update(buf.data(), buf.size());
+        }
+        chain = h.digest();
+        row0 += rows_of[j];
+    }
+    if (hex(chain) != f.trials_sha256)
+        damaged("its per-trial data do not match their SHA-256 digest");
 }
 } // namespace
 
 StoredRun read_stored_run(const std::string &path) {
     StoredRun r;
     r.path = path;
-    H5::Exception::dontPrint();
+    quiet_hdf5_errors();
     if (!fs_exists(path))
         throw InputError("'" + path + "': no such file");
     require_regular_file(path, "results file"); // a FIFO would block HDF5's open() forever
+    // What a damaged file may claim to hold is bounded by what its bytes can decompress to
+    // (deflate: at most ~1032 to 1), so that a garbled size is refused, not allocated.
+    std::error_code size_ec;
+    const std::uint64_t file_bytes = std::filesystem::file_size(path, size_ec);
+    // A sealed file (a checkpoint or shard) is checked from its bytes before HDF5 reads them:
+    // libhdf5 may crash on malformed metadata (docs/robustness.md, fuzzing).
+    const Seal seal = check_seal(path);
+    if (seal == Seal::Broken)
+        throw InputError("'" + path +
+                         "' is damaged: its bytes do not match the SHA-256 sealed at its end (the "
+                         "checkpoint or shard changed after it was written)");
+    const std::uint64_t max_bytes = 1032 * file_bytes + (std::uint64_t(1) << 20);
     if (H5Fis_hdf5(path.c_str()) <= 0)
         throw InputError("'" + path + "' is not an HDF5 file (not a chokepoint results file)");
+    // Only sealed files are parsed: what resume and merge read comes from this program (and a
+    // file that does not is never handed to libhdf5's parser, which can crash on bad metadata).
+    if (seal != Seal::Valid)
+        throw InputError("'" + path +
+                         "' is not a checkpoint and not a shard of this program: it has no seal "
+                         "at its end (it is a finished results file, or a checkpoint or shard "
+                         "damaged -- cut short or changed -- or written by chokepoint before "
+                         "format 1.2); --resume takes OUT.checkpoint, merge the files of `run "
+                         "--shard K/N`");
     try {
         H5::H5File f(path, H5F_ACC_RDONLY);
         auto root = f.openGroup("/");
@@ -1468,11 +1986,23 @@ StoredRun read_stored_run(const std::string &path) {
         if (has_attr(root, "stop_se_below"))
             r.stop_se_below = read_attr_scalar<double>(root, "stop_se_below");
         auto cfg = f.openGroup("/config");
+        for (const char *name : {"files", "texts"})
+            if (static_cast<std::uint64_t>(
+                    cfg.openDataSet(name).getSpace().getSimpleExtentNpoints()) > max_bytes / 8)
+                throw InputError("'" + path + "' is damaged: /config/" + name +
+                                 " claims more strings than its size can hold");
         const auto paths = read_strings(cfg, "files"), texts = read_strings(cfg, "texts");
         if (paths.size() != texts.size() || paths.empty())
             throw InputError("'" + path + "': /config holds no config texts");
-        for (std::size_t i = 0; i < paths.size(); ++i)
+        std::string all_texts;
+        for (std::size_t i = 0; i < paths.size(); ++i) {
             r.files.push_back({paths[i], texts[i]});
+            all_texts += texts[i];
+        }
+        if (sha256_hex(all_texts) != r.config_sha256)
+            throw InputError("'" + path +
+                             "' is damaged: its config texts do not match their SHA-256 digest "
+                             "(config_sha256)");
         if (has_attr(root, "scenarios")) {
             std::stringstream ss(read_attr_string(root, "scenarios"));
             for (std::string id; std::getline(ss, id, ',');)
@@ -1486,16 +2016,23 @@ StoredRun read_stored_run(const std::string &path) {
                     throw InputError("'" + path + "': /state lacks the state of scenario '" + id +
                                      "'");
                 auto ds = g.openDataSet(id);
-                std::vector<std::uint64_t> words(
-                    static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints()));
+                const auto n = static_cast<std::uint64_t>(ds.getSpace().getSimpleExtentNpoints());
+                if (n > max_bytes / 8)
+                    throw InputError("'" + path + "' is damaged: /state/" + id + " claims " +
+                                     std::to_string(n) + " words, more than its " +
+                                     std::to_string(file_bytes) + " bytes can hold");
+                std::vector<std::uint64_t> words(static_cast<std::size_t>(n));
                 if (!words.empty())
                     ds.read(words.data(), H5::PredType::NATIVE_UINT64);
                 r.state.push_back(std::move(words));
             }
             r.has_state = !r.scenarios.empty();
+            verify_state(f, root, g, r, max_bytes);
         }
     } catch (const H5::Exception &e) {
-        throw InputError("'" + path + "' cannot be read as a chokepoint results file (HDF5: " +
+        throw InputError("'" + path +
+                         "' is damaged or is not a chokepoint results file: it cannot be read "
+                         "(HDF5: " +
                          e.getFuncName() + ": " + e.getDetailMsg() + ")");
     }
     return r;
@@ -1530,6 +2067,7 @@ struct TrialReader::Impl {
     std::vector<const Model *> models;
     std::uint64_t rows = 0;
     Impl(const std::string &path, const Model &model) : m(model) {
+        quiet_hdf5_errors();
         file = H5::H5File(path, H5F_ACC_RDONLY);
         models = run_models(m);
         for (const auto &id : run_scenario_ids(m))

@@ -9,6 +9,7 @@
 
 #include <H5Cpp.h>
 #include <memory>
+#include <streambuf>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,37 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+/// Turns off HDF5's automatic error printing on the calling thread: the C library's (H5Eset_auto,
+/// per thread in Debian's thread-safe build, and the serial stage of the pipeline runs on any
+/// TBB thread) and the C++ API's (H5::Exception::dontPrint). Errors reach the user once, as the
+/// exception the caller turns into one message.
+void quiet_hdf5_errors();
+
+/// While alive: quiet_hdf5_errors(), and std::cerr drops the lines HDF5's C++ destructors print
+/// when closing an object fails ("DataSet::~DataSet - H5Dclose failed"): after a failed write (a
+/// full disk) up to one per open dataset would precede the message that says what happened.
+/// Every other line passes unchanged (a line is held back only while it still looks like the
+/// start of such a message). Not thread-safe with other writers of std::cerr.
+class QuietHdf5 {
+public:
+    QuietHdf5();
+    ~QuietHdf5();
+    QuietHdf5(const QuietHdf5 &) = delete;
+    QuietHdf5 &operator=(const QuietHdf5 &) = delete;
+
+private:
+    struct Filter;
+    std::unique_ptr<Filter> filter_;
+    std::streambuf *saved_ = nullptr;
+};
+
+/// Appends to the file at `path` its seal: a trailer of 85 bytes, "\n#chokepoint-sha256:", the
+/// SHA-256 (hex) of every byte before it, "\n" (docs/output-format.md), and flushes it to disk.
+/// Checkpoints and shards are sealed, so that read_stored_run() finds damage from the bytes
+/// alone, before HDF5 parses anything (libhdf5 can crash on a malformed file). HDF5 ignores bytes
+/// past its end-of-allocation mark. Throws std::system_error naming the file.
+void seal_file(const std::string &path);
+
 /// What a results file (a checkpoint, a shard or a whole run) says about the run that wrote it.
 struct StoredRun {
     std::string path;
@@ -97,7 +129,9 @@ struct StoredRun {
 
 /// Reads the attributes, config texts and statistics state of a results file. Throws InputError
 /// naming the file when it is not a chokepoint results file of this major format, or lacks what
-/// resume/merge need (files older than these attributes).
+/// resume/merge need (files older than these attributes), or when a checkpoint or shard is
+/// damaged: its seal does not match its bytes (checked before HDF5 opens it), or it has none, or
+/// its integrity digests do not match its statistics state, counters or per-trial data.
 StoredRun read_stored_run(const std::string &path);
 
 /// The model of a stored run, rebuilt from its stored config texts with its seed and trial count.

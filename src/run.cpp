@@ -142,25 +142,54 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
     return st;
 }
 
-/// A fresh name for the temporary file beside `target`: `.<name>.partial-<pid>-<random>`, one
-/// that does not exist yet, so that a failed run removes only a file it created itself.
-fs::path temp_path(const fs::path &dir, const fs::path &target) {
+/// The longest file name in directory `dir` (NAME_MAX, 255 on Linux file systems).
+std::size_t name_max(const fs::path &dir) {
+    const long n = ::pathconf(dir.empty() ? "." : dir.c_str(), _PC_NAME_MAX);
+    return n > 0 ? static_cast<std::size_t>(n) : 255;
+}
+
+/// A fresh hidden name beside `target`, `.<name>.<what>-<pid>-<random>`, that does not exist yet
+/// (so that a failed run removes only a file it created itself). When that would exceed the file
+/// system's longest name, <name> is cut to a prefix (at a UTF-8 character boundary) followed by
+/// `~` and 8 hex digits of a hash of the whole name: any legal target name gets a legal hidden
+/// name.
+fs::path hidden_path(const fs::path &target, const char *what) {
+    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    const std::size_t max = name_max(dir);
     std::random_device rd;
     for (;;) {
         char suffix[32];
         std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
-        const fs::path tmp = dir / ("." + target.filename().string() + ".partial-" +
-                                    std::to_string(::getpid()) + "-" + suffix);
+        const std::string tail =
+            std::string(".") + what + "-" + std::to_string(::getpid()) + "-" + suffix;
+        std::string name = target.filename().string();
+        if (1 + name.size() + tail.size() > max) {
+            char hash[16];
+            std::snprintf(hash, sizeof hash, "~%08x",
+                          static_cast<unsigned>(std::hash<std::string>{}(name)));
+            std::size_t keep = max > 1 + tail.size() + 9 ? max - 1 - tail.size() - 9 : 0;
+            while (keep > 0 && (static_cast<unsigned char>(name[keep]) & 0xC0) == 0x80)
+                --keep; // not inside a UTF-8 character
+            name = name.substr(0, keep) + hash;
+        }
+        const fs::path p = dir / ("." + name + tail);
         std::error_code ec;
-        if (!fs::exists(fs::symlink_status(tmp, ec)))
-            return tmp;
+        if (!fs::exists(fs::symlink_status(p, ec)))
+            return p;
     }
+}
+
+/// A fresh name for the temporary file beside `target`: `.<name>.partial-<pid>-<random>`.
+fs::path temp_path(const fs::path &target) {
+    return hidden_path(target, "partial");
 }
 
 /// The operating system's reason for the HDF5 error being handled, from HDF5's error stack (e.g.
 /// "errno = 28, error message = 'No space left on device'"); empty when it holds none.
-std::string hdf5_cause() {
+std::string hdf5_cause(const H5::Exception &e) {
     std::string cause;
+    if (e.getDetailMsg().find("errno = ") != std::string::npos)
+        return cause; // the message says it already (ResultWriter's flush)
     H5Ewalk2(
         H5E_DEFAULT, H5E_WALK_UPWARD,
         [](unsigned, const H5E_error2_t *err, void *data) -> herr_t {
@@ -245,9 +274,31 @@ void check_output_path(const std::string &path, bool overwrite) {
     if (::access(dir.c_str(), W_OK | X_OK) != 0)
         throw InputError("output directory '" + dir.string() + "' is not writable (" +
                          std::strerror(errno) + ")");
+    if (const auto len = p.filename().string().size(); len > name_max(dir))
+        throw InputError("output file name '" + p.filename().string() + "' is " +
+                         std::to_string(len) + " bytes long; the file system allows at most " +
+                         std::to_string(name_max(dir)));
     if (fs::exists(p, ec) && !overwrite)
         throw InputError("output file '" + path + "' exists; pass --overwrite to replace it");
 }
+
+namespace {
+/// Refuses, before anything is written, an output (the results file or its checkpoint) that is
+/// one of the inputs (`what` -> path: the config, a file it includes, the checkpoint resumed, a
+/// shard merged): the final rename would replace it (with --overwrite, a run onto its own config
+/// replaced the config).
+void refuse_output_over_inputs(const std::vector<fs::path> &outputs,
+                               const std::vector<std::pair<std::string, std::string>> &inputs) {
+    for (const auto &out : outputs)
+        for (const auto &[what, in] : inputs) {
+            std::error_code ec;
+            if (!in.empty() && fs::equivalent(out, fs::path(in), ec))
+                throw InputError("output '" + out.string() + "' is " + what + " '" + in +
+                                 "'; writing it would replace that file: choose another output "
+                                 "path (-o)");
+        }
+}
+} // namespace
 
 int resolve_threads(int requested) {
     if (requested > 0)
@@ -380,27 +431,19 @@ void copy_and_sync(const fs::path &from, const fs::path &to) {
         fail("closing '" + to.string() + "'");
 }
 
-/// A hidden name beside `target` that does not exist yet: `.<name>.<what>-<pid>-<random>`.
-fs::path hidden_path(const fs::path &target, const char *what) {
-    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-    std::random_device rd;
-    for (;;) {
-        char suffix[32];
-        std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
-        const fs::path p = dir / ("." + target.filename().string() + "." + what + "-" +
-                                  std::to_string(::getpid()) + "-" + suffix);
-        std::error_code ec;
-        if (!fs::exists(fs::symlink_status(p, ec)))
-            return p;
-    }
-}
-
 /// Publishes a snapshot of the closed file `tmp` at `checkpoint` atomically: copy beside it,
 /// fsync, rename over the previous checkpoint, fsync the directory. A crash at any moment leaves
 /// the previous checkpoint or the new one, whole.
 void publish_checkpoint(const fs::path &tmp, const fs::path &checkpoint) {
     const fs::path staging = hidden_path(checkpoint, "staging");
     copy_and_sync(tmp, staging);
+    try {
+        seal_file(staging.string()); // its SHA-256 at its end: damage is found before HDF5 reads
+    } catch (...) {
+        std::error_code ec2;
+        fs::remove(staging, ec2);
+        throw;
+    }
     std::error_code ec;
     fs::rename(staging, checkpoint, ec);
     if (ec) {
@@ -555,6 +598,27 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
     check_output_path(opt.output, opt.overwrite);
     const fs::path target(opt.output);
     const fs::path ckpt(checkpoint_path(opt.output));
+    if (const std::size_t len = ckpt.filename().string().size(),
+        max = name_max(target.has_parent_path() ? target.parent_path() : fs::path("."));
+        len > max)
+        throw InputError("output file name '" + target.filename().string() +
+                         "' is too long for its checkpoint '" + ckpt.filename().string() + "' (" +
+                         std::to_string(len) + " bytes; the file system allows at most " +
+                         std::to_string(max) + "): use a name at least " +
+                         std::to_string(len - max) + " bytes shorter");
+    {
+        std::vector<std::pair<std::string, std::string>> inputs;
+        for (std::size_t i = 0; i < model.files.size(); ++i)
+            inputs.emplace_back(i ? "a file the config includes" : "the config",
+                                model.files[i].path);
+        if (!opt.resume.empty())
+            inputs.emplace_back("the checkpoint being resumed", opt.resume);
+        // Resuming writes OUT.checkpoint over the checkpoint it resumes: that one is fine.
+        std::vector<fs::path> outputs{target};
+        if (opt.resume.empty())
+            outputs.push_back(ckpt);
+        refuse_output_over_inputs(outputs, inputs);
+    }
     {
         std::error_code ec;
         const bool resuming_it =
@@ -566,7 +630,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
     }
     const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
     // Hidden, beside the target (same file system, so the final rename is atomic).
-    const fs::path tmp = temp_path(dir, target);
+    const fs::path tmp = temp_path(target);
 
     RunInfo info;
     info.threads = threads;
@@ -591,7 +655,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
     for (std::uint64_t b = first; b < end; ++b)
         planned += std::min(bs, model.run.trials - b * bs);
     try {
-        H5::Exception::dontPrint();
+        const QuietHdf5 quiet; // outlives the writer: its destructors' noise after a failed write
         std::unique_ptr<ResultWriter> writer;
         std::vector<Accumulators> total;
         for (const auto &d : dims)
@@ -782,28 +846,43 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                 "LP file and the config");
         }
         if (const int sig = g_signal.load(); sig != 0 && next_block < end && !halted.load()) {
-            checkpoint();
+            // A checkpoint that cannot be written (a full disk) still ends the run as the signal
+            // asked, with 128 + N and the reason (docs/robustness.md), not as a runtime failure.
+            std::string failed;
+            try {
+                checkpoint();
+            } catch (const H5::Exception &e) {
+                const std::string cause = hdf5_cause(e);
+                failed = "HDF5: " + e.getFuncName() + ": " + e.getDetailMsg() +
+                         (cause.empty() ? "" : ": " + cause);
+            } catch (const std::exception &e) {
+                failed = e.what();
+            }
             std::error_code ec;
             fs::remove(tmp, ec);
+            const std::string saved = failed.empty() ? ckpt.string() : std::string();
             if (progress) {
                 progress->event("interrupted", {{"signal", std::to_string(sig)},
                                                 {"trials_done", std::to_string(done)},
-                                                {"checkpoint", json_string(ckpt.string())}});
+                                                {"checkpoint", json_string(saved)}});
                 Progress::Final fin;
                 fin.trials_done = done;
                 fin.trials_total = planned;
                 fin.seconds =
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                 fin.threads = threads;
-                fin.output = ckpt.string();
+                fin.output = saved;
                 fin.status = "interrupted";
                 progress->set_lp_rungs(rungs());
                 progress->finish(fin);
                 progress.reset();
             }
             if (comm)
-                comm->broadcast(75);
-            throw Interrupted(sig, ckpt.string());
+                comm->broadcast(failed.empty() ? 75 : 128 + sig);
+            throw Interrupted(sig, saved,
+                              failed.empty() ? ""
+                                             : "the checkpoint '" + ckpt.string() +
+                                                   "' could not be saved: " + failed);
         }
         if (rule.enabled && rule_demand >= 0) {
             auto &wi = writer->info();
@@ -813,6 +892,8 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         writer->finish(total); // closes the file
         writer.reset();
         rep.trials = done;
+        if (shard_count > 0)
+            seal_file(tmp.string()); // a shard is read back by merge: sealed like a checkpoint
         sync_file(tmp);
         std::error_code ec;
         fs::rename(tmp, target, ec);
@@ -838,7 +919,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         if (comm)
             comm->broadcast(0);
     } catch (const H5::Exception &e) {
-        const std::string cause = hdf5_cause();
+        const std::string cause = hdf5_cause(e);
         std::error_code ec;
         fs::remove(tmp, ec);
         throw std::runtime_error("writing '" + opt.output + "' failed: HDF5: " + e.getFuncName() +
@@ -914,9 +995,15 @@ RunReport merge_shards(const std::string &output, const std::vector<std::string>
     if (config_digest(model) != a.config_sha256)
         throw InputError("merge: '" + a.path + "': its config texts do not match its digest");
     check_output_path(output, overwrite);
+    {
+        std::vector<std::pair<std::string, std::string>> shards;
+        for (const auto &p : inputs)
+            shards.emplace_back("a shard being merged", p);
+        refuse_output_over_inputs({fs::path(output)}, shards);
+    }
     const fs::path target(output);
     const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-    const fs::path tmp = temp_path(dir, target);
+    const fs::path tmp = temp_path(target);
     RunInfo info;
     info.threads = 1;
     info.config_sha256 = a.config_sha256;
@@ -926,7 +1013,7 @@ RunReport merge_shards(const std::string &output, const std::vector<std::string>
     const auto t0 = std::chrono::steady_clock::now();
     RunReport rep;
     try {
-        H5::Exception::dontPrint();
+        const QuietHdf5 quiet;
         const auto models = run_models(model);
         std::vector<Accumulators> total;
         for (const auto *sm : models)
@@ -966,7 +1053,7 @@ RunReport merge_shards(const std::string &output, const std::vector<std::string>
             throw std::system_error(ec, "cannot move results into place at '" + output + "'");
         sync_directory(dir);
     } catch (const H5::Exception &e) {
-        const std::string cause = hdf5_cause();
+        const std::string cause = hdf5_cause(e);
         std::error_code ec;
         fs::remove(tmp, ec);
         throw std::runtime_error("writing '" + output + "' failed: HDF5: " + e.getFuncName() +

@@ -50,18 +50,22 @@ struct RunReport {
 };
 
 /// Thrown when SIGINT, SIGTERM or SIGHUP stopped a run; `signal()` says which, `checkpoint()`
-/// where the consistent incomplete file went (empty when none could be written).
+/// where the consistent incomplete file went (empty when none could be written), and
+/// `checkpoint_error()` why a checkpoint could not be saved (empty when none was attempted or it
+/// was saved): a write failed (a full disk), and HDF5 may then be in the state in which its
+/// clean-up at exit crashes (see main.cpp).
 class Interrupted : public std::runtime_error {
 public:
-    explicit Interrupted(int sig, std::string checkpoint = "")
+    explicit Interrupted(int sig, std::string checkpoint = "", std::string checkpoint_error = "")
         : std::runtime_error("interrupted by signal " + std::to_string(sig)), sig_(sig),
-          checkpoint_(std::move(checkpoint)) {}
+          checkpoint_(std::move(checkpoint)), checkpoint_error_(std::move(checkpoint_error)) {}
     int signal() const { return sig_; }
     const std::string &checkpoint() const { return checkpoint_; }
+    const std::string &checkpoint_error() const { return checkpoint_error_; }
 
 private:
     int sig_;
-    std::string checkpoint_;
+    std::string checkpoint_, checkpoint_error_;
 };
 
 /// Where a run writing `output` keeps its checkpoint: `<output>.checkpoint`.

@@ -103,7 +103,7 @@ Tables read_tables(H5::Group &model) {
 }
 
 FileSummary read_file(const std::string &path) {
-    H5::Exception::dontPrint();
+    quiet_hdf5_errors();
     std::error_code ec;
     if (!std::filesystem::exists(path, ec))
         throw InputError(path + ": no such results file");

@@ -6,6 +6,7 @@
 // HDF5 write failure, HDF5 1.10 crashes at process exit (see main.cpp), which the CLI avoids and
 // an in-process test could not.
 #include "config.hpp"
+#include "output.hpp"
 #include "run.hpp"
 #include "test_util.hpp"
 
@@ -169,4 +170,131 @@ TEST_CASE("bad output paths are refused before any sampling, and touch nothing",
         }
     }
     CHECK(tmp.names() == listing);
+}
+
+TEST_CASE("an output that is an input of the run is refused before anything is written",
+          "[failure][hostile]") {
+    TempDir tmp("fail_output_is_input");
+    const fs::path cfg = tmp.path / "study.yaml";
+    fs::copy_file(kTiny, cfg);
+    const std::string before = slurp(cfg);
+    Model m = load_model(cfg.string());
+    m.run.trials = 200;
+    m.run.block_size = 100;
+    SECTION("the config itself, with --overwrite") {
+        RunOptions o = options(cfg);
+        o.overwrite = true;
+        require_input_error([&] { run_study(m, o); }, "is the config");
+    }
+    SECTION("the config by another path (a symbolic link)") {
+        fs::create_symlink(cfg, tmp.path / "link.yaml");
+        RunOptions o = options(tmp.path / "link.yaml");
+        o.overwrite = true;
+        require_input_error([&] { run_study(m, o); }, "is the config");
+        fs::remove(tmp.path / "link.yaml");
+    }
+    SECTION("an output whose checkpoint path is the config") {
+        const fs::path ck = tmp.path / "r.h5.checkpoint";
+        fs::copy_file(cfg, ck);
+        Model mc = load_model(ck.string());
+        mc.run.trials = 200;
+        RunOptions o = options(tmp.path / "r.h5");
+        o.overwrite = true; // else: "a checkpoint of an interrupted run exists"
+        require_input_error([&] { run_study(mc, o); }, "is the config");
+        CHECK(slurp(ck) == before);
+        fs::remove(ck);
+    }
+    CHECK(slurp(cfg) == before);
+    CHECK(tmp.names() == std::vector<std::string>{"study.yaml"});
+}
+
+TEST_CASE("long output names: hidden names fit NAME_MAX; names too long are refused up front",
+          "[failure][hostile]") {
+    TempDir tmp("fail_long_names");
+    SECTION("a 244-byte name (its checkpoint name is 255 bytes) runs, checkpointing") {
+        const std::string name = std::string(241, 'a') + ".h5";
+        RunOptions o = options(tmp.path / name);
+        o.checkpoint_every = 1e-9; // a checkpoint (a staging copy) after every block
+        CHECK(run_study(tiny(300, 100), o).trials == 300);
+        CHECK(tmp.names() == std::vector<std::string>{name});
+    }
+    SECTION("245 to 255 bytes: the checkpoint name would be too long") {
+        for (const std::size_t n : {245u, 250u, 255u}) {
+            RunOptions o = options(tmp.path / (std::string(n - 3, 'b') + ".h5"));
+            require_input_error([&] { run_study(tiny(300, 100), o); },
+                                "too long for its checkpoint");
+        }
+    }
+    SECTION("256 bytes: too long for any file") {
+        RunOptions o = options(tmp.path / std::string(256, 'c'));
+        require_input_error([&] { run_study(tiny(300, 100), o); }, "is 256 bytes long");
+    }
+    CHECK((tmp.names().empty() || tmp.names().size() == 1));
+}
+
+TEST_CASE("a shard whose data, state or counters changed reads as damaged", "[failure][hostile]") {
+    TempDir tmp("fail_damaged_shard");
+    const fs::path shard = tmp.path / "s1.h5";
+    RunOptions o = options(shard);
+    o.shard_index = 1;
+    o.shard_count = 2;
+    run_study(tiny(400, 100), o);
+    REQUIRE(read_stored_run(shard.string()).has_state);
+    const std::string good = slurp(shard);
+    // Edited through HDF5 (which drops the seal at the end), then sealed again: what a damage
+    // that also rewrote the seal would look like; the digests inside must find it.
+    auto damaged = [&](auto &&edit, const std::string &what) {
+        {
+            std::ofstream(shard, std::ios::binary | std::ios::trunc) << good;
+            H5::H5File f(shard.string(), H5F_ACC_RDWR);
+            edit(f);
+        }
+        seal_file(shard.string());
+        require_input_error([&] { read_stored_run(shard.string()); },
+                            "shard '" + shard.string() + "' is damaged: " + what);
+    };
+    SECTION("a byte changed: the seal no longer matches (found before HDF5 parses the file)") {
+        std::string bad = good;
+        bad[bad.size() / 2] ^= 0x20;
+        std::ofstream(shard, std::ios::binary | std::ios::trunc) << bad;
+        require_input_error([&] { read_stored_run(shard.string()); },
+                            "'" + shard.string() + "' is damaged: its bytes do not match");
+    }
+    SECTION("edited without sealing again: no seal") {
+        {
+            H5::H5File f(shard.string(), H5F_ACC_RDWR);
+            f.openGroup("/state").removeAttr("about");
+        }
+        require_input_error([&] { read_stored_run(shard.string()); },
+                            "is not a checkpoint and not a shard of this program: it has no seal");
+    }
+    SECTION("a per-trial value") {
+        damaged(
+            [](H5::H5File &f) {
+                auto ds = f.openDataSet("/scenarios/baseline/trials/regime");
+                std::vector<std::int32_t> v(200);
+                ds.read(v.data(), H5::PredType::NATIVE_INT32);
+                v[137] ^= 1;
+                ds.write(v.data(), H5::PredType::NATIVE_INT32);
+            },
+            "its per-trial data do not match");
+    }
+    SECTION("next_block") {
+        damaged(
+            [](H5::H5File &f) {
+                auto g = f.openGroup("/state");
+                auto a = g.openAttribute("next_block");
+                const std::uint64_t v = 1;
+                a.write(H5::PredType::NATIVE_UINT64, &v);
+            },
+            "its statistics state, counters or layout do not match");
+    }
+    SECTION("a convergence dataset removed") {
+        damaged([](H5::H5File &f) { f.unlink("/scenarios/baseline/convergence/eud"); },
+                "dataset /scenarios/baseline/convergence/eud is missing");
+    }
+    SECTION("the undamaged copy reads") {
+        std::ofstream(shard, std::ios::binary | std::ios::trunc) << good;
+        CHECK(read_stored_run(shard.string()).next_block == 2);
+    }
 }

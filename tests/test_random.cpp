@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <cmath>
 #include <concepts>
 #include <random>
@@ -172,4 +174,38 @@ TEST_CASE("SHA-256 at the padding boundaries and on bytes >= 0x80", "[sha256]") 
         all_bytes.push_back(static_cast<char>(i));
     CHECK(sha256_hex(all_bytes) ==
           "40aff2e9d2d8922e47afd4648e6967497158785fbd1da870e7110266bf944880");
+}
+
+TEST_CASE("SHA-256 fed in pieces equals the digest of the whole", "[sha256]") {
+    std::string data;
+    for (int i = 0; i < 1000; ++i)
+        data.push_back(static_cast<char>((i * 37) & 0xff));
+    const std::string whole = sha256_hex(data);
+    for (const std::size_t piece : {1u, 3u, 55u, 63u, 64u, 65u, 127u, 1000u}) {
+        Sha256 h;
+        for (std::size_t at = 0; at < data.size(); at += piece)
+            h.update(data.data() + at, std::min(piece, data.size() - at));
+        CHECK(hex(h.digest()) == whole);
+    }
+    Sha256 empty;
+    CHECK(hex(empty.digest()) == sha256_hex(""));
+}
+
+TEST_CASE("SHA-256 on the CPU's SHA extensions equals the portable code", "[sha256]") {
+    if (!sha256_uses_cpu_extensions())
+        WARN("this CPU has no SHA extensions: only the portable code runs");
+    std::string data;
+    std::uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 100000; ++i) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.push_back(static_cast<char>(x & 0xff));
+    }
+    for (const std::size_t len : {0u, 1u, 55u, 56u, 64u, 65u, 127u, 128u, 1000u, 65536u, 100000u}) {
+        Sha256 fast, portable(true);
+        fast.update(data.data(), len);
+        portable.update(data.data(), len);
+        CHECK(hex(fast.digest()) == hex(portable.digest()));
+    }
 }

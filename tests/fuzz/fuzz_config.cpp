@@ -8,10 +8,11 @@
 //
 // Includes: the loader resolves `include:` entries relative to the config's path. The input is
 // named <sandbox>/fuzz.yaml, where <sandbox> is a fresh temporary directory holding copies of the
-// shipped configs (so critical_materials.yaml's includes resolve), a config that includes itself
-// and an empty directory. Inputs whose top-level `include:` names an absolute path, a path with a
-// `..` component or a NUL byte are rejected (return -1) before the loader sees them, so the loader
-// never reads a file outside the sandbox.
+// shipped configs (so critical_materials.yaml's includes resolve), a config that includes itself,
+// an empty file, an empty directory, two valid parts (one with aliases) and a FIFO. Inputs whose
+// top-level `include:` names an absolute path, a path with a `..` component or a NUL byte are
+// rejected (return -1) before the loader sees them, so the loader never reads a file outside the
+// sandbox.
 //
 // Built by -DCHOKEPOINT_FUZZ=ON (clang, -fsanitize=fuzzer,address,undefined; scripts/fuzz.sh), and
 // without libFuzzer as fuzz_config_replay (replay_main.cpp), which ctest runs on
@@ -26,6 +27,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <sys/stat.h>
 #include <system_error>
 #include <typeinfo>
 #include <unistd.h>
@@ -64,6 +66,15 @@ struct Sandbox {
         std::ofstream(dir / "cycle.yaml") << "include: [cycle.yaml]\nproducts: [{id: c}]\n";
         std::ofstream(dir / "empty.yaml");
         fs::create_directories(dir / "dir");
+        // A valid part (seeds/aliases_includes_scenarios.yaml includes it), one with aliases,
+        // and a FIFO: including it must be refused at once, never block.
+        std::ofstream(dir / "part.yaml")
+            << "facilities:\n  - {id: ore_cn, product: ore, country: CN, capacity: 100}\n";
+        std::ofstream(dir / "alias_part.yaml")
+            << "factors:\n  - {id: g, dist: &g {uniform: {min: 0.9, max: 1.1}}}\n"
+               "  - {id: h, dist: {product: [*g, *g]}}\n";
+        if (::mkfifo((dir / "fifo.yaml").c_str(), 0600) != 0)
+            finding("setup", "mkfifo failed in " + dir.string());
     }
     ~Sandbox() {
         std::error_code ec;
