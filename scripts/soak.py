@@ -4,7 +4,7 @@ at many seeds and shard slices, and randomly generated valid configs, and report
 solved, allocation LPs per solver rung and failures.
 
     soak.py CHOKEPOINT [--quick] [--trials N] [--random N] [--jobs J] [--out DIR] [--seed S]
-            [--configs FILE...]
+            [--configs FILE...] [--run-args "ARGS"]
 
 --trials N   trials of each shipped config in all (default 1,000,000; --quick 2,000), run as
              seeds 1, 2, ... of 50,000 trials (--quick: 2,000) cut into 5 shards (--quick: 2),
@@ -12,6 +12,7 @@ solved, allocation LPs per solver rung and failures.
 --random N   random configs (default 10,000; --quick 40), from scripts/soak_configs.py with
              seed S (default 1), 200 trials each
 --jobs J     processes at a time (default: the CPUs), each with --threads 1
+--run-args   extra `chokepoint run` options for the shipped configs (e.g. "--scenario baseline")
 --out DIR    work directory (default results/soak); failing runs keep their LP file, checkpoint
              and message there; a JSON summary is written to DIR/soak.json
 
@@ -84,6 +85,7 @@ def main(argv):
     ap.add_argument("--out", default=os.path.join(ROOT, "results", "soak"))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--configs", nargs="*")
+    ap.add_argument("--run-args", default="")
     a = ap.parse_args(argv[1:])
     trials = a.trials if a.trials is not None else (2000 if a.quick else 1_000_000)
     n_random = a.random if a.random is not None else (40 if a.quick else 10_000)
@@ -99,7 +101,8 @@ def main(argv):
             for k in range(1, shards + 1):
                 out = os.path.join(a.out, f"{stem}_s{s}_{k}of{shards}.h5")
                 tasks.append((a.chokepoint, config, ["--trials", str(per_seed), "--seed", str(s),
-                                                      "--shard", f"{k}/{shards}"], out))
+                                                      "--shard", f"{k}/{shards}"] +
+                              a.run_args.split(), out))
     if n_random:
         rdir = os.path.join(a.out, "random_configs")
         subprocess.run([sys.executable, os.path.join(HERE, "soak_configs.py"), rdir,

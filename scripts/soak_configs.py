@@ -8,8 +8,10 @@ value chain drawn at random, with the features that make the allocation LPs hard
 multi-input recipes (coefficients from 0.005 to 2), several facilities per stage in 2-6
 countries, plants that start later and ramp, outages; 2-6 demands in 1-3 tiers, stockpiles with
 small and large refills; export controls with fractional and zero leakage that overlap (several
-exporters, importers, products), static lanes with leakage, capacity shocks; sometimes regimes and
-a scenario. Only the standard library is used.
+exporters, importers, products), static lanes with leakage, capacity shocks, capacity growth;
+every allocation rule (coordinated, home_first with and without a bloc, proportional pooled and
+with trade shares) and demands with another tier abroad; sometimes regimes and a scenario (one
+of them switching the rule). Only the standard library is used.
 """
 import os
 import random
@@ -50,6 +52,8 @@ def share(r):
 def config(i, r):
     countries = r.sample(COUNTRIES, r.randint(2, 6))
     stages = r.randint(1, 3)
+    rule = r.choice(["coordinated", "home_first", "home_first_bloc", "proportional",
+                     "proportional_trade"])
     lines = [f"name: random_{i}", "description: random soak config (scripts/soak_configs.py)",
              "run:", f"  trials: 200", f"  seed: {r.randint(0, 2**31)}",
              f"  horizon_months: {r.choice([12, 24, 36])}", "  block_size: 50", ""]
@@ -87,6 +91,8 @@ def config(i, r):
                       f"    capacity: {dist(r, 0.5, 200)}"]
             if r.random() < 0.3:
                 lines.append(f"    availability: {{uniform: {{min: 0.8, max: 1.0}}}}")
+            if r.random() < 0.2:
+                lines.append(f"    growth: {r.uniform(-0.05, 0.12):.3g}")
             if r.random() < 0.15:
                 lines += [f"    start_month: {dist(r, 0, 30)}", f"    ramp_months: {dist(r, 0, 12)}"]
             if r.random() < 0.2:
@@ -101,8 +107,11 @@ def config(i, r):
     for k in range(ndem):
         pid = r.choice(consumable)[0]
         c = r.choice(countries)
+        tier = r.randint(1, 3)
         lines += [f"  - id: d{k}_{c.lower()}", f"    product: {pid}", f"    country: {c}",
-                  f"    tier: {r.randint(1, 3)}", f"    quantity: {dist(r, 0.01, 150)}"]
+                  f"    tier: {tier}", f"    quantity: {dist(r, 0.01, 150)}"]
+        if r.random() < 0.3:
+            lines.append(f"    tier_abroad: {r.randint(tier, 3)}")
         if r.random() < 0.3:
             lines.append(f"    growth: {r.uniform(-0.05, 0.1):.3g}")
         if r.random() < 0.5:
@@ -152,10 +161,32 @@ def config(i, r):
                   f"    targets: {{countries: [{r.choice(countries)}]}}",
                   f"    fraction_lost: {share(r)}"]
     lines.append("")
+    # The allocation rule (and its bloc, or a trade-share table of shares that add up to <= 1,
+    # naming countries that have a facility or a demand).
+    used = sorted({ln.split(":")[1].strip() for ln in lines if ln.startswith("    country: ")})
+    lines += ["country_groups:", f"  bloc: [{', '.join(countries[:2])}]", "allocation:"]
+    if rule == "home_first_bloc":
+        lines += ["  rule: home_first", "  blocs: [bloc]"]
+    elif rule == "proportional_trade":
+        lines += ["  rule: proportional", "  reference: trade_shares", "  trade_shares:"]
+        for pid in r.sample(pids, r.randint(1, len(pids))):
+            lines.append(f"    {pid}:")
+            for e in r.sample(used, r.randint(1, len(used))):
+                imps = r.sample(used, r.randint(1, len(used)))
+                w = [r.random() for _ in imps]
+                scale = r.uniform(0.5, 1.0) / sum(w)
+                lines.append(f"      {e}: {{" + ", ".join(
+                    f"{c}: {x * scale:.4f}" for c, x in zip(imps, w)) + "}")
+    else:
+        lines.append(f"  rule: {rule}")
+    lines.append("")
     if r.random() < 0.3:
         fid = r.choice(fac_ids)
         lines += ["scenarios:", "  - id: more", "    description: more capacity",
                   "    set:", f"      facilities/{fid}/capacity: {dist(r, 50, 400)}"]
+        if r.random() < 0.5:
+            lines += ["  - id: pooled", "    description: the coordinated rule",
+                      "    set: {allocation/rule: coordinated}"]
     return "\n".join(lines) + "\n"
 
 

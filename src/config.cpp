@@ -1695,7 +1695,10 @@ void parse_allocation(Loader &L, const std::vector<ParsedFile> &files, const Ove
     const std::string rule_name = al.rule == AllocationRule::Coordinated ? "coordinated"
                                   : al.rule == AllocationRule::HomeFirst ? "home_first"
                                                                          : "proportional";
-    if (const auto n = a["blocs"]) {
+    // In a scenario that switches the rule, keys of the baseline's rule are left as they are
+    // (a set: cannot delete them) and ignored; in a config they are refused.
+    const bool scenario = ov && ov->has_allocation;
+    if (const auto n = a["blocs"]; n && !(scenario && al.rule != AllocationRule::HomeFirst)) {
         if (al.rule != AllocationRule::HomeFirst)
             L.error(mf, n, "allocation.blocs",
                     "blocs belong to rule home_first (this rule is " + rule_name + ")");
@@ -1718,7 +1721,8 @@ void parse_allocation(Loader &L, const std::vector<ParsedFile> &files, const Ove
                 al.blocs.push_back(*g);
             }
     }
-    if (const auto n = a["reference"]) {
+    if (const auto n = a["reference"];
+        n && !(scenario && al.rule != AllocationRule::Proportional)) {
         if (al.rule != AllocationRule::Proportional)
             L.error(mf, n, "allocation.reference",
                     "reference belongs to rule proportional (this rule is " + rule_name + ")");
@@ -1742,7 +1746,7 @@ void parse_allocation(Loader &L, const std::vector<ParsedFile> &files, const Ove
                 "{importer: share}}}");
         return;
     }
-    if (!t)
+    if (!t || (scenario && al.reference != ReferenceShares::TradeShares))
         return;
     if (al.reference != ReferenceShares::TradeShares) {
         L.error(mf, t, "allocation.trade_shares",

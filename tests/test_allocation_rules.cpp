@@ -380,3 +380,35 @@ lanes: [{id: ban, from: CN, to: US}]
     CHECK_DELIVERED(mo, "jp", 10.0);
     CHECK_DELIVERED(mo, "us", 3.0);
 }
+
+TEST_CASE("allocation keys: another rule's keys are refused in a config, ignored when a scenario "
+          "switches the rule",
+          "[rules][config]") {
+    const std::string base = R"(
+country_groups: {allies: [US, JP]}
+products: [{id: ore}]
+facilities: [{id: mine_jp, product: ore, country: JP, capacity: 1}]
+demands: [{id: us, product: ore, country: US, quantity: 1}]
+)";
+    CHECK_THROWS_WITH(load_model_from_string(
+                          base + "allocation: {rule: coordinated, blocs: [allies]}\n", "a.yaml"),
+                      Catch::Contains("blocs belong to rule home_first"));
+    CHECK_THROWS_WITH(load_model_from_string(
+                          base + "allocation: {rule: home_first, reference: pooled}\n", "a.yaml"),
+                      Catch::Contains("reference belongs to rule proportional"));
+    const Model m = load_model_from_string(base + R"(
+allocation:
+  rule: proportional
+  reference: trade_shares
+  trade_shares: {ore: {JP: {US: 0.5}}}
+scenarios:
+  - {id: pooled, set: {allocation/rule: coordinated}}
+  - {id: home, set: {allocation/rule: home_first, allocation/blocs: [allies]}}
+)",
+                                           "a.yaml");
+    CHECK(m.allocation.rule == AllocationRule::Proportional);
+    REQUIRE(m.scenarios.size() == 2);
+    CHECK(m.scenarios[0].model->allocation.rule == AllocationRule::Coordinated);
+    CHECK(m.scenarios[1].model->allocation.rule == AllocationRule::HomeFirst);
+    CHECK(m.scenarios[1].model->allocation.blocs == std::vector<std::string>{"allies"});
+}
