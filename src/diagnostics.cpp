@@ -266,21 +266,7 @@ bool write_lp_replay(std::ostream &os, const std::string &path, bool values) {
         }
     };
     using Status = LinearProgram::Status;
-    auto status_name = [](Status s) {
-        switch (s) {
-        case Status::Optimal:
-            return "optimal";
-        case Status::Infeasible:
-            return "infeasible";
-        case Status::Unbounded:
-            return "unbounded";
-        case Status::IterationLimit:
-            return "iteration limit";
-        case Status::Numerical:
-            break;
-        }
-        return "no certificate";
-    };
+    auto status_name = [](Status s) { return LinearProgram::status_name(s); };
     auto line = [&](const std::string &what, LinearProgram &lp, Status st) {
         const auto &c = lp.certificate();
         char buf[256];

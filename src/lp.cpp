@@ -24,6 +24,22 @@ std::string fmt_g(double v) {
 }
 } // namespace
 
+const char *LinearProgram::status_name(Status s) {
+    switch (s) {
+    case Status::Optimal:
+        return "optimal";
+    case Status::Infeasible:
+        return "infeasible";
+    case Status::Unbounded:
+        return "unbounded";
+    case Status::IterationLimit:
+        return "iteration limit";
+    case Status::Numerical:
+        break;
+    }
+    return "no certificate";
+}
+
 const char *rung_name(Rung r) {
     switch (r) {
     case Rung::Warm:
@@ -200,18 +216,8 @@ LinearProgram::Status LinearProgram::solve() {
         ladder_log_ += std::string(rung_name(r)) + ": " + what;
     };
     auto outcome = [&](Status st) -> std::string {
-        switch (st) {
-        case Status::Optimal:
-            return "optimal";
-        case Status::Infeasible:
-            return "infeasible";
-        case Status::Unbounded:
-            return "unbounded";
-        case Status::IterationLimit:
-            return "iteration limit";
-        case Status::Numerical:
-            break;
-        }
+        if (st != Status::Numerical)
+            return status_name(st);
         return "no certificate (primal " + fmt_g(cert_.primal) + ", dual " + fmt_g(cert_.dual) +
                ", gap " + fmt_g(cert_.gap) + ")";
     };

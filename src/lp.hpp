@@ -89,6 +89,8 @@ private:
 class LinearProgram {
 public:
     enum class Status { Optimal, Infeasible, Unbounded, IterationLimit, Numerical };
+    /// "optimal", "infeasible", "unbounded", "iteration limit", "no certificate" (Numerical).
+    static const char *status_name(Status s);
 
     /// Starts a new problem with `n` variables (all >= 0) and no rows.
     void reset(int n);
