@@ -774,13 +774,7 @@ RunInfo &ResultWriter::info() {
     return impl_->info;
 }
 
-namespace {
-/// Flushes `file`; on failure throws H5::FileIException whose message carries the system's reason
-/// (e.g. "errno = 28, error message = 'No space left on device'"), read from HDF5's error stack
-/// at once: the HDF5 calls of the clean-up while the exception unwinds (closing groups) clear it.
-void flush_file(H5::H5File &file) {
-    if (H5Fflush(file.getId(), H5F_SCOPE_GLOBAL) >= 0)
-        return;
+std::string hdf5_errno_text() {
     std::string cause;
     H5Ewalk2(
         H5E_DEFAULT, H5E_WALK_UPWARD,
@@ -791,6 +785,7 @@ void flush_file(H5::H5File &file) {
                 const auto at = d.find("errno = ");
                 if (at == std::string::npos)
                     return 0;
+                // "errno = 28, error message = 'No space left on device', buf = ..., ..."
                 const auto msg = d.find("error message = '", at);
                 const auto end = msg == std::string::npos ? msg : d.find('\'', msg + 17);
                 out = end == std::string::npos ? d.substr(at) : d.substr(at, end + 1 - at);
@@ -798,6 +793,17 @@ void flush_file(H5::H5File &file) {
             return 0;
         },
         &cause);
+    return cause;
+}
+
+namespace {
+/// Flushes `file`; on failure throws H5::FileIException whose message carries the system's reason
+/// (e.g. "errno = 28, error message = 'No space left on device'"), read from HDF5's error stack
+/// at once: the HDF5 calls of the clean-up while the exception unwinds (closing groups) clear it.
+void flush_file(H5::H5File &file) {
+    if (H5Fflush(file.getId(), H5F_SCOPE_GLOBAL) >= 0)
+        return;
+    const std::string cause = hdf5_errno_text();
     H5Eclear2(H5E_DEFAULT); // said here: the caller need not find it again
     throw H5::FileIException("H5File::flush",
                              "H5Fflush failed" + (cause.empty() ? "" : ": " + cause));

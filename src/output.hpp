@@ -19,6 +19,10 @@ inline constexpr const char *kFileType = "chokepoint-results";
 inline constexpr int kFormatMajor = 1;
 inline constexpr int kFormatMinor = 2;
 
+/// The operating system's reason in HDF5's current error stack (e.g. "errno = 28, error message =
+/// 'No space left on device'"); empty when it holds none.
+std::string hdf5_errno_text();
+
 struct RunInfo {
     int threads = 1;
     int ranks = 1;          // MPI processes

@@ -187,27 +187,9 @@ fs::path temp_path(const fs::path &target) {
 /// The operating system's reason for the HDF5 error being handled, from HDF5's error stack (e.g.
 /// "errno = 28, error message = 'No space left on device'"); empty when it holds none.
 std::string hdf5_cause(const H5::Exception &e) {
-    std::string cause;
     if (e.getDetailMsg().find("errno = ") != std::string::npos)
-        return cause; // the message says it already (ResultWriter's flush)
-    H5Ewalk2(
-        H5E_DEFAULT, H5E_WALK_UPWARD,
-        [](unsigned, const H5E_error2_t *err, void *data) -> herr_t {
-            auto &out = *static_cast<std::string *>(data);
-            if (out.empty() && err->desc) {
-                const std::string d = err->desc;
-                const auto at = d.find("errno = ");
-                if (at == std::string::npos)
-                    return 0;
-                // "errno = 28, error message = 'No space left on device', buf = ..., ..."
-                const auto msg = d.find("error message = '", at);
-                const auto end = msg == std::string::npos ? msg : d.find('\'', msg + 17);
-                out = end == std::string::npos ? d.substr(at) : d.substr(at, end + 1 - at);
-            }
-            return 0;
-        },
-        &cause);
-    return cause;
+        return ""; // the message says it already (ResultWriter's flush)
+    return hdf5_errno_text();
 }
 
 /// Flushes a file's data to disk; throws std::system_error when that fails.
