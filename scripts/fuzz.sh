@@ -72,7 +72,7 @@ if [ "$mode" = coverage ]; then
         "$build/corpus" configs tests/fuzz/seeds tests/fuzz/crashes 2>/dev/null | tail -1
     "$llvm_bin/llvm-profdata" merge -o "$cov/replay.profdata" "$cov"/replay-*.profraw
     "$llvm_bin/llvm-cov" report "$cov/tests/fuzz_config_replay" -instr-profile="$cov/replay.profdata" \
-        src/config.cpp src/distribution.cpp src/simulate.cpp src/allocation.cpp src/lp.cpp
+        src/config/config.cpp src/model/distribution.cpp src/engine/simulate.cpp src/engine/allocation.cpp src/engine/lp.cpp
     exit 0
 fi
 

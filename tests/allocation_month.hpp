@@ -3,8 +3,8 @@
 // availability set by id, solved by a fresh Allocator.
 #pragma once
 
-#include "allocation.hpp"
-#include "config.hpp"
+#include "engine/allocation.hpp"
+#include "config/config.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -3,8 +3,8 @@
 // with two countries, a bloc, recipes and leaky restrictions; the chokepoint test after stockpile
 // draws and under a rule. MonthInput quantities are per MONTH; deliveries to 1e-9 relative.
 #include "allocation_month.hpp"
-#include "config.hpp"
-#include "run.hpp"
+#include "config/config.hpp"
+#include "study/run.hpp"
 
 #include <catch2/catch.hpp>
 

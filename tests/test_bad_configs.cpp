@@ -18,7 +18,7 @@
 // Tags: [loader] runs each case through load_model(); [cli] runs `chokepoint validate` on each
 // (CHOKEPOINT_EXE) and checks exit code 2 and that the printed error names the file, the key path,
 // the message and the line.
-#include "config.hpp"
+#include "config/config.hpp"
 
 #include <catch2/catch.hpp>
 

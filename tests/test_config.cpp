@@ -1,6 +1,6 @@
 // Config loading (config.hpp): a valid config builds the expected model; includes merge; bad
 // inputs throw InputError whose Diagnostic names the file, the line, the key path and the rule.
-#include "config.hpp"
+#include "config/config.hpp"
 
 #include <catch2/catch.hpp>
 

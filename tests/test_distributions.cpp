@@ -1,8 +1,8 @@
 // Distributions (distribution.hpp): regression goldens, moments against closed forms computed
 // here independently, the loader's parameter conversions, composite forms (product, factor,
 // by_regime) with a SampleContext.
-#include "config.hpp"
-#include "distribution.hpp"
+#include "config/config.hpp"
+#include "model/distribution.hpp"
 
 #include <boost/math/distributions/beta.hpp>
 #include <boost/math/distributions/exponential.hpp>

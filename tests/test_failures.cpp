@@ -5,9 +5,9 @@
 // through the CLI by tests/python/test_signals.py and tests/python/test_disk_full.py: after a real
 // HDF5 write failure, HDF5 1.10 crashes at process exit (see main.cpp), which the CLI avoids and
 // an in-process test could not.
-#include "config.hpp"
-#include "output.hpp"
-#include "run.hpp"
+#include "config/config.hpp"
+#include "io/output.hpp"
+#include "study/run.hpp"
 #include "test_util.hpp"
 
 #include <catch2/catch.hpp>

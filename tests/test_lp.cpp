@@ -1,5 +1,5 @@
 // The dense two-phase simplex (lp.hpp) on small LPs solved by hand.
-#include "lp.hpp"
+#include "engine/lp.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 // Progress reports (progress.hpp) and CPU limits (cpus.hpp).
-#include "cpus.hpp"
-#include "progress.hpp"
+#include "study/cpus.hpp"
+#include "study/progress.hpp"
 #include "test_util.hpp"
 
 #include <catch2/catch.hpp>

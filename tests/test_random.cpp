@@ -1,6 +1,6 @@
 // Random streams (Philox4x32-10, random.hpp) and SHA-256 (sha256.hpp).
-#include "random.hpp"
-#include "sha256.hpp"
+#include "core/random.hpp"
+#include "core/sha256.hpp"
 
 #include <catch2/catch.hpp>
 

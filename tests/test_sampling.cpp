@@ -1,9 +1,9 @@
 // Sampling designs (sampling.hpp): Latin hypercube stratification, Sobol' nets and replicate
 // independence, rank correlation by Gaussian copula and Iman-Conover, and what a correlation may
 // not change.
-#include "config.hpp"
-#include "random.hpp"
-#include "sampling.hpp"
+#include "config/config.hpp"
+#include "core/random.hpp"
+#include "sampling/sampling.hpp"
 
 #include <catch2/catch.hpp>
 

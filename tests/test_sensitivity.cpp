@@ -1,8 +1,8 @@
 // Global sensitivity estimators (sensitivity.hpp): ranks, Spearman, SRRC, rank importance with
 // bootstrap CIs, Sobol' indices by pick-freeze.
-#include "sensitivity.hpp"
+#include "stats/sensitivity.hpp"
 
-#include "random.hpp"
+#include "core/random.hpp"
 
 #include <boost/math/distributions/normal.hpp>
 #include <catch2/catch.hpp>

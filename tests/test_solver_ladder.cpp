@@ -12,10 +12,10 @@
 // objectives by the certificate's tolerance times its scale (weak duality), so objectives are
 // compared to 1e-8 x max(scale); per-trial shortfalls to 1e-9 x (1 + the demand's total want),
 // as warm and cold solves are in test_end_to_end.
-#include "config.hpp"
-#include "lp.hpp"
-#include "run.hpp"
-#include "simulate.hpp"
+#include "config/config.hpp"
+#include "engine/lp.hpp"
+#include "study/run.hpp"
+#include "engine/simulate.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,5 @@
 // Mergeable moments and exact quantiles (stats.hpp).
-#include "stats.hpp"
+#include "stats/stats.hpp"
 
 #include <catch2/catch.hpp>
 

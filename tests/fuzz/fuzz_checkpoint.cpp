@@ -14,8 +14,8 @@
 //
 // Built by -DCHOKEPOINT_FUZZ=ON (scripts/fuzz.sh checkpoint), and without libFuzzer as
 // fuzz_checkpoint_replay (replay_main.cpp), which ctest runs on tests/fuzz/checkpoint_crashes/.
-#include "config.hpp"
-#include "output.hpp"
+#include "config/config.hpp"
+#include "io/output.hpp"
 
 #include <cstdint>
 #include <cstdio>

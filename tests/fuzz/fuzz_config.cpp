@@ -17,8 +17,8 @@
 // Built by -DCHOKEPOINT_FUZZ=ON (clang, -fsanitize=fuzzer,address,undefined; scripts/fuzz.sh), and
 // without libFuzzer as fuzz_config_replay (replay_main.cpp), which ctest runs on
 // tests/fuzz/crashes/ and the seed configs.
-#include "config.hpp"
-#include "simulate.hpp"
+#include "config/config.hpp"
+#include "engine/simulate.hpp"
 
 #include <cstdint>
 #include <cstdio>

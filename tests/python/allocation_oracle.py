@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An independent oracle for one month of chokepoint's allocation rules (docs/model.md, "One month
 of one trial" and "Allocation rules"), written from the documentation only: it does not port
-src/allocation.cpp and shares no code or method with it beyond the documented semantics.
+src/engine/allocation.cpp and shares no code or method with it beyond the documented semantics.
 
 What it computes: each demand's delivery in one month under `coordinated`, `home_first` (with
 blocs) and `proportional` (`pooled` or `trade_shares` references), for a network given with fixed

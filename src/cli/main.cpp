@@ -1,0 +1,360 @@
+// chokepoint: thin command-line front end; all logic lives in the library.
+#include "study/comm.hpp"
+#include "config/config.hpp"
+#include "cli/diagnostics.hpp"
+#include "io/output.hpp"
+#include "study/run.hpp"
+#include "cli/summary_text.hpp"
+#include "version.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+
+namespace {
+constexpr int kExitOk = 0, kExitRuntime = 1, kExitBadInput = 2, kExitCheckpointed = 75;
+constexpr const char *kExitCodes =
+    "Exit codes: 0 success; 1 runtime failure (I/O, out of memory, internal error); 2 bad input "
+    "(config or arguments); 75 stopped by a signal with a checkpoint saved (continue it with "
+    "`chokepoint run --resume OUT.checkpoint`); 128+N stopped by signal N without a checkpoint "
+    "(129 SIGHUP, 130 SIGINT, 143 SIGTERM).";
+
+std::unique_ptr<chokepoint::Comm> g_comm;
+
+/// Floating-point options must be finite numbers: CLI11's ranges let NaN through (every
+/// comparison with NaN is false), and `--target-se inf` would never stop.
+const CLI::Validator kFinite(
+    [](std::string &v) -> std::string {
+        char *end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(x))
+            return "expected a finite number, got '" + v + "'";
+        return "";
+    },
+    "FINITE");
+
+/// Leaves with `code` on every rank of an MPI run (a failure on one rank would leave the others
+/// waiting for it), or returns it.
+int leave(int code) {
+    if (code != kExitOk && g_comm && g_comm->size() > 1)
+        g_comm->abort(code);
+    return code;
+}
+
+/// Leaves with `code` (1 after a runtime failure) at once (std::_Exit, after flushing the
+/// output): after a failed write (disk full) HDF5 1.10 keeps a half-destroyed file in its table of
+/// open objects, and its clean-up at exit would crash on it (SIGSEGV; the HDF5 bug behind
+/// CVE-2020-10812, fixed upstream in 2023). run_study has already removed the temporary file.
+[[noreturn]] void exit_runtime_failure(int code = kExitRuntime) {
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    if (g_comm && g_comm->size() > 1)
+        g_comm->abort(code);
+    std::_Exit(code);
+}
+} // namespace
+
+int main(int argc, char **argv) {
+    using namespace chokepoint;
+    try {
+        g_comm = make_comm(&argc, &argv); // MPI, when started by mpirun/srun
+    } catch (const std::exception &e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return kExitRuntime;
+    }
+    const bool rank0 = !g_comm || g_comm->rank() == 0;
+    CLI::App app{
+        "chokepoint: Monte Carlo risk of supply shortfalls in critical-material value chains.\n" +
+        std::string(kExitCodes)};
+    app.set_version_flag("--version",
+                         std::string("chokepoint ") + kVersion + " (" + kGitCommit + ")");
+    app.require_subcommand(1);
+
+    std::string config, output, summary_file;
+    std::optional<std::uint64_t> trials;
+    int threads = 0;
+    bool overwrite = false, quiet = false, summary_json = false;
+    int summary_top = 5;
+
+    auto *run = app.add_subcommand("run", "Run a study and write its results file (HDF5).");
+    std::string resume, shard_text, log_format = "auto";
+    std::vector<std::string> scenario_ids;
+    bool store_inputs = false;
+    std::optional<double> target_se;
+    double checkpoint_every = 300, progress_every = 30;
+    auto *run_config = run->add_option("config", config, "Config file (YAML)");
+    run->add_option("-o,--output", output,
+                    "Results file (default: results/<name>.h5; with --resume, the checkpoint's "
+                    "path without '.checkpoint')");
+    run->add_option("--trials", trials, "Number of trials (overrides run.trials)")
+        ->check(CLI::Range(std::uint64_t(1), std::uint64_t(0xFFFFFFFFull)));
+    std::string seed_text;
+    run->add_option("--seed", seed_text, "Master seed, 0 .. 2^64-1 (overrides run.seed)")
+        ->check([](const std::string &v) -> std::string {
+            // CLI11 would wrap -1 or 2^64 around silently: accept plain digits in range only.
+            if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+                return "the seed must be a whole number from 0 to 18446744073709551615";
+            errno = 0;
+            std::strtoull(v.c_str(), nullptr, 10);
+            if (errno == ERANGE)
+                return "the seed " + v + " does not fit 64 bits (largest 18446744073709551615)";
+            return "";
+        });
+    run->add_option("--threads", threads, "Worker threads (default: all available)")
+        ->check(CLI::Range(1, 1024));
+    run->add_flag("--overwrite", overwrite,
+                  "Replace an existing results file (and a stale checkpoint)");
+    run->add_flag("-q,--quiet", quiet, "No progress or summary output");
+    auto *resume_opt =
+        run->add_option("--resume", resume,
+                        "Continue the checkpoint FILE of an interrupted run (config, seed, trials "
+                        "and shard come from it; give no CONFIG)");
+    run_config->excludes(resume_opt);
+    bool allow_version_change = false;
+    run->add_flag("--allow-version-change", allow_version_change,
+                  "With --resume: finish a checkpoint written by another version of chokepoint "
+                  "(e.g. after an upgrade that fixed what stopped it); the file records it");
+    run->add_option("--shard", shard_text,
+                    "Run only the K-th of N slices of the trial blocks (K/N, K in 1..N); combine "
+                    "the N files with `chokepoint merge`")
+        ->check([](const std::string &v) -> std::string {
+            int k = 0, n = 0;
+            char extra = 0;
+            if (std::sscanf(v.c_str(), "%d/%d%c", &k, &n, &extra) != 2 || n < 1 || k < 1 || k > n ||
+                n > 1000000)
+                return "expected K/N with 1 <= K <= N (e.g. 3/8), got '" + v + "'";
+            return "";
+        });
+    run->add_option("--scenario", scenario_ids,
+                    "Run only this scenario of the config (repeatable; the baseline always runs)");
+    run->add_flag("--store-inputs", store_inputs,
+                  "Store every trial's sampled inputs, labelled by name (for sensitivity work)");
+    run->add_option("--target-se", target_se,
+                    "Stop when the standard error of run.stop_when's statistic is below this "
+                    "(overrides its se_below or relative_se_below)")
+        ->check(kFinite)
+        ->check(CLI::PositiveNumber);
+    run->add_option("--checkpoint-every", checkpoint_every,
+                    "Seconds between checkpoints to OUT.checkpoint (0: only when stopped by a "
+                    "signal; default 300)")
+        ->check(kFinite)
+        ->check(CLI::Range(0.0, 1e9));
+    run->add_option("--log-format", log_format,
+                    "Progress on stderr: auto (a bar on a terminal, JSON lines otherwise), bar, "
+                    "text or json")
+        ->check(CLI::IsMember({"auto", "bar", "text", "json"}));
+    run->add_option("--progress-every", progress_every,
+                    "Seconds between text/JSON progress lines (default 30)")
+        ->check(kFinite)
+        ->check(CLI::Range(0.0, 1e9));
+    run->footer(kExitCodes);
+
+    std::vector<std::string> merge_inputs;
+    std::string merge_output;
+    auto *merge = app.add_subcommand(
+        "merge", "Combine the shard files of one run (--shard K/N) into the whole run's file.");
+    merge->add_option("output", merge_output, "Results file to write")->required();
+    merge->add_option("shards", merge_inputs, "The N shard files, in any order")->required();
+    merge->add_flag("--overwrite", overwrite, "Replace an existing results file");
+    merge->add_flag("-q,--quiet", quiet, "No summary output");
+    merge->footer(kExitCodes);
+
+    auto *validate =
+        app.add_subcommand("validate", "Check a config and print the model it builds.");
+    validate->add_option("config", config, "Config file (YAML)")->required();
+    validate->footer(kExitCodes);
+
+    auto *trial_cmd = app.add_subcommand(
+        "trial", "Re-simulate one trial and tell its story: the inputs it drew and, month by "
+                 "month, each demand's want, delivery, stockpile draw and shortfall, the "
+                 "restrictions in force and the binding constraints. Its numbers equal that "
+                 "trial's row of the run's results file.");
+    std::uint64_t trial_index = 0;
+    std::string trial_scenario = "baseline", first_rung_name = "warm";
+    TrialReportOptions trial_opt;
+    trial_cmd->add_option("config", config, "Config file (YAML)")->required();
+    trial_cmd->add_option("--trial", trial_index, "Trial index, 0-based (as in the results file)")
+        ->required();
+    trial_cmd->add_option("--seed", seed_text, "Master seed of the run (default: run.seed)")
+        ->check([](const std::string &v) -> std::string {
+            if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+                return "the seed must be a whole number from 0 to 18446744073709551615";
+            errno = 0;
+            std::strtoull(v.c_str(), nullptr, 10);
+            return errno == ERANGE ? "the seed " + v + " does not fit 64 bits" : "";
+        });
+    trial_cmd
+        ->add_option("--trials", trials,
+                     "Trials of the run (default: run.trials; a sampling design's rows "
+                     "depend on it)")
+        ->check(CLI::Range(std::uint64_t(1), std::uint64_t(0xFFFFFFFFull)));
+    trial_cmd->add_option("--scenario", trial_scenario, "Scenario id (default: baseline)");
+    trial_cmd->add_option("--demand", trial_opt.demands, "Show only this demand (repeatable)");
+    trial_cmd->add_flag("--json", trial_opt.json, "Everything as JSON (numbers to 17 digits)");
+    trial_cmd
+        ->add_option("--first-rung", first_rung_name,
+                     "Diagnostics: start every allocation LP's solver ladder at this rung "
+                     "(warm, cold, bland or clp: clp solves every LP with COIN-OR CLP)")
+        ->check(CLI::IsMember({"warm", "cold", "bland", "clp"}));
+    trial_cmd->footer(kExitCodes);
+
+    auto *lp_cmd = app.add_subcommand(
+        "lp", "Solve an allocation LP that stopped a run (<output>.failed.lp) with the solver "
+              "ladder and with each rung alone; print each one's status, objective and "
+              "optimality certificate. Exit 0 when the ladder solves it, 1 when not.");
+    std::string lp_file;
+    bool lp_values = false;
+    lp_cmd->add_option("file", lp_file, "LP file (CPLEX LP format, as a failed run writes it)")
+        ->required();
+    lp_cmd->add_flag("--values", lp_values, "Also print the non-zero values and duals");
+    lp_cmd->footer(kExitCodes);
+
+    auto *summary = app.add_subcommand("summary", "Print the summary of a results file.");
+    summary->add_option("file", summary_file, "Results file (HDF5)")->required();
+    summary->add_flag("--json", summary_json, "Machine-readable JSON instead of a table");
+    summary->add_option("--top", summary_top, "Chokepoints listed per ranking")
+        ->check(CLI::Range(1, 1000));
+    summary->footer(kExitCodes);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError &e) {
+        const int rc = rank0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 1);
+        return rc == 0 ? kExitOk : leave(kExitBadInput);
+    }
+
+    try {
+        if (*validate) {
+            const Model m = load_model(config);
+            std::cout << describe_model(m) << "config OK: " << config << "\n";
+            return kExitOk;
+        }
+        if (*summary) {
+            print_summary(summary_file, std::cout, summary_top, summary_json);
+            return kExitOk;
+        }
+        if (*lp_cmd)
+            return write_lp_replay(std::cout, lp_file, lp_values) ? kExitOk : kExitRuntime;
+        if (*trial_cmd) {
+            Model m = load_model(config);
+            if (!seed_text.empty())
+                m.run.seed = std::strtoull(seed_text.c_str(), nullptr, 10);
+            set_trials(m, trials ? *trials : m.run.requested_trials);
+            Rung first = Rung::Warm;
+            for (int k = 0; k < kRungs; ++k)
+                if (first_rung_name == rung_name(static_cast<Rung>(k)))
+                    first = static_cast<Rung>(k);
+            const OneTrial t = run_one_trial(m, trial_scenario, trial_index, first);
+            write_trial_report(std::cout, t, trial_index, trial_opt);
+            return kExitOk;
+        }
+        if (*merge) {
+            install_signal_handlers();
+            const auto rep = merge_shards(merge_output, merge_inputs, overwrite);
+            if (!quiet) {
+                std::cerr << "chokepoint: merged " << merge_inputs.size() << " shards, "
+                          << rep.trials << " trials in " << rep.seconds << " s -> " << merge_output
+                          << "\n";
+                print_summary(merge_output, std::cout);
+            }
+            return kExitOk;
+        }
+        if (config.empty() && resume.empty())
+            throw InputError("run: give a CONFIG file, or --resume CHECKPOINT");
+        Model m;
+        RunOptions opt;
+        if (!resume.empty()) {
+            if (trials || !seed_text.empty() || !shard_text.empty() || !scenario_ids.empty() ||
+                store_inputs || target_se)
+                throw InputError("run --resume: --trials, --seed, --shard, --scenario, "
+                                 "--store-inputs and --target-se come from the checkpoint; leave "
+                                 "them out");
+            const StoredRun stored = read_stored_run(resume);
+            m = model_of(stored);
+            overwrite = overwrite || stored.overwrite; // as the interrupted run was started
+            const std::string suffix = ".checkpoint";
+            if (output.empty()) {
+                if (resume.size() <= suffix.size() ||
+                    resume.compare(resume.size() - suffix.size(), suffix.size(), suffix) != 0)
+                    throw InputError("run --resume '" + resume +
+                                     "': the name does not end in '.checkpoint'; give the "
+                                     "results file with -o");
+                output = resume.substr(0, resume.size() - suffix.size());
+            }
+            opt.resume = resume;
+            opt.allow_version_change = allow_version_change;
+        } else {
+            if (allow_version_change)
+                throw InputError("run: --allow-version-change goes with --resume");
+            m = load_model(config);
+            if (!seed_text.empty())
+                m.run.seed = std::strtoull(seed_text.c_str(), nullptr, 10);
+            if (store_inputs)
+                m.run.store_inputs = true;
+            if (target_se) {
+                if (!m.run.stop.enabled)
+                    throw InputError("--target-se needs run.stop_when in the config (it names the "
+                                     "statistic, the demand and the trial range)");
+                m.run.stop.se_below = *target_se;
+            }
+            select_scenarios(m, scenario_ids);
+            // Also carries the seed and settings to the scenarios.
+            set_trials(m, trials ? *trials : m.run.requested_trials);
+        }
+        if (!shard_text.empty())
+            std::sscanf(shard_text.c_str(), "%d/%d", &opt.shard_index, &opt.shard_count);
+        opt.output = output.empty() ? "results/" + m.name + ".h5" : output;
+        opt.threads = threads;
+        opt.overwrite = overwrite;
+        opt.quiet = quiet || !rank0;
+        opt.checkpoint_every = checkpoint_every;
+        opt.log_format = parse_log_format(log_format);
+        opt.progress_every = progress_every;
+        opt.comm = g_comm.get();
+        install_signal_handlers();
+        const auto rep = run_study(m, opt);
+        if (!opt.quiet) {
+            if (std::getenv("CHOKEPOINT_STATS"))
+                std::cerr << "allocator: " << rep.alloc.solves << " component-months, "
+                          << rep.alloc.cache_hits << " repeated, " << rep.alloc.monotone_hits
+                          << " monotone, " << rep.alloc.lps << " LPs (" << rep.alloc.warm
+                          << " warm), " << rep.alloc.pivots
+                          << " pivots; cold: " << rep.alloc.cold_first << " first, "
+                          << rep.alloc.cold_changed << " changed, " << rep.alloc.cold_failed
+                          << " warm failed\n";
+            print_summary(opt.output, std::cout);
+        }
+        return kExitOk;
+    } catch (const InputError &e) {
+        if (rank0)
+            std::cerr << e.what() << "\n";
+        return leave(kExitBadInput);
+    } catch (const Interrupted &e) {
+        if (!e.checkpoint().empty()) {
+            if (rank0)
+                std::cerr << "chokepoint: " << e.what() << "; checkpoint saved to '"
+                          << e.checkpoint() << "'; continue with `chokepoint run --resume "
+                          << e.checkpoint() << "`\n";
+            return kExitCheckpointed;
+        }
+        if (!e.checkpoint_error().empty()) {
+            std::cerr << "chokepoint: " << e.what() << "; " << e.checkpoint_error()
+                      << "; no results file written\n";
+            exit_runtime_failure(128 + e.signal()); // a write failed: leave as after one
+        }
+        std::cerr << "chokepoint: " << e.what() << "; no results file written\n";
+        return leave(128 + e.signal());
+    } catch (const std::bad_alloc &) {
+        std::cerr << "error: out of memory\n";
+        exit_runtime_failure();
+    } catch (const std::exception &e) {
+        std::cerr << "error: " << e.what() << "\n";
+        exit_runtime_failure();
+    }
+}

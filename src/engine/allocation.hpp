@@ -1,0 +1,124 @@
+// The monthly allocation: who gets how much of what, exactly as docs/model.md states.
+//
+// Each connected value chain (component of the recipe graph) is solved on its own. Countries
+// that every active trade restriction treats alike are merged into one class (exact: any
+// solution of the merged problem splits back proportionally to capacity), so the linear
+// programs are small: variables are production per (product, class) node, shipments per
+// allowed (source node, consumer) pair, and the common fill fraction t.
+//
+// Tiers are served in order by progressive filling (max-min fairness in fill fraction):
+// maximise t; freeze every demand whose fairness row has a positive dual (it cannot rise
+// while the others stay at t); repeat until all of the tier are frozen or fully served.
+// Deliveries found for a tier are fixed as lower bounds for the next. Stockpile refills
+// are a last tier. A month whose inputs equal the previous month's reuses its solution.
+//
+// Allocation rules (Model::allocation): `coordinated` is the above over one pooled market.
+// `home_first` first runs the tiers within each home (a country or its bloc: only home lanes),
+// and `proportional` first ships each consumer its reference share of every supplier's output
+// (contracts); those phase-1 deliveries are floors (lower bounds) of the coordinated phase 2.
+// Chokepoints are tested in months with a shortfall after stockpile draws.
+#pragma once
+
+#include "engine/lp.hpp"
+#include "model/model.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace chokepoint {
+
+struct MonthInput {
+    const double *capacity = nullptr;            // [facility] available this month (unit/month)
+    const double *want = nullptr;                // [demand] wanted this month
+    const double *refill_want = nullptr;         // [demand] stockpile room to refill this month
+    const char *restriction_active = nullptr;    // [restriction]
+    const double *restriction_leakage = nullptr; // [restriction] share allowed while active
+    /// [demand] what its stockpile can give this month, min(level, max draw), before this
+    /// month's draw; nullptr: no stockpiles. The chokepoint test counts shortfalls after it.
+    const double *stock_available = nullptr;
+};
+
+/// A demand's month after its stockpile (docs/model.md, "One month of one trial"): the unmet
+/// quantity (0 when at most 1e-9 of the want: rounding), the draw min(unmet, available), and the
+/// shortfall left (again 0 when at most 1e-9 of the want). The simulator's statistics and the
+/// chokepoint test both use it, so "short" means the same in both.
+struct MonthGap {
+    double unmet = 0, draw = 0, shortfall = 0;
+};
+MonthGap month_gap(double want, double delivered, double available);
+
+struct MonthOutput {
+    std::vector<double> delivered;         // [demand]
+    std::vector<double> refill_delivered;  // [demand]
+    std::vector<char> node_binding;        // [node] (product, country) pair binds
+    std::vector<char> restriction_binding; // [restriction]
+    std::vector<char> component_short;     // [component] some demand short after its stockpile
+};
+
+struct AllocatorStats {
+    std::uint64_t solves = 0, cache_hits = 0, monotone_hits = 0, lps = 0, warm = 0, pivots = 0;
+    std::uint64_t cold_first = 0, cold_changed = 0, cold_failed = 0;
+    /// LPs answered per rung of the ladder (lp.hpp).
+    RungCounts rungs;
+    void merge(const AllocatorStats &o);
+};
+
+/// Per-thread workspace; not thread-safe, cheap to create.
+class Allocator {
+public:
+    /// `warm_start` false solves every LP from scratch (slower; the results agree to rounding).
+    explicit Allocator(const Model &model, bool warm_start = true);
+    /// Starts every LP's solver ladder at `r` (tests, soak and differential checks).
+    void set_first_rung(Rung r) { first_rung_ = r; }
+    /// Calls `f` with every LP after it is solved (tests: LPs captured from real models for the
+    /// differential checks against CLP); `role` as in failure reports.
+    void set_lp_observer(std::function<void(const LinearProgram &, const std::string &role)> f) {
+        observer_ = std::move(f);
+    }
+    /// Fault injection for the failure path's tests: while on, every LP fails as if no rung had
+    /// solved it (see Simulator, CHOKEPOINT_TEST_FAIL_LP).
+    void inject_failure(bool on) { inject_failure_ = on; }
+
+    /// Forgets every remembered month and basis, so that what follows depends on nothing
+    /// solved before (called at the start of every trial: results must not depend on which
+    /// trials a thread happened to simulate before). `possible` [restriction], if given, marks
+    /// the restrictions that may be active during the trial: their rows are kept in every
+    /// month's LP, so that the LPs keep their shape (and warm starts) when they switch on/off.
+    void forget(const std::vector<char> *possible = nullptr);
+
+    /// Solves the month for all components; results in `out` (resized as needed). Throws
+    /// LpFailure (with its role and value chain filled in) when no rung solves an LP.
+    void solve(const MonthInput &in, MonthOutput &out);
+
+    const AllocatorStats &stats() const { return stats_; }
+
+private:
+    struct Component;
+    struct Problem;
+    struct Month;
+    void solve_component(Component &c, const MonthInput &in, MonthOutput &out);
+    void solve_fresh(Component &c, const MonthInput &in);
+    /// [local demand] short after its stockpile draw, with the component's current deliveries.
+    std::vector<char> short_after(const Component &c, const MonthInput &in) const;
+
+    const Model &m_;
+    std::vector<Component *> comps_;
+    std::vector<std::unique_ptr<Component>> owned_;
+    std::vector<double> unit_;
+    std::vector<char> possible_;
+    bool warm_start_ = true;
+    Rung first_rung_ = Rung::Warm;
+    bool inject_failure_ = false;
+    std::function<void(const LinearProgram &, const std::string &)> observer_;
+    AllocatorStats stats_;
+
+public:
+    ~Allocator();
+    Allocator(const Allocator &) = delete;
+    Allocator &operator=(const Allocator &) = delete;
+};
+
+} // namespace chokepoint

@@ -1,0 +1,126 @@
+// One trial: draw a possible world from the model, then simulate it month by month.
+#pragma once
+
+#include "engine/allocation.hpp"
+#include "model/model.hpp"
+#include "sampling/sampling.hpp"
+#include "stats/stats.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace chokepoint {
+
+/// Per-trial results of a block of consecutive trials, row-major [trial][...].
+struct BlockResult {
+    std::uint64_t first_trial = 0, count = 0;
+    std::vector<double> shortfall, demand_total, shortfall_share, stockpile_min; // [t * D + d]
+    std::vector<std::int32_t> short_months, longest_run, stockout_month;         // [t * D + d]
+    std::vector<std::int32_t> facility_binding_months;                           // [t * F + f]
+    std::vector<std::int32_t> regime;                                            // [t]
+    std::vector<std::int32_t> event_onset;                                       // [t * E + e]
+    std::vector<float> monthly_shortfall; // [(t * D + d) * H + m]
+    std::vector<double> inputs;           // [t * I + i] sampled inputs (store_inputs, rank)
+    Accumulators acc;
+};
+
+Dims dims_of(const Model &m);
+
+/// The uncertain inputs of a model (quantities drawn from at least one uniform coordinate), in a
+/// fixed order: the regime, factors, facilities, demands, events; named <kind>/<id>/<quantity>.
+std::vector<DesignInput> design_inputs(const Model &m);
+/// The names of the inputs a run stores per trial (run.store_inputs, --store-inputs or
+/// sensitivity: rank); empty when it stores none.
+std::vector<std::string> kept_input_names(const Model &m);
+/// Every quantity name, fixed ones included (for messages).
+std::vector<std::string> design_quantities(const Model &m);
+/// The inputs of the baseline and of every scenario (baseline's first): one design serves all
+/// scenarios, so that shared inputs take the same coordinates in each (common random numbers).
+std::vector<DesignInput> design_inputs_union(const Model &m);
+/// The sampling design of a run (run.sampler, replicates, correlations, pick-freeze).
+std::shared_ptr<const Design> make_design(const Model &m);
+
+/// The models a run simulates: the baseline (index 0) and each of its scenarios, with their ids.
+std::vector<const Model *> run_models(const Model &m);
+std::vector<std::string> run_scenario_ids(const Model &m);
+
+/// For each demand of `scenario`, its index among the baseline's demands (by id), or -1.
+std::vector<int> baseline_demands(const Model &baseline, const Model &scenario);
+
+/// Adds the paired differences (scenario minus baseline, trial by trial) of block `s` against
+/// block `base` of the same trials to s.acc; `base_of` from baseline_demands().
+void add_paired_differences(const BlockResult &base, const std::vector<int> &base_of,
+                            const Design &design, BlockResult &s);
+
+/// Everything one trial drew and did, month by month (`chokepoint trial`): filled by
+/// Simulator::run_block when a trace is set. The numbers are those the run records.
+struct TrialTrace {
+    std::vector<std::string> input_names; // every drawn input, as in `chokepoint validate`
+    std::vector<double> input_values;
+    int regime = 0;
+    std::vector<int> event_onset, event_end; // [event] -1 when it did not fire; end exclusive
+    std::vector<double> event_leakage;       // [event] export controls
+    struct Month {
+        std::vector<double> want, delivered, drawn, shortfall, level; // [demand]; level after
+        std::vector<double> capacity;                                 // [facility]
+        std::vector<char> restriction_active;                         // [restriction]
+        std::vector<int> binding_nodes, binding_restrictions;         // model indices
+        // Per value chain: some demand short after its stockpile (the chokepoint test runs).
+        std::vector<char> chain_short; // [component]
+    };
+    std::vector<Month> months;
+};
+
+/// Per-thread simulator; holds the allocator's workspace and per-trial scratch.
+class Simulator {
+public:
+    /// `design`: the run's sampling design (make_design of the baseline; nullptr = this model's
+    /// own). `warm_start`: see Allocator.
+    explicit Simulator(const Model &model, std::shared_ptr<const Design> design = nullptr,
+                       bool warm_start = true);
+    void run_block(std::uint64_t first_trial, std::uint64_t count, BlockResult &out);
+    const AllocatorStats &allocator_stats() const { return alloc_.stats(); }
+    /// Records what each following trial draws and does into `trace` (nullptr: stop; the trace
+    /// then holds the last trial run). For `chokepoint trial`, not for runs.
+    void set_trace(TrialTrace *trace) { trace_ = trace; }
+    /// Starts every allocation LP's solver ladder at `r` (diagnostics: compare with CLP).
+    void set_first_rung(Rung r) { alloc_.set_first_rung(r); }
+    /// The allocator (tests: its LP observer).
+    Allocator &allocator() { return alloc_; }
+    /// Names of the inputs stored per trial in BlockResult::inputs (when kept).
+    const std::vector<std::string> &input_names() const { return input_names_; }
+    bool keeps_inputs() const;
+
+private:
+    struct Ids;
+    void run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &out);
+
+    const Model &m_;
+    Allocator alloc_;
+    Dims dims_;
+    std::shared_ptr<const Design> design_;
+    std::shared_ptr<Design::Workspace> ws_;
+    std::vector<double> u_;        // the block's uniform coordinates [t * K + c]
+    std::vector<int> coord_;       // per quantity slot: first coordinate, -1 if not drawn
+    std::vector<int> input_slots_; // the slots that are inputs, in input order
+    std::vector<std::string> input_names_;
+    std::vector<double> values_; // per slot: the value drawn in this trial
+    std::vector<std::uint64_t> outage_qid_;
+    bool keeps_inputs_ = false; // kept_input_names(model) is not empty
+    std::vector<int> demand_component_, node_component_, restriction_component_;
+    // scratch
+    std::vector<double> factors_, capacity_, want_, leak_;
+    std::vector<double> level_, max_level_, max_draw_, refill_rate_; // stockpiles, per demand
+    std::vector<double> avail_; // per demand: what its stockpile can give this month
+    std::vector<char> active_, possible_;
+    MonthOutput month_out_;
+    TrialTrace *trace_ = nullptr;
+    // Fault injection (tests of the failure path): CHOKEPOINT_TEST_FAIL_LP=<trial>:<month> makes
+    // every LP of that month of that trial fail; read once at construction (docs/robustness.md).
+    long long fail_trial_ = -1;
+    int fail_month_ = -1;
+};
+
+} // namespace chokepoint

@@ -1,0 +1,2146 @@
+#include "io/output.hpp"
+
+#include "core/random.hpp"
+#include "stats/sensitivity.hpp"
+#include "core/sha256.hpp"
+#include "version.hpp"
+
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <ctime>
+#include <fcntl.h>
+#include <filesystem>
+#include <functional>
+#include <hdf5_hl.h>
+#include <iostream>
+#include <limits>
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+#include <string_view>
+#include <sys/stat.h>
+#include <system_error>
+#include <unistd.h>
+
+namespace chokepoint {
+
+namespace {
+
+template <class T> const H5::PredType &h5type();
+template <> const H5::PredType &h5type<double>() {
+    return H5::PredType::NATIVE_DOUBLE;
+}
+template <> const H5::PredType &h5type<std::int32_t>() {
+    return H5::PredType::NATIVE_INT32;
+}
+template <> const H5::PredType &h5type<std::uint64_t>() {
+    return H5::PredType::NATIVE_UINT64;
+}
+
+const H5::StrType &vlen_str() {
+    static const H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
+    return t;
+}
+
+void drop_attr(H5::H5Object &obj, const char *name) {
+    if (obj.attrExists(name))
+        obj.removeAttr(name);
+}
+
+void attr_string(H5::H5Object &obj, const char *name, const std::string &value) {
+    drop_attr(obj, name);
+    H5::DataSpace scalar(H5S_SCALAR);
+    auto a = obj.createAttribute(name, vlen_str(), scalar);
+    a.write(vlen_str(), value);
+}
+
+template <class T> void attr_scalar(H5::H5Object &obj, const char *name, T value) {
+    drop_attr(obj, name);
+    H5::DataSpace scalar(H5S_SCALAR);
+    auto a = obj.createAttribute(name, h5type<T>(), scalar);
+    a.write(h5type<T>(), &value);
+}
+
+void write_strings(H5::Group &g, const char *name, const std::vector<std::string> &values) {
+    const hsize_t n = values.size();
+    H5::DataSpace space(1, &n);
+    auto ds = g.createDataSet(name, vlen_str(), space);
+    std::vector<const char *> ptrs;
+    for (const auto &v : values)
+        ptrs.push_back(v.c_str());
+    if (n)
+        ds.write(ptrs.data(), vlen_str());
+}
+
+template <class T>
+void write_array(H5::Group &g, const char *name, const std::vector<T> &values,
+                 std::vector<hsize_t> dims = {}) {
+    if (dims.empty())
+        dims.push_back(values.size());
+    H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
+    auto ds = g.createDataSet(name, h5type<T>(), space);
+    if (!values.empty())
+        ds.write(values.data(), h5type<T>());
+}
+
+/// Makes `ds` the dimension scale (coordinate) named `name`: netCDF-4 readers (xarray with
+/// h5netcdf) then see named dimensions.
+void make_scale(H5::DataSet &ds, const std::string &name) {
+    if (H5DSset_scale(ds.getId(), name.c_str()) < 0)
+        throw std::runtime_error("cannot make dimension scale " + name);
+}
+
+/// Attaches the scales named in `dims` (datasets of `g`) to the dimensions of dataset `name`.
+void label(H5::Group &g, const std::string &name, const std::vector<std::string> &dims) {
+    auto ds = g.openDataSet(name);
+    const int rank = ds.getSpace().getSimpleExtentNdims();
+    if (rank != static_cast<int>(dims.size()))
+        throw std::logic_error("dataset " + name + " has rank " + std::to_string(rank) +
+                               ", labels " + std::to_string(dims.size()));
+    for (int i = 0; i < rank; ++i) {
+        auto scale = g.openDataSet(dims[static_cast<std::size_t>(i)]);
+        if (H5DSattach_scale(ds.getId(), scale.getId(), static_cast<unsigned>(i)) < 0)
+            throw std::runtime_error("cannot attach dimension " +
+                                     dims[static_cast<std::size_t>(i)] + " to " + name);
+    }
+}
+
+/// The ids of a list of model entities.
+template <class T> std::vector<std::string> ids(const std::vector<T> &items) {
+    std::vector<std::string> out;
+    for (const auto &x : items)
+        out.push_back(x.id);
+    return out;
+}
+
+/// A coordinate of names (ids) as a dimension scale of group `g`.
+void name_scale(H5::Group &g, const char *dim, const std::vector<std::string> &values) {
+    write_strings(g, dim, values);
+    auto ds = g.openDataSet(dim);
+    make_scale(ds, dim);
+}
+
+/// Coordinates of a group: index (0..n-1) scales and name scales.
+void index_scale(H5::Group &g, const std::string &name, hsize_t n) {
+    std::vector<std::int32_t> v(static_cast<std::size_t>(n));
+    for (hsize_t i = 0; i < n; ++i)
+        v[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(i);
+    H5::DataSpace space(1, &n);
+    auto ds = g.createDataSet(name, H5::PredType::NATIVE_INT32, space);
+    if (n)
+        ds.write(v.data(), H5::PredType::NATIVE_INT32);
+    make_scale(ds, name);
+}
+
+/// A dataset extendible along its first dimension (the trial), chunked and compressed.
+class Appendable {
+public:
+    Appendable() = default;
+    Appendable(H5::Group &g, const char *name, const H5::PredType &type, std::vector<hsize_t> inner,
+               hsize_t chunk_rows)
+        : type_(&type), inner_(std::move(inner)) {
+        std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED}, chunk{chunk_rows};
+        hsize_t row_elems = 1;
+        for (hsize_t d : inner_) {
+            dims.push_back(d);
+            // A dimension of size 0 (a model without events, say) cannot be chunked as fixed.
+            maxdims.push_back(d ? d : H5S_UNLIMITED);
+            chunk.push_back(std::max<hsize_t>(1, d));
+            row_elems *= std::max<hsize_t>(1, d);
+        }
+        // Keep chunks near 1 MiB or below whatever the inner size.
+        const hsize_t bytes_per_row = row_elems * type.getSize();
+        chunk[0] = std::max<hsize_t>(
+            1, std::min<hsize_t>(chunk_rows, (1u << 20) / std::max<hsize_t>(1, bytes_per_row)));
+        H5::DataSpace space(static_cast<int>(dims.size()), dims.data(), maxdims.data());
+        H5::DSetCreatPropList plist;
+        plist.setChunk(static_cast<int>(chunk.size()), chunk.data());
+        plist.setShuffle();
+        plist.setDeflate(4);
+        ds_ = g.createDataSet(name, type, space, plist);
+    }
+
+    /// Reopens an existing dataset (a resumed checkpoint) to append after its rows.
+    static Appendable open(H5::Group &g, const char *name, const H5::PredType &type) {
+        Appendable a;
+        a.type_ = &type;
+        a.ds_ = g.openDataSet(name);
+        const auto space = a.ds_.getSpace();
+        std::vector<hsize_t> dims(static_cast<std::size_t>(space.getSimpleExtentNdims()));
+        space.getSimpleExtentDims(dims.data());
+        a.rows_ = dims.at(0);
+        a.inner_.assign(dims.begin() + 1, dims.end());
+        return a;
+    }
+    hsize_t rows() const { return rows_; }
+
+    /// Appends `rows` rows from `data`; feeds their bytes, as written, to `digest` (if any).
+    template <class T> void append(const T *data, hsize_t rows, Sha256 *digest = nullptr) {
+        if (rows == 0)
+            return;
+        std::vector<hsize_t> newdims{rows_ + rows}, start{rows_}, count{rows};
+        for (hsize_t d : inner_) {
+            newdims.push_back(d);
+            start.push_back(0);
+            count.push_back(d);
+        }
+        ds_.extend(newdims.data());
+        H5::DataSpace fspace = ds_.getSpace();
+        fspace.selectHyperslab(H5S_SELECT_SET, count.data(), start.data());
+        H5::DataSpace mspace(static_cast<int>(count.size()), count.data());
+        ds_.write(data, *type_, mspace, fspace);
+        rows_ += rows;
+        if (digest) {
+            hsize_t elems = rows;
+            for (hsize_t d : inner_)
+                elems *= d;
+            digest->update(data, static_cast<std::size_t>(elems) * sizeof(T));
+        }
+    }
+
+    H5::DataSet &dataset() { return ds_; }
+    const std::vector<hsize_t> &inner() const { return inner_; }
+
+private:
+    H5::DataSet ds_;
+    const H5::PredType *type_ = nullptr;
+    std::vector<hsize_t> inner_;
+    hsize_t rows_ = 0;
+};
+
+bool fs_exists(const std::string &path) {
+    std::error_code ec;
+    return std::filesystem::exists(path, ec);
+}
+
+template <> const H5::PredType &h5type<float>() {
+    return H5::PredType::NATIVE_FLOAT;
+}
+
+std::string utc_now() {
+    const auto now = std::chrono::system_clock::now();
+    const std::time_t t = std::chrono::system_clock::to_time_t(now);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+bool has_attr(const H5::H5Object &o, const char *name) {
+    return o.attrExists(name);
+}
+
+std::string read_attr_string(const H5::H5Object &o, const char *name) {
+    auto a = o.openAttribute(name);
+    std::string v;
+    a.read(a.getStrType(), v);
+    return v;
+}
+
+template <class T> T read_attr_scalar(const H5::H5Object &o, const char *name) {
+    auto a = o.openAttribute(name);
+    T v{};
+    a.read(h5type<T>(), &v);
+    return v;
+}
+
+std::vector<std::string> read_strings(const H5::Group &g, const char *name) {
+    auto ds = g.openDataSet(name);
+    const auto n = static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints());
+    std::vector<char *> ptrs(n, nullptr);
+    if (n)
+        ds.read(ptrs.data(), vlen_str());
+    std::vector<std::string> out;
+    for (auto *p : ptrs)
+        out.emplace_back(p ? p : "");
+    if (n) {
+        auto space = ds.getSpace();
+        H5Dvlen_reclaim(vlen_str().getId(), space.getId(), H5P_DEFAULT, ptrs.data());
+    }
+    return out;
+}
+
+/// Parses 64 hex digits into `out`; false when `h` is not that.
+bool unhex(const std::string &h, std::array<std::uint8_t, 32> &out) {
+    if (h.size() != 64)
+        return false;
+    for (std::size_t i = 0; i < 32; ++i) {
+        unsigned v = 0;
+        for (std::size_t k = 0; k < 2; ++k) {
+            const char c = h[2 * i + k];
+            const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (d < 0)
+                return false;
+            v = v * 16 + static_cast<unsigned>(d);
+        }
+        out[i] = static_cast<std::uint8_t>(v);
+    }
+    return true;
+}
+
+} // namespace
+
+/// The model's index tables (names of products, facilities, demands, ...) in `parent`/model.
+void write_model_tables(H5::Group &parent, const Model &m) {
+    auto mg = parent.createGroup("model");
+    std::vector<std::string> names, recipes;
+    for (const auto &p : m.products) {
+        names.push_back(p.id);
+        std::string r;
+        for (const auto &[q, c] : p.recipe) {
+            if (!r.empty())
+                r += ",";
+            std::ostringstream os;
+            os.precision(17);
+            os << c;
+            r += m.products[static_cast<std::size_t>(q)].id + ":" + os.str();
+        }
+        recipes.push_back(r);
+    }
+    write_strings(mg, "products", names);
+    write_strings(mg, "recipes", recipes);
+    names.clear();
+    std::vector<std::int32_t> prod;
+    std::vector<std::string> ctry;
+    for (const auto &f : m.facilities) {
+        names.push_back(f.id);
+        prod.push_back(f.product);
+        ctry.push_back(m.countries[static_cast<std::size_t>(f.country)]);
+    }
+    write_strings(mg, "facilities", names);
+    write_array(mg, "facility_product", prod);
+    write_strings(mg, "facility_country", ctry);
+    names.clear();
+    prod.clear();
+    ctry.clear();
+    std::vector<std::int32_t> tier, has_stockpile;
+    for (const auto &d : m.demands) {
+        names.push_back(d.id);
+        prod.push_back(d.product);
+        ctry.push_back(m.countries[static_cast<std::size_t>(d.country)]);
+        tier.push_back(d.tier);
+        has_stockpile.push_back(d.has_stockpile ? 1 : 0);
+    }
+    write_array(mg, "demand_has_stockpile", has_stockpile);
+    write_strings(mg, "demands", names);
+    write_array(mg, "demand_product", prod);
+    write_strings(mg, "demand_country", ctry);
+    write_array(mg, "demand_tier", tier);
+    names.clear();
+    std::vector<std::string> types;
+    for (const auto &e : m.events) {
+        names.push_back(e.id);
+        types.push_back(e.type == EventType::ExportControl ? "export_control" : "capacity_shock");
+    }
+    write_strings(mg, "events", names);
+    write_strings(mg, "event_type", types);
+    names.clear();
+    std::vector<double> weights;
+    for (const auto &r : m.regimes) {
+        names.push_back(r.id);
+        weights.push_back(r.weight);
+    }
+    write_strings(mg, "regimes", names);
+    write_array(mg, "regime_weight", weights);
+    names.clear();
+    for (const auto &r : m.restrictions)
+        names.push_back(r.id);
+    write_strings(mg, "restrictions", names);
+    std::vector<std::string> covered;
+    for (const auto &r : m.restrictions) {
+        std::string list;
+        for (std::size_t p = 0; p < m.products.size(); ++p)
+            if (r.product[p])
+                list += (list.empty() ? "" : ",") + m.products[p].id;
+        covered.push_back(list);
+    }
+    write_strings(mg, "restriction_products", covered);
+    std::vector<std::int32_t> chain;
+    for (const auto &p : m.products)
+        chain.push_back(p.component);
+    write_array(mg, "product_chain", chain);
+    write_strings(mg, "nodes", m.node_names);
+    write_strings(mg, "countries", m.countries);
+}
+
+/// Root attributes, config texts and model tables of a new results file.
+void write_header(H5::H5File &file, const Model &m, const RunInfo &info) {
+    auto root = file.openGroup("/");
+    attr_string(root, "filetype", kFileType);
+    {
+        const hsize_t two = 2;
+        H5::DataSpace sp(1, &two);
+        auto a = root.createAttribute("format_version", H5::PredType::NATIVE_INT32, sp);
+        const std::int32_t v[2] = {kFormatMajor, kFormatMinor};
+        a.write(H5::PredType::NATIVE_INT32, v);
+    }
+    attr_string(root, "program_version", kVersion);
+    attr_string(root, "git_commit", kGitCommit);
+    attr_scalar<std::uint64_t>(root, "seed", m.run.seed);
+    attr_scalar<std::int32_t>(root, "horizon_months", m.run.horizon_months);
+    attr_scalar<std::uint64_t>(root, "block_size", m.run.block_size);
+    attr_scalar<std::int32_t>(root, "threads", info.threads);
+    attr_scalar<std::int32_t>(root, "ranks", info.ranks);
+    attr_scalar<std::uint64_t>(root, "trials_planned", m.run.trials);
+    attr_scalar<std::uint64_t>(root, "trials_requested", m.run.requested_trials);
+    attr_scalar<std::uint64_t>(root, "blocks_total", info.blocks_total);
+    attr_scalar<std::uint64_t>(root, "first_block", info.first_block);
+    attr_scalar<std::uint64_t>(root, "end_block", info.end_block);
+    attr_scalar<std::int32_t>(root, "shard_index", info.shard_index);
+    attr_scalar<std::int32_t>(root, "shard_count", info.shard_count);
+    attr_string(root, "config_sha256", info.config_sha256);
+    attr_string(root, "name", m.name);
+    attr_string(root, "description", m.description);
+    attr_string(root, "start", m.run.start);
+
+    auto cfg = file.createGroup("/config");
+    std::vector<std::string> paths, texts;
+    for (const auto &f : m.files) {
+        paths.push_back(f.path);
+        texts.push_back(f.text);
+    }
+    write_strings(cfg, "files", paths);
+    write_strings(cfg, "texts", texts);
+
+    auto root_group = file.openGroup("/");
+    write_model_tables(root_group, m);
+
+    std::string list;
+    for (const auto &id : run_scenario_ids(m))
+        list += (list.empty() ? "" : ",") + id;
+    auto root2 = file.openGroup("/");
+    attr_string(root2, "scenarios", list);
+    attr_scalar<std::int32_t>(root2, "store_inputs", m.run.store_inputs ? 1 : 0);
+    attr_scalar<std::int32_t>(root2, "overwrite", info.overwrite ? 1 : 0);
+    if (m.run.stop.enabled) {
+        const auto &st = m.run.stop;
+        std::ostringstream os;
+        os << (st.statistic == Statistic::EUD      ? "eud"
+               : st.statistic == Statistic::PShort ? "p_short"
+                                                   : "lose")
+           << " of " << st.demand << (st.relative ? ": relative se below " : ": se below ")
+           << st.se_below << ", trials " << st.min_trials << ".." << st.max_trials;
+        attr_string(root2, "stop_rule", os.str());
+        attr_scalar<double>(root2, "stop_se_below", st.se_below);
+    }
+    file.createGroup("/scenarios");
+}
+/// The groups and per-trial datasets of one scenario.
+struct ScenarioOut {
+    std::string id;
+    const Model *m = nullptr;
+    H5::Group scen, trials, conv;
+    Appendable shortfall, demand_total, share, short_months, longest_run, stockpile_min, stockout,
+        fac_binding, regime, event_onset, monthly, trial_index, inputs;
+    Appendable conv_trials, conv_eud, conv_eud_se, conv_p_short, conv_p_short_se;
+    std::vector<std::string> input_names;
+    std::uint64_t rows = 0;
+    const Model *run_model = nullptr; // the baseline: its design spans every scenario's inputs
+    // Running sums for the convergence group, from the per-trial rows (exact: a resumed or merged
+    // run writes the same running estimates as one uninterrupted run).
+    std::vector<Moments> run_sf, run_any;
+
+    /// Coordinates naming the model's entities, as dimension scales of group `g`.
+    void name_scales(H5::Group &g) {
+        name_scale(g, "demand", ids(m->demands));
+        name_scale(g, "facility", ids(m->facilities));
+        name_scale(g, "event", ids(m->events));
+    }
+
+    ScenarioOut(H5::H5File &file, const std::string &sid, const Model &model,
+                const std::vector<std::string> &inputs_kept)
+        : id(sid), m(&model), input_names(inputs_kept) {
+        const Model &m = model;
+        H5::Group scenarios = file.openGroup("/scenarios");
+        scen = scenarios.createGroup(id);
+        write_model_tables(scen, m);
+        trials = scen.createGroup("trials");
+        const hsize_t D = m.demands.size(), F = m.facilities.size(), E = m.events.size(),
+                      H = static_cast<hsize_t>(m.run.horizon_months);
+        const hsize_t chunk = std::max<hsize_t>(1, m.run.block_size);
+        shortfall = Appendable(trials, "shortfall", H5::PredType::NATIVE_DOUBLE, {D}, chunk);
+        demand_total = Appendable(trials, "demand_total", H5::PredType::NATIVE_DOUBLE, {D}, chunk);
+        share = Appendable(trials, "shortfall_share", H5::PredType::NATIVE_DOUBLE, {D}, chunk);
+        short_months = Appendable(trials, "short_months", H5::PredType::NATIVE_INT32, {D}, chunk);
+        longest_run = Appendable(trials, "longest_run", H5::PredType::NATIVE_INT32, {D}, chunk);
+        stockpile_min =
+            Appendable(trials, "stockpile_min", H5::PredType::NATIVE_DOUBLE, {D}, chunk);
+        stockout = Appendable(trials, "stockout_month", H5::PredType::NATIVE_INT32, {D}, chunk);
+        fac_binding =
+            Appendable(trials, "facility_binding_months", H5::PredType::NATIVE_INT32, {F}, chunk);
+        regime = Appendable(trials, "regime", H5::PredType::NATIVE_INT32, {}, chunk);
+        event_onset = Appendable(trials, "event_onset", H5::PredType::NATIVE_INT32, {E}, chunk);
+        if (m.run.store_monthly)
+            monthly =
+                Appendable(trials, "monthly_shortfall", H5::PredType::NATIVE_FLOAT, {D, H}, chunk);
+
+        // Named dimensions (HDF5 dimension scales, read by netCDF-4 tools such as xarray).
+        trial_index = Appendable(trials, "trial", H5::PredType::NATIVE_UINT64, {}, chunk);
+        make_scale(trial_index.dataset(), "trial");
+        name_scales(trials);
+        index_scale(trials, "month", H);
+        for (const char *name : {"shortfall", "demand_total", "shortfall_share", "short_months",
+                                 "longest_run", "stockpile_min", "stockout_month"})
+            label(trials, name, {"trial", "demand"});
+        label(trials, "facility_binding_months", {"trial", "facility"});
+        label(trials, "regime", {"trial"});
+        label(trials, "event_onset", {"trial", "event"});
+        if (m.run.store_monthly)
+            label(trials, "monthly_shortfall", {"trial", "demand", "month"});
+        if (!input_names.empty()) {
+            inputs = Appendable(trials, "inputs", H5::PredType::NATIVE_DOUBLE,
+                                {static_cast<hsize_t>(input_names.size())}, chunk);
+            name_scale(trials, "input", input_names);
+            label(trials, "inputs", {"trial", "input"});
+        }
+        // Running estimates after each block (a convergence plot).
+        conv = scen.createGroup("convergence");
+        conv_trials = Appendable(conv, "trials", H5::PredType::NATIVE_UINT64, {}, 64);
+        make_scale(conv_trials.dataset(), "trials");
+        conv_eud = Appendable(conv, "eud", H5::PredType::NATIVE_DOUBLE, {D}, 64);
+        conv_eud_se = Appendable(conv, "eud_se", H5::PredType::NATIVE_DOUBLE, {D}, 64);
+        conv_p_short = Appendable(conv, "p_short", H5::PredType::NATIVE_DOUBLE, {D}, 64);
+        conv_p_short_se = Appendable(conv, "p_short_se", H5::PredType::NATIVE_DOUBLE, {D}, 64);
+        name_scale(conv, "demand", ids(m.demands));
+        for (const char *name : {"eud", "eud_se", "p_short", "p_short_se"})
+            label(conv, name, {"trials", "demand"});
+    }
+
+    /// Reopens the groups of a checkpoint to append to them.
+    ScenarioOut(H5::H5File &file, const std::string &sid, const Model &model, bool /*open*/)
+        : id(sid), m(&model) {
+        scen = file.openGroup("/scenarios/" + id);
+        trials = scen.openGroup("trials");
+        conv = scen.openGroup("convergence");
+        using P = H5::PredType;
+        shortfall = Appendable::open(trials, "shortfall", P::NATIVE_DOUBLE);
+        demand_total = Appendable::open(trials, "demand_total", P::NATIVE_DOUBLE);
+        share = Appendable::open(trials, "shortfall_share", P::NATIVE_DOUBLE);
+        short_months = Appendable::open(trials, "short_months", P::NATIVE_INT32);
+        longest_run = Appendable::open(trials, "longest_run", P::NATIVE_INT32);
+        stockpile_min = Appendable::open(trials, "stockpile_min", P::NATIVE_DOUBLE);
+        stockout = Appendable::open(trials, "stockout_month", P::NATIVE_INT32);
+        fac_binding = Appendable::open(trials, "facility_binding_months", P::NATIVE_INT32);
+        regime = Appendable::open(trials, "regime", P::NATIVE_INT32);
+        event_onset = Appendable::open(trials, "event_onset", P::NATIVE_INT32);
+        if (model.run.store_monthly)
+            monthly = Appendable::open(trials, "monthly_shortfall", P::NATIVE_FLOAT);
+        if (H5Lexists(trials.getId(), "inputs", H5P_DEFAULT) > 0) {
+            inputs = Appendable::open(trials, "inputs", P::NATIVE_DOUBLE);
+            input_names.resize(static_cast<std::size_t>(inputs.inner().at(0)));
+        }
+        trial_index = Appendable::open(trials, "trial", P::NATIVE_UINT64);
+        conv_trials = Appendable::open(conv, "trials", P::NATIVE_UINT64);
+        conv_eud = Appendable::open(conv, "eud", P::NATIVE_DOUBLE);
+        conv_eud_se = Appendable::open(conv, "eud_se", P::NATIVE_DOUBLE);
+        conv_p_short = Appendable::open(conv, "p_short", P::NATIVE_DOUBLE);
+        conv_p_short_se = Appendable::open(conv, "p_short_se", P::NATIVE_DOUBLE);
+        rows = trial_index.rows();
+    }
+
+    /// The datasets a block appends to, in the order append() writes them (and feeds their rows
+    /// to the digest): paths relative to the scenario's group. The integrity digest of /state
+    /// (docs/output-format.md) lists them, so that a reader can recompute it.
+    std::vector<std::string> digest_layout() const {
+        std::vector<std::string> v{"trials/shortfall",
+                                   "trials/demand_total",
+                                   "trials/shortfall_share",
+                                   "trials/short_months",
+                                   "trials/longest_run",
+                                   "trials/stockpile_min",
+                                   "trials/stockout_month",
+                                   "trials/facility_binding_months",
+                                   "trials/regime",
+                                   "trials/event_onset",
+                                   "trials/trial"};
+        if (m->run.store_monthly)
+            v.push_back("trials/monthly_shortfall");
+        if (!input_names.empty())
+            v.push_back("trials/inputs");
+        for (const char *c : {"trials", "eud", "eud_se", "p_short", "p_short_se"})
+            v.push_back(std::string("convergence/") + c);
+        return v;
+    }
+
+    void append(const BlockResult &b, Sha256 *digest) {
+        const hsize_t n = b.count;
+        shortfall.append(b.shortfall.data(), n, digest);
+        demand_total.append(b.demand_total.data(), n, digest);
+        share.append(b.shortfall_share.data(), n, digest);
+        short_months.append(b.short_months.data(), n, digest);
+        longest_run.append(b.longest_run.data(), n, digest);
+        stockpile_min.append(b.stockpile_min.data(), n, digest);
+        stockout.append(b.stockout_month.data(), n, digest);
+        fac_binding.append(b.facility_binding_months.data(), n, digest);
+        regime.append(b.regime.data(), n, digest);
+        event_onset.append(b.event_onset.data(), n, digest);
+        std::vector<std::uint64_t> idx(static_cast<std::size_t>(n));
+        for (hsize_t i = 0; i < n; ++i)
+            idx[static_cast<std::size_t>(i)] = b.first_trial + i;
+        trial_index.append(idx.data(), n, digest);
+        if (m->run.store_monthly)
+            monthly.append(b.monthly_shortfall.data(), n, digest);
+        if (!input_names.empty()) {
+            if (b.inputs.size() != n * input_names.size())
+                throw std::logic_error("block inputs do not match the stored inputs");
+            inputs.append(b.inputs.data(), n, digest);
+        }
+        rows += n;
+        const auto D = m->demands.size();
+        run_sf.resize(D);
+        run_any.resize(D);
+        for (hsize_t t = 0; t < n; ++t)
+            for (std::size_t d = 0; d < D; ++d) {
+                run_sf[d].add(b.shortfall[t * D + d]);
+                run_any[d].add(b.short_months[t * D + d] > 0 ? 1.0 : 0.0);
+            }
+        append_convergence(digest);
+    }
+
+    void append_convergence(Sha256 *digest) {
+        const auto D = m->demands.size();
+        std::vector<double> e(D), es(D), p(D), ps(D);
+        for (std::size_t d = 0; d < D; ++d) {
+            e[d] = run_sf[d].mean();
+            es[d] = run_sf[d].se();
+            p[d] = run_any[d].mean();
+            ps[d] = run_any[d].se();
+        }
+        const std::uint64_t n = rows;
+        conv_trials.append(&n, 1, digest);
+        conv_eud.append(e.data(), 1, digest);
+        conv_eud_se.append(es.data(), 1, digest);
+        conv_p_short.append(p.data(), 1, digest);
+        conv_p_short_se.append(ps.data(), 1, digest);
+    }
+};
+
+struct ResultWriter::Impl {
+    const Model &m;
+    RunInfo info;
+    H5::H5File file;
+    std::vector<ScenarioOut> sc;
+    std::uint64_t rows = 0;
+    /// The digest chain of the blocks appended (docs/output-format.md, /state): after block k,
+    /// SHA-256(chain after block k-1, then the bytes block k appended to every dataset of every
+    /// scenario in digest_layout() order); all zero before the first block.
+    std::array<std::uint8_t, 32> chain{};
+
+    /// Reopens a checkpoint (copied to `path`) to continue appending to it.
+    Impl(const std::string &path, const Model &model, const RunInfo &ri, bool /*resume*/)
+        : m(model), info(ri) {
+        quiet_hdf5_errors();
+        file = H5::H5File(path, H5F_ACC_RDWR);
+        const auto models = run_models(m);
+        const auto sids = run_scenario_ids(m);
+        for (std::size_t k = 0; k < models.size(); ++k) {
+            sc.emplace_back(file, sids[k], *models[k], true);
+            sc.back().run_model = &m;
+        }
+        rows = sc.front().rows;
+        // The chain goes on from the checkpoint's (read_stored_run checked it against the data).
+        auto state = file.openGroup("/state");
+        if (!unhex(read_attr_string(state, "trials_sha256"), chain))
+            throw std::runtime_error("/state: trials_sha256 is not a SHA-256 digest");
+        auto root = file.openGroup("/");
+        attr_scalar<std::int32_t>(root, "threads", info.threads);
+        attr_scalar<std::int32_t>(root, "ranks", info.ranks);
+    }
+
+    Impl(const std::string &path, const Model &model, const RunInfo &ri) : m(model), info(ri) {
+        quiet_hdf5_errors();
+        file = H5::H5File(path, H5F_ACC_EXCL);
+        write_header(file, m, info);
+        const auto models = run_models(m);
+        const auto sids = run_scenario_ids(m);
+        for (std::size_t k = 0; k < models.size(); ++k) {
+            sc.emplace_back(file, sids[k], *models[k],
+                            k < info.input_names.size() ? info.input_names[k]
+                                                        : std::vector<std::string>{});
+            sc.back().run_model = &m;
+        }
+    }
+};
+
+namespace {
+/// Names the dimensions of every dataset of the summary group (see docs/output-format.md).
+void label_summary(ScenarioOut &S, H5::Group &sg) {
+    const Model &m = *S.m;
+    S.name_scales(sg);
+    name_scale(sg, "regime", ids(m.regimes));
+    name_scale(sg, "restriction", ids(m.restrictions));
+    name_scale(sg, "node", m.node_names);
+    index_scale(sg, "month", static_cast<hsize_t>(m.run.horizon_months));
+    index_scale(sg, "grid", 101);
+    auto values = [&](const char *dim, const char *source) {
+        auto src = sg.openDataSet(source);
+        std::vector<double> x(static_cast<std::size_t>(src.getSpace().getSimpleExtentNpoints()));
+        if (!x.empty())
+            src.read(x.data(), H5::PredType::NATIVE_DOUBLE);
+        write_array(sg, dim, x);
+        auto ds = sg.openDataSet(dim);
+        make_scale(ds, dim);
+    };
+    values("quantile", "quantile_levels");
+    values("threshold", "threshold_levels");
+    values("var_level", "var_levels");
+    if (m.run.store_monthly)
+        values("band", "monthly_band_levels");
+
+    // Every dataset's dimensions, by name (a "_se" twin has its base's dimensions).
+    const std::vector<std::pair<std::string, std::vector<std::string>>> table = {
+        {"eud", {"demand"}},
+        {"expected_demand", {"demand"}},
+        {"eud_share", {"demand"}},
+        {"mean_shortfall_share", {"demand"}},
+        {"lose", {"demand"}},
+        {"p_short", {"demand"}},
+        {"monthly_mean_shortfall", {"demand", "month"}},
+        {"facility_binding_trial_share", {"facility"}},
+        {"facility_binding_month_share", {"facility"}},
+        {"facility_binding_unserved", {"facility"}},
+        {"facility_binding_unserved_share", {"facility"}},
+        {"node_binding_trial_share", {"node"}},
+        {"node_binding_month_share", {"node"}},
+        {"node_binding_unserved", {"node"}},
+        {"node_binding_unserved_share", {"node"}},
+        {"restriction_binding_trial_share", {"restriction"}},
+        {"restriction_binding_month_share", {"restriction"}},
+        {"restriction_binding_unserved", {"restriction"}},
+        {"restriction_binding_unserved_share", {"restriction"}},
+        {"event_fired_share", {"event"}},
+        {"regime_share", {"regime"}},
+        {"eud_given_event", {"event", "demand"}},
+        {"eud_given_no_event", {"event", "demand"}},
+        {"p_short_given_event", {"event", "demand"}},
+        {"p_short_given_no_event", {"event", "demand"}},
+        {"eud_by_regime", {"regime", "demand"}},
+        {"p_short_by_regime", {"regime", "demand"}},
+        {"threshold_levels", {"threshold"}},
+        {"p_share_above", {"demand", "threshold"}},
+        {"quantile_levels", {"quantile"}},
+        {"shortfall_quantiles", {"demand", "quantile"}},
+        {"shortfall_quantiles_ci_low", {"demand", "quantile"}},
+        {"shortfall_quantiles_ci_high", {"demand", "quantile"}},
+        {"var_levels", {"var_level"}},
+        {"var", {"demand", "var_level"}},
+        {"cvar", {"demand", "var_level"}},
+        {"exceedance_x", {"demand", "grid"}},
+        {"exceedance_p", {"demand", "grid"}},
+        {"monthly_band_levels", {"band"}},
+        {"monthly_shortfall_bands", {"demand", "month", "band"}},
+        {"diff_eud", {"demand"}},
+        {"diff_eud_se_independent", {"demand"}},
+        {"diff_lose", {"demand"}},
+        {"diff_lose_se_independent", {"demand"}},
+        {"diff_p_short", {"demand"}},
+        {"diff_p_short_se_independent", {"demand"}},
+        {"diff_mean_shortfall_share", {"demand"}},
+        {"diff_mean_shortfall_share_se_independent", {"demand"}},
+        {"diff_shortfall_quantiles", {"demand", "quantile"}},
+        {"replicate_eud", {"replicate", "demand"}},
+    };
+    if (H5Lexists(sg.getId(), "replicate_eud", H5P_DEFAULT) > 0) {
+        auto ds = sg.openDataSet("replicate_eud");
+        hsize_t dims[2] = {0, 0};
+        ds.getSpace().getSimpleExtentDims(dims);
+        index_scale(sg, "replicate", dims[0]);
+    }
+    for (const auto &[name, dims] : table) {
+        for (const std::string suffix : {"", "_se"}) {
+            const std::string full = name + suffix;
+            if (H5Lexists(sg.getId(), full.c_str(), H5P_DEFAULT) > 0)
+                label(sg, full, dims);
+        }
+    }
+}
+
+} // namespace
+
+ResultWriter::ResultWriter(const std::string &path, const Model &model, const RunInfo &info)
+    : impl_(std::make_unique<Impl>(path, model, info)) {}
+
+ResultWriter::ResultWriter(const std::string &path, const Model &model, const RunInfo &info, Resume)
+    : impl_(std::make_unique<Impl>(path, model, info, true)) {}
+
+std::uint64_t ResultWriter::rows() const {
+    return impl_->rows;
+}
+
+RunInfo &ResultWriter::info() {
+    return impl_->info;
+}
+
+std::string hdf5_errno_text() {
+    std::string cause;
+    H5Ewalk2(
+        H5E_DEFAULT, H5E_WALK_UPWARD,
+        [](unsigned, const H5E_error2_t *err, void *data) -> herr_t {
+            auto &out = *static_cast<std::string *>(data);
+            if (out.empty() && err->desc) {
+                const std::string d = err->desc;
+                const auto at = d.find("errno = ");
+                if (at == std::string::npos)
+                    return 0;
+                // "errno = 28, error message = 'No space left on device', buf = ..., ..."
+                const auto msg = d.find("error message = '", at);
+                const auto end = msg == std::string::npos ? msg : d.find('\'', msg + 17);
+                out = end == std::string::npos ? d.substr(at) : d.substr(at, end + 1 - at);
+            }
+            return 0;
+        },
+        &cause);
+    return cause;
+}
+
+namespace {
+/// Flushes `file`; on failure throws H5::FileIException whose message carries the system's reason
+/// (e.g. "errno = 28, error message = 'No space left on device'"), read from HDF5's error stack
+/// at once: the HDF5 calls of the clean-up while the exception unwinds (closing groups) clear it.
+void flush_file(H5::H5File &file) {
+    if (H5Fflush(file.getId(), H5F_SCOPE_GLOBAL) >= 0)
+        return;
+    const std::string cause = hdf5_errno_text();
+    H5Eclear2(H5E_DEFAULT); // said here: the caller need not find it again
+    throw H5::FileIException("H5File::flush",
+                             "H5Fflush failed" + (cause.empty() ? "" : ": " + cause));
+}
+
+/// What the integrity digest of /state covers (docs/output-format.md): the run's layout and
+/// counters (root attributes), the digest chain of the per-trial data, the datasets it covers,
+/// and every statistics word.
+struct StateFacts {
+    std::uint64_t seed = 0, block_size = 0, trials_planned = 0, blocks_total = 0, first_block = 0,
+                  end_block = 0, next_block = 0, trials = 0;
+    std::string config_sha256, trials_sha256;
+    std::vector<std::string> ids, layouts; // per scenario: id, "dataset,dataset,..."
+    std::vector<std::vector<std::uint64_t>> words;
+};
+
+std::string state_digest(const StateFacts &f) {
+    Sha256 h;
+    h.update("chokepoint /state digest 1\n");
+    auto u64 = [&](std::uint64_t v) {
+        std::uint8_t b[8];
+        for (int i = 0; i < 8; ++i)
+            b[i] = static_cast<std::uint8_t>(v >> (8 * i));
+        h.update(b, 8);
+    };
+    auto str = [&](const std::string &x) {
+        u64(x.size());
+        h.update(x);
+    };
+    for (const std::uint64_t v : {f.seed, f.block_size, f.trials_planned, f.blocks_total,
+                                  f.first_block, f.end_block, f.next_block, f.trials})
+        u64(v);
+    str(f.config_sha256);
+    str(f.trials_sha256);
+    u64(f.ids.size());
+    for (std::size_t k = 0; k < f.ids.size(); ++k) {
+        str(f.ids[k]);
+        str(f.layouts[k]);
+        u64(f.words[k].size());
+        for (const std::uint64_t w : f.words[k])
+            u64(w);
+    }
+    return hex(h.digest());
+}
+
+/// "id:layout;id:layout" of StateFacts, as stored in /state's `trials_sha256_datasets`.
+std::string join_layouts(const std::vector<std::string> &ids,
+                         const std::vector<std::string> &layouts) {
+    std::string s;
+    for (std::size_t k = 0; k < ids.size(); ++k)
+        s += (k ? ";" : "") + ids[k] + ":" + layouts[k];
+    return s;
+}
+
+/// The layout attributes of the root, as the file holds them now.
+void read_layout_attrs(const H5::H5Object &root, StateFacts &f) {
+    f.seed = read_attr_scalar<std::uint64_t>(root, "seed");
+    f.block_size = read_attr_scalar<std::uint64_t>(root, "block_size");
+    f.trials_planned = read_attr_scalar<std::uint64_t>(root, "trials_planned");
+    f.blocks_total = read_attr_scalar<std::uint64_t>(root, "blocks_total");
+    f.first_block = read_attr_scalar<std::uint64_t>(root, "first_block");
+    f.end_block = read_attr_scalar<std::uint64_t>(root, "end_block");
+    f.config_sha256 = read_attr_string(root, "config_sha256");
+}
+
+/// Replaces /state with the exact statistics state of every scenario, the next block to run and
+/// the integrity digests (docs/output-format.md): `trials_sha256`, the writer's chain over the
+/// per-trial data, and `sha256` over everything else /state and the root's layout attributes
+/// say. Call it after the root attributes are final.
+void write_state(H5::H5File &file, const Model &model, const std::vector<ScenarioOut> &sc,
+                 std::uint64_t rows, const std::array<std::uint8_t, 32> &chain,
+                 const std::vector<Accumulators> &accs, std::uint64_t next_block) {
+    const auto ids = run_scenario_ids(model);
+    if (H5Lexists(file.getId(), "/state", H5P_DEFAULT) > 0)
+        file.unlink("/state");
+    auto g = file.createGroup("/state");
+    attr_scalar<std::uint64_t>(g, "next_block", next_block);
+    attr_string(g, "about",
+                "exact state of the statistics of each scenario (chokepoint::Accumulators::save) "
+                "after the blocks before next_block: what resume and merge continue from");
+    StateFacts f;
+    read_layout_attrs(file.openGroup("/"), f);
+    f.next_block = next_block;
+    f.trials = rows;
+    f.trials_sha256 = hex(chain);
+    f.ids = ids;
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+        std::string layout;
+        for (const auto &d : sc.at(k).digest_layout())
+            layout += (layout.empty() ? "" : ",") + d;
+        f.layouts.push_back(layout);
+        f.words.push_back(accs.at(k).save());
+        const auto &words = f.words.back();
+        const hsize_t n = words.size();
+        H5::DataSpace space(1, &n);
+        H5::DSetCreatPropList plist;
+        const hsize_t chunk = std::max<hsize_t>(1, std::min<hsize_t>(n, 1 << 16));
+        plist.setChunk(1, &chunk);
+        plist.setDeflate(4);
+        auto ds = g.createDataSet(ids[k], H5::PredType::NATIVE_UINT64, space, plist);
+        if (n)
+            ds.write(words.data(), H5::PredType::NATIVE_UINT64);
+    }
+    attr_string(g, "trials_sha256", f.trials_sha256);
+    attr_string(g, "trials_sha256_datasets", join_layouts(f.ids, f.layouts));
+    attr_string(g, "sha256", state_digest(f));
+}
+} // namespace
+
+void ResultWriter::checkpoint(const std::vector<Accumulators> &acc, std::uint64_t next_block) {
+    quiet_hdf5_errors();
+    auto &I = *impl_;
+    auto root = I.file.openGroup("/");
+    attr_scalar<std::uint64_t>(root, "trials", I.rows);
+    write_state(I.file, I.m, I.sc, I.rows, I.chain, acc, next_block);
+    attr_scalar<std::int32_t>(root, "complete", 0);
+    attr_string(root, "created_utc", utc_now());
+    flush_file(I.file);
+    I.file.close();
+}
+
+ResultWriter::~ResultWriter() = default;
+
+void ResultWriter::append(const std::vector<BlockResult> &blocks) {
+    quiet_hdf5_errors(); // the pipeline's serial stage runs on any thread
+    auto &I = *impl_;
+    Sha256 digest;
+    digest.update(I.chain.data(), I.chain.size());
+    for (std::size_t k = 0; k < I.sc.size(); ++k)
+        I.sc[k].append(blocks.at(k), &digest);
+    I.chain = digest.digest();
+    I.rows = I.sc.front().rows;
+}
+
+void ResultWriter::resume_running(const std::vector<Accumulators> &totals) {
+    auto &I = *impl_;
+    for (std::size_t k = 0; k < I.sc.size(); ++k) {
+        I.sc[k].run_sf = totals.at(k).shortfall;
+        I.sc[k].run_any = totals.at(k).any_short;
+    }
+}
+
+namespace {
+void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_out,
+                     const Accumulators *base_acc);
+}
+
+namespace {
+/// /scenarios/<s>/solver: the scenario's allocation LPs per solver rung (lp.hpp).
+void write_solver(H5::Group &scen, const RungCounts &r) {
+    auto g = scen.createGroup("solver");
+    std::vector<std::string> names;
+    for (int k = 0; k < kRungs; ++k)
+        names.push_back(rung_name(static_cast<Rung>(k)));
+    name_scale(g, "rung", names);
+    write_array(g, "lps", std::vector<std::uint64_t>(r.solved.begin(), r.solved.end()));
+    label(g, "lps", {"rung"});
+    attr_scalar<std::uint64_t>(g, "relaxed", r.relaxed);
+    attr_scalar<std::uint64_t>(g, "failed", r.failed);
+}
+} // namespace
+
+void ResultWriter::finish(const std::vector<Accumulators> &accs) {
+    quiet_hdf5_errors();
+    auto &I = *impl_;
+    RungCounts all;
+    for (std::size_t k = 0; k < I.sc.size(); ++k) {
+        finish_scenario(I.sc[k], accs.at(k), k ? &I.sc[0] : nullptr, k ? &accs[0] : nullptr);
+        write_solver(I.sc[k].scen, accs.at(k).lp_rungs);
+        all.merge(accs.at(k).lp_rungs);
+    }
+    auto root = I.file.openGroup("/");
+    attr_scalar<std::uint64_t>(root, "trials", I.rows);
+    if (I.m.run.stop.enabled) {
+        // A stopped run holds fewer trials than its maximum: it then reads as a run of that many.
+        const std::uint64_t bs = I.m.run.block_size;
+        attr_scalar<std::uint64_t>(root, "trials_planned", I.rows);
+        attr_scalar<std::uint64_t>(root, "blocks_total", (I.rows + bs - 1) / bs);
+        attr_scalar<std::uint64_t>(root, "end_block", (I.rows + bs - 1) / bs);
+        const double v = I.info.stop_value, se = I.info.stop_se;
+        attr_scalar<std::int32_t>(root, "stop_target_met", I.info.stop_met ? 1 : 0);
+        attr_scalar<double>(root, "stop_estimate", v);
+        attr_scalar<double>(root, "stop_se", se);
+    }
+    if (!I.info.resumed_by.empty())
+        attr_string(root, "resumed_by_version", I.info.resumed_by);
+    for (int k = 0; k < kRungs; ++k)
+        attr_scalar<std::uint64_t>(root,
+                                   (std::string("lps_") + rung_name(static_cast<Rung>(k))).c_str(),
+                                   all.solved[static_cast<std::size_t>(k)]);
+    attr_scalar<std::uint64_t>(root, "lps_relaxed", all.relaxed);
+    // A shard keeps the exact state of its statistics for `chokepoint merge` (written after the
+    // root attributes its digest covers); a whole run needs none (a resumed checkpoint's state
+    // is dropped).
+    if (I.info.shard_count > 0)
+        write_state(I.file, I.m, I.sc, I.rows, I.chain, accs, I.info.end_block);
+    else if (H5Lexists(I.file.getId(), "/state", H5P_DEFAULT) > 0)
+        I.file.unlink("/state");
+    attr_string(root, "created_utc", utc_now());
+    attr_scalar<std::int32_t>(root, "complete", 1);
+    flush_file(I.file);
+    I.file.close();
+}
+
+namespace {
+/// Per column d: the standard error of the mean from R replicate means, sd / sqrt(R).
+std::vector<double> replicate_se(const std::vector<Moments> &rep, int R, std::size_t D) {
+    std::vector<double> out(D, 0.0);
+    for (std::size_t d = 0; d < D; ++d) {
+        Moments means;
+        for (int r = 0; r < R; ++r)
+            means.add(rep[static_cast<std::size_t>(r) * D + d].mean());
+        out[d] = means.se();
+    }
+    return out;
+}
+
+/// A column of a per-trial dataset [trial, k] (all rows).
+std::vector<double> read_column(H5::DataSet &ds, hsize_t col) {
+    auto fspace = ds.getSpace();
+    hsize_t dims[2] = {0, 1};
+    const int rank = fspace.getSimpleExtentDims(dims);
+    std::vector<double> out(static_cast<std::size_t>(dims[0]));
+    if (dims[0] == 0)
+        return out;
+    hsize_t off[2] = {0, col}, cnt[2] = {dims[0], 1};
+    fspace.selectHyperslab(H5S_SELECT_SET, cnt, off);
+    H5::DataSpace ms(1, cnt);
+    (void)rank;
+    ds.read(out.data(), H5::PredType::NATIVE_DOUBLE, ms, fspace);
+    return out;
+}
+
+/// The whole of a [rows, cols] dataset as doubles.
+std::vector<double> read_all(H5::DataSet &ds) {
+    std::vector<double> out(static_cast<std::size_t>(ds.getSpace().getSimpleExtentNpoints()));
+    if (!out.empty())
+        ds.read(out.data(), H5::PredType::NATIVE_DOUBLE);
+    return out;
+}
+
+/// Paired differences of scenario S against the baseline, in S's summary group `sg`: means of
+/// the per-trial differences with their standard errors (and, for comparison, the standard error
+/// two independent runs would give), and differences of quantiles with paired-bootstrap errors.
+void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_out,
+                       const Accumulators *base_acc, H5::Group &sg) {
+    if (!base_out)
+        return;
+    const Model &m = *S.m;
+    const auto D = m.demands.size();
+    const auto base_of = baseline_demands(*base_out->m, m);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const int R = acc.dims.replicates;
+    std::vector<double> v, se, se_ind;
+    auto diff = [&](const char *name, const std::vector<Moments> &paired,
+                    const std::vector<Moments> &own, const std::vector<Moments> &base,
+                    const std::vector<Moments> *rep) {
+        v.assign(D, nan);
+        se.assign(D, nan);
+        se_ind.assign(D, nan);
+        const auto rse = rep && R > 1 ? replicate_se(*rep, R, D) : std::vector<double>{};
+        for (std::size_t d = 0; d < D; ++d) {
+            if (base_of[d] < 0)
+                continue;
+            const auto b = static_cast<std::size_t>(base_of[d]);
+            v[d] = paired[d].mean();
+            se[d] = rse.empty() ? paired[d].se() : rse[d];
+            se_ind[d] = std::hypot(own[d].se(), base[b].se());
+        }
+        write_array(sg, (std::string("diff_") + name).c_str(), v);
+        write_array(sg, (std::string("diff_") + name + "_se").c_str(), se);
+        write_array(sg, (std::string("diff_") + name + "_se_independent").c_str(), se_ind);
+    };
+    diff("eud", acc.diff_shortfall, acc.shortfall, base_acc->shortfall, &acc.rep_diff_shortfall);
+    diff("lose", acc.diff_short_months, acc.short_months, base_acc->short_months, nullptr);
+    diff("p_short", acc.diff_any_short, acc.any_short, base_acc->any_short, nullptr);
+    diff("mean_shortfall_share", acc.diff_share, acc.shortfall_share, base_acc->shortfall_share,
+         nullptr);
+    attr_string(sg, "differences_against", "baseline");
+
+    // Quantile differences q_S(p) - q_baseline(p), with the standard error of a paired bootstrap:
+    // resample trials (the same trials for both), recompute both quantiles. Each replicate is a
+    // multinomial count per trial; with the trials sorted once per column, a replicate's
+    // quantiles take one O(n) pass (no re-sorting).
+    const auto &levels = m.run.quantiles;
+    const auto Q = levels.size();
+    std::vector<double> qd(D * Q, nan), qse(D * Q, nan);
+    auto own_q = sg.openDataSet("shortfall_quantiles");
+    auto base_sg = base_out->scen.openGroup("summary");
+    auto base_q = base_sg.openDataSet("shortfall_quantiles");
+    const auto qs = read_all(own_q), qb = read_all(base_q);
+    const int B = std::max(0, m.run.bootstrap);
+    auto xs_ds = S.shortfall.dataset(), xb_ds = base_out->shortfall.dataset();
+    const std::uint64_t n = S.rows;
+    for (std::size_t d = 0; d < D; ++d) {
+        if (base_of[d] < 0 || n == 0)
+            continue;
+        const auto b = static_cast<std::size_t>(base_of[d]);
+        for (std::size_t j = 0; j < Q; ++j)
+            qd[d * Q + j] = qs[d * Q + j] - qb[b * Q + j];
+        if (B < 2)
+            continue;
+        const auto x = read_column(xs_ds, d), y = read_column(xb_ds, b);
+        std::vector<std::uint32_t> ox(n), oy(n);
+        std::iota(ox.begin(), ox.end(), 0u);
+        std::iota(oy.begin(), oy.end(), 0u);
+        std::sort(ox.begin(), ox.end(), [&](auto i, auto k) { return x[i] < x[k]; });
+        std::sort(oy.begin(), oy.end(), [&](auto i, auto k) { return y[i] < y[k]; });
+        std::vector<std::uint32_t> count(n);
+        std::vector<Moments> mom(Q);
+        // Order statistics of ranks r (ascending) of the resample, from sorted order `o`.
+        auto order_stats = [&](const std::vector<double> &z, const std::vector<std::uint32_t> &o,
+                               const std::vector<std::uint64_t> &ranks) {
+            std::vector<double> out(ranks.size());
+            std::uint64_t cum = 0;
+            std::size_t r = 0;
+            for (std::size_t k = 0; k < n && r < ranks.size(); ++k) {
+                cum += count[o[k]];
+                while (r < ranks.size() && ranks[r] < cum)
+                    out[r++] = z[o[k]];
+            }
+            return out;
+        };
+        std::vector<std::uint64_t> ranks;
+        for (double p : levels) {
+            const auto lo = static_cast<std::uint64_t>(std::floor(static_cast<double>(n - 1) * p));
+            ranks.push_back(lo);
+            ranks.push_back(std::min<std::uint64_t>(lo + 1, n - 1));
+        }
+        std::vector<std::size_t> idx(ranks.size());
+        std::iota(idx.begin(), idx.end(), 0);
+        std::sort(idx.begin(), idx.end(), [&](auto a, auto c) { return ranks[a] < ranks[c]; });
+        std::vector<std::uint64_t> sorted_ranks;
+        for (auto i : idx)
+            sorted_ranks.push_back(ranks[i]);
+        const std::string stream = "bootstrap/quantile_difference/" + S.id + "/" + m.demands[d].id;
+        for (int rep = 0; rep < B; ++rep) {
+            std::fill(count.begin(), count.end(), 0u);
+            Stream st(m.run.seed, static_cast<std::uint64_t>(rep), quantity_id(stream));
+            for (std::uint64_t k = 0; k < n; ++k)
+                ++count[static_cast<std::size_t>(st() % n)];
+            const auto sx = order_stats(x, ox, sorted_ranks), sy = order_stats(y, oy, sorted_ranks);
+            std::vector<double> ax(ranks.size()), ay(ranks.size());
+            for (std::size_t k = 0; k < idx.size(); ++k) {
+                ax[idx[k]] = sx[k];
+                ay[idx[k]] = sy[k];
+            }
+            for (std::size_t j = 0; j < Q; ++j)
+                mom[j].add(lerp_quantile(n, levels[j], ax[2 * j], ax[2 * j + 1]) -
+                           lerp_quantile(n, levels[j], ay[2 * j], ay[2 * j + 1]));
+        }
+        for (std::size_t j = 0; j < Q; ++j)
+            qse[d * Q + j] = std::sqrt(mom[j].variance());
+    }
+    write_array(sg, "diff_shortfall_quantiles", qd, {D, Q});
+    write_array(sg, "diff_shortfall_quantiles_se", qse, {D, Q});
+    attr_scalar<std::int32_t>(sg, "diff_quantiles_bootstrap", B);
+}
+
+/// An estimate per (output, input) with its confidence interval: `name`, `name_ci_low`,
+/// `name_ci_high` [output, input] in a sensitivity group.
+struct IndexTable {
+    std::size_t k = 0;
+    std::vector<double> v, lo, hi;
+    IndexTable(std::size_t outputs, std::size_t inputs)
+        : k(inputs), v(outputs * inputs), lo(outputs * inputs), hi(outputs * inputs) {}
+    /// Row `d` (an output) from per-input estimates and bounds.
+    void set(std::size_t d, const std::vector<double> &est, const std::vector<double> &low,
+             const std::vector<double> &high) {
+        std::copy(est.begin(), est.end(), v.begin() + static_cast<long>(d * k));
+        std::copy(low.begin(), low.end(), lo.begin() + static_cast<long>(d * k));
+        std::copy(high.begin(), high.end(), hi.begin() + static_cast<long>(d * k));
+    }
+    void write(H5::Group &g, const std::string &name) const {
+        const hsize_t D = v.size() / std::max<std::size_t>(1, k), K = k;
+        for (const auto &[suffix, data] :
+             {std::pair{"", &v}, std::pair{"_ci_low", &lo}, std::pair{"_ci_high", &hi}}) {
+            write_array(g, (name + suffix).c_str(), *data, {D, K});
+            label(g, name + suffix, {"output", "input"});
+        }
+    }
+};
+
+/// The coordinates and attributes every sensitivity group has.
+void sensitivity_group_common(H5::Group &g, const Model &m, const std::vector<std::string> &inputs,
+                              double conf) {
+    name_scale(g, "input", inputs);
+    name_scale(g, "output", ids(m.demands));
+    attr_scalar<std::int32_t>(g, "bootstrap", m.run.bootstrap);
+    attr_scalar<double>(g, "confidence", conf);
+}
+
+/// Sensitivity of each demand's total shortfall to the inputs: rank importance (from the stored
+/// inputs) or Sobol' indices (from the pick-freeze matrices), in S's group `sensitivity` or
+/// `sobol_indices`.
+void write_sensitivity(ScenarioOut &S) {
+    const Model &m = *S.m;
+    const auto D = m.demands.size();
+    const std::uint64_t n = S.rows;
+    constexpr double kConf = 0.95;
+    auto seed_of = [&](std::size_t d) {
+        return m.run.seed ^ quantity_id(S.id + "/" + m.demands[d].id);
+    };
+    if (m.run.sensitivity == Sensitivity::Rank && !S.input_names.empty() && n > 2) {
+        auto g = S.scen.createGroup("sensitivity");
+        auto xin = S.inputs.dataset();
+        const auto X = read_all(xin);
+        const std::size_t k = S.input_names.size();
+        IndexTable sp(D, k), sr(D, k);
+        std::vector<double> r2(D), r2_lo(D), r2_hi(D);
+        auto ys = S.shortfall.dataset();
+        for (std::size_t d = 0; d < D; ++d) {
+            const auto y = read_column(ys, d);
+            const auto imp = rank_importance(X.data(), static_cast<std::size_t>(n), k, y.data(),
+                                             m.run.bootstrap, kConf, seed_of(d));
+            sp.set(d, imp.spearman, imp.spearman_lo, imp.spearman_hi);
+            sr.set(d, imp.srrc, imp.srrc_lo, imp.srrc_hi);
+            r2[d] = imp.r2;
+            r2_lo[d] = imp.r2_lo;
+            r2_hi[d] = imp.r2_hi;
+        }
+        sensitivity_group_common(g, m, S.input_names, kConf);
+        sp.write(g, "spearman");
+        sr.write(g, "srrc");
+        write_array(g, "r2", r2);
+        write_array(g, "r2_ci_low", r2_lo);
+        write_array(g, "r2_ci_high", r2_hi);
+        for (const char *name : {"r2", "r2_ci_low", "r2_ci_high"})
+            label(g, name, {"output"});
+        attr_string(g, "output_statistic", "total shortfall of the demand over the horizon (t)");
+    }
+    if (m.run.sensitivity == Sensitivity::Sobol && m.run.pick_freeze_rows > 0) {
+        const std::uint64_t rows = m.run.pick_freeze_rows;
+        std::vector<std::string> names;
+        for (const auto &in : design_inputs_union(S.run_model ? *S.run_model : m))
+            if (sensitivity_selected(m, in.name))
+                names.push_back(in.name);
+        const std::size_t k = names.size();
+        if (n != rows * (k + 2))
+            return; // a shard: indices need the whole design (merge computes them)
+        auto g = S.scen.createGroup("sobol_indices");
+        IndexTable first(D, k), total(D, k);
+        std::vector<double> var(D);
+        auto ys = S.shortfall.dataset();
+        for (std::size_t d = 0; d < D; ++d) {
+            const auto y = read_column(ys, d);
+            auto slice = [&](std::size_t mat) {
+                return std::vector<double>(y.begin() + static_cast<long>(mat * rows),
+                                           y.begin() + static_cast<long>((mat + 1) * rows));
+            };
+            std::vector<std::vector<double>> fab;
+            for (std::size_t i = 0; i < k; ++i)
+                fab.push_back(slice(2 + i));
+            const auto si =
+                sobol_indices(slice(0), slice(1), fab, m.run.bootstrap, kConf, seed_of(d));
+            first.set(d, si.first, si.first_lo, si.first_hi);
+            total.set(d, si.total, si.total_lo, si.total_hi);
+            var[d] = si.variance;
+        }
+        sensitivity_group_common(g, m, names, kConf);
+        first.write(g, "first_order");
+        total.write(g, "total");
+        write_array(g, "variance", var);
+        label(g, "variance", {"output"});
+        attr_scalar<std::uint64_t>(g, "base_samples", rows);
+        attr_string(g, "estimators",
+                    "first order: Saltelli et al. (2010); total: Jansen (1999); "
+                    "output: total shortfall of the demand (t)");
+    }
+}
+
+void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_out,
+                     const Accumulators *base_acc) {
+    const Model &m = *S.m;
+    const auto D = m.demands.size();
+    auto sg = S.scen.createGroup("summary");
+    auto means = [](const std::vector<Moments> &v) {
+        std::vector<double> out;
+        for (const auto &x : v)
+            out.push_back(x.mean());
+        return out;
+    };
+    auto ses = [](const std::vector<Moments> &v) {
+        std::vector<double> out;
+        for (const auto &x : v)
+            out.push_back(x.se());
+        return out;
+    };
+    // Conditional means: NaN over no trials, and a NaN error over fewer than two (unknown, not 0).
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    auto cmeans = [&](const std::vector<Moments> &v) {
+        std::vector<double> out;
+        for (const auto &x : v)
+            out.push_back(x.count() ? x.mean() : nan);
+        return out;
+    };
+    auto cses = [&](const std::vector<Moments> &v) {
+        std::vector<double> out;
+        for (const auto &x : v)
+            out.push_back(x.count() > 1 ? x.se() : nan);
+        return out;
+    };
+    write_array(sg, "eud", means(acc.shortfall));
+    // Standard errors of the headline means: from the trial variance (plain Monte Carlo), or,
+    // with several replicates of a design, from the spread of the replicate means (Latin
+    // hypercube and Sobol' points are not independent draws).
+    const int R = acc.dims.replicates;
+    auto rses = [&](const std::vector<Moments> &iid, const std::vector<Moments> &rep) {
+        if (R <= 1)
+            return ses(iid);
+        return replicate_se(rep, R, D);
+    };
+    attr_string(sg, "se_method",
+                R > 1 ? "replicates: standard deviation of the " + std::to_string(R) +
+                            " replicate means / sqrt(" + std::to_string(R) +
+                            ") for eud, expected_demand, mean_shortfall_share, lose, p_short; "
+                            "the trial variance for the others"
+                      : "trials: sqrt(sample variance / n)");
+    attr_scalar<std::int32_t>(sg, "replicates", R);
+    write_array(sg, "eud_se", rses(acc.shortfall, acc.rep_shortfall));
+    if (R > 1) {
+        std::vector<double> per(static_cast<std::size_t>(R) * D);
+        for (std::size_t i = 0; i < per.size(); ++i)
+            per[i] = acc.rep_shortfall[i].mean();
+        write_array(sg, "replicate_eud", per, {static_cast<hsize_t>(R), D});
+    }
+    write_array(sg, "expected_demand", means(acc.demand_total));
+    write_array(sg, "expected_demand_se", rses(acc.demand_total, acc.rep_demand_total));
+    std::vector<double> eud_share;
+    for (std::size_t d = 0; d < D; ++d)
+        eud_share.push_back(acc.demand_total[d].mean() > 0
+                                ? acc.shortfall[d].mean() / acc.demand_total[d].mean()
+                                : 0.0);
+    write_array(sg, "eud_share", eud_share);
+    write_array(sg, "mean_shortfall_share", means(acc.shortfall_share));
+    write_array(sg, "mean_shortfall_share_se", rses(acc.shortfall_share, acc.rep_share));
+    write_array(sg, "lose", means(acc.short_months));
+    write_array(sg, "lose_se", rses(acc.short_months, acc.rep_short_months));
+    write_array(sg, "p_short", means(acc.any_short));
+    write_array(sg, "p_short_se", rses(acc.any_short, acc.rep_any_short));
+    const hsize_t H = static_cast<hsize_t>(m.run.horizon_months);
+    write_array(sg, "monthly_mean_shortfall", means(acc.monthly), {D, H});
+    write_array(sg, "monthly_mean_shortfall_se", ses(acc.monthly), {D, H});
+    write_array(sg, "facility_binding_trial_share", means(acc.fac_trial));
+    write_array(sg, "facility_binding_trial_share_se", ses(acc.fac_trial));
+    write_array(sg, "facility_binding_month_share", means(acc.fac_months));
+    write_array(sg, "facility_binding_month_share_se", ses(acc.fac_months));
+    write_array(sg, "facility_binding_unserved", means(acc.fac_unserved));
+    write_array(sg, "facility_binding_unserved_se", ses(acc.fac_unserved));
+    write_array(sg, "node_binding_trial_share", means(acc.node_trial));
+    write_array(sg, "node_binding_trial_share_se", ses(acc.node_trial));
+    write_array(sg, "node_binding_month_share", means(acc.node_months));
+    write_array(sg, "node_binding_month_share_se", ses(acc.node_months));
+    write_array(sg, "node_binding_unserved", means(acc.node_unserved));
+    write_array(sg, "node_binding_unserved_se", ses(acc.node_unserved));
+    write_array(sg, "restriction_binding_trial_share", means(acc.res_trial));
+    write_array(sg, "restriction_binding_trial_share_se", ses(acc.res_trial));
+    write_array(sg, "restriction_binding_month_share", means(acc.res_months));
+    write_array(sg, "restriction_binding_month_share_se", ses(acc.res_months));
+    write_array(sg, "restriction_binding_unserved", means(acc.res_unserved));
+    write_array(sg, "restriction_binding_unserved_se", ses(acc.res_unserved));
+    write_array(sg, "event_fired_share", means(acc.event_fired));
+    write_array(sg, "event_fired_share_se", ses(acc.event_fired));
+    std::vector<double> regime_share;
+    for (auto c : acc.regime_count)
+        regime_share.push_back(S.rows ? static_cast<double>(c) / static_cast<double>(S.rows) : 0.0);
+    write_array(sg, "regime_share", regime_share);
+
+    // Conditional views: given that an event fired (or not), and by regime. [event, demand]
+    {
+        const hsize_t E = m.events.size(), G = m.regimes.size();
+        write_array(sg, "eud_given_event", cmeans(acc.fired_shortfall), {E, D});
+        write_array(sg, "eud_given_event_se", cses(acc.fired_shortfall), {E, D});
+        write_array(sg, "eud_given_no_event", cmeans(acc.unfired_shortfall), {E, D});
+        write_array(sg, "eud_given_no_event_se", cses(acc.unfired_shortfall), {E, D});
+        write_array(sg, "p_short_given_event", cmeans(acc.fired_short), {E, D});
+        write_array(sg, "p_short_given_event_se", cses(acc.fired_short), {E, D});
+        write_array(sg, "p_short_given_no_event", cmeans(acc.unfired_short), {E, D});
+        write_array(sg, "p_short_given_no_event_se", cses(acc.unfired_short), {E, D});
+        write_array(sg, "eud_by_regime", cmeans(acc.regime_shortfall), {G, D});
+        write_array(sg, "eud_by_regime_se", cses(acc.regime_shortfall), {G, D});
+        write_array(sg, "p_short_by_regime", cmeans(acc.regime_short), {G, D});
+        write_array(sg, "p_short_by_regime_se", cses(acc.regime_short), {G, D});
+        const hsize_t T = m.run.thresholds.size();
+        write_array(sg, "threshold_levels", m.run.thresholds);
+        write_array(sg, "p_share_above", means(acc.share_above), {D, T});
+        write_array(sg, "p_share_above_se", ses(acc.share_above), {D, T});
+    }
+
+    // Share of each chain's unserved demand that falls in the months a constraint binds.
+    {
+        std::vector<double> chain_eud(static_cast<std::size_t>(m.n_components), 0.0);
+        for (std::size_t d = 0; d < D; ++d)
+            chain_eud[static_cast<std::size_t>(
+                m.products[static_cast<std::size_t>(m.demands[d].product)].component)] +=
+                acc.shortfall[d].mean();
+        auto share = [&](const std::vector<Moments> &unserved, auto chain_of) {
+            std::vector<double> out;
+            for (std::size_t i = 0; i < unserved.size(); ++i) {
+                const double total = chain_of(i);
+                out.push_back(total > 0 ? unserved[i].mean() / total : 0.0);
+            }
+            return out;
+        };
+        auto chain_of_product = [&](int p) {
+            return chain_eud[static_cast<std::size_t>(
+                m.products[static_cast<std::size_t>(p)].component)];
+        };
+        write_array(sg, "facility_binding_unserved_share",
+                    share(acc.fac_unserved, [&](std::size_t f) {
+                        return chain_of_product(m.facilities[f].product);
+                    }));
+        write_array(sg, "node_binding_unserved_share", share(acc.node_unserved, [&](std::size_t n) {
+                        return chain_of_product(m.node_product[n]);
+                    }));
+        write_array(sg, "restriction_binding_unserved_share",
+                    share(acc.res_unserved, [&](std::size_t r) {
+                        std::vector<char> in(chain_eud.size(), 0);
+                        for (std::size_t p = 0; p < m.products.size(); ++p)
+                            if (m.restrictions[r].product[p])
+                                in[static_cast<std::size_t>(m.products[p].component)] = 1;
+                        double t = 0;
+                        for (std::size_t c = 0; c < in.size(); ++c)
+                            t += in[c] ? chain_eud[c] : 0.0;
+                        return t;
+                    }));
+    }
+
+    // The distribution of total shortfall, from the per-trial data read back in slabs: exact
+    // quantiles with distribution-free confidence intervals, value at risk, conditional value
+    // at risk, exceedance curve.
+    const hsize_t n = S.rows;
+    auto scanner = [&](H5::DataSet &ds, hsize_t width) {
+        return [&ds, width, n](const std::function<void(const double *)> &fn) {
+            const hsize_t slab =
+                std::max<hsize_t>(1, (hsize_t(1) << 16) / std::max<hsize_t>(1, width));
+            std::vector<double> buf;
+            const int rank = ds.getSpace().getSimpleExtentNdims();
+            for (hsize_t start = 0; start < n; start += slab) {
+                const hsize_t rows = std::min(slab, n - start);
+                buf.resize(static_cast<std::size_t>(rows * width));
+                std::vector<hsize_t> off(static_cast<std::size_t>(rank), 0), cnt;
+                std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+                ds.getSpace().getSimpleExtentDims(dims.data());
+                off[0] = start;
+                cnt = dims;
+                cnt[0] = rows;
+                H5::DataSpace fs = ds.getSpace();
+                fs.selectHyperslab(H5S_SELECT_SET, cnt.data(), off.data());
+                H5::DataSpace ms(rank, cnt.data());
+                ds.read(buf.data(), H5::PredType::NATIVE_DOUBLE, ms, fs);
+                for (hsize_t r = 0; r < rows; ++r)
+                    fn(&buf[static_cast<std::size_t>(r * width)]);
+            }
+        };
+    };
+    {
+        const auto &levels = m.run.quantiles;
+        const std::vector<double> var_levels{0.95, 0.99};
+        constexpr double kConf = 0.95;
+        std::vector<std::uint64_t> ranks;
+        std::vector<std::pair<std::int64_t, std::int64_t>> ci;
+        auto lin = [&](double p) {
+            const auto lo = static_cast<std::uint64_t>(std::floor(static_cast<double>(n - 1) * p));
+            ranks.push_back(lo);
+            ranks.push_back(std::min<std::uint64_t>(lo + 1, n - 1));
+        };
+        for (double p : levels) {
+            lin(p);
+            ci.push_back(quantile_ci_ranks(n, p, kConf));
+            ranks.push_back(ci.back().first < 0 ? 0 : static_cast<std::uint64_t>(ci.back().first));
+            ranks.push_back(ci.back().second < 0 ? n - 1
+                                                 : static_cast<std::uint64_t>(ci.back().second));
+        }
+        std::vector<std::uint64_t> tail_m;
+        for (double a : var_levels) {
+            lin(a);
+            const auto mt = std::max<std::uint64_t>(
+                1, static_cast<std::uint64_t>(std::ceil(static_cast<double>(n) * (1 - a) - 1e-9)));
+            tail_m.push_back(std::min<std::uint64_t>(mt, n));
+            ranks.push_back(n - tail_m.back()); // smallest value of the tail
+        }
+        auto &ds = S.shortfall.dataset();
+        const auto os =
+            n ? exact_order_statistics(n, static_cast<int>(D), ranks, acc.shortfall_min,
+                                       acc.shortfall_max, scanner(ds, D))
+              : std::vector<std::vector<double>>(D, std::vector<double>(ranks.size(), 0.0));
+        const auto Q = levels.size();
+        std::vector<double> q(D * Q), q_lo(D * Q), q_hi(D * Q), var(D * 2), tail_v(D * 2);
+        for (std::size_t d = 0; d < D && n; ++d) {
+            std::size_t r = 0;
+            for (std::size_t j = 0; j < Q; ++j) {
+                q[d * Q + j] = lerp_quantile(n, levels[j], os[d][r], os[d][r + 1]);
+                q_lo[d * Q + j] = ci[j].first < 0 ? nan : os[d][r + 2];
+                q_hi[d * Q + j] = ci[j].second < 0 ? nan : os[d][r + 3];
+                r += 4;
+            }
+            for (std::size_t a = 0; a < 2; ++a) {
+                var[d * 2 + a] = lerp_quantile(n, var_levels[a], os[d][r], os[d][r + 1]);
+                tail_v[d * 2 + a] = os[d][r + 2];
+                r += 3;
+            }
+        }
+        write_array(sg, "quantile_levels", levels);
+        write_array(sg, "shortfall_quantiles", q, {D, Q});
+        write_array(sg, "shortfall_quantiles_ci_low", q_lo, {D, Q});
+        write_array(sg, "shortfall_quantiles_ci_high", q_hi, {D, Q});
+        write_array(sg, "var_levels", var_levels);
+        write_array(sg, "var", var, {D, 2});
+
+        // One more pass: tail sums for CVaR and the exceedance curve on a grid.
+        constexpr std::size_t kGrid = 101;
+        std::vector<double> grid(D * kGrid);
+        for (std::size_t d = 0; d < D; ++d)
+            for (std::size_t g = 0; g < kGrid; ++g)
+                grid[d * kGrid + g] = g + 1 == kGrid // the last point is the largest itself
+                                          ? std::max(0.0, acc.shortfall_max[d])
+                                          : std::max(0.0, acc.shortfall_max[d]) *
+                                                static_cast<double>(g) / (kGrid - 1);
+        std::vector<std::uint64_t> above(D * 2, 0), hist(D * (kGrid + 1), 0);
+        std::vector<ExactSum> s1(D * 2), s2(D * 2);
+        if (n)
+            scanner(ds, D)([&](const double *row) {
+                for (std::size_t d = 0; d < D; ++d) {
+                    const double x = row[d];
+                    for (std::size_t a = 0; a < 2; ++a)
+                        if (x > tail_v[d * 2 + a]) {
+                            ++above[d * 2 + a];
+                            s1[d * 2 + a].add(x);
+                            s2[d * 2 + a].add(x * x);
+                        }
+                    const double *g0 = &grid[d * kGrid];
+                    const auto c =
+                        static_cast<std::size_t>(std::lower_bound(g0, g0 + kGrid, x) - g0);
+                    ++hist[d * (kGrid + 1) + c]; // c grid points lie strictly below x
+                }
+            });
+        std::vector<double> cvar(D * 2, 0.0), cvar_se(D * 2, 0.0);
+        for (std::size_t i = 0; i < D * 2 && n; ++i) {
+            // CVaR (expected shortfall): mean of the worst m = ceil(n (1 - a)) trials; values tied
+            // with the tail's smallest value fill the tail up to m.
+            const double mt = static_cast<double>(tail_m[i % 2]);
+            const double ties = mt - static_cast<double>(above[i]);
+            const double v = tail_v[i];
+            const double sum = s1[i].value() + ties * v, sum2 = s2[i].value() + ties * v * v;
+            cvar[i] = sum / mt;
+            const double var_tail =
+                mt > 1 ? std::max(0.0, (sum2 - sum * (sum / mt)) / (mt - 1)) : 0.0;
+            cvar_se[i] = std::sqrt(var_tail / mt);
+        }
+        write_array(sg, "cvar", cvar, {D, 2});
+        write_array(sg, "cvar_se", cvar_se, {D, 2});
+        std::vector<double> exc(D * kGrid), exc_se(D * kGrid);
+        for (std::size_t d = 0; d < D; ++d) {
+            std::uint64_t greater = n; // trials with x > grid[g]: all minus those <= grid[g]
+            for (std::size_t g = 0; g < kGrid; ++g) {
+                greater -= hist[d * (kGrid + 1) + g]; // x <= grid[g] (x in (grid[g-1], grid[g]])
+                const double p = n ? static_cast<double>(greater) / static_cast<double>(n) : 0.0;
+                exc[d * kGrid + g] = p;
+                exc_se[d * kGrid + g] =
+                    n > 1 ? std::sqrt(p * (1 - p) / static_cast<double>(n - 1)) : 0.0;
+            }
+        }
+        write_array(sg, "exceedance_x", grid, {D, kGrid});
+        write_array(sg, "exceedance_p", exc, {D, kGrid});
+        write_array(sg, "exceedance_p_se", exc_se, {D, kGrid});
+    }
+
+    // Monthly quantile bands (fan charts), exact, from the per-trial monthly shortfall.
+    if (m.run.store_monthly) {
+        const std::vector<double> bands{0.05, 0.25, 0.5, 0.75, 0.95};
+        const hsize_t H = static_cast<hsize_t>(m.run.horizon_months);
+        const auto k = static_cast<int>(D * H);
+        std::vector<double> lo(D * H, 0.0);
+        std::vector<double> flat(D * H * bands.size(), 0.0);
+        if (n) {
+            const auto q = exact_quantiles(n, k, bands, lo, acc.monthly_max,
+                                           scanner(S.monthly.dataset(), D * H));
+            for (std::size_t c = 0; c < D * H; ++c)
+                for (std::size_t b = 0; b < bands.size(); ++b)
+                    flat[c * bands.size() + b] = q[c][b];
+        }
+        write_array(sg, "monthly_band_levels", bands);
+        write_array(sg, "monthly_shortfall_bands", flat,
+                    {D, H, static_cast<hsize_t>(bands.size())});
+    }
+
+    write_differences(S, acc, base_out, base_acc, sg);
+    label_summary(S, sg);
+    write_sensitivity(S);
+}
+} // namespace
+
+namespace {
+constexpr std::string_view kSealTag = "\n#chokepoint-sha256:";
+constexpr std::size_t kSealBytes = 20 + 64 + 1; // tag, hex digest, newline
+
+/// SHA-256 of the first `n` bytes of the open file `fd`; false on a read error.
+bool hash_prefix(int fd, std::uint64_t n, std::array<std::uint8_t, 32> &out) {
+    Sha256 h;
+    std::vector<char> buf(std::size_t(1) << 20);
+    for (std::uint64_t at = 0; at < n;) {
+        const ssize_t got = ::pread(
+            fd, buf.data(), static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), n - at)),
+            static_cast<off_t>(at));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return false;
+        h.update(buf.data(), static_cast<std::size_t>(got));
+        at += static_cast<std::uint64_t>(got);
+    }
+    out = h.digest();
+    return true;
+}
+
+enum class Seal { None, Valid, Broken };
+
+/// Whether the file ends with a seal (seal_file) and whether it matches the bytes before it.
+Seal check_seal(const std::string &path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return Seal::None; // read_stored_run says why, when it opens the file
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(kSealBytes))
+        return Seal::None;
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    char tail[kSealBytes];
+    if (::pread(fd, tail, kSealBytes, static_cast<off_t>(size - kSealBytes)) !=
+        static_cast<ssize_t>(kSealBytes))
+        return Seal::None;
+    const std::string_view t(tail, kSealBytes);
+    std::array<std::uint8_t, 32> want{}, got{};
+    if (t.substr(0, kSealTag.size()) != kSealTag || t.back() != '\n' ||
+        !unhex(std::string(t.substr(kSealTag.size(), 64)), want))
+        return Seal::None;
+    if (!hash_prefix(fd, size - kSealBytes, got))
+        return Seal::Broken;
+    return got == want ? Seal::Valid : Seal::Broken;
+}
+} // namespace
+
+void seal_file(const std::string &path) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        throw std::system_error(errno, std::generic_category(),
+                                "cannot open '" + path + "' to seal it");
+    auto fail = [&](const std::string &what) {
+        const int err = errno;
+        ::close(fd);
+        throw std::system_error(err, std::generic_category(), what + " '" + path + "'");
+    };
+    struct stat st {};
+    std::array<std::uint8_t, 32> digest{};
+    if (::fstat(fd, &st) != 0 || !hash_prefix(fd, static_cast<std::uint64_t>(st.st_size), digest))
+        fail("cannot read back");
+    const std::string seal = std::string(kSealTag) + hex(digest) + "\n";
+    for (std::size_t off = 0; off < seal.size();) {
+        const ssize_t w = ::pwrite(fd, seal.data() + off, seal.size() - off,
+                                   static_cast<off_t>(st.st_size) + static_cast<off_t>(off));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            fail("cannot seal (write its digest at the end of)");
+        off += static_cast<std::size_t>(w);
+    }
+    if (::fsync(fd) != 0 && errno != EINVAL)
+        fail("cannot flush to disk");
+    if (::close(fd) != 0)
+        throw std::system_error(errno, std::generic_category(), "closing '" + path + "'");
+}
+
+void quiet_hdf5_errors() {
+    H5::Exception::dontPrint();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+/// The line filter of QuietHdf5: drops lines that start "<Class>::~<Class> - ".
+struct QuietHdf5::Filter : std::streambuf {
+    std::streambuf *out;
+    std::string held; // the start of a line that may still be a destructor's message
+    enum { Start, Maybe, Pass, Drop } state = Start;
+    explicit Filter(std::streambuf *o) : out(o) {}
+
+    /// 2: `s` is a whole "<Word>::~<Word> - "; 1: a start of one; 0: neither.
+    static int match(const std::string &s) {
+        auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+        std::size_t i = 0;
+        const std::size_t n = s.size();
+        auto run = [&] { // at least one word character (a prefix may end inside it)
+            const std::size_t b = i;
+            while (i < n && word(s[i]))
+                ++i;
+            return i > b;
+        };
+        auto lit = [&](const char *l) { // a literal, or the end of s inside it
+            for (; *l; ++l, ++i) {
+                if (i == n)
+                    return 1;
+                if (s[i] != *l)
+                    return 0;
+            }
+            return 2;
+        };
+        if (!run())
+            return i == n ? 1 : 0;
+        if (i == n)
+            return 1;
+        if (const int r = lit("::~"); r != 2)
+            return r;
+        if (!run())
+            return i == n ? 1 : 0;
+        if (i == n)
+            return 1;
+        const int r = lit(" - ");
+        return r == 2 ? (i == n ? 2 : 0) : r;
+    }
+    void put(char c) {
+        switch (state) {
+        case Pass:
+            out->sputc(c);
+            if (c == '\n')
+                state = Start;
+            return;
+        case Drop:
+            if (c == '\n')
+                state = Start;
+            return;
+        case Start:
+        case Maybe:
+            held += c;
+            if (const int m = match(held); m > 0) {
+                state = m == 2 ? Drop : Maybe;
+                if (m == 2)
+                    held.clear();
+                return;
+            }
+            out->sputn(held.data(), static_cast<std::streamsize>(held.size()));
+            held.clear();
+            state = c == '\n' ? Start : Pass;
+        }
+    }
+    int overflow(int c) override {
+        if (c != traits_type::eof())
+            put(static_cast<char>(c));
+        return traits_type::not_eof(c);
+    }
+    std::streamsize xsputn(const char *s, std::streamsize n) override {
+        for (std::streamsize i = 0; i < n; ++i)
+            put(s[i]);
+        return n;
+    }
+    int sync() override { return out->pubsync(); } // a held start stays held until its line ends
+};
+
+QuietHdf5::QuietHdf5() {
+    quiet_hdf5_errors();
+    saved_ = std::cerr.rdbuf();
+    filter_ = std::make_unique<Filter>(saved_);
+    std::cerr.rdbuf(filter_.get());
+}
+
+QuietHdf5::~QuietHdf5() {
+    std::cerr.rdbuf(saved_);
+    if (!filter_->held.empty()) // a line that looked like a destructor's but did not end
+        saved_->sputn(filter_->held.data(), static_cast<std::streamsize>(filter_->held.size()));
+    saved_->pubsync();
+}
+
+namespace {
+/// Checks a checkpoint's or shard's /state against its integrity digests (docs/output-format.md)
+/// and the per-trial data against their digest chain, block by block; throws InputError saying
+/// the file is damaged, and how, at the first mismatch. Reads every per-trial row once.
+void verify_state(H5::H5File &file, const H5::Group &root, const H5::Group &state,
+                  const StoredRun &r, std::uint64_t max_bytes) {
+    auto damaged = [&](const std::string &what) {
+        throw InputError(std::string(r.complete ? "shard" : "checkpoint") + " '" + r.path +
+                         "' is damaged: " + what);
+    };
+    for (const char *a : {"sha256", "trials_sha256", "trials_sha256_datasets"})
+        if (!has_attr(state, a))
+            damaged(std::string("its /state has no integrity digest ('") + a +
+                    "'; written by chokepoint before format 1.2?)");
+    if (!has_attr(root, "trials"))
+        damaged("it has no 'trials' attribute");
+    StateFacts f;
+    read_layout_attrs(root, f);
+    f.next_block = r.next_block;
+    f.trials = read_attr_scalar<std::uint64_t>(root, "trials");
+    f.trials_sha256 = read_attr_string(state, "trials_sha256");
+    {
+        std::stringstream ss(read_attr_string(state, "trials_sha256_datasets"));
+        for (std::string item; std::getline(ss, item, ';');) {
+            const auto colon = item.find(':');
+            f.ids.push_back(item.substr(0, colon));
+            f.layouts.push_back(colon == std::string::npos ? "" : item.substr(colon + 1));
+        }
+    }
+    f.words = r.state;
+    if (f.ids != r.scenarios || state_digest(f) != read_attr_string(state, "sha256"))
+        damaged("its statistics state, counters or layout do not match their SHA-256 digest");
+    // The blocks it says it holds, and the rows they make.
+    const std::uint64_t bs = f.block_size;
+    if (bs == 0 ||
+        !(f.first_block <= f.next_block && f.next_block <= f.end_block &&
+          f.end_block <= f.blocks_total) ||
+        f.next_block - f.first_block > f.trials)
+        damaged("its blocks [" + std::to_string(f.first_block) + ", " +
+                std::to_string(f.end_block) + ") of " + std::to_string(f.blocks_total) +
+                " do not contain its next block " + std::to_string(f.next_block));
+    std::uint64_t expect = 0;
+    std::vector<std::uint64_t> rows_of;
+    for (std::uint64_t b = f.first_block; b < f.next_block; ++b) {
+        if (b >= f.trials_planned / bs + (f.trials_planned % bs != 0))
+            damaged("block " + std::to_string(b) + " lies beyond its " +
+                    std::to_string(f.trials_planned) + " trials");
+        rows_of.push_back(std::min(bs, f.trials_planned - b * bs));
+        expect += rows_of.back();
+    }
+    if (expect != f.trials)
+        damaged("it holds " + std::to_string(f.trials) + " trials, but blocks " +
+                std::to_string(f.first_block) + " to " + std::to_string(f.next_block) + " make " +
+                std::to_string(expect));
+    // Every dataset the digest covers, in its order: present, with the rows it must have.
+    struct Part {
+        H5::DataSet ds;
+        hid_t type = -1;
+        std::size_t row_bytes = 0;
+        bool per_block = false; // convergence: one row per block
+    };
+    std::vector<Part> parts;
+    struct TypeCloser {
+        std::vector<Part> &p;
+        ~TypeCloser() {
+            for (auto &x : p)
+                if (x.type >= 0)
+                    H5Tclose(x.type);
+        }
+    } closer{parts};
+    for (std::size_t k = 0; k < f.ids.size(); ++k) {
+        std::stringstream ss(f.layouts[k]);
+        for (std::string d; std::getline(ss, d, ',');) {
+            const std::string full = "/scenarios/" + f.ids[k] + "/" + d;
+            if (H5Lexists(file.getId(), ("/scenarios/" + f.ids[k]).c_str(), H5P_DEFAULT) <= 0 ||
+                H5Lexists(file.getId(), full.c_str(), H5P_DEFAULT) <= 0)
+                damaged("dataset " + full + " is missing");
+            Part p;
+            p.ds = file.openDataSet(full);
+            p.per_block = d.rfind("convergence/", 0) == 0;
+            const auto space = p.ds.getSpace();
+            std::vector<hsize_t> dims(static_cast<std::size_t>(space.getSimpleExtentNdims()));
+            space.getSimpleExtentDims(dims.data());
+            const std::uint64_t want = p.per_block ? f.next_block - f.first_block : f.trials;
+            if (dims.empty() || dims[0] != want)
+                damaged(
+                    "dataset " + full + " has " +
+                    (dims.empty() ? std::string("no rows") : std::to_string(dims[0]) + " rows") +
+                    ", not " + std::to_string(want));
+            p.type = H5Tget_native_type(p.ds.getDataType().getId(), H5T_DIR_ASCEND);
+            parts.push_back(p); // closes the type, whatever happens
+            p.type = -1;
+            std::uint64_t row = parts.back().type < 0 ? 0 : H5Tget_size(parts.back().type);
+            bool overflow = parts.back().type < 0;
+            for (std::size_t i = 1; i < dims.size(); ++i)
+                overflow = overflow || __builtin_mul_overflow(row, dims[i], &row);
+            const std::uint64_t per_read = p.per_block ? 1 : std::min<std::uint64_t>(bs, want);
+            if (overflow || row > max_bytes / std::max<std::uint64_t>(1, per_read))
+                damaged("dataset " + full + " claims more data than the file can hold");
+            parts.back().row_bytes = static_cast<std::size_t>(row);
+        }
+    }
+    // The chain, block by block, as ResultWriter::append computed it.
+    std::array<std::uint8_t, 32> chain{};
+    std::vector<unsigned char> buf;
+    std::uint64_t row0 = 0;
+    for (std::uint64_t j = 0; j < rows_of.size(); ++j) {
+        Sha256 h;
+        h.update(chain.data(), chain.size());
+        for (auto &p : parts) {
+            const std::uint64_t first = p.per_block ? j : row0, n = p.per_block ? 1 : rows_of[j];
+            buf.resize(static_cast<std::size_t>(n) * p.row_bytes);
+            if (buf.empty())
+                continue;
+            auto fspace = p.ds.getSpace();
+            const int rank = fspace.getSimpleExtentNdims();
+            std::vector<hsize_t> dims(static_cast<std::size_t>(rank)), off(dims.size(), 0);
+            fspace.getSimpleExtentDims(dims.data());
+            off[0] = first;
+            dims[0] = n;
+            fspace.selectHyperslab(H5S_SELECT_SET, dims.data(), off.data());
+            H5::DataSpace mspace(rank, dims.data());
+            if (H5Dread(p.ds.getId(), p.type, mspace.getId(), fspace.getId(), H5P_DEFAULT,
+                        buf.data()) < 0)
+                damaged("its per-trial data cannot be read (rows " + std::to_string(first) +
+                        " to " + std::to_string(first + n) + ")");
+            h.update(buf.data(), buf.size());
+        }
+        chain = h.digest();
+        row0 += rows_of[j];
+    }
+    if (hex(chain) != f.trials_sha256)
+        damaged("its per-trial data do not match their SHA-256 digest");
+}
+} // namespace
+
+StoredRun read_stored_run(const std::string &path) {
+    StoredRun r;
+    r.path = path;
+    quiet_hdf5_errors();
+    if (!fs_exists(path))
+        throw InputError("'" + path + "': no such file");
+    require_regular_file(path, "results file"); // a FIFO would block HDF5's open() forever
+    // What a damaged file may claim to hold is bounded by what its bytes can decompress to
+    // (deflate: at most ~1032 to 1), so that a garbled size is refused, not allocated.
+    std::error_code size_ec;
+    const std::uint64_t file_bytes = std::filesystem::file_size(path, size_ec);
+    // A sealed file (a checkpoint or shard) is checked from its bytes before HDF5 reads them:
+    // libhdf5 may crash on malformed metadata (docs/robustness.md, fuzzing).
+    const Seal seal = check_seal(path);
+    if (seal == Seal::Broken)
+        throw InputError("'" + path +
+                         "' is damaged: its bytes do not match the SHA-256 sealed at its end (the "
+                         "checkpoint or shard changed after it was written)");
+    const std::uint64_t max_bytes = 1032 * file_bytes + (std::uint64_t(1) << 20);
+    if (H5Fis_hdf5(path.c_str()) <= 0)
+        throw InputError("'" + path + "' is not an HDF5 file (not a chokepoint results file)");
+    // Only sealed files are parsed: what resume and merge read comes from this program (and a
+    // file that does not is never handed to libhdf5's parser, which can crash on bad metadata).
+    if (seal != Seal::Valid)
+        throw InputError("'" + path +
+                         "' is not a checkpoint and not a shard of this program: it has no seal "
+                         "at its end (it is a finished results file, or a checkpoint or shard "
+                         "damaged -- cut short or changed -- or written by chokepoint before "
+                         "format 1.2); --resume takes OUT.checkpoint, merge the files of `run "
+                         "--shard K/N`");
+    try {
+        H5::H5File f(path, H5F_ACC_RDONLY);
+        auto root = f.openGroup("/");
+        if (!has_attr(root, "filetype") || read_attr_string(root, "filetype") != kFileType)
+            throw InputError("'" + path + "' is not a chokepoint results file (no filetype '" +
+                             std::string(kFileType) + "' attribute)");
+        {
+            auto a = root.openAttribute("format_version");
+            std::int32_t v[2] = {0, 0};
+            a.read(H5::PredType::NATIVE_INT32, v);
+            r.format_major = v[0];
+            r.format_minor = v[1];
+        }
+        if (r.format_major != kFormatMajor)
+            throw InputError("'" + path + "' has format version " + std::to_string(r.format_major) +
+                             "." + std::to_string(r.format_minor) + "; this program reads " +
+                             std::to_string(kFormatMajor) + ".x");
+        for (const char *needed : {"trials_planned", "blocks_total", "first_block", "end_block",
+                                   "shard_index", "shard_count", "seed", "block_size", "scenarios"})
+            if (!has_attr(root, needed))
+                throw InputError("'" + path + "' lacks the attribute '" + needed +
+                                 "' (written by an older chokepoint); it cannot be resumed or "
+                                 "merged");
+        r.program_version = read_attr_string(root, "program_version");
+        r.git_commit = read_attr_string(root, "git_commit");
+        r.config_sha256 = read_attr_string(root, "config_sha256");
+        r.name = read_attr_string(root, "name");
+        r.seed = read_attr_scalar<std::uint64_t>(root, "seed");
+        r.trials = has_attr(root, "trials") ? read_attr_scalar<std::uint64_t>(root, "trials") : 0;
+        r.trials_planned = read_attr_scalar<std::uint64_t>(root, "trials_planned");
+        r.requested_trials = has_attr(root, "trials_requested")
+                                 ? read_attr_scalar<std::uint64_t>(root, "trials_requested")
+                                 : r.trials_planned;
+        r.block_size = read_attr_scalar<std::uint64_t>(root, "block_size");
+        r.blocks_total = read_attr_scalar<std::uint64_t>(root, "blocks_total");
+        r.first_block = read_attr_scalar<std::uint64_t>(root, "first_block");
+        r.end_block = read_attr_scalar<std::uint64_t>(root, "end_block");
+        r.horizon_months = read_attr_scalar<std::int32_t>(root, "horizon_months");
+        r.shard_index = read_attr_scalar<std::int32_t>(root, "shard_index");
+        r.shard_count = read_attr_scalar<std::int32_t>(root, "shard_count");
+        r.complete =
+            has_attr(root, "complete") && read_attr_scalar<std::int32_t>(root, "complete") == 1;
+        r.overwrite =
+            has_attr(root, "overwrite") && read_attr_scalar<std::int32_t>(root, "overwrite") == 1;
+        r.store_inputs = has_attr(root, "store_inputs") &&
+                         read_attr_scalar<std::int32_t>(root, "store_inputs") == 1;
+        if (has_attr(root, "stop_se_below"))
+            r.stop_se_below = read_attr_scalar<double>(root, "stop_se_below");
+        auto cfg = f.openGroup("/config");
+        for (const char *name : {"files", "texts"})
+            if (static_cast<std::uint64_t>(
+                    cfg.openDataSet(name).getSpace().getSimpleExtentNpoints()) > max_bytes / 8)
+                throw InputError("'" + path + "' is damaged: /config/" + name +
+                                 " claims more strings than its size can hold");
+        const auto paths = read_strings(cfg, "files"), texts = read_strings(cfg, "texts");
+        if (paths.size() != texts.size() || paths.empty())
+            throw InputError("'" + path + "': /config holds no config texts");
+        std::string all_texts;
+        for (std::size_t i = 0; i < paths.size(); ++i) {
+            r.files.push_back({paths[i], texts[i]});
+            all_texts += texts[i];
+        }
+        if (sha256_hex(all_texts) != r.config_sha256)
+            throw InputError("'" + path +
+                             "' is damaged: its config texts do not match their SHA-256 digest "
+                             "(config_sha256)");
+        if (has_attr(root, "scenarios")) {
+            std::stringstream ss(read_attr_string(root, "scenarios"));
+            for (std::string id; std::getline(ss, id, ',');)
+                r.scenarios.push_back(id);
+        }
+        if (H5Lexists(f.getId(), "/state", H5P_DEFAULT) > 0) {
+            auto g = f.openGroup("/state");
+            r.next_block = read_attr_scalar<std::uint64_t>(g, "next_block");
+            for (const auto &id : r.scenarios) {
+                if (H5Lexists(g.getId(), id.c_str(), H5P_DEFAULT) <= 0)
+                    throw InputError("'" + path + "': /state lacks the state of scenario '" + id +
+                                     "'");
+                auto ds = g.openDataSet(id);
+                const auto n = static_cast<std::uint64_t>(ds.getSpace().getSimpleExtentNpoints());
+                if (n > max_bytes / 8)
+                    throw InputError("'" + path + "' is damaged: /state/" + id + " claims " +
+                                     std::to_string(n) + " words, more than its " +
+                                     std::to_string(file_bytes) + " bytes can hold");
+                std::vector<std::uint64_t> words(static_cast<std::size_t>(n));
+                if (!words.empty())
+                    ds.read(words.data(), H5::PredType::NATIVE_UINT64);
+                r.state.push_back(std::move(words));
+            }
+            r.has_state = !r.scenarios.empty();
+            verify_state(f, root, g, r, max_bytes);
+        }
+    } catch (const H5::Exception &e) {
+        throw InputError("'" + path +
+                         "' is damaged or is not a chokepoint results file: it cannot be read "
+                         "(HDF5: " +
+                         e.getFuncName() + ": " + e.getDetailMsg() + ")");
+    }
+    return r;
+}
+
+Model model_of(const StoredRun &r) {
+    Model m = load_model_from_files(r.files);
+    m.run.seed = r.seed;
+    std::vector<std::string> chosen(r.scenarios.begin() + (r.scenarios.empty() ? 0 : 1),
+                                    r.scenarios.end());
+    if (chosen.empty())
+        m.scenarios.clear(); // the run had the baseline only
+    select_scenarios(m, chosen);
+    m.run.store_inputs = r.store_inputs;
+    if (m.run.stop.enabled && r.stop_se_below > 0)
+        m.run.stop.se_below = r.stop_se_below;
+    set_trials(m, r.requested_trials);
+    if (m.run.trials != r.trials_planned && !m.run.stop.enabled)
+        throw InputError("'" + r.path + "': its stored config does not rebuild its run (" +
+                         std::to_string(m.run.trials) + " trials, the file plans " +
+                         std::to_string(r.trials_planned) + ")");
+    if (m.run.block_size != r.block_size || m.run.horizon_months != r.horizon_months)
+        throw InputError("'" + r.path + "': its stored config does not rebuild the same run " +
+                         "(block size or horizon differ)");
+    return m;
+}
+
+struct TrialReader::Impl {
+    const Model &m;
+    H5::H5File file;
+    std::vector<H5::Group> trials;
+    std::vector<const Model *> models;
+    std::uint64_t rows = 0;
+    Impl(const std::string &path, const Model &model) : m(model) {
+        quiet_hdf5_errors();
+        file = H5::H5File(path, H5F_ACC_RDONLY);
+        models = run_models(m);
+        for (const auto &id : run_scenario_ids(m))
+            trials.push_back(file.openGroup("/scenarios/" + id + "/trials"));
+        auto ds = trials.front().openDataSet("trial");
+        hsize_t n = 0;
+        ds.getSpace().getSimpleExtentDims(&n);
+        rows = n;
+    }
+    template <class T>
+    void read(std::size_t k, const char *name, std::uint64_t first, std::uint64_t count,
+              std::vector<T> &out) {
+        auto ds = trials[k].openDataSet(name);
+        auto fspace = ds.getSpace();
+        const int rank = fspace.getSimpleExtentNdims();
+        std::vector<hsize_t> dims(static_cast<std::size_t>(rank)), off(dims.size(), 0);
+        fspace.getSimpleExtentDims(dims.data());
+        std::size_t width = 1;
+        for (std::size_t i = 1; i < dims.size(); ++i)
+            width *= static_cast<std::size_t>(dims[i]);
+        out.assign(static_cast<std::size_t>(count) * width, T{});
+        auto cnt = dims;
+        cnt[0] = count;
+        off[0] = first;
+        if (count == 0 || width == 0)
+            return;
+        fspace.selectHyperslab(H5S_SELECT_SET, cnt.data(), off.data());
+        H5::DataSpace ms(rank, cnt.data());
+        ds.read(out.data(), h5type<T>(), ms, fspace);
+    }
+};
+
+TrialReader::TrialReader(const std::string &path, const Model &model)
+    : impl_(std::make_unique<Impl>(path, model)) {}
+TrialReader::~TrialReader() = default;
+std::uint64_t TrialReader::rows() const {
+    return impl_->rows;
+}
+
+void TrialReader::read(std::uint64_t first, std::uint64_t count, std::vector<BlockResult> &out) {
+    auto &I = *impl_;
+    if (first + count > I.rows)
+        throw std::out_of_range("TrialReader: rows beyond the file");
+    out.resize(I.trials.size());
+    for (std::size_t k = 0; k < I.trials.size(); ++k) {
+        auto &b = out[k];
+        std::vector<std::uint64_t> idx;
+        I.read(k, "trial", first, count, idx);
+        b.first_trial = idx.empty() ? 0 : idx.front();
+        b.count = count;
+        I.read(k, "shortfall", first, count, b.shortfall);
+        I.read(k, "demand_total", first, count, b.demand_total);
+        I.read(k, "shortfall_share", first, count, b.shortfall_share);
+        I.read(k, "stockpile_min", first, count, b.stockpile_min);
+        I.read(k, "short_months", first, count, b.short_months);
+        I.read(k, "longest_run", first, count, b.longest_run);
+        I.read(k, "stockout_month", first, count, b.stockout_month);
+        I.read(k, "facility_binding_months", first, count, b.facility_binding_months);
+        I.read(k, "regime", first, count, b.regime);
+        I.read(k, "event_onset", first, count, b.event_onset);
+        if (I.models[k]->run.store_monthly)
+            I.read(k, "monthly_shortfall", first, count, b.monthly_shortfall);
+        if (H5Lexists(I.trials[k].getId(), "inputs", H5P_DEFAULT) > 0)
+            I.read(k, "inputs", first, count, b.inputs);
+        else
+            b.inputs.clear();
+    }
+}
+
+} // namespace chokepoint

@@ -1,0 +1,543 @@
+#include "stats/stats.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <boost/math/distributions/binomial.hpp>
+#include <map>
+#include <stdexcept>
+#include <tuple>
+
+namespace chokepoint {
+
+void ExactSum::add_bits(std::uint64_t mantissa, int shift, bool negative) {
+    // value = mantissa * 2^shift (shift >= 0, in units of 2^-1074), added or subtracted.
+    const int word = shift / 64, bit = shift % 64;
+    std::uint64_t lo = mantissa << bit;
+    std::uint64_t hi = bit ? (mantissa >> (64 - bit)) : 0;
+    if (!negative) {
+        std::uint64_t carry = 0;
+        for (int i = word; i < kWords; ++i) {
+            const std::uint64_t add = (i == word ? lo : i == word + 1 ? hi : 0);
+            const std::uint64_t before = w_[static_cast<std::size_t>(i)];
+            const std::uint64_t t = before + add;
+            const std::uint64_t r = t + carry;
+            carry = (t < before) || (r < t);
+            w_[static_cast<std::size_t>(i)] = r;
+            if (i > word && !carry)
+                break;
+        }
+    } else {
+        std::uint64_t borrow = 0;
+        for (int i = word; i < kWords; ++i) {
+            const std::uint64_t sub = (i == word ? lo : i == word + 1 ? hi : 0);
+            const std::uint64_t before = w_[static_cast<std::size_t>(i)];
+            const std::uint64_t t = before - sub;
+            const std::uint64_t r = t - borrow;
+            borrow = (before < sub) || (t < borrow);
+            w_[static_cast<std::size_t>(i)] = r;
+            if (i > word && !borrow)
+                break;
+        }
+    }
+}
+
+void ExactSum::add(double x) {
+    if (x == 0.0 || !std::isfinite(x))
+        return; // non-finite values never reach the accumulators (see Simulator)
+    int e = 0;
+    const double f = std::frexp(std::abs(x), &e);                  // |x| = f 2^e, f in [0.5, 1)
+    auto mantissa = static_cast<std::uint64_t>(std::ldexp(f, 53)); // exact: 53 bits
+    int shift = e - 53 + 1074;
+    if (shift < 0) { // subnormal: its low bits are zero
+        mantissa >>= -shift;
+        shift = 0;
+    }
+    add_bits(mantissa, shift, x < 0);
+}
+
+void ExactSum::save(std::vector<std::uint64_t> &out) const {
+    // Header: bit 63 = sign fill (all ones), bits 0-7 = first stored word, 8-15 = one past the
+    // last; the words outside [first, last) equal the fill.
+    const std::uint64_t fill = (w_.back() >> 63) ? ~std::uint64_t(0) : 0;
+    int lo = 0, hi = kWords;
+    while (lo < kWords && w_[static_cast<std::size_t>(lo)] == 0)
+        ++lo; // low words below the first non-zero are zero whatever the sign
+    while (hi > lo && w_[static_cast<std::size_t>(hi - 1)] == fill)
+        --hi;
+    out.push_back((fill ? (std::uint64_t(1) << 63) : 0) | static_cast<std::uint64_t>(lo) |
+                  (static_cast<std::uint64_t>(hi) << 8));
+    for (int i = lo; i < hi; ++i)
+        out.push_back(w_[static_cast<std::size_t>(i)]);
+}
+
+const std::uint64_t *ExactSum::load(const std::uint64_t *p, const std::uint64_t *end) {
+    if (p >= end)
+        throw std::runtime_error("exact sum state truncated");
+    const std::uint64_t h = *p++;
+    const int lo = static_cast<int>(h & 0xff), hi = static_cast<int>((h >> 8) & 0xff);
+    if ((h & ~((std::uint64_t(1) << 63) | 0xffffull)) != 0 || lo > hi || hi > kWords ||
+        end - p < hi - lo)
+        throw std::runtime_error("exact sum state malformed");
+    const std::uint64_t fill = (h >> 63) ? ~std::uint64_t(0) : 0;
+    for (int i = 0; i < kWords; ++i)
+        w_[static_cast<std::size_t>(i)] = i < lo ? 0 : i < hi ? *p++ : fill;
+    return p;
+}
+
+const std::uint64_t *Moments::load(const std::uint64_t *p, const std::uint64_t *end) {
+    if (p >= end)
+        throw std::runtime_error("moments state truncated");
+    n_ = *p++;
+    p = s1_.load(p, end);
+    return s2_.load(p, end);
+}
+
+void ExactSum::merge(const ExactSum &o) {
+    std::uint64_t carry = 0;
+    for (std::size_t i = 0; i < w_.size(); ++i) {
+        const std::uint64_t t = w_[i] + o.w_[i];
+        const std::uint64_t r = t + carry;
+        carry = (t < w_[i]) || (r < t);
+        w_[i] = r;
+    }
+}
+
+template <class Float> Float ExactSum::value_as() const {
+    std::array<std::uint64_t, kWords> mag = w_;
+    const bool negative = (mag.back() >> 63) != 0;
+    if (negative) { // two's complement negation
+        std::uint64_t carry = 1;
+        for (auto &v : mag) {
+            v = ~v;
+            const std::uint64_t r = v + carry;
+            carry = r < v;
+            v = r;
+        }
+    }
+    int top = kWords - 1;
+    while (top >= 0 && mag[static_cast<std::size_t>(top)] == 0)
+        --top;
+    if (top < 0)
+        return Float(0);
+    // The top three words hold at least 129 significant bits: more than a double (53) or an
+    // x87 long double (64) needs.
+    Float v = 0;
+    for (int i = top; i >= std::max(0, top - 2); --i)
+        v = v * Float(0x1p64) + static_cast<Float>(mag[static_cast<std::size_t>(i)]);
+    const int low = std::max(0, top - 2);
+    v = std::ldexp(v, 64 * low - 1074);
+    return negative ? -v : v;
+}
+
+double ExactSum::value() const {
+    return value_as<double>();
+}
+
+long double ExactSum::value_ld() const {
+    return value_as<long double>();
+}
+
+Accumulators::Accumulators(const Dims &d) : dims(d) {
+    const auto D = static_cast<std::size_t>(d.demands);
+    shortfall.resize(D);
+    demand_total.resize(D);
+    shortfall_share.resize(D);
+    short_months.resize(D);
+    any_short.resize(D);
+    shortfall_min.assign(D, std::numeric_limits<double>::infinity());
+    shortfall_max.assign(D, -std::numeric_limits<double>::infinity());
+    monthly.resize(D * static_cast<std::size_t>(d.months));
+    fac_trial.resize(static_cast<std::size_t>(d.facilities));
+    fac_months.resize(static_cast<std::size_t>(d.facilities));
+    fac_unserved.resize(static_cast<std::size_t>(d.facilities));
+    node_trial.resize(static_cast<std::size_t>(d.nodes));
+    node_months.resize(static_cast<std::size_t>(d.nodes));
+    node_unserved.resize(static_cast<std::size_t>(d.nodes));
+    res_trial.resize(static_cast<std::size_t>(d.restrictions));
+    res_months.resize(static_cast<std::size_t>(d.restrictions));
+    res_unserved.resize(static_cast<std::size_t>(d.restrictions));
+    event_fired.resize(static_cast<std::size_t>(d.events));
+    regime_count.assign(static_cast<std::size_t>(d.regimes), 0);
+    share_above.resize(D * static_cast<std::size_t>(d.thresholds));
+    monthly_max.assign(D * static_cast<std::size_t>(d.months), 0.0);
+    const auto ED = static_cast<std::size_t>(d.events) * D,
+               GD = static_cast<std::size_t>(d.regimes) * D;
+    fired_shortfall.resize(ED);
+    fired_short.resize(ED);
+    unfired_shortfall.resize(ED);
+    unfired_short.resize(ED);
+    regime_shortfall.resize(GD);
+    regime_short.resize(GD);
+    const auto RD = static_cast<std::size_t>(std::max(1, d.replicates)) * D;
+    for (auto *v : {&rep_shortfall, &rep_short_months, &rep_any_short, &rep_demand_total,
+                    &rep_share, &rep_diff_shortfall})
+        v->resize(RD);
+    for (auto *v : {&diff_shortfall, &diff_short_months, &diff_any_short, &diff_share})
+        v->resize(D);
+}
+
+namespace {
+void merge_vec(std::vector<Moments> &a, const std::vector<Moments> &b) {
+    for (std::size_t i = 0; i < a.size(); ++i)
+        a[i].merge(b[i]);
+}
+} // namespace
+
+void Accumulators::merge(const Accumulators &o) {
+    merge_vec(shortfall, o.shortfall);
+    merge_vec(demand_total, o.demand_total);
+    merge_vec(shortfall_share, o.shortfall_share);
+    merge_vec(short_months, o.short_months);
+    merge_vec(any_short, o.any_short);
+    for (std::size_t i = 0; i < shortfall_min.size(); ++i) {
+        shortfall_min[i] = std::min(shortfall_min[i], o.shortfall_min[i]);
+        shortfall_max[i] = std::max(shortfall_max[i], o.shortfall_max[i]);
+    }
+    merge_vec(monthly, o.monthly);
+    merge_vec(fac_trial, o.fac_trial);
+    merge_vec(fac_months, o.fac_months);
+    merge_vec(fac_unserved, o.fac_unserved);
+    merge_vec(node_trial, o.node_trial);
+    merge_vec(node_months, o.node_months);
+    merge_vec(node_unserved, o.node_unserved);
+    merge_vec(res_trial, o.res_trial);
+    merge_vec(res_months, o.res_months);
+    merge_vec(res_unserved, o.res_unserved);
+    merge_vec(event_fired, o.event_fired);
+    for (std::size_t i = 0; i < regime_count.size(); ++i)
+        regime_count[i] += o.regime_count[i];
+    merge_vec(share_above, o.share_above);
+    for (std::size_t i = 0; i < monthly_max.size(); ++i)
+        monthly_max[i] = std::max(monthly_max[i], o.monthly_max[i]);
+    merge_vec(fired_shortfall, o.fired_shortfall);
+    merge_vec(fired_short, o.fired_short);
+    merge_vec(unfired_shortfall, o.unfired_shortfall);
+    merge_vec(unfired_short, o.unfired_short);
+    merge_vec(regime_shortfall, o.regime_shortfall);
+    merge_vec(regime_short, o.regime_short);
+    merge_vec(rep_shortfall, o.rep_shortfall);
+    merge_vec(rep_short_months, o.rep_short_months);
+    merge_vec(rep_any_short, o.rep_any_short);
+    merge_vec(rep_demand_total, o.rep_demand_total);
+    merge_vec(rep_share, o.rep_share);
+    merge_vec(diff_shortfall, o.diff_shortfall);
+    merge_vec(diff_short_months, o.diff_short_months);
+    merge_vec(diff_any_short, o.diff_any_short);
+    merge_vec(diff_share, o.diff_share);
+    merge_vec(rep_diff_shortfall, o.rep_diff_shortfall);
+    lp_rungs.merge(o.lp_rungs);
+}
+
+namespace {
+constexpr std::uint64_t kStateMagic = 0x63686f6b65737431ull; // "chokest1"
+
+/// Visits every field of two accumulators of the same dimensions in a fixed order.
+template <class A, class F> void each_field(A &a, F &&f) {
+    for (auto *v :
+         {&a.shortfall,         &a.demand_total,      &a.shortfall_share,  &a.short_months,
+          &a.any_short,         &a.monthly,           &a.fac_trial,        &a.fac_months,
+          &a.fac_unserved,      &a.node_trial,        &a.node_months,      &a.node_unserved,
+          &a.res_trial,         &a.res_months,        &a.res_unserved,     &a.event_fired,
+          &a.share_above,       &a.fired_shortfall,   &a.fired_short,      &a.unfired_shortfall,
+          &a.unfired_short,     &a.regime_shortfall,  &a.regime_short,     &a.rep_shortfall,
+          &a.rep_short_months,  &a.rep_any_short,     &a.rep_demand_total, &a.rep_share,
+          &a.diff_shortfall,    &a.diff_short_months, &a.diff_any_short,   &a.diff_share,
+          &a.rep_diff_shortfall})
+        f(*v);
+}
+
+std::vector<std::uint64_t> dims_words(const Dims &d) {
+    return {kStateMagic,
+            static_cast<std::uint64_t>(d.demands),
+            static_cast<std::uint64_t>(d.facilities),
+            static_cast<std::uint64_t>(d.nodes),
+            static_cast<std::uint64_t>(d.restrictions),
+            static_cast<std::uint64_t>(d.events),
+            static_cast<std::uint64_t>(d.regimes),
+            static_cast<std::uint64_t>(d.months),
+            static_cast<std::uint64_t>(d.thresholds),
+            static_cast<std::uint64_t>(d.replicates)};
+}
+} // namespace
+
+std::vector<std::uint64_t> Accumulators::save() const {
+    std::vector<std::uint64_t> out = dims_words(dims);
+    each_field(*this, [&](const std::vector<Moments> &v) {
+        for (const auto &m : v)
+            m.save(out);
+    });
+    for (const auto *v : {&shortfall_min, &shortfall_max, &monthly_max})
+        for (double x : *v)
+            out.push_back(std::bit_cast<std::uint64_t>(x));
+    for (auto c : regime_count)
+        out.push_back(c);
+    for (auto c : lp_rungs.solved)
+        out.push_back(c);
+    out.push_back(lp_rungs.relaxed);
+    out.push_back(lp_rungs.failed);
+    return out;
+}
+
+Accumulators Accumulators::load(const Dims &d, const std::vector<std::uint64_t> &words) {
+    Accumulators a(d);
+    const auto head = dims_words(d);
+    if (words.size() < head.size() || !std::equal(head.begin(), head.end(), words.begin()))
+        throw std::runtime_error("statistics state does not match the model (other dimensions "
+                                 "or not a chokepoint state)");
+    const std::uint64_t *p = words.data() + head.size(), *end = words.data() + words.size();
+    each_field(a, [&](std::vector<Moments> &v) {
+        for (auto &m : v)
+            p = m.load(p, end);
+    });
+    for (auto *v : {&a.shortfall_min, &a.shortfall_max, &a.monthly_max})
+        for (double &x : *v) {
+            if (p >= end)
+                throw std::runtime_error("statistics state truncated");
+            x = std::bit_cast<double>(*p++);
+        }
+    for (auto &c : a.regime_count) {
+        if (p >= end)
+            throw std::runtime_error("statistics state truncated");
+        c = *p++;
+    }
+    static_assert(kRungs == 4, "the state lists every rung");
+    for (auto *c : {&a.lp_rungs.solved[0], &a.lp_rungs.solved[1], &a.lp_rungs.solved[2],
+                    &a.lp_rungs.solved[3], &a.lp_rungs.relaxed, &a.lp_rungs.failed}) {
+        if (p >= end)
+            throw std::runtime_error("statistics state truncated");
+        *c = *p++;
+    }
+    if (p != end)
+        throw std::runtime_error("statistics state has " + std::to_string(end - p) +
+                                 " trailing words");
+    return a;
+}
+
+bool Accumulators::operator==(const Accumulators &o) const {
+    return save() == o.save();
+}
+
+std::pair<std::int64_t, std::int64_t> quantile_ci_ranks(std::uint64_t n, double p, double conf) {
+    if (n == 0)
+        return {-1, -1};
+    const double tail = (1 - conf) / 2;
+    const boost::math::binomial_distribution<double> b(static_cast<double>(n), p);
+    auto F = [&](std::uint64_t j) {
+        return j >= n ? 1.0 : boost::math::cdf(b, static_cast<double>(j));
+    };
+    // lower: the largest j with F(j) <= tail
+    std::int64_t lo = -1;
+    if (F(0) <= tail) {
+        std::uint64_t a = 0, z = n; // F(a) <= tail < F(z)
+        while (z - a > 1) {
+            const std::uint64_t mid = a + (z - a) / 2;
+            (F(mid) <= tail ? a : z) = mid;
+        }
+        lo = static_cast<std::int64_t>(a);
+    }
+    // upper: the smallest j with F(j) >= 1 - tail; none if that is n (no such order statistic)
+    std::uint64_t a = 0, z = n; // invariant: F(z) >= 1 - tail
+    if (F(0) >= 1 - tail) {
+        z = 0;
+    } else {
+        while (z - a > 1) {
+            const std::uint64_t mid = a + (z - a) / 2;
+            (F(mid) >= 1 - tail ? z : a) = mid;
+        }
+    }
+    const std::int64_t hi = z >= n ? -1 : static_cast<std::int64_t>(z);
+    return {lo, hi};
+}
+
+double lerp_quantile(std::uint64_t n, double p, double a, double b) {
+    // numpy's "linear" method: h = (n - 1) p; same arithmetic as numpy's _lerp, so results
+    // agree to the last bit.
+    const double h = static_cast<double>(n - 1) * p;
+    const double g = h - std::floor(h);
+    return g >= 0.5 ? b - (b - a) * (1 - g) : a + (b - a) * g;
+}
+
+std::vector<std::vector<double>>
+exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> &ranks,
+                       const std::vector<double> &col_min, const std::vector<double> &col_max,
+                       const std::function<void(const std::function<void(const double *)> &)> &scan,
+                       std::size_t max_values_in_memory) {
+    std::vector<std::vector<double>> out(static_cast<std::size_t>(k),
+                                         std::vector<double>(ranks.size(), 0.0));
+    if (n == 0 || k == 0 || ranks.empty())
+        return out;
+
+    struct Target {
+        int col;
+        std::uint64_t rank;
+        double lo, hi;
+        std::uint64_t count; // values in [lo, hi]
+        bool resolved = false;
+        double value = 0;
+    };
+    std::vector<Target> targets;
+    std::map<std::pair<int, std::uint64_t>, std::size_t> target_of;
+    for (int j = 0; j < k; ++j)
+        for (std::uint64_t r : ranks) {
+            const auto key = std::make_pair(j, std::min(r, n - 1));
+            if (target_of.count(key))
+                continue;
+            target_of[key] = targets.size();
+            targets.push_back({j, key.second, col_min[static_cast<std::size_t>(j)],
+                               col_max[static_cast<std::size_t>(j)], n});
+        }
+    for (auto &t : targets)
+        if (t.lo == t.hi) {
+            t.resolved = true;
+            t.value = t.lo;
+        }
+
+    // Histogram bins per group: fewer when there are many columns, so that memory stays bounded
+    // (more passes instead).
+    std::size_t n_cols_active = 0;
+    {
+        std::vector<char> seen(static_cast<std::size_t>(k), 0);
+        for (const auto &t : targets)
+            if (!t.resolved && !seen[static_cast<std::size_t>(t.col)]) {
+                seen[static_cast<std::size_t>(t.col)] = 1;
+                ++n_cols_active;
+            }
+    }
+    const int B = static_cast<int>(std::clamp<std::size_t>(
+        (std::size_t(1) << 19) / std::max<std::size_t>(1, n_cols_active), 64, 4096));
+    const std::size_t per_target =
+        std::max<std::size_t>(64, max_values_in_memory / std::max<std::size_t>(1, targets.size()));
+    for (int pass = 0; pass < 64; ++pass) {
+        struct Group {
+            int col;
+            double lo, hi;
+            bool collect;
+            std::uint64_t below = 0;
+            std::vector<std::uint64_t> cnt;
+            std::vector<double> bmin, bmax;
+            std::vector<double> values;
+            std::vector<std::size_t> members;
+        };
+        std::map<std::tuple<int, double, double>, Group> groups;
+        for (std::size_t i = 0; i < targets.size(); ++i) {
+            auto &t = targets[i];
+            if (t.resolved)
+                continue;
+            auto &g = groups[{t.col, t.lo, t.hi}];
+            if (g.members.empty()) {
+                g.col = t.col;
+                g.lo = t.lo;
+                g.hi = t.hi;
+                g.collect = t.count <= per_target;
+                if (!g.collect) {
+                    g.cnt.assign(B, 0);
+                    g.bmin.assign(B, std::numeric_limits<double>::infinity());
+                    g.bmax.assign(B, -std::numeric_limits<double>::infinity());
+                } else {
+                    g.values.reserve(static_cast<std::size_t>(t.count));
+                }
+            }
+            g.members.push_back(i);
+        }
+        if (groups.empty())
+            break;
+        std::vector<std::vector<Group *>> by_col(static_cast<std::size_t>(k));
+        for (auto &[key, g] : groups)
+            by_col[static_cast<std::size_t>(g.col)].push_back(&g);
+        scan([&](const double *row) {
+            for (int j = 0; j < k; ++j) {
+                const double v = row[j];
+                for (Group *g : by_col[static_cast<std::size_t>(j)]) {
+                    if (pass == 0 && (v > col_max[static_cast<std::size_t>(j)] ||
+                                      v < col_min[static_cast<std::size_t>(j)]))
+                        throw std::logic_error(
+                            "exact_order_statistics: a value lies outside its column's bounds");
+                    if (v < g->lo) {
+                        ++g->below;
+                    } else if (v <= g->hi) {
+                        if (g->collect) {
+                            g->values.push_back(v);
+                        } else {
+                            const double w = g->hi - g->lo;
+                            int b = static_cast<int>((v - g->lo) / w * B);
+                            b = std::clamp(b, 0, B - 1);
+                            ++g->cnt[static_cast<std::size_t>(b)];
+                            g->bmin[static_cast<std::size_t>(b)] =
+                                std::min(g->bmin[static_cast<std::size_t>(b)], v);
+                            g->bmax[static_cast<std::size_t>(b)] =
+                                std::max(g->bmax[static_cast<std::size_t>(b)], v);
+                        }
+                    }
+                }
+            }
+        });
+        for (auto &[key, g] : groups) {
+            if (g.collect)
+                std::sort(g.values.begin(), g.values.end());
+            for (std::size_t i : g.members) {
+                auto &t = targets[i];
+                if (t.rank < g.below)
+                    throw std::logic_error("exact_order_statistics: rank below interval");
+                const std::uint64_t r = t.rank - g.below;
+                if (g.collect) {
+                    if (r >= g.values.size())
+                        throw std::logic_error("exact_order_statistics: rank beyond interval");
+                    t.value = g.values[static_cast<std::size_t>(r)];
+                    t.resolved = true;
+                    continue;
+                }
+                std::uint64_t acc = 0;
+                for (int b = 0; b < B; ++b) {
+                    const auto c = g.cnt[static_cast<std::size_t>(b)];
+                    if (r < acc + c) {
+                        t.lo = g.bmin[static_cast<std::size_t>(b)];
+                        t.hi = g.bmax[static_cast<std::size_t>(b)];
+                        t.count = c;
+                        if (t.lo == t.hi) {
+                            t.value = t.lo;
+                            t.resolved = true;
+                        }
+                        break;
+                    }
+                    acc += c;
+                }
+            }
+        }
+    }
+    for (const auto &t : targets)
+        if (!t.resolved)
+            throw std::logic_error("exact_order_statistics: did not converge");
+
+    for (int j = 0; j < k; ++j)
+        for (std::size_t i = 0; i < ranks.size(); ++i)
+            out[static_cast<std::size_t>(j)][i] =
+                targets[target_of[{j, std::min(ranks[i], n - 1)}]].value;
+    return out;
+}
+
+std::vector<std::vector<double>>
+exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
+                const std::vector<double> &col_min, const std::vector<double> &col_max,
+                const std::function<void(const std::function<void(const double *)> &)> &scan,
+                std::size_t max_values_in_memory) {
+    std::vector<std::vector<double>> out(static_cast<std::size_t>(k),
+                                         std::vector<double>(levels.size(), 0.0));
+    if (n == 0 || k == 0 || levels.empty())
+        return out;
+    std::vector<std::uint64_t> ranks;
+    for (double p : levels) {
+        const auto lo = static_cast<std::uint64_t>(std::floor(static_cast<double>(n - 1) * p));
+        ranks.push_back(lo);
+        ranks.push_back(std::min(lo + 1, n - 1));
+    }
+    const auto os =
+        exact_order_statistics(n, k, ranks, col_min, col_max, scan, max_values_in_memory);
+    for (int j = 0; j < k; ++j)
+        for (std::size_t q = 0; q < levels.size(); ++q)
+            out[static_cast<std::size_t>(j)][q] =
+                lerp_quantile(n, levels[q], os[static_cast<std::size_t>(j)][2 * q],
+                              os[static_cast<std::size_t>(j)][2 * q + 1]);
+    return out;
+}
+
+} // namespace chokepoint

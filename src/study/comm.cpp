@@ -1,0 +1,229 @@
+#include "study/comm.hpp"
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#ifdef CHOKEPOINT_WITH_MPI
+// The C API only (the deprecated MPI C++ bindings would need libmpi_cxx).
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+#endif
+
+namespace chokepoint {
+
+namespace {
+template <class T> void put(std::vector<char> &out, const std::vector<T> &v) {
+    const std::uint64_t n = v.size();
+    const auto *pn = reinterpret_cast<const char *>(&n);
+    out.insert(out.end(), pn, pn + sizeof n);
+    const auto *p = reinterpret_cast<const char *>(v.data());
+    out.insert(out.end(), p, p + n * sizeof(T));
+}
+
+struct Cursor {
+    const char *p, *end;
+    template <class T> void get(std::vector<T> &v, std::uint64_t expected) {
+        std::uint64_t n = 0;
+        if (end - p < static_cast<std::ptrdiff_t>(sizeof n))
+            throw std::runtime_error("block message truncated");
+        std::memcpy(&n, p, sizeof n);
+        p += sizeof n;
+        if (n != expected)
+            throw std::runtime_error("block message has " + std::to_string(n) + " values where " +
+                                     std::to_string(expected) + " were expected");
+        if (static_cast<std::uint64_t>(end - p) < n * sizeof(T))
+            throw std::runtime_error("block message truncated");
+        v.resize(static_cast<std::size_t>(n));
+        if (n)
+            std::memcpy(v.data(), p, static_cast<std::size_t>(n * sizeof(T)));
+        p += n * sizeof(T);
+    }
+};
+} // namespace
+
+std::vector<char> pack(const BlockResult &b) {
+    std::vector<char> out;
+    put(out, std::vector<std::uint64_t>{b.first_trial, b.count});
+    put(out, b.shortfall);
+    put(out, b.demand_total);
+    put(out, b.shortfall_share);
+    put(out, b.stockpile_min);
+    put(out, b.short_months);
+    put(out, b.longest_run);
+    put(out, b.stockout_month);
+    put(out, b.facility_binding_months);
+    put(out, b.regime);
+    put(out, b.event_onset);
+    put(out, b.monthly_shortfall);
+    put(out, b.inputs);
+    put(out, b.acc.save());
+    return out;
+}
+
+std::vector<char> pack(const std::vector<BlockResult> &blocks) {
+    std::vector<char> out;
+    for (const auto &b : blocks) {
+        const auto one = pack(b);
+        const std::uint64_t n = one.size();
+        const auto *pn = reinterpret_cast<const char *>(&n);
+        out.insert(out.end(), pn, pn + sizeof n);
+        out.insert(out.end(), one.begin(), one.end());
+    }
+    return out;
+}
+
+void unpack(const char *data, std::size_t size, const std::vector<Dims> &dims,
+            std::vector<BlockResult> &out) {
+    out.resize(dims.size());
+    std::size_t at = 0;
+    for (std::size_t k = 0; k < dims.size(); ++k) {
+        std::uint64_t n = 0;
+        if (size - at < sizeof n)
+            throw std::runtime_error("block message truncated");
+        std::memcpy(&n, data + at, sizeof n);
+        at += sizeof n;
+        if (size - at < n)
+            throw std::runtime_error("block message truncated");
+        unpack(data + at, static_cast<std::size_t>(n), dims[k], out[k]);
+        at += static_cast<std::size_t>(n);
+    }
+    if (at != size)
+        throw std::runtime_error("block message has trailing bytes");
+}
+
+void unpack(const char *data, std::size_t size, const Dims &d, BlockResult &b) {
+    Cursor c{data, data + size};
+    std::vector<std::uint64_t> head;
+    c.get(head, 2);
+    b.first_trial = head[0];
+    b.count = head[1];
+    const auto n = b.count, D = static_cast<std::uint64_t>(d.demands);
+    c.get(b.shortfall, n * D);
+    c.get(b.demand_total, n * D);
+    c.get(b.shortfall_share, n * D);
+    c.get(b.stockpile_min, n * D);
+    c.get(b.short_months, n * D);
+    c.get(b.longest_run, n * D);
+    c.get(b.stockout_month, n * D);
+    c.get(b.facility_binding_months, n * static_cast<std::uint64_t>(d.facilities));
+    c.get(b.regime, n);
+    c.get(b.event_onset, n * static_cast<std::uint64_t>(d.events));
+    // Monthly shortfall is stored only when the run keeps it: either every value or none.
+    {
+        std::uint64_t m = 0;
+        if (c.end - c.p < 8)
+            throw std::runtime_error("block message truncated");
+        std::memcpy(&m, c.p, 8);
+        const auto full = n * D * static_cast<std::uint64_t>(d.months);
+        c.get(b.monthly_shortfall, m == 0 ? 0 : full);
+    }
+    {
+        std::uint64_t m = 0; // inputs: n x (inputs kept), or none
+        if (c.end - c.p < 8)
+            throw std::runtime_error("block message truncated");
+        std::memcpy(&m, c.p, 8);
+        if (n > 0 && m % n != 0)
+            throw std::runtime_error("block message has a ragged inputs table");
+        c.get(b.inputs, m);
+    }
+    std::vector<std::uint64_t> words;
+    {
+        std::uint64_t m = 0;
+        if (c.end - c.p < 8)
+            throw std::runtime_error("block message truncated");
+        std::memcpy(&m, c.p, 8);
+        c.get(words, m);
+    }
+    b.acc = Accumulators::load(d, words);
+    if (c.p != c.end)
+        throw std::runtime_error("block message has trailing bytes");
+}
+
+#ifdef CHOKEPOINT_WITH_MPI
+namespace {
+constexpr int kTagBlock = 1, kTagEnd = 2;
+
+void check(int rc, const char *what) {
+    if (rc != MPI_SUCCESS) {
+        char msg[MPI_MAX_ERROR_STRING];
+        int len = 0;
+        MPI_Error_string(rc, msg, &len);
+        throw std::runtime_error(std::string("MPI: ") + what + ": " + std::string(msg, len));
+    }
+}
+
+class MpiComm final : public Comm {
+public:
+    MpiComm(int rank, int size) : rank_(rank), size_(size) {}
+    ~MpiComm() override { MPI_Finalize(); }
+    int rank() const override { return rank_; }
+    int size() const override { return size_; }
+    void send_block(const std::vector<BlockResult> &block) override {
+        const auto bytes = pack(block);
+        if (bytes.size() > static_cast<std::size_t>(INT32_MAX))
+            throw std::runtime_error("a block's message exceeds 2 GiB; lower run.block_size");
+        check(MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, 0, kTagBlock,
+                       MPI_COMM_WORLD),
+              "sending a block");
+    }
+    void send_end() override {
+        check(MPI_Send(nullptr, 0, MPI_BYTE, 0, kTagEnd, MPI_COMM_WORLD), "sending the end");
+    }
+    bool receive(int from, const std::vector<Dims> &dims, std::vector<BlockResult> &out) override {
+        MPI_Status st;
+        check(MPI_Probe(from, MPI_ANY_TAG, MPI_COMM_WORLD, &st), "waiting for a block");
+        int count = 0;
+        MPI_Get_count(&st, MPI_BYTE, &count);
+        buf_.resize(static_cast<std::size_t>(count));
+        check(MPI_Recv(buf_.data(), count, MPI_BYTE, from, st.MPI_TAG, MPI_COMM_WORLD,
+                       MPI_STATUS_IGNORE),
+              "receiving a block");
+        if (st.MPI_TAG == kTagEnd)
+            return false;
+        unpack(buf_.data(), buf_.size(), dims, out);
+        return true;
+    }
+    int broadcast(int value) override {
+        check(MPI_Bcast(&value, 1, MPI_INT, 0, MPI_COMM_WORLD), "broadcast");
+        return value;
+    }
+    [[noreturn]] void abort(int code) override {
+        MPI_Abort(MPI_COMM_WORLD, code);
+        std::abort();
+    }
+
+private:
+    int rank_, size_;
+    std::vector<char> buf_;
+};
+} // namespace
+
+std::unique_ptr<Comm> make_comm(int *argc, char ***argv) {
+    // Launched by mpirun/srun? (A plain `chokepoint run` must not need an MPI runtime.)
+    const bool launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") ||
+                          std::getenv("PMIX_RANK") || std::getenv("MPI_LOCALNRANKS");
+    if (!launched)
+        return nullptr;
+    int provided = 0;
+    // One thread at a time calls MPI: the pipeline's serial output stage, then the main thread.
+    check(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided), "init");
+    if (provided < MPI_THREAD_SERIALIZED) {
+        MPI_Finalize();
+        throw std::runtime_error("the MPI library does not support MPI_THREAD_SERIALIZED");
+    }
+    int rank = 0, size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    return std::make_unique<MpiComm>(rank, size);
+}
+#else
+std::unique_ptr<Comm> make_comm(int *, char ***) {
+    return nullptr;
+}
+#endif
+
+} // namespace chokepoint

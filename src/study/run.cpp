@@ -1,0 +1,1052 @@
+#include "study/run.hpp"
+
+#include "study/comm.hpp"
+#include "config/config.hpp"
+#include "study/cpus.hpp"
+#include "io/output.hpp"
+#include "core/sha256.hpp"
+#include "engine/simulate.hpp"
+#include "version.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <system_error>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/global_control.h>
+#include <tbb/info.h>
+#include <tbb/parallel_pipeline.h>
+#include <unistd.h>
+#include <vector>
+
+namespace chokepoint {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::atomic<int> g_signal{0};
+
+extern "C" void on_signal(int sig) {
+    g_signal.store(sig);
+}
+
+/// Blocks first, first + stride, ... below end (stride > 1: one MPI rank's share).
+struct BlockRange {
+    std::uint64_t first = 0, end = 0, stride = 1;
+};
+
+/// A block of trials of every scenario of a run (baseline first).
+using Blocks = std::vector<BlockResult>;
+
+/// Simulates the blocks of `range` in order, every scenario on the same trials (with the paired
+/// differences against the baseline); `sink` receives each block in block order. Stops reading
+/// new blocks on a signal or when `halt` is set.
+/// When an allocation LP fails (LpFailure) in block b, the blocks before b are still delivered in
+/// order; block b and those after are not, and the failure (with its scenario named) is returned
+/// in `failure` (nullptr: the caller lets it propagate).
+template <class Sink>
+AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink &&sink,
+                        const std::atomic<bool> *halt = nullptr,
+                        std::unique_ptr<LpFailure> *failure = nullptr) {
+    tbb::global_control gc(tbb::global_control::max_allowed_parallelism,
+                           static_cast<std::size_t>(threads));
+    const auto models = run_models(model);
+    const auto scenario_ids = run_scenario_ids(model);
+    std::vector<std::vector<int>> base_of;
+    for (const auto *sm : models)
+        base_of.push_back(baseline_demands(model, *sm));
+    tbb::enumerable_thread_specific<std::vector<std::unique_ptr<Simulator>>> sims;
+    const auto design = make_design(model); // shared, immutable: the run's sampling design
+    const std::uint64_t trials = model.run.trials, bs = model.run.block_size;
+    std::uint64_t next = range.first;
+    // Blocks in flight live in `slots`, not in the pipeline's tokens: when a stage throws, oneTBB
+    // cancels the pipeline without destroying the objects its tokens carry (a leak, found by
+    // LeakSanitizer), so the tokens carry only block numbers. At most `tokens` blocks are in
+    // flight and they leave in order, so block b and block b + tokens never share slot b % tokens.
+    const auto tokens = static_cast<std::size_t>(2 * threads);
+    std::vector<std::unique_ptr<Blocks>> slots(tokens);
+    std::vector<std::unique_ptr<LpFailure>> failed(tokens);
+    auto index = [&](std::uint64_t b) {
+        return static_cast<std::size_t>(((b - range.first) / range.stride) % tokens);
+    };
+    auto slot = [&](std::uint64_t b) -> std::unique_ptr<Blocks> & { return slots[index(b)]; };
+    std::atomic<bool> stop{false};
+    tbb::parallel_pipeline(
+        tokens,
+        tbb::make_filter<void, std::uint64_t>(tbb::filter_mode::serial_in_order,
+                                              [&](tbb::flow_control &fc) -> std::uint64_t {
+                                                  if (next >= range.end || g_signal.load() != 0 ||
+                                                      (halt && halt->load()) || stop.load()) {
+                                                      fc.stop();
+                                                      return 0;
+                                                  }
+                                                  const auto b = next;
+                                                  next += range.stride;
+                                                  return b;
+                                              }) &
+            tbb::make_filter<std::uint64_t, std::uint64_t>(
+                tbb::filter_mode::parallel,
+                [&](std::uint64_t b) {
+                    auto &sim = sims.local();
+                    if (sim.empty())
+                        for (const auto *sm : models)
+                            sim.push_back(std::make_unique<Simulator>(*sm, design));
+                    auto &r = slot(b);
+                    r = std::make_unique<Blocks>(models.size());
+                    const std::uint64_t first = b * bs;
+                    for (std::size_t k = 0; k < models.size(); ++k) {
+                        try {
+                            sim[k]->run_block(first, std::min(bs, trials - first), (*r)[k]);
+                        } catch (LpFailure &f) {
+                            f.scenario = scenario_ids[k];
+                            if (!failure)
+                                throw;
+                            failed[index(b)] = std::make_unique<LpFailure>(f);
+                            return b;
+                        }
+                    }
+                    for (std::size_t k = 1; k < models.size(); ++k)
+                        add_paired_differences((*r)[0], base_of[k], *design, (*r)[k]);
+                    return b;
+                }) &
+            tbb::make_filter<std::uint64_t, void>(tbb::filter_mode::serial_in_order,
+                                                  [&](std::uint64_t b) {
+                                                      auto &r = slot(b);
+                                                      auto &f = failed[index(b)];
+                                                      if (f || (failure && *failure)) {
+                                                          // The first failed block in order ends
+                                                          // the run; later blocks in flight are
+                                                          // dropped.
+                                                          if (failure && !*failure)
+                                                              *failure = std::move(f);
+                                                          f.reset();
+                                                          stop.store(true);
+                                                      } else {
+                                                          sink(*r);
+                                                      }
+                                                      r.reset();
+                                                  }));
+    AllocatorStats st;
+    for (const auto &simv : sims)
+        for (const auto &sim : simv)
+            st.merge(sim->allocator_stats());
+    return st;
+}
+
+/// The longest file name in directory `dir` (NAME_MAX, 255 on Linux file systems).
+std::size_t name_max(const fs::path &dir) {
+    const long n = ::pathconf(dir.empty() ? "." : dir.c_str(), _PC_NAME_MAX);
+    return n > 0 ? static_cast<std::size_t>(n) : 255;
+}
+
+/// A fresh hidden name beside `target`, `.<name>.<what>-<pid>-<random>`, that does not exist yet
+/// (so that a failed run removes only a file it created itself). When that would exceed the file
+/// system's longest name, <name> is cut to a prefix (at a UTF-8 character boundary) followed by
+/// `~` and 8 hex digits of a hash of the whole name: any legal target name gets a legal hidden
+/// name.
+fs::path hidden_path(const fs::path &target, const char *what) {
+    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    const std::size_t max = name_max(dir);
+    std::random_device rd;
+    for (;;) {
+        char suffix[32];
+        std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
+        const std::string tail =
+            std::string(".") + what + "-" + std::to_string(::getpid()) + "-" + suffix;
+        std::string name = target.filename().string();
+        if (1 + name.size() + tail.size() > max) {
+            char hash[16];
+            std::snprintf(hash, sizeof hash, "~%08x",
+                          static_cast<unsigned>(std::hash<std::string>{}(name)));
+            std::size_t keep = max > 1 + tail.size() + 9 ? max - 1 - tail.size() - 9 : 0;
+            while (keep > 0 && (static_cast<unsigned char>(name[keep]) & 0xC0) == 0x80)
+                --keep; // not inside a UTF-8 character
+            name = name.substr(0, keep) + hash;
+        }
+        const fs::path p = dir / ("." + name + tail);
+        std::error_code ec;
+        if (!fs::exists(fs::symlink_status(p, ec)))
+            return p;
+    }
+}
+
+/// A fresh name for the temporary file beside `target`: `.<name>.partial-<pid>-<random>`.
+fs::path temp_path(const fs::path &target) {
+    return hidden_path(target, "partial");
+}
+
+/// The operating system's reason for the HDF5 error being handled, from HDF5's error stack (e.g.
+/// "errno = 28, error message = 'No space left on device'"); empty when it holds none.
+std::string hdf5_cause(const H5::Exception &e) {
+    if (e.getDetailMsg().find("errno = ") != std::string::npos)
+        return ""; // the message says it already (ResultWriter's flush)
+    return hdf5_errno_text();
+}
+
+/// Flushes a file's data to disk; throws std::system_error when that fails.
+void sync_file(const fs::path &path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        throw std::system_error(errno, std::generic_category(),
+                                "cannot open '" + path.string() + "' to flush it to disk");
+    if (::fsync(fd) != 0 && errno != EINVAL) {
+        const int err = errno;
+        ::close(fd);
+        throw std::system_error(err, std::generic_category(),
+                                "flushing '" + path.string() + "' to disk failed");
+    }
+    ::close(fd);
+}
+
+/// Flushes a directory entry (the rename) to disk; returns the error, if any.
+std::error_code sync_directory(const fs::path &dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return {errno, std::generic_category()};
+    std::error_code ec;
+    if (::fsync(fd) != 0 && errno != EINVAL) // EINVAL: the file system cannot sync directories
+        ec.assign(errno, std::generic_category());
+    ::close(fd);
+    return ec;
+}
+} // namespace
+
+void install_signal_handlers() {
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+        struct sigaction old {};
+        if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN)
+            continue; // ignored by the parent (nohup, `cmd &` in a script): keep it so
+        sigaction(sig, &sa, nullptr);
+    }
+    // A file-size limit (ulimit -f) would kill the process with SIGXFSZ and leave the temporary
+    // file behind; ignored, the write fails with EFBIG and run_study cleans up like any I/O error.
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGXFSZ, &ign, nullptr);
+}
+
+void check_output_path(const std::string &path, bool overwrite) {
+    if (path.empty())
+        throw InputError("output path is empty");
+    std::error_code ec;
+    const fs::path p(path);
+    if (fs::is_directory(p, ec))
+        throw InputError("output path '" + path + "' is a directory; give a file name");
+    // The final rename would replace a device, socket or pipe (e.g. /dev/null) with the file.
+    if (fs::exists(p, ec) && !fs::is_regular_file(p, ec))
+        throw InputError("output path '" + path + "' exists and is not a regular file");
+    const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+    if (!fs::exists(dir, ec))
+        throw InputError("output directory '" + dir.string() + "' does not exist");
+    if (!fs::is_directory(dir, ec))
+        throw InputError("output directory '" + dir.string() + "' is not a directory");
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+        throw InputError("output directory '" + dir.string() + "' is not writable (" +
+                         std::strerror(errno) + ")");
+    if (const auto len = p.filename().string().size(); len > name_max(dir))
+        throw InputError("output file name '" + p.filename().string() + "' is " +
+                         std::to_string(len) + " bytes long; the file system allows at most " +
+                         std::to_string(name_max(dir)));
+    if (fs::exists(p, ec) && !overwrite)
+        throw InputError("output file '" + path + "' exists; pass --overwrite to replace it");
+}
+
+namespace {
+/// Refuses, before anything is written, an output (the results file or its checkpoint) that is
+/// one of the inputs (`what` -> path: the config, a file it includes, the checkpoint resumed, a
+/// shard merged): the final rename would replace it (with --overwrite, a run onto its own config
+/// replaced the config).
+void refuse_output_over_inputs(const std::vector<fs::path> &outputs,
+                               const std::vector<std::pair<std::string, std::string>> &inputs) {
+    for (const auto &out : outputs)
+        for (const auto &[what, in] : inputs) {
+            std::error_code ec;
+            if (!in.empty() && fs::equivalent(out, fs::path(in), ec))
+                throw InputError("output '" + out.string() + "' is " + what + " '" + in +
+                                 "'; writing it would replace that file: choose another output "
+                                 "path (-o)");
+        }
+}
+} // namespace
+
+int resolve_threads(int requested) {
+    if (requested > 0)
+        return requested;
+    return usable_cpus(detect_cpu_limits());
+}
+
+std::string checkpoint_path(const std::string &output) {
+    return output + ".checkpoint";
+}
+
+std::pair<std::uint64_t, std::uint64_t> shard_blocks(std::uint64_t n_blocks, int k, int n) {
+    if (n < 1 || k < 1 || k > n)
+        throw InputError("--shard " + std::to_string(k) + "/" + std::to_string(n) +
+                         ": K must be 1..N (the K-th of N shards)");
+    if (n_blocks < static_cast<std::uint64_t>(n))
+        throw InputError("--shard " + std::to_string(k) + "/" + std::to_string(n) +
+                         ": the run has only " + std::to_string(n_blocks) +
+                         " blocks of trials, fewer than " + std::to_string(n) +
+                         " shards; use fewer shards or a smaller " + "run.block_size");
+    const auto N = static_cast<std::uint64_t>(n), K = static_cast<std::uint64_t>(k);
+    return {(K - 1) * n_blocks / N, K * n_blocks / N};
+}
+
+OneTrial run_one_trial(const Model &model, const std::string &scenario, std::uint64_t trial,
+                       Rung first_rung) {
+    const auto models = run_models(model);
+    const auto ids = run_scenario_ids(model);
+    std::size_t k = 0;
+    while (k < ids.size() && ids[k] != scenario)
+        ++k;
+    if (k == ids.size()) {
+        std::string known;
+        for (const auto &id : ids)
+            known += (known.empty() ? "" : ", ") + id;
+        throw InputError("trial: no scenario '" + scenario + "' in the config (it has: " + known +
+                         ")");
+    }
+    if (trial >= model.run.trials)
+        throw InputError("trial: --trial " + std::to_string(trial) + " is outside the run's " +
+                         std::to_string(model.run.trials) +
+                         " trials (0-based; set the run's size with --trials as for `run`)");
+    OneTrial out;
+    out.scenario = scenario;
+    out.model = models[k];
+    Simulator sim(*models[k], make_design(model));
+    sim.set_first_rung(first_rung);
+    sim.set_trace(&out.trace);
+    try {
+        sim.run_block(trial, 1, out.row);
+    } catch (LpFailure &f) {
+        f.scenario = scenario;
+        throw;
+    }
+    return out;
+}
+
+Accumulators run_in_memory(const Model &model, int threads) {
+    Accumulators total(dims_of(model));
+    const std::uint64_t bs = model.run.block_size;
+    pipeline(model, resolve_threads(threads), {0, (model.run.trials + bs - 1) / bs, 1},
+             [&](const std::vector<BlockResult> &b) { total.merge(b[0].acc); });
+    if (const int sig = g_signal.load())
+        throw Interrupted(sig);
+    return total;
+}
+
+namespace {
+
+/// Copies file `from` to `to` (which must not exist): copy_file_range (a reflink where the file
+/// system shares extents), then fsync. Throws std::system_error naming the files.
+void copy_and_sync(const fs::path &from, const fs::path &to) {
+    const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        throw std::system_error(errno, std::generic_category(),
+                                "cannot open '" + from.string() + "' to copy it");
+    const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) {
+        const int err = errno;
+        ::close(in);
+        throw std::system_error(err, std::generic_category(),
+                                "cannot create '" + to.string() + "'");
+    }
+    auto fail = [&](const std::string &what) {
+        const int err = errno;
+        ::close(in);
+        ::close(out);
+        std::error_code ec;
+        fs::remove(to, ec);
+        throw std::system_error(err, std::generic_category(), what);
+    };
+    bool use_read = false;
+    for (;;) {
+        ssize_t n = 0;
+        if (!use_read) {
+            n = ::copy_file_range(in, nullptr, out, nullptr, std::size_t(1) << 30, 0);
+            if (n < 0 &&
+                (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL)) {
+                use_read = true;
+                continue;
+            }
+        } else {
+            static thread_local std::vector<char> buf(std::size_t(1) << 20);
+            n = ::read(in, buf.data(), buf.size());
+            if (n > 0) {
+                for (ssize_t off = 0; off < n;) {
+                    const ssize_t w =
+                        ::write(out, buf.data() + off, static_cast<std::size_t>(n - off));
+                    if (w < 0) {
+                        if (errno == EINTR)
+                            continue;
+                        fail("writing '" + to.string() + "'");
+                    }
+                    off += w;
+                }
+            }
+        }
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            fail("copying '" + from.string() + "' to '" + to.string() + "'");
+        }
+    }
+    if (::fsync(out) != 0 && errno != EINVAL)
+        fail("flushing '" + to.string() + "' to disk");
+    ::close(in);
+    if (::close(out) != 0)
+        fail("closing '" + to.string() + "'");
+}
+
+/// Publishes a snapshot of the closed file `tmp` at `checkpoint` atomically: copy beside it,
+/// fsync, rename over the previous checkpoint, fsync the directory. A crash at any moment leaves
+/// the previous checkpoint or the new one, whole.
+void publish_checkpoint(const fs::path &tmp, const fs::path &checkpoint) {
+    const fs::path staging = hidden_path(checkpoint, "staging");
+    copy_and_sync(tmp, staging);
+    try {
+        seal_file(staging.string()); // its SHA-256 at its end: damage is found before HDF5 reads
+    } catch (...) {
+        std::error_code ec2;
+        fs::remove(staging, ec2);
+        throw;
+    }
+    std::error_code ec;
+    fs::rename(staging, checkpoint, ec);
+    if (ec) {
+        std::error_code ec2;
+        fs::remove(staging, ec2);
+        throw std::system_error(ec, "cannot move checkpoint into place at '" + checkpoint.string() +
+                                        "'");
+    }
+    sync_directory(checkpoint.has_parent_path() ? checkpoint.parent_path() : fs::path("."));
+}
+
+bool stderr_is_tty() {
+    return ::isatty(STDERR_FILENO) == 1;
+}
+
+std::string config_digest(const Model &model) {
+    std::string texts;
+    for (const auto &f : model.files)
+        texts += f.text;
+    return sha256_hex(texts);
+}
+
+/// Checks that the checkpoint `r` continues the run `model`/`opt` describes. Returns the note for
+/// RunInfo::resumed_by: empty, or this program's version when `allow_version_change` let a
+/// checkpoint of another version through.
+std::string check_resumable(const StoredRun &r, const Model &model, bool allow_version_change) {
+    auto refuse = [&](const std::string &why) {
+        throw InputError("cannot resume '" + r.path + "': " + why);
+    };
+    if (r.complete)
+        refuse("it is a finished results file, not a checkpoint");
+    if (!r.has_state)
+        refuse("it holds no statistics state (/state); it is not a checkpoint");
+    std::string resumed_by;
+    if (r.program_version != kVersion || r.git_commit != kGitCommit) {
+        if (!allow_version_change)
+            refuse("it was written by chokepoint " + r.program_version + " (" + r.git_commit +
+                   "), this is " + kVersion + " (" + kGitCommit +
+                   "); a different program may simulate differently: rerun from the start, or "
+                   "pass --allow-version-change to finish it with this one (the file records it)");
+        resumed_by = std::string(kVersion) + " (" + kGitCommit + ")";
+        std::cerr << "chokepoint: warning: '" << r.path << "' was written by chokepoint "
+                  << r.program_version << " (" << r.git_commit << "); its remaining trials are "
+                  << "simulated by " << resumed_by << " (recorded as resumed_by_version)\n";
+    }
+    if (r.config_sha256 != config_digest(model))
+        refuse("its config texts do not match its config digest (damaged file)");
+    if (r.next_block < r.first_block || r.next_block > r.end_block)
+        refuse("its next block " + std::to_string(r.next_block) + " lies outside its blocks [" +
+               std::to_string(r.first_block) + ", " + std::to_string(r.end_block) + ")");
+    return resumed_by;
+}
+
+/// Writes the failed LP of `f` to `path` (atomically: a hidden file renamed into place), with the
+/// failure and the command that replays its trial in the header. Returns "" or why it could not.
+std::string write_failed_lp(const LpFailure &f, const fs::path &path, const Model &model) {
+    const fs::path tmp = hidden_path(path, "partial");
+    {
+        std::ofstream os(tmp);
+        os << "\\ chokepoint " << kVersion << " (" << kGitCommit << "): " << f.describe() << "\n";
+        os << "\\ replay the trial: chokepoint trial "
+           << (model.files.empty() ? std::string("CONFIG") : model.files[0].path) << " --trial "
+           << f.trial << " --seed " << model.run.seed << " --trials " << model.run.trials
+           << " --scenario " << f.scenario << "\n";
+        os << "\\ replay this LP: chokepoint lp " << path.filename().string()
+           << " (docs/robustness.md)\n";
+        os << f.lp_text();
+        os.flush();
+        if (!os) {
+            std::error_code ec;
+            fs::remove(tmp, ec);
+            return "cannot write '" + path.string() + "': " + std::strerror(errno);
+        }
+    }
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec) {
+        fs::remove(tmp, ec);
+        return "cannot write '" + path.string() + "': " + ec.message();
+    }
+    return "";
+}
+
+} // namespace
+
+RunReport run_study(const Model &model, const RunOptions &opt) {
+    Comm *comm = opt.comm && opt.comm->size() > 1 ? opt.comm : nullptr;
+    const int rank = comm ? comm->rank() : 0, ranks = comm ? comm->size() : 1;
+    const int threads = resolve_threads(opt.threads);
+    const std::uint64_t bs = model.run.block_size;
+    const std::uint64_t n_blocks = (model.run.trials + bs - 1) / bs;
+
+    // Which blocks this run covers, and where it starts (a resumed checkpoint: its next block).
+    std::uint64_t first = 0, end = n_blocks, start = 0;
+    StoredRun stored;
+    std::string resumed_by;
+    int shard_index = opt.shard_index, shard_count = opt.shard_count;
+    if (!opt.resume.empty()) {
+        stored = read_stored_run(opt.resume);
+        resumed_by = check_resumable(stored, model, opt.allow_version_change);
+        first = stored.first_block;
+        end = stored.end_block;
+        start = stored.next_block;
+        shard_index = stored.shard_index;
+        shard_count = stored.shard_count;
+        if (stored.blocks_total != n_blocks)
+            throw InputError("cannot resume '" + opt.resume + "': it plans " +
+                             std::to_string(stored.blocks_total) + " blocks, the model " +
+                             std::to_string(n_blocks));
+    } else if (shard_count > 0) {
+        std::tie(first, end) = shard_blocks(n_blocks, shard_index, shard_count);
+        start = first;
+    }
+
+    RunReport rep;
+    rep.threads = threads;
+    rep.ranks = ranks;
+    if (rank != 0) {
+        // A worker rank: simulate blocks start + rank, start + rank + P, ... and send them.
+        // Blocks go out in order; the end message tells rank 0 where this rank stopped.
+        const auto t0 = std::chrono::steady_clock::now();
+        std::uint64_t sent = 0;
+        std::unique_ptr<LpFailure> failure;
+        rep.alloc = pipeline(
+            model, threads,
+            {start + static_cast<std::uint64_t>(rank), end, static_cast<std::uint64_t>(ranks)},
+            [&](const std::vector<BlockResult> &b) {
+                comm->send_block(b);
+                sent += b.front().count;
+            },
+            nullptr, &failure);
+        std::string failure_text;
+        if (failure) {
+            // Rank 0 sees this rank's blocks end early and checkpoints what came before.
+            const fs::path lp_file = opt.output + ".failed.lp";
+            const std::string why = write_failed_lp(*failure, lp_file, model);
+            failure_text = "rank " + std::to_string(rank) + ": " + failure->describe() +
+                           (why.empty() ? ". The LP is in '" + lp_file.string() + "'" : ". " + why);
+            std::cerr << "error: " << failure_text << "\n";
+        }
+        comm->send_end();
+        rep.trials_run = sent;
+        rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const int code = comm->broadcast(0);
+        if (!failure_text.empty())
+            throw std::runtime_error(failure_text);
+        if (code != 0) // rank 0 stopped on a signal: leave with its code
+            throw Interrupted(g_signal.load() ? g_signal.load() : SIGTERM, "(rank 0)");
+        return rep;
+    }
+
+    check_output_path(opt.output, opt.overwrite);
+    const fs::path target(opt.output);
+    const fs::path ckpt(checkpoint_path(opt.output));
+    if (const std::size_t len = ckpt.filename().string().size(),
+        max = name_max(target.has_parent_path() ? target.parent_path() : fs::path("."));
+        len > max)
+        throw InputError("output file name '" + target.filename().string() +
+                         "' is too long for its checkpoint '" + ckpt.filename().string() + "' (" +
+                         std::to_string(len) + " bytes; the file system allows at most " +
+                         std::to_string(max) + "): use a name at least " +
+                         std::to_string(len - max) + " bytes shorter");
+    {
+        std::vector<std::pair<std::string, std::string>> inputs;
+        for (std::size_t i = 0; i < model.files.size(); ++i)
+            inputs.emplace_back(i ? "a file the config includes" : "the config",
+                                model.files[i].path);
+        if (!opt.resume.empty())
+            inputs.emplace_back("the checkpoint being resumed", opt.resume);
+        // Resuming writes OUT.checkpoint over the checkpoint it resumes: that one is fine.
+        std::vector<fs::path> outputs{target};
+        if (opt.resume.empty())
+            outputs.push_back(ckpt);
+        refuse_output_over_inputs(outputs, inputs);
+    }
+    {
+        std::error_code ec;
+        const bool resuming_it =
+            !opt.resume.empty() && fs::equivalent(fs::path(opt.resume), ckpt, ec);
+        if (!resuming_it && fs::exists(ckpt, ec) && !opt.overwrite)
+            throw InputError("a checkpoint of an interrupted run exists at '" + ckpt.string() +
+                             "'; continue it with `chokepoint run --resume " + ckpt.string() +
+                             "`, or pass --overwrite to start afresh");
+    }
+    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    // Hidden, beside the target (same file system, so the final rename is atomic).
+    const fs::path tmp = temp_path(target);
+
+    RunInfo info;
+    info.threads = threads;
+    info.ranks = ranks;
+    info.overwrite = opt.overwrite;
+    info.config_sha256 = config_digest(model);
+    info.blocks_total = n_blocks;
+    info.first_block = first;
+    info.end_block = end;
+    info.shard_index = shard_count > 0 ? shard_index : 0;
+    info.shard_count = shard_count;
+    info.resumed_by = resumed_by;
+
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto models = run_models(model);
+    std::vector<Dims> dims;
+    for (const auto *sm : models)
+        dims.push_back(dims_of(*sm));
+    for (const auto *sm : models)
+        info.input_names.push_back(kept_input_names(*sm));
+    std::uint64_t planned = 0;
+    for (std::uint64_t b = first; b < end; ++b)
+        planned += std::min(bs, model.run.trials - b * bs);
+    try {
+        const QuietHdf5 quiet; // outlives the writer: its destructors' noise after a failed write
+        std::unique_ptr<ResultWriter> writer;
+        std::vector<Accumulators> total;
+        for (const auto &d : dims)
+            total.emplace_back(d);
+        if (!opt.resume.empty()) {
+            if (stored.state.size() != models.size())
+                throw InputError("cannot resume '" + opt.resume + "': it holds the state of " +
+                                 std::to_string(stored.state.size()) + " scenarios, the run has " +
+                                 std::to_string(models.size()));
+            for (std::size_t k = 0; k < models.size(); ++k)
+                total[k] = Accumulators::load(dims[k], stored.state[k]);
+            copy_and_sync(opt.resume, tmp);
+            writer =
+                std::make_unique<ResultWriter>(tmp.string(), model, info, ResultWriter::Resume{});
+            writer->resume_running(total);
+            if (writer->rows() != total[0].trials())
+                throw InputError("cannot resume '" + opt.resume + "': it holds " +
+                                 std::to_string(writer->rows()) + " trials but statistics of " +
+                                 std::to_string(total[0].trials()));
+        } else {
+            writer = std::make_unique<ResultWriter>(tmp.string(), model, info);
+        }
+        std::uint64_t done = writer->rows(), blocks_written = 0, next_block = start;
+        std::unique_ptr<Progress> progress;
+        if (!opt.quiet)
+            progress = std::make_unique<Progress>(std::cerr, opt.log_format, stderr_is_tty(),
+                                                  planned, done, opt.progress_every);
+        auto last_checkpoint = t0;
+
+        auto checkpoint = [&] {
+            writer->checkpoint(total, next_block);
+            writer.reset();
+            publish_checkpoint(tmp, ckpt);
+            if (progress)
+                progress->event("checkpoint", {{"path", json_string(ckpt.string())},
+                                               {"trials_done", std::to_string(done)},
+                                               {"next_block", std::to_string(next_block)}});
+        };
+        // run.stop_when: once the target is met after a block, later blocks are not written (the
+        // decision depends only on the blocks before, in order: reproducible).
+        std::atomic<bool> halted{false};
+        const auto &rule = model.run.stop;
+        int rule_demand = -1;
+        for (std::size_t d = 0; d < model.demands.size(); ++d)
+            if (model.demands[d].id == rule.demand)
+                rule_demand = static_cast<int>(d);
+        auto rule_stat = [&]() -> std::pair<double, double> {
+            const auto d = static_cast<std::size_t>(rule_demand);
+            const Moments &mo = rule.statistic == Statistic::EUD      ? total[0].shortfall[d]
+                                : rule.statistic == Statistic::PShort ? total[0].any_short[d]
+                                                                      : total[0].short_months[d];
+            return {mo.mean(), mo.se()};
+        };
+        auto rule_met = [&] {
+            if (!rule.enabled || rule_demand < 0 || done < rule.min_trials || done < 2)
+                return false;
+            const auto [v, se] = rule_stat();
+            return rule.relative ? se <= rule.se_below * std::abs(v) : se <= rule.se_below;
+        };
+        auto deliver = [&](const std::vector<BlockResult> &b) {
+            if (halted.load())
+                return; // beyond the stopping block
+            writer->append(b);
+            for (std::size_t k = 0; k < total.size(); ++k)
+                total[k].merge(b[k].acc);
+            done += b.front().count;
+            rep.trials_run += b.front().count;
+            ++next_block;
+            if (rule_met()) {
+                halted.store(true);
+                if (progress)
+                    progress->event("target_met", {{"trials_done", std::to_string(done)},
+                                                   {"estimate", json_number(rule_stat().first)},
+                                                   {"se", json_number(rule_stat().second)}});
+            }
+            if (opt.fail_after_blocks != 0 && ++blocks_written == opt.fail_after_blocks)
+                throw std::system_error(EIO, std::generic_category(),
+                                        "writing '" + tmp.string() +
+                                            "': simulated I/O error after " +
+                                            std::to_string(blocks_written) +
+                                            " blocks (test hook RunOptions::fail_after_blocks)");
+            if (progress)
+                progress->update(done);
+            const auto now = std::chrono::steady_clock::now();
+            if (opt.checkpoint_every > 0 && next_block < end &&
+                std::chrono::duration<double>(now - last_checkpoint).count() >=
+                    opt.checkpoint_every) {
+                checkpoint();
+                writer = std::make_unique<ResultWriter>(tmp.string(), model, info,
+                                                        ResultWriter::Resume{});
+                writer->resume_running(total);
+                last_checkpoint = std::chrono::steady_clock::now();
+            }
+        };
+
+        std::unique_ptr<LpFailure> failure;
+        if (!comm) {
+            rep.alloc = pipeline(model, threads, {start, end, 1}, deliver, &halted, &failure);
+        } else {
+            // Rank 0 simulates blocks start, start + P, ...; before writing its own block b it
+            // receives and writes the other ranks' blocks below b, so that every block is written
+            // in order. A rank's end message before its block means it stopped (a signal).
+            const auto P = static_cast<std::uint64_t>(ranks);
+            std::vector<char> ended(static_cast<std::size_t>(ranks), 0);
+            bool stopped = false;
+            std::vector<BlockResult> incoming;
+            auto owner = [&](std::uint64_t b) { return static_cast<int>((b - start) % P); };
+            auto receive_upto = [&](std::uint64_t upto) {
+                while (!stopped && next_block < upto) {
+                    const int o = owner(next_block);
+                    if (o == 0 || ended[static_cast<std::size_t>(o)]) {
+                        stopped = true; // rank 0's own block, or a rank that ended: a gap
+                        break;
+                    }
+                    if (!comm->receive(o, dims, incoming)) {
+                        ended[static_cast<std::size_t>(o)] = 1;
+                        stopped = true;
+                        break;
+                    }
+                    deliver(incoming);
+                }
+                if (stopped && g_signal.load() == 0)
+                    g_signal.store(SIGTERM); // another rank stopped: stop here and checkpoint
+            };
+            rep.alloc = pipeline(
+                model, threads, {start, end, P},
+                [&](const std::vector<BlockResult> &b) {
+                    receive_upto(b.front().first_trial / bs);
+                    if (!stopped)
+                        deliver(b);
+                },
+                &halted, &failure);
+            if (failure)
+                stopped = true; // rank 0's own block failed: write nothing after it
+            if (!stopped && g_signal.load() == 0 && !halted.load())
+                receive_upto(end);
+            // Drain: every rank sends its end message; blocks past a gap are dropped.
+            for (int r = 1; r < ranks; ++r)
+                while (!ended[static_cast<std::size_t>(r)])
+                    if (!comm->receive(r, dims, incoming))
+                        ended[static_cast<std::size_t>(r)] = 1;
+        }
+
+        auto rungs = [&] {
+            RungCounts r;
+            for (const auto &t : total)
+                r.merge(t.lp_rungs);
+            return r;
+        };
+        if (failure) {
+            // No rung solved an LP: keep what came before it, and say where it happened.
+            const fs::path lp_file = opt.output + ".failed.lp";
+            const std::string why = write_failed_lp(*failure, lp_file, model);
+            checkpoint();
+            std::error_code ec;
+            fs::remove(tmp, ec);
+            if (progress) {
+                progress->event("lp_failure", {{"message", json_string(failure->describe())},
+                                               {"lp_file", json_string(lp_file.string())},
+                                               {"checkpoint", json_string(ckpt.string())},
+                                               {"trials_done", std::to_string(done)}});
+                Progress::Final fin;
+                fin.trials_done = done;
+                fin.trials_total = planned;
+                fin.seconds =
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                fin.threads = threads;
+                fin.output = ckpt.string();
+                fin.status = "failed";
+                progress->set_lp_rungs(rungs());
+                progress->finish(fin);
+                progress.reset();
+            }
+            if (comm)
+                comm->broadcast(1);
+            const std::string config =
+                model.files.empty() ? std::string("CONFIG") : model.files[0].path;
+            throw std::runtime_error(
+                failure->describe() + ". " +
+                (why.empty() ? "The LP is in '" + lp_file.string() + "' (CPLEX LP format)" : why) +
+                "; replay the trial with `chokepoint trial " + config + " --trial " +
+                std::to_string(failure->trial) + " --seed " + std::to_string(model.run.seed) +
+                " --trials " + std::to_string(model.run.trials) + " --scenario " +
+                failure->scenario + "`. The " + std::to_string(done) +
+                " trials before it are saved in the checkpoint '" + ckpt.string() +
+                "'; continue with `chokepoint run --resume " + ckpt.string() +
+                "` (add --allow-version-change after upgrading chokepoint). Please report the "
+                "LP file and the config");
+        }
+        if (const int sig = g_signal.load(); sig != 0 && next_block < end && !halted.load()) {
+            // A checkpoint that cannot be written (a full disk) still ends the run as the signal
+            // asked, with 128 + N and the reason (docs/robustness.md), not as a runtime failure.
+            std::string failed;
+            try {
+                checkpoint();
+            } catch (const H5::Exception &e) {
+                const std::string cause = hdf5_cause(e);
+                failed = "HDF5: " + e.getFuncName() + ": " + e.getDetailMsg() +
+                         (cause.empty() ? "" : ": " + cause);
+            } catch (const std::exception &e) {
+                failed = e.what();
+            }
+            std::error_code ec;
+            fs::remove(tmp, ec);
+            const std::string saved = failed.empty() ? ckpt.string() : std::string();
+            if (progress) {
+                progress->event("interrupted", {{"signal", std::to_string(sig)},
+                                                {"trials_done", std::to_string(done)},
+                                                {"checkpoint", json_string(saved)}});
+                Progress::Final fin;
+                fin.trials_done = done;
+                fin.trials_total = planned;
+                fin.seconds =
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                fin.threads = threads;
+                fin.output = saved;
+                fin.status = "interrupted";
+                progress->set_lp_rungs(rungs());
+                progress->finish(fin);
+                progress.reset();
+            }
+            if (comm)
+                comm->broadcast(failed.empty() ? 75 : 128 + sig);
+            throw Interrupted(sig, saved,
+                              failed.empty() ? ""
+                                             : "the checkpoint '" + ckpt.string() +
+                                                   "' could not be saved: " + failed);
+        }
+        if (rule.enabled && rule_demand >= 0) {
+            auto &wi = writer->info();
+            wi.stop_met = halted.load() || rule_met();
+            std::tie(wi.stop_value, wi.stop_se) = rule_stat();
+        }
+        writer->finish(total); // closes the file
+        writer.reset();
+        rep.trials = done;
+        if (shard_count > 0)
+            seal_file(tmp.string()); // a shard is read back by merge: sealed like a checkpoint
+        sync_file(tmp);
+        std::error_code ec;
+        fs::rename(tmp, target, ec);
+        if (ec)
+            throw std::system_error(ec, "cannot move results into place at '" + opt.output + "'");
+        // The results are in place; a failure to make the rename durable is only worth a warning.
+        if (const auto dec = sync_directory(dir))
+            std::cerr << "chokepoint: warning: cannot flush directory '" << dir.string()
+                      << "' to disk: " << dec.message() << "\n";
+        fs::remove(ckpt, ec); // the finished file supersedes the checkpoint
+        rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (progress) {
+            Progress::Final fin;
+            fin.trials_done = fin.trials_total = done;
+            fin.seconds = rep.seconds;
+            fin.threads = threads;
+            fin.output = opt.output;
+            fin.complete = true;
+            fin.status = "complete";
+            progress->set_lp_rungs(rungs());
+            progress->finish(fin);
+        }
+        if (comm)
+            comm->broadcast(0);
+    } catch (const H5::Exception &e) {
+        const std::string cause = hdf5_cause(e);
+        std::error_code ec;
+        fs::remove(tmp, ec);
+        throw std::runtime_error("writing '" + opt.output + "' failed: HDF5: " + e.getFuncName() +
+                                 ": " + e.getDetailMsg() + (cause.empty() ? "" : ": " + cause));
+    } catch (...) {
+        std::error_code ec;
+        fs::remove(tmp, ec);
+        throw;
+    }
+    return rep;
+}
+
+RunReport merge_shards(const std::string &output, const std::vector<std::string> &inputs,
+                       bool overwrite) {
+    if (inputs.empty())
+        throw InputError("merge: no shard files given");
+    std::vector<StoredRun> runs;
+    for (const auto &p : inputs)
+        runs.push_back(read_stored_run(p));
+    const StoredRun &a = runs.front();
+    for (const auto &r : runs) {
+        auto refuse = [&](const std::string &why) {
+            throw InputError("merge: '" + r.path + "' " + why);
+        };
+        if (r.shard_count == 0)
+            refuse("is not a shard (it was not run with --shard K/N)");
+        if (!r.complete)
+            refuse("is incomplete (a checkpoint): finish it first with `chokepoint run --resume " +
+                   r.path + "`");
+        if (!r.has_state)
+            refuse("holds no statistics state (/state)");
+        auto differs = [&](const char *what, const std::string &x, const std::string &y) {
+            if (x != y)
+                refuse("is from a different run than '" + a.path + "': " + what + " " + x + " vs " +
+                       y);
+        };
+        differs("config (SHA-256 of the config texts)", r.config_sha256, a.config_sha256);
+        differs("seed", std::to_string(r.seed), std::to_string(a.seed));
+        differs("trials", std::to_string(r.trials_planned), std::to_string(a.trials_planned));
+        differs("block size", std::to_string(r.block_size), std::to_string(a.block_size));
+        differs("program version", r.program_version + " (" + r.git_commit + ")",
+                a.program_version + " (" + a.git_commit + ")");
+        differs("shard count", std::to_string(r.shard_count), std::to_string(a.shard_count));
+        const auto [f, e] = shard_blocks(r.blocks_total, r.shard_index, r.shard_count);
+        if (r.first_block != f || r.end_block != e || r.next_block != e)
+            refuse("does not hold the blocks its shard number says (damaged file)");
+    }
+    if (a.program_version != kVersion || a.git_commit != kGitCommit)
+        throw InputError("merge: the shards were written by chokepoint " + a.program_version +
+                         " (" + a.git_commit + "), this is " + kVersion + " (" + kGitCommit +
+                         "); merge them with the program that wrote them");
+    const int N = a.shard_count;
+    std::vector<const StoredRun *> by_index(static_cast<std::size_t>(N) + 1, nullptr);
+    for (const auto &r : runs) {
+        auto &slot = by_index[static_cast<std::size_t>(r.shard_index)];
+        if (slot)
+            throw InputError("merge: shard " + std::to_string(r.shard_index) + "/" +
+                             std::to_string(N) + " is given twice: '" + slot->path + "' and '" +
+                             r.path + "'");
+        slot = &r;
+    }
+    std::string missing;
+    for (int k = 1; k <= N; ++k)
+        if (!by_index[static_cast<std::size_t>(k)])
+            missing += (missing.empty() ? "" : ", ") + std::to_string(k);
+    if (!missing.empty())
+        throw InputError(
+            "merge: shard" + std::string(missing.find(',') != std::string::npos ? "s " : " ") +
+            missing + " of " + std::to_string(N) + " missing (given " +
+            std::to_string(runs.size()) + " file" + (runs.size() == 1 ? "" : "s") + ")");
+
+    const Model model = model_of(a);
+    if (config_digest(model) != a.config_sha256)
+        throw InputError("merge: '" + a.path + "': its config texts do not match its digest");
+    check_output_path(output, overwrite);
+    {
+        std::vector<std::pair<std::string, std::string>> shards;
+        for (const auto &p : inputs)
+            shards.emplace_back("a shard being merged", p);
+        refuse_output_over_inputs({fs::path(output)}, shards);
+    }
+    const fs::path target(output);
+    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    const fs::path tmp = temp_path(target);
+    RunInfo info;
+    info.threads = 1;
+    info.config_sha256 = a.config_sha256;
+    info.blocks_total = a.blocks_total;
+    info.first_block = 0;
+    info.end_block = a.blocks_total;
+    const auto t0 = std::chrono::steady_clock::now();
+    RunReport rep;
+    try {
+        const QuietHdf5 quiet;
+        const auto models = run_models(model);
+        std::vector<Accumulators> total;
+        for (const auto *sm : models)
+            total.emplace_back(dims_of(*sm));
+        for (const auto *sm : models)
+            info.input_names.push_back(kept_input_names(*sm));
+        {
+            ResultWriter writer(tmp.string(), model, info);
+            std::vector<BlockResult> blk;
+            const std::uint64_t bs = model.run.block_size;
+            for (int k = 1; k <= N; ++k) {
+                const StoredRun &r = *by_index[static_cast<std::size_t>(k)];
+                if (r.state.size() != models.size())
+                    throw InputError("merge: '" + r.path + "' holds " +
+                                     std::to_string(r.state.size()) + " scenarios, not " +
+                                     std::to_string(models.size()));
+                for (std::size_t j = 0; j < models.size(); ++j)
+                    total[j].merge(Accumulators::load(dims_of(*models[j]), r.state[j]));
+                TrialReader reader(r.path, model);
+                for (std::uint64_t row = 0; row < reader.rows(); row += bs) {
+                    reader.read(row, std::min(bs, reader.rows() - row), blk);
+                    writer.append(blk);
+                }
+                if (g_signal.load() != 0)
+                    throw Interrupted(g_signal.load());
+            }
+            if (total[0].trials() != model.run.trials || writer.rows() != model.run.trials)
+                throw InputError("merge: the shards hold " + std::to_string(writer.rows()) +
+                                 " trials, the run plans " + std::to_string(model.run.trials));
+            writer.finish(total);
+        }
+        rep.trials = total[0].trials();
+        sync_file(tmp);
+        std::error_code ec;
+        fs::rename(tmp, target, ec);
+        if (ec)
+            throw std::system_error(ec, "cannot move results into place at '" + output + "'");
+        sync_directory(dir);
+    } catch (const H5::Exception &e) {
+        const std::string cause = hdf5_cause(e);
+        std::error_code ec;
+        fs::remove(tmp, ec);
+        throw std::runtime_error("writing '" + output + "' failed: HDF5: " + e.getFuncName() +
+                                 ": " + e.getDetailMsg() + (cause.empty() ? "" : ": " + cause));
+    } catch (...) {
+        std::error_code ec;
+        fs::remove(tmp, ec);
+        throw;
+    }
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return rep;
+}
+
+} // namespace chokepoint
