@@ -1,10 +1,10 @@
 // chokepoint: thin command-line front end; all logic lives in the library.
-#include "study/comm.hpp"
-#include "config/config.hpp"
 #include "cli/diagnostics.hpp"
-#include "io/output.hpp"
-#include "study/run.hpp"
 #include "cli/summary_text.hpp"
+#include "config/config.hpp"
+#include "io/output.hpp"
+#include "study/comm.hpp"
+#include "study/run.hpp"
 #include "version.hpp"
 
 #include <CLI/CLI.hpp>

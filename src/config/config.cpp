@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
-#include "engine/simulate.hpp"
+#include "model/inputs.hpp"
+#include "sampling/run_design.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -32,72 +33,6 @@
 namespace chokepoint {
 
 namespace fs = std::filesystem;
-
-std::string Diagnostic::format() const {
-    std::ostringstream os;
-    os << file;
-    if (line > 0)
-        os << ':' << line << ':' << column;
-    os << ": ";
-    if (!path.empty())
-        os << path << ": ";
-    os << message;
-    return os.str();
-}
-
-namespace {
-std::string join_diags(const std::vector<Diagnostic> &diags) {
-    std::ostringstream os;
-    for (std::size_t i = 0; i < diags.size(); ++i) {
-        if (i)
-            os << '\n';
-        os << "error: " << diags[i].format();
-    }
-    return os.str();
-}
-} // namespace
-
-InputError::InputError(std::vector<Diagnostic> diags)
-    : std::runtime_error(join_diags(diags)), diags_(std::move(diags)) {}
-InputError::InputError(const std::string &message) : std::runtime_error("error: " + message) {}
-
-int open_regular_file(const std::string &path, const std::string &what) {
-    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
-    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        const int err = errno;
-        throw InputError(
-            std::vector<Diagnostic>{{path, 0, 0, "",
-                                     "cannot open " + what + " (" + std::strerror(err) + ")" +
-                                         (err == ENOENT ? "; check the path" : "")}});
-    }
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        const int err = errno;
-        const auto mode = st.st_mode;
-        ::close(fd);
-        const std::string kind = S_ISDIR(mode)    ? "a directory"
-                                 : S_ISFIFO(mode) ? "a FIFO (named pipe)"
-                                 : S_ISCHR(mode)  ? "a character device"
-                                 : S_ISBLK(mode)  ? "a block device"
-                                 : S_ISSOCK(mode) ? "a socket"
-                                                  : "not a regular file";
-        throw InputError(std::vector<Diagnostic>{
-            {path, 0, 0, "",
-             S_ISDIR(mode) && what == "config file"
-                 ? "is a directory, not a config file; give the path of a .yaml file"
-             : err && !mode
-                 ? "cannot examine " + what + " (" + std::strerror(err) + ")"
-                 : "is " + kind + ", not a regular file; a " + what + " must be a regular file"}});
-    }
-    // Reads of a regular file do not block; clear the flag all the same.
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    return fd;
-}
-
-void require_regular_file(const std::string &path, const std::string &what) {
-    ::close(open_regular_file(path, what));
-}
 
 namespace {
 
@@ -3316,20 +3251,6 @@ void select_scenarios(Model &m, const std::vector<std::string> &ids) {
         if (std::find(ids.begin(), ids.end(), sc.id) != ids.end())
             kept.push_back(sc);
     m.scenarios = std::move(kept);
-}
-
-bool sensitivity_selected(const Model &m, const std::string &input) {
-    if (m.run.sensitivity_inputs.empty())
-        return true;
-    for (const auto &p : m.run.sensitivity_inputs) {
-        if (!p.empty() && p.back() == '*') {
-            if (input.compare(0, p.size() - 1, p, 0, p.size() - 1) == 0)
-                return true;
-        } else if (input == p) {
-            return true;
-        }
-    }
-    return false;
 }
 
 Model load_model_from_string(const std::string &text, const std::string &path) {

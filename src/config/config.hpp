@@ -2,6 +2,7 @@
 // path, the bad value and the rule it broke. All errors found are reported at once.
 #pragma once
 
+#include "core/errors.hpp"
 #include "model/model.hpp"
 
 #include <stdexcept>
@@ -9,33 +10,6 @@
 #include <vector>
 
 namespace chokepoint {
-
-struct Diagnostic {
-    std::string file;
-    int line = 0, column = 0; // 1-based; 0 = unknown
-    std::string path;         // key path, e.g. facilities[3].capacity.pert.mode
-    std::string message;
-    std::string format() const;
-};
-
-/// Thrown for bad input (config or arguments); main() maps it to exit code 2.
-class InputError : public std::runtime_error {
-public:
-    explicit InputError(std::vector<Diagnostic> diags);
-    explicit InputError(const std::string &message);
-    const std::vector<Diagnostic> &diagnostics() const { return diags_; }
-
-private:
-    std::vector<Diagnostic> diags_;
-};
-
-/// Opens `path` for reading, without blocking, and returns the descriptor if it is a regular
-/// file; else throws InputError naming the path, what it is (a directory, a FIFO, a device...)
-/// and `what` was expected (e.g. "config file", "results file"). A FIFO never blocks the call.
-int open_regular_file(const std::string &path, const std::string &what);
-
-/// Throws, as open_regular_file(), unless `path` is a regular file that can be opened.
-void require_regular_file(const std::string &path, const std::string &what);
 
 /// Loads and validates a config file (and the files it includes). Throws InputError.
 Model load_model(const std::string &path);
@@ -56,9 +30,6 @@ void set_trials(Model &m, std::uint64_t trials);
 /// Keeps only the scenarios named in `ids` (in config order; the baseline always runs); all of
 /// them when `ids` is empty. Throws InputError naming an unknown scenario.
 void select_scenarios(Model &m, const std::vector<std::string> &ids);
-
-/// Whether input `name` is among run.sensitivity_inputs (all inputs when none are listed).
-bool sensitivity_selected(const Model &m, const std::string &name);
 
 /// A summary of the model for `chokepoint validate`.
 std::string describe_model(const Model &m);

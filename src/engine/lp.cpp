@@ -40,20 +40,6 @@ const char *LinearProgram::status_name(Status s) {
     return "no certificate";
 }
 
-const char *rung_name(Rung r) {
-    switch (r) {
-    case Rung::Warm:
-        return "warm";
-    case Rung::Cold:
-        return "cold";
-    case Rung::Bland:
-        return "bland";
-    case Rung::Library:
-        return "clp";
-    }
-    return "?";
-}
-
 std::string LpFailure::describe() const {
     std::ostringstream os;
     os << "allocation LP failed";

@@ -27,7 +27,8 @@
 // reproducible bits must call forget() at the same points (the allocator does at every trial).
 #pragma once
 
-#include <array>
+#include "stats/rungs.hpp"
+
 #include <cstdint>
 #include <iosfwd>
 #include <stdexcept>
@@ -36,32 +37,6 @@
 #include <vector>
 
 namespace chokepoint {
-
-/// The rungs of the solver ladder, in the order they are tried.
-enum class Rung : std::uint8_t { Warm, Cold, Bland, Library };
-inline constexpr int kRungs = 4;
-/// "warm", "cold", "bland", "clp".
-const char *rung_name(Rung r);
-/// LPs answered per rung; those among them answered only after the allocator relaxed their fixed
-/// lower bounds by the certificate tolerance (allocation.cpp); LPs no rung answered (they end the
-/// run).
-struct RungCounts {
-    std::array<std::uint64_t, kRungs> solved{};
-    std::uint64_t relaxed = 0, failed = 0;
-    void merge(const RungCounts &o) {
-        for (int i = 0; i < kRungs; ++i)
-            solved[static_cast<std::size_t>(i)] += o.solved[static_cast<std::size_t>(i)];
-        relaxed += o.relaxed;
-        failed += o.failed;
-    }
-    std::uint64_t total() const {
-        std::uint64_t t = failed;
-        for (auto v : solved)
-            t += v;
-        return t;
-    }
-    bool operator==(const RungCounts &) const = default;
-};
 
 /// Thrown when no rung of the ladder solved an allocation LP. The allocator, the simulator and
 /// the run fill in where it happened (role, value chain, month, trial, scenario), so that the

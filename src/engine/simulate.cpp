@@ -1,6 +1,6 @@
 #include "engine/simulate.hpp"
 
-#include "config/config.hpp"
+#include "core/errors.hpp"
 #include "core/random.hpp"
 
 #include <algorithm>
@@ -13,157 +13,13 @@
 namespace chokepoint {
 
 namespace {
-// Quantity slots per entity: offsets into Simulator::slots_ (after the regime and the factors).
-enum FacQ { FCap, FAvail, FStart, FRamp, FOutageRate, FGrowth, FacSlots };
-enum DemQ { DQty, DGrowth, DInit, DMaxLevel, DMaxDraw, DRefill, DemSlots };
-enum EvQ { EProb, EOccurs, EMonth, EHazard, EOnsetTime, EDuration, ELeakage, EFraction, EvSlots };
-
 /// Active months [begin, end) of an event or outage of `duration` months starting at `onset`.
 int end_month(int onset, double duration, int horizon) {
     const double d = std::max(1.0, std::floor(duration + 0.5));
     return static_cast<int>(std::min<double>(horizon, onset + d));
 }
 
-/// Every quantity a trial draws, in slot order: its name, distribution (nullptr for the
-/// regime, an event's occurrence and a hazard onset time, which take one uniform each), and
-/// whether this model draws it at all.
-struct Quantity {
-    std::string name;
-    const Dist *dist = nullptr;
-    bool drawn = true;
-    int coords() const { return drawn ? (dist ? dist->uniforms() : 1) : 0; }
-};
-
-std::vector<Quantity> quantities(const Model &m) {
-    std::vector<Quantity> q;
-    q.push_back({"regime", nullptr, m.regimes.size() > 1});
-    for (const auto &f : m.factors)
-        q.push_back({"factor/" + f.id, &f.dist});
-    for (const auto &f : m.facilities) {
-        const std::string p = "facility/" + f.id + "/";
-        q.push_back({p + "capacity", &f.capacity});
-        q.push_back({p + "availability", &f.availability});
-        q.push_back({p + "start_month", &f.start_month});
-        q.push_back({p + "ramp_months", &f.ramp_months});
-        q.push_back({p + "outages/rate_per_year", &f.outages.rate_per_year, f.has_outages});
-        q.push_back({p + "growth", &f.growth});
-    }
-    for (const auto &d : m.demands) {
-        const std::string p = "demand/" + d.id + "/";
-        const auto &s = d.stockpile;
-        q.push_back({p + "quantity", &d.quantity});
-        q.push_back({p + "growth", &d.growth});
-        q.push_back({p + "stockpile/initial", &s.initial, d.has_stockpile});
-        q.push_back({p + "stockpile/max_level", &s.max_level, d.has_stockpile && s.has_max_level});
-        q.push_back({p + "stockpile/max_draw", &s.max_draw, d.has_stockpile && s.has_max_draw});
-        q.push_back({p + "stockpile/refill", &s.refill, d.has_stockpile && s.has_refill});
-    }
-    for (const auto &e : m.events) {
-        const std::string p = "event/" + e.id + "/";
-        const bool prob = e.onset == OnsetKind::Probability, haz = e.onset == OnsetKind::Hazard;
-        const bool ctl = e.type == EventType::ExportControl;
-        q.push_back({p + "probability", &e.probability, prob});
-        q.push_back({p + "occurs", nullptr, prob});
-        q.push_back({p + "month", &e.month, prob});
-        q.push_back({p + "hazard", &e.hazard_per_year, haz});
-        q.push_back({p + "onset_time", nullptr, haz});
-        q.push_back({p + "duration", &e.duration_months});
-        q.push_back({p + "leakage", &e.leakage, ctl});
-        q.push_back({p + "fraction_lost", &e.fraction_lost, !ctl});
-    }
-    return q;
-}
 } // namespace
-
-std::vector<DesignInput> design_inputs(const Model &m) {
-    std::vector<DesignInput> out;
-    for (const auto &q : quantities(m))
-        if (q.coords() > 0)
-            out.push_back({q.name, quantity_id(q.name), q.coords()});
-    return out;
-}
-
-std::vector<std::string> kept_input_names(const Model &m) {
-    std::vector<std::string> out;
-    if (m.run.store_inputs || m.run.sensitivity == Sensitivity::Rank)
-        for (const auto &in : design_inputs(m))
-            out.push_back(in.name);
-    return out;
-}
-
-std::vector<std::string> design_quantities(const Model &m) {
-    std::vector<std::string> out;
-    for (const auto &q : quantities(m))
-        out.push_back(q.name);
-    return out;
-}
-
-std::vector<DesignInput> design_inputs_union(const Model &m) {
-    auto out = design_inputs(m);
-    for (const auto &sc : m.scenarios)
-        for (const auto &in : design_inputs(*sc.model)) {
-            auto it = std::find_if(out.begin(), out.end(),
-                                   [&](const DesignInput &x) { return x.name == in.name; });
-            if (it == out.end())
-                out.push_back(in);
-            else if (it->coords != in.coords)
-                // A scenario that changes a distribution's form may change how many coordinates
-                // it takes: give the input the most, so every scenario reads its own from the
-                // start.
-                it->coords = std::max(it->coords, in.coords);
-        }
-    return out;
-}
-
-std::shared_ptr<const Design> make_design(const Model &m) {
-    const auto inputs = design_inputs_union(m);
-    auto index = [&](const std::string &name) {
-        for (std::size_t i = 0; i < inputs.size(); ++i)
-            if (inputs[i].name == name)
-                return static_cast<int>(i);
-        throw InputError("run.correlations: " + name + " is not an uncertain input of the model");
-    };
-    DesignSettings s;
-    s.kind = m.run.sampler;
-    s.seed = m.run.seed;
-    s.trials = m.run.trials;
-    s.replicates = m.run.pick_freeze_rows > 0 ? 1 : m.run.replicates;
-    s.pick_freeze_rows = m.run.pick_freeze_rows;
-    if (s.pick_freeze_rows > 0)
-        for (std::size_t i = 0; i < inputs.size(); ++i)
-            if (sensitivity_selected(m, inputs[i].name))
-                s.pick_freeze_inputs.push_back(static_cast<int>(i));
-    std::vector<DesignCorrelation> corr;
-    for (const auto &c : m.run.correlations)
-        corr.push_back({index(c.a), index(c.b), c.rank});
-    return std::make_shared<const Design>(s, inputs, corr);
-}
-
-std::vector<const Model *> run_models(const Model &m) {
-    std::vector<const Model *> out{&m};
-    for (const auto &sc : m.scenarios)
-        out.push_back(sc.model.get());
-    return out;
-}
-
-std::vector<std::string> run_scenario_ids(const Model &m) {
-    std::vector<std::string> out{"baseline"};
-    for (const auto &sc : m.scenarios)
-        out.push_back(sc.id);
-    return out;
-}
-
-std::vector<int> baseline_demands(const Model &baseline, const Model &scenario) {
-    std::vector<int> out;
-    for (const auto &d : scenario.demands) {
-        int k = -1;
-        for (std::size_t i = 0; i < baseline.demands.size(); ++i)
-            if (baseline.demands[i].id == d.id)
-                k = static_cast<int>(i);
-        out.push_back(k);
-    }
-    return out;
-}
 
 void add_paired_differences(const BlockResult &base, const std::vector<int> &base_of,
                             const Design &design, BlockResult &s) {
@@ -186,20 +42,6 @@ void add_paired_differences(const BlockResult &base, const std::vector<int> &bas
                                     d]
                 .add(diff);
         }
-}
-
-Dims dims_of(const Model &m) {
-    Dims d;
-    d.demands = static_cast<int>(m.demands.size());
-    d.facilities = static_cast<int>(m.facilities.size());
-    d.nodes = static_cast<int>(m.node_names.size());
-    d.restrictions = static_cast<int>(m.restrictions.size());
-    d.events = static_cast<int>(m.events.size());
-    d.regimes = static_cast<int>(m.regimes.size());
-    d.months = m.run.horizon_months;
-    d.thresholds = static_cast<int>(m.run.thresholds.size());
-    d.replicates = m.run.pick_freeze_rows > 0 ? 1 : std::max(1, m.run.replicates);
-    return d;
 }
 
 Simulator::Simulator(const Model &model, std::shared_ptr<const Design> design, bool warm_start)

@@ -2,8 +2,11 @@
 #pragma once
 
 #include "engine/allocation.hpp"
+#include "model/inputs.hpp"
 #include "model/model.hpp"
+#include "sampling/run_design.hpp"
 #include "sampling/sampling.hpp"
+#include "stats/block.hpp"
 #include "stats/stats.hpp"
 
 #include <cstdint>
@@ -12,42 +15,6 @@
 #include <vector>
 
 namespace chokepoint {
-
-/// Per-trial results of a block of consecutive trials, row-major [trial][...].
-struct BlockResult {
-    std::uint64_t first_trial = 0, count = 0;
-    std::vector<double> shortfall, demand_total, shortfall_share, stockpile_min; // [t * D + d]
-    std::vector<std::int32_t> short_months, longest_run, stockout_month;         // [t * D + d]
-    std::vector<std::int32_t> facility_binding_months;                           // [t * F + f]
-    std::vector<std::int32_t> regime;                                            // [t]
-    std::vector<std::int32_t> event_onset;                                       // [t * E + e]
-    std::vector<float> monthly_shortfall; // [(t * D + d) * H + m]
-    std::vector<double> inputs;           // [t * I + i] sampled inputs (store_inputs, rank)
-    Accumulators acc;
-};
-
-Dims dims_of(const Model &m);
-
-/// The uncertain inputs of a model (quantities drawn from at least one uniform coordinate), in a
-/// fixed order: the regime, factors, facilities, demands, events; named <kind>/<id>/<quantity>.
-std::vector<DesignInput> design_inputs(const Model &m);
-/// The names of the inputs a run stores per trial (run.store_inputs, --store-inputs or
-/// sensitivity: rank); empty when it stores none.
-std::vector<std::string> kept_input_names(const Model &m);
-/// Every quantity name, fixed ones included (for messages).
-std::vector<std::string> design_quantities(const Model &m);
-/// The inputs of the baseline and of every scenario (baseline's first): one design serves all
-/// scenarios, so that shared inputs take the same coordinates in each (common random numbers).
-std::vector<DesignInput> design_inputs_union(const Model &m);
-/// The sampling design of a run (run.sampler, replicates, correlations, pick-freeze).
-std::shared_ptr<const Design> make_design(const Model &m);
-
-/// The models a run simulates: the baseline (index 0) and each of its scenarios, with their ids.
-std::vector<const Model *> run_models(const Model &m);
-std::vector<std::string> run_scenario_ids(const Model &m);
-
-/// For each demand of `scenario`, its index among the baseline's demands (by id), or -1.
-std::vector<int> baseline_demands(const Model &baseline, const Model &scenario);
 
 /// Adds the paired differences (scenario minus baseline, trial by trial) of block `s` against
 /// block `base` of the same trials to s.acc; `base_of` from baseline_demands().

@@ -1,8 +1,10 @@
 #include "io/output.hpp"
 
+#include "config/config.hpp"
 #include "core/random.hpp"
-#include "stats/sensitivity.hpp"
 #include "core/sha256.hpp"
+#include "model/inputs.hpp"
+#include "stats/sensitivity.hpp"
 #include "version.hpp"
 
 #include <array>

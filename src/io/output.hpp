@@ -2,9 +2,9 @@
 // kFormatMajor/kFormatMinor (and the doc) whenever the layout changes.
 #pragma once
 
-#include "config/config.hpp"
+#include "core/errors.hpp"
 #include "model/model.hpp"
-#include "engine/simulate.hpp"
+#include "stats/block.hpp"
 #include "stats/stats.hpp"
 
 #include <H5Cpp.h>

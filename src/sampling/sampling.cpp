@@ -1,6 +1,6 @@
 #include "sampling/sampling.hpp"
 
-#include "config/config.hpp"
+#include "core/errors.hpp"
 #include "core/random.hpp"
 
 #include <algorithm>

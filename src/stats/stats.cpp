@@ -1,5 +1,7 @@
 #include "stats/stats.hpp"
 
+#include "stats/block.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <boost/math/distributions/binomial.hpp>
@@ -538,6 +540,20 @@ exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
                 lerp_quantile(n, levels[q], os[static_cast<std::size_t>(j)][2 * q],
                               os[static_cast<std::size_t>(j)][2 * q + 1]);
     return out;
+}
+
+Dims dims_of(const Model &m) {
+    Dims d;
+    d.demands = static_cast<int>(m.demands.size());
+    d.facilities = static_cast<int>(m.facilities.size());
+    d.nodes = static_cast<int>(m.node_names.size());
+    d.restrictions = static_cast<int>(m.restrictions.size());
+    d.events = static_cast<int>(m.events.size());
+    d.regimes = static_cast<int>(m.regimes.size());
+    d.months = m.run.horizon_months;
+    d.thresholds = static_cast<int>(m.run.thresholds.size());
+    d.replicates = m.run.pick_freeze_rows > 0 ? 1 : std::max(1, m.run.replicates);
+    return d;
 }
 
 } // namespace chokepoint

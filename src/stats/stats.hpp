@@ -3,7 +3,7 @@
 // thread simulated which block (nor, later, on which process).
 #pragma once
 
-#include "engine/lp.hpp"
+#include "stats/rungs.hpp"
 
 #include <algorithm>
 #include <array>

@@ -2,7 +2,7 @@
 // ranks send it their blocks. Built without MPI, make_comm() returns nullptr (one process).
 #pragma once
 
-#include "engine/simulate.hpp"
+#include "stats/block.hpp"
 
 #include <memory>
 

@@ -1,11 +1,11 @@
 #include "study/run.hpp"
 
-#include "study/comm.hpp"
 #include "config/config.hpp"
-#include "study/cpus.hpp"
-#include "io/output.hpp"
 #include "core/sha256.hpp"
 #include "engine/simulate.hpp"
+#include "io/output.hpp"
+#include "study/comm.hpp"
+#include "study/cpus.hpp"
 #include "version.hpp"
 
 #include <atomic>

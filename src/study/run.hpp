@@ -2,10 +2,10 @@
 #pragma once
 
 #include "engine/allocation.hpp"
-#include "model/model.hpp"
-#include "study/progress.hpp"
 #include "engine/simulate.hpp"
+#include "model/model.hpp"
 #include "stats/stats.hpp"
+#include "study/progress.hpp"
 
 #include <cstdint>
 #include <stdexcept>
