@@ -24,7 +24,7 @@ lane, and routes are not unique in general):
   equal the embargo's allowance, leakage x China's capacity / 12, and the rest of Japan's supply is
   OTH's whole capacity / 12; the script checks that the two add up to Japan's delivery.
 
-Only h5py and numpy are needed (scripts/chokepoint_reader.py's dependencies).
+Only h5py and numpy are needed (the dependencies of the chokepoint reader, python/chokepoint).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ PACKAGES=(
     python3 python3-h5py python3-numpy python3-matplotlib python3-xarray python3-h5netcdf
     python3-jsonschema python3-yaml
     python3-scipy
+    python3-pip python3-setuptools python3-wheel python3-venv
     time
 )
 

@@ -3,284 +3,30 @@
 
     plot_sensitivity.py RESULTS.h5 OUTDIR [--top 15] [--measure srrc|spearman]
 
-For each scenario group /scenarios/<s> that has them, writes into OUTDIR (created if missing):
-  tornado_<s>_<output>.png  one per output (demand) of /scenarios/<s>/sensitivity: horizontal bars
-                            of the standardised rank regression coefficients (SRRC; --measure
-                            spearman: Spearman's rank correlations) of the top inputs by |value|,
-                            largest at the top, with the bootstrap confidence interval as error
-                            bars, and the rank regression's R^2 (with its CI) in the title
-  sobol_<s>_<output>.png    one per output of /scenarios/<s>/sobol_indices: first-order and total
-                            Sobol' indices side by side for the top inputs by total index, with
-                            the bootstrap confidence intervals as error bars
-Each figure's caption gives the file's name, the study, the seed, the scenario and the bootstrap
-settings. Prints the PNG paths written. Exit status 0 on success (also when the file has no
-sensitivity results: nothing is written), 2 on bad input, 1 on other failures.
-
-Layout read (all float64 arrays are [output, input], per-output vectors are [output]):
-  /scenarios/<s>/sensitivity     datasets input (strings), output (strings), spearman,
-                                 spearman_ci_low, spearman_ci_high, srrc, srrc_ci_low,
-                                 srrc_ci_high, r2, r2_ci_low, r2_ci_high; attributes bootstrap
-                                 (int) and confidence (float)
-  /scenarios/<s>/sobol_indices   datasets input, output, first_order, first_order_ci_low,
-                                 first_order_ci_high, total, total_ci_low, total_ci_high,
-                                 variance; attribute base_samples (n); bootstrap and confidence
-                                 when present
-NaN values (a constant input, an undefined index, no bootstrap) are left out of the ranking and
-drawn without bars / error bars. Needs h5py, numpy and matplotlib (Agg backend).
-
-Other scripts can import plot_tornado, plot_sobol and plot_file.
+The command line of chokepoint.sensitivity_plots (python/chokepoint/sensitivity_plots.py, whose
+docstring describes the charts and the layout read); after `pip install ./python` the same is
+`chokepoint-plot-sensitivity`. Imported, this module is chokepoint.sensitivity_plots (plot_tornado,
+plot_sobol, plot_file). Run, it reruns itself under /usr/bin/python3 when this Python lacks h5py,
+numpy or matplotlib (need_packages.py). The checkout's own python/ directory is used when it is
+there, otherwise an installed chokepoint package.
 """
 
-from __future__ import annotations
-
-import argparse
 import os
-import re
 import sys
 
-
+_HERE = os.path.dirname(os.path.abspath(__file__))
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, _HERE)
     from need_packages import need_packages
 
     need_packages(__file__, " (scripts/find_python.sh finds one)")
 
-import h5py  # noqa: E402
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
+_PYDIR = os.path.join(os.path.dirname(_HERE), "python")
+if os.path.isfile(os.path.join(_PYDIR, "chokepoint", "__init__.py")) and _PYDIR not in sys.path:
+    sys.path.insert(0, _PYDIR)
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-TOP_N = 15
-SRRC_LABEL = "standardised rank regression coefficient"
-SPEARMAN_LABEL = "Spearman rank correlation"
-SENSITIVITY_FIELDS = ("input", "output", "spearman", "spearman_ci_low", "spearman_ci_high", "srrc",
-                      "srrc_ci_low", "srrc_ci_high", "r2", "r2_ci_low", "r2_ci_high")
-SOBOL_FIELDS = ("input", "output", "first_order", "first_order_ci_low", "first_order_ci_high", "total",
-                "total_ci_low", "total_ci_high", "variance")
-
-
-class FormatError(Exception):
-    """The file does not have the layout described in the module docstring."""
-
-
-def _strings(ds):
-    out = []
-    for v in np.asarray(ds[()]).ravel():
-        out.append(v.decode("utf-8") if isinstance(v, (bytes, np.bytes_)) else str(v))
-    return out
-
-
-def _attr(obj, name, default=None):
-    if name not in obj.attrs:
-        return default
-    v = obj.attrs[name]
-    if isinstance(v, (bytes, np.bytes_)):
-        return v.decode("utf-8")
-    v = np.asarray(v)
-    return v.item() if v.size == 1 else v
-
-
-def _error_bars(values, lo, hi):
-    """(ok, err): the entries with a finite value and CI, and for them the (2, m) distances to the
-    CI bounds that matplotlib's xerr/yerr take."""
-    values = np.asarray(values, float)
-    lo = np.asarray(lo, float) if lo is not None else np.full_like(values, np.nan)
-    hi = np.asarray(hi, float) if hi is not None else np.full_like(values, np.nan)
-    ok = np.isfinite(values) & np.isfinite(lo) & np.isfinite(hi)
-    # A percentile interval need not contain the estimate; never draw a negative length.
-    err = np.vstack([np.maximum(values[ok] - lo[ok], 0.0), np.maximum(hi[ok] - values[ok], 0.0)])
-    return ok, err
-
-
-def top_order(key, top):
-    """Indices of the `top` largest finite |key|, largest first (ties: input order)."""
-    key = np.abs(np.asarray(key, float))
-    idx = [i for i in np.argsort(-np.where(np.isfinite(key), key, -np.inf), kind="stable") if np.isfinite(key[i])]
-    return idx[:top]
-
-
-def plot_tornado(ax, names, values, lo, hi, title, xlabel=SRRC_LABEL):
-    """Horizontal bars of `values` (one per name, drawn in the given order from the top) with the
-    CI [lo, hi] as error bars (lo/hi may be None or NaN: no error bar). Positive values blue,
-    negative red."""
-    values = np.asarray(values, float)
-    m = len(values)
-    y = np.arange(m)[::-1]
-    colors = ["#2f6eb5" if v >= 0 else "#c0392b" for v in np.nan_to_num(values)]
-    ax.barh(y, np.nan_to_num(values), color=colors, height=0.7, zorder=2)
-    ok, err = _error_bars(values, lo, hi)
-    if ok.any():
-        ax.errorbar(values[ok], y[ok], xerr=err, fmt="none", ecolor="0.15", elinewidth=1, capsize=3, zorder=3)
-    ax.set_yticks(y)
-    ax.set_yticklabels(names, fontsize=8)
-    ax.axvline(0, color="0.3", lw=0.8, zorder=1)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("input")
-    ax.set_title(title, fontsize=10)
-    ax.grid(axis="x", color="0.9", zorder=0)
-    finite = [v for v in np.concatenate([values, np.asarray(lo if lo is not None else [], float),
-                                         np.asarray(hi if hi is not None else [], float)]) if np.isfinite(v)]
-    lim = max([abs(v) for v in finite] + [0.05]) * 1.08
-    ax.set_xlim(-lim if min(finite + [0]) < 0 else -0.02 * lim, lim)
-    ax.set_ylim(-0.6, m - 0.4)
-
-
-def plot_sobol(ax, names, first, first_lo, first_hi, total, total_lo, total_hi, title):
-    """Grouped vertical bars: first-order (S_i) and total (ST_i) Sobol' index per input, in the given
-    order, with CI error bars (None or NaN: no error bar)."""
-    first = np.asarray(first, float)
-    total = np.asarray(total, float)
-    m = len(first)
-    x = np.arange(m)
-    w = 0.38
-    ax.bar(x - w / 2, np.nan_to_num(first), w, color="#2f6eb5", label="first order $S_i$", zorder=2)
-    ax.bar(x + w / 2, np.nan_to_num(total), w, color="#e69f00", label="total $S_{Ti}$", zorder=2)
-    for xs, v, lo, hi in ((x - w / 2, first, first_lo, first_hi), (x + w / 2, total, total_lo, total_hi)):
-        ok, err = _error_bars(v, lo, hi)
-        if ok.any():
-            ax.errorbar(xs[ok], v[ok], yerr=err, fmt="none", ecolor="0.15", elinewidth=1, capsize=2.5, zorder=3)
-    ax.set_xticks(x)
-    ax.set_xticklabels(names, rotation=40, ha="right", fontsize=8)
-    ax.axhline(0, color="0.3", lw=0.8, zorder=1)
-    ax.set_xlabel("input")
-    ax.set_ylabel("Sobol' index (share of output variance)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(axis="y", color="0.9", zorder=0)
-    ax.legend(fontsize=8, loc="upper right")
-    ax.set_xlim(-0.6, m - 0.4)
-
-
-def _safe(name):
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "x"
-
-
-def _read(group, fields, where):
-    missing = [f for f in fields if f not in group]
-    if missing:
-        raise FormatError(f"{where}: missing dataset(s) {', '.join(missing)}")
-    inputs, outputs = _strings(group["input"]), _strings(group["output"])
-    data = {"input": inputs, "output": outputs}
-    for f in fields[2:]:
-        a = np.asarray(group[f][()], float)
-        want = (len(outputs),) if a.ndim == 1 else (len(outputs), len(inputs))
-        if a.shape != want:
-            raise FormatError(f"{where}/{f}: shape {a.shape}, expected {want}")
-        data[f] = a
-    return data
-
-
-def _caption(fig, text):
-    fig.text(0.01, 0.012, text, fontsize=7, color="0.35", ha="left", va="bottom")
-
-
-def plot_file(path, outdir, top=TOP_N, measure="srrc"):
-    """Writes the PNGs of every scenario with a `sensitivity` and/or `sobol_indices` group and
-    returns their paths (in scenario order, tornado charts before Sobol' charts)."""
-    if measure not in ("srrc", "spearman"):
-        raise ValueError(f"measure must be 'srrc' or 'spearman', not {measure!r}")
-    os.makedirs(outdir, exist_ok=True)
-    written = []
-    with h5py.File(path, "r") as f:
-        base = os.path.basename(path)
-        study, seed = _attr(f, "name", "?"), _attr(f, "seed", "?")
-        if "scenarios" not in f:
-            raise FormatError(f"{path}: no /scenarios group")
-        for scen in f["scenarios"]:
-            sg = f["scenarios"][scen]
-            if "sensitivity" in sg:
-                g = sg["sensitivity"]
-                d = _read(g, SENSITIVITY_FIELDS, f"/scenarios/{scen}/sensitivity")
-                boot, conf = _attr(g, "bootstrap", 0), _attr(g, "confidence", float("nan"))
-                ci = (f"{100 * conf:g} % percentile-bootstrap CI, B = {boot}" if boot
-                      else "no bootstrap (no CI)")
-                for o, out in enumerate(d["output"]):
-                    key = "srrc" if measure == "srrc" else "spearman"
-                    vals = d[key][o]
-                    if key == "srrc" and not np.isfinite(vals).any():
-                        key = "spearman"  # e.g. every input aliased: still show the correlations
-                        vals = d[key][o]
-                    idx = top_order(vals, top)
-                    names = [d["input"][i] for i in idx]
-                    lo, hi = d[key + "_ci_low"][o][idx], d[key + "_ci_high"][o][idx]
-                    r2 = d["r2"][o]
-                    r2txt = f"rank regression $R^2$ = {r2:.3f}" if np.isfinite(r2) else "rank regression $R^2$ undefined"
-                    if np.isfinite(d["r2_ci_low"][o]) and np.isfinite(d["r2_ci_high"][o]):
-                        r2txt += f" [{d['r2_ci_low'][o]:.3f}, {d['r2_ci_high'][o]:.3f}]"
-                    h = max(3.2, 1.6 + 0.32 * max(len(idx), 1))
-                    fig, ax = plt.subplots(figsize=(8.5, h))
-                    what = "SRRC" if key == "srrc" else "Spearman"
-                    title = (f"Input importance ({what}) for output '{out}', scenario '{scen}'\n"
-                             f"top {len(idx)} of {len(d['input'])} inputs by |{what}|; {r2txt}")
-                    if idx:
-                        plot_tornado(ax, names, vals[idx], lo, hi, title,
-                                     SRRC_LABEL if key == "srrc" else SPEARMAN_LABEL)
-                    else:
-                        ax.set_title(title, fontsize=10)
-                        ax.text(0.5, 0.5, "no input with a defined value", ha="center", va="center",
-                                transform=ax.transAxes)
-                        ax.set_axis_off()
-                    _caption(fig, f"file: {base}   study: {study}   seed: {seed}   scenario: {scen}   "
-                                  f"error bars: {ci}")
-                    fig.tight_layout(rect=(0, 0.05 * 3.2 / h, 1, 1))
-                    p = os.path.join(outdir, f"tornado_{_safe(scen)}_{_safe(out)}.png")
-                    fig.savefig(p, dpi=120)
-                    plt.close(fig)
-                    written.append(p)
-            if "sobol_indices" in sg:
-                g = sg["sobol_indices"]
-                d = _read(g, SOBOL_FIELDS, f"/scenarios/{scen}/sobol_indices")
-                nbase = _attr(g, "base_samples", "?")
-                boot, conf = _attr(g, "bootstrap", None), _attr(g, "confidence", None)
-                ci = (f"{100 * conf:g} % percentile-bootstrap CI, B = {boot}" if boot and conf
-                      else "bootstrap CI")
-                for o, out in enumerate(d["output"]):
-                    idx = top_order(d["total"][o], top)
-                    names = [d["input"][i] for i in idx]
-                    V = d["variance"][o]
-                    fig, ax = plt.subplots(figsize=(max(7.0, 2.5 + 0.55 * max(len(idx), 1)), 5.2))
-                    title = (f"Sobol' indices for output '{out}', scenario '{scen}'\n"
-                             f"top {len(idx)} of {len(d['input'])} inputs by total index; "
-                             f"output variance V = {V:.4g}; n = {nbase} base samples")
-                    if idx:
-                        plot_sobol(ax, names, d["first_order"][o][idx], d["first_order_ci_low"][o][idx],
-                                   d["first_order_ci_high"][o][idx], d["total"][o][idx],
-                                   d["total_ci_low"][o][idx], d["total_ci_high"][o][idx], title)
-                    else:
-                        ax.set_title(title, fontsize=10)
-                        ax.text(0.5, 0.5, "indices undefined (V = 0)" if V == 0 else "no index defined",
-                                ha="center", va="center", transform=ax.transAxes)
-                        ax.set_axis_off()
-                    _caption(fig, f"file: {base}   study: {study}   seed: {seed}   scenario: {scen}   "
-                                  f"S_i: Saltelli et al. 2010, S_Ti: Jansen 1999; error bars: {ci}")
-                    fig.tight_layout(rect=(0, 0.04, 1, 1))
-                    p = os.path.join(outdir, f"sobol_{_safe(scen)}_{_safe(out)}.png")
-                    fig.savefig(p, dpi=120)
-                    plt.close(fig)
-                    written.append(p)
-    return written
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description="Tornado and Sobol' index charts of a chokepoint results file.")
-    ap.add_argument("results", help="chokepoint results file (HDF5)")
-    ap.add_argument("outdir", help="directory for the PNG files (created if missing)")
-    ap.add_argument("--top", type=int, default=TOP_N, help=f"inputs per chart (default {TOP_N})")
-    ap.add_argument("--measure", choices=("srrc", "spearman"), default="srrc",
-                    help="what the tornado charts show (default srrc)")
-    a = ap.parse_args(argv)
-    if a.top < 1:
-        ap.error("--top must be >= 1")
-    try:
-        paths = plot_file(a.results, a.outdir, a.top, a.measure)
-    except (FormatError, OSError, KeyError) as e:
-        print(f"plot_sensitivity.py: error: {e}", file=sys.stderr)
-        return 2
-    for p in paths:
-        print(p)
-    return 0
-
+import chokepoint.sensitivity_plots as _sensitivity_plots  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_sensitivity_plots.main(prog="plot_sensitivity.py"))
+sys.modules[__name__] = _sensitivity_plots

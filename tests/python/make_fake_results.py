@@ -24,8 +24,9 @@ import sys
 import h5py
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-from chokepoint_reader import SUMMARY_DIMS, TRIAL_DIMS  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import package_path  # noqa: E402,F401  (the checkout's python/ first on sys.path)
+from chokepoint import SUMMARY_DIMS, TRIAL_DIMS  # noqa: E402
 
 VAR_LEVELS = [0.95, 0.99]
 BAND_LEVELS = [0.05, 0.25, 0.5, 0.75, 0.95]

@@ -3,7 +3,7 @@
 
     test_output.py FILE
 
-Opens FILE with scripts/chokepoint_reader.py and checks: root attributes (presence and HDF5
+Opens FILE with the chokepoint package's reader (python/chokepoint/reader.py) and checks: root attributes (presence and HDF5
 type), /config, /model tables (lengths, index ranges), per-trial datasets (presence, dtype, shape,
 storage: chunked + gzip + extendible along trial), value ranges, and that the summary agrees with
 the per-trial data:
@@ -38,8 +38,9 @@ import sys
 import h5py
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-from chokepoint_reader import SUMMARY_DIMS, ChokepointFormatError, open_results  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import package_path  # noqa: E402,F401  (the checkout's python/ first on sys.path)
+from chokepoint import SUMMARY_DIMS, ChokepointFormatError, open_results  # noqa: E402
 
 # Dimension-scale (coordinate) datasets of the trials and summary groups (docs/output-format.md).
 TRIAL_COORDS = {"trial", "demand", "facility", "event", "month"}

@@ -24,6 +24,9 @@ baseline's) and run.sensitivity: rank, and a second one with run.sensitivity: so
 Sobol' charts) and checks the reader's new accessors against the per-trial data: the last
 convergence row equals the summary, each paired difference is the mean of the per-trial
 differences (and its SE theirs), NaN where the baseline lacks the demand.
+
+With CHOKEPOINT_TEST_INSTALLED=1 the reader and the plots are the chokepoint package installed in
+the running Python (`python -m chokepoint plot` instead of the script; test_package.py).
 """
 
 import glob
@@ -37,10 +40,17 @@ import h5py
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PLOT = os.path.join(HERE, "..", "..", "scripts", "plot_results.py")
+sys.path.insert(0, HERE)
+import package_path  # noqa: E402  (the checkout's python/ first on sys.path)
+
+# The plotting command: the checkout's script; against an installed package
+# (CHOKEPOINT_TEST_INSTALLED=1, test_package.py), `python -m chokepoint plot` of the running Python.
+if package_path.INSTALLED:
+    PLOT = [sys.executable, "-m", "chokepoint", "plot"]
+else:
+    PLOT = [sys.executable, os.path.join(HERE, "..", "..", "scripts", "plot_results.py")]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = os.path.normpath(os.path.join(HERE, "..", "..", "configs", "examples", "tiny.yaml"))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 
 failures = []
 
@@ -100,8 +110,8 @@ def run_plots(path, outdir, tag):
     for old in glob.glob(os.path.join(outdir, "*.png")):
         os.remove(old)
 
-    print(f"-- {tag}: plot_results.py {path} --out {outdir}")
-    r = subprocess.run([sys.executable, PLOT, path, "--out", outdir], capture_output=True, text=True)
+    print(f"-- {tag}: {' '.join(PLOT)} {path} --out {outdir}")
+    r = subprocess.run(PLOT + [path, "--out", outdir], capture_output=True, text=True)
     if r.stderr:
         print(r.stderr.rstrip())
     if not report(r.returncode == 0, f"{tag}: plot_results.py exits 0", f"exit {r.returncode}"):
@@ -189,7 +199,7 @@ def make_scenarios_file(exe, outdir, sensitivity, trials):
 
 def check_reader(path):
     """The reader's convergence / differences / sensitivity accessors against the file's data."""
-    from chokepoint_reader import ChokepointFormatError, open_results
+    from chokepoint import ChokepointFormatError, open_results
 
     with open_results(path) as res:
         ids = res.scenario_ids
@@ -277,7 +287,7 @@ def main(argv):
         bad = os.path.join(d, "not_results.h5")
         with open(bad, "w") as f:
             f.write("not HDF5\n")
-        r = subprocess.run([sys.executable, PLOT, bad, "--out", os.path.join(d, "plots")],
+        r = subprocess.run(PLOT + [bad, "--out", os.path.join(d, "plots")],
                            capture_output=True, text=True)
         report(r.returncode != 0 and bad in r.stderr and not r.stdout.strip(),
                "plot_results.py on a non-HDF5 file: non-zero exit, message names the file",

@@ -16,8 +16,9 @@ import tempfile
 import h5py
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-from chokepoint_reader import ChokepointFormatError, open_results  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import package_path  # noqa: E402,F401  (the checkout's python/ first on sys.path)
+from chokepoint import ChokepointFormatError, open_results  # noqa: E402
 
 failures = []
 

@@ -40,9 +40,9 @@ import h5py
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 sys.path.insert(0, HERE)
-from chokepoint_reader import (  # noqa: E402
+import package_path  # noqa: E402,F401  (the checkout's python/ first on sys.path)
+from chokepoint import (  # noqa: E402
     SUMMARY_DIMS,
     TRIAL_DIMS,
     ChokepointFormatError,

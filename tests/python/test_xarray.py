@@ -18,9 +18,9 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = os.path.join(HERE, "..", "..", "scripts")
-sys.path.insert(0, SCRIPTS)
-from chokepoint_reader import SUMMARY_DIMS, TRIAL_DIMS, open_results  # noqa: E402
+sys.path.insert(0, HERE)
+import package_path  # noqa: E402,F401  (the checkout's python/ first on sys.path)
+from chokepoint import SUMMARY_DIMS, TRIAL_DIMS, open_results  # noqa: E402
 
 SKIP = 77
 failures = []
@@ -127,18 +127,19 @@ def main(argv):
 
     # Without xarray: a clear ImportError that says what to install (in a child process, so that
     # this one keeps its xarray).
-    code = ("import sys; sys.modules['xarray'] = None; sys.path.insert(0, sys.argv[1]);\n"
-            "from chokepoint_reader import open_results, XarrayMissingError\n"
+    code = ("import sys; sys.modules['xarray'] = None; sys.path.insert(0, sys.argv[1]); import package_path\n"
+            "from chokepoint import open_results, XarrayMissingError\n"
             "res = open_results(sys.argv[2])\n"
             "try:\n    res.xarray('summary')\nexcept XarrayMissingError as e:\n"
             "    print('MSG', e); sys.exit(0 if isinstance(e, ImportError) else 3)\nsys.exit(4)\n")
-    r = subprocess.run([sys.executable, "-c", code, SCRIPTS, path], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-c", code, HERE, path], capture_output=True, text=True)
     report(r.returncode == 0 and "xarray" in r.stdout and "h5netcdf" in r.stdout and "apt-get" in r.stdout,
            "reader: xarray() without xarray raises XarrayMissingError (ImportError) naming what to install",
            f"exit {r.returncode}, stdout {r.stdout!r}, stderr {r.stderr[-500:]!r}")
     r = subprocess.run([sys.executable, "-c", "import sys; sys.modules['xarray'] = None; sys.path.insert(0, sys.argv[1]);"
-                        "import chokepoint_reader as c; r = c.open_results(sys.argv[2]); print(r.summary['eud'][0])",
-                        SCRIPTS, path], capture_output=True, text=True)
+                        "import package_path; import chokepoint as c; r = c.open_results(sys.argv[2]); "
+                        "print(r.summary['eud'][0])",
+                        HERE, path], capture_output=True, text=True)
     report(r.returncode == 0, "reader: open_results works without xarray (lazy import)", r.stderr[-500:])
 
     print(f"-- {len(failures)} failed")

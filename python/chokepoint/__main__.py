@@ -1,0 +1,39 @@
+"""python -m chokepoint COMMAND ...: the package's command lines.
+
+    python -m chokepoint plot FILE [--out DIR]                 (= chokepoint-plot)
+    python -m chokepoint plot-sensitivity FILE OUTDIR [...]    (= chokepoint-plot-sensitivity)
+    python -m chokepoint --version
+"""
+
+import sys
+
+USAGE = ("usage: python -m chokepoint {plot,plot-sensitivity} ARGS...  (or --version)\n"
+         "  plot FILE [--out DIR]                     the figures of a results file (chokepoint-plot)\n"
+         "  plot-sensitivity FILE OUTDIR [--top N] [--measure srrc|spearman]\n"
+         "                                            tornado and Sobol' charts (chokepoint-plot-sensitivity)\n"
+         "  COMMAND --help                            that command's options\n")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE, end="", file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "--version":
+        from . import __version__
+
+        print(f"chokepoint (Python package) {__version__}")
+        return 0
+    if cmd == "plot":
+        from .plots import main as run
+    elif cmd == "plot-sensitivity":
+        from .sensitivity_plots import main as run
+    else:
+        print(f"python -m chokepoint: error: unknown command {cmd!r}\n{USAGE}", end="", file=sys.stderr)
+        return 2
+    return run(rest, prog=f"python -m chokepoint {cmd}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
