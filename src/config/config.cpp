@@ -30,7 +30,6 @@ Model load_with_reader(const std::string &text, const std::string &path, const F
     }
 }
 
-
 } // namespace
 
 void set_trials(Model &m, std::uint64_t trials) {

@@ -150,4 +150,3 @@ std::string describe_model(const Model &m) {
 }
 
 } // namespace chokepoint
-

@@ -38,7 +38,6 @@ namespace chokepoint::config_detail {
 
 namespace fs = std::filesystem;
 
-
 constexpr std::size_t kMaxErrors = 50;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -1030,7 +1029,6 @@ public:
         return mask;
     }
 };
-
 
 /// Assigns `id` to the item, reporting a duplicate.
 template <class Map>

@@ -4,7 +4,6 @@
 
 namespace chokepoint::config_detail {
 
-
 /// The most entities (facilities, demands, events) the scenarios' models may hold in all: each
 /// scenario is a whole model, so (scenarios + 1) x entities bounds the memory and the load time
 /// (~2 KB and ~1 us an entity).

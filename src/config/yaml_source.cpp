@@ -2,12 +2,11 @@
 
 namespace chokepoint::config_detail {
 
-
 /// A config bigger than this is refused rather than read (and e.g. /dev/zero never ends).
 constexpr std::size_t kMaxConfigBytes = std::size_t(64) << 20;
 
-[[noreturn]] void file_error(const std::string &path, const std::string &msg, int line,
-                             int column, const std::string &key) {
+[[noreturn]] void file_error(const std::string &path, const std::string &msg, int line, int column,
+                             const std::string &key) {
     throw InputError(std::vector<Diagnostic>{{path, line, column, key, msg}});
 }
 
@@ -344,7 +343,6 @@ std::string canonical(const std::string &path) {
     auto c = fs::weakly_canonical(path, ec);
     return ec ? fs::absolute(path, ec).lexically_normal().string() : c.string();
 }
-
 
 void parse_with_includes(const std::string &path, const std::string &text,
                          std::vector<ParsedFile> &out, std::vector<std::string> &stack,
