@@ -65,6 +65,19 @@ def trial_datasets(f):
     return out
 
 
+
+def mpi_launcher(mpiexec):
+    """[mpiexec, options...]: Open MPI needs --oversubscribe on a small machine (more ranks than
+    cores) and --allow-run-as-root in a container running as root (CI). Asks `--version`, which
+    Open MPI answers even as root (its `--help` refuses there)."""
+    v = subprocess.run([mpiexec, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    opts = []
+    if b"Open MPI" in v.stdout or b"OpenRTE" in v.stdout:
+        opts.append("--oversubscribe")
+        if os.geteuid() == 0:
+            opts.append("--allow-run-as-root")
+    return [mpiexec, *opts]
+
 def report(what, work):
     """Prints the failures (or removes the work directory); the exit status."""
     if FAILS:

@@ -37,7 +37,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clitest import child_setup, fail, identical, report, run  # noqa: E402
+from clitest import child_setup, fail, identical, mpi_launcher, report, run  # noqa: E402
 
 PER_TRIAL_FLOAT = ["shortfall", "demand_total", "shortfall_share", "stockpile_min"]
 PER_TRIAL_INT = ["short_months", "longest_run", "stockout_month"]
@@ -263,17 +263,11 @@ def mpi_failure(exe, config, work, mpiexec):
     out = os.path.join(d, "out.h5")
     ref = os.path.join(d, "ref.h5")
     rc, _, err = run([exe, "run", config, "--trials", "5000", "--threads", "1", "-o", ref, "-q"])
-    opts = ["-np", "2"]
-    help_text = subprocess.run([mpiexec, "--help"], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT).stdout.decode(errors="replace")
-    if "oversubscribe" in help_text or "Open MPI" in help_text:
-        opts.append("--oversubscribe")
-        if os.geteuid() == 0:
-            opts.append("--allow-run-as-root")
     # Block 3 (trials 3000-3999) belongs to rank 1 (blocks 1, 3 of 0..4).
-    rc, _, err = run_env([mpiexec] + opts + [exe, "run", config, "--trials", "5000",
-                                             "--threads", "1", "-o", out, "-q",
-                                             "--checkpoint-every", "0"], fault="3500:5")
+    rc, _, err = run_env(mpi_launcher(mpiexec) + ["-np", "2", exe, "run", config,
+                                                  "--trials", "5000", "--threads", "1", "-o", out,
+                                                  "-q", "--checkpoint-every", "0"],
+                         fault="3500:5")
     if rc == 0:
         fail(where, "exit 0")
     expect_contains(where, err, ["rank 1", "trial 3500", "month 5"])

@@ -42,19 +42,7 @@ import time
 import h5py
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clitest import report, child_setup, fail, identical, run  # noqa: E402
-
-
-
-def launcher(mpiexec):
-    """mpiexec and the options it needs here."""
-    v = subprocess.run([mpiexec, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    opts = []
-    if b"Open MPI" in v.stdout or b"OpenRTE" in v.stdout:
-        opts.append("--oversubscribe")
-        if os.geteuid() == 0:
-            opts.append("--allow-run-as-root")
-    return [mpiexec, *opts]
+from clitest import report, child_setup, fail, identical, mpi_launcher, run  # noqa: E402
 
 
 def fresh(work, name):
@@ -208,7 +196,7 @@ def main():
     if not mpiexec:
         print("no mpirun/mpiexec found: skipped")
         return 77
-    mpi = launcher(mpiexec)
+    mpi = mpi_launcher(mpiexec)
     print(f"launcher: {' '.join(mpi)}")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
