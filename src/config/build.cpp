@@ -3,7 +3,7 @@
 #include "config/build.hpp"
 
 #include "model/inputs.hpp"
-#include "sampling/run_design.hpp"
+#include "model/run_design.hpp"
 
 namespace chokepoint::config_detail {
 

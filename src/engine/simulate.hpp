@@ -4,7 +4,7 @@
 #include "engine/allocation.hpp"
 #include "model/inputs.hpp"
 #include "model/model.hpp"
-#include "sampling/run_design.hpp"
+#include "model/run_design.hpp"
 #include "sampling/sampling.hpp"
 #include "stats/block.hpp"
 #include "stats/stats.hpp"

@@ -139,114 +139,85 @@ long double ExactSum::value_ld() const {
     return value_as<long double>();
 }
 
-Accumulators::Accumulators(const Dims &d) : dims(d) {
-    const auto D = static_cast<std::size_t>(d.demands);
-    shortfall.resize(D);
-    demand_total.resize(D);
-    shortfall_share.resize(D);
-    short_months.resize(D);
-    any_short.resize(D);
-    shortfall_min.assign(D, std::numeric_limits<double>::infinity());
-    shortfall_max.assign(D, -std::numeric_limits<double>::infinity());
-    monthly.resize(D * static_cast<std::size_t>(d.months));
-    fac_trial.resize(static_cast<std::size_t>(d.facilities));
-    fac_months.resize(static_cast<std::size_t>(d.facilities));
-    fac_unserved.resize(static_cast<std::size_t>(d.facilities));
-    node_trial.resize(static_cast<std::size_t>(d.nodes));
-    node_months.resize(static_cast<std::size_t>(d.nodes));
-    node_unserved.resize(static_cast<std::size_t>(d.nodes));
-    res_trial.resize(static_cast<std::size_t>(d.restrictions));
-    res_months.resize(static_cast<std::size_t>(d.restrictions));
-    res_unserved.resize(static_cast<std::size_t>(d.restrictions));
-    event_fired.resize(static_cast<std::size_t>(d.events));
-    regime_count.assign(static_cast<std::size_t>(d.regimes), 0);
-    share_above.resize(D * static_cast<std::size_t>(d.thresholds));
-    monthly_max.assign(D * static_cast<std::size_t>(d.months), 0.0);
-    const auto ED = static_cast<std::size_t>(d.events) * D,
-               GD = static_cast<std::size_t>(d.regimes) * D;
-    fired_shortfall.resize(ED);
-    fired_short.resize(ED);
-    unfired_shortfall.resize(ED);
-    unfired_short.resize(ED);
-    regime_shortfall.resize(GD);
-    regime_short.resize(GD);
-    const auto RD = static_cast<std::size_t>(std::max(1, d.replicates)) * D;
-    for (auto *v : {&rep_shortfall, &rep_short_months, &rep_any_short, &rep_demand_total,
-                    &rep_share, &rep_diff_shortfall})
-        v->resize(RD);
-    for (auto *v : {&diff_shortfall, &diff_short_months, &diff_any_short, &diff_share})
-        v->resize(D);
-}
-
 namespace {
-void merge_vec(std::vector<Moments> &a, const std::vector<Moments> &b) {
-    for (std::size_t i = 0; i < a.size(); ++i)
-        a[i].merge(b[i]);
+/// The one list of the Moments fields of Accumulators: visits each with the size its dimensions
+/// give it, in the fixed order of the saved state. Construction, merge, save and load all go
+/// through it, so a new Moments statistic is one line here (and its field in stats.hpp).
+template <class A, class F> void each_field(A &a, const Dims &d, F &&f) {
+    const auto D = static_cast<std::size_t>(d.demands);
+    const auto M = D * static_cast<std::size_t>(d.months);
+    const auto Fc = static_cast<std::size_t>(d.facilities), N = static_cast<std::size_t>(d.nodes),
+               R = static_cast<std::size_t>(d.restrictions), E = static_cast<std::size_t>(d.events);
+    const auto T = D * static_cast<std::size_t>(d.thresholds);
+    const auto ED = E * D, GD = static_cast<std::size_t>(d.regimes) * D;
+    const auto RD = static_cast<std::size_t>(std::max(1, d.replicates)) * D;
+    f(a.shortfall, D);
+    f(a.demand_total, D);
+    f(a.shortfall_share, D);
+    f(a.short_months, D);
+    f(a.any_short, D);
+    f(a.monthly, M);
+    f(a.fac_trial, Fc);
+    f(a.fac_months, Fc);
+    f(a.fac_unserved, Fc);
+    f(a.node_trial, N);
+    f(a.node_months, N);
+    f(a.node_unserved, N);
+    f(a.res_trial, R);
+    f(a.res_months, R);
+    f(a.res_unserved, R);
+    f(a.event_fired, E);
+    f(a.share_above, T);
+    f(a.fired_shortfall, ED);
+    f(a.fired_short, ED);
+    f(a.unfired_shortfall, ED);
+    f(a.unfired_short, ED);
+    f(a.regime_shortfall, GD);
+    f(a.regime_short, GD);
+    f(a.rep_shortfall, RD);
+    f(a.rep_short_months, RD);
+    f(a.rep_any_short, RD);
+    f(a.rep_demand_total, RD);
+    f(a.rep_share, RD);
+    f(a.diff_shortfall, D);
+    f(a.diff_short_months, D);
+    f(a.diff_any_short, D);
+    f(a.diff_share, D);
+    f(a.rep_diff_shortfall, RD);
 }
 } // namespace
 
+Accumulators::Accumulators(const Dims &d) : dims(d) {
+    const auto D = static_cast<std::size_t>(d.demands);
+    each_field(*this, d, [](std::vector<Moments> &v, std::size_t n) { v.resize(n); });
+    shortfall_min.assign(D, std::numeric_limits<double>::infinity());
+    shortfall_max.assign(D, -std::numeric_limits<double>::infinity());
+    regime_count.assign(static_cast<std::size_t>(d.regimes), 0);
+    monthly_max.assign(D * static_cast<std::size_t>(d.months), 0.0);
+}
+
 void Accumulators::merge(const Accumulators &o) {
-    merge_vec(shortfall, o.shortfall);
-    merge_vec(demand_total, o.demand_total);
-    merge_vec(shortfall_share, o.shortfall_share);
-    merge_vec(short_months, o.short_months);
-    merge_vec(any_short, o.any_short);
+    std::size_t k = 0;
+    std::vector<const std::vector<Moments> *> theirs;
+    each_field(o, dims, [&](const std::vector<Moments> &v, std::size_t) { theirs.push_back(&v); });
+    each_field(*this, dims, [&](std::vector<Moments> &v, std::size_t) {
+        const auto &w = *theirs[k++];
+        for (std::size_t i = 0; i < v.size(); ++i)
+            v[i].merge(w[i]);
+    });
     for (std::size_t i = 0; i < shortfall_min.size(); ++i) {
         shortfall_min[i] = std::min(shortfall_min[i], o.shortfall_min[i]);
         shortfall_max[i] = std::max(shortfall_max[i], o.shortfall_max[i]);
     }
-    merge_vec(monthly, o.monthly);
-    merge_vec(fac_trial, o.fac_trial);
-    merge_vec(fac_months, o.fac_months);
-    merge_vec(fac_unserved, o.fac_unserved);
-    merge_vec(node_trial, o.node_trial);
-    merge_vec(node_months, o.node_months);
-    merge_vec(node_unserved, o.node_unserved);
-    merge_vec(res_trial, o.res_trial);
-    merge_vec(res_months, o.res_months);
-    merge_vec(res_unserved, o.res_unserved);
-    merge_vec(event_fired, o.event_fired);
     for (std::size_t i = 0; i < regime_count.size(); ++i)
         regime_count[i] += o.regime_count[i];
-    merge_vec(share_above, o.share_above);
     for (std::size_t i = 0; i < monthly_max.size(); ++i)
         monthly_max[i] = std::max(monthly_max[i], o.monthly_max[i]);
-    merge_vec(fired_shortfall, o.fired_shortfall);
-    merge_vec(fired_short, o.fired_short);
-    merge_vec(unfired_shortfall, o.unfired_shortfall);
-    merge_vec(unfired_short, o.unfired_short);
-    merge_vec(regime_shortfall, o.regime_shortfall);
-    merge_vec(regime_short, o.regime_short);
-    merge_vec(rep_shortfall, o.rep_shortfall);
-    merge_vec(rep_short_months, o.rep_short_months);
-    merge_vec(rep_any_short, o.rep_any_short);
-    merge_vec(rep_demand_total, o.rep_demand_total);
-    merge_vec(rep_share, o.rep_share);
-    merge_vec(diff_shortfall, o.diff_shortfall);
-    merge_vec(diff_short_months, o.diff_short_months);
-    merge_vec(diff_any_short, o.diff_any_short);
-    merge_vec(diff_share, o.diff_share);
-    merge_vec(rep_diff_shortfall, o.rep_diff_shortfall);
     lp_rungs.merge(o.lp_rungs);
 }
 
 namespace {
 constexpr std::uint64_t kStateMagic = 0x63686f6b65737431ull; // "chokest1"
-
-/// Visits every field of two accumulators of the same dimensions in a fixed order.
-template <class A, class F> void each_field(A &a, F &&f) {
-    for (auto *v :
-         {&a.shortfall,         &a.demand_total,      &a.shortfall_share,  &a.short_months,
-          &a.any_short,         &a.monthly,           &a.fac_trial,        &a.fac_months,
-          &a.fac_unserved,      &a.node_trial,        &a.node_months,      &a.node_unserved,
-          &a.res_trial,         &a.res_months,        &a.res_unserved,     &a.event_fired,
-          &a.share_above,       &a.fired_shortfall,   &a.fired_short,      &a.unfired_shortfall,
-          &a.unfired_short,     &a.regime_shortfall,  &a.regime_short,     &a.rep_shortfall,
-          &a.rep_short_months,  &a.rep_any_short,     &a.rep_demand_total, &a.rep_share,
-          &a.diff_shortfall,    &a.diff_short_months, &a.diff_any_short,   &a.diff_share,
-          &a.rep_diff_shortfall})
-        f(*v);
-}
 
 std::vector<std::uint64_t> dims_words(const Dims &d) {
     return {kStateMagic,
@@ -264,7 +235,7 @@ std::vector<std::uint64_t> dims_words(const Dims &d) {
 
 std::vector<std::uint64_t> Accumulators::save() const {
     std::vector<std::uint64_t> out = dims_words(dims);
-    each_field(*this, [&](const std::vector<Moments> &v) {
+    each_field(*this, dims, [&](const std::vector<Moments> &v, std::size_t) {
         for (const auto &m : v)
             m.save(out);
     });
@@ -287,7 +258,7 @@ Accumulators Accumulators::load(const Dims &d, const std::vector<std::uint64_t> 
         throw std::runtime_error("statistics state does not match the model (other dimensions "
                                  "or not a chokepoint state)");
     const std::uint64_t *p = words.data() + head.size(), *end = words.data() + words.size();
-    each_field(a, [&](std::vector<Moments> &v) {
+    each_field(a, d, [&](std::vector<Moments> &v, std::size_t) {
         for (auto &m : v)
             p = m.load(p, end);
     });

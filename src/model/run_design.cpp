@@ -1,4 +1,4 @@
-#include "sampling/run_design.hpp"
+#include "model/run_design.hpp"
 
 #include "core/errors.hpp"
 #include "model/inputs.hpp"
