@@ -17,6 +17,7 @@ PACKAGES=(
     python3-scipy
     python3-pip python3-setuptools python3-wheel python3-venv
     time
+    clang-format
 )
 
 if [ "${CHOKEPOINT_SKIP_DEPS:-0}" = "1" ]; then

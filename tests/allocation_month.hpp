@@ -3,8 +3,8 @@
 // availability set by id, solved by a fresh Allocator.
 #pragma once
 
-#include "engine/allocation.hpp"
 #include "config/config.hpp"
+#include "engine/allocation.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -4,9 +4,9 @@
 // Models are built from YAML with load_model_from_string; the MonthInput is filled directly, so
 // the capacities in the YAML do not matter: MonthInput capacities and wants are per MONTH.
 // Deliveries are checked to 1e-9 relative.
-#include "engine/allocation.hpp"
 #include "allocation_month.hpp"
 #include "config/config.hpp"
+#include "engine/allocation.hpp"
 #include "engine/simulate.hpp"
 
 #include <catch2/catch.hpp>

@@ -5,11 +5,11 @@
 // Statistical checks: |estimate - closed form| <= 4 standard errors, the SE being Moments::se()
 // of the run (sample sd / sqrt(trials)). A false alarm at 4 SE has probability 6e-5 per check;
 // the draws are fixed by the seed, so each check is deterministic.
-#include "study/comm.hpp"
 #include "config/config.hpp"
-#include "io/output.hpp"
-#include "study/run.hpp"
 #include "engine/simulate.hpp"
+#include "io/output.hpp"
+#include "study/comm.hpp"
+#include "study/run.hpp"
 #include "test_util.hpp"
 
 #include <catch2/catch.hpp>

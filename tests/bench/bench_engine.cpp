@@ -1,8 +1,8 @@
 // Micro-benchmarks (Google Benchmark) of the engine's hot paths; run by scripts/bench.sh.
 // Not a test: it prints figures and asserts nothing.
-#include "engine/allocation.hpp"
 #include "config/config.hpp"
 #include "core/random.hpp"
+#include "engine/allocation.hpp"
 #include "engine/simulate.hpp"
 
 #include <benchmark/benchmark.h>
