@@ -115,16 +115,7 @@ FileSummary read_file(const std::string &path) {
     try {
         H5::H5File f(path, H5F_ACC_RDONLY);
         auto root = f.openGroup("/");
-        const std::string ft = attr_str(root, "filetype");
-        if (ft != kFileType)
-            throw InputError(path + ": not a chokepoint results file (filetype '" + ft +
-                             "', expected '" + kFileType + "')");
-        std::int32_t ver[2] = {0, 0};
-        root.openAttribute("format_version").read(H5::PredType::NATIVE_INT32, ver);
-        if (ver[0] != kFormatMajor)
-            throw InputError(path + ": format version " + std::to_string(ver[0]) + "." +
-                             std::to_string(ver[1]) + " is not readable by this program (reads " +
-                             std::to_string(kFormatMajor) + ".x)");
+        check_file_format(root, path);
         if (!root.attrExists("trials"))
             throw InputError(path + ": incomplete results file (no 'trials' attribute)");
         if (root.attrExists("complete")) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <streambuf>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace chokepoint {
@@ -137,6 +138,12 @@ struct StoredRun {
 /// damaged: its seal does not match its bytes (checked before HDF5 opens it), or it has none, or
 /// its integrity digests do not match its statistics state, counters or per-trial data.
 StoredRun read_stored_run(const std::string &path);
+
+/// The one check of a file's identity (docs/output-format.md): its root group `root` has
+/// filetype kFileType and a format_version whose major this program reads; returns {major,
+/// minor}. Throws InputError naming `path` otherwise. Used by every reader (summary, resume,
+/// merge, `trial`).
+std::pair<int, int> check_file_format(const H5::Group &root, const std::string &path);
 
 /// The model of a stored run, rebuilt from its stored config texts with its seed and trial count.
 Model model_of(const StoredRun &run);
