@@ -3,12 +3,15 @@
 at many seeds and shard slices, and randomly generated valid configs, and reports trial-months
 solved, allocation LPs per solver rung and failures.
 
-    soak.py CHOKEPOINT [--quick] [--trials N] [--random N] [--jobs J] [--out DIR] [--seed S]
+    soak.py CHOKEPOINT [--quick] [--trials N] [--seeds S...] [--random N] [--jobs J] [--out DIR]
+            [--seed S]
             [--configs FILE...] [--run-args "ARGS"]
 
---trials N   trials of each shipped config in all (default 1,000,000; --quick 2,000), run as
-             seeds 1, 2, ... of 50,000 trials (--quick: 2,000) cut into 5 shards (--quick: 2),
+--trials N   trials of each shipped config in all (default 1,000,000; --quick 1,000), run as
+             seeds 1, 2, ... of 50,000 trials (--quick: 1,000) cut into 5 shards (--quick: 2),
              each shard one process
+             (0: none, only the random configs)
+--seeds S..  run the shipped configs at these seeds instead (50,000 trials each)
 --random N   random configs (default 10,000; --quick 40), from scripts/soak_configs.py with
              seed S (default 1), 200 trials each
 --jobs J     processes at a time (default: the CPUs), each with --threads 1
@@ -84,20 +87,25 @@ def main(argv):
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", default=os.path.join(ROOT, "results", "soak"))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seeds", type=int, nargs="*",
+                    help="the seeds of the shipped configs' runs (default 1, 2, ...)")
     ap.add_argument("--configs", nargs="*")
     ap.add_argument("--run-args", default="")
     a = ap.parse_args(argv[1:])
-    trials = a.trials if a.trials is not None else (2000 if a.quick else 1_000_000)
+    trials = a.trials if a.trials is not None else (1000 if a.quick else 1_000_000)
     n_random = a.random if a.random is not None else (40 if a.quick else 10_000)
-    per_seed, shards = (2000, 2) if a.quick else (50_000, 5)
+    per_seed, shards = (1000, 2) if a.quick else (50_000, 5)
     os.makedirs(a.out, exist_ok=True)
 
     tasks = []
     configs = a.configs if a.configs else shipped_configs()
+    if trials == 0 and not a.seeds:
+        configs = []  # --trials 0: random configs only
     for config in configs:
         stem = os.path.splitext(os.path.basename(config))[0]
-        seeds = max(1, (trials + per_seed - 1) // per_seed)
-        for s in range(1, seeds + 1):
+        n_seeds = max(1, (trials + per_seed - 1) // per_seed)
+        seeds = a.seeds if a.seeds else range(1, n_seeds + 1)
+        for s in seeds:
             for k in range(1, shards + 1):
                 out = os.path.join(a.out, f"{stem}_s{s}_{k}of{shards}.h5")
                 tasks.append((a.chokepoint, config, ["--trials", str(per_seed), "--seed", str(s),
