@@ -144,30 +144,37 @@ bool Simulator::keeps_inputs() const {
     return keeps_inputs_;
 }
 
+// One trial: draw its world (the regime, factors, facilities, demands and events, in slot
+// order), simulate it month by month, then record it in the block's results.
 void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &out) {
-    const Model &m = m_;
-    const std::uint64_t seed = m.run.seed;
-    const int H = m.run.horizon_months;
-    const auto D = m.demands.size(), F = m.facilities.size(), E = m.events.size(),
-               R = m.restrictions.size();
-    const auto Hs = static_cast<std::size_t>(H);
-    const double *u = u_.data() + row * static_cast<std::size_t>(design_->coords());
-    std::size_t q = 0;
+    u_row_ = u_.data() + row * static_cast<std::size_t>(design_->coords());
     values_.assign(coord_.size(), 0.0);
-    SampleContext ctx{0, nullptr};
-    // The value of the quantity in slot `slot` (its inverse CDF at its coordinates).
-    auto draw = [&](std::size_t slot, const Dist &d) {
-        const int c = coord_[slot];
-        const double v = d.from_uniform(c >= 0 ? u + c : nullptr, ctx);
-        values_[slot] = v;
-        return v;
-    };
-    auto uniform = [&](std::size_t slot) {
-        const double v = u[coord_[slot]];
-        values_[slot] = v;
-        return v;
-    };
+    ctx_ = SampleContext{0, nullptr};
+    std::size_t q = 0;
+    const int regime = draw_regime_and_factors(q);
+    draw_facilities(trial, q);
+    draw_demands(q);
+    draw_events(row, q, out);
+    keep_inputs(row, regime, out);
+    simulate_months(trial, row, out);
+    record_trial(trial, row, regime, out);
+}
 
+double Simulator::draw(std::size_t slot, const Dist &d) {
+    const int c = coord_[slot];
+    const double v = d.from_uniform(c >= 0 ? u_row_ + c : nullptr, ctx_);
+    values_[slot] = v;
+    return v;
+}
+
+double Simulator::uniform(std::size_t slot) {
+    const double v = u_row_[coord_[slot]];
+    values_[slot] = v;
+    return v;
+}
+
+int Simulator::draw_regime_and_factors(std::size_t &q) {
+    const Model &m = m_;
     // Regime: the first whose cumulative weight exceeds u (total weight).
     int regime = 0;
     if (coord_[q] >= 0) {
@@ -187,13 +194,19 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
         values_[q] = regime;
     }
     ++q;
-    ctx.regime = regime;
+    ctx_.regime = regime;
     factors_.resize(m.factors.size());
-    ctx.factors = factors_.data();
+    ctx_.factors = factors_.data();
     for (std::size_t i = 0; i < m.factors.size(); ++i)
         factors_[i] = draw(q++, m.factors[i].dist);
+    return regime;
+}
 
-    // Facilities: capacity per month [f * H + m] (unit/month), before shocks.
+// Facilities: capacity per month [f * H + m] (unit/month), before shocks.
+void Simulator::draw_facilities(std::uint64_t trial, std::size_t &q) {
+    const Model &m = m_;
+    const int H = m.run.horizon_months;
+    const auto F = m.facilities.size(), Hs = static_cast<std::size_t>(H);
     capacity_.assign(F * Hs, 0.0);
     for (std::size_t f = 0; f < F; ++f) {
         const auto &fac = m.facilities[f];
@@ -218,31 +231,34 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
             // The rate is an input; the arrivals, durations and losses (a random number of
             // draws) come from the facility's own stream.
             const double rate = std::max(0.0, draw(base + FOutageRate, fac.outages.rate_per_year));
-            Stream s(seed, design_->stream_trial(trial), outage_qid_[f]);
+            Stream s(m.run.seed, design_->stream_trial(trial), outage_qid_[f]);
             double t = 0; // months
             while (rate > 0) {
                 t += -std::log(s.uniform01()) * 12.0 / rate;
                 if (t >= H)
                     break;
                 const int on = static_cast<int>(t);
-                const int end = end_month(on, fac.outages.duration_months.sample(s, ctx), H);
+                const int end = end_month(on, fac.outages.duration_months.sample(s, ctx_), H);
                 const double keep =
-                    1.0 - std::clamp(fac.outages.fraction_lost.sample(s, ctx), 0.0, 1.0);
+                    1.0 - std::clamp(fac.outages.fraction_lost.sample(s, ctx_), 0.0, 1.0);
                 for (int mo = on; mo < end; ++mo)
                     c[mo] *= keep;
             }
         }
     }
     q += F * FacSlots;
+}
 
-    // Demands.
+// Demands: want per month [d * H + m], and each stockpile's level and limits.
+void Simulator::draw_demands(std::size_t &q) {
+    const Model &m = m_;
+    const int H = m.run.horizon_months;
+    const auto D = m.demands.size(), Hs = static_cast<std::size_t>(H);
     want_.assign(D * Hs, 0.0);
-    std::vector<double> &level = level_, &max_level = max_level_, &max_draw = max_draw_,
-                        &refill_rate = refill_rate_;
-    refill_rate.assign(D, 0.0);
-    level.assign(D, 0.0);
-    max_level.assign(D, 0.0);
-    max_draw.assign(D, 0.0);
+    refill_rate_.assign(D, 0.0);
+    level_.assign(D, 0.0);
+    max_level_.assign(D, 0.0);
+    max_draw_.assign(D, 0.0);
     for (std::size_t d = 0; d < D; ++d) {
         const auto &dm = m.demands[d];
         const std::size_t base = q + d * DemSlots;
@@ -256,19 +272,25 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
         }
         if (dm.has_stockpile) {
             const auto &sp = dm.stockpile;
-            level[d] = std::max(0.0, draw(base + DInit, sp.initial));
-            max_level[d] =
-                sp.has_max_level ? std::max(0.0, draw(base + DMaxLevel, sp.max_level)) : level[d];
-            max_draw[d] = sp.has_max_draw ? std::max(0.0, draw(base + DMaxDraw, sp.max_draw))
-                                          : std::numeric_limits<double>::infinity();
-            refill_rate[d] = sp.has_refill ? std::max(0.0, draw(base + DRefill, sp.refill)) : 0.0;
+            level_[d] = std::max(0.0, draw(base + DInit, sp.initial));
+            max_level_[d] =
+                sp.has_max_level ? std::max(0.0, draw(base + DMaxLevel, sp.max_level)) : level_[d];
+            max_draw_[d] = sp.has_max_draw ? std::max(0.0, draw(base + DMaxDraw, sp.max_draw))
+                                           : std::numeric_limits<double>::infinity();
+            refill_rate_[d] = sp.has_refill ? std::max(0.0, draw(base + DRefill, sp.refill)) : 0.0;
         }
     }
     q += D * DemSlots;
+}
 
-    // Events.
-    std::vector<int> ev_on(E, -1), ev_end(E, -1);
-    std::vector<double> ev_leak(E, 0.0);
+// Events: onset, end and leakage of each; capacity shocks applied to capacity_.
+void Simulator::draw_events(std::uint64_t row, std::size_t &q, BlockResult &out) {
+    const Model &m = m_;
+    const int H = m.run.horizon_months;
+    const auto E = m.events.size(), Hs = static_cast<std::size_t>(H);
+    ev_on_.assign(E, -1);
+    ev_end_.assign(E, -1);
+    ev_leak_.assign(E, 0.0);
     for (std::size_t e = 0; e < E; ++e) {
         const auto &ev = m.events[e];
         const std::size_t base = q + e * EvSlots;
@@ -301,7 +323,7 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
         }
         const double dur = draw(base + EDuration, ev.duration_months);
         if (ev.type == EventType::ExportControl) {
-            ev_leak[e] = std::clamp(draw(base + ELeakage, ev.leakage), 0.0, 1.0);
+            ev_leak_[e] = std::clamp(draw(base + ELeakage, ev.leakage), 0.0, 1.0);
         } else {
             const double keep =
                 1.0 - std::clamp(draw(base + EFraction, ev.fraction_lost), 0.0, 1.0);
@@ -314,11 +336,16 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
             }
         }
         if (onset >= 0) {
-            ev_on[e] = onset;
-            ev_end[e] = end_month(onset, dur, H);
+            ev_on_[e] = onset;
+            ev_end_[e] = end_month(onset, dur, H);
         }
         out.event_onset[row * E + e] = onset;
     }
+    q += E * EvSlots;
+}
+
+// The drawn inputs (when kept), the regime, and the start of a trace.
+void Simulator::keep_inputs(std::uint64_t row, int regime, BlockResult &out) {
     if (!out.inputs.empty()) {
         const auto I = input_slots_.size();
         for (std::size_t i = 0; i < I; ++i)
@@ -331,32 +358,45 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
         for (int slot : input_slots_)
             trace_->input_values.push_back(values_[static_cast<std::size_t>(slot)]);
         trace_->regime = regime;
-        trace_->event_onset = ev_on;
-        trace_->event_end = ev_end;
-        trace_->event_leakage = ev_leak;
-        trace_->months.assign(Hs, {});
+        trace_->event_onset = ev_on_;
+        trace_->event_end = ev_end_;
+        trace_->event_leakage = ev_leak_;
+        trace_->months.assign(static_cast<std::size_t>(m_.run.horizon_months), {});
     }
+}
+
+// Month by month: the allocation, stockpile draws and refills, shortfalls, and what binds.
+void Simulator::simulate_months(std::uint64_t trial, std::uint64_t row, BlockResult &out) {
+    const Model &m = m_;
+    const int H = m.run.horizon_months;
+    const auto D = m.demands.size(), F = m.facilities.size(), R = m.restrictions.size(),
+               N = m.node_names.size();
+    const auto Hs = static_cast<std::size_t>(H);
     // A fresh allocator for every trial; it keeps the rows of every restriction that can be in
     // force during this trial (static lanes, controls that fire).
     possible_.assign(R, 0);
     for (std::size_t r = 0; r < R; ++r) {
         const auto &res = m.restrictions[r];
-        possible_[r] = res.event < 0 || ev_on[static_cast<std::size_t>(res.event)] >= 0;
+        possible_[r] = res.event < 0 || ev_on_[static_cast<std::size_t>(res.event)] >= 0;
     }
     alloc_.forget(&possible_);
 
-    // Month by month.
     active_.assign(R, 0);
     leak_.assign(R, 0.0);
-    std::vector<double> cap_m(F), want_m(D), refill_m(D);
+    cap_m_.assign(F, 0.0);
+    want_m_.assign(D, 0.0);
+    refill_m_.assign(D, 0.0);
     avail_.assign(D, 0.0);
-    const auto Fn = F;
-    std::vector<int> fac_months(Fn, 0), node_months(m.node_names.size(), 0), res_months(R, 0);
-    std::vector<double> fac_unserved(Fn, 0.0), node_unserved(m.node_names.size(), 0.0),
-        res_unserved(R, 0.0);
-    std::vector<double> comp_short(static_cast<std::size_t>(m.n_components), 0.0);
-    std::vector<int> run(D, 0);
-    std::vector<double> min_level(level);
+    fac_months_.assign(F, 0);
+    node_months_.assign(N, 0);
+    res_months_.assign(R, 0);
+    fac_unserved_.assign(F, 0.0);
+    node_unserved_.assign(N, 0.0);
+    res_unserved_.assign(R, 0.0);
+    comp_short_.assign(static_cast<std::size_t>(m.n_components), 0.0);
+    run_.assign(D, 0);
+    min_level_ = level_;
+    std::vector<double> &level = level_;
     double *sf = &out.shortfall[row * D];
     double *tot = &out.demand_total[row * D];
     std::int32_t *smo = &out.short_months[row * D];
@@ -365,12 +405,12 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
     for (int mo = 0; mo < H; ++mo) {
         const auto ms = static_cast<std::size_t>(mo);
         for (std::size_t f = 0; f < F; ++f)
-            cap_m[f] = capacity_[f * Hs + ms];
+            cap_m_[f] = capacity_[f * Hs + ms];
         for (std::size_t d = 0; d < D; ++d) {
-            want_m[d] = want_[d * Hs + ms];
-            refill_m[d] = refill_rate[d] > 0
-                              ? std::min(refill_rate[d], std::max(0.0, max_level[d] - level[d]))
-                              : 0.0;
+            want_m_[d] = want_[d * Hs + ms];
+            refill_m_[d] = refill_rate_[d] > 0
+                               ? std::min(refill_rate_[d], std::max(0.0, max_level_[d] - level[d]))
+                               : 0.0;
         }
         for (std::size_t r = 0; r < R; ++r) {
             const auto &res = m.restrictions[r];
@@ -379,14 +419,14 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
                 leak_[r] = res.static_leakage;
             } else {
                 const auto e = static_cast<std::size_t>(res.event);
-                active_[r] = ev_on[e] >= 0 && mo >= ev_on[e] && mo < ev_end[e];
-                leak_[r] = ev_leak[e];
+                active_[r] = ev_on_[e] >= 0 && mo >= ev_on_[e] && mo < ev_end_[e];
+                leak_[r] = ev_leak_[e];
             }
         }
         for (std::size_t d = 0; d < D; ++d)
-            avail_[d] = m.demands[d].has_stockpile ? std::min(level[d], max_draw[d]) : 0.0;
-        MonthInput in{cap_m.data(),   want_m.data(), refill_m.data(),
-                      active_.data(), leak_.data(),  avail_.data()};
+            avail_[d] = m.demands[d].has_stockpile ? std::min(level[d], max_draw_[d]) : 0.0;
+        MonthInput in{cap_m_.data(),  want_m_.data(), refill_m_.data(),
+                      active_.data(), leak_.data(),   avail_.data()};
         try {
             alloc_.inject_failure(fail_trial_ == static_cast<long long>(trial) &&
                                   fail_month_ == mo);
@@ -397,15 +437,15 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
             throw;
         }
 
-        std::fill(comp_short.begin(), comp_short.end(), 0.0);
+        std::fill(comp_short_.begin(), comp_short_.end(), 0.0);
         TrialTrace::Month *tm = trace_ ? &trace_->months[ms] : nullptr;
         if (tm) {
-            tm->want = want_m;
+            tm->want = want_m_;
             tm->delivered = month_out_.delivered;
-            tm->capacity = cap_m;
+            tm->capacity = cap_m_;
             tm->restriction_active = active_;
             tm->chain_short = month_out_.component_short;
-            for (std::size_t n = 0; n < m.node_names.size(); ++n)
+            for (std::size_t n = 0; n < N; ++n)
                 if (month_out_.node_binding[n])
                     tm->binding_nodes.push_back(static_cast<int>(n));
             for (std::size_t r = 0; r < R; ++r)
@@ -416,19 +456,19 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
             tm->level.assign(D, 0.0);
         }
         for (std::size_t d = 0; d < D; ++d) {
-            const double w = want_m[d];
+            const double w = want_m_[d];
             const MonthGap gap = month_gap(w, month_out_.delivered[d], avail_[d]);
-            const double unmet = gap.unmet, draw = gap.draw, shortfall = gap.shortfall;
-            level[d] -= draw;
+            const double unmet = gap.unmet, drawn = gap.draw, shortfall = gap.shortfall;
+            level[d] -= drawn;
             if (m.demands[d].has_stockpile) {
-                min_level[d] = std::min(min_level[d], level[d]);
+                min_level_[d] = std::min(min_level_[d], level[d]);
                 if (sout[d] < 0 && unmet > 0 && level[d] <= 0.0)
                     sout[d] = mo;
-                level[d] = std::min(max_level[d] > level[d] ? max_level[d] : level[d],
+                level[d] = std::min(max_level_[d] > level[d] ? max_level_[d] : level[d],
                                     level[d] + month_out_.refill_delivered[d]);
             }
             if (tm) {
-                tm->drawn[d] = draw;
+                tm->drawn[d] = drawn;
                 tm->shortfall[d] = shortfall;
                 tm->level[d] = level[d];
             }
@@ -436,11 +476,11 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
             if (shortfall > 0) {
                 sf[d] += shortfall;
                 smo[d] += 1;
-                run[d] += 1;
-                lrun[d] = std::max(lrun[d], run[d]);
-                comp_short[static_cast<std::size_t>(demand_component_[d])] += shortfall;
+                run_[d] += 1;
+                lrun[d] = std::max(lrun[d], run_[d]);
+                comp_short_[static_cast<std::size_t>(demand_component_[d])] += shortfall;
             } else {
-                run[d] = 0;
+                run_[d] = 0;
             }
             out.acc.monthly[d * Hs + ms].add(shortfall);
             // The bands are computed from the stored float32 values: bound them as stored.
@@ -453,36 +493,44 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
         for (std::size_t f = 0; f < F; ++f) {
             const int node = m.facility_node[f];
             if (month_out_.node_binding[static_cast<std::size_t>(node)]) {
-                fac_months[f] += 1;
-                fac_unserved[f] += comp_short[static_cast<std::size_t>(
+                fac_months_[f] += 1;
+                fac_unserved_[f] += comp_short_[static_cast<std::size_t>(
                     node_component_[static_cast<std::size_t>(node)])];
             }
         }
-        for (std::size_t n = 0; n < m.node_names.size(); ++n)
+        for (std::size_t n = 0; n < N; ++n)
             if (month_out_.node_binding[n]) {
-                node_months[n] += 1;
-                node_unserved[n] += comp_short[static_cast<std::size_t>(node_component_[n])];
+                node_months_[n] += 1;
+                node_unserved_[n] += comp_short_[static_cast<std::size_t>(node_component_[n])];
             }
         for (std::size_t r = 0; r < R; ++r)
             if (month_out_.restriction_binding[r]) {
-                res_months[r] += 1;
+                res_months_[r] += 1;
                 double u = 0;
                 if (restriction_component_[r] >= 0) {
-                    u = comp_short[static_cast<std::size_t>(restriction_component_[r])];
+                    u = comp_short_[static_cast<std::size_t>(restriction_component_[r])];
                 } else {
-                    for (double v : comp_short)
+                    for (double v : comp_short_)
                         u += v;
                 }
-                res_unserved[r] += u;
+                res_unserved_[r] += u;
             }
     }
+}
 
-    // Per-trial results and accumulators.
+// Per-trial results and the block's accumulators.
+void Simulator::record_trial(std::uint64_t trial, std::uint64_t row, int regime, BlockResult &out) {
+    const Model &m = m_;
+    const auto D = m.demands.size(), F = m.facilities.size(), E = m.events.size(),
+               R = m.restrictions.size();
+    const double *sf = &out.shortfall[row * D];
+    const double *tot = &out.demand_total[row * D];
+    const std::int32_t *smo = &out.short_months[row * D];
     auto &acc = out.acc;
-    const double Hd = H;
+    const double Hd = m.run.horizon_months;
     for (std::size_t d = 0; d < D; ++d) {
         out.shortfall_share[row * D + d] = tot[d] > 0 ? sf[d] / tot[d] : 0.0;
-        out.stockpile_min[row * D + d] = m.demands[d].has_stockpile ? min_level[d] : 0.0;
+        out.stockpile_min[row * D + d] = m.demands[d].has_stockpile ? min_level_[d] : 0.0;
         acc.shortfall[d].add(sf[d]);
         acc.demand_total[d].add(tot[d]);
         acc.shortfall_share[d].add(out.shortfall_share[row * D + d]);
@@ -498,23 +546,23 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
         acc.rep_share[rd].add(out.shortfall_share[row * D + d]);
     }
     for (std::size_t f = 0; f < F; ++f) {
-        out.facility_binding_months[row * F + f] = fac_months[f];
-        acc.fac_trial[f].add(fac_months[f] > 0 ? 1.0 : 0.0);
-        acc.fac_months[f].add(fac_months[f] / Hd);
-        acc.fac_unserved[f].add(fac_unserved[f]);
+        out.facility_binding_months[row * F + f] = fac_months_[f];
+        acc.fac_trial[f].add(fac_months_[f] > 0 ? 1.0 : 0.0);
+        acc.fac_months[f].add(fac_months_[f] / Hd);
+        acc.fac_unserved[f].add(fac_unserved_[f]);
     }
     for (std::size_t n = 0; n < m.node_names.size(); ++n) {
-        acc.node_trial[n].add(node_months[n] > 0 ? 1.0 : 0.0);
-        acc.node_months[n].add(node_months[n] / Hd);
-        acc.node_unserved[n].add(node_unserved[n]);
+        acc.node_trial[n].add(node_months_[n] > 0 ? 1.0 : 0.0);
+        acc.node_months[n].add(node_months_[n] / Hd);
+        acc.node_unserved[n].add(node_unserved_[n]);
     }
     for (std::size_t r = 0; r < R; ++r) {
-        acc.res_trial[r].add(res_months[r] > 0 ? 1.0 : 0.0);
-        acc.res_months[r].add(res_months[r] / Hd);
-        acc.res_unserved[r].add(res_unserved[r]);
+        acc.res_trial[r].add(res_months_[r] > 0 ? 1.0 : 0.0);
+        acc.res_months[r].add(res_months_[r] / Hd);
+        acc.res_unserved[r].add(res_unserved_[r]);
     }
     for (std::size_t e = 0; e < E; ++e)
-        acc.event_fired[e].add(ev_on[e] >= 0 ? 1.0 : 0.0);
+        acc.event_fired[e].add(ev_on_[e] >= 0 ? 1.0 : 0.0);
     acc.regime_count[static_cast<std::size_t>(regime)] += 1;
     const auto T = m.run.thresholds.size();
     for (std::size_t d = 0; d < D; ++d) {
@@ -524,7 +572,7 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
         const double any = smo[d] > 0 ? 1.0 : 0.0;
         for (std::size_t e = 0; e < E; ++e) {
             const std::size_t i = e * D + d;
-            if (ev_on[e] >= 0) {
+            if (ev_on_[e] >= 0) {
                 acc.fired_shortfall[i].add(sf[d]);
                 acc.fired_short[i].add(any);
             } else {

@@ -63,6 +63,16 @@ public:
 private:
     struct Ids;
     void run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &out);
+    // The steps of run_trial, in order. The draws take the slots from q on and advance it.
+    double draw(std::size_t slot, const Dist &d); // its inverse CDF at the slot's coordinates
+    double uniform(std::size_t slot);             // the slot's one uniform coordinate
+    int draw_regime_and_factors(std::size_t &q);
+    void draw_facilities(std::uint64_t trial, std::size_t &q);
+    void draw_demands(std::size_t &q);
+    void draw_events(std::uint64_t row, std::size_t &q, BlockResult &out);
+    void keep_inputs(std::uint64_t row, int regime, BlockResult &out);
+    void simulate_months(std::uint64_t trial, std::uint64_t row, BlockResult &out);
+    void record_trial(std::uint64_t trial, std::uint64_t row, int regime, BlockResult &out);
 
     const Model &m_;
     Allocator alloc_;
@@ -82,6 +92,14 @@ private:
     std::vector<double> level_, max_level_, max_draw_, refill_rate_; // stockpiles, per demand
     std::vector<double> avail_; // per demand: what its stockpile can give this month
     std::vector<char> active_, possible_;
+    std::vector<double> cap_m_, want_m_, refill_m_; // this month's capacities, wants, refills
+    // this trial: its row of coordinates, sample context, events, and its tallies
+    const double *u_row_ = nullptr;
+    SampleContext ctx_;
+    std::vector<int> ev_on_, ev_end_; // [event] active months [on, end); -1: does not fire
+    std::vector<double> ev_leak_;     // [event] leakage of an export control
+    std::vector<int> fac_months_, node_months_, res_months_, run_;
+    std::vector<double> fac_unserved_, node_unserved_, res_unserved_, comp_short_, min_level_;
     MonthOutput month_out_;
     TrialTrace *trace_ = nullptr;
     // Fault injection (tests of the failure path): CHOKEPOINT_TEST_FAIL_LP=<trial>:<month> makes
