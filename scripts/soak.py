@@ -7,9 +7,9 @@ solved, allocation LPs per solver rung and failures.
             [--seed S]
             [--configs FILE...] [--run-args "ARGS"]
 
---trials N   trials of each shipped config in all (default 1,000,000; --quick 1,000), run as
-             seeds 1, 2, ... of 50,000 trials (--quick: 1,000) cut into 5 shards (--quick: 2),
-             each shard one process
+--trials N   trials of each shipped config in all (default 1,000,000; --quick 2,000), run as
+             seeds 1, 2, ... of 50,000 trials (--quick: 2,000) cut into 5 shards (--quick: 2),
+             each shard one process (a shard needs at least one block of run.block_size)
              (0: none, only the random configs)
 --seeds S..  run the shipped configs at these seeds instead (50,000 trials each)
 --random N   random configs (default 10,000; --quick 40), from scripts/soak_configs.py with
@@ -92,9 +92,9 @@ def main(argv):
     ap.add_argument("--configs", nargs="*")
     ap.add_argument("--run-args", default="")
     a = ap.parse_args(argv[1:])
-    trials = a.trials if a.trials is not None else (1000 if a.quick else 1_000_000)
+    trials = a.trials if a.trials is not None else (2000 if a.quick else 1_000_000)
     n_random = a.random if a.random is not None else (40 if a.quick else 10_000)
-    per_seed, shards = (1000, 2) if a.quick else (50_000, 5)
+    per_seed, shards = (2000, 2) if a.quick else (50_000, 5)
     os.makedirs(a.out, exist_ok=True)
 
     tasks = []
