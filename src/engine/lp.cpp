@@ -228,6 +228,7 @@ LinearProgram::Status LinearProgram::solve() {
         }
     }
     // 2, 3. Cold: Dantzig's rule; then Bland's rule throughout with a stricter pivot tolerance.
+    int infeasible_votes = 0; // dense rungs whose phase 1 ended infeasible
     for (const Rung r : {Rung::Cold, Rung::Bland}) {
         if (done || first_rung_ > r)
             continue;
@@ -237,6 +238,7 @@ LinearProgram::Status LinearProgram::solve() {
             rung_ = r;
             done = true;
         } else {
+            infeasible_votes += st == Status::Infeasible;
             note(r, outcome(st));
         }
     }
@@ -248,6 +250,15 @@ LinearProgram::Status LinearProgram::solve() {
             done = true;
         } else {
             note(Rung::Library, outcome(st));
+            // CLP gave no answer at all (neither an optimum nor a verdict; seen in the soak:
+            // its status 4 on an infeasible chokepoint question) while both dense rungs proved
+            // the LP infeasible: take their verdict. A caller that cannot accept an infeasible
+            // LP stops the run as before; one that asks a question whose premises may not hold
+            // (the chokepoint test under a rule) gets its answer.
+            if (st != Status::Infeasible && st != Status::Unbounded && infeasible_votes == 2) {
+                st = Status::Infeasible;
+                ladder_log_ += " (taken as infeasible: cold and Bland agree)";
+            }
         }
     }
     // Only a tableau's optimal basis can be warm-started from.
