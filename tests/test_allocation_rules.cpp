@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <limits>
+#include <set>
 #include <string>
 
 using namespace chokepoint;
@@ -132,6 +133,71 @@ events:
             CHECK_DELIVERED(mo, "cn", 9.0);
             CHECK_DELIVERED(mo, "us", 1.0);
         }
+    }
+}
+
+TEST_CASE("home_first: a home that cannot reach its demands poses no phase-1 LP", "[rules]") {
+    // Japan refines but mines nothing: with its ore at 0, nothing made at home reaches its
+    // demand, so its phase-1 floor is 0 without an LP (the skip that halves the default
+    // study's LPs); with ore at home it is solved. The US has a refinery and no ore: never
+    // reachable alone. In the bloc {US, JP}, a ban on JP ore to the US closes one home lane
+    // but not the home (JP ore still reaches ref_jp, whose metal reaches the US).
+    const std::string yaml = R"(
+country_groups: {allies: [US, JP]}
+products:
+  - {id: ore}
+  - {id: metal, recipe: {ore: 1}}
+facilities:
+  - {id: ore_cn, product: ore, country: CN, capacity: 1}
+  - {id: ore_jp, product: ore, country: JP, capacity: 1}
+  - {id: ref_jp, product: metal, country: JP, capacity: 1}
+  - {id: ref_cn, product: metal, country: CN, capacity: 1}
+  - {id: ref_us, product: metal, country: US, capacity: 1}
+demands:
+  - {id: jp, product: metal, country: JP, tier: 1, quantity: 1}
+  - {id: cn, product: metal, country: CN, tier: 2, quantity: 1}
+  - {id: us, product: metal, country: US, tier: 1, quantity: 1}
+events:
+  - {id: ban, type: export_control, exporters: JP, importers: [US], products: [ore],
+     onset: {active_at_start: true}, duration_months: 12, leakage: 0}
+)";
+    struct Case {
+        double ore_jp;
+        bool bloc;
+        double jp, cn, us; // deliveries
+        std::size_t homes; // homes whose phase 1 poses LPs
+    };
+    // CN's home serves cn 6 from its 10 ore in phase 1; phase 2 shares the remaining 4 CN ore
+    // between the tier-1 demands jp (want 8) and us (want 2) at one fill level f, each at
+    // least its floor:
+    //  ore_jp 0: jp's floor 0: 8f + 2f = 4: jp 3.2, us 0.8; homes solved: CN.
+    //  ore_jp 2: jp's floor 2 (own ore); 6 ore in all for jp and us: f = 0.6: jp 4.8, us 1.2;
+    //            homes solved: CN, JP (or the bloc).
+    const Case cases[] = {
+        {0, false, 3.2, 6.0, 0.8, 1},
+        {2, false, 4.8, 6.0, 1.2, 2},
+        {0, true, 3.2, 6.0, 0.8, 1},
+        {2, true, 4.8, 6.0, 1.2, 2},
+    };
+    for (const auto &k : cases) {
+        Month mo(yaml + (k.bloc ? "allocation: {rule: home_first, blocs: [allies]}\n"
+                                : "allocation: {rule: home_first}\n"));
+        mo.c("ore_cn", 10).c("ore_jp", k.ore_jp).c("ref_jp", 20).c("ref_cn", 20).c("ref_us", 20);
+        mo.w("jp", 8).w("cn", 6).w("us", 2).restrict("ban", true, 0.0);
+        Allocator a(mo.m);
+        std::set<std::string> homes;
+        a.set_lp_observer([&](const LinearProgram &, const std::string &role) {
+            const auto at = role.find("home of ");
+            if (role.rfind("home phase 1", 0) == 0 && at != std::string::npos)
+                homes.insert(role.substr(at));
+        });
+        a.solve(mo.input(), mo.out);
+        INFO("ore_jp " << k.ore_jp << ", bloc " << k.bloc);
+        CHECK_DELIVERED(mo, "jp", k.jp);
+        CHECK_DELIVERED(mo, "cn", k.cn);
+        CHECK_DELIVERED(mo, "us", k.us);
+        CHECK(homes.size() == k.homes);
+        CHECK(homes.count("home of CN") == 1);
     }
 }
 

@@ -431,6 +431,54 @@ struct Allocator::Month {
                unit[static_cast<std::size_t>(con.product)];
     }
 
+    /// Whether some demand of P that wants anything can receive anything at all. A node can
+    /// produce if its capacity (the rhs of its capacity row, raised or not) is positive and each
+    /// input of its recipe can reach it: an edge from a node that can produce, not held at 0 by
+    /// a leak row of zero leakage. Recipes are acyclic (products are ordered by stage), so the
+    /// fixed point below is exact, and by convexity every such node and edge can carry flow in
+    /// one feasible solution. When no demand can be reached, the max-min fair deliveries are 0
+    /// for all, and the LPs that would say so are skipped (home_first's phase 1: a home that
+    /// makes nothing its demands can use, in 69% of the default study's home solves).
+    bool any_demand_reachable(const Problem &P) const {
+        const std::size_t N = P.nodes.size();
+        std::vector<char> closed(P.edges.size(), 0);
+        for (const auto &lr : P.leak_rows)
+            for (const int ri : lr.second) {
+                const auto &row = P.rows[static_cast<std::size_t>(ri)];
+                if (row.empty() || row.back().second != 0.0)
+                    continue; // the last entry is the node's -leakage
+                for (std::size_t j = 0; j + 1 < row.size(); ++j)
+                    closed[static_cast<std::size_t>(row[j].first) - N] = 1;
+            }
+        std::vector<char> live(N);
+        for (std::size_t n = 0; n < N; ++n)
+            live[n] = P.rhs[static_cast<std::size_t>(P.cap_row[n])] > 0.0;
+        auto fed = [&](std::size_t k) {
+            for (const int e : P.edges_into[k])
+                if (!closed[static_cast<std::size_t>(e)] &&
+                    live[static_cast<std::size_t>(P.edges[static_cast<std::size_t>(e)].from)])
+                    return true;
+            return false;
+        };
+        for (bool changed = true; changed;) {
+            changed = false;
+            for (std::size_t k = 0; k < P.consumers.size(); ++k) {
+                const auto &con = P.consumers[k];
+                if (con.kind != Problem::Consumer::Recipe ||
+                    !live[static_cast<std::size_t>(con.node)] ||
+                    recipe_coef(P, static_cast<int>(k)) <= 0.0 || fed(k))
+                    continue;
+                live[static_cast<std::size_t>(con.node)] = 0;
+                changed = true;
+            }
+        }
+        for (std::size_t k = 0; k < P.consumers.size(); ++k)
+            if (P.consumers[k].kind == Problem::Consumer::Demand && P.consumers[k].want > 0 &&
+                fed(k))
+                return true;
+        return false;
+    }
+
     static std::uint64_t role(std::uint64_t kind, std::uint64_t a, std::uint64_t b) {
         return (kind << 56) | (a << 28) | b;
     }
@@ -741,14 +789,16 @@ struct Allocator::Month {
                         Q.rhs[static_cast<std::size_t>(Q.cap_row[n])] += delta;
             }
             std::vector<double> fixed(Q.consumers.size(), -1.0);
-            tiers(Q, fixed, {}, false, [&](int what, int tier, std::uint64_t r) {
-                // what: 0 probe, 1 tier; roles 6 (the month's phase 1 of home h) and 7 (with
-                // node `raise` raised); the round and tier in the low bits.
-                const std::uint64_t sub_key =
-                    (what == 0 ? 0u : static_cast<std::uint64_t>(1 + tier)) << 16 | (r & 0xFFFFu);
-                return raise < 0 ? role(6, static_cast<std::uint64_t>(h), sub_key)
-                                 : role(7, static_cast<std::uint64_t>(raise), sub_key);
-            });
+            if (any_demand_reachable(Q))
+                tiers(Q, fixed, {}, false, [&](int what, int tier, std::uint64_t r) {
+                    // what: 0 probe, 1 tier; roles 6 (the month's phase 1 of home h) and 7 (with
+                    // node `raise` raised); the round and tier in the low bits.
+                    const std::uint64_t sub_key =
+                        (what == 0 ? 0u : static_cast<std::uint64_t>(1 + tier)) << 16 |
+                        (r & 0xFFFFu);
+                    return raise < 0 ? role(6, static_cast<std::uint64_t>(h), sub_key)
+                                     : role(7, static_cast<std::uint64_t>(raise), sub_key);
+                });
             Component::HomeMonth hm;
             for (std::size_t k = 0; k < Q.consumers.size(); ++k)
                 if (Q.consumers[k].kind == Problem::Consumer::Demand) {
