@@ -121,17 +121,18 @@ TEST_CASE("the LP that stopped the default study at seed 5 is solved by every ru
 TEST_CASE("an infeasible LP CLP cannot classify is infeasible when cold and Bland agree",
           "[ladder]") {
     // Found by the soak (random config 128, trial 3, month 10): the home_first rule's chokepoint
-    // test at node p0_1@IN asks whether the chain could serve its demand without one facility.
-    // It cannot: GLPK's exact rational simplex (glpsol --exact) says infeasible, and so do the
-    // cold and Bland dense rungs; CLP returned status 4 (stopped, no verdict), and the run
-    // stopped with it. The ladder now takes the two dense verdicts.
+    // test at node p0_1@IN, with the node's capacity raised and the phase-1 floors recomputed,
+    // holds deliveries that the raised floors cannot all leave room for. GLPK's exact rational
+    // simplex (glpsol --exact) says infeasible, and so do the cold and Bland dense rungs; CLP
+    // returned status 4 (stopped, no verdict), and the run stopped with it. The ladder now
+    // takes the two dense verdicts.
     const std::string text = to_text(read_file("tests/data/lp/soak_random128_chokepoint.lp"));
     Status st{};
     LinearProgram ladder = solved(text, Rung::Warm, st);
     CHECK(st == Status::Infeasible);
     CHECK(ladder.ladder_log().find("cold and Bland agree") != std::string::npos);
     // One dense verdict is not enough: started at Bland, CLP's non-answer stands.
-    LinearProgram bland = solved(text, Rung::Bland, st);
+    solved(text, Rung::Bland, st);
     CHECK(st != Status::Infeasible);
     CHECK(st != Status::Optimal);
 }
