@@ -148,7 +148,7 @@ public:
         H5::DSetCreatPropList plist;
         plist.setChunk(static_cast<int>(chunk.size()), chunk.data());
         plist.setShuffle();
-        plist.setDeflate(4);
+        plist.setDeflate(1);
         ds_ = g.createDataSet(name, type, space, plist);
     }
 
