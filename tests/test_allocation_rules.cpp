@@ -478,3 +478,62 @@ scenarios:
     CHECK(m.scenarios[1].model->allocation.rule == AllocationRule::HomeFirst);
     CHECK(m.scenarios[1].model->allocation.blocs == std::vector<std::string>{"allies"});
 }
+
+TEST_CASE("a month whose needs fit every product's capacity is served in full without an LP",
+          "[rules]") {
+    // Needs, with the recipes: magnet 4 (+ refill 1) = 5; metal 2 + 0.5 x 5 = 4.5;
+    // ore 1 + 1.25 x 4.5 + 0.2 x 5 = 7.625. At exactly those capacities every demand and refill
+    // is served in full and no LP is posed, under every rule; with ore 1e-6 short of its need,
+    // or with the ban on (however leaky), the LPs decide.
+    const std::string yaml = R"(
+products:
+  - {id: ore}
+  - {id: metal, recipe: {ore: 1.25}}
+  - {id: magnet, recipe: {metal: 0.5, ore: 0.2}}
+facilities:
+  - {id: ore_cn, product: ore, country: CN, capacity: 1}
+  - {id: ore_au, product: ore, country: AU, capacity: 1}
+  - {id: metal_cn, product: metal, country: CN, capacity: 1}
+  - {id: magnet_jp, product: magnet, country: JP, capacity: 1}
+demands:
+  - {id: ore_us, product: ore, country: US, tier: 2, quantity: 1}
+  - {id: metal_jp, product: metal, country: JP, tier: 1, quantity: 1}
+  - {id: magnet_us, product: magnet, country: US, tier: 1, quantity: 1,
+     stockpile: {initial: 1, max_level: 5, refill: 1}}
+events:
+  - {id: ban, type: export_control, exporters: CN, importers: [JP], products: [metal],
+     onset: {active_at_start: true}, duration_months: 12, leakage: 1}
+)";
+    for (const auto rule :
+         {AllocationRule::Coordinated, AllocationRule::HomeFirst, AllocationRule::Proportional}) {
+        for (const double ore_short : {0.0, 1e-6}) {
+            for (const bool ban : {false, true}) {
+                Month mo(yaml);
+                mo.rule(rule);
+                mo.c("ore_cn", 5.0 - ore_short).c("ore_au", 2.625).c("metal_cn", 4.5);
+                mo.c("magnet_jp", 5).w("ore_us", 1).w("metal_jp", 2).w("magnet_us", 4);
+                mo.rf("magnet_us", 1).restrict("ban", ban, 1.0);
+                Allocator a(mo.m);
+                int lps = 0;
+                a.set_lp_observer([&](const LinearProgram &, const std::string &) { ++lps; });
+                a.solve(mo.input(), mo.out);
+                INFO("rule " << static_cast<int>(rule) << ", ore short by " << ore_short << ", ban "
+                             << ban);
+                CHECK(a.stats().certified == (ore_short == 0 && !ban ? 1u : 0u));
+                CHECK((lps == 0) == (ore_short == 0 && !ban));
+                if (ore_short == 0) { // served in full, by the certificate or by the LPs
+                    CHECK(mo.got("ore_us") == 1.0);
+                    CHECK(mo.got("metal_jp") == 2.0);
+                    CHECK(mo.got("magnet_us") == 4.0);
+                    CHECK(mo.refilled("magnet_us") == 1.0);
+                } else { // the refill, the last tier, absorbs the missing ore: tier 2 is served
+                    CHECK(mo.got("ore_us") == 1.0);
+                    CHECK(mo.got("magnet_us") == 4.0);
+                    CHECK(mo.refilled("magnet_us") < 1.0);
+                    CHECK(mo.refilled("magnet_us") > 0.99);
+                }
+                CHECK(mo.bound_nodes() == 0);
+            }
+        }
+    }
+}

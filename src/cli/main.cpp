@@ -323,8 +323,8 @@ int main(int argc, char **argv) {
             if (std::getenv("CHOKEPOINT_STATS"))
                 std::cerr << "allocator: " << rep.alloc.solves << " component-months, "
                           << rep.alloc.cache_hits << " repeated, " << rep.alloc.monotone_hits
-                          << " monotone, " << rep.alloc.lps << " LPs (" << rep.alloc.warm
-                          << " warm), " << rep.alloc.pivots
+                          << " monotone, " << rep.alloc.certified << " certified, " << rep.alloc.lps
+                          << " LPs (" << rep.alloc.warm << " warm), " << rep.alloc.pivots
                           << " pivots; cold: " << rep.alloc.cold_first << " first, "
                           << rep.alloc.cold_changed << " changed, " << rep.alloc.cold_failed
                           << " warm failed\n";

@@ -154,6 +154,7 @@ void AllocatorStats::merge(const AllocatorStats &o) {
     solves += o.solves;
     cache_hits += o.cache_hits;
     monotone_hits += o.monotone_hits;
+    certified += o.certified;
     lps += o.lps;
     warm += o.warm;
     pivots += o.pivots;
@@ -986,12 +987,14 @@ void Allocator::solve_component(Component &c, const MonthInput &in, MonthOutput 
             mo.chokepoints(P2, m_.allocation.rule == AllocationRule::HomeFirst ? &P1 : nullptr,
                            c.last_fixed, c.last_floor);
         }
-    } else if (monotone) {
-        // More capacity and less demand under the same restrictions: still all served.
-        ++stats_.monotone_hits;
+    } else if (monotone || full_service_certified(c, in)) {
+        // More capacity and less demand under the same restrictions than a month served in full,
+        // or a month proved servable in full: every demand (and refill) gets what it wants,
+        // exactly what the LPs' progressive filling gives when every tier reaches t = 1.
+        ++(monotone ? stats_.monotone_hits : stats_.certified);
         for (std::size_t i = 0; i < nd; ++i) {
             c.delivered[i] = in.want[c.demands[i]];
-            c.refill[i] = 0.0;
+            c.refill[i] = in.refill_want[c.demands[i]];
         }
         c.binding_nodes.clear();
         c.binding_restrictions.clear();
@@ -1029,6 +1032,38 @@ void Allocator::solve_component(Component &c, const MonthInput &in, MonthOutput 
         out.node_binding[static_cast<std::size_t>(n)] = 1;
     for (int r : c.binding_restrictions)
         out.restriction_binding[static_cast<std::size_t>(r)] = 1;
+}
+
+// With no trade restriction active in the component, every producer of a product may ship to
+// every consumer of it (the network is one pooled market per product, whatever the rule's
+// phase 1 gives: a delivery in full is at least any floor). Each product has one recipe, so what
+// the component must produce to serve every demand and refill in full is fixed: a product's need
+// is its demands' and refills' wants plus, for every product made from it, that product's need
+// times its recipe coefficient. Every need within its producers' total capacity is then a
+// feasible production plan that serves everything (each tier's LP would reach t = 1); any need
+// above capacity leaves the question to the LPs.
+bool Allocator::full_service_certified(const Component &c, const MonthInput &in) {
+    if (inject_failure_)
+        return false;
+    for (int r : c.restrictions)
+        if (in.restriction_active[r])
+            return false;
+    need_.assign(m_.products.size(), 0.0);
+    supply_.assign(m_.products.size(), 0.0);
+    for (int d : c.demands)
+        need_[static_cast<std::size_t>(m_.demands[static_cast<std::size_t>(d)].product)] +=
+            in.want[d] + in.refill_want[d];
+    for (int f : c.facilities)
+        supply_[static_cast<std::size_t>(m_.facilities[static_cast<std::size_t>(f)].product)] +=
+            in.capacity[f];
+    for (int p : c.downstream_first) { // a product's need is complete before its inputs'
+        const double need = need_[static_cast<std::size_t>(p)];
+        if (!(need <= supply_[static_cast<std::size_t>(p)]))
+            return false;
+        for (const auto &[q, coef] : m_.products[static_cast<std::size_t>(p)].recipe)
+            need_[static_cast<std::size_t>(q)] += coef * need;
+    }
+    return true;
 }
 
 std::vector<char> Allocator::short_after(const Component &c, const MonthInput &in) const {

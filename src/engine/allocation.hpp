@@ -59,7 +59,8 @@ struct MonthOutput {
 };
 
 struct AllocatorStats {
-    std::uint64_t solves = 0, cache_hits = 0, monotone_hits = 0, lps = 0, warm = 0, pivots = 0;
+    std::uint64_t solves = 0, cache_hits = 0, monotone_hits = 0, certified = 0, lps = 0, warm = 0,
+                  pivots = 0;
     std::uint64_t cold_first = 0, cold_changed = 0, cold_failed = 0;
     /// LPs answered per rung of the ladder (lp.hpp).
     RungCounts rungs;
@@ -101,6 +102,9 @@ private:
     struct Month;
     void solve_component(Component &c, const MonthInput &in, MonthOutput &out);
     void solve_fresh(Component &c, const MonthInput &in);
+    /// True when every demand and every stockpile refill of the component can be served in full
+    /// this month, proved without an LP (see the definition); the caller then serves them all.
+    bool full_service_certified(const Component &c, const MonthInput &in);
     /// [local demand] short after its stockpile draw, with the component's current deliveries.
     std::vector<char> short_after(const Component &c, const MonthInput &in) const;
 
@@ -109,6 +113,7 @@ private:
     std::vector<std::unique_ptr<Component>> owned_;
     std::vector<double> unit_;
     std::vector<char> possible_;
+    std::vector<double> need_, supply_; // [product] scratch of full_service_certified
     bool warm_start_ = true;
     Rung first_rung_ = Rung::Warm;
     bool inject_failure_ = false;
