@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh [CONFIG]          default configs/critical_materials.yaml
 #   BENCH_TRIALS="10000 40000" BENCH_THREADS="1 2" scripts/bench.sh
+#   BENCH_CF_TRIALS=200000 scripts/bench.sh           trials of the closed-form chain vs numpy
 #   BENCH_ARGS="--scenario baseline" scripts/bench.sh   extra `chokepoint run` options (here: the
 #                                                       baseline only; a trial of a study with S
 #                                                       scenarios simulates S + 1 models)
@@ -75,6 +76,41 @@ printf '%10s %8s %10s %12s %14s\n' "trials" "threads" "seconds" "trials/s" "peak
 for r in "${rows[@]}"; do
     echo "$r"
 done
+
+# The closed-form chain (issue 13, target 3): chokepoint and the vectorised numpy script of the
+# same model, each on one core, timed side by side as whole processes (start-up, file output and
+# the summary included for chokepoint; interpreter start-up and imports for numpy); then whether
+# their statistics agree.
+if [ -z "${BENCH_SKIP_CLOSED_FORM:-}" ]; then
+    # shellcheck source=scripts/find_python.sh
+    . scripts/find_python.sh
+    cf_trials="${BENCH_CF_TRIALS:-200000}"
+    cf_cfg=scripts/bench/closed_form_chain.yaml
+    echo
+    echo "== bench.sh: closed-form chain, $cf_trials trials, one core each (BENCH_SKIP_CLOSED_FORM=1 skips)"
+    wall() { awk -F': ' '/Elapsed \(wall clock\)/ {
+                 n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i];
+                 printf "%.2f", s }' "$1"; }
+    cf_c=() cf_n=()
+    for rep in 1 2 3; do # alternate the two, three times: this machine's speed drifts
+        /usr/bin/time -v -o "$tmp/time_c.txt" build/chokepoint run "$cf_cfg" -o "$tmp/cf.h5" \
+            --overwrite --trials "$cf_trials" --threads 1 -q >"$tmp/log.txt" 2>&1 || {
+            cat "$tmp/log.txt" >&2
+            exit 1
+        }
+        /usr/bin/time -v -o "$tmp/time_n.txt" "$PY" scripts/bench/closed_form_numpy.py \
+            --trials "$cf_trials" --seed "$rep" >"$tmp/numpy.json"
+        cf_c+=("$(wall "$tmp/time_c.txt")")
+        cf_n+=("$(wall "$tmp/time_n.txt")")
+        echo "  run $rep: chokepoint ${cf_c[-1]} s, numpy ${cf_n[-1]} s"
+    done
+    best() { printf '%s\n' "$@" | sort -g | head -1; }
+    bc_="$(best "${cf_c[@]}")" bn_="$(best "${cf_n[@]}")"
+    awk -v t="$cf_trials" -v c="$bc_" -v n="$bn_" 'BEGIN {
+        printf "closed-form chain, one core, best of 3: chokepoint %.0f trials/s, numpy %.0f trials/s\n", t / c, t / n
+        printf "ratio chokepoint / numpy per core: %.2f (issue 13 target: >= 3)\n", n / c }'
+    "$PY" scripts/bench/compare_closed_form.py "$tmp/cf.h5" "$tmp/numpy.json"
+fi
 
 # Per-chain single-thread figures and where the time goes (LPs, cold solves and pivots per trial).
 if [ -x build/bench_engine ] && [ -z "${BENCH_SKIP_MICRO:-}" ]; then
