@@ -337,3 +337,67 @@ TEST_CASE("Accumulators state: save/load round trip and dimension check", "[stat
     extra.push_back(0);
     CHECK_THROWS_WITH(Accumulators::load(d, extra), Catch::Contains("trailing"));
 }
+
+namespace {
+// Coverage of CVaR95 +- 1.96 se over `reps` samples of n draws of `draw`, against `truth`; also
+// the ratio of the estimates' spread to the mean reported se.
+struct Coverage {
+    double covered, spread_over_se;
+};
+template <class Draw> Coverage cvar_coverage(Draw &&draw, double truth, int reps, std::uint64_t n) {
+    std::mt19937_64 rng(20261205);
+    constexpr double a = 0.95;
+    const auto m = static_cast<std::uint64_t>(std::ceil(static_cast<double>(n) * (1 - a) - 1e-9));
+    int hit = 0;
+    double se_sum = 0, s1 = 0, s2 = 0;
+    std::vector<double> x(n);
+    for (int r = 0; r < reps; ++r) {
+        for (auto &v : x)
+            v = draw(rng);
+        std::sort(x.begin(), x.end());
+        const auto lo = static_cast<std::uint64_t>(std::floor(static_cast<double>(n - 1) * a));
+        const double var = lerp_quantile(n, a, x[lo], x[std::min(lo + 1, n - 1)]);
+        double sum = 0, sum2 = 0;
+        for (std::uint64_t i = n - m; i < n; ++i) {
+            sum += x[i];
+            sum2 += x[i] * x[i];
+        }
+        const auto e = cvar_estimate(n, a, m, sum, sum2, var);
+        hit += std::abs(e.cvar - truth) <= 1.96 * e.se;
+        se_sum += e.se;
+        s1 += e.cvar;
+        s2 += e.cvar * e.cvar;
+    }
+    const double mean = s1 / reps, sd = std::sqrt((s2 - reps * mean * mean) / (reps - 1));
+    return {static_cast<double>(hit) / reps, sd / (se_sum / reps)};
+}
+} // namespace
+
+TEST_CASE("CVaR: the standard error covers the closed form 93-97% of the time", "[cvar]") {
+    // 2,000 samples of 1,000 trials each (deterministic seed): the coverage of the 95% interval
+    // has a binomial error of 0.5%, so [0.93, 0.97] is +-4 of it around 0.95. The tail's spread
+    // alone (the estimator before issue 14) covered about 69% here (spread 2x the reported se).
+    const int reps = 2000;
+    const std::uint64_t n = 1000;
+    SECTION("a uniform tail: S = 12 max(0, 1 - C), C ~ U(0, 2): CVaR95 = 11.4") {
+        std::uniform_real_distribution<double> u(0.0, 2.0);
+        const auto c =
+            cvar_coverage([&](std::mt19937_64 &g) { return 12 * std::max(0.0, 1 - u(g)); }, 11.4,
+                          reps, n);
+        INFO("coverage " << c.covered << ", spread / se " << c.spread_over_se);
+        CHECK(c.covered >= 0.93);
+        CHECK(c.covered <= 0.97);
+        CHECK(c.spread_over_se == Approx(1.0).margin(0.1));
+    }
+    SECTION("an exponential tail: S ~ Exp(1): CVaR95 = ln 20 + 1") {
+        // A skewed tail needs more of it: at 1,000 trials (50 in the tail) this covered 93.1%,
+        // at 4,000 (200 in the tail) as below.
+        std::exponential_distribution<double> e(1.0);
+        const auto c = cvar_coverage([&](std::mt19937_64 &g) { return e(g); },
+                                     std::log(20.0) + 1.0, reps, 4 * n);
+        INFO("coverage " << c.covered << ", spread / se " << c.spread_over_se);
+        CHECK(c.covered >= 0.93);
+        CHECK(c.covered <= 0.97);
+        CHECK(c.spread_over_se == Approx(1.0).margin(0.1));
+    }
+}

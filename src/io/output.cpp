@@ -1295,10 +1295,9 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
             const double ties = mt - static_cast<double>(above[i]);
             const double v = tail_v[i];
             const double sum = s1[i].value() + ties * v, sum2 = s2[i].value() + ties * v * v;
-            cvar[i] = sum / mt;
-            const double var_tail =
-                mt > 1 ? std::max(0.0, (sum2 - sum * (sum / mt)) / (mt - 1)) : 0.0;
-            cvar_se[i] = std::sqrt(var_tail / mt);
+            const auto e = cvar_estimate(n, var_levels[i % 2], tail_m[i % 2], sum, sum2, var[i]);
+            cvar[i] = e.cvar;
+            cvar_se[i] = e.se;
         }
         write_array(sg, "cvar", cvar, {D, 2});
         write_array(sg, "cvar_se", cvar_se, {D, 2});

@@ -322,6 +322,19 @@ std::pair<std::int64_t, std::int64_t> quantile_ci_ranks(std::uint64_t n, double 
     return {lo, hi};
 }
 
+CvarEstimate cvar_estimate(std::uint64_t n, double a, std::uint64_t m, double sum, double sum2,
+                           double var) {
+    CvarEstimate e;
+    if (n == 0 || m == 0)
+        return e;
+    const double mt = static_cast<double>(m);
+    e.cvar = sum / mt;
+    const double tail_var = m > 1 ? std::max(0.0, (sum2 - sum * (sum / mt)) / (mt - 1)) : 0.0;
+    const double gap = e.cvar - var;
+    e.se = std::sqrt((tail_var + a * gap * gap) / mt);
+    return e;
+}
+
 double lerp_quantile(std::uint64_t n, double p, double a, double b) {
     // numpy's "linear" method: h = (n - 1) p; same arithmetic as numpy's _lerp, so results
     // agree to the last bit.

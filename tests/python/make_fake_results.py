@@ -71,8 +71,9 @@ def distribution_stats(shortfall, share, levels):
         m = max(1, min(n, math.ceil(round(n * (1 - a), 9))))  # 500 (1 - 0.95) counts as 25
         worst = srt[n - m:]
         cvar[:, k] = worst.mean(axis=0)
-        if m > 1:
-            cvar_se[:, k] = worst.std(axis=0, ddof=1) / math.sqrt(m)
+        tail_var = worst.var(axis=0, ddof=1) if m > 1 else 0.0
+        q = np.quantile(shortfall, a, axis=0)
+        cvar_se[:, k] = np.sqrt((tail_var + a * (cvar[:, k] - q) ** 2) / m)
     out["cvar"], out["cvar_se"] = cvar, cvar_se
     mx = np.maximum(shortfall.max(axis=0), 0.0)
     x = mx[:, None] * np.arange(GRID)[None, :] / (GRID - 1)

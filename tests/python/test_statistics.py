@@ -12,7 +12,7 @@ For /scenarios/baseline (and every other scenario group in the file) it checks:
   CI         shortfall_quantiles_ci_low/_high == sorted(shortfall)[l], [u] with l the largest j
              with P(B <= j) <= 0.025, u the smallest j < n with P(B <= j) >= 0.975,
              B ~ binomial(n, p), the CDF summed from log-gamma pmfs (no scipy); NaN if none
-  CVaR       cvar == mean of the worst m = ceil(n (1 - a)) trials, cvar_se == std(ddof=1)/sqrt(m)
+  CVaR       cvar == mean of the worst m = ceil(n (1 - a)) trials, cvar_se == sqrt((tail var(ddof=1) + a (cvar - VaR)^2) / m)
   exceedance exceedance_x == max(shortfall) * g / 100; exceedance_p == mean(shortfall > x);
              exceedance_p_se == sqrt(p (1 - p) / (n - 1))
   thresholds p_share_above == mean(shortfall_share > threshold), its _se
@@ -275,10 +275,13 @@ def check_distribution(c, sc, sizes, ok):
             ms.append(mt)
             worst = srt[n - mt:]
             cv[:, k] = worst.mean(axis=0)
-            cse[:, k] = worst.std(axis=0, ddof=1) / math.sqrt(mt) if mt > 1 else 0.0
+            tail_var = worst.var(axis=0, ddof=1) if mt > 1 else 0.0
+            q = np.quantile(sf, a, axis=0)
+            cse[:, k] = np.sqrt((tail_var + a * (cv[:, k] - q) ** 2) / mt)
         print(f"      CVaR tails: m = {ms} of n = {n} trials")
         c.close("cvar == mean of the worst ceil(n (1 - a)) trials", s["cvar"], cv, 1e-12)
-        c.close("cvar_se == std(ddof=1) / sqrt(m) of those trials", s["cvar_se"], cse, 1e-9,
+        c.close("cvar_se == sqrt((var(ddof=1) of those trials + a (cvar - var)^2) / m)", s["cvar_se"],
+                cse, 1e-9,
                 scale=float(np.abs(sf).max(initial=0.0)))
         if ok.get("var"):
             c.ok((np.asarray(s["var"]) <= np.asarray(s["cvar"]) * (1 + 1e-12) + 1e-300).all(), "var <= cvar")
