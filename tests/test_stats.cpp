@@ -381,9 +381,8 @@ TEST_CASE("CVaR: the standard error covers the closed form 93-97% of the time", 
     const std::uint64_t n = 1000;
     SECTION("a uniform tail: S = 12 max(0, 1 - C), C ~ U(0, 2): CVaR95 = 11.4") {
         std::uniform_real_distribution<double> u(0.0, 2.0);
-        const auto c =
-            cvar_coverage([&](std::mt19937_64 &g) { return 12 * std::max(0.0, 1 - u(g)); }, 11.4,
-                          reps, n);
+        const auto c = cvar_coverage(
+            [&](std::mt19937_64 &g) { return 12 * std::max(0.0, 1 - u(g)); }, 11.4, reps, n);
         INFO("coverage " << c.covered << ", spread / se " << c.spread_over_se);
         CHECK(c.covered >= 0.93);
         CHECK(c.covered <= 0.97);
@@ -393,8 +392,8 @@ TEST_CASE("CVaR: the standard error covers the closed form 93-97% of the time", 
         // A skewed tail needs more of it: at 1,000 trials (50 in the tail) this covered 93.1%,
         // at 4,000 (200 in the tail) as below.
         std::exponential_distribution<double> e(1.0);
-        const auto c = cvar_coverage([&](std::mt19937_64 &g) { return e(g); },
-                                     std::log(20.0) + 1.0, reps, 4 * n);
+        const auto c = cvar_coverage([&](std::mt19937_64 &g) { return e(g); }, std::log(20.0) + 1.0,
+                                     reps, 4 * n);
         INFO("coverage " << c.covered << ", spread / se " << c.spread_over_se);
         CHECK(c.covered >= 0.93);
         CHECK(c.covered <= 0.97);
