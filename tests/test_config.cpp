@@ -718,10 +718,13 @@ TEST_CASE("config edge values that are valid", "[config]") {
     m = load_model_from_string(edit(kBase, "horizon_months: 24,", "horizon_months: 1200,"),
                                "ok.yaml");
     CHECK(m.run.horizon_months == 1200);
-    // quantiles are sorted
+    // quantiles are sorted, without duplicates, and always hold the median
     m = load_model_from_string(
-        edit(kBase, "block_size: 50}", "block_size: 50, quantiles: [0.9, 0.1]}"), "ok.yaml");
-    CHECK(m.run.quantiles == std::vector<double>{0.1, 0.9});
+        edit(kBase, "block_size: 50}", "block_size: 50, quantiles: [0.9, 0.1, 0.9]}"), "ok.yaml");
+    CHECK(m.run.quantiles == std::vector<double>{0.1, 0.5, 0.9});
+    m = load_model_from_string(
+        edit(kBase, "block_size: 50}", "block_size: 50, quantiles: [0.5, 0.25]}"), "ok.yaml");
+    CHECK(m.run.quantiles == std::vector<double>{0.25, 0.5});
     // name defaults to the file stem
     m = load_model_from_string(edit(kBase, "name: base\n", ""), "/some/where/my_study.yaml");
     CHECK(m.name == "my_study");

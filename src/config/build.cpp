@@ -5,6 +5,8 @@
 #include "model/inputs.hpp"
 #include "model/run_design.hpp"
 
+#include <algorithm>
+
 namespace chokepoint::config_detail {
 
 std::vector<Item> section(Loader &L, const std::vector<ParsedFile> &files, const char *key) {
@@ -441,7 +443,14 @@ struct Builder {
                                     m.run.quantiles.push_back(*v);
                             }
                         }
+                        // The median is always in the summary (its table shows it).
+                        if (std::find(m.run.quantiles.begin(), m.run.quantiles.end(), 0.5) ==
+                            m.run.quantiles.end())
+                            m.run.quantiles.push_back(0.5);
                         std::sort(m.run.quantiles.begin(), m.run.quantiles.end());
+                        m.run.quantiles.erase(
+                            std::unique(m.run.quantiles.begin(), m.run.quantiles.end()),
+                            m.run.quantiles.end());
                     }
                 }
                 if (const auto n = run["sampler"]) {
