@@ -362,7 +362,7 @@ template <class Draw> Coverage cvar_coverage(Draw &&draw, double truth, int reps
             sum += x[i];
             sum2 += x[i] * x[i];
         }
-        const auto e = cvar_estimate(n, a, m, sum, sum2, var);
+        const auto e = cvar_estimate(a, m, sum, sum2, var);
         hit += std::abs(e.cvar - truth) <= 1.96 * e.se;
         se_sum += e.se;
         s1 += e.cvar;

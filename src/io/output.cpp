@@ -1295,7 +1295,7 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
             const double ties = mt - static_cast<double>(above[i]);
             const double v = tail_v[i];
             const double sum = s1[i].value() + ties * v, sum2 = s2[i].value() + ties * v * v;
-            const auto e = cvar_estimate(n, var_levels[i % 2], tail_m[i % 2], sum, sum2, var[i]);
+            const auto e = cvar_estimate(var_levels[i % 2], tail_m[i % 2], sum, sum2, var[i]);
             cvar[i] = e.cvar;
             cvar_se[i] = e.se;
         }

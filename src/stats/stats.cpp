@@ -322,10 +322,9 @@ std::pair<std::int64_t, std::int64_t> quantile_ci_ranks(std::uint64_t n, double 
     return {lo, hi};
 }
 
-CvarEstimate cvar_estimate(std::uint64_t n, double a, std::uint64_t m, double sum, double sum2,
-                           double var) {
+CvarEstimate cvar_estimate(double a, std::uint64_t m, double sum, double sum2, double var) {
     CvarEstimate e;
-    if (n == 0 || m == 0)
+    if (m == 0)
         return e;
     const double mt = static_cast<double>(m);
     e.cvar = sum / mt;

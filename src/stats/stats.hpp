@@ -158,16 +158,14 @@ double lerp_quantile(std::uint64_t n, double p, double a, double b);
 
 /// Conditional value at risk at level a, CVaR = the mean of the worst m = ceil(n (1 - a)) of n
 /// trials, from the tail's sum and sum of squares (`sum`, `sum2`, over exactly those m values,
-/// ties included) and the value at risk `var` (the a-quantile); with its standard error from the
-/// asymptotic variance of the estimator, (Var(S | S >= VaR) + a (CVaR - VaR)^2) / (n (1 - a))
-/// (with m for n (1 - a)):
-/// the tail's own spread plus the uncertainty of where the tail begins. (The tail's spread
-/// alone, Var / m, understates the error: about half of it for a uniform tail.)
+/// ties included) and the value at risk `var` (the a-quantile). Its standard error is the
+/// estimator's asymptotic one, sqrt((Var(S | S >= VaR) + a (CVaR - VaR)^2) / m): the tail's own
+/// spread plus the uncertainty of where the tail begins. (The spread alone, Var / m, understates
+/// the error: about half of it for a uniform tail.)
 struct CvarEstimate {
     double cvar = 0, se = 0;
 };
-CvarEstimate cvar_estimate(std::uint64_t n, double a, std::uint64_t m, double sum, double sum2,
-                           double var);
+CvarEstimate cvar_estimate(double a, std::uint64_t m, double sum, double sum2, double var);
 
 /// Exact quantiles (numpy's default "linear" definition: h = (n - 1) p, interpolate between
 /// order statistics floor(h) and floor(h) + 1) of each column of an n x k table too large to
