@@ -8,6 +8,7 @@
 #include "version.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -37,6 +38,44 @@ const CLI::Validator kFinite(
         return "";
     },
     "FINITE");
+
+/// A trial count: a whole number from 1 to 2^32 - 1, written as digits (20000, 20_000) or in
+/// scientific notation with a whole value (1e4, 2.5e5). `trials` is set when `v` is valid.
+std::string parse_trial_count(const std::string &v, std::uint64_t &trials) {
+    const std::string why = "expected a whole number of trials from 1 to 4294967295 (e.g. 20000, "
+                            "20_000 or 2e4), got '" +
+                            v + "'";
+    std::string digits;
+    for (char c : v)
+        if (c != '_')
+            digits += c;
+    if (digits.empty() || v.front() == '_' || v.back() == '_')
+        return why;
+    if (digits.find_first_not_of("0123456789") == std::string::npos) {
+        if (digits.size() > 10)
+            return why;
+        const auto x = std::strtoull(digits.c_str(), nullptr, 10);
+        if (x < 1 || x > 0xFFFFFFFFull)
+            return why;
+        trials = x;
+        return "";
+    }
+    // Scientific notation: mantissa digits with at most one '.', then e/E and a small exponent.
+    const auto e = digits.find_first_of("eE");
+    if (e == std::string::npos || e == 0 || e + 1 == digits.size() ||
+        digits.find_first_not_of("0123456789.") < e ||
+        std::count(digits.begin(), digits.begin() + static_cast<std::ptrdiff_t>(e), '.') > 1 ||
+        digits.find_first_not_of("0123456789", e + 1 + (digits[e + 1] == '+')) != std::string::npos)
+        return why;
+    char *end = nullptr;
+    const double x = std::strtod(digits.c_str(), &end);
+    if (end != digits.c_str() + digits.size() || !std::isfinite(x) || x < 1 || x > 4294967295.0 ||
+        x != std::floor(x))
+        return why +
+               (std::isfinite(x) && x >= 1 && x != std::floor(x) ? " (not a whole number)" : "");
+    trials = static_cast<std::uint64_t>(x);
+    return "";
+}
 
 /// Leaves with `code` on every rank of an MPI run (a failure on one rank would leave the others
 /// waiting for it), or returns it.
@@ -92,8 +131,18 @@ int main(int argc, char **argv) {
     run->add_option("-o,--output", output,
                     "Results file (default: results/<name>.h5; with --resume, the checkpoint's "
                     "path without '.checkpoint')");
-    run->add_option("--trials", trials, "Number of trials (overrides run.trials)")
-        ->check(CLI::Range(std::uint64_t(1), std::uint64_t(0xFFFFFFFFull)));
+    auto trials_option = [&trials](const std::string &v) {
+        std::uint64_t n = 0;
+        const std::string why = parse_trial_count(v, n);
+        if (!why.empty())
+            throw CLI::ValidationError("--trials", why);
+        trials = n;
+        return true;
+    };
+    run->add_option_function<std::string>(
+           "--trials", [&](const std::string &v) { trials_option(v); },
+           "Number of trials, e.g. 20000, 20_000 or 2e4 (overrides run.trials)")
+        ->type_name("N");
     std::string seed_text;
     run->add_option("--seed", seed_text, "Master seed, 0 .. 2^64-1 (overrides run.seed)")
         ->check([](const std::string &v) -> std::string {
@@ -190,10 +239,10 @@ int main(int argc, char **argv) {
             return errno == ERANGE ? "the seed " + v + " does not fit 64 bits" : "";
         });
     trial_cmd
-        ->add_option("--trials", trials,
-                     "Trials of the run (default: run.trials; a sampling design's rows "
-                     "depend on it)")
-        ->check(CLI::Range(std::uint64_t(1), std::uint64_t(0xFFFFFFFFull)));
+        ->add_option_function<std::string>(
+            "--trials", [&](const std::string &v) { trials_option(v); },
+            "Trials of the run (default: run.trials; a sampling design's rows depend on it)")
+        ->type_name("N");
     trial_cmd->add_option("--scenario", trial_scenario, "Scenario id (default: baseline)");
     trial_cmd->add_option("--demand", trial_opt.demands, "Show only this demand (repeatable)");
     trial_cmd->add_flag("--json", trial_opt.json, "Everything as JSON (numbers to 17 digits)");
@@ -222,6 +271,23 @@ int main(int argc, char **argv) {
         ->check(CLI::Range(1, 1000));
     summary->footer(kExitCodes);
 
+    // CLI11 answers an unknown first word with "A subcommand is required": name it instead.
+    if (argc > 1 && argv[1][0] != '-') {
+        const std::string word = argv[1];
+        bool known = false;
+        std::string names;
+        for (const auto *sub : app.get_subcommands([](const CLI::App *) { return true; })) {
+            known = known || sub->get_name() == word;
+            names += (names.empty() ? "" : ", ") + sub->get_name();
+        }
+        if (!known) {
+            if (rank0)
+                std::cerr << "chokepoint: error: unknown subcommand '" << word
+                          << "'; the subcommands are " << names
+                          << " (chokepoint --help, chokepoint SUBCOMMAND --help)\n";
+            return leave(kExitBadInput);
+        }
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError &e) {

@@ -142,6 +142,28 @@ def cli_nonfinite(exe, config, work):
                      value], d, [opt, "finite"])
 
 
+def cli_words(exe, config, work):
+    """Unknown subcommands are named; --trials takes 2e4 and 20_000 and explains what it refuses."""
+    d = fresh(work, "words")
+    refused("unknown subcommand", [exe, "frobnicate"], d, ["unknown subcommand 'frobnicate'",
+                                                          "run", "summary"])
+    for value in ("10k", "1.5", "2.5e-1", "5e9", "0", "-3", "1e", "_5", "1_"):
+        refused(f"--trials {value}", [exe, "run", config, "-o", os.path.join(d, "x.h5"),
+                                      "--trials", value], d, ["--trials", "whole number", value])
+    for value, n in (("2e3", 2000), ("2.5E3", 2500), ("1_000", 1000), ("1e+3", 1000)):
+        out = os.path.join(d, f"t{n}.h5")
+        rc, _, err, _ = run([exe, "run", config, "-o", out, "-q", "--overwrite", "--trials", value])
+        if rc != 0:
+            fail(f"--trials {value}", f"exit {rc}: {err.strip()[:300]}")
+            continue
+        with h5py.File(out, "r") as f:
+            got = int(f.attrs["trials"])
+        if got != n:
+            fail(f"--trials {value}", f"ran {got} trials, expected {n}")
+        else:
+            print(f"ok   --trials {value}: {got} trials")
+
+
 def output_is_input(exe, config, work):
     d = fresh(work, "output_is_input")
     cfg = os.path.join(d, "study.yaml")
@@ -352,6 +374,7 @@ def main():
     os.makedirs(work, exist_ok=True)
     t0 = time.monotonic()
     cli_nonfinite(exe, config, work)
+    cli_words(exe, config, work)
     output_is_input(exe, config, work)
     fifos(exe, config, work)
     long_names(exe, config, work)
