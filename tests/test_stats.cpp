@@ -144,6 +144,27 @@ TEST_CASE("Moments: small cases by hand", "[moments]") {
     CHECK(m.count() == 3);
 }
 
+TEST_CASE("Moments: constant values have exactly zero spread; a small real spread is kept",
+          "[moments]") {
+    // Without the round-off floor, 20,000 copies of 0.1 gave a standard error of 6.5e-12 (each
+    // x*x is rounded before it is summed, so sum x^2 != (sum x)^2 / n).
+    for (double x : {0.1, 1.0 / 3, 7.77, 123456.789, -2.5e-7, 1e300}) {
+        Moments m;
+        for (int i = 0; i < 20000; ++i)
+            m.add(x);
+        INFO("x = " << x);
+        CHECK(m.variance() == 0);
+        CHECK(m.se() == 0);
+    }
+    // A spread of 1e-6 relative (far above the floor of ~1.5e-8) is still measured (to ~1e-4:
+    // the round-off of sum x^2 is 1e-16 of it, the squared spread 1e-12).
+    Moments m;
+    for (int i = 0; i < 20000; ++i)
+        m.add(7.77 * (1 + (i % 2 ? 1e-6 : -1e-6)));
+    const double sd = 7.77e-6 * std::sqrt(20000.0 / 19999.0);
+    CHECK(std::sqrt(m.variance()) == Approx(sd).epsilon(1e-3));
+}
+
 TEST_CASE("Accumulators: merge adds counts and merges every Moments", "[moments]") {
     Dims d;
     d.demands = 2;

@@ -60,14 +60,23 @@ public:
     std::uint64_t count() const { return n_; }
     double sum() const { return s1_.value(); }
     double mean() const { return n_ ? s1_.value() / static_cast<double>(n_) : 0.0; }
-    /// Sample variance, n - 1 in the denominator: (sum x^2 - (sum x)^2 / n) / (n - 1).
+    /// Sample variance, n - 1 in the denominator: (sum x^2 - (sum x)^2 / n) / (n - 1); exactly
+    /// 0 when the sum of squared deviations is within the round-off of sum x^2 (see below).
     double variance() const {
         if (n_ < 2)
             return 0.0;
         // In extended precision: s2 - s1^2 / n cancels when the mean is large against the spread.
         const long double n = static_cast<long double>(n_), s1 = s1_.value_ld(),
                           s2 = s2_.value_ld();
-        return std::max(0.0, static_cast<double>((s2 - s1 * (s1 / n)) / (n - 1)));
+        const long double ss = s2 - s1 * (s1 / n);
+        // Each x*x added to s2 was rounded to a double (relative error <= 2^-53), so s2 is known
+        // only to within 2^-53 s2, and the extended-precision step adds ~2^-63 s2: a sum of squared
+        // deviations below 2^-52 s2 cannot be told from zero (n equal values of 0.1 would
+        // otherwise give a standard error of ~6e-12). Such columns vary by less than ~1.5e-8 of
+        // their root mean square; their variance is reported as exactly 0.
+        if (ss <= 0x1p-52L * s2)
+            return 0.0;
+        return static_cast<double>(ss / (n - 1));
     }
     /// Standard error of the mean: sqrt(variance / n).
     double se() const { return n_ > 1 ? std::sqrt(variance() / static_cast<double>(n_)) : 0.0; }
