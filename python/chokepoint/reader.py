@@ -65,8 +65,9 @@ except ImportError as _e:  # Debian's h5py is not visible to pip as "h5py": not 
 FILETYPE = "chokepoint-results"
 SUPPORTED_MAJOR = 1
 # Newest minor version this reader was written against; newer minors only add things (1.2: the
-# integrity digests of /state, in checkpoints and shards only).
-KNOWN_MINOR = 2
+# integrity digests of /state, in checkpoints and shards only; 1.3: CF-style attributes, a `time`
+# coordinate, /model/product_units and each scenario's description).
+KNOWN_MINOR = 3
 
 __all__ = [
     "ChokepointFormatError",
@@ -261,11 +262,47 @@ def _group_path(group, scenario="baseline"):
     return str(group).strip("/") or "/"
 
 
+def _open_all_scenarios(xr, path, group, **kwargs):
+    """Every scenario's `group` in one Dataset with a leading `scenario` dimension (the run's
+    order, baseline first). Variables a scenario lacks (the baseline's paired differences) are
+    NaN there; entities a scenario adds (a new facility) are NaN in the others."""
+    with h5py.File(path, "r") as f:
+        order = decode_str(f.attrs["scenarios"]).split(",") if "scenarios" in f.attrs \
+            else list(f["scenarios"])
+        descriptions = [decode_str(f[f"scenarios/{s}"].attrs.get("description", "")) for s in order]
+        for s in order:
+            if group not in f[f"scenarios/{s}"]:
+                raise ChokepointFormatError(f"{path}: group /scenarios/{s}/{group} not found")
+    parts = [xr.open_dataset(path, group=f"scenarios/{s}/{group}", engine="h5netcdf", **kwargs).load()
+             for s in order]
+    # A variable missing from one scenario (diff_* in the baseline) becomes NaN there, with the
+    # dimensions it has elsewhere.
+    template = {}
+    for ds in parts:
+        for name, var in ds.data_vars.items():
+            template.setdefault(name, var)
+    filled = []
+    for ds in parts:
+        missing = {}
+        for name, var in template.items():
+            if name not in ds.data_vars:
+                shape = tuple(ds.sizes.get(d, var.sizes[d]) for d in var.dims)
+                missing[name] = xr.Variable(var.dims, np.full(shape, np.nan), var.attrs)
+        filled.append(ds.assign(missing) if missing else ds)
+    out = xr.concat(filled, dim="scenario", join="outer", data_vars="all", coords="minimal",
+                    compat="override", combine_attrs="override")
+    out = out.assign_coords(scenario=order, scenario_description=("scenario", descriptions))
+    out["scenario"].attrs["long_name"] = "scenario (baseline first; differences are against the baseline)"
+    return out
+
+
 def open_xarray(path, group="summary", scenario="baseline", **kwargs):
     """Open one group of a results file as an xarray.Dataset (engine h5netcdf, lazily loaded).
 
     group is "summary", "trials", "convergence", "sensitivity" or "sobol_indices" (of `scenario`),
-    or an HDF5 path such as "scenarios/baseline/summary" or "model". Keyword arguments go to xarray.open_dataset;
+    or an HDF5 path such as "scenarios/baseline/summary" or "model". scenario="all" returns every
+    scenario's group in one Dataset with a `scenario` dimension (baseline first, paired differences
+    NaN for the baseline; loaded into memory). Keyword arguments go to xarray.open_dataset;
     phony_dims defaults to "sort", so groups without dimension scales (/model, /config) open too,
     with dimensions named phony_dim_0, ...
     Raises XarrayMissingError (an ImportError) naming the packages when xarray or h5netcdf is
@@ -275,6 +312,12 @@ def open_xarray(path, group="summary", scenario="baseline", **kwargs):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ChokepointFormatError(f"{path}: no such file")
+    kwargs.setdefault("phony_dims", "sort")
+    if scenario == "all":
+        if group not in _SCENARIO_GROUPS:
+            raise ValueError(f"scenario='all' needs one of the groups {', '.join(_SCENARIO_GROUPS)}, "
+                             f"not {group!r}")
+        return _open_all_scenarios(xr, path, group, **kwargs)
     gpath = _group_path(group, scenario)
     with h5py.File(path, "r") as f:
         if gpath != "/" and (gpath not in f or not isinstance(f[gpath], h5py.Group)):
@@ -761,11 +804,12 @@ class ChokepointResults:
 
     def xarray(self, group="summary", scenario="baseline", **kwargs):
         """One group as an xarray.Dataset with named dimensions (engine h5netcdf, lazy):
-        group "summary", "trials", "convergence", "sensitivity" or "sobol_indices" of `scenario`,
+        group "summary", "trials", "convergence", "sensitivity" or "sobol_indices" of `scenario`
+        (scenario="all": every scenario along a `scenario` dimension),
         or an HDF5 path ("model", "scenarios/x/summary").
         xarray is imported only here; without it this raises XarrayMissingError (an ImportError)
         saying what to install."""
-        if group in _SCENARIO_GROUPS:
+        if group in _SCENARIO_GROUPS and scenario != "all":
             self.scenario(scenario)  # a clear error for an unknown scenario
         return open_xarray(self.path, group, scenario=scenario, **kwargs)
 

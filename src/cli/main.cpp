@@ -118,8 +118,8 @@ int main(int argc, char **argv) {
     std::string config, output, summary_file;
     std::optional<std::uint64_t> trials;
     int threads = 0;
-    bool overwrite = false, quiet = false, summary_json = false;
-    int summary_top = 5;
+    bool overwrite = false, quiet = false;
+    SummaryOptions summary_opt;
 
     auto *run = app.add_subcommand("run", "Run a study and write its results file (HDF5).");
     std::string resume, shard_text, log_format = "auto";
@@ -266,9 +266,23 @@ int main(int argc, char **argv) {
 
     auto *summary = app.add_subcommand("summary", "Print the summary of a results file.");
     summary->add_option("file", summary_file, "Results file (HDF5)")->required();
-    summary->add_flag("--json", summary_json, "Machine-readable JSON instead of a table");
-    summary->add_option("--top", summary_top, "Chokepoints listed per ranking")
+    auto *summary_json_flag =
+        summary->add_flag("--json", summary_opt.json, "Machine-readable JSON instead of a table");
+    summary
+        ->add_flag("--csv", summary_opt.csv,
+                   "CSV instead of a table: one row per scenario and demand, every headline "
+                   "statistic to 17 digits (for pandas or a spreadsheet)")
+        ->excludes(summary_json_flag);
+    summary->add_option("--top", summary_opt.top, "Chokepoints listed per ranking")
         ->check(CLI::Range(1, 1000));
+    summary->add_option("--scenario", summary_opt.scenarios,
+                        "Show this scenario in full: its own table, its differences against the "
+                        "baseline and its chokepoints (repeatable; default: the baseline in full "
+                        "and the other scenarios' differences)");
+    summary->add_option("--demand", summary_opt.demands,
+                        "Show only this demand (repeatable); its differences are shown even at 0");
+    summary->add_flag("--diff-only", summary_opt.diff_only,
+                      "Only the scenarios' paired differences against the baseline");
     summary->footer(kExitCodes);
 
     // CLI11 answers an unknown first word with "A subcommand is required": name it instead.
@@ -302,7 +316,7 @@ int main(int argc, char **argv) {
             return kExitOk;
         }
         if (*summary) {
-            print_summary(summary_file, std::cout, summary_top, summary_json);
+            print_summary(summary_file, std::cout, summary_opt);
             return kExitOk;
         }
         if (*lp_cmd)

@@ -112,4 +112,28 @@ Model load_model_from_files(const std::vector<ConfigFile> &files) {
     return load_with_reader(files.front().text, files.front().path, reader);
 }
 
+std::string sampling_warning(const Model &m) {
+    const RunSettings &r = m.run;
+    if (r.sampler != SamplerKind::Sobol || r.trials == 0)
+        return "";
+    const std::uint64_t rows =
+        r.pick_freeze_rows > 0 ? r.pick_freeze_rows
+                               : r.trials / static_cast<std::uint64_t>(std::max(1, r.replicates));
+    if (rows == 0 || (rows & (rows - 1)) == 0)
+        return "";
+    std::uint64_t below = 1;
+    while (below * 2 < rows)
+        below *= 2;
+    const std::uint64_t reps =
+        r.pick_freeze_rows > 0 ? 1 : static_cast<std::uint64_t>(std::max(1, r.replicates));
+    std::string why = "run.sampler sobol: each replicate has " + std::to_string(rows) +
+                      " rows, not a power of two; Sobol' points are balanced only at 2^k rows, "
+                      "so part of their variance reduction is lost (the estimates stay unbiased)";
+    if (r.pick_freeze_rows > 0)
+        return why + "; use run.trials = " + std::to_string(below) + " or " +
+               std::to_string(below * 2) + " base rows";
+    return why + "; use run.trials = replicates x 2^k, e.g. " + std::to_string(reps * below) +
+           " or " + std::to_string(reps * below * 2);
+}
+
 } // namespace chokepoint

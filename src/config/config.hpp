@@ -34,4 +34,9 @@ void select_scenarios(Model &m, const std::vector<std::string> &ids);
 /// A summary of the model for `chokepoint validate`.
 std::string describe_model(const Model &m);
 
+/// A warning about the run's sampling design, or "" when there is none: a Sobol' design whose
+/// replicates are not 2^k rows long (its points are balanced only at powers of two, so part of
+/// its variance reduction is lost). Printed by `run` and `validate`; the run goes on.
+std::string sampling_warning(const Model &m);
+
 } // namespace chokepoint

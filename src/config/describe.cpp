@@ -140,6 +140,8 @@ std::string describe_model(const Model &m) {
            : m.run.sampler == SamplerKind::LHS ? "sampler lhs"
                                                : "sampler sobol")
        << ", " << m.run.replicates << " replicate(s)):\n";
+    if (const auto w = sampling_warning(m); !w.empty())
+        os << "warning: " << w << "\n";
     for (const auto &in : inputs)
         os << "  " << in.name << "\n";
     for (const auto &sc : m.scenarios)

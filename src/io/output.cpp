@@ -51,6 +51,12 @@ void write_model_tables(H5::Group &parent, const Model &m) {
     }
     write_strings(mg, "products", names);
     write_strings(mg, "recipes", recipes);
+    {
+        std::vector<std::string> units;
+        for (const auto &p : m.products)
+            units.push_back(p.unit);
+        write_strings(mg, "product_units", units);
+    }
     names.clear();
     std::vector<std::int32_t> prod;
     std::vector<std::string> ctry;
@@ -410,6 +416,11 @@ struct ResultWriter::Impl {
                             k < info.input_names.size() ? info.input_names[k]
                                                         : std::vector<std::string>{});
             sc.back().run_model = &m;
+            std::string description = k == 0 ? m.description : "";
+            for (const auto &def : m.scenarios)
+                if (def.id == sids[k])
+                    description = def.description;
+            attr_string(sc.back().scen, "description", description);
         }
     }
 };
@@ -749,6 +760,15 @@ void ResultWriter::finish(const std::vector<Accumulators> &accs) {
     else if (H5Lexists(I.file.getId(), "/state", H5P_DEFAULT) > 0)
         I.file.unlink("/state");
     attr_string(root, "created_utc", utc_now());
+    {
+        std::vector<const Model *> models;
+        std::vector<std::string> sids;
+        for (const auto &S : I.sc) {
+            models.push_back(S.m);
+            sids.push_back(S.id);
+        }
+        write_cf_attributes(I.file, I.m, models, sids);
+    }
     attr_scalar<std::int32_t>(root, "complete", 1);
     flush_file(I.file);
     I.file.close();
@@ -1069,6 +1089,15 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
                             "the trial variance for the others"
                       : "trials: sqrt(sample variance / n)");
     attr_scalar<std::int32_t>(sg, "replicates", R);
+    {
+        // Degrees of freedom of those standard errors (R - 1 from R replicate means, n - 1 from
+        // n trials) and the Student-t factor of their two-sided 95% interval, mean +- ci95_t x se:
+        // with 10 replicates that is 2.262, not 1.96 (a 1.96 interval covers ~92%).
+        const std::uint64_t n = acc.shortfall.empty() ? 0 : acc.shortfall.front().count();
+        const std::uint64_t dof = R > 1 ? static_cast<std::uint64_t>(R - 1) : (n > 1 ? n - 1 : 0);
+        attr_scalar<std::uint64_t>(sg, "se_dof", dof);
+        attr_scalar<double>(sg, "ci95_t", student_t_975(dof));
+    }
     write_array(sg, "eud_se", rses(acc.shortfall, acc.rep_shortfall));
     if (R > 1) {
         std::vector<double> per(static_cast<std::size_t>(R) * D);

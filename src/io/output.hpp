@@ -18,7 +18,13 @@ namespace chokepoint {
 
 inline constexpr const char *kFileType = "chokepoint-results";
 inline constexpr int kFormatMajor = 1;
-inline constexpr int kFormatMinor = 2;
+inline constexpr int kFormatMinor = 3;
+
+/// CF-style attributes of a finished file (units, long_name, _FillValue, flags, a time
+/// coordinate, Conventions) for `models` (baseline first) stored as /scenarios/<scenario_ids[k]>.
+void write_cf_attributes(H5::H5File &file, const Model &base,
+                         const std::vector<const Model *> &models,
+                         const std::vector<std::string> &scenario_ids);
 
 /// The operating system's reason in HDF5's current error stack (e.g. "errno = 28, error message =
 /// 'No space left on device'"); empty when it holds none.

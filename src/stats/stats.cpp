@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <boost/math/distributions/binomial.hpp>
+#include <boost/math/distributions/students_t.hpp>
 #include <map>
 #include <stdexcept>
 #include <tuple>
@@ -288,6 +289,13 @@ Accumulators Accumulators::load(const Dims &d, const std::vector<std::uint64_t> 
 
 bool Accumulators::operator==(const Accumulators &o) const {
     return save() == o.save();
+}
+
+double student_t_975(std::uint64_t dof) {
+    if (dof == 0)
+        return std::numeric_limits<double>::quiet_NaN();
+    return boost::math::quantile(
+        boost::math::students_t_distribution<double>(static_cast<double>(dof)), 0.975);
 }
 
 std::pair<std::int64_t, std::int64_t> quantile_ci_ranks(std::uint64_t n, double p, double conf) {

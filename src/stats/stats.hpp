@@ -161,6 +161,11 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
 /// is binomial(n, p)). A rank is -1 when n is too small for that side to exist.
 std::pair<std::int64_t, std::int64_t> quantile_ci_ranks(std::uint64_t n, double p, double conf);
 
+/// The 0.975 quantile of Student's t with `dof` degrees of freedom: the factor of a two-sided
+/// 95% interval mean +- t se when se has `dof` degrees of freedom (2.262 for 9, 1.96 as dof
+/// grows); NaN for dof = 0 (no spread estimate).
+double student_t_975(std::uint64_t dof);
+
 /// numpy's "linear" quantile p of n values from its two order statistics a = x[floor(h)] and
 /// b = x[floor(h) + 1], h = (n - 1) p.
 double lerp_quantile(std::uint64_t n, double p, double a, double b);

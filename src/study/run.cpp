@@ -540,6 +540,10 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         start = first;
     }
 
+    if (rank == 0 && !opt.quiet)
+        if (const auto w = sampling_warning(model); !w.empty())
+            std::cerr << "chokepoint: warning: " << w << "\n";
+
     RunReport rep;
     rep.threads = threads;
     rep.ranks = ranks;
