@@ -128,8 +128,13 @@ void Simulator::run_block(std::uint64_t first_trial, std::uint64_t count, BlockR
     if (K > 0)
         design_->fill(first_trial, count, u_.data(), *ws_);
     const RungCounts before = alloc_.stats().rungs;
-    for (std::size_t t = 0; t < n; ++t)
+    for (std::size_t t = 0; t < n; ++t) {
+        if (abort_ && abort_->load(std::memory_order_relaxed) != 0)
+            throw BlockAborted{};
         run_trial(first_trial + t, t, out);
+        if (trial_counter_)
+            trial_counter_->fetch_add(1, std::memory_order_relaxed);
+    }
     // The LPs of these trials per solver rung: a function of the trials alone (every trial starts
     // from a forgotten allocator), so the run's totals do not depend on threads or blocks.
     const RungCounts &after = alloc_.stats().rungs;

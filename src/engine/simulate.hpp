@@ -9,6 +9,7 @@
 #include "stats/block.hpp"
 #include "stats/stats.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,6 +41,10 @@ struct TrialTrace {
     std::vector<Month> months;
 };
 
+/// Thrown by Simulator::run_block when its abort flag is set: the block is unfinished and its
+/// results must not be used (a run stopped by a signal drops it and resumes from it).
+struct BlockAborted {};
+
 /// Per-thread simulator; holds the allocator's workspace and per-trial scratch.
 class Simulator {
 public:
@@ -52,6 +57,12 @@ public:
     /// Records what each following trial draws and does into `trace` (nullptr: stop; the trace
     /// then holds the last trial run). For `chokepoint trial`, not for runs.
     void set_trace(TrialTrace *trace) { trace_ = trace; }
+    /// Adds 1 to `*counter` after every trial run_block simulates (nullptr: none), for progress
+    /// reports while a block is in flight. The count is never read by the simulation.
+    void set_trial_counter(std::atomic<std::uint64_t> *counter) { trial_counter_ = counter; }
+    /// run_block throws BlockAborted before a trial when `*flag` is not 0 (nullptr: never), so
+    /// that a stop signal does not wait for the blocks in flight (minutes on a large study).
+    void set_abort_flag(const std::atomic<int> *flag) { abort_ = flag; }
     /// Starts every allocation LP's solver ladder at `r` (diagnostics: compare with CLP).
     void set_first_rung(Rung r) { alloc_.set_first_rung(r); }
     /// The allocator (tests: its LP observer).
@@ -76,6 +87,8 @@ private:
 
     const Model &m_;
     Allocator alloc_;
+    std::atomic<std::uint64_t> *trial_counter_ = nullptr;
+    const std::atomic<int> *abort_ = nullptr;
     Dims dims_;
     std::shared_ptr<const Design> design_;
     std::shared_ptr<Design::Workspace> ws_;

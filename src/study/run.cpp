@@ -8,23 +8,29 @@
 #include "study/cpus.hpp"
 #include "version.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <system_error>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/global_control.h>
 #include <tbb/info.h>
 #include <tbb/parallel_pipeline.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -47,6 +53,63 @@ struct BlockRange {
 /// A block of trials of every scenario of a run (baseline first).
 using Blocks = std::vector<BlockResult>;
 
+/// What the progress reporter may watch while blocks are in flight: trials simulated so far
+/// (over every scenario: one trial of M scenarios counts M) and blocks being simulated.
+struct PipelineProbe {
+    std::atomic<std::uint64_t> trials{0};
+    std::atomic<int> blocks{0};
+};
+
+/// Keeps a run's progress report moving while blocks are in flight, so that it shows before
+/// the first block is written (a block of the default study takes a minute), and acknowledges a
+/// stop signal at once. Every call on the Progress goes through `mu` (shared with the writer
+/// stage). Stopped by its destructor.
+class ProgressTicker {
+public:
+    ProgressTicker(Progress &progress, std::recursive_mutex &mu, const PipelineProbe &probe,
+                   std::function<std::uint64_t()> shown, std::string checkpoint)
+        : progress_(progress), mu_(mu), probe_(probe), shown_(std::move(shown)),
+          checkpoint_(std::move(checkpoint)), thread_([this] { loop(); }) {}
+    ~ProgressTicker() {
+        {
+            std::lock_guard<std::mutex> lk(stop_mu_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+    ProgressTicker(const ProgressTicker &) = delete;
+    ProgressTicker &operator=(const ProgressTicker &) = delete;
+
+private:
+    void loop() {
+        bool acknowledged = false;
+        std::unique_lock<std::mutex> lk(stop_mu_);
+        while (!cv_.wait_for(lk, std::chrono::milliseconds(100), [this] { return stop_; })) {
+            std::lock_guard<std::recursive_mutex> g(mu_);
+            progress_.update(shown_());
+            if (const int sig = g_signal.load(); sig != 0 && !acknowledged) {
+                acknowledged = true;
+                progress_.event("stopping",
+                                {{"signal", std::to_string(sig)},
+                                 {"blocks_in_flight", std::to_string(probe_.blocks.load())},
+                                 {"then", json_string("the unfinished blocks are dropped and "
+                                                      "the checkpoint " +
+                                                      checkpoint_ + " is written")}});
+            }
+        }
+    }
+    Progress &progress_;
+    std::recursive_mutex &mu_;
+    const PipelineProbe &probe_;
+    std::function<std::uint64_t()> shown_;
+    std::string checkpoint_;
+    std::mutex stop_mu_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::thread thread_;
+};
+
 /// Simulates the blocks of `range` in order, every scenario on the same trials (with the paired
 /// differences against the baseline); `sink` receives each block in block order. Stops reading
 /// new blocks on a signal or when `halt` is set.
@@ -56,7 +119,8 @@ using Blocks = std::vector<BlockResult>;
 template <class Sink>
 AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink &&sink,
                         const std::atomic<bool> *halt = nullptr,
-                        std::unique_ptr<LpFailure> *failure = nullptr) {
+                        std::unique_ptr<LpFailure> *failure = nullptr,
+                        PipelineProbe *probe = nullptr) {
     tbb::global_control gc(tbb::global_control::max_allowed_parallelism,
                            static_cast<std::size_t>(threads));
     const auto models = run_models(model);
@@ -75,6 +139,8 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
     const auto tokens = static_cast<std::size_t>(2 * threads);
     std::vector<std::unique_ptr<Blocks>> slots(tokens);
     std::vector<std::unique_ptr<LpFailure>> failed(tokens);
+    std::vector<char> aborted(tokens, 0); // the block stopped unfinished (a signal)
+    bool gap = false;                     // a block was dropped: none after it may be written
     auto index = [&](std::uint64_t b) {
         return static_cast<std::size_t>(((b - range.first) / range.stride) % tokens);
     };
@@ -98,8 +164,21 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
                 [&](std::uint64_t b) {
                     auto &sim = sims.local();
                     if (sim.empty())
-                        for (const auto *sm : models)
+                        for (const auto *sm : models) {
                             sim.push_back(std::make_unique<Simulator>(*sm, design));
+                            sim.back()->set_abort_flag(&g_signal);
+                            if (probe)
+                                sim.back()->set_trial_counter(&probe->trials);
+                        }
+                    if (probe)
+                        probe->blocks.fetch_add(1);
+                    struct InFlight {
+                        PipelineProbe *p;
+                        ~InFlight() {
+                            if (p)
+                                p->blocks.fetch_sub(1);
+                        }
+                    } in_flight{probe};
                     auto &r = slot(b);
                     r = std::make_unique<Blocks>(models.size());
                     const std::uint64_t first = b * bs;
@@ -112,6 +191,9 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
                                 throw;
                             failed[index(b)] = std::make_unique<LpFailure>(f);
                             return b;
+                        } catch (const BlockAborted &) {
+                            aborted[index(b)] = 1;
+                            return b;
                         }
                     }
                     for (std::size_t k = 1; k < models.size(); ++k)
@@ -122,7 +204,15 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
                                                   [&](std::uint64_t b) {
                                                       auto &r = slot(b);
                                                       auto &f = failed[index(b)];
-                                                      if (f || (failure && *failure)) {
+                                                      if (aborted[index(b)] || gap) {
+                                                          // Stopped by a signal: this block and
+                                                          // every later one are dropped (the
+                                                          // checkpoint resumes from here).
+                                                          aborted[index(b)] = 0;
+                                                          gap = true;
+                                                          f.reset();
+                                                          stop.store(true);
+                                                      } else if (f || (failure && *failure)) {
                                                           // The first failed block in order ends
                                                           // the run; later blocks in flight are
                                                           // dropped.
@@ -665,13 +755,30 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             writer = std::make_unique<ResultWriter>(tmp.string(), model, info);
         }
         std::uint64_t done = writer->rows(), blocks_written = 0, next_block = start;
+        const std::uint64_t done_at_start = done;
         std::unique_ptr<Progress> progress;
-        if (!opt.quiet)
+        std::recursive_mutex progress_mu; // the writer stage and the ticker share the Progress
+        PipelineProbe probe;
+        // Trials to report: those written, or more while blocks are in flight (trials simulated
+        // in every scenario / scenarios; never fewer than written, never backwards).
+        std::uint64_t shown_before = done;
+        auto shown = [&]() -> std::uint64_t {
+            const std::uint64_t sim = done_at_start + probe.trials.load() / models.size();
+            shown_before = std::max({shown_before, done, std::min(sim, done_at_start + planned)});
+            return shown_before;
+        };
+        if (!opt.quiet) {
             progress = std::make_unique<Progress>(std::cerr, opt.log_format, stderr_is_tty(),
                                                   planned, done, opt.progress_every);
+            progress->event("start", {{"trials", std::to_string(planned)},
+                                      {"scenarios", std::to_string(models.size())},
+                                      {"threads", std::to_string(threads)},
+                                      {"output", json_string(opt.output)}});
+        }
         auto last_checkpoint = t0;
 
         auto checkpoint = [&] {
+            std::lock_guard<std::recursive_mutex> g(progress_mu);
             writer->checkpoint(total, next_block);
             writer.reset();
             publish_checkpoint(tmp, ckpt);
@@ -702,6 +809,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             return rule.relative ? se <= rule.se_below * std::abs(v) : se <= rule.se_below;
         };
         auto deliver = [&](const std::vector<BlockResult> &b) {
+            std::lock_guard<std::recursive_mutex> g(progress_mu);
             if (halted.load())
                 return; // beyond the stopping block
             writer->append(b);
@@ -724,7 +832,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                                             std::to_string(blocks_written) +
                                             " blocks (test hook RunOptions::fail_after_blocks)");
             if (progress)
-                progress->update(done);
+                progress->update(shown());
             const auto now = std::chrono::steady_clock::now();
             if (opt.checkpoint_every > 0 && next_block < end &&
                 std::chrono::duration<double>(now - last_checkpoint).count() >=
@@ -738,8 +846,12 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         };
 
         std::unique_ptr<LpFailure> failure;
+        std::optional<ProgressTicker> ticker;
+        if (progress)
+            ticker.emplace(*progress, progress_mu, probe, shown, ckpt.string());
         if (!comm) {
-            rep.alloc = pipeline(model, threads, {start, end, 1}, deliver, &halted, &failure);
+            rep.alloc =
+                pipeline(model, threads, {start, end, 1}, deliver, &halted, &failure, &probe);
         } else {
             // Rank 0 simulates blocks start, start + P, ...; before writing its own block b it
             // receives and writes the other ranks' blocks below b, so that every block is written
@@ -773,7 +885,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                     if (!stopped)
                         deliver(b);
                 },
-                &halted, &failure);
+                &halted, &failure, &probe);
             if (failure)
                 stopped = true; // rank 0's own block failed: write nothing after it
             if (!stopped && g_signal.load() == 0 && !halted.load())
@@ -784,6 +896,8 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                     if (!comm->receive(r, dims, incoming))
                         ended[static_cast<std::size_t>(r)] = 1;
         }
+
+        ticker.reset(); // the Progress is this thread's alone again
 
         auto rungs = [&] {
             RungCounts r;
