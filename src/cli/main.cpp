@@ -128,9 +128,11 @@ int main(int argc, char **argv) {
     std::optional<double> target_se;
     double checkpoint_every = 300, progress_every = 30;
     auto *run_config = run->add_option("config", config, "Config file (YAML)");
-    run->add_option("-o,--output", output,
-                    "Results file (default: results/<name>.h5; with --resume, the checkpoint's "
-                    "path without '.checkpoint')");
+    run->add_option(
+        "-o,--output", output,
+        "Results file (default: results/<config file stem>.h5, as scripts/run.sh names it; "
+        "with --resume, the checkpoint's "
+        "path without '.checkpoint')");
     auto trials_option = [&trials](const std::string &v) {
         std::uint64_t n = 0;
         const std::string why = parse_trial_count(v, n);
@@ -389,7 +391,11 @@ int main(int argc, char **argv) {
         }
         if (!shard_text.empty())
             std::sscanf(shard_text.c_str(), "%d/%d", &opt.shard_index, &opt.shard_count);
-        opt.output = output.empty() ? "results/" + m.name + ".h5" : output;
+        // The default output is named after the config file, as scripts/run.sh names it (the
+        // study's `name` may differ from the file name; a resumed run's comes from its checkpoint).
+        opt.output = output.empty()
+                         ? "results/" + std::filesystem::path(config).stem().string() + ".h5"
+                         : output;
         opt.threads = threads;
         opt.overwrite = overwrite;
         opt.quiet = quiet || !rank0;

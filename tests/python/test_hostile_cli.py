@@ -150,6 +150,16 @@ def cli_words(exe, config, work):
     for value in ("10k", "1.5", "2.5e-1", "5e9", "0", "-3", "1e", "_5", "1_"):
         refused(f"--trials {value}", [exe, "run", config, "-o", os.path.join(d, "x.h5"),
                                       "--trials", value], d, ["--trials", "whole number", value])
+    # Without -o the output is named after the config file, as scripts/run.sh names it (the
+    # study's `name` here is "tiny", the file "my_study.yaml").
+    shutil.copy(config, os.path.join(d, "my_study.yaml"))
+    os.makedirs(os.path.join(d, "results"))
+    rc, _, err, _ = run([exe, "run", "my_study.yaml", "-q", "--trials", "200"], cwd=d)
+    if rc != 0 or not os.path.exists(os.path.join(d, "results", "my_study.h5")):
+        fail("default output name", f"exit {rc}, results/: {os.listdir(os.path.join(d, 'results'))}"
+                                    f" {err.strip()[:300]}")
+    else:
+        print("ok   default output: results/my_study.h5 (the config file's stem)")
     for value, n in (("2e3", 2000), ("2.5E3", 2500), ("1_000", 1000), ("1e+3", 1000)):
         out = os.path.join(d, f"t{n}.h5")
         rc, _, err, _ = run([exe, "run", config, "-o", out, "-q", "--overwrite", "--trials", value])
