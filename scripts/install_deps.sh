@@ -18,6 +18,8 @@ PACKAGES=(
     python3-pip python3-setuptools python3-wheel python3-venv
     time
     clang-format
+    slurm-wlm munge
+    chromium fonts-dejavu-core
 )
 
 if [ "${CHOKEPOINT_SKIP_DEPS:-0}" = "1" ]; then

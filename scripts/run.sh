@@ -54,4 +54,9 @@ fi
 echo "== run.sh: plotting into $plots/"
 "$PY" scripts/plot_results.py "$out" --out "$plots"
 
+# The HTML report: one self-contained page next to the results (<stem>_report.html, docs/report.md).
+echo "== run.sh: writing the HTML report"
+report="$(PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m chokepoint report "$out")"
+
 echo "== run.sh: done: results in $out, plots in $plots/"
+echo "== run.sh: report: $report"

@@ -9,7 +9,9 @@
 Modules: chokepoint.reader (open_results and the classes it returns; everything it exports is
 also importable from chokepoint itself), chokepoint.plots (the figures of a results file;
 command line `chokepoint-plot FILE [--out DIR]`), chokepoint.sensitivity_plots (tornado and
-Sobol' charts; `chokepoint-plot-sensitivity FILE OUTDIR`). `python -m chokepoint` runs either.
+Sobol' charts; `chokepoint-plot-sensitivity FILE OUTDIR`), chokepoint.report (one self-contained
+HTML page of a results file; `chokepoint-report FILE [--out FILE.html]`). `python -m chokepoint`
+runs any of them.
 The file layout is docs/output-format.md. Needs h5py and numpy; the plots also matplotlib,
 `xarray()` also xarray and h5netcdf.
 """

@@ -2,15 +2,18 @@
 
     python -m chokepoint plot FILE [--out DIR]                 (= chokepoint-plot)
     python -m chokepoint plot-sensitivity FILE OUTDIR [...]    (= chokepoint-plot-sensitivity)
+    python -m chokepoint report FILE [--out FILE.html]         (= chokepoint-report)
     python -m chokepoint --version
 """
 
 import sys
 
-USAGE = ("usage: python -m chokepoint {plot,plot-sensitivity} ARGS...  (or --version)\n"
+USAGE = ("usage: python -m chokepoint {plot,plot-sensitivity,report} ARGS...  (or --version)\n"
          "  plot FILE [--out DIR]                     the figures of a results file (chokepoint-plot)\n"
          "  plot-sensitivity FILE OUTDIR [--top N] [--measure srrc|spearman]\n"
          "                                            tornado and Sobol' charts (chokepoint-plot-sensitivity)\n"
+         "  report FILE [--out FILE.html]             one self-contained HTML page of the results\n"
+         "                                            (chokepoint-report)\n"
          "  COMMAND --help                            that command's options\n")
 
 
@@ -29,6 +32,8 @@ def main(argv=None):
         from .plots import main as run
     elif cmd == "plot-sensitivity":
         from .sensitivity_plots import main as run
+    elif cmd == "report":
+        from .report import main as run
     else:
         print(f"python -m chokepoint: error: unknown command {cmd!r}\n{USAGE}", end="", file=sys.stderr)
         return 2

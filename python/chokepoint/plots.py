@@ -12,8 +12,11 @@ Writes into DIR (default: FILE's directory / <FILE stem>_plots/), for the baseli
   monthly*.png        fan chart of shortfall per month: median, 25-75 % and 5-95 % of trials
                       (summary monthly_shortfall_bands), and the mean
   chokepoints.png     facilities, (product, country) nodes and trade restrictions ranked by the
-                      share of trial-months in which they bind (top 15 each), with the unserved
-                      quantity in those months and its share of the chain's unserved demand
+                      unserved demand of their value chain in the months in which they bind (t,
+                      mean per trial, +-2 SE; files without it: by the share of trial-months in
+                      which they bind), top 12 each; constraints of one stage (product) with
+                      exactly the same statistics, which bind together, are one bar
+                      ("nd_conc @ 9 countries")
   stockouts*.png      stockpile depletion: share of trials whose stockpile has run out by month m,
                       for demands with a stockpile, and the share that never runs out
   risk.png            VaR and CVaR at 95 % and 99 % per demand, as % of expected demand, with
@@ -22,29 +25,46 @@ Writes into DIR (default: FILE's directory / <FILE stem>_plots/), for the baseli
   events*.png         EUD given each event fired vs. did not fire (+-2 SE), per demand: the
                       events that change it most
   regimes.png         EUD and P(short) in each regime (+-2 SE), when the study has >= 2 regimes
-  scenarios.png       EUD per demand in each scenario (+-2 SE), when the file has >= 2 scenarios;
-                      demands matched by id (a scenario may add or remove demands), and at each
-                      other scenario's bar its paired difference from the baseline (+-2 SE)
+  scenarios*.png      EUD per demand in each scenario (+-2 SE), when the file has >= 2 scenarios,
+                      one page per value chain (or group of small chains); demands matched by id
+                      (a scenario may add or remove demands), and at each other scenario's bar its
+                      paired difference from the baseline (+-2 SE; 0 at rounding level)
 and, from format 1.1 on, per scenario <s> (in run order, the baseline first):
   convergence_<s>.png the running EUD estimate (t) after each block of trials, with a +-2 SE band,
-                      against the trials done (log scale), one panel per demand with nonzero EUD;
-                      the stopping rule's outcome (root attributes stop_*) under the baseline's
+                      against the trials done (log scale), one small panel per demand with nonzero
+                      EUD, all in one figure; the stopping rule's outcome (root attributes stop_*)
+                      under the baseline's
   differences_<s>.png for each scenario other than the baseline, "scenario <s> minus baseline":
-                      per demand, the paired difference in EUD (t) and in P(short)
-                      (percentage points) with +-2 SE on common random numbers (diff_*_se) next to
-                      the +-2 SE two independent runs would give (diff_*_se_independent)
+                      one row of panels per value chain, each with its own scale, for the demands
+                      whose difference is not at rounding level: the paired difference in EUD (t)
+                      and in P(short) (percentage points) with +-2 SE on common random numbers
+                      (diff_*_se) next to the +-2 SE two independent runs would give
+                      (diff_*_se_independent). Not written when no demand differs beyond rounding
+                      (a note says so)
+
+With R > 1 replicates of a sampling design (run.sampler lhs or sobol), every "+-2 SE" above is
++-t SE instead, t the summary's ci95_t (Student t with R - 1 degrees of freedom: 2.26 for 10
+replicates), so that the bars still cover ~95 %; the figures say which.
+
   tornado_<s>_<demand>.png, sobol_<s>_<demand>.png
-                      when the scenario has a `sensitivity` / `sobol_indices` group: drawn by
-                      chokepoint.sensitivity_plots (plot_file), with this module's caption line
+                      when the scenario has a `sensitivity` / `sobol_indices` group, or stores its
+                      per-trial inputs (`trials/inputs`: Spearman tornado charts computed here):
+                      drawn by chokepoint.sensitivity_plots, with this module's caption line; an
+                      output with no defined value gets no chart
+A difference "at rounding level" is one whose size is at most 1e-9 of the demand's expected total
+want (or 1e-12 absolute): floating-point rounding of the monthly allocation, printed and drawn as 0.
 Many demands are split over several pages (exceedance_1.png, exceedance_2.png, ...).
 Prints the PNG paths written. Exit status 0 on success, 2 on bad input (also when one figure's
 data are malformed: the others are still written), 1 on other failures.
+Other code (chokepoint.report) uses Plotter(res) without a directory: the figures are then kept in
+memory as PNG bytes (Plotter.figures) instead of written.
 Needs h5py, numpy and matplotlib.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import re
@@ -68,8 +88,17 @@ PROG = "chokepoint-plot"
 PANELS_PER_PAGE = 12
 EVENT_PANELS_PER_PAGE = 6
 TOP_N = 15
+TOP_CHOKEPOINTS = 12
 TOP_EVENTS = 8
 CURVES_PER_PAGE = 8
+# Most bars on one page of scenarios*.png (demands x scenarios), and most panels of convergence_<s>.png.
+BARS_PER_PAGE = 64
+CONVERGENCE_PANELS = 30
+DPI = 110
+# A difference (scenario minus baseline) at most ROUNDING_REL of the demand's expected total want, or
+# at most ROUNDING_ABS, is floating-point rounding of the monthly allocation: shown as 0.
+ROUNDING_REL = 1e-9
+ROUNDING_ABS = 1e-12
 # Largest number of float32 values read at once for the monthly quantile bands (per demand), when
 # the file has no summary bands and they are computed here.
 MAX_MONTHLY_VALUES = 20_000_000
@@ -116,11 +145,156 @@ def pct(x, digits=1):
     return "n/a" if not np.isfinite(x) else f"{100 * float(x):.{digits}f}%"
 
 
+def short_list(names, width):
+    """"a, b, c" of as many names as fit `width` characters, then "+k more"."""
+    out = []
+    for i, nm in enumerate(names):
+        if out and len(", ".join(out + [nm])) > width:
+            return ", ".join(out) + f", +{len(names) - i} more"
+        out.append(nm)
+    return ", ".join(out)
+
+
+def at_rounding_level(x, total=1.0):
+    """True where |x| is at the level of floating-point rounding: at most ROUNDING_REL of `total`
+    (a demand's expected total want, t; 1 for a probability) or ROUNDING_ABS. NaN is never."""
+    x = np.abs(np.asarray(x, dtype=np.float64))
+    total = np.abs(np.nan_to_num(np.asarray(total, dtype=np.float64)))
+    return x <= np.maximum(ROUNDING_REL * total, ROUNDING_ABS)
+
+
+def round_to_zero(x, total=1.0):
+    """`x` with the values at rounding level (at_rounding_level) set to 0; NaN stays NaN."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.where(at_rounding_level(x, total), 0.0, x)
+
+
+def fmt_diff(v, se, unit, total=1.0, k=2.0):
+    """A difference and its +- k SE (k: Plotter.k), 0 at rounding level: "-0.013 ± 0.0074 t", "0 t"."""
+    v, se = float(round_to_zero(v, total)), float(round_to_zero(se, total))
+    if not np.isfinite(v):
+        return "n/a"
+    head = "0" if v == 0 else f"{v:+.3g}"
+    if se > 0:
+        return f"{head} ± {fmt_se(k * se)} {unit}"
+    return f"{head} {unit}" + ("" if np.isfinite(se) else " (SE not in the file)")
+
+
+def changed_demands(d, expected_demand):
+    """bool [demand] for a Scenario.differences() dict: True where the paired difference in EUD or
+    in P(short), or its paired standard error, is not at rounding level (EUD relative to the
+    demand's expected total want `expected_demand`, t; P(short) relative to 1). False for demands
+    the baseline lacks (NaN)."""
+    total = np.asarray(expected_demand, dtype=np.float64)
+    out = np.zeros(np.asarray(d["eud"]).size, dtype=bool)
+    for key, tot in (("eud", total), ("p_short", 1.0)):
+        for suffix in ("", "_se"):
+            if key + suffix in d:
+                x = np.asarray(d[key + suffix], dtype=np.float64)
+                out |= np.isfinite(x) & ~at_rounding_level(x, tot)
+    return out & np.isfinite(np.asarray(d["eud"], dtype=np.float64))
+
+
+def chain_of_demands(model, demands):
+    """([chain key per demand], {chain key: label}): the value chain (model product_chain, a
+    connected component of the recipe graph) of each demand's product, labelled by the products
+    demanded in it ("value chain of smco_magnet, co_refined"). Without the tables every demand is
+    in one chain, labelled "all demands"."""
+    prods = list(model.get("products", []))
+    dprod = model.get("demand_product")
+    chain = model.get("product_chain")
+    if dprod is None or chain is None or len(dprod) != len(demands):
+        return [0] * len(demands), {0: "all demands"}
+    keys, demanded = [], {}
+    for j in range(len(demands)):
+        p = int(dprod[j])
+        k = int(chain[p]) if 0 <= p < len(chain) else -1
+        keys.append(k)
+        name = prods[p] if 0 <= p < len(prods) else "?"
+        demanded.setdefault(k, [])
+        if name not in demanded[k]:
+            demanded[k].append(name)
+    return keys, {k: "value chain of " + ", ".join(v) for k, v in demanded.items()}
+
+
+def chokepoint_groups(summary, model, kind):
+    """The binding constraints of one kind ("facility", "node", "restriction") ranked for the
+    chokepoint chart and the report, constraints of one stage that bind together merged: a list of
+    dicts {"label", "members" (labels), "index" (first member), "month_share", "trial_share",
+    "unserved", "unserved_se", "unserved_share", "month_share_se"} (NaN for what the file lacks),
+    largest unserved demand while binding first (files without it: largest share of trial-months),
+    leaving out those that never bind. A stage is a facility's or node's product (a restriction's
+    covered products); members of one stage with exactly the same month share, trial share and
+    unserved demand are one group, labelled "nd_conc @ 9 countries" (nodes),
+    "nd_conc: 9 facilities" (facilities) or "3 restrictions" (restrictions)."""
+    def vec(name, n):
+        v = summary.get(f"{kind}_binding_{name}")
+        return np.asarray(v, dtype=np.float64) if v is not None else np.full(n, np.nan)
+
+    if kind == "facility":
+        ids = list(model.get("facilities", []))
+        fprod, fctry = model.get("facility_product"), model.get("facility_country")
+        prods = list(model.get("products", []))
+        stage = [prods[int(fprod[i])] if fprod is not None and 0 <= int(fprod[i]) < len(prods) else "?"
+                 for i in range(len(ids))]
+        where = [str(fctry[i]) if fctry is not None else "?" for i in range(len(ids))]
+        labels = [f"{f} ({stage[i]}@{where[i]})" if fprod is not None else f for i, f in enumerate(ids)]
+    elif kind == "node":
+        ids = list(model.get("nodes", []))
+        stage = [n.split("@", 1)[0] for n in ids]
+        where = [n.split("@", 1)[1] if "@" in n else "?" for n in ids]
+        labels = list(ids)
+    elif kind == "restriction":
+        ids = list(model.get("restrictions", []))
+        rp = model.get("restriction_products")
+        stage = [str(rp[i]) if rp is not None and i < len(rp) else "" for i in range(len(ids))]
+        where = list(ids)
+        labels = list(ids)
+    else:
+        raise ValueError(f"kind must be facility, node or restriction, not {kind!r}")
+    n = len(ids)
+    if n == 0 or f"{kind}_binding_month_share" not in summary:
+        return []
+    ms, ts = vec("month_share", n), vec("trial_share", n)
+    un, un_se, ush = vec("unserved", n), vec("unserved_se", n), vec("unserved_share", n)
+    ms_se = vec("month_share_se", n)
+    groups = {}
+    for i in range(n):
+        if not (ms[i] > 0):
+            continue
+        key = (stage[i], ms[i], ts[i] if np.isfinite(ts[i]) else None, un[i] if np.isfinite(un[i]) else None)
+        groups.setdefault(key, []).append(i)
+    out = []
+    for (stg, *_), members in groups.items():
+        i = members[0]
+        if len(members) == 1:
+            label = labels[i]
+        elif kind == "node":
+            label = f"{stg} @ {len(members)} countries"
+        elif kind == "facility":
+            label = f"{stg}: {len(members)} facilities"
+        else:
+            label = f"{len(members)} restrictions"
+        out.append({"label": label, "members": [ids[k] if kind == "facility" else where[k] for k in members]
+                    if len(members) > 1 else [], "index": i, "month_share": ms[i], "trial_share": ts[i],
+                    "unserved": un[i], "unserved_se": un_se[i], "unserved_share": ush[i],
+                    "month_share_se": ms_se[i]})
+    rank_by = "unserved" if np.isfinite(un).any() else "month_share"
+    out.sort(key=lambda g: -np.nan_to_num(g[rank_by], nan=-1.0))  # stable: ties keep the model order
+    return out
+
+
 class Plotter:
-    def __init__(self, res, outdir):
+    """The figures of one results file. Each plotting method draws its figures and hands them to
+    save(): with an output directory they are written there as PNG files (paths in `written`);
+    with outdir None they are kept in memory as (file name, PNG bytes) in `figures`."""
+
+    def __init__(self, res, outdir=None):
         self.res = res
         self.outdir = outdir
         self.written = []
+        self.figures = []
+        self.notes = []
         at = res.attrs
         self.n = int(at["trials"])
         self.horizon = int(at["horizon_months"])
@@ -138,6 +312,19 @@ class Plotter:
             f"{at.get('created_utc', '')}"
         )
         self.failed = []  # figures that could not be drawn (bad input); main() exits 2 after the others
+        # Error bars: +-2 SE from the trial variance; with R > 1 replicates of a design the
+        # headline SEs have R - 1 degrees of freedom, and the bars are +-t SE (the summary's
+        # ci95_t, 2.26 for 10 replicates) so that they still cover ~95 %.
+        sa = self.scen.summary_attrs
+        reps = int(sa.get("replicates", 1) or 1)
+        t = sa.get("ci95_t")
+        if reps > 1 and t is not None and np.isfinite(float(t)):
+            self.k, self.kl = float(t), f"{float(t):.2f}"
+        elif reps > 1:
+            from .report import t975  # files before format 1.3
+            self.k, self.kl = t975(reps - 1), f"{t975(reps - 1):.2f}"
+        else:
+            self.k, self.kl = 2.0, "2"
 
     @staticmethod
     def labels(model, demands):
@@ -177,23 +364,47 @@ class Plotter:
         return self.caption.replace(self.scen_caption, f"scenario: {name} (of {len(self.res.scenarios)})   ")
 
     # -- helpers -----------------------------------------------------------------------------
+    def note(self, message):
+        """A figure left out, and why: printed to stderr when writing files, kept in `notes`."""
+        self.notes.append(message)
+        if self.outdir is not None:
+            print(message, file=sys.stderr)
+
     def save(self, fig, name, note=None, top_inch=0.45, caption=None):
-        """Caption (and an optional note above it) at the bottom, title space at the top, write."""
-        h = fig.get_figheight()
-        lines = note.count("\n") + 1 if note else 0
-        fig.text(0.01, 0.08 / h, caption or self.caption, fontsize=7, color="0.35", ha="left", va="bottom")
+        """Caption (and an optional note above it) at the bottom, title space at the top, write.
+        Caption and note are wrapped to the figure's width."""
+        h, w = fig.get_figheight(), fig.get_figwidth()
+        width = max(60, int(w * 17))  # characters of 7-7.5 pt text per line, with a margin
+        cap = textwrap.fill(caption or self.caption, width, break_on_hyphens=False)
         if note:
-            fig.text(0.01, 0.26 / h, note, fontsize=7.5, color="0.2", ha="left", va="bottom")
-        bottom = (0.3 + 0.15 * lines) / h  # the caption needs about 0.3 inch, a note line 0.15
+            note = "\n".join(textwrap.fill(line, width, break_on_hyphens=False) for line in note.split("\n"))
+        cap_lines = cap.count("\n") + 1
+        lines = note.count("\n") + 1 if note else 0
+        fig.text(0.01, 0.08 / h, cap, fontsize=7, color="0.35", ha="left", va="bottom")
+        if note:
+            fig.text(0.01, (0.14 + 0.12 * cap_lines) / h, note, fontsize=7.5, color="0.2", ha="left", va="bottom")
+        # the caption needs about 0.18 inch a line and 0.12 more, a note line 0.15
+        bottom = (0.12 + 0.12 * cap_lines + 0.06 + 0.15 * lines) / h
         # top_inch is the room kept for the title (and a figure legend under it): keep the title out
         # of tight_layout (matplotlib >= 3.3 counts it too, which left a second title's height empty).
         if getattr(fig, "_suptitle", None) is not None:
             fig._suptitle.set_in_layout(False)
         fig.tight_layout(rect=(0, bottom, 1, 1 - top_inch / h))
-        path = os.path.join(self.outdir, name)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        self.written.append(path)
+        self.emit(fig, name)
+
+    def emit(self, fig, name, dpi=DPI):
+        """Write the finished figure to outdir/name, or keep its PNG bytes (outdir None); close it."""
+        try:
+            if self.outdir is None:
+                buf = io.BytesIO()
+                fig.savefig(buf, format="png", dpi=dpi)
+                self.figures.append((name, buf.getvalue()))
+            else:
+                path = os.path.join(self.outdir, name)
+                fig.savefig(path, dpi=dpi)
+                self.written.append(path)
+        finally:
+            plt.close(fig)
 
     def pages(self, items, per_page=PANELS_PER_PAGE):
         """Split panel indices into balanced pages of at most per_page."""
@@ -262,7 +473,7 @@ class Plotter:
         title = "Exceedance: P(total shortfall over the horizon > x), x in tonnes (log scale)"
         handles = [Line2D([], [], color="C0", lw=1.4, label="all trials")]
         if ex_x is not None:
-            handles.append(Patch(color="C1", alpha=0.35, label="summary's 101-point curve ± 2 SE"))
+            handles.append(Patch(color="C1", alpha=0.35, label=f"summary's 101-point curve ± {self.kl} SE"))
         handles += [Line2D([], [], color="C3", ls=":", lw=1, label="EUD (expected unserved demand)"),
                     Line2D([], [], color="0.5", ls="--", lw=0.8, label="P(shortfall > 0)")]
         for p, idx in enumerate(pg):
@@ -295,10 +506,10 @@ class Plotter:
                     gx, gp = ex_x[j], ex_p[j]
                     gse = ex_se[j] if ex_se is not None else np.zeros_like(gp)
                     pos = gp > 0
-                    lo = np.maximum(gp - 2 * gse, floor)
-                    hi = np.minimum(gp + 2 * gse, 1.0)
+                    lo = np.maximum(gp - self.k * gse, floor)
+                    hi = np.minimum(gp + self.k * gse, 1.0)
                     ax.fill_between(gx[pos], lo[pos], hi[pos], color="C1", alpha=0.25, lw=0, step="post",
-                                    label="summary curve ± 2 SE")
+                                    label=f"summary curve ± {self.kl} SE")
                     ax.plot(gx[pos], gp[pos], ".", color="C1", ms=2.5)
                 ax.set_yscale("log")
                 ax.set_ylim(floor, 1.05)
@@ -377,7 +588,7 @@ class Plotter:
         if bands is not None:
             title += ": median, 25-75 % and 5-95 % of trials, and mean" + note
         else:
-            title += ": mean ± 2 SE (no monthly quantiles in the file: run.store_monthly was false)"
+            title += f": mean ± {self.kl} SE (no monthly quantiles in the file: run.store_monthly was false)"
         pg = self.pages(range(len(self.demands)))
         for p, idx in enumerate(pg):
             fig, axes = self.grid(len(idx), title)
@@ -394,9 +605,9 @@ class Plotter:
                     ax.plot(months, b[:, 2], color="C0", lw=1.2)
                     top = max(top, float(b[:, 4].max(initial=0.0)))
                 elif se is not None:
-                    ax.fill_between(months, np.maximum(mean[j] - 2 * se[j], 0), mean[j] + 2 * se[j], color="C3",
+                    ax.fill_between(months, np.maximum(mean[j] - self.k * se[j], 0), mean[j] + self.k * se[j], color="C3",
                                     alpha=0.25, lw=0)
-                    top = max(top, float((mean[j] + 2 * se[j]).max(initial=0.0)))
+                    top = max(top, float((mean[j] + self.k * se[j]).max(initial=0.0)))
                 ax.plot(months, mean[j], color="C3", lw=1.5)
                 if top <= 0:
                     ax.text(0.5, 0.5, f"no shortfall in any month of {self.n} trials", ha="center",
@@ -410,7 +621,7 @@ class Plotter:
                             fontsize=7, color="0.3", bbox=dict(boxstyle="round", fc="white", ec="0.8"))
             handles = [Line2D([], [], color="C3", lw=1.5, label="mean")]
             if bands is None and se is not None:
-                handles.append(Patch(color="C3", alpha=0.25, label="mean ± 2 SE"))
+                handles.append(Patch(color="C3", alpha=0.25, label=f"mean ± {self.kl} SE"))
             if bands is not None:
                 handles = [Patch(color="C0", alpha=0.15, label="5-95 % of trials"),
                            Patch(color="C0", alpha=0.35, label="25-75 % of trials"),
@@ -423,81 +634,69 @@ class Plotter:
     def chokepoints(self):
         s = self.scen.summary
         m = self.res.model
-        panels = []
-        fac = list(m.get("facilities", []))
-        if fac and "facility_binding_month_share" in s:
-            fctry = m.get("facility_country")
-            fprod = m.get("facility_product")
-            prods = list(m.get("products", []))
-            labels = []
-            for i, f in enumerate(fac):
-                extra = []
-                if fprod is not None and prods and 0 <= int(fprod[i]) < len(prods):
-                    extra.append(prods[int(fprod[i])])
-                if fctry is not None:
-                    extra.append(str(fctry[i]))
-                labels.append(f"{f} ({'@'.join(extra)})" if extra else f)
-            panels.append(("Facilities", labels, "facility"))
-        nodes = list(m.get("nodes", []))
-        if nodes and "node_binding_month_share" in s:
-            panels.append(("(product, country) nodes", nodes, "node"))
-        restr = list(m.get("restrictions", []))
-        if restr and "restriction_binding_month_share" in s:
-            panels.append(("Trade restrictions (lanes, export controls)", restr, "restriction"))
+        kinds = (("Facilities", "facility"), ("(product, country) nodes", "node"),
+                 ("Trade restrictions (lanes, export controls)", "restriction"))
+        panels = [(what, kind, chokepoint_groups(s, m, kind)) for what, kind in kinds
+                  if len(m.get({"facility": "facilities", "node": "nodes", "restriction": "restrictions"}[kind], []))
+                  and f"{kind}_binding_month_share" in s]
         if not panels:
-            print("note: no facilities, nodes or binding shares in the file; chokepoints.png not written",
-                  file=sys.stderr)
+            self.note("note: no facilities, nodes or binding shares in the file; chokepoints.png not written")
             return
-        orders = []
-        for _, _, pre in panels:
-            ms = np.asarray(s[f"{pre}_binding_month_share"], dtype=np.float64)
-            orders.append([int(i) for i in np.argsort(-ms, kind="stable")[:TOP_N] if ms[i] > 0])
-        ratios = [max(2, len(o)) + 1.5 for o in orders]
-        fig, axes = plt.subplots(len(panels), 1, figsize=(11, 1.4 + 0.5 * sum(ratios)), squeeze=False,
+        by_unserved = all(f"{kind}_binding_unserved" in s for _, kind, _ in panels)  # (chokepoint_groups' order)
+        shown = [gs[:TOP_CHOKEPOINTS] for _, _, gs in panels]
+        ratios = [max(2, len(gs)) + 1.2 for gs in shown]
+        fig, axes = plt.subplots(len(panels), 1, figsize=(11, 1.5 + 0.34 * sum(ratios)), squeeze=False,
                                  gridspec_kw={"height_ratios": ratios})
-        fig.suptitle(f"Chokepoint ranking: share of trial-months in which each binds (%, top {TOP_N})\n"
-                     "labels: share of trials in which it binds; unserved demand of its value chain in those months\n"
-                     "(t, mean per trial) and its share of the chain's EUD (expected unserved demand); error bars ± 2 SE",
-                     fontsize=10)
-        for ax, (what, labels, pre), order in zip(axes[:, 0], panels, orders):
-            ms = np.asarray(s[f"{pre}_binding_month_share"], dtype=np.float64)
-            ms_se = self.summary(f"{pre}_binding_month_share_se")
-            trial_share = self.summary(f"{pre}_binding_trial_share")
-            unserved = self.summary(f"{pre}_binding_unserved")
-            ushare = self.summary(f"{pre}_binding_unserved_share")
-            ax.set_title(what, fontsize=10)
-            ax.set_xlabel("share of trial-months in which it binds (%)")
-            if not order:
+        if by_unserved:
+            fig.suptitle("Chokepoint ranking: unserved demand of the value chain in the months in which each "
+                         f"constraint binds\n(t, mean per trial, ± {self.kl} SE; top {TOP_CHOKEPOINTS}). Constraints of one "
+                         "stage that bind together (exactly the same statistics) are one bar.\n"
+                         "labels: share of trial-months and of trials in which it binds; share of the chain's "
+                         "expected unserved demand (EUD)", fontsize=10)
+        else:
+            fig.suptitle(f"Chokepoint ranking: share of trial-months in which each binds (%, ± {self.kl} SE; top "
+                         f"{TOP_CHOKEPOINTS})\nconstraints of one stage that bind together are one bar", fontsize=10)
+        for ax, (what, kind, groups), gs in zip(axes[:, 0], panels, shown):
+            rest = len(groups) - len(gs)
+            ax.set_title(what + (f" ({rest} more bind, not shown)" if rest > 0 else ""), fontsize=10)
+            if not gs:
                 ax.text(0.5, 0.5, f"none binds in any month of any of {self.n} trials", ha="center",
                         va="center", transform=ax.transAxes)
                 ax.set_yticks([])
                 ax.set_xticks([])
                 continue
-            y = np.arange(len(order))
-            xerr = 200 * ms_se[order] if ms_se is not None else None
-            ax.barh(y, 100 * ms[order], xerr=xerr, color="C1", height=0.6,
-                    error_kw=dict(ecolor="0.3", lw=0.8, capsize=2))
+            y = np.arange(len(gs))
+            if by_unserved:
+                val = np.array([np.nan_to_num(g["unserved"]) for g in gs])
+                err = np.array([self.k * np.nan_to_num(g["unserved_se"]) for g in gs])
+                ax.set_xlabel("unserved demand of its value chain while it binds (t, mean per trial)")
+                text = [f" {fmt_t(v)} t" for v in val]
+            else:
+                val = np.array([100 * g["month_share"] for g in gs])
+                err = np.array([200 * np.nan_to_num(g["month_share_se"]) for g in gs])
+                ax.set_xlabel("share of trial-months in which it binds (%)")
+                text = [f" {v:.2f}%" for v in val]
+            ax.barh(y, val, xerr=err, color="C1", height=0.6, error_kw=dict(ecolor="0.3", lw=0.8, capsize=2))
             names = []
-            for i in order:
-                extra = []
-                if trial_share is not None:
-                    extra.append(f"trials {100 * trial_share[i]:.1f}%")
-                if unserved is not None:
-                    u = f"unserved {fmt_t(unserved[i])} t"
-                    if ushare is not None:
-                        u += f" = {100 * ushare[i]:.0f}% of chain EUD"
-                    extra.append(u)
-                names.append(f"{labels[i]}\n{', '.join(extra)}" if extra else labels[i])
+            for g in gs:
+                label = g["label"]
+                if g["members"]:
+                    label += f" ({short_list(g['members'], 55)})"
+                extra = [f"binds in {100 * g['month_share']:.1f}% of trial-months"]
+                if np.isfinite(g["trial_share"]):
+                    extra.append(f"{100 * g['trial_share']:.1f}% of trials")
+                if by_unserved and np.isfinite(g["unserved_share"]):
+                    extra.append(f"{100 * g['unserved_share']:.0f}% of chain EUD")
+                names.append(f"{label}\n{', '.join(extra)}")
             ax.set_yticks(y)
             ax.set_yticklabels(names, fontsize=7)
-            ax.set_ylim(max(len(order), 2) - 0.5, -0.5)
-            for yi, i in zip(y, order):
-                ax.text(100 * ms[i] + (0 if xerr is None else xerr[yi]), yi, f" {100 * ms[i]:.2f}%",
-                        va="center", fontsize=7)
-            right = 100 * ms[order] + (0 if xerr is None else xerr)
-            ax.set_xlim(0, float(right.max()) * 1.2)
+            ax.set_ylim(max(len(gs), 2) - 0.5, -0.5)
+            for yi in y:
+                ax.text(val[yi] + err[yi], yi, text[yi], va="center", fontsize=7)
+            right = float(np.max(val + err, initial=0.0))
+            ax.set_xlim(0, right * 1.2 if right > 0 else 1.0)
             ax.grid(True, axis="x", alpha=0.3)
-        self.save(fig, "chokepoints.png", top_inch=0.8)
+        self.save(fig, "chokepoints.png", top_inch=0.95 if by_unserved else 0.6)
 
     def stockpile_demands(self):
         m = self.res.model
@@ -512,12 +711,11 @@ class Plotter:
     def stockouts(self):
         t = self.scen.trials
         if "stockout_month" not in t:
-            print("note: no stockout_month in the file; stockouts.png not written", file=sys.stderr)
+            self.note("note: no stockout_month in the file; stockouts.png not written")
             return
         with_sp = self.stockpile_demands()
         if not with_sp:
-            print("note: no demand has a stockpile (/model/demand_has_stockpile); stockouts.png not written",
-                  file=sys.stderr)
+            self.note("note: no demand has a stockpile (/model/demand_has_stockpile); stockouts.png not written")
             return
         so = np.asarray(t["stockout_month"])
         smin = np.asarray(t["stockpile_min"], dtype=np.float64) if "stockpile_min" in t else None
@@ -526,7 +724,7 @@ class Plotter:
         for p, idx in enumerate(pg):
             fig, (ax, tx) = plt.subplots(1, 2, figsize=(14, 5.6), gridspec_kw={"width_ratios": [1.6, 1]})
             fig.suptitle("Stockpile depletion: share of trials in which the stockpile has run out by the end of "
-                         "month m (%, ± 2 SE band)", fontsize=11)
+                         f"month m (%, ± {self.kl} SE band)", fontsize=11)
             rows = []
             top = 0.0
             for k, j in enumerate(idx):
@@ -538,9 +736,9 @@ class Plotter:
                 color = f"C{k % 10}"
                 ax.step(months, 100 * cum, where="post", color=color, lw=1.6,
                         label=f"{self.demands[j]}: never runs out in {pct(never)}")
-                ax.fill_between(months, 100 * np.maximum(cum - 2 * se, 0), 100 * np.minimum(cum + 2 * se, 1),
+                ax.fill_between(months, 100 * np.maximum(cum - self.k * se, 0), 100 * np.minimum(cum + self.k * se, 1),
                                 step="post", color=color, alpha=0.15, lw=0)
-                top = max(top, float(np.max(100 * np.minimum(cum + 2 * se, 1), initial=0.0)))
+                top = max(top, float(np.max(100 * np.minimum(cum + self.k * se, 1), initial=0.0)))
                 first = self.month_name(int(out.min())) if out.size else "-"
                 med = self.month_name(int(np.floor(np.median(out)))) if out.size else "-"
                 lowest = fmt_t(np.quantile(smin[:, j], 0.05)) if smin is not None else "n/a"
@@ -595,14 +793,14 @@ class Plotter:
                     err[:, 2 * a, 0] = var[:, a] - lo[:, k[0]]
                     err[:, 2 * a, 1] = hi[:, k[0]] - var[:, a]
             if cse is not None:
-                err[:, 2 * a + 1, 0] = 2 * cse[:, a]
-                err[:, 2 * a + 1, 1] = 2 * cse[:, a]
+                err[:, 2 * a + 1, 0] = self.k * cse[:, a]
+                err[:, 2 * a + 1, 1] = self.k * cse[:, a]
         return vals, err, labels
 
     def risk(self):
         got = self.var_cvar()
         if got is None:
-            print("note: no var/cvar in the file; risk.png not written", file=sys.stderr)
+            self.note("note: no var/cvar in the file; risk.png not written")
             return
         vals, err, labels = got
         ed = self.expected_demand()
@@ -612,7 +810,7 @@ class Plotter:
         fig, ax = plt.subplots(figsize=(11, max(4.5, 2.1 + 0.55 * D)))
         fig.suptitle("Tail risk of total shortfall over the horizon, as % of the demand's expected total want\n"
                      "VaR = quantile (error bar: its 95% distribution-free CI); CVaR = mean of the worst trials "
-                     "(error bar: ± 2 SE)", fontsize=10)
+                     f"(error bar: ± {self.kl} SE)", fontsize=10)
         k = len(labels)
         h = 0.8 / k
         colors = ["#9ecae1", "#3182bd", "#fdae6b", "#e6550d"]
@@ -663,16 +861,16 @@ class Plotter:
             if eud is None or eud_se is None:
                 r.append("n/a")
             else:
-                r.append(f"{fmt_t(eud[j])} ± {fmt_se(2 * eud_se[j])}" if eud_se[j] > 0 else fmt_t(eud[j]))
+                r.append(f"{fmt_t(eud[j])} ± {fmt_se(self.k * eud_se[j])}" if eud_se[j] > 0 else fmt_t(eud[j]))
             if ps is None or ps_se is None:
                 r.append("n/a")
             else:
-                r.append(f"{pct(ps[j])} ± {pct(2 * ps_se[j])}" if ps_se[j] > 0 else pct(ps[j]))
+                r.append(f"{pct(ps[j])} ± {pct(self.k * ps_se[j])}" if ps_se[j] > 0 else pct(ps[j]))
             for i in range(len(labels)):
                 r.append(with_ci(vals[j, i], err[j, i], se_style=(i % 2 == 1)))
             rows.append(r)
-        cols = ["demand", "expected\nwant (t)", "EUD (t)\n± 2 SE", "P(short)\n± 2 SE"]
-        cols += [f"{lab} (t)\n" + ("± 2 SE" if i % 2 else "[95% CI]") for i, lab in enumerate(labels)]
+        cols = ["demand", "expected\nwant (t)", f"EUD (t)\n± {self.kl} SE", f"P(short)\n± {self.kl} SE"]
+        cols += [f"{lab} (t)\n" + (f"± {self.kl} SE" if i % 2 else "[95% CI]") for i, lab in enumerate(labels)]
         fig, ax = plt.subplots(figsize=(13, max(2.5, 1.2 + 0.27 * (D + 2))))
         ax.axis("off")
         fig.suptitle("Risk table: total shortfall over the horizon per demand (t); EUD = expected unserved demand, "
@@ -698,7 +896,7 @@ class Plotter:
         ev = list(self.res.model.get("events", []))
         need = ("eud_given_event", "eud_given_no_event", "event_fired_share")
         if not ev or any(k not in s for k in need):
-            print("note: no events or no conditional EUD in the file; events.png not written", file=sys.stderr)
+            self.note("note: no events or no conditional EUD in the file; events.png not written")
             return
         g, ng = self.summary("eud_given_event"), self.summary("eud_given_no_event")
         gse = self.summary("eud_given_event_se")
@@ -717,7 +915,7 @@ class Plotter:
         which = (f"the {top_k} events that change it most" if top_k < int(contrast.sum())
                  else "every event that fired in some but not all trials")
         title = ("Expected unserved demand over the horizon (t) given that an event fired vs. did not fire "
-                 f"(± 2 SE)\nper demand, {which} (label: share of trials in which it fired).\n"
+                 f"(± {self.kl} SE)\nper demand, {which} (label: share of trials in which it fired).\n"
                  "Events that share a regime fire together: a difference is an association, not necessarily "
                  "the event's own effect")
         foot = []
@@ -751,18 +949,18 @@ class Plotter:
                     ax.set_xticks([])
                     continue
                 y = np.arange(len(order))
-                ax.barh(y - 0.2, g[order, j], height=0.38, xerr=2 * gse[order, j], color="C3",
+                ax.barh(y - 0.2, g[order, j], height=0.38, xerr=self.k * gse[order, j], color="C3",
                         label="event fired", error_kw=dict(ecolor="0.25", lw=0.7, capsize=2))
-                ax.barh(y + 0.2, ng[order, j], height=0.38, xerr=2 * ngse[order, j], color="C0",
+                ax.barh(y + 0.2, ng[order, j], height=0.38, xerr=self.k * ngse[order, j], color="C0",
                         label="did not fire", error_kw=dict(ecolor="0.25", lw=0.7, capsize=2))
-                for yy, v, e in ((y - 0.2, g[order, j], 2 * gse[order, j]), (y + 0.2, ng[order, j], 2 * ngse[order, j])):
+                for yy, v, e in ((y - 0.2, g[order, j], self.k * gse[order, j]), (y + 0.2, ng[order, j], self.k * ngse[order, j])):
                     for a, b, c in zip(yy, v, e):
                         ax.text(b + c, a, f" {fmt_t(b)}", va="center", fontsize=6, color="0.25")
                 ax.set_yticks(y)
                 ax.set_yticklabels([f"{ev[i]} ({pct(fired[i], 0)})" for i in order], fontsize=7)
                 ax.set_ylim(len(order) - 0.5, -0.5)
-                right = float(np.max(np.concatenate((g[order, j] + 2 * gse[order, j],
-                                                     ng[order, j] + 2 * ngse[order, j]))))
+                right = float(np.max(np.concatenate((g[order, j] + self.k * gse[order, j],
+                                                     ng[order, j] + self.k * ngse[order, j]))))
                 ax.set_xlim(0, right * 1.15 if right > 0 else 1)
                 ax.grid(True, axis="x", alpha=0.3)
                 ax.legend(fontsize=7, loc="lower right")
@@ -772,10 +970,10 @@ class Plotter:
         s = self.scen.summary
         rg = list(self.res.model.get("regimes", []))
         if len(rg) < 2:
-            print(f"note: {len(rg)} regime(s) in the study; regimes.png not written", file=sys.stderr)
+            self.note(f"note: {len(rg)} regime(s) in the study; regimes.png not written")
             return
         if "eud_by_regime" not in s:
-            print("note: no eud_by_regime in the file; regimes.png not written", file=sys.stderr)
+            self.note("note: no eud_by_regime in the file; regimes.png not written")
             return
         eud, eud_se = self.summary("eud_by_regime"), self.summary("eud_by_regime_se")
         ps, ps_se = self.summary("p_short_by_regime"), self.summary("p_short_by_regime_se")
@@ -784,7 +982,7 @@ class Plotter:
         D, G = len(self.demands), len(rg)
         fig, axes = plt.subplots(1, 2, figsize=(13, max(4.5, 2.2 + 0.18 * D * G)), sharey=True)
         fig.suptitle("By regime: EUD over the horizon (% of the demand's expected total want over all trials) and "
-                     "P(short in any month) (%), ± 2 SE", fontsize=10)
+                     f"P(short in any month) (%), ± {self.kl} SE", fontsize=10)
         y = np.arange(D)
         h = 0.8 / G
         for ax, val, se, xlabel in ((axes[0], eud / ed[None, :] if eud is not None else None,
@@ -810,6 +1008,36 @@ class Plotter:
                    title_fontsize=8)
         self.save(fig, "regimes.png", top_inch=0.95)
 
+    def product_chains(self):
+        """{product: value chain label} of the baseline's model (chain_of_demands' labels)."""
+        m = self.res.model
+        prods, chain = list(m.get("products", [])), m.get("product_chain")
+        keys, labels = chain_of_demands(m, self.demands)
+        if chain is None or not prods:
+            return {}
+        by_key = {int(chain[int(p)]): labels[k] for p, k in zip(m.get("demand_product", []), keys)}
+        return {p: by_key.get(int(chain[i]), f"value chain of {p}") for i, p in enumerate(prods)}
+
+    def demand_chain_labels(self, sc, demands):
+        """The value chain label of each of scenario `sc`'s demands, by its product's chain in the
+        baseline (a product only the scenario has: its own chain)."""
+        model = sc.model if list(sc.model.get("demands", [])) == list(demands) else {}
+        prods, dprod = list(model.get("products", [])), model.get("demand_product")
+        if dprod is None or not prods:
+            if list(demands) == self.demands:
+                model = self.res.model
+                prods, dprod = list(model.get("products", [])), model.get("demand_product")
+            if dprod is None or not prods:
+                return ["all demands"] * len(demands)
+        chains = self.product_chains()
+        if not chains:  # no /model/product_chain (files before it): one group
+            return ["all demands"] * len(demands)
+        out = []
+        for j in range(len(demands)):
+            p = prods[int(dprod[j])] if 0 <= int(dprod[j]) < len(prods) else "?"
+            out.append(chains.get(p, f"value chain of {p}"))
+        return out
+
     def scenarios(self):
         names = list(self.res.scenarios)
         if len(names) < 2:
@@ -817,6 +1045,7 @@ class Plotter:
         # Rows: the baseline's demands, then demands only some scenarios have (matched by id: a
         # scenario may add or remove demands, so its arrays need not line up with the baseline's).
         rows, short = list(self.demands), list(self.demand_short)
+        chain = self.demand_chain_labels(self.scen, self.demands)
         per = {}
         for nm in names:
             sc = self.res.scenarios[nm]
@@ -825,67 +1054,84 @@ class Plotter:
                 eud = np.asarray(sc.summary["eud"], dtype=np.float64)
                 se = np.asarray(sc.summary["eud_se"], dtype=np.float64)
             except ChokepointFormatError as e:
-                print(f"note: scenario {nm}: {e}; left out of scenarios.png", file=sys.stderr)
+                self.note(f"note: scenario {nm}: {e}; left out of scenarios.png")
                 continue
             if len(dem) != eud.size:
-                print(f"note: scenario {nm}: {eud.size} EUD values for {len(dem)} demands; left out of "
-                      "scenarios.png", file=sys.stderr)
+                self.note(f"note: scenario {nm}: {eud.size} EUD values for {len(dem)} demands; left out of "
+                          "scenarios.png")
                 continue
             diff = sc.differences() if nm != "baseline" and sc.has_differences else None
             per[nm] = (dem, eud, se, self.expected_demand(sc), diff)
-            for d, lab in zip(dem, sh):
+            for d, lab, ch in zip(dem, sh, self.demand_chain_labels(sc, dem)):
                 if d not in rows:
                     rows.append(d)
                     short.append(lab)
+                    chain.append(ch)
         shown = [nm for nm in names if nm in per]
-        D, S = len(rows), max(1, len(shown))
-        fig, ax = plt.subplots(figsize=(12, max(4.5, 2.4 + 0.22 * D * S)))
-        fig.suptitle("Scenario comparison: expected unserved demand over the horizon per demand\n"
-                     "(% of the demand's expected total want in that scenario, ± 2 SE; at each bar: EUD in t and, "
-                     "for the other scenarios, the paired\ndifference from the baseline ± 2 SE on common random "
-                     "numbers (Δ, t; scenario minus baseline); differences_<scenario>.png shows them)", fontsize=10)
-        y = np.arange(D)
-        h = 0.8 / S
-        top = 0.0
-        for k, nm in enumerate(shown):
-            dem, eud, se, ed, diff = per[nm]
-            pos = {d: j for j, d in enumerate(dem)}
-            yy = y - 0.4 + h * (k + 0.5)
-            v, e = np.full(D, np.nan), np.full(D, np.nan)
-            for r, d in enumerate(rows):
-                if d in pos:
-                    j = pos[d]
-                    v[r] = 100 * np.nan_to_num(eud[j] / ed[j])
-                    e[r] = 200 * np.nan_to_num(se[j] / ed[j])
-            have = np.isfinite(v)
-            ax.barh(yy[have], v[have], height=h * 0.95, xerr=e[have], color=f"C{k % 10}", label=nm,
-                    error_kw=dict(ecolor="0.25", lw=0.7, capsize=1.5))
-            for r, d in enumerate(rows):
-                if d not in pos:
-                    ax.text(0, yy[r], f"  not in {nm}", va="center", fontsize=6, color="0.45")
-                    continue
-                j = pos[d]
-                txt = f" {fmt_t(eud[j])} t"
-                if diff is not None:
-                    dv, dse = diff["eud"][j], diff.get("eud_se", np.full(len(dem), np.nan))[j]
-                    if not np.isfinite(dv):
-                        txt += "   (not in the baseline)"
-                    elif dv == 0 and not dse > 0:
-                        txt += "   Δ 0 (same in every trial)" if eud[j] > 0 else ""
-                    else:
-                        txt += f"   Δ {dv:+.3g} ± {fmt_se(2 * dse)} t" if np.isfinite(dse) else f"   Δ {dv:+.3g} t"
-                ax.text(v[r] + e[r], yy[r], txt, va="center", fontsize=6, color="0.25")
-            top = max(top, float(np.nanmax(np.where(have, v + e, 0.0), initial=0.0)))
-        ax.set_yticks(y)
-        ax.set_yticklabels(short, fontsize=7)
-        ax.set_ylim(D - 0.5, -0.5)
-        ax.set_xlim(0, max(top * 1.45, 1e-3))
-        ax.set_xlabel("EUD over the horizon (% of expected demand)")
-        ax.grid(True, axis="x", alpha=0.3)
-        fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=min(S, 6), fontsize=8, frameon=False,
-                   bbox_to_anchor=(0.5, 1 - 0.75 / fig.get_figheight()), title="scenario", title_fontsize=8)
-        self.save(fig, "scenarios.png", top_inch=1.2,
-                  caption=self.caption.replace(self.scen_caption, f"scenarios: {', '.join(names)}   "))
+        S = max(1, len(shown))
+        # Pages: whole value chains while they fit BARS_PER_PAGE bars (a larger chain is split).
+        per_page = max(1, BARS_PER_PAGE // S)
+        blocks = []
+        for ch in dict.fromkeys(chain):
+            members = [r for r in range(len(rows)) if chain[r] == ch]
+            blocks += [members[i : i + per_page] for i in range(0, len(members), per_page)]
+        pages = []
+        for block in blocks:
+            if pages and len(pages[-1]) + len(block) <= per_page:
+                pages[-1] += block
+            else:
+                pages.append(list(block))
+        caption = self.caption.replace(self.scen_caption, f"scenarios: {', '.join(names)}   ")
+        for p, idx in enumerate(pages):
+            D = len(idx)
+            fig, ax = plt.subplots(figsize=(12, max(4.5, 2.6 + 0.19 * D * S)))
+            chains = list(dict.fromkeys(chain[r].replace("value chain of ", "") for r in idx))
+            fig.suptitle("Scenario comparison: expected unserved demand over the horizon per demand "
+                         f"(value chain{'s' if len(chains) > 1 else ''} of {'; '.join(chains)})\n"
+                         f"(% of the demand's expected total want in that scenario, ± {self.kl} SE; at each bar: EUD in t and, "
+                         f"for the other scenarios, the paired\ndifference from the baseline ± {self.kl} SE on common random "
+                         "numbers (Δ, t; scenario minus baseline, 0 at rounding level))", fontsize=10)
+            y = np.arange(D)
+            h = 0.8 / S
+            top = 0.0
+            for k, nm in enumerate(shown):
+                dem, eud, se, ed, diff = per[nm]
+                pos = {d: j for j, d in enumerate(dem)}
+                yy = y - 0.4 + h * (k + 0.5)
+                v, e = np.full(D, np.nan), np.full(D, np.nan)
+                for i, r in enumerate(idx):
+                    if rows[r] in pos:
+                        j = pos[rows[r]]
+                        v[i] = 100 * np.nan_to_num(eud[j] / ed[j])
+                        e[i] = 200 * np.nan_to_num(se[j] / ed[j])
+                have = np.isfinite(v)
+                ax.barh(yy[have], v[have], height=h * 0.95, xerr=e[have], color=f"C{k % 10}", label=nm,
+                        error_kw=dict(ecolor="0.25", lw=0.7, capsize=1.5))
+                for i, r in enumerate(idx):
+                    if rows[r] not in pos:
+                        ax.text(0, yy[i], f"  not in {nm}", va="center", fontsize=6, color="0.45")
+                        continue
+                    j = pos[rows[r]]
+                    txt = f" {fmt_t(eud[j])} t"
+                    if diff is not None:
+                        dv, dse = diff["eud"][j], diff.get("eud_se", np.full(len(dem), np.nan))[j]
+                        if not np.isfinite(dv):
+                            txt += "   (not in the baseline)"
+                        else:
+                            txt += "   Δ " + fmt_diff(dv, dse, "t", ed[j], k=self.k)
+                    ax.text(v[i] + e[i], yy[i], txt, va="center", fontsize=6, color="0.25")
+                top = max(top, float(np.nanmax(np.where(have, v + e, 0.0), initial=0.0)))
+            ax.set_yticks(y)
+            ax.set_yticklabels([short[r] for r in idx], fontsize=7)
+            ax.set_ylim(D - 0.5, -0.5)
+            ax.set_xlim(0, max(top * 1.45, 1e-3))
+            ax.set_xlabel("EUD over the horizon (% of expected demand)")
+            ax.grid(True, axis="x", alpha=0.3)
+            fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=min(S, 6), fontsize=8,
+                       frameon=False, bbox_to_anchor=(0.5, 1 - 0.75 / fig.get_figheight()), title="scenario",
+                       title_fontsize=8)
+            self.save(fig, self.paged_name("scenarios", p, len(pages)), top_inch=1.0 + 0.2 * math.ceil(S / 6),
+                      caption=caption)
 
     # -- format 1.1: convergence, paired differences, sensitivity --------------------------------
     def stop_note(self):
@@ -902,8 +1148,7 @@ class Plotter:
     def convergence(self):
         for nm, sc in self.res.scenarios.items():
             if not sc.has_convergence:
-                print(f"note: scenario {nm}: no convergence group in the file; convergence_{nm}.png not written",
-                      file=sys.stderr)
+                self.note(f"note: scenario {nm}: no convergence group in the file; convergence_{nm}.png not written")
                 continue
             try:
                 c = sc.convergence()
@@ -917,14 +1162,28 @@ class Plotter:
             self.convergence_one(nm, sc, c, labels)
 
     def convergence_one(self, nm, sc, c, labels):
+        """convergence_<nm>.png: one small panel per demand with nonzero EUD, all in one figure (the
+        CONVERGENCE_PANELS least converged, by final relative SE, when there are more)."""
         tr = np.asarray(c["trials"], dtype=np.float64)
         eud, se = c["eud"], c["eud_se"]
         K, D = eud.shape
         shown = [j for j in range(D) if K and np.nanmax(np.abs(eud[:, j]), initial=0.0) > 0]
         quiet = [c["demand"][j] for j in range(D) if j not in shown]
+        if not shown:
+            self.note(f"note: scenario {nm}: no demand is short in any of {self.n} trials (EUD 0 after every "
+                      f"block); convergence_{_safe(nm)}.png not written")
+            return
+        left_out = []
+        if len(shown) > CONVERGENCE_PANELS:
+            rel = [np.nan_to_num(se[-1, j] / abs(eud[-1, j]), nan=np.inf) if eud[-1, j] else np.inf for j in shown]
+            keep = sorted(shown[i] for i in np.argsort(rel, kind="stable")[::-1][:CONVERGENCE_PANELS])
+            left_out = [c["demand"][j] for j in shown if j not in keep]
+            shown = keep
         foot = []
         if quiet:
-            foot.append(textwrap.fill("EUD 0 after every block (not shown): " + ", ".join(quiet), 200))
+            foot.append("EUD 0 after every block (not shown): " + ", ".join(quiet))
+        if left_out:
+            foot.append(f"{len(left_out)} demands with a smaller relative SE not shown: " + ", ".join(left_out))
         reps = int(sc.summary_attrs.get("replicates", 1) or 1)
         if reps > 1:
             foot.append(f"standard errors from the spread of the {reps} replicate means (summary se_method)")
@@ -932,62 +1191,53 @@ class Plotter:
             foot.append(self.stop_note())
         note = "\n".join(foot) or None
         title = (f"Convergence, scenario {nm}: running estimate of expected unserved demand (EUD) over the horizon "
-                 "(t)\nafter each block of trials, with its ± 2 SE band")
-        if not shown:
-            fig, ax = plt.subplots(figsize=(10, 3.2))
-            fig.suptitle(title, fontsize=10)
-            ax.axis("off")
-            ax.text(0.5, 0.5, f"no demand is short in any of {self.n} trials: EUD 0 after every block",
-                    ha="center", va="center")
-            self.save(fig, f"convergence_{_safe(nm)}.png", note=note, top_inch=0.7, caption=self.caption_for(nm))
-            return
-        pg = self.pages(shown)
-        for p, idx in enumerate(pg):
-            fig, axes = self.grid(len(idx), title, panel_h=3.3)
-            fig.suptitle(title, fontsize=10)
-            for ax, j in zip(axes, idx):
-                y, s2 = eud[:, j], 2 * np.nan_to_num(se[:, j], nan=np.nan)
-                lo, hi = np.maximum(y - s2, 0.0), y + s2
-                fin = np.isfinite(lo) & np.isfinite(hi)
-                ax.fill_between(tr, np.where(fin, lo, np.nan), np.where(fin, hi, np.nan), color="C0", alpha=0.2,
-                                lw=0)
-                ax.plot(tr, y, "-o", color="C0", lw=1.3, ms=2.5 if K <= 60 else 0)
-                ax.axhline(y[-1], color="C3", ls="--", lw=0.9)
-                ax.set_xscale("log")
-                if K == 1 or tr[0] == tr[-1]:
-                    ax.set_xlim(tr[0] / 2, tr[0] * 2)
-                else:
-                    ax.set_xlim(tr[0] / 1.15, tr[-1] * 1.15)
-                ax.xaxis.set_major_locator(FixedLocator(log_ticks(tr[0], tr[-1])))
-                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-                ax.xaxis.set_minor_formatter(NullFormatter())
-                top = float(np.nanmax(np.where(fin, hi, y), initial=0.0))
-                ax.set_ylim(0, top * 1.12 if top > 0 else 1)
-                fse = se[-1, j]
-                if np.isfinite(fse):
-                    setxt = f"SE {fmt_se(fse)} t" + (f" = {100 * fse / y[-1]:.1f}%" if y[-1] > 0 else "")
-                else:
-                    setxt = "SE not available"
-                ax.set_title(f"{labels[j]}\nfinal EUD {fmt_t(y[-1])} t, {setxt} after {int(tr[-1]):,} trials",
-                             fontsize=9)
-                ax.set_xlabel("trials done (log scale)")
-                ax.set_ylabel("EUD over the horizon (t)")
-                ax.grid(True, which="major", alpha=0.3)
-            handles = [Line2D([], [], color="C0", lw=1.3, marker="o", ms=2.5, label="running EUD after each block"),
-                       Patch(color="C0", alpha=0.2, label="± 2 SE"),
-                       Line2D([], [], color="C3", ls="--", lw=0.9, label="final estimate (the summary's EUD)")]
-            fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8, frameon=False,
-                       bbox_to_anchor=(0.5, 1 - 0.5 / fig.get_figheight()))
-            self.save(fig, self.paged_name(f"convergence_{_safe(nm)}", p, len(pg)), note=note, top_inch=0.8,
-                      caption=self.caption_for(nm))
+                 f"(t)\nafter each block of trials, with its ± {self.kl} SE band, one panel per demand")
+        k = len(shown)
+        ncols = 1 if k == 1 else 2 if k <= 4 else 3 if k <= 9 else 4 if k <= 16 else 5
+        fig, axes = self.grid(k, title, ncols=ncols, panel_h=2.3, panel_w=3.1)
+        fig.suptitle(title, fontsize=10)
+        for ax, j in zip(axes, shown):
+            y, s2 = eud[:, j], self.k * np.nan_to_num(se[:, j], nan=np.nan)
+            lo, hi = np.maximum(y - s2, 0.0), y + s2
+            fin = np.isfinite(lo) & np.isfinite(hi)
+            ax.fill_between(tr, np.where(fin, lo, np.nan), np.where(fin, hi, np.nan), color="C0", alpha=0.2, lw=0)
+            ax.plot(tr, y, "-o", color="C0", lw=1.1, ms=2 if K <= 60 else 0)
+            ax.axhline(y[-1], color="C3", ls="--", lw=0.8)
+            ax.set_xscale("log")
+            if K == 1 or tr[0] == tr[-1]:
+                ax.set_xlim(tr[0] / 2, tr[0] * 2)
+            else:
+                ax.set_xlim(tr[0] / 1.15, tr[-1] * 1.15)
+            ax.xaxis.set_major_locator(FixedLocator(log_ticks(tr[0], tr[-1])))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.tick_params(labelsize=7)
+            top = float(np.nanmax(np.where(fin, hi, y), initial=0.0))
+            ax.set_ylim(0, top * 1.12 if top > 0 else 1)
+            fse = se[-1, j]
+            if np.isfinite(fse):
+                setxt = f"SE {fmt_se(fse)} t" + (f" = {100 * fse / y[-1]:.1f}%" if y[-1] > 0 else "")
+            else:
+                setxt = "SE n/a"
+            ax.set_title(f"{labels[j]}\nEUD {fmt_t(y[-1])} t, {setxt}", fontsize=7.5)
+            ax.grid(True, which="major", alpha=0.3)
+        for ax in axes:
+            ax.set_xlabel("trials done (log scale)", fontsize=7)
+            ax.set_ylabel("EUD (t)", fontsize=7)
+        handles = [Line2D([], [], color="C0", lw=1.1, marker="o", ms=2, label="running EUD after each block"),
+                   Patch(color="C0", alpha=0.2, label=f"± {self.kl} SE"),
+                   Line2D([], [], color="C3", ls="--", lw=0.8, label="final estimate (the summary's EUD)")]
+        fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8, frameon=False,
+                   bbox_to_anchor=(0.5, 1 - 0.5 / fig.get_figheight()))
+        self.save(fig, f"convergence_{_safe(nm)}.png", note=note, top_inch=0.8, caption=self.caption_for(nm))
 
     def differences(self):
         for nm, sc in self.res.scenarios.items():
             if nm == "baseline":
                 continue
             if not sc.has_differences:
-                print(f"note: scenario {nm}: no paired differences (diff_eud) in the file; "
-                      f"differences_{nm}.png not written", file=sys.stderr)
+                self.note(f"note: scenario {nm}: no paired differences (diff_eud) in the file; "
+                          f"differences_{nm}.png not written")
                 continue
             try:
                 d = sc.differences()
@@ -998,91 +1248,103 @@ class Plotter:
             self.differences_one(nm, sc, d)
 
     def differences_one(self, nm, sc, d):
+        """differences_<nm>.png: a row of panels (EUD, P(short)) per value chain, each with its own
+        scale, over the demands whose difference is not at rounding level."""
         dem, _, short = self.scenario_labels(sc)
         if len(dem) != d["eud"].size:
             dem, short = list(d["demand"]), list(d["demand"])
         D = len(dem)
-        panels = [("eud", 1.0, "EUD over the horizon: scenario − baseline (t)", "t")]
+        ed = np.nan_to_num(self.expected_demand(sc)) if len(sc.demands) == D else np.zeros(D)
+        changed = changed_demands(d, ed)
+        chain = self.demand_chain_labels(sc, dem)
+        panels = [("eud", 1.0, ed, "EUD over the horizon: scenario − baseline (t)", "t")]
         if "p_short" in d:
-            panels.append(("p_short", 100.0, "P(short in ≥ 1 month): scenario − baseline (percentage points)",
-                           "pp"))
+            panels.append(("p_short", 100.0, np.full(D, 1.0),
+                           "P(short in ≥ 1 month): scenario − baseline (percentage points)", "pp"))
         removed = [x for x in self.demands if x not in dem]
+        missing = [dem[j] for j in range(D) if not np.isfinite(d["eud"][j])]
+        same = [dem[j] for j in range(D) if np.isfinite(d["eud"][j]) and not changed[j]]
+        if not changed.any():
+            self.note(f"note: scenario {nm}: no demand differs from the baseline beyond rounding; "
+                      f"differences_{_safe(nm)}.png not written")
+            return
         foot = []
+        if same:
+            foot.append("identical to the baseline up to rounding (not shown): " + ", ".join(same))
         if removed:
             foot.append(f"demands of the baseline that {nm} removes (no difference): {', '.join(removed)}")
-        missing = [dem[j] for j in range(D) if not np.isfinite(d["eud"][j])]
         if missing:
             foot.append(f"demands {nm} adds (not in the baseline, no difference): {', '.join(missing)}")
         reps = int(sc.summary_attrs.get("replicates", 1) or 1)
         if reps > 1:
             foot.append(f"paired EUD SE from the spread of the {reps} replicate means of the paired differences")
-        note = "\n".join(textwrap.fill(f, 200) for f in foot) or None
-        title = (f"scenario {nm} minus baseline: paired difference per demand, same trials in both "
-                 "(common random numbers)\n"
-                 "blue: ± 2 SE of the paired difference; grey: ± 2 SE two independent runs of the same size "
+        note = "\n".join(foot) or None
+        title = (f"scenario {nm} minus baseline: paired difference per demand that changed, same trials in both "
+                 "(common random numbers), one row per value chain\n"
+                 f"blue: ± {self.kl} SE of the paired difference; grey: ± {self.kl} SE two independent runs of the same size "
                  "would give (the difference is the same dot)")
-        pg = self.pages(range(D), 24)
-        for p, idx in enumerate(pg):
-            k = len(idx)
-            fig, axes = plt.subplots(1, len(panels), figsize=(max(12.0, 7.0 * len(panels)), max(4.0, 2.3 + 0.55 * k)),
-                                     sharey=True, squeeze=False)
+        groups = [[j for j in range(D) if changed[j] and chain[j] == ch] for ch in dict.fromkeys(chain)]
+        groups = [g for g in groups if g]
+        pages = [[]]
+        for g in groups:
+            if pages[-1] and sum(len(x) for x in pages[-1]) + len(g) > 24:
+                pages.append([])
+            pages[-1].append(g)
+        for p, page in enumerate(pages):
+            ratios = [len(g) + 1.3 for g in page]
+            fig, axes = plt.subplots(len(page), len(panels), sharey="row", squeeze=False,
+                                     figsize=(max(12.0, 6.5 * len(panels)), 1.9 + 0.42 * sum(ratios)),
+                                     gridspec_kw={"height_ratios": ratios})
             fig.suptitle(title, fontsize=10)
-            y = np.arange(k)
-            for ax, (key, scale, xlabel, unit) in zip(axes[0], panels):
-                v = scale * d[key][idx]
-                se = scale * d.get(key + "_se", np.full(D, np.nan))[idx]
-                si = scale * d.get(key + "_se_independent", np.full(D, np.nan))[idx]
-                ok = np.isfinite(v)
-                ax.axvline(0, color="0.3", lw=0.9)
-                ax.errorbar(v[ok], y[ok] - 0.14, xerr=2 * np.nan_to_num(se[ok]), fmt="o", color="C0", ms=4.5,
-                            elinewidth=2.2, capsize=4, label="paired (common random numbers) ± 2 SE", zorder=3)
-                ax.errorbar(v[ok], y[ok] + 0.14, xerr=2 * np.nan_to_num(si[ok]), fmt="o", color="0.55", mfc="white",
-                            ms=4, elinewidth=1.2, capsize=3, label="independent runs ± 2 SE", zorder=2)
-                # x range: every interval and 0; one-signed differences keep 0 near an edge
-                w = 2 * np.maximum(np.nan_to_num(se), np.nan_to_num(si))
-                lo = float(np.nanmin(np.where(ok, v - w, 0.0), initial=0.0))
-                hi = float(np.nanmax(np.where(ok, v + w, 0.0), initial=0.0))
-                span = hi - lo if hi > lo else 1.0
-                ax.set_xlim(lo - 0.08 * span if lo < 0 else -0.08 * span, hi + 0.08 * span if hi > 0 else 0.08 * span)
-                for r in range(k):
-                    if not ok[r]:
-                        ax.text(0, y[r], "not in the baseline: no difference", ha="center", va="center",
-                                fontsize=7, color="0.4", bbox=dict(boxstyle="round", fc="white", ec="0.8"))
-                        continue
-                    # Differences at the level of floating-point rounding of the monthly
-                    # allocation (1e-9 of the independent error, or below 1e-12 absolute) are
-                    # zero for a planner: "identical up to rounding".
-                    tiny = 1e-9 * (si[r] if si[r] > 0 else 1.0)
-                    if abs(v[r]) <= max(tiny, 1e-12) and se[r] <= max(tiny, 1e-12) and v[r] != 0:
-                        msg = "identical in every trial (up to rounding, < 1e-9 of the error)"
-                    elif v[r] == 0 and not se[r] > 0 and not si[r] > 0:
-                        msg = "0: no shortfall in either"
-                    elif v[r] == 0 and not se[r] > 0:
-                        msg = "identical in every trial (paired SE 0)"
-                    elif se[r] > 0 and si[r] > 0:
-                        ratio = si[r] / se[r]
-                        head = f"{v[r]:+.3g} ± {fmt_se(2 * se[r])} {unit}"
-                        msg = (f"{head}: {ratio:.1f}× narrower than independent runs (they would need "
-                               f"~{ratio ** 2:.0f}× the trials)" if ratio >= 1.05 else
-                               f"{head}; pairing gains little here (independent ± {fmt_se(2 * si[r])})")
-                    else:
-                        msg = f"{v[r]:+.3g} {unit}" + ("" if np.isfinite(se[r]) else " (paired SE not in the file)")
-                    ax.text(0.01, y[r] - 0.40, msg, transform=ax.get_yaxis_transform(), fontsize=6.5,
-                            color="0.25", va="center")
-                ax.set_xlabel(xlabel)
-                ax.grid(True, axis="x", alpha=0.3)
-                ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:+.3g}" if abs(x) > 1e-12 else "0"))
-            axes[0, 0].set_yticks(y)
-            axes[0, 0].set_yticklabels([short[j] for j in idx], fontsize=8)
-            axes[0, 0].set_ylim(k - 0.45, -0.65)
+            for row, idx in zip(axes, page):
+                k = len(idx)
+                y = np.arange(k)
+                for c, (ax, (key, scale, total, xlabel, unit)) in enumerate(zip(row, panels)):
+                    v = scale * round_to_zero(d[key][idx], total[idx])
+                    se = scale * round_to_zero(d.get(key + "_se", np.full(D, np.nan))[idx], total[idx])
+                    si = scale * round_to_zero(d.get(key + "_se_independent", np.full(D, np.nan))[idx], total[idx])
+                    ax.axvline(0, color="0.3", lw=0.9)
+                    ax.errorbar(v, y - 0.14, xerr=self.k * np.nan_to_num(se), fmt="o", color="C0", ms=4.5,
+                                elinewidth=2.2, capsize=4, label=f"paired (common random numbers) ± {self.kl} SE", zorder=3)
+                    ax.errorbar(v, y + 0.14, xerr=self.k * np.nan_to_num(si), fmt="o", color="0.55", mfc="white",
+                                ms=4, elinewidth=1.2, capsize=3, label=f"independent runs ± {self.kl} SE", zorder=2)
+                    # x range: the paired intervals and 0, widened to the independent ones only up to
+                    # twice that span (wider grey bars run off the edge; the text gives their ratio)
+                    w = self.k * np.nan_to_num(se)
+                    lo, hi = min(0.0, float(np.min(v - w))), max(0.0, float(np.max(v + w)))
+                    span = hi - lo if hi > lo else max(float(np.max(self.k * np.nan_to_num(si))), 1e-12)
+                    wi = self.k * np.nan_to_num(si)
+                    lo = max(min(lo, float(np.min(v - wi))), lo - span)
+                    hi = min(max(hi, float(np.max(v + wi))), hi + span)
+                    ax.set_xlim(lo - 0.06 * (hi - lo), hi + 0.06 * (hi - lo))
+                    for r in range(k):
+                        msg = fmt_diff(v[r], se[r], unit, total=0.0, k=self.k)  # (v, se: rounded above)
+                        if se[r] > 0 and si[r] > 0:
+                            ratio = si[r] / se[r]
+                            msg += (f": {ratio:.1f}× narrower than independent runs" if ratio >= 1.05 else
+                                    f"; independent runs ± {fmt_se(self.k * si[r])}")
+                        elif v[r] == 0 and not se[r] > 0:
+                            msg = f"0 {unit}: identical in every trial (up to rounding)"
+                        ax.text(0.01, y[r] - 0.40, msg, transform=ax.get_yaxis_transform(), fontsize=6.5,
+                                color="0.25", va="center")
+                    ax.grid(True, axis="x", alpha=0.3)
+                    ax.tick_params(axis="x", labelsize=7)
+                    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:+.3g}" if abs(x) > 1e-12 else "0"))
+                    ax.set_xlabel(xlabel, fontsize=8)
+                    if c == 0:
+                        ax.set_title(chain[idx[0]], loc="left", fontsize=9)
+                row[0].set_yticks(y)
+                row[0].set_yticklabels([short[j] for j in idx], fontsize=8)
+                row[0].set_ylim(k - 0.45, -0.65)
             fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncol=2, fontsize=8,
                        frameon=False, bbox_to_anchor=(0.5, 1 - 0.55 / fig.get_figheight()))
-            self.save(fig, self.paged_name(f"differences_{_safe(nm)}", p, len(pg)), note=note, top_inch=0.85,
+            self.save(fig, self.paged_name(f"differences_{_safe(nm)}", p, len(pages)), note=note, top_inch=0.85,
                       caption=self.caption_for(nm) + "   (scenario minus baseline)")
 
     def sensitivity(self):
-        """Tornado / Sobol' charts (chokepoint.sensitivity_plots) when a scenario has them."""
-        if not any(sc.has_sensitivity for sc in self.res.scenarios.values()):
+        """Tornado / Sobol' charts (chokepoint.sensitivity_plots) when a scenario has a sensitivity
+        analysis or stores its per-trial inputs."""
+        if not any(sc.has_sensitivity or "inputs" in sc.trials for sc in self.res.scenarios.values()):
             return
         try:
             from . import sensitivity_plots as ps
@@ -1097,34 +1359,12 @@ class Plotter:
         extra = (f"trials: {self.n}   horizon: {self.horizon} months   config SHA-256: "
                  f"{str(at.get('config_sha256', ''))[:12] or '?'}   chokepoint {at.get('program_version', '?')}   "
                  f"{at.get('created_utc', '')}")
-        # plot_file has no caption argument: wrap its module-level _caption (when it has one) to write
-        # a second caption line, and make that figure's tight_layout keep room for two lines.
-        # Without _caption the charts keep sensitivity_plots' own one-line caption.
-        own = getattr(ps, "_caption", None)
-
-        def caption(fig, text):
-            own(fig, text + "\n" + extra)
-            layout = fig.tight_layout
-
-            def tight_layout(*args, rect=None, **kwargs):
-                r = list(rect) if rect is not None else [0, 0, 1, 1]
-                r[1] = max(r[1], 0.36 / fig.get_figheight())
-                return layout(*args, rect=tuple(r), **kwargs)
-
-            fig.tight_layout = tight_layout
-
         try:
-            if own is not None:
-                ps._caption = caption
-            paths = ps.plot_file(self.res.path, self.outdir)
-        except (getattr(ps, "FormatError", ValueError), KeyError, ValueError) as e:
+            for name, fig in ps.figures(self.res.path, extra_caption=extra):
+                self.emit(fig, name, dpi=120)
+        except (ps.FormatError, KeyError, ValueError) as e:
             print(f"{PROG}: error: {self.res.path}: sensitivity charts: {e}", file=sys.stderr)
             self.failed.append("sensitivity")
-            return
-        finally:
-            if own is not None:
-                ps._caption = own
-        self.written.extend(paths)
 
 
 def _safe(name):

@@ -15,13 +15,14 @@ Checks, in order:
      file and no index;
   4. in that venv, run outside the checkout with no PYTHONPATH: `import chokepoint` is the
      installed copy (site-packages of the venv), its metadata version is __version__, the console
-     scripts chokepoint-plot and chokepoint-plot-sensitivity are installed;
+     scripts chokepoint-plot, chokepoint-plot-sensitivity and chokepoint-report are installed;
   5. the installed package reads FILE: test_output.py and test_reader_rejects.py with
      CHOKEPOINT_TEST_INSTALLED=1 (package_path.py then leaves sys.path alone);
   6. the installed package plots FILE: `chokepoint-plot FILE --out DIR` writes non-empty PNGs and
      prints their paths, test_plots.py FILE DIR with CHOKEPOINT_TEST_INSTALLED=1 (every figure the
      file calls for, via `python -m chokepoint plot`), `chokepoint-plot-sensitivity FILE DIR`
-     exits 0, `python -m chokepoint --version`.
+     exits 0, `chokepoint-report FILE --out DIR/report.html` writes one HTML page with embedded
+     figures and prints its path, `python -m chokepoint --version`.
 Exits 77 (ctest: skipped) only when this Python cannot make a venv with pip (Debian:
 apt-get install python3-venv python3-pip), 1 if a check failed, 0 otherwise.
 """
@@ -171,9 +172,10 @@ def main(argv):
     if len(lines) == 4:
         report(lines[1] == version and lines[2] == version,
                f"installed: __version__ and the distribution's version are {version}", str(lines))
-        report(lines[3] == "['chokepoint-plot', 'chokepoint-plot-sensitivity']",
-               "installed: console scripts chokepoint-plot and chokepoint-plot-sensitivity", lines[3])
-    for exe in ("chokepoint-plot", "chokepoint-plot-sensitivity"):
+        report(lines[3] == "['chokepoint-plot', 'chokepoint-plot-sensitivity', 'chokepoint-report']",
+               "installed: console scripts chokepoint-plot, chokepoint-plot-sensitivity and chokepoint-report",
+               lines[3])
+    for exe in ("chokepoint-plot", "chokepoint-plot-sensitivity", "chokepoint-report"):
         report(os.access(os.path.join(bindir, exe), os.X_OK), f"installed: {venv}/bin/{exe} is executable")
 
     # the installed package reads FILE: the format checks and the rejections, against it (package_path.py
@@ -198,6 +200,15 @@ def main(argv):
     r = run([os.path.join(bindir, "chokepoint-plot-sensitivity"), path, os.path.join(work, "sensitivity")],
             cwd=work)
     report(r.returncode == 0, "installed: chokepoint-plot-sensitivity FILE DIR exits 0", tail(r))
+    page = os.path.join(work, "report", "report.html")
+    os.makedirs(os.path.dirname(page))
+    r = run([os.path.join(bindir, "chokepoint-report"), path, "--out", page], cwd=work)
+    text = open(page, encoding="utf-8").read() if os.path.isfile(page) else ""
+    report(r.returncode == 0 and r.stdout.strip() == page and text.startswith("<!DOCTYPE html>")
+           and text.count('<img src="data:image/png;base64,') >= 3
+           and os.listdir(os.path.dirname(page)) == ["report.html"],
+           "installed: chokepoint-report FILE --out DIR/report.html writes one HTML page with embedded figures",
+           tail(r))
     r = run([vpy, "-m", "chokepoint", "--version"], cwd=work)
     report(r.returncode == 0 and r.stdout.strip() == f"chokepoint (Python package) {version}",
            "installed: python -m chokepoint --version", tail(r))

@@ -1,0 +1,630 @@
+"""Write a one-page HTML report of a chokepoint results file (HDF5).
+
+    chokepoint-report RESULTS.h5 [--out FILE.html]      (installed with `pip install ./python`)
+    python -m chokepoint report RESULTS.h5 [--out FILE.html]
+
+Writes ONE self-contained HTML file (default: next to RESULTS, <RESULTS stem>_report.html): the
+figures are PNG images embedded as base64 data URIs, the style sheet is inline, nothing is
+fetched from the network and there is no JavaScript. Sections, each only when the file has
+something for it:
+  at a glance        the demands most likely to be short, the largest expected shortfall relative to
+                     want, the top chokepoint, what each scenario changes
+  risk               per demand of the baseline: expected want, P(short), EUD (expected unserved
+                     demand), its share of want, LOSE (expected short months), the median, VaR and
+                     CVaR at each stored level, each with its 95 % interval; the VaR/CVaR chart
+  scenarios          per scenario, the paired differences against the baseline (EUD, P(short), LOSE)
+                     of the demands whose difference is not at rounding level, with 95 % intervals,
+                     and chokepoint.plots' differences and scenario comparison charts
+  exceedance, monthly fan charts, chokepoints (ranked by unserved demand while binding, tied
+                     constraints of one stage grouped), stockpiles, events and regimes
+  sensitivity        tornado / Sobol' charts (a `sensitivity` or `sobol_indices` group, or Spearman
+                     charts from stored per-trial inputs); scenarios other than the baseline folded
+  convergence        the baseline's running estimates (the other scenarios folded)
+  provenance         study, seed, trials, versions, dates, config SHA-256, sampler, solver counts,
+                     and the config texts stored in the file
+Every text taken from the file is HTML-escaped. Each image carries data-figure="<name>" (the PNG
+name chokepoint.plots would write). Prints the path written. Exit status 0 on success, 2 on bad
+input, 1 on other failures (the output cannot be written).
+Needs h5py, numpy and matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import html
+import os
+import struct
+import sys
+
+import numpy as np
+
+from . import __version__
+from .plots import (Plotter, changed_demands, chokepoint_groups, fmt_se, fmt_t, round_to_zero,
+                    short_list)
+from .reader import ChokepointFormatError, open_results
+
+PROG = "chokepoint-report"
+Z95 = 1.959963984540054
+# Student t 0.975 quantiles for 1..30 degrees of freedom (replicate-based standard errors).
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+        2.045, 2.042)
+# Summary statistics whose _se comes from the replicate means when the design has replicates.
+REPLICATE_SE = ("eud", "expected_demand", "mean_shortfall_share", "lose", "p_short")
+TOP_GLANCE = 3
+
+CSS = """
+body { font: 15px/1.45 "DejaVu Sans", Arial, Helvetica, sans-serif; color: #1d2327; margin: 0;
+       background: #f4f5f7; }
+main { max-width: 1240px; margin: 0 auto; padding: 20px 28px 60px; background: #fff; }
+h1 { font-size: 26px; margin: 8px 0 4px; }
+h2 { font-size: 20px; margin: 34px 0 10px; padding-top: 10px; border-top: 2px solid #d9dde3; }
+h3 { font-size: 16px; margin: 22px 0 6px; }
+p.lead { color: #3c434a; margin: 4px 0 10px; }
+p.meta, p.note, figcaption { color: #50575e; font-size: 13px; }
+nav { font-size: 13px; margin: 12px 0; }
+nav a { margin-right: 12px; color: #2f6eb5; text-decoration: none; }
+ul.glance { margin: 6px 0; padding-left: 22px; }
+.wide { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 12.5px; margin: 6px 0 10px; }
+th, td { border: 1px solid #dcdcde; padding: 3px 6px; vertical-align: top; }
+th { background: #eef0f2; text-align: center; }
+td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+tr:nth-child(even) td { background: #f8f9fa; }
+td small, th small { color: #646970; }
+.better { color: #1a7f37; font-weight: bold; }
+.worse { color: #b32d2e; font-weight: bold; }
+figure { margin: 14px 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e2e4e7; }
+details { margin: 10px 0; }
+summary { cursor: pointer; color: #2f6eb5; }
+pre { background: #f6f7f7; border: 1px solid #dcdcde; padding: 8px; font-size: 12px; overflow-x: auto; }
+dl.prov { display: grid; grid-template-columns: max-content 1fr; gap: 3px 16px; font-size: 13px; }
+dl.prov dt { color: #50575e; }
+dl.prov dd { margin: 0; word-break: break-all; }
+"""
+
+# What each figure of chokepoint.plots shows, for the image's alt text (by file-name stem).
+FIGURE_ALT = {
+    "exceedance": "exceedance curves: P(total shortfall over the horizon > x) per demand",
+    "monthly": "monthly fan charts of shortfall per demand",
+    "chokepoints": "chokepoint ranking by unserved demand while binding",
+    "stockouts": "stockpile depletion per demand with a stockpile",
+    "risk": "VaR and CVaR per demand as % of expected demand",
+    "events": "EUD given each event fired or not, per demand",
+    "regimes": "EUD and P(short) per regime",
+    "scenarios": "EUD per demand in each scenario",
+    "convergence": "running EUD estimate after each block of trials",
+    "differences": "paired differences against the baseline per value chain",
+    "tornado": "tornado chart of input importance",
+    "sobol": "Sobol' indices of input importance",
+}
+
+
+def esc(x):
+    """Text from the file (or anything else) as HTML."""
+    return html.escape(str(x), quote=True)
+
+
+def t975(df):
+    """The 0.975 quantile of Student's t with `df` degrees of freedom (table to 30, then the
+    Cornish-Fisher expansion; within 1e-3)."""
+    if df < 1:
+        return float("nan")
+    if df <= len(T975):
+        return T975[int(df) - 1]
+    z = Z95
+    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+
+
+def png_size(data):
+    """(width, height) of a PNG from its IHDR chunk."""
+    return struct.unpack(">II", data[16:24])
+
+
+def fmt_pct(p, digits=3):
+    """A share as a percentage, `digits` significant digits: 45.2%, 0.05%."""
+    p = float(p)
+    if not np.isfinite(p):
+        return "n/a"
+    return "0%" if p == 0 else f"{100 * p:.{digits}g}%"
+
+
+def pm(v, half, unit=""):
+    """ "value ± half" as HTML (half: the half-width of the 95 % interval); only the value when the
+    half-width is 0 or missing. `unit` (text) follows each number."""
+    out = esc(fmt_t(v) + unit)
+    if np.isfinite(half) and half > 0:
+        out += f" <small>± {esc(fmt_se(half) + unit)}</small>"
+    return out
+
+
+def pm_pct(p, half):
+    """A probability or share and its 95 % half-width, in percent: "57.9% ± 2.2%"."""
+    out = esc(fmt_pct(p))
+    if np.isfinite(half) and half > 0:
+        out += f" <small>± {esc(fmt_se(100 * half))}%</small>"
+    return out
+
+
+def interval(v, lo, hi):
+    """ "value [lo, hi]" as HTML (a 95 % confidence interval)."""
+    out = esc(fmt_t(v))
+    if np.isfinite(lo) or np.isfinite(hi):
+        out += f" <small>[{esc(fmt_t(lo))}, {esc(fmt_t(hi))}]</small>"
+    return out
+
+
+class Report:
+    """Builds the HTML of one open results file (chokepoint.reader.ChokepointResults)."""
+
+    def __init__(self, res):
+        self.res = res
+        self.at = res.attrs
+        self.pl = Plotter(res)  # figures kept in memory
+        self.base = res.scenario("baseline")
+        self.demands = list(res.model["demands"])
+        self.sections = []  # (id, title, html)
+        self.reps = int(self.base.summary_attrs.get("replicates", 1) or 1)
+        self.z_rep, self.dof = self.ci_factor(self.base)
+        m = res.model
+        units = list(m.get("product_units", []))
+        dprod = m.get("demand_product")
+        # each demand's unit: its product's (/model/product_units, format 1.3), else t
+        self.units = [str(units[int(dprod[j])]) if units and dprod is not None else "t"
+                      for j in range(len(self.demands))]
+        self.unit_of = dict(zip(self.demands, self.units))
+
+    # -- helpers -------------------------------------------------------------------------------
+    def figures(self, step):
+        """Run one of the Plotter's methods and return the (name, PNG bytes) it drew."""
+        start = len(self.pl.figures)
+        step()
+        return self.pl.figures[start:]
+
+    def img(self, name, data):
+        """One figure: the PNG embedded as a data URI, named by data-figure (its file-name stem)."""
+        stem = os.path.splitext(name)[0]
+        kind = stem.split("_", 1)[0]
+        w, h = png_size(data)
+        alt = FIGURE_ALT.get(kind, stem)
+        b64 = base64.b64encode(data).decode("ascii")
+        return (f'<figure><img src="data:image/png;base64,{b64}" width="{w}" height="{h}" alt="{esc(alt)}" '
+                f'data-figure="{esc(stem)}"><figcaption>{esc(stem)}.png</figcaption></figure>\n')
+
+    def imgs(self, figs):
+        return "".join(self.img(n, d) for n, d in figs)
+
+    def add(self, sid, title, body):
+        if body.strip():
+            self.sections.append((sid, title, body))
+
+    @staticmethod
+    def ci_factor(scen):
+        """(factor, degrees of freedom) of the 95 % intervals of the REPLICATE_SE statistics: the
+        summary's ci95_t and se_dof (format 1.3), else Student t with R - 1 degrees of freedom for
+        R > 1 replicates, else 1.96 (dof None)."""
+        at = scen.summary_attrs
+        if at.get("ci95_t") is not None and np.isfinite(float(at["ci95_t"])):
+            dof = at.get("se_dof")
+            return float(at["ci95_t"]), int(dof) if dof is not None else None
+        reps = int(at.get("replicates", 1) or 1)
+        return (t975(reps - 1), reps - 1) if reps > 1 else (Z95, None)
+
+    def half(self, scen, name, j):
+        """Half-width of the 95 % interval of summary `name` (by its `_se`) at demand j."""
+        se = scen.summary.get(name + "_se")
+        if se is None:
+            return float("nan")
+        z = self.ci_factor(scen)[0] if name in REPLICATE_SE else Z95
+        return z * float(np.asarray(se, dtype=np.float64)[j])
+
+    def labels(self):
+        m = self.res.model
+        prods = list(m.get("products", []))
+        out = []
+        for j in range(len(self.demands)):
+            bits = []
+            if "demand_product" in m and prods:
+                bits.append(prods[int(m["demand_product"][j])])
+            if "demand_country" in m:
+                bits.append(str(m["demand_country"][j]))
+            if "demand_tier" in m:
+                bits.append(f"tier {int(m['demand_tier'][j])}")
+            out.append(" · ".join(bits))
+        return out
+
+    def scenario_descriptions(self):
+        """{scenario id: description}: the scenario group's `description` attribute, else the
+        main config's `scenarios:` list when PyYAML is there to read it."""
+        out = {}
+        for nm, sc in self.res.scenarios.items():
+            d = sc.group.attrs.get("description")
+            if d is not None:
+                out[nm] = d.decode() if isinstance(d, bytes) else str(d)
+        if len(out) < len(self.res.scenarios) - 1 and self.res.config_texts:
+            try:
+                import yaml
+
+                cfg = yaml.safe_load(self.res.config_texts[0]) or {}
+                for entry in cfg.get("scenarios", []) or []:
+                    if isinstance(entry, dict) and "id" in entry and "description" in entry:
+                        out.setdefault(str(entry["id"]), str(entry["description"]))
+            except Exception:  # noqa: BLE001  (PyYAML missing or a config it cannot read: no descriptions)
+                pass
+        return out
+
+    # -- sections ------------------------------------------------------------------------------
+    def header(self):
+        at = self.at
+        name = at.get("name", "?") or "?"
+        bits = [f"seed {at.get('seed', '?')}", f"{int(at.get('trials', 0)):,} trials",
+                f"{at.get('horizon_months', '?')} months from {at.get('start') or 'month 0'}",
+                f"chokepoint {at.get('program_version', '?')}", f"finished {at.get('created_utc', '?')}",
+                f"config SHA-256 {str(at.get('config_sha256', ''))[:12] or '?'}"]
+        if len(self.res.scenarios) > 1:
+            bits.insert(2, f"{len(self.res.scenarios)} scenarios")
+        return (f"<h1>{esc(name)}: supply-risk report</h1>\n"
+                + (f'<p class="lead">{esc(at.get("description"))}</p>\n' if at.get("description") else "")
+                + f'<p class="meta">{" · ".join(esc(b) for b in bits)} · file {esc(os.path.basename(self.res.path))}'
+                "</p>\n")
+
+    def glance(self):
+        s = self.base.summary
+        items = []
+        ps, eud = np.asarray(s["p_short"], float), np.asarray(s["eud"], float)
+        ed = np.asarray(s["expected_demand"], float) if "expected_demand" in s else np.full(len(ps), np.nan)
+        short = [j for j in np.argsort(-ps, kind="stable")[:TOP_GLANCE] if ps[j] > 0]
+        if short:
+            items.append("Most likely to be short in at least one month: " + "; ".join(
+                f"<b>{esc(self.demands[j])}</b> {pm_pct(ps[j], self.half(self.base, 'p_short', j))}"
+                for j in short) + ".")
+        else:
+            items.append(f"No demand is short in any of the {int(self.at.get('trials', 0)):,} trials.")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(ed > 0, eud / ed, np.nan)
+        big = [j for j in np.argsort(-np.nan_to_num(share, nan=-1), kind="stable")[:TOP_GLANCE] if share[j] > 0]
+        if big:
+            items.append("Largest expected unserved demand relative to want: " + "; ".join(
+                f"<b>{esc(self.demands[j])}</b> {esc(fmt_pct(share[j]))} of {esc(fmt_t(ed[j]))} {esc(self.units[j])} "
+                f"(EUD {pm(eud[j], self.half(self.base, 'eud', j), ' ' + self.units[j])})" for j in big) + ".")
+        never = [self.demands[j] for j in range(len(ps)) if ps[j] == 0]
+        if never and short:
+            items.append(f"Never short: {esc(short_list(never, 160))}.")
+        for kind, what in (("node", "(product, country) node"), ("facility", "facility")):
+            groups = chokepoint_groups(s, self.res.model, kind)
+            if groups and np.isfinite(groups[0]["unserved"]):
+                g = groups[0]
+                items.append(f"Top chokepoint: <b>{esc(g['label'])}</b> ({what}): "
+                             f"{pm(g['unserved'], Z95 * g['unserved_se'], ' t')} of its value chain's demand unserved "
+                             f"in the months it binds (mean per trial), binding in {esc(fmt_pct(g['month_share']))} "
+                             "of trial-months.")
+                break
+        for nm, sc in self.res.scenarios.items():
+            if nm == "baseline" or not sc.has_differences:
+                continue
+            d = sc.differences()
+            better, worse = self.significant(sc, d)
+            if not better and not worse:
+                verdict = "no demand's EUD changes beyond its 95 % interval"
+            else:
+                verdict = "; ".join(x for x in (
+                    f"EUD lower for {len(better)} ({esc(short_list(better, 80))})" if better else "",
+                    f"higher for {len(worse)} ({esc(short_list(worse, 80))})" if worse else "") if x)
+            items.append(f"Scenario <b>{esc(nm)}</b>: {verdict}.")
+        return "<ul class=\"glance\">\n" + "".join(f"<li>{i}</li>\n" for i in items) + "</ul>\n"
+
+    def want(self, sc, n):
+        """Expected total want of each of scenario `sc`'s n demands (0 where unknown): the scale of
+        the rounding level of its differences."""
+        return np.nan_to_num(self.pl.expected_demand(sc)) if len(sc.demands) == n else np.zeros(n)
+
+    def significant(self, sc, d):
+        """(demands whose EUD the scenario lowers, ... raises): the paired 95 % interval excludes 0."""
+        ed = self.want(sc, len(d["demand"]))
+        v = round_to_zero(d["eud"], ed)
+        se = round_to_zero(d.get("eud_se", np.full(v.size, np.nan)), ed)
+        z = self.ci_factor(sc)[0]
+        dem = list(d["demand"])
+        better = [dem[j] for j in range(v.size) if np.isfinite(v[j]) and v[j] < 0 and -v[j] > z * np.nan_to_num(se[j])]
+        worse = [dem[j] for j in range(v.size) if np.isfinite(v[j]) and v[j] > 0 and v[j] > z * np.nan_to_num(se[j])]
+        return better, worse
+
+    def risk(self):
+        s = self.base.summary
+        D = len(self.demands)
+        labels = self.labels()
+        unit = esc(self.units[0]) if len(set(self.units)) == 1 else "the product's unit"
+        cols = ["demand<br><small>product · country · tier · expected want</small>",
+                "P(short)<br><small>≥ 1 month</small>", f"EUD<br><small>{unit}; % of want</small>",
+                "LOSE<br><small>short months</small>"]
+        ql = np.asarray(s["quantile_levels"], float) if "quantile_levels" in s else np.zeros(0)
+        med = np.flatnonzero(np.isclose(ql, 0.5, rtol=0, atol=1e-12))
+        if med.size:
+            cols.append(f"median shortfall<br><small>{unit} [95% CI]</small>")
+        lv = np.asarray(s["var_levels"], float) if "var" in s and "var_levels" in s else np.zeros(0)
+        for level in lv:
+            cols += [f"VaR {100 * level:g}%<br><small>{unit} [95% CI]</small>",
+                     f"CVaR {100 * level:g}%<br><small>{unit}</small>"]
+        got = self.pl.var_cvar() if lv.size else None
+        rows = []
+        ed = self.pl.expected_demand()
+        for j in range(D):
+            share = esc(fmt_pct(s["eud"][j] / ed[j])) if np.isfinite(ed[j]) else "n/a"
+            r = [f"<b>{esc(self.demands[j])}</b><br><small>{esc(labels[j])} · "
+                 f"{esc(fmt_t(np.nan_to_num(ed[j])))} {esc(self.units[j])}</small>",
+                 pm_pct(s["p_short"][j], self.half(self.base, "p_short", j)),
+                 f"{pm(s['eud'][j], self.half(self.base, 'eud', j))}<br><small>{share} of want</small>",
+                 pm(s["lose"][j], self.half(self.base, "lose", j)) if "lose" in s else "n/a"]
+            if med.size:
+                k = med[0]
+                lo = s.get("shortfall_quantiles_ci_low")
+                hi = s.get("shortfall_quantiles_ci_high")
+                r.append(interval(s["shortfall_quantiles"][j][k], lo[j][k] if lo is not None else np.nan,
+                                  hi[j][k] if hi is not None else np.nan))
+            if got is not None:
+                vals, err, _ = got  # VaR: distances to its 95 % CI; CVaR: its standard error in cvar_se
+                cse = s.get("cvar_se")
+                for a in range(lv.size):
+                    v, e = vals[j, 2 * a], err[j, 2 * a]
+                    r.append(interval(v, v - e[0], v + e[1]))
+                    r.append(pm(vals[j, 2 * a + 1], Z95 * cse[j][a] if cse is not None else np.nan))
+            rows.append(r)
+        head = "".join(f"<th>{c}</th>" for c in cols)
+        body = "".join("<tr>" + "".join(f"<td{'' if i == 0 else ' class=num'}>{c}</td>" for i, c in enumerate(r))
+                       + "</tr>\n" for r in rows)
+        if self.reps > 1:
+            dof = f" with {self.dof} degrees of freedom" if self.dof is not None else ""
+            how = (f"± is the half-width of the 95 % interval: Student t{dof} ({self.z_rep:.3f}) times the standard "
+                   f"error from the spread of the {self.reps} replicate means for P(short), EUD and LOSE; 1.96 "
+                   "standard errors for CVaR")
+        else:
+            how = f"± is the half-width of the 95 % interval ({self.z_rep:.3g} standard errors)"
+        note = (f'<p class="note">Baseline, total shortfall over the {esc(self.at.get("horizon_months", "?"))}-month '
+                "horizon. P(short): probability of a shortfall in at least one month; EUD: expected unserved "
+                "demand; LOSE: loss-of-supply expectation, the expected number of short months; VaR: the "
+                "quantile of total shortfall at that level, with its distribution-free 95 % interval; CVaR: the "
+                f"mean of the worst trials beyond it. {how}.</p>\n")
+        figs = self.figures(self.pl.risk)
+        return f'<div class="wide"><table><tr>{head}</tr>\n{body}</table></div>\n{note}' + self.imgs(figs)
+
+    def scenarios(self):
+        if len(self.res.scenarios) < 2:
+            return ""
+        desc = self.scenario_descriptions()
+        diff_figs = {n: d for n, d in self.figures(self.pl.differences)}
+        out = ['<p class="lead">Each scenario runs the same trials as the baseline (common random numbers), '
+               "so each difference is paired trial by trial. ± is the half-width of the paired 95 % interval; "
+               "differences at the level of floating-point rounding (at most 1e-9 of the demand's expected "
+               "want) count as 0.</p>\n"]
+        for nm, sc in self.res.scenarios.items():
+            if nm == "baseline":
+                continue
+            out.append(f"<h3>{esc(nm)}</h3>\n")
+            if nm in desc:
+                out.append(f'<p class="meta">{esc(desc[nm])}</p>\n')
+            if not sc.has_differences:
+                out.append("<p>The file holds no paired differences for this scenario.</p>\n")
+                continue
+            out.append(self.difference_table(sc, sc.differences()))
+            out.append(self.imgs([(n, d) for n, d in diff_figs.items() if _is_page(n, f"differences_{_stem(nm)}")]))
+        overview = self.figures(self.pl.scenarios)
+        if overview:
+            out.append("<h3>All scenarios side by side</h3>\n" + self.imgs(overview))
+        return "".join(out)
+
+    def difference_table(self, sc, d):
+        dem = list(d["demand"])
+        ed = self.want(sc, len(dem))
+        changed = changed_demands(d, ed)
+        same = [dem[j] for j in range(len(dem)) if np.isfinite(d["eud"][j]) and not changed[j]]
+        added = [dem[j] for j in range(len(dem)) if not np.isfinite(d["eud"][j])]
+        removed = [x for x in self.demands if x not in dem]
+        z = self.ci_factor(sc)[0]
+        rows = []
+        for j in np.flatnonzero(changed):
+            cells = [f"<td><b>{esc(dem[j])}</b></td>"]
+            for key, total, scale, unit in (("eud", ed[j], 1.0, " " + self.unit_of.get(dem[j], "t")),
+                                            ("p_short", 1.0, 100.0, " pp"),
+                                            ("lose", float(self.at.get("horizon_months", 1)), 1.0, " months")):
+                if key not in d:
+                    cells.append("<td class=num>n/a</td>")
+                    continue
+                v = scale * float(round_to_zero(d[key][j], total))
+                se = scale * float(round_to_zero(d.get(key + "_se", np.full(len(dem), np.nan))[j], total))
+                cls = "num"
+                if v != 0 and np.isfinite(se) and abs(v) > z * se:
+                    cls += " better" if v < 0 else " worse"
+                half = f" <small>± {esc(fmt_se(z * se))}</small>" if np.isfinite(se) and se > 0 else ""
+                cells.append(f'<td class="{cls}">{esc("0" if v == 0 else f"{v:+.3g}")}{esc(unit)}{half}</td>')
+            rows.append("<tr>" + "".join(cells) + "</tr>\n")
+        parts = []
+        if rows:
+            head = "<tr><th>demand</th><th>Δ EUD</th><th>Δ P(short)</th><th>Δ LOSE</th></tr>\n"
+            body = "".join(rows)
+            parts.append(f'<div class="wide"><table>{head}{body}</table></div>\n'
+                         '<p class="note">Scenario minus baseline; green: lower than the baseline beyond the 95 % '
+                         "interval, red: higher.</p>\n")
+        else:
+            parts.append("<p>No demand it shares with the baseline differs from it beyond rounding: every trial "
+                         "gives them the same shortfall.</p>\n")
+        if same and rows:
+            parts.append(f'<p class="note">Identical to the baseline up to rounding: {esc(", ".join(same))}.</p>\n')
+        if added:
+            parts.append(f'<p class="note">Demands only this scenario has (no difference): {esc(", ".join(added))}.'
+                         "</p>\n")
+        if removed:
+            parts.append(f'<p class="note">Demands of the baseline this scenario removes: {esc(", ".join(removed))}.'
+                         "</p>\n")
+        return "".join(parts)
+
+    def chokepoints(self):
+        s = self.base.summary
+        figs = self.figures(self.pl.chokepoints)
+        rows = []
+        for kind, what in (("facility", "facility"), ("node", "node"), ("restriction", "restriction")):
+            for g in chokepoint_groups(s, self.res.model, kind)[:5]:
+                members = f"<br><small>{esc(short_list(g['members'], 90))}</small>" if g["members"] else ""
+                rows.append(f"<tr><td>{esc(what)}</td><td>{esc(g['label'])}{members}</td>"
+                            f"<td class=num>{pm(g['unserved'], Z95 * g['unserved_se'])}</td>"
+                            f"<td class=num>{esc(fmt_pct(g['unserved_share']))}</td>"
+                            f"<td class=num>{pm_pct(g['month_share'], Z95 * g['month_share_se'])}</td>"
+                            f"<td class=num>{esc(fmt_pct(g['trial_share']))}</td></tr>\n")
+        table = ""
+        if rows:
+            table = ('<div class="wide"><table><tr><th>kind</th><th>constraint</th>'
+                     "<th>unserved while binding<br><small>t, mean per trial</small></th>"
+                     "<th>share of chain EUD</th><th>trial-months binding</th><th>trials binding</th></tr>\n"
+                     + "".join(rows) + "</table></div>\n"
+                     '<p class="note">The five largest of each kind, baseline. A constraint is a chokepoint in a month '
+                     "when it limits what can be delivered; constraints of one stage with exactly the same "
+                     "statistics bind together and are one row.</p>\n")
+        return table + self.imgs(figs)
+
+    def folded(self, figs, own, summary):
+        """The figures of `own` (a name prefix) shown, the others folded into a <details>."""
+        shown = [(n, d) for n, d in figs if n.startswith(own)]
+        rest = [(n, d) for n, d in figs if not n.startswith(own)]
+        out = self.imgs(shown)
+        if rest:
+            out += f"<details><summary>{esc(summary)} ({len(rest)} charts)</summary>\n{self.imgs(rest)}</details>\n"
+        return out
+
+    def provenance(self):
+        at = self.at
+        rows = [("study", at.get("name")), ("description", at.get("description")),
+                ("results file", os.path.abspath(self.res.path)),
+                ("format version", ".".join(str(v) for v in self.res.format_version)),
+                ("chokepoint", f"{at.get('program_version', '?')} (commit {at.get('git_commit', '?')})"),
+                ("finished (UTC)", at.get("created_utc")), ("seed", at.get("seed")),
+                ("trials", f"{int(at.get('trials', 0)):,}"),
+                ("horizon", f"{at.get('horizon_months', '?')} months from {at.get('start') or 'month 0'}"),
+                ("block size", at.get("block_size")), ("config SHA-256", at.get("config_sha256")),
+                ("config files", ", ".join(self.res.config_files)),
+                ("scenarios", ", ".join(self.res.scenarios)),
+                ("standard errors", self.base.summary_attrs.get("se_method")),
+                ("threads, MPI ranks", f"{at.get('threads', '?')}, {at.get('ranks', '?')} (no result depends on them)")]
+        if "trials_requested" in at and at.get("trials_requested") != at.get("trials"):
+            rows.append(("trials requested", at.get("trials_requested")))
+        if int(at.get("shard_count", 0) or 0) > 0:
+            rows.append(("shard", f"{at.get('shard_index')} of {at.get('shard_count')}"))
+        st = self.res.stopping()
+        if st is not None:
+            rows.append(("stopping rule", f"{st['rule']}: target {'met' if st['target_met'] else 'NOT met'}, "
+                                          f"estimate {fmt_t(st['estimate'])}, SE {fmt_se(st['se'])}"))
+        if at.get("resumed_by_version"):
+            rows.append(("resumed by", at.get("resumed_by_version")))
+        lps = [f"{k[4:]} {int(at[k]):,}" for k in ("lps_warm", "lps_cold", "lps_bland", "lps_clp", "lps_relaxed")
+               if k in at]
+        if lps:
+            rows.append(("allocation LPs", ", ".join(lps)))
+        rows.append(("report", f"chokepoint Python package {__version__}, "
+                               f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"))
+        out = '<dl class="prov">\n' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>\n" for k, v in rows
+                                               if v is not None and str(v) != "") + "</dl>\n"
+        for path, text in zip(self.res.config_files, self.res.config_texts):
+            out += f"<details><summary>config file {esc(path)}</summary>\n<pre>{esc(text)}</pre></details>\n"
+        return out
+
+    # -- the page ------------------------------------------------------------------------------
+    def build(self):
+        pl = self.pl
+        self.add("risk", "Risk per demand", self.risk())
+        self.add("scenarios", "Scenarios against the baseline", self.scenarios())
+        self.add("exceedance", "Exceedance curves", self.imgs(self.figures(pl.exceedance)))
+        self.add("monthly", "Shortfall month by month", self.imgs(self.figures(pl.monthly)))
+        self.add("chokepoints", "Chokepoints", self.chokepoints())
+        self.add("stockpiles", "Stockpiles", self.imgs(self.figures(pl.stockouts)))
+        self.add("events", "Events and regimes", self.imgs(self.figures(pl.events) + self.figures(pl.regimes)))
+        self.add("sensitivity", "Which inputs matter",
+                 self.folded(self.figures(pl.sensitivity), ("tornado_baseline_", "sobol_baseline_"),
+                             "the other scenarios' sensitivity charts"))
+        self.add("convergence", "How settled the estimates are",
+                 self.folded(self.figures(pl.convergence), "convergence_baseline", "the other scenarios"))
+        self.add("provenance", "Provenance", self.provenance())
+        if pl.failed:
+            raise ChokepointFormatError(f"{self.res.path}: figures that could not be drawn: {', '.join(pl.failed)}")
+        glance = self.glance()
+        toc = " ".join(f'<a href="#{sid}">{esc(title)}</a>' for sid, title, _ in self.sections)
+        body = "".join(f'<section id="{sid}">\n<h2>{esc(title)}</h2>\n{html_}</section>\n'
+                       for sid, title, html_ in self.sections)
+        title = f"{self.at.get('name', '?') or '?'}: supply-risk report"
+        return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+                f'<meta name="generator" content="chokepoint-report {esc(__version__)}">\n'
+                f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+                f"{self.header()}<nav>{toc}</nav>\n<section id=\"glance\">\n<h2>At a glance</h2>\n{glance}</section>\n"
+                f"{body}</main>\n</body>\n</html>\n")
+
+
+def _stem(name):
+    """A scenario id as chokepoint.plots puts it in a file name."""
+    out = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in str(name)).strip("_")
+    return out or "x"
+
+
+def _is_page(name, stem):
+    """True when `name` is STEM.png or a page STEM_<k>.png."""
+    if name == f"{stem}.png":
+        return True
+    rest = name[len(stem) + 1:-4] if name.startswith(f"{stem}_") and name.endswith(".png") else ""
+    return rest.isdigit()
+
+
+def default_output(path):
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return os.path.join(os.path.dirname(os.path.abspath(path)), stem + "_report.html")
+
+
+def write_report(path, out=None):
+    """Write the report of results file `path` to `out` (default: default_output(path)) and return
+    the path written. Raises ChokepointFormatError for a file it cannot read, OSError when the
+    output cannot be written (a partial file is never left: it is written next to it and renamed)."""
+    out = out or default_output(path)
+    with open_results(path) as res:
+        if not list(res.model.get("demands", [])):
+            raise ChokepointFormatError(f"{path}: /model/demands is empty; nothing to report")
+        if int(res.attrs.get("trials", 0)) < 1:
+            raise ChokepointFormatError(f"{path}: the file holds no trials")
+        try:
+            page = Report(res).build()
+        except KeyError as e:
+            raise ChokepointFormatError(f"{path}: missing {e}") from None
+    tmp = f"{out}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(page)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return out
+
+
+def main(argv=None, prog=None):
+    """The command line (chokepoint-report); returns the exit status."""
+    global PROG
+    if prog:
+        PROG = prog
+    ap = argparse.ArgumentParser(prog=PROG, description="Write a self-contained one-page HTML report of a "
+                                 "chokepoint results file (figures embedded, no network, no JavaScript).",
+                                 epilog="Default FILE.html: next to the results, <results stem>_report.html")
+    ap.add_argument("file", help="results file written by `chokepoint run` (.h5)")
+    ap.add_argument("--out", metavar="FILE.html", help="the HTML file to write")
+    a = ap.parse_args(argv)
+    try:
+        path = write_report(a.file, a.out)
+    except ChokepointFormatError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
