@@ -1,8 +1,8 @@
 // CF-style metadata of a finished results file (docs/output-format.md, "Attributes for netCDF
 // tools"): `units` and `long_name` on every dataset of a scenario's trials, summary and
 // convergence groups, `_FillValue` on the -1 markers, `flag_values`/`flag_meanings` on the regime
-// index, and a `time` coordinate in the summary (the first day of each month from run.start). Written once, at
-// the end of a run or merge; the per-trial rows and statistics are untouched.
+// index, and a `time` coordinate in the summary (the first day of each month from run.start).
+// Written once, at the end of a run or merge; the per-trial rows and statistics are untouched.
 #include "io/h5util.hpp"
 #include "io/output.hpp"
 
@@ -239,8 +239,7 @@ void write_cf_attributes(H5::H5File &file, const Model &base,
             annotate_group(g, *models[k]);
             // A real time axis for the month dimension: the first day of each month.
             int y = 0, mo = 0;
-            if (std::string(sub) == "summary" &&
-                H5Lexists(g.getId(), "month", H5P_DEFAULT) > 0 &&
+            if (std::string(sub) == "summary" && H5Lexists(g.getId(), "month", H5P_DEFAULT) > 0 &&
                 H5Lexists(g.getId(), "time", H5P_DEFAULT) <= 0 &&
                 std::sscanf(base.run.start.c_str(), "%d-%d", &y, &mo) == 2 && mo >= 1 && mo <= 12) {
                 std::vector<std::int64_t> days;
