@@ -2,6 +2,7 @@
 
 #include "config/config.hpp"
 #include "io/output.hpp"
+#include "stats/stats.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -202,6 +203,11 @@ FileSummary read_file(const std::string &path) {
                 s.openAttribute("ci95_t").read(H5::PredType::NATIVE_DOUBLE, &sc.ci95_t);
             if (s.attrExists("replicates"))
                 s.openAttribute("replicates").read(H5::PredType::NATIVE_INT32, &sc.replicates);
+            if (!s.attrExists("se_dof")) { // files before format 1.3: what 1.3 would store
+                sc.se_dof = sc.replicates > 1 ? static_cast<std::uint64_t>(sc.replicates - 1)
+                                              : (fs.trials > 1 ? fs.trials - 1 : 0);
+                sc.ci95_t = student_t_975(sc.se_dof);
+            }
             sc.expected_demand = read_doubles(s, "expected_demand");
             sc.eud = read_doubles(s, "eud");
             sc.eud_se = read_doubles(s, "eud_se");
