@@ -284,6 +284,37 @@ def chokepoint_groups(summary, model, kind):
     return out
 
 
+Z95 = 1.959963984540054
+# Student t 0.975 quantiles for 1..30 degrees of freedom (replicate-based standard errors).
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+        2.045, 2.042)
+
+
+def t975(df):
+    """The 0.975 quantile of Student's t with `df` degrees of freedom (table to 30, then the
+    Cornish-Fisher expansion; within 1e-3)."""
+    if df < 1:
+        return float("nan")
+    if df <= len(T975):
+        return T975[int(df) - 1]
+    z = Z95
+    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+
+
+def ci_factor(scen):
+    """(factor, degrees of freedom) of the 95 % intervals of the statistics whose standard errors
+    come from the replicate means (eud, expected_demand, mean_shortfall_share, lose, p_short): the
+    summary's ci95_t and se_dof (format 1.3), else Student t with R - 1 degrees of freedom for
+    R > 1 replicates, else 1.96 (dof None)."""
+    at = scen.summary_attrs
+    if at.get("ci95_t") is not None and np.isfinite(float(at["ci95_t"])):
+        dof = at.get("se_dof")
+        return float(at["ci95_t"]), int(dof) if dof is not None else None
+    reps = int(at.get("replicates", 1) or 1)
+    return (t975(reps - 1), reps - 1) if reps > 1 else (Z95, None)
+
+
 class Plotter:
     """The figures of one results file. Each plotting method draws its figures and hands them to
     save(): with an output directory they are written there as PNG files (paths in `written`);
@@ -315,14 +346,9 @@ class Plotter:
         # Error bars: +-2 SE from the trial variance; with R > 1 replicates of a design the
         # headline SEs have R - 1 degrees of freedom, and the bars are +-t SE (the summary's
         # ci95_t, 2.26 for 10 replicates) so that they still cover ~95 %.
-        sa = self.scen.summary_attrs
-        reps = int(sa.get("replicates", 1) or 1)
-        t = sa.get("ci95_t")
-        if reps > 1 and t is not None and np.isfinite(float(t)):
-            self.k, self.kl = float(t), f"{float(t):.2f}"
-        elif reps > 1:
-            from .report import t975  # files before format 1.3
-            self.k, self.kl = t975(reps - 1), f"{t975(reps - 1):.2f}"
+        if int(self.scen.summary_attrs.get("replicates", 1) or 1) > 1:
+            self.k = ci_factor(self.scen)[0]
+            self.kl = f"{self.k:.2f}"
         else:
             self.k, self.kl = 2.0, "2"
 

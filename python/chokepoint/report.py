@@ -41,16 +41,11 @@ import sys
 import numpy as np
 
 from . import __version__
-from .plots import (Plotter, changed_demands, chokepoint_groups, fmt_se, fmt_t, round_to_zero,
-                    short_list)
+from .plots import (Z95, Plotter, changed_demands, chokepoint_groups, ci_factor, fmt_se, fmt_t,
+                    round_to_zero, short_list)
 from .reader import ChokepointFormatError, open_results
 
 PROG = "chokepoint-report"
-Z95 = 1.959963984540054
-# Student t 0.975 quantiles for 1..30 degrees of freedom (replicate-based standard errors).
-T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-        2.045, 2.042)
 # Summary statistics whose _se comes from the replicate means when the design has replicates.
 REPLICATE_SE = ("eud", "expected_demand", "mean_shortfall_share", "lose", "p_short")
 TOP_GLANCE = 3
@@ -108,17 +103,6 @@ def esc(x):
     return html.escape(str(x), quote=True)
 
 
-def t975(df):
-    """The 0.975 quantile of Student's t with `df` degrees of freedom (table to 30, then the
-    Cornish-Fisher expansion; within 1e-3)."""
-    if df < 1:
-        return float("nan")
-    if df <= len(T975):
-        return T975[int(df) - 1]
-    z = Z95
-    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
-
-
 def png_size(data):
     """(width, height) of a PNG from its IHDR chunk."""
     return struct.unpack(">II", data[16:24])
@@ -168,7 +152,7 @@ class Report:
         self.demands = list(res.model["demands"])
         self.sections = []  # (id, title, html)
         self.reps = int(self.base.summary_attrs.get("replicates", 1) or 1)
-        self.z_rep, self.dof = self.ci_factor(self.base)
+        self.z_rep, self.dof = ci_factor(self.base)
         m = res.model
         units = list(m.get("product_units", []))
         dprod = m.get("demand_product")
@@ -201,24 +185,12 @@ class Report:
         if body.strip():
             self.sections.append((sid, title, body))
 
-    @staticmethod
-    def ci_factor(scen):
-        """(factor, degrees of freedom) of the 95 % intervals of the REPLICATE_SE statistics: the
-        summary's ci95_t and se_dof (format 1.3), else Student t with R - 1 degrees of freedom for
-        R > 1 replicates, else 1.96 (dof None)."""
-        at = scen.summary_attrs
-        if at.get("ci95_t") is not None and np.isfinite(float(at["ci95_t"])):
-            dof = at.get("se_dof")
-            return float(at["ci95_t"]), int(dof) if dof is not None else None
-        reps = int(at.get("replicates", 1) or 1)
-        return (t975(reps - 1), reps - 1) if reps > 1 else (Z95, None)
-
     def half(self, scen, name, j):
         """Half-width of the 95 % interval of summary `name` (by its `_se`) at demand j."""
         se = scen.summary.get(name + "_se")
         if se is None:
             return float("nan")
-        z = self.ci_factor(scen)[0] if name in REPLICATE_SE else Z95
+        z = ci_factor(scen)[0] if name in REPLICATE_SE else Z95
         return z * float(np.asarray(se, dtype=np.float64)[j])
 
     def labels(self):
@@ -326,7 +298,7 @@ class Report:
         ed = self.want(sc, len(d["demand"]))
         v = round_to_zero(d["eud"], ed)
         se = round_to_zero(d.get("eud_se", np.full(v.size, np.nan)), ed)
-        z = self.ci_factor(sc)[0]
+        z = ci_factor(sc)[0]
         dem = list(d["demand"])
         better = [dem[j] for j in range(v.size) if np.isfinite(v[j]) and v[j] < 0 and -v[j] > z * np.nan_to_num(se[j])]
         worse = [dem[j] for j in range(v.size) if np.isfinite(v[j]) and v[j] > 0 and v[j] > z * np.nan_to_num(se[j])]
@@ -422,7 +394,7 @@ class Report:
         same = [dem[j] for j in range(len(dem)) if np.isfinite(d["eud"][j]) and not changed[j]]
         added = [dem[j] for j in range(len(dem)) if not np.isfinite(d["eud"][j])]
         removed = [x for x in self.demands if x not in dem]
-        z = self.ci_factor(sc)[0]
+        z = ci_factor(sc)[0]
         rows = []
         for j in np.flatnonzero(changed):
             cells = [f"<td><b>{esc(dem[j])}</b></td>"]

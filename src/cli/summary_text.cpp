@@ -50,7 +50,6 @@ std::string attr_str(H5::Group &g, const char *name) {
     return s;
 }
 
-/// Everything the summary shows, read once from the file.
 /// Names of a model's entities (a scenario's own, or the file's /model).
 struct Tables {
     std::vector<std::string> demands, demand_product, demand_country, facilities, nodes,
@@ -73,13 +72,11 @@ struct Scenario {
     std::vector<double> d_eud, d_eud_se, d_eud_se_ind, d_ps, d_ps_se, d_lose, d_lose_se;
 };
 
+/// Everything the summary shows, read once from the file.
 struct FileSummary {
     std::string path, name, start, sha, version, commit;
     std::uint64_t trials = 0, seed = 0;
     int horizon = 0;
-    std::vector<std::string> demands, demand_product, demand_country, facilities, nodes,
-        restrictions, products;
-    std::vector<std::int32_t> tiers;
     std::vector<Scenario> scenarios;
 };
 
@@ -152,18 +149,8 @@ FileSummary read_file(const std::string &path) {
         fs.sha = attr_str(root, "config_sha256");
         fs.version = attr_str(root, "program_version");
         fs.commit = attr_str(root, "git_commit");
-        {
-            auto model = f.openGroup("/model");
-            const Tables t = read_tables(model);
-            fs.demands = t.demands;
-            fs.demand_product = t.demand_product;
-            fs.demand_country = t.demand_country;
-            fs.facilities = t.facilities;
-            fs.nodes = t.nodes;
-            fs.restrictions = t.restrictions;
-            fs.products = t.products;
-            fs.tiers = t.tiers;
-        }
+        auto root_model = f.openGroup("/model");
+        const Tables root_tables = read_tables(root_model); // a scenario without its own model
         auto scen = f.openGroup("/scenarios");
         std::vector<std::string> names; // the run's order (baseline first), else the file's
         if (root.attrExists("scenarios")) {
@@ -182,8 +169,7 @@ FileSummary read_file(const std::string &path) {
                 auto mg = sg.openGroup("model");
                 sc.t = read_tables(mg);
             } else {
-                auto mg = f.openGroup("/model");
-                sc.t = read_tables(mg);
+                sc.t = root_tables;
             }
             sc.description = attr_str(sg, "description");
             auto s = f.openGroup("/scenarios/" + sc.name + "/summary");
@@ -550,13 +536,12 @@ void diff_table(std::ostream &os, const Scenario &sc, const Scenario *base, cons
     const std::string u = one_unit && !sc.t.demand_unit.empty() ? " " + sc.t.demand_unit[0] : "";
     std::vector<std::vector<std::string>> rows{
         {"demand", "unit", "ΔEUD" + u, "[± indep.]", "ΔLOSE months", "ΔP(short) %"}};
-    std::size_t unchanged = 0, absent = 0;
+    std::size_t unchanged = 0;
     for (std::size_t d = 0; d < sc.t.demands.size(); ++d) {
         const auto &id = sc.t.demands[d];
         if (!shown(sel, id))
             continue;
         if (std::isnan(sc.d_eud[d])) {
-            ++absent;
             rows.push_back({id, sc.t.demand_unit[d], "(not in the baseline)", "", "", ""});
             continue;
         }
@@ -592,7 +577,6 @@ void diff_table(std::ostream &os, const Scenario &sc, const Scenario *base, cons
     if (unchanged)
         os << "  (" << unchanged << " other demand" << (unchanged == 1 ? "" : "s")
            << " unchanged: differences 0 or at rounding level)\n";
-    (void)absent;
 }
 
 void rankings(std::ostream &os, const Scenario &sc, int top) {

@@ -3,6 +3,8 @@
 #include "config/build.hpp"
 #include "model/inputs.hpp"
 
+#include <bit>
+
 namespace chokepoint {
 
 using namespace config_detail;
@@ -116,20 +118,18 @@ std::string sampling_warning(const Model &m) {
     const RunSettings &r = m.run;
     if (r.sampler != SamplerKind::Sobol || r.trials == 0)
         return "";
-    const std::uint64_t rows =
-        r.pick_freeze_rows > 0 ? r.pick_freeze_rows
-                               : r.trials / static_cast<std::uint64_t>(std::max(1, r.replicates));
+    // A pick-freeze design (sensitivity: sobol) has one replicate of pick_freeze_rows base rows.
+    const bool pick_freeze = r.pick_freeze_rows > 0;
+    const std::uint64_t reps =
+        pick_freeze ? 1 : static_cast<std::uint64_t>(std::max(1, r.replicates));
+    const std::uint64_t rows = pick_freeze ? r.pick_freeze_rows : r.trials / reps;
     if (rows == 0 || (rows & (rows - 1)) == 0)
         return "";
-    std::uint64_t below = 1;
-    while (below * 2 < rows)
-        below *= 2;
-    const std::uint64_t reps =
-        r.pick_freeze_rows > 0 ? 1 : static_cast<std::uint64_t>(std::max(1, r.replicates));
+    const std::uint64_t below = std::bit_floor(rows);
     std::string why = "run.sampler sobol: each replicate has " + std::to_string(rows) +
                       " rows, not a power of two; Sobol' points are balanced only at 2^k rows, "
                       "so part of their variance reduction is lost (the estimates stay unbiased)";
-    if (r.pick_freeze_rows > 0)
+    if (pick_freeze)
         return why + "; use run.trials = " + std::to_string(below) + " or " +
                std::to_string(below * 2) + " base rows";
     return why + "; use run.trials = replicates x 2^k, e.g. " + std::to_string(reps * below) +

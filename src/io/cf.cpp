@@ -7,6 +7,7 @@
 #include "io/output.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -120,27 +121,19 @@ const std::map<std::string, VarInfo> &variables() {
     return table;
 }
 
-/// The unit of product quantities: the products' shared unit, or "t" with the basis per product
-/// named in /model/product_units.
-std::string quantity_unit(const Model &m) {
-    std::string u;
-    for (const auto &p : m.products) {
-        if (u.empty())
-            u = p.unit;
-        else if (p.unit != u)
-            return "t";
-    }
-    return u.empty() ? "t" : u;
-}
-
+/// The products of `m` have different units (e.g. `t Co` and `t REO`).
 bool mixed_units(const Model &m) {
     return std::any_of(m.products.begin(), m.products.end(),
                        [&](const auto &p) { return p.unit != m.products.front().unit; });
 }
 
 void annotate_group(H5::Group &g, const Model &m) {
-    const std::string qu = quantity_unit(m);
+    // The unit of product quantities: the products' shared unit, or "t" with the basis per
+    // product named in /model/product_units.
     const bool mixed = mixed_units(m);
+    const std::string qu = mixed || m.products.empty() || m.products.front().unit.empty()
+                               ? "t"
+                               : m.products.front().unit;
     for (hsize_t i = 0; i < g.getNumObjs(); ++i) {
         if (g.getObjTypeByIdx(i) != H5G_DATASET)
             continue;
@@ -210,18 +203,6 @@ void annotate_group(H5::Group &g, const Model &m) {
         }
     }
 }
-
-/// Days from 1970-01-01 to the first day of month `k` after "YYYY-MM" (proleptic Gregorian).
-std::int64_t days_since_epoch(int year, int month /*1..12*/) {
-    // Howard Hinnant's days_from_civil, day 1.
-    year -= month <= 2;
-    const std::int64_t era = (year >= 0 ? year : year - 399) / 400;
-    const std::int64_t yoe = year - era * 400;
-    const std::int64_t mp = (month + 9) % 12;
-    const std::int64_t doy = (153 * mp + 2) / 5;
-    const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 } // namespace
 
 void write_cf_attributes(H5::H5File &file, const Model &base,
@@ -242,11 +223,12 @@ void write_cf_attributes(H5::H5File &file, const Model &base,
             if (std::string(sub) == "summary" && H5Lexists(g.getId(), "month", H5P_DEFAULT) > 0 &&
                 H5Lexists(g.getId(), "time", H5P_DEFAULT) <= 0 &&
                 std::sscanf(base.run.start.c_str(), "%d-%d", &y, &mo) == 2 && mo >= 1 && mo <= 12) {
-                std::vector<std::int64_t> days;
-                for (int i = 0; i < base.run.horizon_months; ++i) {
-                    const int t = (mo - 1) + i;
-                    days.push_back(days_since_epoch(y + t / 12, t % 12 + 1));
-                }
+                namespace chr = std::chrono;
+                const chr::year_month first{chr::year{y}, chr::month{static_cast<unsigned>(mo)}};
+                std::vector<std::int64_t> days; // since 1970-01-01 of each month's first day
+                for (int i = 0; i < base.run.horizon_months; ++i)
+                    days.push_back(
+                        chr::sys_days{(first + chr::months{i}) / 1}.time_since_epoch().count());
                 const hsize_t n = days.size();
                 H5::DataSpace sp(1, &n);
                 auto ds = g.createDataSet("time", H5::PredType::NATIVE_INT64, sp);

@@ -60,6 +60,7 @@ import matplotlib.image  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import package_path  # noqa: E402,F401  (the checkout's python/ first on sys.path)
+from test_plots import changed_beyond_rounding  # noqa: E402  (the same rounding rule as the plots' test)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 WINDOW = (1280, 2000)
@@ -149,19 +150,6 @@ def names(ds):
     return [v.decode() if isinstance(v, bytes) else str(v) for v in ds[()]]
 
 
-def changed_beyond_rounding(summary, expected_demand):
-    """True when some demand's paired EUD or P(short) difference (or its SE) exceeds rounding level:
-    1e-9 of the demand's expected want (EUD) or of 1 (P(short)), and at least 1e-12."""
-    for key, total in (("diff_eud", expected_demand), ("diff_eud_se", expected_demand),
-                       ("diff_p_short", 1.0), ("diff_p_short_se", 1.0)):
-        if key in summary:
-            x = np.asarray(summary[key][()], float)
-            lim = np.maximum(1e-9 * np.abs(np.nan_to_num(np.asarray(total, float))), 1e-12)
-            if (np.isfinite(x) & (np.abs(x) > lim)).any():
-                return True
-    return False
-
-
 def expected_figures(path):
     """Stems of the figures the report of `path` must show (a stem matches STEM or STEM_<k>)."""
     stems = ["risk", "exceedance", "monthly"]
@@ -186,7 +174,7 @@ def expected_figures(path):
             if "convergence" in g and (np.abs(g["convergence/eud"][()]) > 0).any():
                 stems.append(f"convergence_{name}")
             s = g["summary"]
-            if name != "baseline" and "diff_eud" in s and changed_beyond_rounding(s, s["expected_demand"][()]):
+            if name != "baseline" and "diff_eud" in s and changed_beyond_rounding(s):
                 stems.append(f"differences_{name}")
             if "sensitivity" in g:
                 sg = g["sensitivity"]

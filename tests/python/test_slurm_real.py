@@ -508,18 +508,23 @@ def part_a(cl, exe, config, scripts, work):
     return rate
 
 
+def submit_one_task(cl, exe, config, scripts, out, trials, seed, progress_every, minutes):
+    """array.sbatch as the only task (index 1 of 1) of a run into `out`: the array job's id."""
+    env = {"CHOKEPOINT_BIN": exe, "CHOKEPOINT_CONFIG": config, "CHOKEPOINT_OUTDIR": out,
+           "CHOKEPOINT_SHARDS": "1",
+           "CHOKEPOINT_RUN_ARGS": f"--trials {trials} --seed {seed} --progress-every {progress_every}"}
+    return cl.sbatch(["--array=1", "--cpus-per-task=1", f"--time={minutes}",
+                      f"--output={out}/logs/shard-%a-of-1.log", f"--chdir={out}",
+                      os.path.join(scripts, "array.sbatch")], env)
+
+
 # -- (c) ----------------------------------------------------------------------------------------
 def part_c_submit(cl, exe, config, scripts, work, rate):
     where = "(c) scancel"
     trials, seed = max(50000, int(rate * 30)), 13
     out = os.path.join(work, "c")
     os.makedirs(os.path.join(out, "logs"))
-    env = {"CHOKEPOINT_BIN": exe, "CHOKEPOINT_CONFIG": config, "CHOKEPOINT_OUTDIR": out,
-           "CHOKEPOINT_SHARDS": "1",
-           "CHOKEPOINT_RUN_ARGS": f"--trials {trials} --seed {seed} --progress-every 0.5"}
-    arr = cl.sbatch(["--array=1", "--cpus-per-task=1", "--time=10",
-                     f"--output={out}/logs/shard-%a-of-1.log", f"--chdir={out}",
-                     os.path.join(scripts, "array.sbatch")], env)
+    arr = submit_one_task(cl, exe, config, scripts, out, trials, seed, 0.5, 10)
     task = f"{arr}_1"
     log = os.path.join(out, "logs", "shard-1-of-1.log")
     note(f"{where}: task {task}, {trials} trials (about 30 s of work)")
@@ -598,13 +603,8 @@ def part_b(cl, exe, config, scripts, work, rate):
                             env=cl.env,  # with the marker: the clean-up finds it too
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(max(0.0, nxt - WARN_LEAD - time.time()))
-    env = {"CHOKEPOINT_BIN": exe, "CHOKEPOINT_CONFIG": config, "CHOKEPOINT_OUTDIR": out,
-           "CHOKEPOINT_SHARDS": "1",
-           "CHOKEPOINT_RUN_ARGS": f"--trials {trials} --seed {seed} --progress-every 1"}
     # --time=3 (180 s) and the script's --signal=B:USR1@180: the warning is due from the start
-    arr = cl.sbatch(["--array=1", "--cpus-per-task=1", "--time=3",
-                     f"--output={out}/logs/shard-%a-of-1.log", f"--chdir={out}",
-                     os.path.join(scripts, "array.sbatch")], env)
+    arr = submit_one_task(cl, exe, config, scripts, out, trials, seed, 1, 3)
     submitted = time.time()
     task = f"{arr}_1"
     mrg = cl.sbatch(["--dependency=afterok:" + arr, "--kill-on-invalid-dep=yes",
