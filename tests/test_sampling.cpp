@@ -2,12 +2,14 @@
 // independence, rank correlation by Gaussian copula and Iman-Conover, and what a correlation may
 // not change.
 #include "config/config.hpp"
+#include "core/errors.hpp"
 #include "core/random.hpp"
 #include "sampling/sampling.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numeric>
 #include <set>
@@ -251,4 +253,92 @@ TEST_CASE("pick-freeze design: AB_i takes input i from B and the rest from A", "
         CHECK(d.stream_trial(64 + 5) == 64 + 5); // B's own streams
         CHECK(d.stream_trial(2 * 64 + 5) == 5);  // AB_i: A's
     }
+}
+
+// Importance tilts (CoordTilt): the coordinate's density becomes the proposal's, its likelihood
+// ratio is width / mass of its bin, untilted inputs keep their coordinates.
+TEST_CASE("importance tilt: the proposal's inverse CDF and the likelihood ratio of each bin",
+          "[sampling][importance]") {
+    DesignSettings s;
+    s.kind = SamplerKind::MC;
+    s.seed = 11;
+    s.trials = 200000;
+    CoordTilt t;
+    t.input = 1;
+    t.edges = {0.0, 0.9, 0.99, 1.0};
+    t.mass = {0.2, 0.3, 0.5};
+    s.tilts = {t};
+    const Design tilted(s, inputs(3), {});
+    DesignSettings plain_s = s;
+    plain_s.tilts.clear();
+    const Design plain(plain_s, inputs(3), {});
+    const std::uint64_t n = s.trials;
+    std::vector<double> u(n * 3), p(n * 3), w(n);
+    auto ws = tilted.workspace();
+    tilted.fill(0, n, u.data(), *ws, w.data());
+    auto ws2 = plain.workspace();
+    plain.fill(0, n, p.data(), *ws2);
+    std::array<double, 3> in_bin{};
+    double sum_w = 0, sum_w_tail = 0;
+    for (std::uint64_t i = 0; i < n; ++i) {
+        // Untilted inputs: the same coordinates as the untilted design (bit for bit).
+        REQUIRE(u[i * 3] == p[i * 3]);
+        REQUIRE(u[i * 3 + 2] == p[i * 3 + 2]);
+        // The tilted one: Q^-1 of the untilted uniform, piecewise linear.
+        const double x = p[i * 3 + 1], v = u[i * 3 + 1];
+        const double expect = x < 0.2   ? 0.9 * x / 0.2
+                              : x < 0.5 ? 0.9 + (x - 0.2) / 0.3 * 0.09
+                                        : 0.99 + (x - 0.5) / 0.5 * 0.01;
+        REQUIRE(v == Approx(expect).margin(1e-12));
+        REQUIRE(v > 0.0);
+        REQUIRE(v < 1.0);
+        const int b = v < 0.9 ? 0 : (v < 0.99 ? 1 : 2);
+        const double lr = b == 0 ? 0.9 / 0.2 : (b == 1 ? 0.09 / 0.3 : 0.01 / 0.5);
+        REQUIRE(w[i] == Approx(lr).epsilon(1e-12));
+        in_bin[static_cast<std::size_t>(b)] += 1;
+        sum_w += w[i];
+        if (v > 0.995)
+            sum_w_tail += w[i];
+    }
+    // The proposal's bin masses, and E_q[w] = 1, E_q[w 1{v > 0.995}] = 0.005 (the model's
+    // probability), within 4 standard errors.
+    const double nd = static_cast<double>(n);
+    CHECK(in_bin[0] / nd == Approx(0.2).margin(4 * std::sqrt(0.2 * 0.8 / nd)));
+    CHECK(in_bin[2] / nd == Approx(0.5).margin(4 * std::sqrt(0.25 / nd)));
+    const double sd_w = std::sqrt(0.2 * 4.5 * 4.5 + 0.3 * 0.3 * 0.3 + 0.5 * 0.02 * 0.02 - 1.0);
+    CHECK(sum_w / nd == Approx(1.0).margin(4 * sd_w / std::sqrt(nd)));
+    const double pt = 0.005, sd_t = std::sqrt(0.25 * 0.02 * 0.02 - pt * pt); // half of bin 2
+    CHECK(sum_w_tail / nd == Approx(pt).margin(4 * sd_t / std::sqrt(nd)));
+}
+
+TEST_CASE("importance tilt: without tilts every weight is exactly 1; bad proposals are refused",
+          "[sampling][importance][errors]") {
+    DesignSettings s;
+    s.trials = 100;
+    const Design d(s, inputs(2), {});
+    std::vector<double> u(200), w(100, 0.0);
+    auto ws = d.workspace();
+    d.fill(0, 100, u.data(), *ws, w.data());
+    for (double x : w)
+        REQUIRE(x == 1.0);
+    CHECK_FALSE(d.tilted());
+
+    auto refused = [&](CoordTilt t, std::vector<DesignCorrelation> c, const char *what) {
+        DesignSettings bad = s;
+        bad.tilts = {std::move(t)};
+        try {
+            Design x(bad, inputs(2, 1), c);
+            FAIL("accepted: " << what);
+        } catch (const InputError &e) {
+            CHECK_THAT(std::string(e.what()), Catch::Contains(what));
+        }
+    };
+    refused({0, {0.0, 0.5, 1.0}, {1.0, 0.0}}, {}, "gives a bin no mass");
+    refused({0, {0.0, 0.5}, {1.0}}, {}, "whole unit interval");
+    refused({0, {0.0, 0.7, 0.5, 1.0}, {0.3, 0.3, 0.4}}, {}, "out of order");
+    refused({0, {0.0, 0.5, 1.0}, {0.3, 0.3}}, {}, "summing to");
+    refused({1, {0.0, 0.5, 1.0}, {0.5, 0.5}}, {{0, 1, 0.5}}, "correlated input cannot be tilted");
+    DesignSettings multi = s;
+    multi.tilts = {{0, {0.0, 0.5, 1.0}, {0.5, 0.5}}};
+    CHECK_THROWS_AS(Design(multi, inputs(2, 2), {}), InputError);
 }

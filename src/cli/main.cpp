@@ -4,6 +4,7 @@
 #include "config/config.hpp"
 #include "io/output.hpp"
 #include "study/comm.hpp"
+#include "study/importance.hpp"
 #include "study/run.hpp"
 #include "version.hpp"
 
@@ -332,6 +333,7 @@ int main(int argc, char **argv) {
             for (int k = 0; k < kRungs; ++k)
                 if (first_rung_name == rung_name(static_cast<Rung>(k)))
                     first = static_cast<Rung>(k);
+            fit_importance(m, threads, nullptr); // the run's fitted proposal, if it had one
             const OneTrial t = run_one_trial(m, trial_scenario, trial_index, first);
             write_trial_report(std::cout, t, trial_index, trial_opt);
             return kExitOk;
@@ -404,6 +406,9 @@ int main(int argc, char **argv) {
         opt.progress_every = progress_every;
         opt.comm = g_comm.get();
         install_signal_handlers();
+        // run.importance.cross_entropy: fit the proposal first (pilot rounds; deterministic, so a
+        // resumed run or another rank fits the same one).
+        fit_importance(m, threads, opt.quiet ? nullptr : &std::cerr);
         const auto rep = run_study(m, opt);
         if (!opt.quiet) {
             if (std::getenv("CHOKEPOINT_STATS"))

@@ -62,6 +62,10 @@ struct Scenario {
     std::uint64_t se_dof = 0;
     double ci95_t = 1.959963984540054;
     int replicates = 1;
+    // importance sampling (format 1.4): the effective sample sizes; weighted = false without it
+    bool weighted = false;
+    double ess = 0, weight_mean = 1;
+    std::vector<double> ps_ess, eud_ess;
     std::vector<double> eud, eud_se, share, expected_demand, lose, lose_se, ps, ps_se, levels, q,
         q_lo, q_hi, var_levels, var, cvar, cvar_se;
     std::vector<double> node_months, node_unserved_share, res_months, res_unserved_share,
@@ -193,6 +197,13 @@ FileSummary read_file(const std::string &path) {
                 sc.se_dof = sc.replicates > 1 ? static_cast<std::uint64_t>(sc.replicates - 1)
                                               : (fs.trials > 1 ? fs.trials - 1 : 0);
                 sc.ci95_t = student_t_975(sc.se_dof);
+            }
+            if (s.attrExists("ess")) {
+                sc.weighted = true;
+                s.openAttribute("ess").read(H5::PredType::NATIVE_DOUBLE, &sc.ess);
+                s.openAttribute("weight_mean").read(H5::PredType::NATIVE_DOUBLE, &sc.weight_mean);
+                sc.ps_ess = read_doubles(s, "p_short_ess");
+                sc.eud_ess = read_doubles(s, "eud_ess");
             }
             sc.expected_demand = read_doubles(s, "expected_demand");
             sc.eud = read_doubles(s, "eud");
@@ -429,7 +440,11 @@ void print_json(const FileSummary &fs, std::ostream &os, const SummaryOptions &o
             continue;
         os << (first_scenario ? "" : ", ") << "{\"name\": " << json_str(sc.name)
            << ", \"description\": " << json_str(sc.description) << ", \"se_dof\": " << sc.se_dof
-           << ", \"ci95_t\": " << json_num(sc.ci95_t) << ", \"demands\": [";
+           << ", \"ci95_t\": " << json_num(sc.ci95_t);
+        if (sc.weighted)
+            os << ", \"importance_sampling\": {\"ess\": " << json_num(sc.ess)
+               << ", \"weight_mean\": " << json_num(sc.weight_mean) << "}";
+        os << ", \"demands\": [";
         first_scenario = false;
         const auto Q = sc.levels.size(), V = sc.var_levels.size();
         bool first_demand = true;
@@ -446,7 +461,11 @@ void print_json(const FileSummary &fs, std::ostream &os, const SummaryOptions &o
                << ", \"lose\": " << json_num(sc.lose[d])
                << ", \"lose_se\": " << json_num(sc.lose_se[d])
                << ", \"p_short\": " << json_num(sc.ps[d])
-               << ", \"p_short_se\": " << json_num(sc.ps_se[d]) << ", \"quantiles\": [";
+               << ", \"p_short_se\": " << json_num(sc.ps_se[d]);
+            if (sc.weighted)
+                os << ", \"p_short_ess\": " << json_num(sc.ps_ess[d])
+                   << ", \"eud_ess\": " << json_num(sc.eud_ess[d]);
+            os << ", \"quantiles\": [";
             for (std::size_t j = 0; j < Q; ++j)
                 os << (j ? ", " : "") << "{\"level\": " << json_num(sc.levels[j])
                    << ", \"value\": " << json_num(sc.q[d * Q + j]) << ", \"ci95\": ["
@@ -623,6 +642,31 @@ void rankings(std::ostream &os, const Scenario &sc, int top) {
           "demand then)\n";
 }
 
+/// Importance sampling: the effective sample sizes, overall and behind each demand's P(short),
+/// wrapped at 100 columns.
+void ess_lines(std::ostream &os, const Scenario &sc, const Selection &sel, std::uint64_t trials) {
+    auto whole = [](double v) {
+        std::string digits = std::to_string(static_cast<long long>(std::llround(v)));
+        for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3)
+            digits.insert(static_cast<std::size_t>(i), ",");
+        return digits;
+    };
+    os << "importance sampling: ESS " << whole(sc.ess) << " of " << whole(double(trials))
+       << " trials, mean weight " << fixed(sc.weight_mean, 4) << "\n";
+    std::string line = "ESS behind P(short):";
+    for (std::size_t d = 0; d < sc.t.demands.size(); ++d) {
+        if (!shown(sel, sc.t.demands[d]))
+            continue;
+        const std::string item = " " + sc.t.demands[d] + " " + whole(sc.ps_ess[d]);
+        if (line.size() + item.size() > 100) {
+            os << line << "\n";
+            line = "    ";
+        }
+        line += item;
+    }
+    os << line << "\n";
+}
+
 void print_text(const FileSummary &fs, std::ostream &os, const SummaryOptions &opt) {
     const Selection sel = select(fs, opt);
     os << fs.path << "\nstudy '" << fs.name << "', " << fs.trials << " trials, seed " << fs.seed
@@ -638,6 +682,9 @@ void print_text(const FileSummary &fs, std::ostream &os, const SummaryOptions &o
     else
         os << " (95% interval ± 1.96 SE)";
     os << ".\n";
+    if (base && base->weighted)
+        os << "Importance-sampled (run.importance): unbiased estimates from likelihood-ratio "
+              "weights;\nESS = effective number of trials behind an estimate.\n";
     for (std::size_t k = 0; k < sel.scenarios.size(); ++k) {
         const Scenario &sc = *sel.scenarios[k];
         const bool full = !opt.diff_only && (!sc.has_diff || sel.explicit_scenario[k]);
@@ -645,8 +692,11 @@ void print_text(const FileSummary &fs, std::ostream &os, const SummaryOptions &o
             continue;
         os << "\nscenario '" << sc.name << "'"
            << (sc.description.empty() ? "" : ": " + sc.description) << "\n";
-        if (full)
+        if (full) {
             risk_table(os, sc, sel);
+            if (sc.weighted)
+                ess_lines(os, sc, sel, fs.trials);
+        }
         if (sc.has_diff) {
             os << (full ? "\n" : "")
                << "paired differences against the baseline (same trials; [± for independent "
@@ -678,7 +728,7 @@ void print_csv(const FileSummary &fs, std::ostream &os, const SummaryOptions &op
     const Selection sel = select(fs, opt);
     os << "scenario,demand,product,unit,country,tier,eud,eud_se,eud_share,lose,lose_se,p_short,"
           "p_short_se,median,var_level,var,cvar,cvar_se,se_dof,ci95_t,diff_eud,diff_eud_se,"
-          "diff_lose,diff_lose_se,diff_p_short,diff_p_short_se\n";
+          "diff_lose,diff_lose_se,diff_p_short,diff_p_short_se,p_short_ess,eud_ess\n";
     auto n17 = [](double v) {
         if (!std::isfinite(v))
             return std::string();
@@ -713,6 +763,9 @@ void print_csv(const FileSummary &fs, std::ostream &os, const SummaryOptions &op
                    << ',' << n17(sc.d_ps_se[d]);
             else
                 os << ",,,,,,";
+            // Effective sample sizes: importance-sampled runs only.
+            os << ',' << (sc.weighted ? n17(sc.ps_ess[d]) : "") << ','
+               << (sc.weighted ? n17(sc.eud_ess[d]) : "");
             os << "\n";
         }
     }

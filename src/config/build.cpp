@@ -53,7 +53,8 @@ void check_design(Loader &L, Model &m, const ParsedFile &main) {
     std::unordered_set<std::string> name_set, all_names;
     const bool named =
         run && ((run["correlations"] && run["correlations"].IsSequence()) ||
-                (run["sensitivity_inputs"] && run["sensitivity_inputs"].IsSequence()));
+                (run["sensitivity_inputs"] && run["sensitivity_inputs"].IsSequence()) ||
+                m.run.importance.enabled());
     if (named) {
         for (const auto &in : design_inputs(m))
             names.push_back(in.name);
@@ -69,8 +70,8 @@ void check_design(Loader &L, Model &m, const ParsedFile &main) {
         if (all_names.count(name)) {
             L.error(mf, n, path,
                     "input " + quote(name) +
-                        " is fixed in this model (a single value, no uncertainty to correlate "
-                        "or rank)");
+                        " is fixed in this model (a single value, no uncertainty to correlate, "
+                        "rank or tilt)");
             return false;
         }
         const auto near = nearest(name, names);
@@ -114,6 +115,70 @@ void check_design(Loader &L, Model &m, const ParsedFile &main) {
             }
         }
     }
+    auto &im = m.run.importance;
+    if (im.enabled()) {
+        const auto in = run["importance"];
+        const auto tl = in["tilt"];
+        std::size_t k = 0; // the entries that parsed, in order
+        for (std::size_t i = 0; tl && tl.IsSequence() && i < tl.size() && k < im.tilts.size();
+             ++i) {
+            if (!tl[i].IsMap() || !tl[i]["input"] || !tl[i]["input"].IsScalar() ||
+                tl[i]["input"].Scalar() != im.tilts[k].input)
+                continue;
+            auto &t = im.tilts[k++];
+            const auto p = "run.importance.tilt[" + std::to_string(i) + "]";
+            if (!check_input(tl[i]["input"], p + ".input", t.input))
+                continue;
+            if (!std::isnan(t.probability)) {
+                const std::string suffix = "/occurs";
+                const Event *ev = nullptr;
+                if (t.input.size() > suffix.size() + 6 &&
+                    t.input.compare(t.input.size() - suffix.size(), suffix.size(), suffix) == 0)
+                    for (const auto &e : m.events)
+                        if ("event/" + e.id + suffix == t.input)
+                            ev = &e;
+                if (!ev || !ev->probability.is_fixed()) {
+                    L.error(mf, tl[i]["probability"], p + ".probability",
+                            "probability: tilts the occurrence of an event with a fixed "
+                            "probability (input event/<id>/occurs); for " +
+                                quote(t.input) + " give above:, below:, between: or edges:");
+                    continue;
+                }
+                const double p0 = ev->probability.a;
+                // The event fires in the upper tail of its coordinate, u > 1 - p0.
+                t.edges = {0.0, 1.0 - p0, 1.0};
+                t.mass = {1.0 - t.probability, t.probability};
+            }
+        }
+        if (im.ce.enabled) {
+            const auto c = in["cross_entropy"];
+            if (std::none_of(m.demands.begin(), m.demands.end(),
+                             [&](const Demand &d) { return d.id == im.ce.demand; }))
+                L.error(mf, c["demand"], "run.importance.cross_entropy.demand",
+                        "unknown demand " + quote(im.ce.demand));
+            const auto xs = c["inputs"];
+            for (std::size_t i = 0; xs && xs.IsSequence() && i < xs.size(); ++i) {
+                if (!xs[i].IsScalar())
+                    continue;
+                const std::string pat = xs[i].Scalar();
+                const auto p = "run.importance.cross_entropy.inputs[" + std::to_string(i) + "]";
+                if (!pat.empty() && pat.back() == '*') {
+                    const auto prefix = pat.substr(0, pat.size() - 1);
+                    const auto at =
+                        std::lower_bound(sorted_names.begin(), sorted_names.end(), prefix);
+                    if (at == sorted_names.end() || at->compare(0, prefix.size(), prefix) != 0)
+                        L.error(mf, xs[i], p, "no input starts with " + quote(prefix));
+                } else {
+                    check_input(xs[i], p, pat);
+                }
+            }
+        }
+        if (m.run.sensitivity != Sensitivity::None)
+            L.error(mf, in, "run.importance",
+                    "importance sampling cannot be combined with run.sensitivity: rank "
+                    "correlations and Sobol' indices of tilted trials describe the proposal, not "
+                    "the model");
+    }
     auto &st = m.run.stop;
     if (st.enabled) {
         if (std::none_of(m.demands.begin(), m.demands.end(),
@@ -141,15 +206,23 @@ void check_design(Loader &L, Model &m, const ParsedFile &main) {
         L.error(mf, where, "run", e.what());
         throw InputError(std::move(L.diags));
     }
-    if (!m.run.correlations.empty()) {
+    if (!m.run.correlations.empty() || m.run.importance.enabled()) {
         try {
-            make_design(m); // the correlation matrix must be positive definite
+            // The correlation matrix must be positive definite; a tilted input must take one
+            // coordinate and not be correlated.
+            make_design(m);
         } catch (const InputError &e) {
             std::string msg = e.what();
-            const std::string prefix = "run.correlations: ";
-            if (msg.compare(0, prefix.size(), prefix) == 0)
-                msg.erase(0, prefix.size());
-            L.error(mf, run["correlations"], "run.correlations", msg);
+            if (msg.compare(0, 7, "error: ") == 0)
+                msg.erase(0, 7);
+            std::string key = "run.correlations";
+            for (const std::string k : {"run.correlations", "run.importance"})
+                if (msg.compare(0, k.size() + 2, k + ": ") == 0) {
+                    msg.erase(0, k.size() + 2);
+                    key = k;
+                }
+            const auto node = key == "run.importance" ? run["importance"] : run["correlations"];
+            L.error(mf, node, key, msg);
             throw InputError(std::move(L.diags));
         }
     }
@@ -380,6 +453,228 @@ struct Builder {
         }
     }
 
+    /// run.importance: tilts given by hand (tilt:) and the cross-entropy fit (cross_entropy:).
+    void importance_settings(const YAML::Node &n) {
+        auto &im = m.run.importance;
+        if (!L.check_map(mf, n, "run.importance", {"tilt", "cross_entropy"}))
+            return;
+        if (!n["tilt"] && !n["cross_entropy"])
+            L.error(mf, n, "run.importance",
+                    "give tilt: (proposals by hand), cross_entropy: (fitted), or both");
+        if (const auto t = n["tilt"]) {
+            if (!t.IsSequence() || t.size() == 0)
+                L.error(mf, t, "run.importance.tilt",
+                        "expected a list of {input: name, above|below|between|probability|edges: "
+                        "..., mass: ...}, found " +
+                            show(t));
+            else
+                for (std::size_t i = 0; i < t.size(); ++i)
+                    tilt_spec(t[i], "run.importance.tilt[" + std::to_string(i) + "]");
+        }
+        if (const auto c = n["cross_entropy"]) {
+            const std::string p = "run.importance.cross_entropy";
+            if (!L.check_map(mf, c, p,
+                             {"demand", "shortfall_above", "inputs", "pilot_trials", "rarity",
+                              "max_rounds", "defensive", "smoothing"}))
+                return;
+            auto &ce = im.ce;
+            ce.enabled = true;
+            if (auto v = L.identifier(mf, c["demand"], p + ".demand"))
+                ce.demand = *v;
+            auto unit_open = [&](const char *key, double &dst, double lo, double hi) {
+                if (const auto x = c[key])
+                    if (auto v = L.number(mf, x, p + "." + key)) {
+                        if (!(*v > lo && *v < hi))
+                            L.error(mf, x, p + "." + key,
+                                    Loader::fmt(*v) + " must lie strictly between " +
+                                        Loader::fmt(lo) + " and " + Loader::fmt(hi));
+                        else
+                            dst = *v;
+                    }
+            };
+            if (const auto x = c["shortfall_above"])
+                if (auto v = L.number(mf, x, p + ".shortfall_above")) {
+                    if (*v < 0)
+                        L.error(mf, x, p + ".shortfall_above",
+                                "a shortfall threshold cannot be negative");
+                    else
+                        ce.shortfall_above = *v;
+                }
+            unit_open("rarity", ce.rarity, 0, 0.5);
+            unit_open("defensive", ce.defensive, 0, 1);
+            unit_open("smoothing", ce.smoothing, 0, 1.0000001);
+            if (const auto x = c["pilot_trials"])
+                if (auto v = L.unsigned_int(mf, x, p + ".pilot_trials", 100, 10000000))
+                    ce.pilot_trials = *v;
+            if (const auto x = c["max_rounds"])
+                if (auto v = L.unsigned_int(mf, x, p + ".max_rounds", 1, 100))
+                    ce.max_rounds = static_cast<int>(*v);
+            if (const auto x = c["inputs"]) {
+                if (!x.IsSequence() || x.size() == 0)
+                    L.error(mf, x, p + ".inputs",
+                            "expected a non-empty list of input names or prefixes ending in '*', "
+                            "found " +
+                                show(x));
+                else
+                    for (std::size_t i = 0; i < x.size(); ++i)
+                        if (auto v = L.string(mf, x[i], p + ".inputs[" + std::to_string(i) + "]"))
+                            ce.inputs.push_back(*v);
+            }
+        }
+    }
+
+    /// One run.importance.tilt entry: the input and its proposal, in one of five forms.
+    void tilt_spec(const YAML::Node &n, const std::string &p) {
+        if (!L.check_map(mf, n, p,
+                         {"input", "above", "below", "between", "probability", "edges", "mass"}))
+            return;
+        TiltSpec t;
+        if (auto v = L.string(mf, n["input"], p + ".input"))
+            t.input = *v;
+        else
+            return;
+        int forms = 0;
+        for (const char *k : {"above", "below", "between", "probability", "edges"})
+            forms += n[k] ? 1 : 0;
+        if (forms != 1) {
+            L.error(mf, n, p,
+                    "give exactly one of above: q, below: q, between: [a, b] (a range of the "
+                    "input's quantiles), probability: p (an event's occurrence) or edges: [...]");
+            return;
+        }
+        if (n["edges"]) {
+            const auto e = n["edges"], ms = n["mass"];
+            if (!e.IsSequence() || e.size() < 2) {
+                L.error(mf, e, p + ".edges",
+                        "expected a list of bin edges from 0 to 1, found " + show(e));
+                return;
+            }
+            for (std::size_t i = 0; i < e.size(); ++i)
+                if (auto v = L.number(mf, e[i], p + ".edges[" + std::to_string(i) + "]"))
+                    t.edges.push_back(*v);
+            if (!ms.IsSequence() || ms.size() + 1 != e.size()) {
+                L.error(mf, ms ? ms : n, p + ".mass",
+                        "with edges, give a list of " + std::to_string(e.size() - 1) +
+                            " masses (one per bin), found " + show(ms));
+                return;
+            }
+            for (std::size_t i = 0; i < ms.size(); ++i)
+                if (auto v = L.number(mf, ms[i], p + ".mass[" + std::to_string(i) + "]"))
+                    t.mass.push_back(*v);
+            if (t.edges.size() != e.size() || t.mass.size() != ms.size())
+                return;
+        } else {
+            // One segment [a, b] of the quantile scale gets `mass`; the rest keeps its shape.
+            double a = 0, b = 1;
+            auto quantile = [&](const YAML::Node &x, const std::string &path) {
+                auto v = L.number(mf, x, path);
+                if (v && !(*v > 0 && *v < 1)) {
+                    L.error(mf, x, path,
+                            "a quantile of the input must lie strictly between 0 and 1, found " +
+                                Loader::fmt(*v));
+                    return std::optional<double>{};
+                }
+                return v;
+            };
+            if (n["above"]) {
+                auto v = quantile(n["above"], p + ".above");
+                if (!v)
+                    return;
+                a = *v;
+            } else if (n["below"]) {
+                auto v = quantile(n["below"], p + ".below");
+                if (!v)
+                    return;
+                b = *v;
+            } else if (n["between"]) {
+                const auto x = n["between"];
+                if (!x.IsSequence() || x.size() != 2) {
+                    L.error(mf, x, p + ".between",
+                            "expected two quantiles [a, b] with 0 <= a < b <= 1, found " + show(x));
+                    return;
+                }
+                auto lo = L.number(mf, x[0], p + ".between[0]");
+                auto hi = L.number(mf, x[1], p + ".between[1]");
+                if (!lo || !hi)
+                    return;
+                if (!(*lo >= 0 && *lo < *hi && *hi <= 1) || (*lo == 0 && *hi == 1)) {
+                    L.error(mf, x, p + ".between",
+                            "expected two quantiles [a, b] with 0 <= a < b <= 1 (not the whole "
+                            "range), found " +
+                                show(x));
+                    return;
+                }
+                a = *lo;
+                b = *hi;
+            } else {
+                // probability: p, the event's occurrence: resolved against the event's own
+                // probability once the events are built (check_design).
+                if (n["mass"]) {
+                    L.error(mf, n["mass"], p + ".mass",
+                            "probability: p is the proposal's probability itself; drop mass:");
+                    return;
+                }
+                auto v = L.number(mf, n["probability"], p + ".probability");
+                if (!v)
+                    return;
+                if (!(*v > 0 && *v < 1)) {
+                    L.error(mf, n["probability"], p + ".probability",
+                            "the proposal's probability must lie strictly between 0 and 1 (both "
+                            "outcomes must stay possible), found " +
+                                Loader::fmt(*v));
+                    return;
+                }
+                t.probability = *v;
+                m.run.importance.tilts.push_back(std::move(t));
+                return;
+            }
+            if (!n["mass"]) {
+                L.error(mf, n, p + ".mass",
+                        "give the proposal's probability of that range, mass: m in (0, 1)");
+                return;
+            }
+            auto mv = L.number(mf, n["mass"], p + ".mass");
+            if (!mv)
+                return;
+            if (!(*mv > 0 && *mv < 1)) {
+                L.error(mf, n["mass"], p + ".mass",
+                        "the range's probability under the proposal must lie strictly between 0 "
+                        "and 1 (the rest of the range must stay possible), found " +
+                            Loader::fmt(*mv));
+                return;
+            }
+            // The segment [a, b] gets mass m; the rest (1 or 2 pieces) shares 1 - m by width.
+            const double rest = 1.0 - (b - a);
+            t.edges.push_back(0.0);
+            if (a > 0) {
+                t.edges.push_back(a);
+                t.mass.push_back((1.0 - *mv) * a / rest);
+            }
+            t.mass.push_back(*mv);
+            if (b < 1) {
+                t.edges.push_back(b);
+                t.mass.push_back((1.0 - *mv) * (1.0 - b) / rest);
+            }
+            t.edges.push_back(1.0);
+        }
+        try {
+            CoordTilt ct;
+            ct.edges = t.edges;
+            ct.mass = t.mass;
+            check_tilt(ct, t.input);
+        } catch (const InputError &e) {
+            std::string msg = e.what();
+            if (msg.compare(0, 7, "error: ") == 0)
+                msg.erase(0, 7);
+            const std::string prefix = "run.importance: ";
+            if (msg.compare(0, prefix.size(), prefix) == 0)
+                msg.erase(0, prefix.size());
+            L.error(mf, n, p, msg);
+            return;
+        }
+        m.run.importance.tilts.push_back(std::move(t));
+    }
+
     /// run: trials, seed, horizon, designs, correlations, stopping, sensitivity (one flat list of
     /// keys).
     void run_settings() {
@@ -389,7 +684,9 @@ struct Builder {
                             {"trials", "seed", "horizon_months", "start", "block_size", "quantiles",
                              "thresholds", "store_monthly", "sampler", "replicates", "correlations",
                              "stop_when", "sensitivity", "sensitivity_inputs", "bootstrap",
-                             "store_inputs"})) {
+                             "store_inputs", "importance"})) {
+                if (const auto n = run["importance"])
+                    importance_settings(n);
                 if (run["trials"])
                     if (auto v = L.unsigned_int(mf, run["trials"], "run.trials", 1, 0xFFFFFFFFull))
                         m.run.trials = m.run.requested_trials = *v;

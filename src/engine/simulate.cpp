@@ -30,12 +30,14 @@ void add_paired_differences(const BlockResult &base, const std::vector<int> &bas
             if (base_of[d] < 0)
                 continue;
             const std::size_t i = t * D + d, j = t * D0 + static_cast<std::size_t>(base_of[d]);
-            const double diff = s.shortfall[i] - base.shortfall[j];
+            // w (x_s - x_b): the trial's likelihood ratio (1 without importance sampling)
+            const double w = s.weight[t];
+            const double diff = w * (s.shortfall[i] - base.shortfall[j]);
             s.acc.diff_shortfall[d].add(diff);
-            s.acc.diff_short_months[d].add(s.short_months[i] - base.short_months[j]);
-            s.acc.diff_any_short[d].add((s.short_months[i] > 0 ? 1.0 : 0.0) -
-                                        (base.short_months[j] > 0 ? 1.0 : 0.0));
-            s.acc.diff_share[d].add(s.shortfall_share[i] - base.shortfall_share[j]);
+            s.acc.diff_short_months[d].add(w * (s.short_months[i] - base.short_months[j]));
+            s.acc.diff_any_short[d].add(
+                w * ((s.short_months[i] > 0 ? 1.0 : 0.0) - (base.short_months[j] > 0 ? 1.0 : 0.0)));
+            s.acc.diff_share[d].add(w * (s.shortfall_share[i] - base.shortfall_share[j]));
             s.acc
                 .rep_diff_shortfall[static_cast<std::size_t>(design.replicate(s.first_trial + t)) *
                                         D +
@@ -123,10 +125,11 @@ void Simulator::run_block(std::uint64_t first_trial, std::uint64_t count, BlockR
     out.monthly_shortfall.assign(m_.run.store_monthly ? n * D * H : 0, 0.0f);
     out.inputs.assign(keeps_inputs() ? n * input_slots_.size() : 0, 0.0);
     out.acc = Accumulators(dims_);
+    out.weight.assign(n, 1.0);
     const auto K = static_cast<std::size_t>(design_->coords());
     u_.resize(n * K);
     if (K > 0)
-        design_->fill(first_trial, count, u_.data(), *ws_);
+        design_->fill(first_trial, count, u_.data(), *ws_, out.weight.data());
     const RungCounts before = alloc_.stats().rungs;
     for (std::size_t t = 0; t < n; ++t) {
         if (abort_ && abort_->load(std::memory_order_relaxed) != 0)
@@ -487,7 +490,7 @@ void Simulator::simulate_months(std::uint64_t trial, std::uint64_t row, BlockRes
             } else {
                 run_[d] = 0;
             }
-            out.acc.monthly[d * Hs + ms].add(shortfall);
+            out.acc.monthly[d * Hs + ms].add(out.weight[row] * shortfall);
             // The bands are computed from the stored float32 values: bound them as stored.
             out.acc.monthly_max[d * Hs + ms] =
                 std::max(out.acc.monthly_max[d * Hs + ms],
@@ -533,47 +536,51 @@ void Simulator::record_trial(std::uint64_t trial, std::uint64_t row, int regime,
     const std::int32_t *smo = &out.short_months[row * D];
     auto &acc = out.acc;
     const double Hd = m.run.horizon_months;
+    // Every accumulator adds w x: with importance sampling (w the trial's likelihood ratio) its
+    // mean is the unbiased estimate of E[x] and its standard error that of the estimate; without
+    // it w = 1 and w x is x, bit for bit.
+    const double w = out.weight[row];
     for (std::size_t d = 0; d < D; ++d) {
         out.shortfall_share[row * D + d] = tot[d] > 0 ? sf[d] / tot[d] : 0.0;
         out.stockpile_min[row * D + d] = m.demands[d].has_stockpile ? min_level_[d] : 0.0;
-        acc.shortfall[d].add(sf[d]);
-        acc.demand_total[d].add(tot[d]);
-        acc.shortfall_share[d].add(out.shortfall_share[row * D + d]);
-        acc.short_months[d].add(smo[d]);
-        acc.any_short[d].add(smo[d] > 0 ? 1.0 : 0.0);
+        acc.shortfall[d].add(w * sf[d]);
+        acc.demand_total[d].add(w * tot[d]);
+        acc.shortfall_share[d].add(w * out.shortfall_share[row * D + d]);
+        acc.short_months[d].add(w * smo[d]);
+        acc.any_short[d].add(smo[d] > 0 ? w : 0.0);
         acc.shortfall_min[d] = std::min(acc.shortfall_min[d], sf[d]);
         acc.shortfall_max[d] = std::max(acc.shortfall_max[d], sf[d]);
         const std::size_t rd = static_cast<std::size_t>(design_->replicate(trial)) * D + d;
-        acc.rep_shortfall[rd].add(sf[d]);
-        acc.rep_short_months[rd].add(smo[d]);
-        acc.rep_any_short[rd].add(smo[d] > 0 ? 1.0 : 0.0);
-        acc.rep_demand_total[rd].add(tot[d]);
-        acc.rep_share[rd].add(out.shortfall_share[row * D + d]);
+        acc.rep_shortfall[rd].add(w * sf[d]);
+        acc.rep_short_months[rd].add(w * smo[d]);
+        acc.rep_any_short[rd].add(smo[d] > 0 ? w : 0.0);
+        acc.rep_demand_total[rd].add(w * tot[d]);
+        acc.rep_share[rd].add(w * out.shortfall_share[row * D + d]);
     }
     for (std::size_t f = 0; f < F; ++f) {
         out.facility_binding_months[row * F + f] = fac_months_[f];
-        acc.fac_trial[f].add(fac_months_[f] > 0 ? 1.0 : 0.0);
-        acc.fac_months[f].add(fac_months_[f] / Hd);
-        acc.fac_unserved[f].add(fac_unserved_[f]);
+        acc.fac_trial[f].add(fac_months_[f] > 0 ? w : 0.0);
+        acc.fac_months[f].add(w * (fac_months_[f] / Hd));
+        acc.fac_unserved[f].add(w * fac_unserved_[f]);
     }
     for (std::size_t n = 0; n < m.node_names.size(); ++n) {
-        acc.node_trial[n].add(node_months_[n] > 0 ? 1.0 : 0.0);
-        acc.node_months[n].add(node_months_[n] / Hd);
-        acc.node_unserved[n].add(node_unserved_[n]);
+        acc.node_trial[n].add(node_months_[n] > 0 ? w : 0.0);
+        acc.node_months[n].add(w * (node_months_[n] / Hd));
+        acc.node_unserved[n].add(w * node_unserved_[n]);
     }
     for (std::size_t r = 0; r < R; ++r) {
-        acc.res_trial[r].add(res_months_[r] > 0 ? 1.0 : 0.0);
-        acc.res_months[r].add(res_months_[r] / Hd);
-        acc.res_unserved[r].add(res_unserved_[r]);
+        acc.res_trial[r].add(res_months_[r] > 0 ? w : 0.0);
+        acc.res_months[r].add(w * (res_months_[r] / Hd));
+        acc.res_unserved[r].add(w * res_unserved_[r]);
     }
     for (std::size_t e = 0; e < E; ++e)
-        acc.event_fired[e].add(ev_on_[e] >= 0 ? 1.0 : 0.0);
+        acc.event_fired[e].add(ev_on_[e] >= 0 ? w : 0.0);
     acc.regime_count[static_cast<std::size_t>(regime)] += 1;
     const auto T = m.run.thresholds.size();
     for (std::size_t d = 0; d < D; ++d) {
         const double share = out.shortfall_share[row * D + d];
         for (std::size_t j = 0; j < T; ++j)
-            acc.share_above[d * T + j].add(share > m.run.thresholds[j] ? 1.0 : 0.0);
+            acc.share_above[d * T + j].add(share > m.run.thresholds[j] ? w : 0.0);
         const double any = smo[d] > 0 ? 1.0 : 0.0;
         for (std::size_t e = 0; e < E; ++e) {
             const std::size_t i = e * D + d;

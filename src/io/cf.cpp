@@ -40,6 +40,7 @@ const std::map<std::string, VarInfo> &variables() {
         {"monthly_shortfall", {Unit::QuantityPerMonth, "unserved demand in the month"}},
         {"inputs", {Unit::One, "sampled input value (in the input's own unit)"}},
         {"trial", {Unit::Count, "trial index"}},
+        {"weight", {Unit::One, "likelihood ratio p/q of the trial under importance sampling"}},
         // summary
         {"eud", {Unit::Quantity, "expected unserved demand over the horizon"}},
         {"expected_demand", {Unit::Quantity, "expected demand over the horizon"}},
@@ -47,6 +48,9 @@ const std::map<std::string, VarInfo> &variables() {
         {"mean_shortfall_share", {Unit::One, "mean over trials of the unserved share"}},
         {"lose", {Unit::Months, "loss-of-supply expectation: expected number of short months"}},
         {"p_short", {Unit::One, "probability of a shortfall in at least one month"}},
+        {"p_short_ess",
+         {Unit::Count, "effective number of trials behind p_short (importance sampling)"}},
+        {"eud_ess", {Unit::Count, "effective number of trials behind eud (importance sampling)"}},
         {"monthly_mean_shortfall", {Unit::QuantityPerMonth, "mean unserved demand in the month"}},
         {"facility_binding_trial_share", {Unit::One, "share of trials the facility binds"}},
         {"facility_binding_month_share", {Unit::One, "share of trial-months the facility binds"}},

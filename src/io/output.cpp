@@ -122,6 +122,51 @@ void write_model_tables(H5::Group &parent, const Model &m) {
 }
 
 /// Root attributes, config texts and model tables of a new results file.
+/// /importance: the proposals of an importance-sampled run (docs/output-format.md).
+void write_importance(H5::H5File &file, const Model &m) {
+    const auto &im = m.run.importance;
+    auto g = file.createGroup("/importance");
+    attr_string(g, "estimator",
+                "unbiased: (1/n) sum w x over all n trials, w = p(u) / q(u) the likelihood ratio "
+                "of the trial's tilted coordinates (trials/weight)");
+    std::vector<std::string> inputs;
+    std::vector<double> edges, mass;
+    std::vector<std::int32_t> bins, fitted;
+    for (const auto &t : im.tilts) {
+        inputs.push_back(t.input);
+        edges.insert(edges.end(), t.edges.begin(), t.edges.end());
+        mass.insert(mass.end(), t.mass.begin(), t.mass.end());
+        bins.push_back(static_cast<std::int32_t>(t.mass.size()));
+        fitted.push_back(t.fitted ? 1 : 0);
+    }
+    write_strings(g, "inputs", inputs);
+    write_array(g, "bins", bins);
+    write_array(g, "edges", edges);
+    write_array(g, "mass", mass);
+    write_array(g, "fitted", fitted);
+    attr_string(g, "layout",
+                "tilt i has bins[i] bins: its edges are the next bins[i] + 1 values of edges, its "
+                "masses the next bins[i] values of mass (each on the input's quantile scale)");
+    if (im.ce.enabled) {
+        const auto &ce = im.ce;
+        attr_string(g, "cross_entropy_demand", ce.demand);
+        attr_scalar<double>(g, "cross_entropy_shortfall_above", ce.shortfall_above);
+        attr_scalar<std::uint64_t>(g, "cross_entropy_pilot_trials", ce.pilot_trials);
+        attr_scalar<double>(g, "cross_entropy_rarity", ce.rarity);
+        attr_scalar<double>(g, "cross_entropy_defensive", ce.defensive);
+        attr_scalar<double>(g, "cross_entropy_smoothing", ce.smoothing);
+        attr_scalar<std::int32_t>(g, "cross_entropy_reached", im.ce_reached ? 1 : 0);
+        std::vector<double> rounds;
+        for (const auto &r : im.ce_rounds)
+            for (double x : {double(r.round), double(r.trials), double(r.hits), double(r.elites),
+                             r.level, r.hit_rate, r.ess, double(r.tilted)})
+                rounds.push_back(x);
+        write_array(g, "cross_entropy_rounds", rounds, {im.ce_rounds.size(), 8});
+        attr_string(g, "cross_entropy_rounds_columns",
+                    "round,pilot_trials,hits,elites,level,hit_rate,elite_ess,inputs_tilted");
+    }
+}
+
 void write_header(H5::H5File &file, const Model &m, const RunInfo &info) {
     auto root = file.openGroup("/");
     attr_string(root, "filetype", kFileType);
@@ -181,6 +226,8 @@ void write_header(H5::H5File &file, const Model &m, const RunInfo &info) {
         attr_string(root2, "stop_rule", os.str());
         attr_scalar<double>(root2, "stop_se_below", st.se_below);
     }
+    if (m.run.importance.enabled())
+        write_importance(file, m);
     file.createGroup("/scenarios");
 }
 /// The groups and per-trial datasets of one scenario.
@@ -189,9 +236,10 @@ struct ScenarioOut {
     const Model *m = nullptr;
     H5::Group scen, trials, conv;
     Appendable shortfall, demand_total, share, short_months, longest_run, stockpile_min, stockout,
-        fac_binding, regime, event_onset, monthly, trial_index, inputs;
+        fac_binding, regime, event_onset, monthly, trial_index, inputs, weight;
     Appendable conv_trials, conv_eud, conv_eud_se, conv_p_short, conv_p_short_se;
     std::vector<std::string> input_names;
+    bool weighted = false; // run.importance: trials/weight holds each trial's likelihood ratio
     std::uint64_t rows = 0;
     const Model *run_model = nullptr; // the baseline: its design spans every scenario's inputs
     // Running sums for the convergence group, from the per-trial rows (exact: a resumed or merged
@@ -207,7 +255,7 @@ struct ScenarioOut {
 
     ScenarioOut(H5::H5File &file, const std::string &sid, const Model &model,
                 const std::vector<std::string> &inputs_kept)
-        : id(sid), m(&model), input_names(inputs_kept) {
+        : id(sid), m(&model), input_names(inputs_kept), weighted(model.run.importance.enabled()) {
         const Model &m = model;
         H5::Group scenarios = file.openGroup("/scenarios");
         scen = scenarios.createGroup(id);
@@ -245,6 +293,10 @@ struct ScenarioOut {
         label(trials, "event_onset", {"trial", "event"});
         if (m.run.store_monthly)
             label(trials, "monthly_shortfall", {"trial", "demand", "month"});
+        if (weighted) {
+            weight = Appendable(trials, "weight", H5::PredType::NATIVE_DOUBLE, {}, chunk);
+            label(trials, "weight", {"trial"});
+        }
         if (!input_names.empty()) {
             inputs = Appendable(trials, "inputs", H5::PredType::NATIVE_DOUBLE,
                                 {static_cast<hsize_t>(input_names.size())}, chunk);
@@ -288,6 +340,9 @@ struct ScenarioOut {
             input_names.resize(static_cast<std::size_t>(inputs.inner().at(0)));
         }
         trial_index = Appendable::open(trials, "trial", P::NATIVE_UINT64);
+        weighted = H5Lexists(trials.getId(), "weight", H5P_DEFAULT) > 0;
+        if (weighted)
+            weight = Appendable::open(trials, "weight", P::NATIVE_DOUBLE);
         conv_trials = Appendable::open(conv, "trials", P::NATIVE_UINT64);
         conv_eud = Appendable::open(conv, "eud", P::NATIVE_DOUBLE);
         conv_eud_se = Appendable::open(conv, "eud_se", P::NATIVE_DOUBLE);
@@ -315,6 +370,8 @@ struct ScenarioOut {
             v.push_back("trials/monthly_shortfall");
         if (!input_names.empty())
             v.push_back("trials/inputs");
+        if (weighted)
+            v.push_back("trials/weight");
         for (const char *c : {"trials", "eud", "eud_se", "p_short", "p_short_se"})
             v.push_back(std::string("convergence/") + c);
         return v;
@@ -343,14 +400,17 @@ struct ScenarioOut {
                 throw std::logic_error("block inputs do not match the stored inputs");
             inputs.append(b.inputs.data(), n, digest);
         }
+        if (weighted)
+            weight.append(b.weight.data(), n, digest);
         rows += n;
         const auto D = m->demands.size();
         run_sf.resize(D);
         run_any.resize(D);
         for (hsize_t t = 0; t < n; ++t)
             for (std::size_t d = 0; d < D; ++d) {
-                run_sf[d].add(b.shortfall[t * D + d]);
-                run_any[d].add(b.short_months[t * D + d] > 0 ? 1.0 : 0.0);
+                const double w = b.weight.empty() ? 1.0 : b.weight[t];
+                run_sf[d].add(w * b.shortfall[t * D + d]);
+                run_any[d].add(b.short_months[t * D + d] > 0 ? w : 0.0);
             }
         append_convergence(digest);
     }
@@ -811,6 +871,100 @@ std::vector<double> read_all(H5::DataSet &ds) {
     return out;
 }
 
+/// Importance sampling (run.importance; docs/importance.md): the statistics that are not means of
+/// w x over all trials, from the per-trial values x and likelihood ratios w (n trials).
+///
+/// Quantiles: q_p = the smallest x_i whose estimated exceedance probability
+/// P(X > x_i) = (1/n) sum_{x_j > x_i} w_j is at most 1 - p (the importance-sampling quantile
+/// estimator based on the tail, exact for the tail levels that matter; no interpolation). Its
+/// 95% interval inverts the exceedance estimate: the x whose P(X > x) +- z se covers 1 - p.
+struct WeightedColumn {
+    std::uint64_t n = 0;
+    std::vector<double> x, w;
+    std::vector<std::uint32_t> order; // ascending x, ties by trial
+
+    WeightedColumn(std::vector<double> xs, std::vector<double> ws)
+        : n(xs.size()), x(std::move(xs)), w(std::move(ws)), order(x.size()) {
+        std::iota(order.begin(), order.end(), 0u);
+        std::sort(order.begin(), order.end(),
+                  [&](auto a, auto b) { return x[a] < x[b] || (x[a] == x[b] && a < b); });
+    }
+
+    /// Walks the distinct values from the largest down: fn(value, tail, tail_se) with the
+    /// estimated P(X > value) and its standard error; stops when fn returns false.
+    template <class Fn> void walk_down(Fn &&fn) const {
+        const double nd = static_cast<double>(n);
+        double t1 = 0, t2 = 0; // sum w and sum w^2 over values strictly above
+        std::size_t k = n;
+        while (k > 0) {
+            const double v = x[order[k - 1]];
+            const double p = t1 / nd;
+            const double var = n > 1 ? std::max(0.0, (t2 - nd * p * p) / (nd - 1)) : 0.0;
+            if (!fn(v, p, std::sqrt(var / nd)))
+                return;
+            while (k > 0 && x[order[k - 1]] == v) {
+                const double wi = w[order[k - 1]];
+                t1 += wi;
+                t2 += wi * wi;
+                --k;
+            }
+        }
+    }
+
+    /// Quantile of level p with its interval (z: the interval's normal factor).
+    void quantile(double p, double z, double &q, double &lo, double &hi) const {
+        const double t = 1.0 - p;
+        q = lo = std::numeric_limits<double>::quiet_NaN();
+        hi = q;
+        if (n == 0)
+            return;
+        bool have_q = true, have_lo = true;
+        walk_down([&](double v, double tail, double se) {
+            if (std::isnan(hi) && tail + z * se >= t)
+                hi = v;
+            if (have_q && tail <= t)
+                q = v;
+            else
+                have_q = false;
+            if (have_lo && tail - z * se <= t)
+                lo = v;
+            else
+                have_lo = false;
+            return have_q || have_lo || std::isnan(hi);
+        });
+    }
+
+    /// P(X > g) and its standard error.
+    std::pair<double, double> exceedance(double g) const {
+        double s1 = 0, s2 = 0;
+        for (std::size_t k = n; k > 0 && x[order[k - 1]] > g; --k) {
+            const double wi = w[order[k - 1]];
+            s1 += wi;
+            s2 += wi * wi;
+        }
+        const double nd = static_cast<double>(n), p = n ? s1 / nd : 0.0;
+        const double var = n > 1 ? std::max(0.0, (s2 - nd * p * p) / (nd - 1)) : 0.0;
+        return {p, std::sqrt(var / std::max(1.0, nd))};
+    }
+
+    /// CVaR at level a given VaR v, in the Rockafellar-Uryasev form v + E[(X - v)+] / (1 - a),
+    /// with the standard error of its mean term (v's own error does not enter to first order).
+    CvarEstimate cvar(double a, double v) const {
+        double s1 = 0, s2 = 0;
+        for (std::size_t k = n; k > 0 && x[order[k - 1]] > v; --k) {
+            const double y = w[order[k - 1]] * (x[order[k - 1]] - v);
+            s1 += y;
+            s2 += y * y;
+        }
+        const double nd = static_cast<double>(n);
+        if (n == 0)
+            return {};
+        const double mean = s1 / nd;
+        const double var = n > 1 ? std::max(0.0, (s2 - nd * mean * mean) / (nd - 1)) : 0.0;
+        return {v + mean / (1 - a), std::sqrt(var / nd) / (1 - a)};
+    }
+};
+
 /// Paired differences of scenario S against the baseline, in S's summary group `sg`: means of
 /// the per-trial differences with their standard errors (and, for comparison, the standard error
 /// two independent runs would give), and differences of quantiles with paired-bootstrap errors.
@@ -906,11 +1060,31 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
         for (auto i : idx)
             sorted_ranks.push_back(ranks[i]);
         const std::string stream = "bootstrap/quantile_difference/" + S.id + "/" + m.demands[d].id;
+        // Importance sampling: the resample's quantiles weigh each trial by count x w.
+        std::vector<double> w0;
+        std::unique_ptr<WeightedColumn> wx, wy;
+        if (S.weighted) {
+            auto wds = S.weight.dataset();
+            w0 = read_all(wds);
+            wx = std::make_unique<WeightedColumn>(x, w0);
+            wy = std::make_unique<WeightedColumn>(y, w0);
+        }
         for (int rep = 0; rep < B; ++rep) {
             std::fill(count.begin(), count.end(), 0u);
             Stream st(m.run.seed, static_cast<std::uint64_t>(rep), quantity_id(stream));
             for (std::uint64_t k = 0; k < n; ++k)
                 ++count[static_cast<std::size_t>(st() % n)];
+            if (S.weighted) {
+                for (std::size_t i = 0; i < w0.size(); ++i)
+                    wx->w[i] = wy->w[i] = count[i] * w0[i];
+                for (std::size_t j = 0; j < Q; ++j) {
+                    double qx = 0, qy = 0, lo = 0, hi = 0;
+                    wx->quantile(levels[j], 0.0, qx, lo, hi);
+                    wy->quantile(levels[j], 0.0, qy, lo, hi);
+                    mom[j].add(qx - qy);
+                }
+                continue;
+            }
             const auto sx = order_stats(x, ox, sorted_ranks), sy = order_stats(y, oy, sorted_ranks);
             std::vector<double> ax(ranks.size()), ay(ranks.size());
             for (std::size_t k = 0; k < idx.size(); ++k) {
@@ -1041,6 +1215,205 @@ void write_sensitivity(ScenarioOut &S) {
     }
 }
 
+/// Ratio (self-normalised) estimate sum w x / sum w over the trials where `in` holds, with its
+/// delta-method standard error; NaN over no trials (or no weight), NaN error over fewer than two.
+std::pair<double, double> ratio_estimate(const std::vector<double> &x, const std::vector<double> &w,
+                                         const std::function<bool(std::size_t)> &in) {
+    double sw = 0, swx = 0;
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < x.size(); ++i)
+        if (in(i)) {
+            sw += w[i];
+            swx += w[i] * x[i];
+            ++k;
+        }
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    if (k == 0 || !(sw > 0))
+        return {nan, nan};
+    const double r = swx / sw;
+    if (k < 2)
+        return {r, nan};
+    double ss = 0;
+    for (std::size_t i = 0; i < x.size(); ++i)
+        if (in(i)) {
+            const double e = w[i] * (x[i] - r);
+            ss += e * e;
+        }
+    return {r, std::sqrt(ss * static_cast<double>(k) / static_cast<double>(k - 1)) / sw};
+}
+
+/// The per-trial [rows, cols] int32 dataset as doubles, column `col`.
+std::vector<double> read_int_column(H5::DataSet &ds, hsize_t col) {
+    return read_column(ds, col); // HDF5 converts int32 to double on read
+}
+
+/// One demand's monthly shortfall [trial, month] from [trial, demand, month], as doubles.
+std::vector<double> read_monthly_demand(H5::DataSet &ds, hsize_t d) {
+    auto fs = ds.getSpace();
+    hsize_t dims[3] = {0, 0, 0};
+    fs.getSimpleExtentDims(dims);
+    std::vector<double> out(static_cast<std::size_t>(dims[0] * dims[2]));
+    if (out.empty())
+        return out;
+    hsize_t off[3] = {0, d, 0}, cnt[3] = {dims[0], 1, dims[2]};
+    fs.selectHyperslab(H5S_SELECT_SET, cnt, off);
+    H5::DataSpace ms(3, cnt);
+    ds.read(out.data(), H5::PredType::NATIVE_DOUBLE, ms, fs);
+    return out;
+}
+
+/// The summary statistics of an importance-sampled scenario that are not means of w x:
+/// conditional views and regime shares (ratio estimates), quantiles and their intervals, VaR,
+/// CVaR, exceedance curve, monthly bands; and the effective sample sizes.
+void write_weighted_distribution(ScenarioOut &S, const Accumulators &acc, H5::Group &sg) {
+    const Model &m = *S.m;
+    const auto D = m.demands.size(), E = m.events.size(), G = m.regimes.size();
+    const hsize_t n = S.rows;
+    const auto nn = static_cast<std::size_t>(n);
+    auto wds = S.weight.dataset();
+    const auto w = read_all(wds);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    constexpr double z = 1.959963984540054;
+
+    attr_string(sg, "estimator",
+                "importance sampling: means, probabilities and their differences are the unbiased "
+                "estimates (1/n) sum w x over all n trials (w the likelihood ratio, "
+                "trials/weight), with standard errors sd(w x) / sqrt(n); conditional views and "
+                "regime shares are self-normalised ratios sum w x / sum w with delta-method "
+                "errors; quantiles are min{x : (1/n) sum_{x_j > x} w_j <= 1 - p}");
+    {
+        double s1 = 0, s2 = 0;
+        for (double x : w) {
+            s1 += x;
+            s2 += x * x;
+        }
+        attr_scalar<double>(sg, "ess", s2 > 0 ? s1 * s1 / s2 : 0.0);
+        attr_scalar<double>(sg, "weight_mean", n ? s1 / static_cast<double>(n) : nan);
+        std::vector<double> ess_p, ess_e;
+        for (std::size_t d = 0; d < D; ++d) {
+            const double a = acc.any_short[d].sum(), a2 = acc.any_short[d].sum_sq();
+            const double e = acc.shortfall[d].sum(), e2 = acc.shortfall[d].sum_sq();
+            ess_p.push_back(a2 > 0 ? a * a / a2 : 0.0);
+            ess_e.push_back(e2 > 0 ? e * e / e2 : 0.0);
+        }
+        write_array(sg, "p_short_ess", ess_p);
+        write_array(sg, "eud_ess", ess_e);
+    }
+
+    // Regime shares and conditional views: ratio estimates.
+    std::vector<double> regime(nn, 0.0), onset;
+    {
+        auto rds = S.regime.dataset();
+        if (n)
+            regime = read_all(rds);
+        auto eds = S.event_onset.dataset();
+        if (n && E)
+            onset = read_all(eds);
+    }
+    {
+        std::vector<double> share(G, 0.0);
+        for (std::size_t i = 0; i < nn; ++i)
+            share[static_cast<std::size_t>(regime[i])] += w[i];
+        for (auto &x : share)
+            x = n ? x / static_cast<double>(n) : 0.0;
+        write_array(sg, "regime_share", share);
+    }
+    std::vector<double> ge(E * D), ge_se(E * D), gne(E * D), gne_se(E * D), pe(E * D), pe_se(E * D),
+        pne(E * D), pne_se(E * D), gr(G * D), gr_se(G * D), pr(G * D), pr_se(G * D);
+    auto sfds = S.shortfall.dataset(), smds = S.short_months.dataset();
+    const auto &levels = m.run.quantiles;
+    const std::vector<double> var_levels{0.95, 0.99};
+    const auto Q = levels.size();
+    constexpr std::size_t kGrid = 101;
+    std::vector<double> q(D * Q), q_lo(D * Q), q_hi(D * Q), var(D * 2), cvar(D * 2), cvar_se(D * 2),
+        grid(D * kGrid), exc(D * kGrid), exc_se(D * kGrid);
+    for (std::size_t d = 0; d < D; ++d) {
+        auto x = n ? read_column(sfds, d) : std::vector<double>{};
+        auto sm = n ? read_int_column(smds, d) : std::vector<double>{};
+        std::vector<double> any(nn);
+        for (std::size_t i = 0; i < nn; ++i)
+            any[i] = sm[i] > 0 ? 1.0 : 0.0;
+        for (std::size_t e = 0; e < E; ++e) {
+            auto fired = [&](std::size_t i) { return onset[i * E + e] >= 0; };
+            auto unfired = [&](std::size_t i) { return onset[i * E + e] < 0; };
+            const std::size_t k = e * D + d;
+            std::tie(ge[k], ge_se[k]) = ratio_estimate(x, w, fired);
+            std::tie(gne[k], gne_se[k]) = ratio_estimate(x, w, unfired);
+            std::tie(pe[k], pe_se[k]) = ratio_estimate(any, w, fired);
+            std::tie(pne[k], pne_se[k]) = ratio_estimate(any, w, unfired);
+        }
+        for (std::size_t g = 0; g < G; ++g) {
+            auto in = [&](std::size_t i) { return static_cast<std::size_t>(regime[i]) == g; };
+            const std::size_t k = g * D + d;
+            std::tie(gr[k], gr_se[k]) = ratio_estimate(x, w, in);
+            std::tie(pr[k], pr_se[k]) = ratio_estimate(any, w, in);
+        }
+        const WeightedColumn col(std::move(x), w);
+        for (std::size_t j = 0; j < Q; ++j)
+            col.quantile(levels[j], z, q[d * Q + j], q_lo[d * Q + j], q_hi[d * Q + j]);
+        for (std::size_t a = 0; a < 2; ++a) {
+            double lo = 0, hi = 0;
+            col.quantile(var_levels[a], z, var[d * 2 + a], lo, hi);
+            const auto c = n ? col.cvar(var_levels[a], var[d * 2 + a]) : CvarEstimate{};
+            cvar[d * 2 + a] = n ? c.cvar : nan;
+            cvar_se[d * 2 + a] = n ? c.se : nan;
+        }
+        const double top = std::max(0.0, acc.shortfall_max[d]);
+        for (std::size_t g = 0; g < kGrid; ++g) {
+            const double gx = g + 1 == kGrid ? top : top * static_cast<double>(g) / (kGrid - 1);
+            grid[d * kGrid + g] = gx;
+            std::tie(exc[d * kGrid + g], exc_se[d * kGrid + g]) = col.exceedance(gx);
+        }
+    }
+    write_array(sg, "eud_given_event", ge, {E, D});
+    write_array(sg, "eud_given_event_se", ge_se, {E, D});
+    write_array(sg, "eud_given_no_event", gne, {E, D});
+    write_array(sg, "eud_given_no_event_se", gne_se, {E, D});
+    write_array(sg, "p_short_given_event", pe, {E, D});
+    write_array(sg, "p_short_given_event_se", pe_se, {E, D});
+    write_array(sg, "p_short_given_no_event", pne, {E, D});
+    write_array(sg, "p_short_given_no_event_se", pne_se, {E, D});
+    write_array(sg, "eud_by_regime", gr, {G, D});
+    write_array(sg, "eud_by_regime_se", gr_se, {G, D});
+    write_array(sg, "p_short_by_regime", pr, {G, D});
+    write_array(sg, "p_short_by_regime_se", pr_se, {G, D});
+    write_array(sg, "quantile_levels", levels);
+    write_array(sg, "shortfall_quantiles", q, {D, Q});
+    write_array(sg, "shortfall_quantiles_ci_low", q_lo, {D, Q});
+    write_array(sg, "shortfall_quantiles_ci_high", q_hi, {D, Q});
+    write_array(sg, "var_levels", var_levels);
+    write_array(sg, "var", var, {D, 2});
+    write_array(sg, "cvar", cvar, {D, 2});
+    write_array(sg, "cvar_se", cvar_se, {D, 2});
+    write_array(sg, "exceedance_x", grid, {D, kGrid});
+    write_array(sg, "exceedance_p", exc, {D, kGrid});
+    write_array(sg, "exceedance_p_se", exc_se, {D, kGrid});
+
+    if (m.run.store_monthly) {
+        const std::vector<double> bands{0.05, 0.25, 0.5, 0.75, 0.95};
+        const hsize_t H = static_cast<hsize_t>(m.run.horizon_months);
+        const auto Hs = static_cast<std::size_t>(H);
+        std::vector<double> flat(D * Hs * bands.size(), 0.0);
+        auto mds = S.monthly.dataset();
+        for (std::size_t d = 0; d < D && n; ++d) {
+            const auto all = read_monthly_demand(mds, d);
+            for (std::size_t h = 0; h < Hs; ++h) {
+                std::vector<double> xs(nn);
+                for (std::size_t i = 0; i < nn; ++i)
+                    xs[i] = all[i * Hs + h];
+                const WeightedColumn col(std::move(xs), w);
+                for (std::size_t b = 0; b < bands.size(); ++b) {
+                    double lo = 0, hi = 0;
+                    col.quantile(bands[b], 0.0, flat[(d * Hs + h) * bands.size() + b], lo, hi);
+                }
+            }
+        }
+        write_array(sg, "monthly_band_levels", bands);
+        write_array(sg, "monthly_shortfall_bands", flat,
+                    {D, H, static_cast<hsize_t>(bands.size())});
+    }
+}
+
 void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_out,
                      const Accumulators *base_acc) {
     const Model &m = *S.m;
@@ -1142,13 +1515,18 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
     write_array(sg, "restriction_binding_unserved_se", ses(acc.res_unserved));
     write_array(sg, "event_fired_share", means(acc.event_fired));
     write_array(sg, "event_fired_share_se", ses(acc.event_fired));
-    std::vector<double> regime_share;
-    for (auto c : acc.regime_count)
-        regime_share.push_back(S.rows ? static_cast<double>(c) / static_cast<double>(S.rows) : 0.0);
-    write_array(sg, "regime_share", regime_share);
+    // Importance sampling: regime shares, conditional views and the distribution are written by
+    // write_weighted_distribution (below) from the per-trial values and weights.
+    if (!S.weighted) {
+        std::vector<double> regime_share;
+        for (auto c : acc.regime_count)
+            regime_share.push_back(S.rows ? static_cast<double>(c) / static_cast<double>(S.rows)
+                                          : 0.0);
+        write_array(sg, "regime_share", regime_share);
+    }
 
     // Conditional views: given that an event fired (or not), and by regime. [event, demand]
-    {
+    if (!S.weighted) {
         const hsize_t E = m.events.size(), G = m.regimes.size();
         write_array(sg, "eud_given_event", cmeans(acc.fired_shortfall), {E, D});
         write_array(sg, "eud_given_event_se", cses(acc.fired_shortfall), {E, D});
@@ -1162,6 +1540,8 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
         write_array(sg, "eud_by_regime_se", cses(acc.regime_shortfall), {G, D});
         write_array(sg, "p_short_by_regime", cmeans(acc.regime_short), {G, D});
         write_array(sg, "p_short_by_regime_se", cses(acc.regime_short), {G, D});
+    }
+    {
         const hsize_t T = m.run.thresholds.size();
         write_array(sg, "threshold_levels", m.run.thresholds);
         write_array(sg, "p_share_above", means(acc.share_above), {D, T});
@@ -1211,6 +1591,8 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
     // quantiles with distribution-free confidence intervals, value at risk, conditional value
     // at risk, exceedance curve.
     const hsize_t n = S.rows;
+    if (S.weighted)
+        write_weighted_distribution(S, acc, sg);
     auto scanner = [&](H5::DataSet &ds, hsize_t width) {
         return [&ds, width, n](const std::function<void(const double *)> &fn) {
             const hsize_t slab =
@@ -1235,7 +1617,7 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
             }
         };
     };
-    {
+    if (!S.weighted) {
         const auto &levels = m.run.quantiles;
         const std::vector<double> var_levels{0.95, 0.99};
         constexpr double kConf = 0.95;
@@ -1347,7 +1729,7 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
     }
 
     // Monthly quantile bands (fan charts), exact, from the per-trial monthly shortfall.
-    if (m.run.store_monthly) {
+    if (m.run.store_monthly && !S.weighted) {
         const std::vector<double> bands{0.05, 0.25, 0.5, 0.75, 0.95};
         const hsize_t H = static_cast<hsize_t>(m.run.horizon_months);
         const auto k = static_cast<int>(D * H);

@@ -18,7 +18,7 @@ namespace chokepoint {
 
 inline constexpr const char *kFileType = "chokepoint-results";
 inline constexpr int kFormatMajor = 1;
-inline constexpr int kFormatMinor = 3;
+inline constexpr int kFormatMinor = 4;
 
 /// CF-style attributes of a finished file (units, long_name, _FillValue, flags, a time
 /// coordinate, Conventions) for `models` (baseline first) stored as /scenarios/<scenario_ids[k]>.

@@ -583,6 +583,10 @@ void TrialReader::read(std::uint64_t first, std::uint64_t count, std::vector<Blo
             I.read(k, "inputs", first, count, b.inputs);
         else
             b.inputs.clear();
+        if (H5Lexists(I.trials[k].getId(), "weight", H5P_DEFAULT) > 0)
+            I.read(k, "weight", first, count, b.weight);
+        else
+            b.weight.assign(static_cast<std::size_t>(count), 1.0);
     }
 }
 

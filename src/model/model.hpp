@@ -6,6 +6,7 @@
 #include "sampling/sampling.hpp"
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,53 @@ struct CorrelationSpec {
     double rank = 0;
 };
 
+/// run.importance.tilt: a proposal for one input's coordinate (sampling.hpp, CoordTilt), by name.
+struct TiltSpec {
+    std::string input;
+    std::vector<double> edges, mass;
+    bool fitted = false; // fitted by the cross-entropy method (not given in the config)
+    /// probability: p (an event's occurrence): the proposal's probability; the config loader
+    /// turns it into edges and masses once the event is known. NaN for the other forms.
+    double probability = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// run.importance.cross_entropy: fit the tilts of `inputs` so that the rare outcome "demand
+/// `demand` has a total shortfall above `shortfall_above`" becomes common (docs/importance.md).
+struct CrossEntropySpec {
+    bool enabled = false;
+    std::string demand;
+    double shortfall_above = 0;
+    std::vector<std::string> inputs; // names or prefixes ending in '*'; empty: events and regime
+    std::uint64_t pilot_trials = 2000;
+    int max_rounds = 10;
+    double rarity = 0.1;    // the elite share of each pilot round (rho)
+    double defensive = 0.1; // the uniform share of every fitted proposal (lambda): w <= 1/lambda
+    double smoothing = 0.7; // the weight of each round's fit against the previous proposal
+};
+
+/// One pilot round of the cross-entropy method: the level it reached and what it saw.
+struct CrossEntropyRound {
+    int round = 0;
+    std::uint64_t trials = 0;
+    std::uint64_t hits = 0;   // trials reaching the target outcome
+    std::uint64_t elites = 0; // trials the proposal was fitted to
+    double level = 0;         // the elites' lowest target shortfall (the level reached)
+    double hit_rate = 0;      // importance-sampling estimate of P(target) from this round
+    double ess = 0;           // the elites' effective sample size
+    int tilted = 0;           // inputs whose fitted proposal differs from the model's
+};
+
+/// run.importance: importance sampling of rare outcomes.
+struct ImportanceSettings {
+    std::vector<TiltSpec> tilts;
+    CrossEntropySpec ce;
+    /// Filled by fit_importance (study/importance.hpp): its rounds, and whether the last one's
+    /// elites were all target outcomes.
+    std::vector<CrossEntropyRound> ce_rounds;
+    bool ce_fitted = false, ce_reached = false;
+    bool enabled() const { return !tilts.empty() || ce.enabled; }
+};
+
 struct RunSettings {
     std::uint64_t trials = 10000;           // trials of the run (see set_trials)
     std::uint64_t requested_trials = 10000; // run.trials or --trials as given
@@ -53,6 +101,7 @@ struct RunSettings {
     bool store_inputs = false;                   // per-trial sampled inputs in the file
     /// Pick-freeze (sensitivity: sobol): base rows n; trials = n (inputs + 2). 0 otherwise.
     std::uint64_t pick_freeze_rows = 0;
+    ImportanceSettings importance;
 };
 
 struct Product {

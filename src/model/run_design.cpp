@@ -26,6 +26,19 @@ std::shared_ptr<const Design> make_design(const Model &m) {
     std::vector<DesignCorrelation> corr;
     for (const auto &c : m.run.correlations)
         corr.push_back({index(c.a), index(c.b), c.rank});
+    for (const auto &t : m.run.importance.tilts) {
+        CoordTilt ct;
+        ct.input = -1;
+        for (std::size_t i = 0; i < inputs.size(); ++i)
+            if (inputs[i].name == t.input)
+                ct.input = static_cast<int>(i);
+        if (ct.input < 0)
+            throw InputError("run.importance: " + t.input +
+                             " is not an uncertain input of the model");
+        ct.edges = t.edges;
+        ct.mass = t.mass;
+        s.tilts.push_back(std::move(ct));
+    }
     return std::make_shared<const Design>(s, inputs, corr);
 }
 

@@ -132,6 +132,38 @@ Design::Design(DesignSettings settings, std::vector<DesignInput> inputs,
         m_ = s_.trials / static_cast<std::uint64_t>(s_.replicates);
     }
 
+    // Importance tilts: one coordinate each, not correlated (the copula's joint density would
+    // enter the likelihood ratio), each input tilted once.
+    for (auto &t : s_.tilts) {
+        if (t.input < 0 || static_cast<std::size_t>(t.input) >= inputs_.size())
+            throw std::logic_error("importance tilt of an input outside the design");
+        const auto &in = inputs_[static_cast<std::size_t>(t.input)];
+        check_tilt(t, in.name);
+        if (in.coords != 1)
+            throw InputError("run.importance: input " + in.name + " takes " +
+                             std::to_string(in.coords) +
+                             " coordinates (a product of distributions); only inputs drawn from "
+                             "one coordinate can be tilted");
+        for (const auto &c : corr_)
+            if (c.a == t.input || c.b == t.input)
+                throw InputError("run.importance: input " + in.name +
+                                 " is in run.correlations; a correlated input cannot be tilted");
+        for (const auto &o : s_.tilts)
+            if (&o != &t && o.input == t.input)
+                throw InputError("run.importance: input " + in.name + " is tilted twice");
+        // Masses normalised to sum to 1 exactly as a double sum (they may be off by rounding).
+        const double total = std::accumulate(t.mass.begin(), t.mass.end(), 0.0);
+        for (auto &x : t.mass)
+            x /= total;
+        std::vector<double> cum{0.0}, lr;
+        for (std::size_t b = 0; b < t.mass.size(); ++b) {
+            cum.push_back(cum.back() + t.mass[b]);
+            lr.push_back((t.edges[b + 1] - t.edges[b]) / t.mass[b]);
+        }
+        tilt_cum_.push_back(std::move(cum));
+        tilt_lr_.push_back(std::move(lr));
+    }
+
     // Correlations: the normal correlation matrix of the correlated inputs must be positive
     // definite (else no joint distribution has these rank correlations).
     for (const auto &c : corr_)
@@ -299,6 +331,28 @@ std::uint64_t Design::stream_trial(std::uint64_t trial) const {
     return mat == 1 ? m_ + row : row;
 }
 
+void check_tilt(const CoordTilt &t, const std::string &what) {
+    const auto B = t.mass.size();
+    auto fail = [&](const std::string &why) {
+        throw InputError("run.importance: the proposal of " + what + " " + why);
+    };
+    if (B == 0 || t.edges.size() != B + 1)
+        fail("needs bin edges and one mass per bin");
+    if (t.edges.front() != 0.0 || t.edges.back() != 1.0)
+        fail("must cover the whole unit interval (edges from 0 to 1)");
+    double total = 0;
+    for (std::size_t b = 0; b < B; ++b) {
+        if (!(t.edges[b] < t.edges[b + 1]))
+            fail("has bin edges out of order");
+        if (!(t.mass[b] > 0) || !std::isfinite(t.mass[b]))
+            fail("gives a bin no mass: every part of the model's range must keep some "
+                 "probability, or the estimate is biased");
+        total += t.mass[b];
+    }
+    if (std::abs(total - 1.0) > 1e-9)
+        fail("has masses summing to " + std::to_string(total) + ", not 1");
+}
+
 std::shared_ptr<Design::Workspace> Design::workspace() const {
     auto ws = std::make_shared<Workspace>();
     if (s_.kind == SamplerKind::Sobol && coords_ > 0) {
@@ -351,7 +405,8 @@ void Design::copula(double *u) const {
             std::clamp(phi(w[j]), 0x1.0p-1074, 1.0 - 0x1.0p-53);
 }
 
-void Design::fill(std::uint64_t first, std::uint64_t count, double *u, Workspace &ws) const {
+void Design::fill(std::uint64_t first, std::uint64_t count, double *u, Workspace &ws,
+                  double *weight) const {
     const auto K = static_cast<std::size_t>(coords_);
     const bool pf = s_.pick_freeze_rows > 0;
     for (std::uint64_t t = first; t < first + count; ++t) {
@@ -413,7 +468,30 @@ void Design::fill(std::uint64_t first, std::uint64_t count, double *u, Workspace
             }
             copula(row_u);
         }
+        const double w = s_.tilts.empty() ? 1.0 : tilt(row_u);
+        if (weight)
+            weight[t - first] = w;
     }
+}
+
+double Design::tilt(double *row_u) const {
+    double w = 1.0;
+    for (std::size_t k = 0; k < s_.tilts.size(); ++k) {
+        const auto &t = s_.tilts[k];
+        const auto &cum = tilt_cum_[k];
+        double &x = row_u[first_[static_cast<std::size_t>(t.input)]];
+        const auto B = t.mass.size();
+        // The bin whose cumulative mass interval holds u: the last b with cum[b] <= u.
+        std::size_t b = static_cast<std::size_t>(
+            std::upper_bound(cum.begin() + 1, cum.begin() + static_cast<std::ptrdiff_t>(B), x) -
+            (cum.begin() + 1));
+        const double lo = t.edges[b], hi = t.edges[b + 1];
+        const double v = lo + (x - cum[b]) / t.mass[b] * (hi - lo);
+        // Inside the bin's open interval and (0, 1), whatever the rounding.
+        x = std::clamp(v, std::max(lo, 0x1.0p-1074), std::min(hi, 1.0 - 0x1.0p-53));
+        w *= tilt_lr_[k][b];
+    }
+    return w;
 }
 
 } // namespace chokepoint

@@ -30,6 +30,22 @@ struct DesignCorrelation {
     double rank = 0;  // target Spearman correlation in (-1, 1)
 };
 
+/// An importance-sampling proposal for one input's coordinate: a density on (0, 1) that is
+/// uniform on each bin [edges[b], edges[b + 1]) and gives bin b probability mass[b] (every mass
+/// > 0, summing to 1). The design maps its uniform u through the proposal's inverse CDF (piecewise
+/// linear, non-decreasing), v = Q^-1(u), so the coordinate has the proposal's density q and
+/// stratification and common random numbers survive; the trial's likelihood ratio is multiplied
+/// by p(v) / q(v) = width[b] / mass[b] (the model's density of a coordinate is 1 on (0, 1)).
+struct CoordTilt {
+    int input = 0;             // index among the design's inputs (one coordinate, uncorrelated)
+    std::vector<double> edges; // 0 = edges[0] < ... < edges[B] = 1
+    std::vector<double> mass;  // [B], each > 0, sum 1
+};
+
+/// Throws InputError naming `what` when `t` is not a valid proposal (edges increasing from 0 to
+/// 1, masses positive and summing to 1 within 1e-9).
+void check_tilt(const CoordTilt &t, const std::string &what);
+
 struct DesignSettings {
     SamplerKind kind = SamplerKind::MC;
     std::uint64_t seed = 1;
@@ -39,6 +55,8 @@ struct DesignSettings {
     /// (pick_freeze_inputs.size() + 2) * n trials: matrices A, B, then AB_i for each listed input.
     std::uint64_t pick_freeze_rows = 0;
     std::vector<int> pick_freeze_inputs;
+    /// Importance sampling: the proposals of tilted inputs (empty: none, every weight is 1).
+    std::vector<CoordTilt> tilts;
 };
 
 class Design {
@@ -67,12 +85,18 @@ public:
     struct Workspace;
     std::shared_ptr<Workspace> workspace() const;
 
-    /// Fills u[(t - first) * coords() + c], each in (0, 1), for trials [first, first + count).
-    void fill(std::uint64_t first, std::uint64_t count, double *u, Workspace &ws) const;
+    /// Fills u[(t - first) * coords() + c], each in (0, 1), for trials [first, first + count);
+    /// with `weight`, weight[t - first] = the trial's likelihood ratio p(u) / q(u) under the
+    /// importance tilts (exactly 1 without tilts).
+    void fill(std::uint64_t first, std::uint64_t count, double *u, Workspace &ws,
+              double *weight = nullptr) const;
+    /// Whether the design tilts any input (importance sampling).
+    bool tilted() const { return !s_.tilts.empty(); }
 
 private:
     double lhs(int rep, int set, std::uint64_t row, int input, int coord, int c) const;
     void copula(double *u) const;
+    double tilt(double *row_u) const; // applies the tilts to a row; returns its likelihood ratio
 
     DesignSettings s_;
     std::vector<DesignInput> inputs_;
@@ -88,6 +112,8 @@ private:
     std::vector<std::vector<std::uint32_t>> ic_rank_;
     // Sobol': digital shifts per (replicate, dimension)
     std::vector<std::uint64_t> shift_;
+    // Tilts: per tilt, the proposal's cumulative masses [B + 1] and likelihood ratios [B]
+    std::vector<std::vector<double>> tilt_cum_, tilt_lr_;
 };
 
 /// A pseudo-random permutation of [0, n) keyed by `key`, evaluated at i (a Feistel network with

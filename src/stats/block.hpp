@@ -20,6 +20,9 @@ struct BlockResult {
     std::vector<std::int32_t> event_onset;                                       // [t * E + e]
     std::vector<float> monthly_shortfall; // [(t * D + d) * H + m]
     std::vector<double> inputs;           // [t * I + i] sampled inputs (store_inputs, rank)
+    /// [t] the likelihood ratio p / q of each trial under run.importance (1 without it): every
+    /// accumulator adds w x, so that its mean is the unbiased importance-sampling estimate.
+    std::vector<double> weight;
     Accumulators acc;
 };
 

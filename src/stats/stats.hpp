@@ -59,6 +59,8 @@ public:
     }
     std::uint64_t count() const { return n_; }
     double sum() const { return s1_.value(); }
+    /// The sum of squares, sum x^2.
+    double sum_sq() const { return s2_.value(); }
     double mean() const { return n_ ? s1_.value() / static_cast<double>(n_) : 0.0; }
     /// Sample variance, n - 1 in the denominator: (sum x^2 - (sum x)^2 / n) / (n - 1); exactly
     /// 0 when the sum of squared deviations is within the round-off of sum x^2 (see below).

@@ -60,6 +60,7 @@ std::vector<char> pack(const BlockResult &b) {
     put(out, b.event_onset);
     put(out, b.monthly_shortfall);
     put(out, b.inputs);
+    put(out, b.weight);
     put(out, b.acc.save());
     return out;
 }
@@ -130,6 +131,7 @@ void unpack(const char *data, std::size_t size, const Dims &d, BlockResult &b) {
             throw std::runtime_error("block message has a ragged inputs table");
         c.get(b.inputs, m);
     }
+    c.get(b.weight, n);
     std::vector<std::uint64_t> words;
     {
         std::uint64_t m = 0;

@@ -1,5 +1,7 @@
 #include "study/run.hpp"
 
+#include "study/importance.hpp"
+
 #include "config/config.hpp"
 #include "core/sha256.hpp"
 #include "engine/simulate.hpp"
@@ -1091,9 +1093,12 @@ RunReport merge_shards(const std::string &output, const std::vector<std::string>
             missing + " of " + std::to_string(N) + " missing (given " +
             std::to_string(runs.size()) + " file" + (runs.size() == 1 ? "" : "s") + ")");
 
-    const Model model = model_of(a);
+    Model model = model_of(a);
     if (config_digest(model) != a.config_sha256)
         throw InputError("merge: '" + a.path + "': its config texts do not match its digest");
+    // The shards' fitted proposal (run.importance.cross_entropy) for the merged file's
+    // /importance: refitted, as each shard fitted it (deterministic).
+    fit_importance(model, 0, nullptr);
     check_output_path(output, overwrite);
     {
         std::vector<std::pair<std::string, std::string>> shards;
