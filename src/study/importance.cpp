@@ -60,13 +60,29 @@ double uniform_p_value(const std::vector<double> &f, const std::vector<double> &
 
 std::vector<std::string> cross_entropy_candidates(const Model &m) {
     const auto &im = m.run.importance;
+    // By default: the regime, every event input, and the inputs of the target's value chain
+    // (its facilities' and demands' quantities), which the screening then thins out.
+    std::vector<std::string> chain_prefixes;
+    int chain = -1;
+    for (const auto &d : m.demands)
+        if (d.id == im.ce.demand)
+            chain = m.products[static_cast<std::size_t>(d.product)].component;
+    for (const auto &f : m.facilities)
+        if (chain >= 0 && m.products[static_cast<std::size_t>(f.product)].component == chain)
+            chain_prefixes.push_back("facility/" + f.id + "/");
+    for (const auto &d : m.demands)
+        if (chain >= 0 && m.products[static_cast<std::size_t>(d.product)].component == chain)
+            chain_prefixes.push_back("demand/" + d.id + "/");
     std::vector<std::string> out;
     for (const auto &in : design_inputs(m)) {
         if (in.coords != 1)
             continue;
         bool selected = false;
-        if (im.ce.inputs.empty())
+        if (im.ce.inputs.empty()) {
             selected = in.name == "regime" || in.name.compare(0, 6, "event/") == 0;
+            for (const auto &p : chain_prefixes)
+                selected = selected || in.name.compare(0, p.size(), p) == 0;
+        }
         for (const auto &p : im.ce.inputs)
             selected = selected || matches(in.name, p);
         if (!selected)
@@ -295,11 +311,11 @@ void fit_importance(Model &m, int threads, std::ostream *log) {
                 gf.push_back(sf);
                 gw.push_back(swd);
             }
-            // Screening: an input whose elites look like the model's own distribution keeps no
-            // tilt (fitting noise would only add variance to the weights).
+            // Screening: an input whose elites look like the model's own distribution is not
+            // tilted (fitting noise would only add variance to the weights); one tilted in an
+            // earlier round keeps its proposal (a round's elites may be too few to tell).
             if (groups.size() < 2 || uniform_p_value(gf, gw, n_eff) > 1e-3) {
-                tilted[j] = 0;
-                mass[j] = width[j];
+                moved += tilted[j] ? 1 : 0;
                 continue;
             }
             for (std::size_t g = 0; g < groups.size(); ++g)

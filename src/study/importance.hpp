@@ -13,8 +13,9 @@
 namespace chokepoint {
 
 /// The inputs the cross-entropy method may tilt: those of `ce.inputs` (names or prefixes ending
-/// in '*'; default: every event input and the regime), drawn from one coordinate, not correlated,
-/// and not tilted by hand.
+/// in '*'; default: the regime, every event input, and the inputs of the facilities and demands
+/// of the target's value chain), drawn from one coordinate, not correlated, and not tilted by
+/// hand.
 std::vector<std::string> cross_entropy_candidates(const Model &m);
 
 /// The bin edges of a fitted proposal of input `name` of `m`: a fixed grid on the quantile scale,
