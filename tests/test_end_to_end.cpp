@@ -575,6 +575,28 @@ TEST_CASE("merge(A, B) of partial runs equals the whole run exactly", "[repro]")
     CHECK(whole.shortfall[1].mean() > 0); // the example has shortfalls to merge
 }
 
+TEST_CASE("an importance-sampled block packs its weights for MPI messages", "[repro][mpi]") {
+    Model m = load_model(kTiny);
+    m.run.importance.tilts.push_back(
+        {"event/cn_export_control/occurs", {0.0, 0.7, 1.0}, {0.4, 0.6}, false});
+    Simulator sim(m);
+    BlockResult b, c;
+    sim.run_block(0, 200, b);
+    const auto bytes = pack(b);
+    unpack(bytes.data(), bytes.size(), dims_of(m), c);
+    REQUIRE(c.weight == b.weight);
+    CHECK(c.acc == b.acc);
+    // The weights are the tilt's likelihood ratios: 0.7 / 0.4 or 0.3 / 0.6, both seen.
+    int low = 0, high = 0;
+    for (double w : b.weight) {
+        low += w == (1.0 - 0.7) / 0.6;
+        high += w == (0.7 - 0.0) / 0.4;
+    }
+    CHECK(low + high == 200);
+    CHECK(low > 0);
+    CHECK(high > 0);
+}
+
 TEST_CASE("blocks packed for MPI messages unpack to the same block", "[repro][mpi]") {
     const Model m = load_model(kTiny);
     Simulator sim(m);
@@ -588,6 +610,7 @@ TEST_CASE("blocks packed for MPI messages unpack to the same block", "[repro][mp
     CHECK(c.monthly_shortfall == b.monthly_shortfall);
     CHECK(c.facility_binding_months == b.facility_binding_months);
     CHECK(c.event_onset == b.event_onset);
+    CHECK(c.weight == b.weight);
     CHECK(c.acc == b.acc);
     CHECK_THROWS(unpack(bytes.data(), bytes.size() - 8, dims_of(m), c));
     auto more = bytes;

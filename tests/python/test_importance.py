@@ -15,7 +15,7 @@ The configs of configs/rare/ (and a cross-entropy variant of two_bans written he
 3. Coverage: over 40 seeds of 2,000 trials, the 95% interval (+- 1.96 SE) covers the closed form
    at least 34 times (the 0.3% tail of binomial(40, 0.95)), for a hand tilt and for a tail tilt.
 4. The same bits: the cross-entropy run on 1 and 2 threads (fitted proposal, weights, summary),
-   and the hand-tilted run in 2 shards merged against one run.
+   resumed from a checkpoint, and in 2 shards merged; the hand-tilted run in 2 shards merged.
 5. The file: trials/weight present, the summary's ess, weight_mean (~1), p_short_ess; /importance
    with the proposals; `summary` prints the ESS lines and --json carries them.
 """
@@ -24,6 +24,7 @@ import json
 import math
 import os
 import shutil
+import subprocess
 import sys
 
 import h5py
@@ -116,6 +117,21 @@ def same_bits(exe, src, ce_config, work):
         rc, _, err = run([exe, "merge", merged, *parts, "--overwrite", "-q"])
         if ok("merge of 2 importance-sampled shards", rc == 0, err[-500:]):
             identical("2 shards merged vs one run", merged, whole)
+    # A run stopped by a failing LP (test hook) resumes from its checkpoint to the same bits: the
+    # resumed run refits the proposal and continues the weighted sums exactly.
+    ref = os.path.join(work, "ce_ref5k.h5")
+    out = os.path.join(work, "ce_resumed.h5")
+    if simulate(exe, ce_config, ref, "--trials", "5000"):
+        env = dict(os.environ, CHOKEPOINT_TEST_FAIL_LP="2500:0")
+        r = subprocess.run([exe, "run", ce_config, "--trials", "5000", "-o", out, "--overwrite",
+                            "-q", "--checkpoint-every", "0"], env=env, capture_output=True,
+                           timeout=300)
+        ckpt = out + ".checkpoint"
+        if ok("cross-entropy run stopped by a failing LP leaves a checkpoint",
+              r.returncode == 1 and os.path.isfile(ckpt), r.stderr.decode()[-500:]):
+            rc, _, err = run([exe, "run", "--resume", ckpt, "-q"])
+            if ok("resume of the importance-sampled checkpoint", rc == 0, err[-500:]):
+                identical("cross-entropy: resumed vs uninterrupted", out, ref)
     # The cross-entropy run merged from shards: the same fitted proposal in /importance.
     ce_parts = [os.path.join(work, f"ce_part{k}.h5") for k in (1, 2)]
     ce_merged = os.path.join(work, "ce_merged.h5")
@@ -159,6 +175,22 @@ def file_checks(exe, h5):
             expect = vals[np.argmax(tail <= 1 - lv)]
             ok(f"weighted quantile {lv}: {qv} = min{{x : P(X > x) <= {1 - lv:.2g}}}",
                qv == expect, f"expected {expect}")
+        # CVaR (Rockafellar-Uryasev), the exceedance curve and a conditional view, recomputed.
+        var = s["var"][1]
+        for a, lv in enumerate(s["var_levels"][:]):
+            cv = var[a] + (w * np.maximum(x - var[a], 0)).mean() / (1 - lv)
+            ok(f"weighted CVaR {lv}: {s['cvar'][1][a]:.6g} = VaR + E[w (X - VaR)+] / (1 - a)",
+               math.isclose(float(s["cvar"][1][a]), float(cv), rel_tol=1e-9, abs_tol=1e-12))
+        gx, ge = s["exceedance_x"][1], s["exceedance_p"][1]
+        exp_e = np.array([(w * (x > g)).mean() for g in gx])
+        ok("weighted exceedance curve = mean of w 1{X > x}",
+           np.allclose(ge, exp_e, rtol=1e-9, atol=1e-15))
+        onset = f["scenarios/baseline/trials/event_onset"][:, 0]
+        short1 = f["scenarios/baseline/trials/short_months"][:, 1] > 0
+        fired = onset >= 0
+        expect = (w[fired] * short1[fired]).sum() / w[fired].sum()
+        ok("p_short_given_event = sum w 1{short} / sum w over trials where the event fired",
+           math.isclose(float(s["p_short_given_event"][0][1]), float(expect), rel_tol=1e-9))
     rc, out, err = run([exe, "summary", h5])
     ok("summary prints the ESS lines", rc == 0 and "ESS behind P(short)" in out and
        "Importance-sampled" in out, out + err)
