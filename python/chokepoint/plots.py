@@ -51,6 +51,26 @@ replicates), so that the bars still cover ~95 %; the figures say which.
                       per-trial inputs (`trials/inputs`: Spearman tornado charts computed here):
                       drawn by chokepoint.sensitivity_plots, with this module's caption line; an
                       output with no defined value gets no chart
+
+Importance sampling (format 1.4, run.importance; the baseline has trials/weight): the per-trial
+data are outcomes drawn under a tilted proposal, so everything computed here from them weights
+each trial by its likelihood ratio w = p/q: the exceedance plot's curve of all trials and its
+P(shortfall > 0) are (1/n) sum w 1{S > x} (weighted_exceedance, survival_steps), the histogram's
+bars are estimated probabilities (1/n) sum w over the trials in the bin (weighted_histogram), and
+its P(shortfall = 0) is 1 - mean(w (S > 0)); the stockout curves, their median month and 5 %
+stockpile level, the monthly bands computed from the trials (files without summary bands) and the
+expected want (files without expected_demand) are weighted likewise (weighted_quantile is the
+engine's quantile rule); the figures say so, and every caption gives the effective sample size
+(ESS). The summary statistics are weighted by the engine. Also written then:
+  importance.png      the baseline's likelihood ratios (histogram of log10 w over the trials, ESS,
+                      mean w), the ESS behind each demand's P(short) and EUD (summary p_short_ess,
+                      eud_ess), and one panel per tilted input of /importance (the 12 that depart
+                      most from the model) with its proposal density on the quantile scale against
+                      the model's (uniform = 1), log scale; the estimator sentence and the
+                      cross-entropy fit in a note
+No tornado chart is drawn from the stored inputs of an importance-sampled scenario: drawn from the
+tilted proposal, their rank correlations describe the proposal, not the model (a note says so).
+
 A difference "at rounding level" is one whose size is at most 1e-9 of the demand's expected total
 want (or 1e-12 absolute): floating-point rounding of the monthly allocation, printed and drawn as 0.
 Many demands are split over several pages (exceedance_1.png, exceedance_2.png, ...).
@@ -78,7 +98,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from .reader import ChokepointFormatError, open_results  # noqa: E402
 
@@ -315,6 +335,89 @@ def ci_factor(scen):
     return (t975(reps - 1), reps - 1) if reps > 1 else (Z95, None)
 
 
+# -- per-trial statistics, each trial weighted by its likelihood ratio -------------------------------
+# In an importance-sampled scenario (format 1.4, run.importance) the per-trial datasets are outcomes
+# drawn under a tilted proposal, and trial i counts with its likelihood ratio w_i = p/q
+# (trials/weight; Scenario.weights() is 1 for every trial of other files). Probabilities are the
+# unbiased estimates (1/n) sum_i w_i 1{...} over ALL n trials (not divided by sum w), as the
+# engine's summary computes them; w = None below means every weight is 1.
+def _xw(x, w):
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    if w is None:
+        return x, None
+    w = np.asarray(w, dtype=np.float64).reshape(-1)
+    if w.shape != x.shape:
+        raise ValueError(f"{w.size} weights for {x.size} values")
+    return x, w
+
+
+def weighted_exceedance(x, w, grid, n=None):
+    """P(X > g) for each g of `grid`: (1/n) sum_i w_i 1{x_i > g} over all trials (n: the number
+    of trials, default len(x); w None: every weight 1). Sums the weights from the largest x down,
+    as the engine's exceedance curve (summary exceedance_p) does."""
+    x, w = _xw(x, w)
+    n = x.size if n is None else int(n)
+    g = np.asarray(grid, dtype=np.float64)
+    if n <= 0:
+        return np.zeros(g.shape)
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    ws = np.ones(x.size) if w is None else w[order]
+    tail = np.append(np.cumsum(ws[::-1])[::-1], 0.0)  # tail[k] = sum of the weights of xs[k:]
+    return tail[np.searchsorted(xs, g.reshape(-1), side="right")].reshape(g.shape) / n
+
+
+def survival_steps(x, w=None, n=None):
+    """(values, P(X > value)) at each distinct value of x (ascending): the steps of the empirical
+    exceedance curve, each trial weighted by w (None: 1), probabilities over all n trials."""
+    x, w = _xw(x, w)
+    n = x.size if n is None else int(n)
+    vals, inv = np.unique(x, return_inverse=True)
+    mass = np.bincount(inv.reshape(-1), weights=w, minlength=vals.size).astype(np.float64)
+    above = np.append(np.cumsum(mass[::-1])[::-1][1:], 0.0)  # sum over the values strictly above
+    return vals, above / max(n, 1)
+
+
+def weighted_histogram(x, w, bins, n=None):
+    """Estimated probability mass of each bin: (1/n) sum of the weights of the trials in it (w None:
+    the share of trials), bins as numpy.histogram's; n the number of trials, default len(x)."""
+    x, w = _xw(x, w)
+    n = x.size if n is None else int(n)
+    mass, _ = np.histogram(x, bins=bins, weights=w)
+    return mass.astype(np.float64) / max(n, 1)
+
+
+def weighted_quantile(x, w, p, total=None):
+    """The engine's importance-sampling quantile: the smallest x_i whose estimated exceedance
+    (1/total) sum_{x_j > x_i} w_j is at most 1 - p (total: n, the number of trials, for the
+    unbiased estimate; sum w for a self-normalised one, e.g. over a subset). NaN for no trials.
+    `p` may be an array of levels."""
+    x, w = _xw(x, w)
+    p = np.asarray(p, dtype=np.float64)
+    if x.size == 0:
+        return np.full(p.shape, np.nan) if p.ndim else float("nan")
+    total = float(x.size if total is None else total)
+    vals, above = survival_steps(x, w, n=1)
+    above = above / total if total > 0 else above
+    # `above` falls as the values rise: the first value whose tail is <= 1 - p
+    k = np.searchsorted(-above, -(1.0 - p.reshape(-1)), side="left")
+    out = vals[np.minimum(k, vals.size - 1)]
+    return out.reshape(p.shape) if p.ndim else float(out[0])
+
+
+def kish_ess(w):
+    """Kish effective sample size (sum w)^2 / sum w^2 (0 for no weight)."""
+    w = np.asarray(w, dtype=np.float64)
+    s2 = float(np.sum(w * w))
+    return float(np.sum(w)) ** 2 / s2 if s2 > 0 else 0.0
+
+
+# Most tilted inputs drawn in importance.png (those whose proposal departs most from the model), and
+# most demands in its ESS panel (those whose P(short) rests on the fewest effective trials).
+IMPORTANCE_PANELS = 12
+IMPORTANCE_DEMANDS = 40
+
+
 class Plotter:
     """The figures of one results file. Each plotting method draws its figures and hands them to
     save(): with an output directory they are written there as PNG files (paths in `written`);
@@ -336,11 +439,16 @@ class Plotter:
         sha = str(at.get("config_sha256", ""))
         scen = f"scenario: baseline (of {len(res.scenarios)})   " if len(res.scenarios) > 1 else ""
         self.scen_caption = scen
+        # Importance sampling (format 1.4): the baseline's per-trial data are weighted by w (None:
+        # every trial counts 1); every figure's caption says so, with the effective sample size.
+        self.w = self.scen.weights() if self.scen.importance_sampled else None
+        self.weighted = self.w is not None
+        self.is_caption = self.weighting_caption(self.scen)
         self.caption = (
             f"study: {at.get('name', '?')}   {scen}seed: {at.get('seed', '?')}   trials: {self.n}   "
             f"horizon: {self.horizon} months   start: {self.start or 'month 0 (no calendar label)'}   "
             f"config SHA-256: {sha[:12] or '?'}   chokepoint {at.get('program_version', '?')}   "
-            f"{at.get('created_utc', '')}"
+            f"{at.get('created_utc', '')}" + self.is_caption
         )
         self.failed = []  # figures that could not be drawn (bad input); main() exits 2 after the others
         # Error bars: +-2 SE from the trial variance; with R > 1 replicates of a design the
@@ -384,10 +492,38 @@ class Plotter:
         return demands, long_, short
 
     def caption_for(self, name):
-        """The provenance caption, naming scenario `name`."""
+        """The provenance caption, naming scenario `name` (and its own effective sample size)."""
         if not self.scen_caption:
             return self.caption
-        return self.caption.replace(self.scen_caption, f"scenario: {name} (of {len(self.res.scenarios)})   ")
+        cap = self.caption.replace(self.scen_caption, f"scenario: {name} (of {len(self.res.scenarios)})   ")
+        if name != "baseline" and name in self.res.scenarios:
+            own = self.weighting_caption(self.res.scenarios[name])
+            cap = cap[:len(cap) - len(self.is_caption)] + own if self.is_caption else cap + own
+        return cap
+
+    @staticmethod
+    def ess_of(sc):
+        """(ESS, n) of scenario `sc`: its summary attribute `ess` (else from its weights) and its trials."""
+        w = sc.weights()
+        ess = sc.summary_attrs.get("ess")
+        return (float(ess) if ess is not None else kish_ess(w)), w.size
+
+    def weighting_text(self, sc=None):
+        """ "trials weighted by their likelihood ratio (importance sampling), ESS 5,242 of 20,000" for
+        an importance-sampled scenario (default: the baseline), "" for others."""
+        sc = sc or self.scen
+        if not sc.importance_sampled:
+            return ""
+        ess, n = self.ess_of(sc)
+        return f"trials weighted by their likelihood ratio (importance sampling), ESS {ess:,.0f} of {n:,}"
+
+    def weighting_caption(self, sc):
+        """The caption's importance-sampling part ("" without importance sampling)."""
+        if not sc.importance_sampled:
+            return ""
+        ess, n = self.ess_of(sc)
+        return (f"   importance-sampled: estimates weighted by likelihood ratio, ESS {ess:,.0f} of {n:,} trials "
+                "(summary statistics weighted by the engine)")
 
     # -- helpers -----------------------------------------------------------------------------
     def note(self, message):
@@ -486,18 +622,25 @@ class Plotter:
         if "expected_demand" in s:
             ed = np.asarray(s["expected_demand"], dtype=np.float64)
         else:
-            ed = np.asarray((scen or self.scen).trials["demand_total"], dtype=np.float64).mean(axis=0)
+            sc = scen or self.scen
+            dt = np.asarray(sc.trials["demand_total"], dtype=np.float64)
+            ed = (sc.weights()[:, None] * dt).mean(axis=0) if sc.importance_sampled else dt.mean(axis=0)
         return np.where(ed > 0, ed, np.nan)
 
     # -- plots -------------------------------------------------------------------------------
     def exceedance(self):
         sf = np.asarray(self.scen.trials["shortfall"], dtype=np.float64)
+        w = self.w
         eud = self.summary("eud")
         ex_x, ex_p, ex_se = self.summary("exceedance_x"), self.summary("exceedance_p"), self.summary("exceedance_p_se")
         floor = 0.5 / self.n
         pg = self.pages(range(len(self.demands)))
         title = "Exceedance: P(total shortfall over the horizon > x), x in tonnes (log scale)"
-        handles = [Line2D([], [], color="C0", lw=1.4, label="all trials")]
+        curve = "all trials"
+        if self.weighted:
+            title += "\n" + self.weighting_text() + ": P(S > x) = (1/n) Σ w 1{S > x}"
+            curve = "all trials, weighted by their likelihood ratio"
+        handles = [Line2D([], [], color="C0", lw=1.4, label=curve)]
         if ex_x is not None:
             handles.append(Patch(color="C1", alpha=0.35, label=f"summary's 101-point curve ± {self.kl} SE"))
         handles += [Line2D([], [], color="C3", ls=":", lw=1, label="EUD (expected unserved demand)"),
@@ -505,11 +648,12 @@ class Plotter:
         for p, idx in enumerate(pg):
             fig, axes = self.grid(len(idx), title)
             fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False,
-                       bbox_to_anchor=(0.5, 1 - 0.4 / fig.get_figheight()))
+                       bbox_to_anchor=(0.5, 1 - (0.62 if self.weighted else 0.4) / fig.get_figheight()))
             for ax, j in zip(axes, idx):
                 x = sf[:, j]
+                p0 = float(weighted_exceedance(x, w, 0.0)) if self.weighted else float(np.mean(x > 0))
                 ax.set_title(f"{self.demand_labels[j]}\nEUD {fmt_t(eud[j]) if eud is not None else '?'} t,  "
-                             f"P(shortfall > 0) = {np.mean(x > 0):.3g}", fontsize=9)
+                             f"P(shortfall > 0) = {p0:.3g}", fontsize=9)
                 ax.set_xlabel("total shortfall x (t)")
                 ax.set_ylabel("P(shortfall > x)")
                 ax.grid(True, which="both", alpha=0.3)
@@ -519,56 +663,86 @@ class Plotter:
                     ax.set_yticks([])
                     ax.set_xticks([])
                     continue
-                vals, counts = np.unique(x, return_counts=True)
-                surv = 1.0 - np.cumsum(counts) / x.size  # P(S > vals[i])
+                vals, surv = survival_steps(x, w)  # P(S > vals[i])
                 xs = np.concatenate(([0.0], vals))
-                ps = np.concatenate(([np.mean(x > 0)], surv))
+                ps = np.concatenate(([p0], surv))
                 keep = ps > 0
-                # the last step (P = 1/n) runs on to the largest shortfall
+                # the last step (P = 1/n, or the last trial's w/n) runs on to the largest shortfall
                 xs_k = np.append(xs[keep], vals[-1])
                 ps_k = np.append(ps[keep], ps[keep][-1])
-                ax.step(xs_k, ps_k, where="post", color="C0", lw=1.4, label="all trials")
+                lo_y = floor
+                if self.weighted:  # weighted probabilities go below 1/n: the axis follows them
+                    lo_y = min(floor, 0.5 * float(ps_k.min()))
+                ax.step(xs_k, ps_k, where="post", color="C0", lw=1.4, label=curve)
                 if ex_x is not None and ex_p is not None:
                     gx, gp = ex_x[j], ex_p[j]
                     gse = ex_se[j] if ex_se is not None else np.zeros_like(gp)
                     pos = gp > 0
-                    lo = np.maximum(gp - self.k * gse, floor)
+                    if self.weighted and pos.any():
+                        lo_y = min(lo_y, 0.5 * float(gp[pos].min()))
+                    lo = np.maximum(gp - self.k * gse, lo_y)
                     hi = np.minimum(gp + self.k * gse, 1.0)
                     ax.fill_between(gx[pos], lo[pos], hi[pos], color="C1", alpha=0.25, lw=0, step="post",
                                     label=f"summary curve ± {self.kl} SE")
                     ax.plot(gx[pos], gp[pos], ".", color="C1", ms=2.5)
                 ax.set_yscale("log")
-                ax.set_ylim(floor, 1.05)
+                ax.set_ylim(lo_y, 1.05)
                 ax.set_xlim(left=0)
                 if eud is not None:
                     ax.axvline(float(eud[j]), color="C3", ls=":", lw=1)
-                ax.axhline(np.mean(x > 0), color="0.5", ls="--", lw=0.8)
-            self.save(fig, self.paged_name("exceedance", p, len(pg)), top_inch=0.75)
+                ax.axhline(p0, color="0.5", ls="--", lw=0.8)
+            self.save(fig, self.paged_name("exceedance", p, len(pg)), top_inch=0.95 if self.weighted else 0.75)
 
     def histogram(self):
         sf = np.asarray(self.scen.trials["shortfall"], dtype=np.float64)
+        w = self.w
         pg = self.pages(range(len(self.demands)))
+        if self.weighted:
+            title = ("Histogram of total shortfall over the horizon (t), trials with shortfall > 0: estimated "
+                     "probability of each bin (log scale)\n" + self.weighting_text()
+                     + ": a bin's height is (1/n) Σ w over its trials")
+        else:
+            title = ("Histogram of total shortfall over the horizon (t), trials with "
+                     "shortfall > 0 (count on a log scale when >= 30 in a bin)")
         for p, idx in enumerate(pg):
-            fig, axes = self.grid(len(idx), "Histogram of total shortfall over the horizon (t), trials with "
-                                            "shortfall > 0 (count on a log scale when >= 30 in a bin)")
+            fig, axes = self.grid(len(idx), title)
             for ax, j in zip(axes, idx):
                 x = sf[:, j]
-                pos = x[x > 0]
-                zero = 1.0 - pos.size / x.size
+                short = x > 0
+                pos = x[short]
+                if self.weighted:
+                    zero = 1.0 - float(weighted_exceedance(x, w, 0.0))
+                    ztxt = f"1 − {1.0 - zero:.3g}" if 0.999 < zero < 1.0 else f"{zero:.3g}"
+                    note = (f"P(shortfall = 0) = {ztxt} (weighted)\n"
+                            f"({x.size - pos.size} of {x.size} trials had none; not shown)")
+                    ylabel = "estimated probability (log scale)"
+                else:
+                    zero = 1.0 - pos.size / x.size
+                    note = f"P(shortfall = 0) = {zero:.3g}\n({x.size - pos.size} of {x.size} trials, not drawn)"
+                    ylabel = "trials (log scale)"
                 ax.set_title(self.demand_labels[j], fontsize=9)
                 ax.set_xlabel("total shortfall (t)")
-                ax.set_ylabel("trials (log scale)")
-                note = f"P(shortfall = 0) = {zero:.3g}\n({x.size - pos.size} of {x.size} trials, not drawn)"
+                ax.set_ylabel(ylabel)
                 ax.text(0.97, 0.95, note, ha="right", va="top", transform=ax.transAxes, fontsize=8,
                         bbox=dict(boxstyle="round", fc="white", ec="0.7"))
                 if pos.size == 0:
                     ax.text(0.5, 0.5, f"no shortfall in any of {self.n} trials", ha="center", va="center",
                             transform=ax.transAxes)
-                    ax.set_ylabel("trials")
+                    ax.set_ylabel("estimated probability" if self.weighted else "trials")
                     ax.set_yticks([])
                     ax.set_xticks([])
                     continue
                 bins = np.linspace(0.0, pos.max() * 1.0000001 if pos.max() > 0 else 1.0, 41)
+                if self.weighted:
+                    mass = weighted_histogram(pos, w[short], bins, n=x.size)
+                    ax.hist(bins[:-1], bins=bins, weights=mass, color="C0", alpha=0.85)
+                    top = float(mass.max(initial=0.0))
+                    low = float(mass[mass > 0].min()) if (mass > 0).any() else top
+                    ax.set_yscale("log")
+                    ax.set_ylim(low / 3, top * 8)  # room for the note above the bars
+                    ax.set_xlim(left=0)
+                    ax.grid(True, which="both", alpha=0.3)
+                    continue
                 counts, _, _ = ax.hist(pos, bins=bins, color="C0", alpha=0.85)
                 cmax = float(counts.max(initial=1.0))
                 if cmax < 30:  # a log axis of 1..20 has one labelled tick: count linearly
@@ -582,7 +756,7 @@ class Plotter:
                     ax.yaxis.set_minor_formatter(NullFormatter())
                 ax.set_xlim(left=0)
                 ax.grid(True, which="both", alpha=0.3)
-            self.save(fig, self.paged_name("histogram", p, len(pg)))
+            self.save(fig, self.paged_name("histogram", p, len(pg)), top_inch=0.65 if self.weighted else 0.45)
 
     def monthly_bands(self):
         """[demand, month, 5] quantiles 5/25/50/75/95 % across trials, and a note on their origin."""
@@ -601,7 +775,11 @@ class Plotter:
         out = np.zeros((len(self.demands), H, len(levels)))
         for j in range(len(self.demands)):
             data = np.asarray(ds[:sub, j, :], dtype=np.float64)
-            out[j] = np.quantile(data, levels, axis=0).T
+            if self.weighted:  # the engine's weighted quantile of each month (its summary bands' rule)
+                for h in range(H):
+                    out[j, h] = weighted_quantile(data[:, h], self.w[:sub], levels)
+            else:
+                out[j] = np.quantile(data, levels, axis=0).T
         return out, (f" (bands from the first {sub} trials)" if sub < self.n else "")
 
     def monthly(self):
@@ -613,6 +791,8 @@ class Plotter:
         title = "Monthly shortfall (t/month)"
         if bands is not None:
             title += ": median, 25-75 % and 5-95 % of trials, and mean" + note
+            if self.weighted:
+                title += "\n(importance sampling: weighted quantiles and mean, from the summary)"
         else:
             title += f": mean ± {self.kl} SE (no monthly quantiles in the file: run.store_monthly was false)"
         pg = self.pages(range(len(self.demands)))
@@ -747,18 +927,34 @@ class Plotter:
         smin = np.asarray(t["stockpile_min"], dtype=np.float64) if "stockpile_min" in t else None
         months = np.arange(self.horizon)
         pg = self.pages(with_sp, CURVES_PER_PAGE)
+        w = self.w
         for p, idx in enumerate(pg):
             fig, (ax, tx) = plt.subplots(1, 2, figsize=(14, 5.6), gridspec_kw={"width_ratios": [1.6, 1]})
-            fig.suptitle("Stockpile depletion: share of trials in which the stockpile has run out by the end of "
-                         f"month m (%, ± {self.kl} SE band)", fontsize=11)
+            if self.weighted:
+                fig.suptitle("Stockpile depletion: estimated probability that the stockpile has run out by the end "
+                             f"of month m (%, ± {self.kl} SE band)\n{self.weighting_text()}", fontsize=11)
+            else:
+                fig.suptitle("Stockpile depletion: share of trials in which the stockpile has run out by the end of "
+                             f"month m (%, ± {self.kl} SE band)", fontsize=11)
             rows = []
             top = 0.0
             for k, j in enumerate(idx):
                 x = so[:, j]
-                out = x[x >= 0]
-                cum = np.cumsum(np.bincount(out, minlength=self.horizon)[: self.horizon]) / x.size
-                se = np.sqrt(cum * (1 - cum) / max(1, x.size - 1))
-                never = 1.0 - out.size / x.size
+                ran = x >= 0
+                out = x[ran]
+                if self.weighted:
+                    # P(run out by m) = (1/n) sum w 1{stockout <= m}, SE sd(w 1{...}) / sqrt(n)
+                    nn = x.size
+                    wo = w[ran]
+                    cum = np.cumsum(np.bincount(out, weights=wo, minlength=self.horizon)[: self.horizon]) / nn
+                    s2 = np.cumsum(np.bincount(out, weights=wo * wo, minlength=self.horizon)[: self.horizon])
+                    var = np.maximum(s2 - nn * cum * cum, 0.0) / max(1, nn - 1)
+                    se = np.sqrt(var / nn)
+                    never = 1.0 - float(wo.sum()) / nn
+                else:
+                    cum = np.cumsum(np.bincount(out, minlength=self.horizon)[: self.horizon]) / x.size
+                    se = np.sqrt(cum * (1 - cum) / max(1, x.size - 1))
+                    never = 1.0 - out.size / x.size
                 color = f"C{k % 10}"
                 ax.step(months, 100 * cum, where="post", color=color, lw=1.6,
                         label=f"{self.demands[j]}: never runs out in {pct(never)}")
@@ -766,10 +962,15 @@ class Plotter:
                                 step="post", color=color, alpha=0.15, lw=0)
                 top = max(top, float(np.max(100 * np.minimum(cum + self.k * se, 1), initial=0.0)))
                 first = self.month_name(int(out.min())) if out.size else "-"
-                med = self.month_name(int(np.floor(np.median(out)))) if out.size else "-"
-                lowest = fmt_t(np.quantile(smin[:, j], 0.05)) if smin is not None else "n/a"
+                if self.weighted:  # weighted median over the trials that ran out; the engine's quantile rule
+                    med = self.month_name(int(weighted_quantile(out, w[ran], 0.5, total=w[ran].sum()))) \
+                        if out.size else "-"
+                    lowest = fmt_t(weighted_quantile(smin[:, j], w, 0.05)) if smin is not None else "n/a"
+                else:
+                    med = self.month_name(int(np.floor(np.median(out)))) if out.size else "-"
+                    lowest = fmt_t(np.quantile(smin[:, j], 0.05)) if smin is not None else "n/a"
                 rows.append([self.demands[j], pct(1 - never), pct(never), first, med, lowest])
-            ax.set_ylabel("trials run out by month m (%)")
+            ax.set_ylabel("P(run out by month m) (%, weighted)" if self.weighted else "trials run out by month m (%)")
             self.month_axis(ax)
             ax.set_ylim(0, max(1.0, top * 1.2))
             ax.grid(True, alpha=0.3)
@@ -779,7 +980,9 @@ class Plotter:
                         transform=ax.transAxes, fontsize=10)
             tx.axis("off")
             tbl = tx.table(cellText=rows, colLabels=["demand", "ran out", "never", "first\nstockout",
-                                                     "median\nstockout", "lowest level (t):\n5% of trials below"],
+                                                     "median\nstockout",
+                                                     "lowest level (t):\n5% probability below" if self.weighted
+                                                     else "lowest level (t):\n5% of trials below"],
                            loc="upper center", cellLoc="center")
             tbl.auto_set_font_size(False)
             tbl.set_fontsize(8)
@@ -789,9 +992,9 @@ class Plotter:
                     cell.set_height(cell.get_height() * 1.6)
                     cell.set_facecolor("#e8e8e8")
             tbl.auto_set_column_width(list(range(6)))
-            tx.set_title("per demand with a stockpile (months: first month empty; median over trials that ran out)",
-                         fontsize=8)
-            self.save(fig, self.paged_name("stockouts", p, len(pg)))
+            tx.set_title("per demand with a stockpile (months: first month empty; median over trials that ran out"
+                         + (", weighted)" if self.weighted else ")"), fontsize=8)
+            self.save(fig, self.paged_name("stockouts", p, len(pg)), top_inch=0.7 if self.weighted else 0.45)
 
     # -- risk measures -----------------------------------------------------------------------
     def var_cvar(self):
@@ -835,7 +1038,9 @@ class Plotter:
         rerr = err / ed[:, None, None]
         fig, ax = plt.subplots(figsize=(11, max(4.5, 2.1 + 0.55 * D)))
         fig.suptitle("Tail risk of total shortfall over the horizon, as % of the demand's expected total want\n"
-                     "VaR = quantile (error bar: its 95% distribution-free CI); CVaR = mean of the worst trials "
+                     "VaR = quantile (error bar: its 95% " + ("CI, inverting the weighted exceedance estimate"
+                                                            if self.weighted else "distribution-free CI")
+                     + "); CVaR = mean of the worst trials "
                      f"(error bar: ± {self.kl} SE)", fontsize=10)
         k = len(labels)
         h = 0.8 / k
@@ -930,7 +1135,15 @@ class Plotter:
         gse = np.zeros_like(g) if gse is None else gse
         ngse = np.zeros_like(ng) if ngse is None else ngse
         fired = self.summary("event_fired_share")
-        k_fired = np.rint(fired * self.n).astype(int)
+        onset = None
+        if self.weighted and "event_onset" in self.scen.trials:
+            onset = np.asarray(self.scen.trials["event_onset"])
+        if onset is not None and onset.ndim == 2 and onset.shape[1] == len(ev):
+            # importance sampling: event_fired_share is a weighted estimate, not a share of the trials;
+            # whether an event fired in none, some or all trials is read from the trials themselves
+            k_fired = (onset >= 0).sum(axis=0).astype(int)
+        else:
+            k_fired = np.rint(fired * self.n).astype(int)
         contrast = (k_fired > 0) & (k_fired < self.n)
         always = [e for i, e in enumerate(ev) if k_fired[i] == self.n]
         never = [e for i, e in enumerate(ev) if k_fired[i] == 0]
@@ -940,8 +1153,10 @@ class Plotter:
         top_k = min(TOP_EVENTS, int(contrast.sum()))
         which = (f"the {top_k} events that change it most" if top_k < int(contrast.sum())
                  else "every event that fired in some but not all trials")
+        label = ("estimated probability that it fires; weighted estimates" if self.weighted
+                 else "share of trials in which it fired")
         title = ("Expected unserved demand over the horizon (t) given that an event fired vs. did not fire "
-                 f"(± {self.kl} SE)\nper demand, {which} (label: share of trials in which it fired).\n"
+                 f"(± {self.kl} SE)\nper demand, {which} (label: {label}).\n"
                  "Events that share a regime fire together: a difference is an association, not necessarily "
                  "the event's own effect")
         foot = []
@@ -1021,7 +1236,8 @@ class Plotter:
                 ax.text(0.5, 0.5, "not in the file", transform=ax.transAxes, ha="center")
                 continue
             for g in range(G):
-                lab = f"{rg[g]} ({pct(share[g], 0)} of trials)" if share is not None else rg[g]
+                lab = (f"{rg[g]} ({pct(share[g], 0)}{'' if self.weighted else ' of trials'})" if share is not None
+                       else rg[g])
                 e = 200 * np.nan_to_num(se[g]) if se is not None else None
                 ax.barh(y - 0.4 + h * (g + 0.5), 100 * np.nan_to_num(val[g]), height=h * 0.95, xerr=e,
                         color=f"C{g % 10}", label=lab, error_kw=dict(ecolor="0.25", lw=0.7, capsize=1.5))
@@ -1030,7 +1246,9 @@ class Plotter:
         axes[0].set_yticklabels(self.demand_short, fontsize=7)
         axes[0].set_ylim(D - 0.5, -0.5)
         fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=G, fontsize=8, frameon=False,
-                   bbox_to_anchor=(0.5, 1 - 0.35 / fig.get_figheight()), title="regime (share of trials drawn in it)",
+                   bbox_to_anchor=(0.5, 1 - 0.35 / fig.get_figheight()),
+                   title="regime (estimated probability, weighted)" if self.weighted
+                   else "regime (share of trials drawn in it)",
                    title_fontsize=8)
         self.save(fig, "regimes.png", top_inch=0.95)
 
@@ -1367,11 +1585,218 @@ class Plotter:
             self.save(fig, self.paged_name(f"differences_{_safe(nm)}", p, len(pages)), note=note, top_inch=0.85,
                       caption=self.caption_for(nm) + "   (scenario minus baseline)")
 
+    # -- format 1.4: importance sampling ---------------------------------------------------------
+    def demand_ess(self, sc=None):
+        """(p_short_ess, eud_ess) [demand] of scenario `sc` (default: the baseline): the summary's,
+        else computed from its trials ((sum w 1)^2 / sum (w 1)^2 over the short trials; the same of
+        w x for the shortfall x)."""
+        sc = sc or self.scen
+        s = sc.summary
+        out = []
+        w = sc.weights()
+        for key, src in (("p_short_ess", "short_months"), ("eud_ess", "shortfall")):
+            if key in s:
+                out.append(np.asarray(s[key], dtype=np.float64))
+                continue
+            x = np.asarray(sc.trials[src], dtype=np.float64)
+            y = w[:, None] * ((x > 0) if key == "p_short_ess" else x)
+            s1, s2 = y.sum(axis=0), (y * y).sum(axis=0)
+            out.append(np.where(s2 > 0, s1 * s1 / np.where(s2 > 0, s2, 1.0), 0.0))
+        return out[0], out[1]
+
+    @staticmethod
+    def proposal_density(edges, mass):
+        """(edges, density) of a proposal on the quantile scale: mass / width of each bin, the model's
+        density being 1 (uniform). Bins of zero width are dropped."""
+        edges, mass = np.asarray(edges, dtype=np.float64), np.asarray(mass, dtype=np.float64)
+        width = np.diff(edges)
+        keep = width > 0
+        dens = np.where(keep, mass / np.where(keep, width, 1.0), np.nan)
+        return edges, dens
+
+    def importance(self):
+        """importance.png (importance-sampled files only, baseline): the distribution of the trials'
+        likelihood ratios (log10 w), the effective sample size overall and per demand (P(short),
+        EUD), and one panel per tilted input (/importance) with its proposal density over the
+        quantile scale against the model's (uniform = 1)."""
+        sc = self.scen
+        if not sc.importance_sampled:
+            return
+        try:
+            imp = self.res.importance()
+            w = sc.weights()
+            p_ess, e_ess = self.demand_ess(sc)
+        except ChokepointFormatError as e:
+            print(f"{PROG}: error: {e}", file=sys.stderr)
+            self.failed.append("importance")
+            return
+        n = w.size
+        ess, _ = self.ess_of(sc)
+        wmean = sc.summary_attrs.get("weight_mean")
+        wmean = float(wmean) if wmean is not None else float(w.mean()) if n else float("nan")
+        wse = float(w.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+        tilts = []
+        if imp is not None:
+            for i, (nm, (edges, mass)) in enumerate(zip(imp["inputs"], imp["proposals"])):
+                ed, dens = self.proposal_density(edges, mass)
+                fin = dens[np.isfinite(dens) & (dens > 0)]
+                spread = float(np.max(np.abs(np.log(fin)))) if fin.size else 0.0
+                tilts.append((spread, i, nm, ed, dens, bool(imp["fitted"][i])))
+        shown = sorted(sorted(tilts, key=lambda t: -t[0])[:IMPORTANCE_PANELS], key=lambda t: t[1])
+        dem = list(range(len(self.demands)))
+        if len(dem) > IMPORTANCE_DEMANDS:  # the least settled: smallest ESS behind P(short), never-short last
+            key = np.where(np.nan_to_num(p_ess) > 0, np.nan_to_num(p_ess), np.inf)
+            dem = sorted(int(j) for j in np.argsort(key, kind="stable")[:IMPORTANCE_DEMANDS])
+        dropped = len(self.demands) - len(dem)
+        p_ess, e_ess = np.asarray(p_ess, dtype=np.float64)[dem], np.asarray(e_ess, dtype=np.float64)[dem]
+        D = len(dem)
+        k = len(shown)
+        ncols = 3 if k >= 3 else max(k, 1)
+        trows = math.ceil(k / ncols) if k else 0
+        top_h = max(3.6, 1.4 + 0.32 * D)
+        fig = plt.figure(figsize=(14, 1.6 + top_h + 2.7 * trows))
+        gs = fig.add_gridspec(1 + trows, 6, height_ratios=[top_h] + [2.5] * trows)
+        fig.suptitle("Importance sampling, scenario baseline: the trials' likelihood ratios w = p/q, the effective "
+                     "sample size overall and per demand,\nand each tilted input's proposal density on its quantile "
+                     "scale against the model's (uniform = 1)", fontsize=10.5)
+
+        # (1) log10 w over the trials
+        ax = fig.add_subplot(gs[0, :3])
+        lw = np.log10(w[w > 0]) if n else np.zeros(0)
+        if lw.size:
+            lo, hi = float(lw.min()), float(lw.max())
+            if hi - lo < 1e-9:
+                lo, hi = lo - 0.5, hi + 0.5
+            counts, _, _ = ax.hist(lw, bins=np.linspace(lo, hi, 41), color="C0", alpha=0.85)
+            ax.set_yscale("log")
+            ax.set_ylim(0.7, max(float(counts.max(initial=1.0)), 1.0) * 8)
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+            ax.axvline(0.0, color="C3", ls="--", lw=0.9)
+            lines = [f"ESS {ess:,.0f} of {n:,} trials ({100 * ess / n:.3g}%)",
+                     f"mean w {wmean:.4g}" + (f" ± {fmt_se(self.k * wse)}" if np.isfinite(wse) and wse > 0 else "")
+                     + " (about 1 for a sound proposal)",
+                     f"w from {float(w.min()):.3g} to {float(w.max()):.3g}; the largest is "
+                     f"{100 * float(w.max()) / float(w.sum()):.2g}% of Σ w"]
+        else:
+            lines = []
+            ax.text(0.5, 0.5, "no trial", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xlabel("log10 w (red: w = 1, the model's own weight)")
+        ax.set_ylabel("trials (log scale)")
+        ax.set_title("\n".join(["likelihood ratio w of each trial"] + lines), fontsize=8.5)
+        ax.grid(True, which="major", alpha=0.3)
+
+        # (2) ESS per demand
+        ax = fig.add_subplot(gs[0, 3:])
+        y = np.arange(D)
+        pv, ev = np.nan_to_num(p_ess), np.nan_to_num(e_ess)
+        ax.barh(y - 0.2, np.where(pv > 0, pv, np.nan), height=0.38, color="C1", label="P(short)")
+        ax.barh(y + 0.2, np.where(ev > 0, ev, np.nan), height=0.38, color="C2", label="EUD")
+        ax.axvline(n, color="0.4", ls="--", lw=0.8)
+        ax.axvline(ess, color="C0", ls=":", lw=1.1)
+        ax.set_xscale("log")
+        positive = np.concatenate((pv[pv > 0], ev[ev > 0], [ess, float(n)]))
+        ax.set_xlim(max(float(positive.min()) / 3, 0.3), float(n) * 3)
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        for j in range(D):
+            if not pv[j] > 0:
+                ax.text(ax.get_xlim()[0] * 1.1, j, " never short in a trial", va="center", fontsize=7, color="0.4")
+            else:
+                ax.text(pv[j], j - 0.2, f" {pv[j]:,.0f}", va="center", fontsize=6.5, color="0.25")
+                ax.text(ev[j], j + 0.2, f" {ev[j]:,.0f}", va="center", fontsize=6.5, color="0.25")
+        ax.set_yticks(y)
+        ax.set_yticklabels([self.demand_short[j] for j in dem], fontsize=7)
+        ax.set_ylim(D - 0.5, -0.5)
+        ax.set_xlabel("effective number of trials (log scale)")
+        ax.set_title(f"effective sample size per demand (dotted: overall {ess:,.0f}; dashed: {n:,} trials)",
+                     fontsize=9)
+        ax.grid(True, axis="x", which="major", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right", title="ESS behind", title_fontsize=7)
+
+        # (3) one panel per tilted input
+        for c, (_, i, nm, ed, dens, fitted) in enumerate(shown):
+            ax = fig.add_subplot(gs[1 + c // ncols, 2 * (c % ncols): 2 * (c % ncols) + 2])
+            inner = ed[(ed > 0) & (ed < 1)]
+            eps = min([1e-4] + [float(inner.min()) / 10] * bool(inner.size)
+                      + [float(1 - inner.max()) / 10] * bool(inner.size))
+            xe = np.clip(ed, eps, 1 - eps)
+            good = np.isfinite(dens) & (dens > 0)
+            if good.any():
+                ax.stairs(np.where(good, dens, np.nan), xe, color="C0", lw=1.4, baseline=None,
+                          label="proposal q (density / model's)")
+                lo_d = min(float(dens[good].min()), 1.0)
+                hi_d = max(float(dens[good].max()), 1.0)
+                ax.set_yscale("log")
+                ax.set_ylim(lo_d / 3, hi_d * 3)
+            ax.axhline(1.0, color="C3", ls="--", lw=0.9, label="model p (uniform = 1)")
+            ax.set_xscale("logit")
+            ax.set_xlim(eps, 1 - eps)
+            ax.tick_params(labelsize=7)
+            ax.set_xlabel("quantile u of the input (logit scale)", fontsize=7.5)
+            ax.set_ylabel("density (log scale)", fontsize=7.5)
+            ax.grid(True, which="major", alpha=0.3)
+            how = "fitted by cross-entropy" if fitted else "tilted by hand"
+            top = int(np.nanargmax(np.where(good, dens, -np.inf))) if good.any() else 0
+            ax.set_title(f"{nm} ({how}, {dens.size} bins)\nmost favoured: u in [{ed[top]:.6g}, {ed[top + 1]:.6g}], "
+                         f"q/p = {dens[top]:.3g}", fontsize=8)
+            if c == 0:
+                ax.legend(fontsize=6.5, loc="best")
+
+        foot = []
+        if dropped:
+            foot.append(f"ESS panel: the {D} demands whose P(short) rests on the fewest effective trials; {dropped} "
+                        "more not shown")
+        est = sc.summary_attrs.get("estimator")
+        if est:
+            foot.append(f"estimator: {est}")
+        if imp is None:
+            foot.append("the file has no /importance group (proposals not stored): no proposal panels")
+        elif len(tilts) > k:
+            rest = [t[2] for t in tilts if t not in shown]
+            foot.append(f"{len(rest)} more tilted inputs, closer to the model, not shown: {short_list(rest, 160)}")
+        ce = imp.get("cross_entropy") if imp else None
+        if ce:
+            r = ce.get("rounds", {})
+            rounds = len(next(iter(r.values()))) if r else 0
+            pilots = int(np.sum(r["pilot_trials"])) if "pilot_trials" in r else None
+            bits = [f"cross-entropy fit: target {ce.get('demand', '?')} short by more than "
+                    f"{fmt_t(ce.get('shortfall_above', 0.0))}", f"{rounds} round{'s' if rounds != 1 else ''}"
+                    + (f" ({pilots:,} pilot trials)" if pilots is not None else "")]
+            if "reached" in ce:
+                bits.append("reached the target level" if ce["reached"] else "did NOT reach the target level")
+            for key in ("rarity", "defensive", "smoothing"):
+                if key in ce:
+                    bits.append(f"{key} {ce[key]:g}")
+            foot.append("; ".join(bits))
+        if np.isfinite(wse) and wse > 0 and abs(wmean - 1.0) > 3 * wse:
+            foot.append(f"mean weight {wmean:.4g} differs from 1 by more than 3 SE: the proposal may give too "
+                        "little mass to part of the model's range")
+        others = [(nm2, self.ess_of(sc2)[0]) for nm2, sc2 in self.res.scenarios.items()
+                  if nm2 != "baseline" and sc2.importance_sampled]
+        if others:
+            foot.append("ESS of the other scenarios: " + ", ".join(f"{a} {b:,.0f}" for a, b in others))
+        self.save(fig, "importance.png", note="\n".join(foot) or None, top_inch=0.75)
+
     def sensitivity(self):
         """Tornado / Sobol' charts (chokepoint.sensitivity_plots) when a scenario has a sensitivity
         analysis or stores its per-trial inputs."""
         if not any(sc.has_sensitivity or "inputs" in sc.trials for sc in self.res.scenarios.values()):
             return
+        # An importance-sampled scenario's stored inputs were drawn from the tilted proposal: their
+        # (unweighted) Spearman correlations describe the proposal, not the model. No chart for them.
+        unweighted = [nm for nm, sc in self.res.scenarios.items()
+                      if sc.importance_sampled and not sc.has_sensitivity and "inputs" in sc.trials]
+        for nm in unweighted:
+            self.note(f"note: scenario {nm}: importance-sampled, so its stored inputs were drawn from the tilted "
+                      "proposal and their rank correlations would describe the proposal, not the model; "
+                      f"tornado_{_safe(nm)}_*.png not written")
+        if not any(sc.has_sensitivity or ("inputs" in sc.trials and nm not in unweighted)
+                   for nm, sc in self.res.scenarios.items()):
+            return
+        skip = sorted((f"tornado_{_safe(nm)}_" for nm in unweighted), key=len)
+        prefixes = sorted((f"tornado_{_safe(nm)}_" for nm in self.res.scenarios), key=len)
         try:
             from . import sensitivity_plots as ps
         except ImportError as e:
@@ -1387,6 +1812,11 @@ class Plotter:
                  f"{at.get('created_utc', '')}")
         try:
             for name, fig in ps.figures(self.res.path, extra_caption=extra):
+                # the scenario a tornado chart belongs to: the longest scenario prefix of its name
+                owner = [pre for pre in prefixes if name.startswith(pre)]
+                if owner and owner[-1] in skip:
+                    plt.close(fig)
+                    continue
                 self.emit(fig, name, dpi=120)
         except (ps.FormatError, KeyError, ValueError) as e:
             print(f"{PROG}: error: {self.res.path}: sensitivity charts: {e}", file=sys.stderr)
@@ -1444,7 +1874,7 @@ def main(argv=None, prog=None):
                 return 2
             for step in (pl.exceedance, pl.histogram, pl.monthly, pl.chokepoints, pl.stockouts, pl.risk,
                          pl.risk_table, pl.events, pl.regimes, pl.scenarios, pl.convergence, pl.differences,
-                         pl.sensitivity):
+                         pl.importance, pl.sensitivity):
                 step()
         except ChokepointFormatError as e:
             print(f"{PROG}: error: {e}", file=sys.stderr)

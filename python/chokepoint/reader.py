@@ -39,6 +39,26 @@ other scenario (`diff_eud`, `diff_eud_se`, `diff_eud_se_independent`, ...:
 (`Scenario.sensitivity()`, `Scenario.sobol_indices()`; chokepoint.sensitivity_plots draws them).
 The root attributes `stop_*` report a stopping rule (`ChokepointResults.stopping()`).
 
+Format 1.4 adds importance sampling (run.importance; docs/importance.md). In an importance-sampled
+scenario `trials/weight` holds each trial's likelihood ratio w = p/q (`Scenario.weights()`: that
+array, or ones for a scenario without it, so code can always weight), and every per-trial dataset
+holds raw outcomes drawn under the tilted proposal: a statistic computed here from per-trial data
+must weight each trial by w, e.g. P(X > x) = mean(w * (X > x)) over ALL n trials (not divided by
+sum w), a histogram with weights=w / n (estimated probability mass, not trial counts). The summary
+statistics are already weighted by the engine. `Scenario.importance_sampled` says which case a
+scenario is; its summary attributes `estimator` (a sentence), `ess` (Kish effective sample size
+(sum w)^2 / sum w^2) and `weight_mean` (mean w, about 1 for a sound proposal) are in
+`Scenario.summary_attrs`, and `p_short_ess` / `eud_ess` ([demand]) in its summary.
+`ChokepointResults.importance()` reads the root group /importance (the proposals, per tilted input,
+on its quantile scale; the cross-entropy fit's settings and rounds), or returns None:
+
+    with open_results("rare.h5") as res:
+        base = res.scenario("baseline")
+        w = base.weights()                         # float64 [trial]; ones without importance sampling
+        p = np.mean(w * (base.trials["shortfall"][:, 0] > 10.0))   # P(shortfall > 10 t), unbiased
+        imp = res.importance()                     # None, or {"inputs", "proposals", "fitted", ...}
+        edges, mass = imp["proposals"][0]          # the first tilted input's bins and their masses
+
 Per-trial datasets are read from the file when first asked for (they can be large) and then
 kept; summary datasets and model tables are read when the file is opened. A dataset that is not
 in the file raises ChokepointFormatError naming the file and the HDF5 path.
@@ -66,8 +86,9 @@ FILETYPE = "chokepoint-results"
 SUPPORTED_MAJOR = 1
 # Newest minor version this reader was written against; newer minors only add things (1.2: the
 # integrity digests of /state, in checkpoints and shards only; 1.3: CF-style attributes, a `time`
-# coordinate, /model/product_units and each scenario's description).
-KNOWN_MINOR = 3
+# coordinate, /model/product_units and each scenario's description; 1.4: importance sampling,
+# trials/weight, the summary's ess attributes and *_ess datasets, the root group /importance).
+KNOWN_MINOR = 4
 
 __all__ = [
     "ChokepointFormatError",
@@ -81,6 +102,7 @@ __all__ = [
     "TRIAL_DIMS",
     "DIFFERENCE_DIMS",
     "CONVERGENCE_DIMS",
+    "IMPORTANCE_SUMMARY_DIMS",
     "open_xarray",
     "XarrayMissingError",
 ]
@@ -140,7 +162,10 @@ DIFFERENCE_DIMS = {f"diff_{k}{suf}": ("demand",) for k in DIFFERENCE_STATS
                    for suf in ("", "_se", "_se_independent")}
 DIFFERENCE_DIMS["diff_shortfall_quantiles"] = ("demand", "quantile")
 DIFFERENCE_DIMS["diff_shortfall_quantiles_se"] = ("demand", "quantile")
-EXTRA_SUMMARY_DIMS = dict(DIFFERENCE_DIMS, replicate_eud=("replicate", "demand"))
+# Format 1.4 (importance-sampled scenarios only): the effective number of trials behind each demand's
+# P(short) and EUD.
+IMPORTANCE_SUMMARY_DIMS = {"p_short_ess": ("demand",), "eud_ess": ("demand",)}
+EXTRA_SUMMARY_DIMS = dict(DIFFERENCE_DIMS, replicate_eud=("replicate", "demand"), **IMPORTANCE_SUMMARY_DIMS)
 
 # Dimensions of /scenarios/<id>/convergence (one row per finished block).
 CONVERGENCE_DIMS = {
@@ -171,7 +196,14 @@ TRIAL_DIMS = {
     "regime": ("trial",),
     "event_onset": ("trial", "event"),
     "monthly_shortfall": ("trial", "demand", "month"),
+    "weight": ("trial",),  # format 1.4, importance-sampled files only: the likelihood ratio p/q
 }
+
+# Columns of /importance/cross_entropy_rounds when the file does not name them (attribute
+# cross_entropy_rounds_columns); those that count something are returned as integers.
+CROSS_ENTROPY_ROUND_COLUMNS = ("round", "pilot_trials", "hits", "elites", "level", "hit_rate", "elite_ess",
+                               "inputs_tilted")
+_INTEGER_ROUND_COLUMNS = ("round", "pilot_trials", "hits", "elites", "inputs_tilted")
 
 # Coordinate (dimension) -> the /model table holding its labels, for files without scales.
 _MODEL_COORDS = {
@@ -596,6 +628,49 @@ class Scenario:
              "attrs": {"base_samples": n, "bootstrap": B, "confidence": ...}}"""
         return self._labelled_group("sobol_indices", SOBOL_FIELDS)
 
+    # -- format 1.4: importance sampling -----------------------------------------------------------
+    @property
+    def importance_sampled(self):
+        """True when the scenario's trials were drawn from a tilted proposal (run.importance): its
+        trials group has `weight`, the likelihood ratio of each trial."""
+        return "weight" in self.trials
+
+    def weights(self):
+        """Each trial's likelihood ratio w = p/q (float64 [trial]): `trials/weight` of an
+        importance-sampled scenario, else ones (every trial counts 1). A statistic computed from
+        the per-trial data is then the same expression in either case: P(X > x) = mean(w * (X > x))
+        over all n trials, a histogram's bar = sum of w in the bin / n. Raises ChokepointFormatError
+        when `weight` does not have one value per trial (the length of trials/shortfall)."""
+        if "weight" in self.trials:
+            w = np.asarray(self.trials["weight"], dtype=np.float64).reshape(-1)
+            n = self._trial_count()
+            if n is not None and w.size != n:
+                raise ChokepointFormatError(f"{self._path}: {self.group.name}/trials/weight has {w.size} values "
+                                            f"for {n} trials")
+            return w
+        n = self._trial_count()
+        return np.ones(0 if n is None else n, dtype=np.float64)
+
+    def _trial_count(self):
+        """Rows of the per-trial datasets (trials/shortfall, else the first per-trial dataset), or None."""
+        g = self.group["trials"]
+        for key in ("shortfall", "weight", "short_months", "demand_total"):
+            if key in g and isinstance(g[key], h5py.Dataset) and g[key].ndim >= 1:
+                return int(g[key].shape[0])
+        return None
+
+    @property
+    def ess(self):
+        """Kish effective sample size (sum w)^2 / sum w^2 of the trials: the summary attribute `ess`
+        when the file has it, else computed from weights() (the number of trials without
+        importance sampling)."""
+        v = self.summary_attrs.get("ess")
+        if v is not None:
+            return float(v)
+        w = self.weights()
+        s2 = float(np.sum(w * w))
+        return float(np.sum(w)) ** 2 / s2 if s2 > 0 else 0.0
+
     @property
     def has_monthly(self):
         """True when the per-trial monthly shortfall (and so the fan-chart bands) was stored."""
@@ -801,6 +876,93 @@ class ChokepointResults:
                 "estimate": num("stop_estimate"), "se": num("stop_se"),
                 "se_below": float(a["stop_se_below"]) if "stop_se_below" in a else None,
                 "trials": int(a.get("trials", 0))}
+
+    @property
+    def importance_sampled(self):
+        """True when some scenario was importance-sampled (has trials/weight) or the file has an
+        /importance group (format 1.4)."""
+        return "importance" in self.h5 or any(sc.importance_sampled for sc in self.scenarios.values())
+
+    def importance(self):
+        """The proposals of an importance-sampled run (root group /importance, format 1.4), or None
+        when the file has no such group:
+
+            {"inputs": list of str [tilt]   the tilted inputs ("event/ban_a/occurs", ...),
+             "bins": int [tilt]            bins of each proposal,
+             "proposals": list of (edges, mass) per tilt: float64 arrays of bins + 1 edges and bins
+                          masses on the input's quantile scale (0, 1); the proposal density on a bin
+                          is mass / width, the model's is 1 (uniform),
+             "fitted": bool [tilt]         True where the cross-entropy method fitted it (False: by hand),
+             "estimator": str              how the summary's estimates are formed,
+             "attrs": dict                 every attribute of the group,
+             "cross_entropy": None, or {"demand", "shortfall_above", "pilot_trials", "rarity",
+                          "defensive", "smoothing", "reached" (bool), ... (the attributes
+                          cross_entropy_* without the prefix), "columns": list of str,
+                          "rounds": {column: array [rounds]} (round, pilot_trials, hits, elites and
+                          inputs_tilted as int64, the others float64)}}
+
+        Raises ChokepointFormatError when the concatenated edges and masses do not match `bins`."""
+        g = self.h5.get("importance") if self.h5 is not None else None
+        if not isinstance(g, h5py.Group):
+            return None
+        where = "/importance"
+        missing = [k for k in ("inputs", "bins", "edges", "mass") if k not in g]
+        if missing:
+            raise ChokepointFormatError(f"{self.path}: {where}: missing dataset(s) {', '.join(missing)}")
+        inputs = [str(v) for v in _as_list(_read_dataset(g["inputs"]))]
+        bins = np.asarray(g["bins"][()], dtype=np.int64).reshape(-1)
+        edges = np.asarray(g["edges"][()], dtype=np.float64).reshape(-1)
+        mass = np.asarray(g["mass"][()], dtype=np.float64).reshape(-1)
+        if bins.size != len(inputs) or (bins < 1).any():
+            raise ChokepointFormatError(f"{self.path}: {where}: {bins.size} bin counts {bins.tolist()} for "
+                                        f"{len(inputs)} inputs (each needs >= 1 bin)")
+        if int(bins.sum()) != mass.size or int((bins + 1).sum()) != edges.size:
+            raise ChokepointFormatError(
+                f"{self.path}: {where}: bins {bins.tolist()} call for {int(bins.sum())} masses and "
+                f"{int((bins + 1).sum())} edges; the file has {mass.size} and {edges.size}")
+        proposals = []
+        e0 = m0 = 0
+        for b in bins:
+            b = int(b)
+            proposals.append((edges[e0:e0 + b + 1].copy(), mass[m0:m0 + b].copy()))
+            e0 += b + 1
+            m0 += b
+        if "fitted" in g:
+            fitted = np.asarray(g["fitted"][()]).reshape(-1).astype(bool)
+            if fitted.size != len(inputs):
+                raise ChokepointFormatError(f"{self.path}: {where}/fitted: {fitted.size} values for "
+                                            f"{len(inputs)} inputs")
+        else:
+            fitted = np.zeros(len(inputs), dtype=bool)
+        attrs = {k: _attr_value(v) for k, v in g.attrs.items()}
+        out = {"inputs": inputs, "bins": bins, "proposals": proposals, "fitted": fitted,
+               "estimator": str(attrs.get("estimator", "")), "attrs": attrs, "cross_entropy": None}
+        pre = "cross_entropy_"
+        ce_attrs = {k[len(pre):]: v for k, v in attrs.items() if k.startswith(pre) and k != pre + "rounds_columns"}
+        if ce_attrs or pre + "rounds" in g:
+            ce = dict(ce_attrs)
+            if "reached" in ce:
+                ce["reached"] = bool(int(ce["reached"]))
+            cols = attrs.get(pre + "rounds_columns")
+            cols = [c.strip() for c in str(cols).split(",")] if cols else list(CROSS_ENTROPY_ROUND_COLUMNS)
+            rounds = {c: np.zeros(0, dtype=np.int64 if c in _INTEGER_ROUND_COLUMNS else np.float64) for c in cols}
+            if pre + "rounds" in g:
+                r = np.asarray(g[pre + "rounds"][()], dtype=np.float64)
+                if r.ndim == 1 and r.size == len(cols):
+                    r = r.reshape(1, -1)
+                if r.size == 0:
+                    r = r.reshape(0, len(cols))
+                if r.ndim != 2 or r.shape[1] != len(cols):
+                    raise ChokepointFormatError(f"{self.path}: {where}/{pre}rounds: shape {r.shape}, expected "
+                                                f"[rounds, {len(cols)}] ({', '.join(cols)})")
+                for i, c in enumerate(cols):
+                    col = r[:, i]
+                    rounds[c] = (np.rint(col).astype(np.int64) if c in _INTEGER_ROUND_COLUMNS and np.isfinite(col).all()
+                                 else col.copy())
+            ce["columns"] = cols
+            ce["rounds"] = rounds
+            out["cross_entropy"] = ce
+        return out
 
     def xarray(self, group="summary", scenario="baseline", **kwargs):
         """One group as an xarray.Dataset with named dimensions (engine h5netcdf, lazy):

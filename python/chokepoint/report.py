@@ -19,6 +19,12 @@ something for it:
                      constraints of one stage grouped), stockpiles, events and regimes
   sensitivity        tornado / Sobol' charts (a `sensitivity` or `sobol_indices` group, or Spearman
                      charts from stored per-trial inputs); scenarios other than the baseline folded
+  importance sampling  (importance-sampled files only, format 1.4) how the estimates are formed (the
+                     summary's estimator sentence), the effective sample size (ESS) overall and the mean
+                     likelihood ratio, per demand P(short) with the ESS behind it and the ESS behind
+                     EUD, the tilted inputs (/importance: by hand or fitted by cross-entropy, their bins
+                     and most favoured range), the cross-entropy rounds, and chokepoint.plots'
+                     importance.png
   convergence        the baseline's running estimates (the other scenarios folded)
   provenance         study, seed, trials, versions, dates, config SHA-256, sampler, solver counts,
                      and the config texts stored in the file
@@ -95,6 +101,7 @@ FIGURE_ALT = {
     "differences": "paired differences against the baseline per value chain",
     "tornado": "tornado chart of input importance",
     "sobol": "Sobol' indices of input importance",
+    "importance": "importance sampling: likelihood ratios, effective sample sizes and proposal densities",
 }
 
 
@@ -246,6 +253,11 @@ class Report:
     def glance(self):
         s = self.base.summary
         items = []
+        if self.base.importance_sampled:
+            ess, n = self.pl.ess_of(self.base)
+            items.append(f"Importance-sampled: every estimate weights the trials by their likelihood ratio; "
+                         f"effective sample size {esc(f'{ess:,.0f}')} of {esc(f'{n:,}')} trials "
+                         '(<a href="#importance">Importance sampling</a>).')
         ps, eud = np.asarray(s["p_short"], float), np.asarray(s["eud"], float)
         ed = np.asarray(s["expected_demand"], float) if "expected_demand" in s else np.full(len(ps), np.nan)
         short = [j for j in np.argsort(-ps, kind="stable")[:TOP_GLANCE] if ps[j] > 0]
@@ -357,8 +369,13 @@ class Report:
         note = (f'<p class="note">Baseline, total shortfall over the {esc(self.at.get("horizon_months", "?"))}-month '
                 "horizon. P(short): probability of a shortfall in at least one month; EUD: expected unserved "
                 "demand; LOSE: loss-of-supply expectation, the expected number of short months; VaR: the "
-                "quantile of total shortfall at that level, with its distribution-free 95 % interval; CVaR: the "
+                "quantile of total shortfall at that level, with its "
+                + ("" if self.base.importance_sampled else "distribution-free ") + "95 % interval; CVaR: the "
                 f"mean of the worst trials beyond it. {how}.</p>\n")
+        if self.base.importance_sampled:
+            note += ('<p class="note">Importance sampling: each statistic weights the trials by their likelihood '
+                     'ratio (see <a href="#importance">Importance sampling</a>); the quantiles\' intervals invert '
+                     "the weighted exceedance estimate.</p>\n")
         figs = self.figures(self.pl.risk)
         return f'<div class="wide"><table><tr>{head}</tr>\n{body}</table></div>\n{note}' + self.imgs(figs)
 
@@ -464,6 +481,114 @@ class Report:
             out += f"<details><summary>{esc(summary)} ({len(rest)} charts)</summary>\n{self.imgs(rest)}</details>\n"
         return out
 
+    def importance(self):
+        """The "Importance sampling" section (importance-sampled files only; "" for the others)."""
+        base = self.base
+        if not base.importance_sampled:
+            return ""
+        at = base.summary_attrs
+        s = base.summary
+        ess, n = self.pl.ess_of(base)
+        w = base.weights()
+        wmean = float(at["weight_mean"]) if at.get("weight_mean") is not None else float(w.mean())
+        wse = float(w.std(ddof=1) / np.sqrt(w.size)) if w.size > 1 else float("nan")
+        out = []
+        est = at.get("estimator")
+        if est:
+            out.append('<p class="lead">The trials were drawn from a tilted proposal q instead of the model p, and '
+                       f"each counts with its likelihood ratio w = p/q (trials/weight). Estimator: {esc(est)}.</p>\n")
+        out.append(f"<p>Effective sample size (Kish, (Σ w)² / Σ w²): <b>{esc(f'{ess:,.0f}')}</b> of "
+                   f"{esc(f'{n:,}')} trials ({esc(fmt_pct(ess / n if n else float('nan')))}); mean likelihood "
+                   f"ratio {esc(f'{wmean:.4g}')}"
+                   + (f" <small>± {esc(fmt_se(Z95 * wse))}</small>" if np.isfinite(wse) and wse > 0 else "")
+                   + " (about 1 when the proposal covers the model's range).</p>\n")
+        if np.isfinite(wse) and wse > 0 and abs(wmean - 1.0) > 3 * wse:
+            out.append('<p class="note worse">The mean likelihood ratio differs from 1 by more than three standard '
+                       "errors: the proposal may give too little mass to part of the model's range.</p>\n")
+        p_ess, e_ess = self.pl.demand_ess(base)
+        rows = []
+        for j, d in enumerate(self.demands):
+            pv = float(s["p_short"][j])
+            rows.append(f"<tr><td><b>{esc(d)}</b></td><td class=num>{pm_pct(pv, self.half(base, 'p_short', j))}</td>"
+                        f"<td class=num>{esc(f'{p_ess[j]:,.0f}')}</td><td class=num>{esc(f'{e_ess[j]:,.0f}')}</td>"
+                        "</tr>\n")
+        out.append('<div class="wide"><table><tr><th>demand</th><th>P(short)<br><small>≥ 1 month, 95 % interval'
+                   "</small></th><th>ESS behind P(short)<br><small>(Σ w 1)² / Σ (w 1)² over short trials"
+                   "</small></th>"
+                   "<th>ESS behind EUD<br><small>(Σ w x)² / Σ (w x)²</small></th></tr>\n" + "".join(rows)
+                   + "</table></div>\n"
+                   '<p class="note">Baseline. The effective sample size behind an estimate is the number of '
+                   "unweighted trials that would give it the same precision; an estimate resting on a few "
+                   "effective trials is uncertain whatever the number of trials run.</p>\n")
+        others = [(nm, self.pl.ess_of(sc)[0]) for nm, sc in self.res.scenarios.items()
+                  if nm != "baseline" and sc.importance_sampled]
+        if others:
+            out.append('<p class="note">Effective sample size of the other scenarios: '
+                       + "; ".join(f"{esc(nm)} {esc(f'{e:,.0f}')}" for nm, e in others) + ".</p>\n")
+        try:
+            imp = self.res.importance()
+        except ChokepointFormatError as e:
+            out.append(f'<p class="note">The /importance group cannot be read: {esc(e)}.</p>\n')
+            imp = None
+        if imp is None:
+            out.append('<p class="note">The file does not store the proposals (/importance).</p>\n')
+        else:
+            trows = []
+            for i, nm in enumerate(imp["inputs"]):
+                edges, dens = self.pl.proposal_density(*imp["proposals"][i])
+                fin = np.isfinite(dens)
+                top = int(np.nanargmax(np.where(fin, dens, -np.inf))) if fin.any() else 0
+                low = float(np.nanmin(dens)) if fin.any() else float("nan")
+                trows.append(f"<tr><td>{esc(nm)}</td><td>{'cross-entropy' if imp['fitted'][i] else 'by hand'}</td>"
+                             f"<td class=num>{int(imp['bins'][i])}</td>"
+                             f"<td class=num>[{esc(f'{edges[top]:.6g}')}, {esc(f'{edges[top + 1]:.6g}')}]</td>"
+                             f"<td class=num>{esc(f'{dens[top]:.3g}')}</td>"
+                             f"<td class=num>{esc(f'{low:.3g}')}</td></tr>\n")
+            out.append("<h3>Tilted inputs</h3>\n"
+                       '<div class="wide"><table><tr><th>input</th><th>proposal</th><th>bins</th>'
+                       "<th>most favoured quantiles</th><th>largest q/p</th><th>smallest q/p</th></tr>\n"
+                       + "".join(trows) + "</table></div>\n"
+                       "<p class=\"note\">Each proposal q is a density on the input's quantile scale (0, 1), uniform "
+                       "on each of its bins; the model's density p there is 1, so where q/p is above 1 the input's "
+                       "values are drawn more often than the model would draw them, and weighted down by w.</p>\n")
+            ce = imp.get("cross_entropy")
+            if ce:
+                bits = [f"target: demand <b>{esc(ce.get('demand', '?'))}</b> short by more than "
+                        f"{esc(fmt_t(ce.get('shortfall_above', 0.0)))}"]
+                for key, label in (("pilot_trials", "pilot trials per round"), ("rarity", "elite share"),
+                                   ("defensive", "defensive (uniform) share"), ("smoothing", "smoothing")):
+                    if key in ce:
+                        v = ce[key]
+                        txt = f"{v:g}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
+                        bits.append(f"{esc(label)} {esc(txt)}")
+                if "reached" in ce:
+                    bits.append("the target level was reached" if ce["reached"]
+                                else '<span class="worse">the target level was NOT reached</span>')
+                out.append("<h3>Cross-entropy fit</h3>\n<p>" + "; ".join(bits) + ".</p>\n")
+                r = ce.get("rounds", {})
+                cols = [c for c in ce.get("columns", list(r)) if c in r]
+                k = len(r[cols[0]]) if cols else 0
+                if k:
+                    head = "".join(f"<th>{esc(c.replace('_', ' '))}</th>" for c in cols)
+                    body = ""
+                    for i in range(k):
+                        cells = []
+                        for c in cols:
+                            v = r[c][i]
+                            txt = (f"{int(v):,}" if np.issubdtype(np.asarray(r[c]).dtype, np.integer)
+                                   else f"{float(v):.4g}")
+                            cells.append(f"<td class=num>{esc(txt)}</td>")
+                        body += "<tr>" + "".join(cells) + "</tr>\n"
+                    out.append(f'<div class="wide"><table><tr>{head}</tr>\n{body}</table></div>\n'
+                               '<p class="note">One row per pilot round: the trials drawn, those that reached the '
+                               "target (hits), the elite trials the next proposal was fitted to, the shortfall "
+                               "level they reached, the estimated hit rate, the elites' effective sample size and "
+                               "the inputs tilted.</p>\n")
+            if imp.get("estimator") and imp["estimator"] != est:
+                out.append(f'<p class="note">Proposals (/importance): {esc(imp["estimator"])}.</p>\n')
+        out.append(self.imgs(self.figures(self.pl.importance)))
+        return "".join(out)
+
     def provenance(self):
         at = self.at
         rows = [("study", at.get("name")), ("description", at.get("description")),
@@ -504,6 +629,7 @@ class Report:
     def build(self):
         pl = self.pl
         self.add("risk", "Risk per demand", self.risk())
+        self.add("importance", "Importance sampling", self.importance())
         self.add("scenarios", "Scenarios against the baseline", self.scenarios())
         self.add("exceedance", "Exceedance curves", self.imgs(self.figures(pl.exceedance)))
         self.add("monthly", "Shortfall month by month", self.imgs(self.figures(pl.monthly)))

@@ -292,6 +292,10 @@ def _stored_inputs(sg, where):
     t = sg.get("trials")
     if t is None or "inputs" not in t or "shortfall" not in t:
         return None
+    if "weight" in t:
+        # Importance-sampled (format 1.4): the stored inputs were drawn from the tilted proposal, so
+        # their rank correlations describe the proposal, not the model; no chart.
+        return None
     x = t["inputs"]
     if x.ndim != 2 or x.shape[0] < 2:
         return None

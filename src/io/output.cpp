@@ -562,6 +562,8 @@ void label_summary(ScenarioOut &S, H5::Group &sg) {
         {"diff_mean_shortfall_share_se_independent", {"demand"}},
         {"diff_shortfall_quantiles", {"demand", "quantile"}},
         {"replicate_eud", {"replicate", "demand"}},
+        {"p_short_ess", {"demand"}},
+        {"eud_ess", {"demand"}},
     };
     if (H5Lexists(sg.getId(), "replicate_eud", H5P_DEFAULT) > 0) {
         auto ds = sg.openDataSet("replicate_eud");

@@ -17,7 +17,11 @@ Checks, in order:
      installed copy (site-packages of the venv), its metadata version is __version__, the console
      scripts chokepoint-plot, chokepoint-plot-sensitivity and chokepoint-report are installed;
   5. the installed package reads FILE: test_output.py and test_reader_rejects.py with
-     CHOKEPOINT_TEST_INSTALLED=1 (package_path.py then leaves sys.path alone);
+     CHOKEPOINT_TEST_INSTALLED=1 (package_path.py then leaves sys.path alone); its format 1.4
+     accessors (importance sampling) on FILE: Scenario.weights() is one per trial, all ones, the
+     scenario is not importance_sampled, importance() is None, TRIAL_DIMS["weight"] == ("trial",),
+     and chokepoint.plots.weighted_exceedance(shortfall, weights, exceedance_x) equals the summary's
+     exceedance_p within 1e-9;
   6. the installed package plots FILE: `chokepoint-plot FILE --out DIR` writes non-empty PNGs and
      prints their paths, test_plots.py FILE DIR with CHOKEPOINT_TEST_INSTALLED=1 (every figure the
      file calls for, via `python -m chokepoint plot`), `chokepoint-plot-sensitivity FILE DIR`
@@ -187,6 +191,25 @@ def main(argv):
     for script, args in (("test_output.py", [path]), ("test_reader_rejects.py", [])):
         r = run([vpy, os.path.join(HERE, script)] + args, cwd=work, CHOKEPOINT_TEST_INSTALLED="1", timeout=300)
         report(r.returncode == 0, f"installed: {script} passes against the installed package", tail(r))
+    code = ("import os, sys, numpy as np, chokepoint\n"
+            "from chokepoint.plots import weighted_exceedance\n"
+            "print(os.path.realpath(chokepoint.__file__))\n"
+            "with chokepoint.open_results(sys.argv[1]) as r:\n"
+            "    b = r.scenario('baseline')\n"
+            "    w = b.weights()\n"
+            "    assert w.dtype == np.float64 and w.shape == (r.n_trials,) and (w == 1).all(), w\n"
+            "    assert not b.importance_sampled and r.importance() is None\n"
+            "    assert chokepoint.TRIAL_DIMS['weight'] == ('trial',), chokepoint.TRIAL_DIMS.get('weight')\n"
+            "    sf, s = b.trials['shortfall'], b.summary\n"
+            "    d = max(float(np.abs(weighted_exceedance(sf[:, j], w, s['exceedance_x'][j])\n"
+            "                         - s['exceedance_p'][j]).max()) for j in range(sf.shape[1]))\n"
+            "    assert d <= 1e-9, d\n"
+            "print('OK')\n")
+    r = run([vpy, "-c", code, path], cwd=work)
+    lines = r.stdout.splitlines()
+    report(r.returncode == 0 and lines[-1:] == ["OK"] and lines[0].startswith(site + os.sep),
+           "installed: weights() (all ones), importance() (None), TRIAL_DIMS['weight'] and "
+           "chokepoint.plots.weighted_exceedance (== the summary's exceedance_p) on FILE", tail(r))
 
     # ... and plots it
     outdir = os.path.join(work, "plots")

@@ -13,7 +13,9 @@ differences_<s> for every other scenario whose paired differences (summary/diff_
 at rounding level (none otherwise); tornado_<s>_<demand> / sobol_<s>_<demand> for every output of
 a `sensitivity` / `sobol_indices` group with a defined value, and tornado charts from the stored
 inputs (trials/inputs) of a scenario without either group, for each demand whose shortfall varies
-(scripts/plot_sensitivity.py, called by plot_results.py).
+(scripts/plot_sensitivity.py, called by plot_results.py); importance.png exactly when the baseline
+is importance-sampled (trials/weight, format 1.4), and then no tornado chart from the stored inputs
+of an importance-sampled scenario (drawn from the tilted proposal, they describe it, not the model).
 Then the same on a two-scenario copy of FILE (OUTDIR/two_scenarios/: the baseline group copied
 with h5py to /scenarios/stress, its eud and eud_se scaled by 1.5), which must also give
 scenarios.png. Also checks that a file that is not HDF5 makes plot_results.py exit non-zero with
@@ -37,7 +39,12 @@ as 0 (no "e-18" in any text of the scenario and difference charts, the demand li
 and given no row); an output whose rank measures are all NaN gets no tornado chart and no chart
 says "top 0"; the Spearman correlations the plots compute from stored inputs equal the engine's
 (sensitivity/spearman of the same trials). A run of tiny.yaml with --store-inputs gets tornado
-charts from the stored inputs, for us_civil and not for us_defense (never short).
+charts from the stored inputs, for us_civil and not for us_defense (never short). A run of tiny.yaml
+with importance sampling (run.importance tilting the export control's occurrence) and --store-inputs
+gets importance.png and no tornado chart; chokepoint.plots.weighted_exceedance of its per-trial
+shortfall and weights equals the summary's exceedance_p within 1e-9, the exceedance and histogram
+figures say that the trials are weighted by their likelihood ratio, with the file's ESS.
+(test_importance_python.py checks the weighted figures in detail.)
 
 With CHOKEPOINT_TEST_INSTALLED=1 the reader and the plots are the chokepoint package installed in
 the running Python (`python -m chokepoint plot` instead of the script; test_package.py).
@@ -100,6 +107,8 @@ def expected_stems(path):
     stems = ["exceedance", "histogram", "monthly", "chokepoints", "risk", "risk_table"]
     with h5py.File(path, "r") as f:
         m = f["model"]
+        if "weight" in f["scenarios/baseline/trials"]:
+            stems.append("importance")
         if "demand_has_stockpile" in m and (m["demand_has_stockpile"][()] == 1).any():
             stems.append("stockouts")
         if "events" in m and m["events"].shape[0] > 0:
@@ -120,7 +129,8 @@ def expected_stems(path):
                     for k in keys:
                         defined |= np.isfinite(g[grp][k][()]).any(axis=1)
                     stems += [f"{pre}_{name}_{out}" for out, d in zip(_names(g[grp]["output"]), defined) if d]
-            if "sensitivity" not in g and "sobol_indices" not in g and "inputs" in g["trials"]:
+            if ("sensitivity" not in g and "sobol_indices" not in g and "inputs" in g["trials"]
+                    and "weight" not in g["trials"]):  # importance-sampled inputs get no tornado chart
                 sf = g["trials"]["shortfall"][()]
                 varies = (sf != sf[:1]).any(axis=0)
                 stems += [f"tornado_{name}_{out}" for out, v in zip(_names(g["trials"]["demand"]), varies) if v]
@@ -177,10 +187,11 @@ def run_plots(path, outdir, tag):
     for stem in stems:
         report(any(matches(n, stem) for n in on_disk), f"{tag}: {stem} plot written")
     # no chart the file does not call for (an empty one: a never-short demand's tornado, ...)
-    optional = [n for n in on_disk if n.startswith(("convergence_", "differences_", "tornado_", "sobol_"))]
+    optional = [n for n in on_disk if n.startswith(("convergence_", "differences_", "tornado_", "sobol_",
+                                                    "importance"))]
     extra = [n for n in optional if not any(matches(n, st) for st in stems)]
-    report(not extra, f"{tag}: no convergence, difference, tornado or Sobol' chart beyond those called for",
-           str(extra))
+    report(not extra, f"{tag}: no convergence, difference, tornado, Sobol' or importance chart beyond those "
+           "called for", str(extra))
     conv = [n for n in on_disk if n.startswith("convergence_")]
     report(all(n[:-4] in stems for n in conv), f"{tag}: one convergence_<scenario>.png per scenario (no pages)",
            str(conv))
@@ -340,6 +351,50 @@ def scenario_studies(exe, outdir):
         report("tornado_baseline_us_civil.png" in on_disk and "tornado_baseline_us_defense.png" not in on_disk,
                "stored inputs: a tornado chart (Spearman) for us_civil, none for us_defense (never short)",
                str(on_disk))
+    importance_study(exe, run_dir)
+
+
+IMPORTANCE_RUN = """run:
+  importance:
+    tilt:
+      - {input: event/cn_export_control/occurs, probability: 0.8}
+"""
+
+
+def importance_study(exe, run_dir):
+    """tiny.yaml with importance sampling and stored inputs: importance.png, no tornado chart, the
+    weighted exceedance curve equals the engine's, the figures say they are weighted."""
+    from chokepoint.plots import weighted_exceedance
+
+    cfg = os.path.join(run_dir, "tiny_importance.yaml")
+    with open(TINY) as f:
+        text = f.read()
+    if not report("run:\n" in text, "tiny.yaml has a run section (to add run.importance to)"):
+        return
+    with open(cfg, "w") as f:
+        f.write(text.replace("run:\n", IMPORTANCE_RUN, 1))
+    out = os.path.join(run_dir, "tiny_importance.h5")
+    cmd = [exe, "run", cfg, "--trials", "2000", "--store-inputs", "-o", out, "--overwrite", "-q"]
+    print("-- " + " ".join(cmd))
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if not report(r.returncode == 0, "chokepoint run tiny.yaml with run.importance exits 0", r.stderr[-2000:]):
+        return
+    on_disk = run_plots(out, os.path.join(run_dir, "importance_plots"), "importance sampling") or []
+    report("importance.png" in on_disk and not any(n.startswith("tornado_") for n in on_disk),
+           "importance sampling: importance.png written, no tornado chart from the tilted inputs", str(on_disk))
+    with h5py.File(out, "r") as f:
+        g = f["scenarios/baseline"]
+        sf, w = g["trials/shortfall"][()], g["trials/weight"][()]
+        ex, ep = g["summary/exceedance_x"][()], g["summary/exceedance_p"][()]
+        ess = float(g["summary"].attrs["ess"])
+    worst = max(float(np.max(np.abs(weighted_exceedance(sf[:, j], w, ex[j]) - ep[j]))) for j in range(sf.shape[1]))
+    report(worst <= 1e-9, "importance sampling: weighted_exceedance(shortfall, weight, exceedance_x) == the summary's "
+           "exceedance_p within 1e-9", f"largest difference {worst:.3g}")
+    texts = figure_texts(out, "exceedance", "histogram")
+    said = [n for n, ts in texts.items() if any("weighted by their likelihood ratio" in t
+                                                and f"ESS {ess:,.0f} of {sf.shape[0]:,}" in t for t in ts)]
+    report(len(said) == len(texts) and texts, "importance sampling: the exceedance and histogram figures say the "
+           f"trials are weighted by their likelihood ratio, ESS {ess:,.0f}", f"{said} of {list(texts)}")
 
 
 # -- the figures' texts, drawn in memory ---------------------------------------------------------

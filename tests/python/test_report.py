@@ -11,7 +11,12 @@ WORKDIR is emptied and used for everything written. Three studies are run with C
              (differences), one that sets a value to what it already is (no difference at all)
              and one that removes a demand and adds another; a copy of its file with a paired
              difference at rounding level written into it (2.84e-18 ± 5.7e-18 t);
-  inputs     CONFIG with --store-inputs (tornado charts computed from the stored inputs).
+  inputs     CONFIG with --store-inputs (tornado charts computed from the stored inputs);
+  importance CONFIG with run.importance (the export control's occurrence tilted; format 1.4) and
+             --store-inputs: the section #importance (the estimator sentence, the effective sample
+             size, each demand's ESS behind P(short), the tilted input) with importance.png, and no
+             tornado chart (importance-sampled inputs describe the proposal, not the model); the
+             plain page has no such section.
 For each results file, `python -m chokepoint report FILE` must exit 0, print the path and write
 FILE's stem + _report.html next to it (`--out` elsewhere), and the page must:
   - be self-contained: every <img> a data:image/png;base64 URI whose PNG matches its width and
@@ -29,7 +34,8 @@ FILE's stem + _report.html next to it (`--out` elsewhere), and the page must:
     with naturalWidth > 0; their number must equal the <img> count of the page, their names
     (data-figure) the figures the file calls for, computed here from the file (risk, exceedance,
     monthly, chokepoints, stockouts, events, regimes, convergence_<s>, differences_<s>,
-    scenarios, tornado_<s>_<demand> for the outputs with a defined value);
+    scenarios, tornado_<s>_<demand> for the outputs with a defined value, importance for an
+    importance-sampled file);
   - render to a screenshot (`chromium --headless --screenshot`): a PNG of the window's size that
     is not blank (many colours, most of it not background).
 Also: a file that is not HDF5 gives exit 2 and a message naming it, and no report.
@@ -157,6 +163,8 @@ def expected_figures(path):
         m = f["model"]
         base = f["scenarios/baseline"]
         bs = base["summary"]
+        if "weight" in base["trials"]:
+            stems.append("importance")
         if any(k in bs and (bs[k][()] > 0).any() for k in ("facility_binding_month_share", "node_binding_month_share",
                                                            "restriction_binding_month_share")):
             stems.append("chokepoints")
@@ -180,7 +188,7 @@ def expected_figures(path):
                 sg = g["sensitivity"]
                 defined = np.isfinite(sg["srrc"][()]).any(axis=1) | np.isfinite(sg["spearman"][()]).any(axis=1)
                 stems += [f"tornado_{name}_{o}" for o, d in zip(names(sg["output"]), defined) if d]
-            elif "inputs" in g["trials"]:
+            elif "inputs" in g["trials"] and "weight" not in g["trials"]:  # (importance-sampled: no chart)
                 sf = g["trials/shortfall"][()]
                 varies = (sf != sf[:1]).any(axis=0)  # a constant output has no rank correlation
                 stems += [f"tornado_{name}_{o}" for o, v in zip(names(g["trials/demand"]), varies) if v]
@@ -429,6 +437,35 @@ def check_numbers(tag, text, path):
                f"{tag}: risk table row {d}: P(short) {p}, EUD {e} t as in the file", row[:400])
 
 
+IMPORTANCE_RUN = """run:
+  importance:
+    tilt:
+      - {input: event/cn_export_control/occurs, probability: 0.8}
+"""
+
+
+def check_importance(text, path):
+    """The section #importance of an importance-sampled file's page: the summary's estimator sentence
+    (escaped), the ESS, each demand's ESS behind P(short), the tilted input and importance.png."""
+    with h5py.File(path, "r") as f:
+        s = f["scenarios/baseline/summary"]
+        est = s.attrs["estimator"]
+        est = est.decode() if isinstance(est, bytes) else str(est)
+        ess, p_ess, dem = float(s.attrs["ess"]), s["p_short_ess"][()], names(s["demand"])
+        inputs = names(f["importance/inputs"])
+    sec = text[text.index('<section id="importance">'):] if '<section id="importance">' in text else ""
+    sec = sec[:sec.index("</section>")] if sec else ""
+    report(html.escape(est, quote=True) in sec and f"<b>{ess:,.0f}</b>" in sec,
+           f"importance: #importance gives the estimator sentence (escaped) and the ESS {ess:,.0f}")
+    report(all(re.search(r"<td><b>" + re.escape(d) + r"</b></td>.*?<td class=num>" + re.escape(f"{p_ess[j]:,.0f}")
+                         + "</td>", sec) for j, d in enumerate(dem)),
+           "importance: #importance gives each demand's ESS behind P(short)", str(list(p_ess)))
+    report(all(f"<td>{html.escape(i)}</td>" in sec for i in inputs) and 'data-figure="importance"' in sec,
+           "importance: #importance lists the tilted inputs and shows importance.png", str(inputs))
+    report(not re.search(r'data-figure="tornado_', text),
+           "importance: no tornado chart from the stored (tilted) inputs")
+
+
 def main(argv):
     if len(argv) != 4:
         print(__doc__)
@@ -449,6 +486,15 @@ def main(argv):
     ok_plain = run_study(exe, [config, "--trials", "1000"], plain)
     ok_scen = run_study(exe, [cfg], scen)
     ok_inputs = run_study(exe, [config, "--trials", "1000", "--store-inputs"], inputs)
+    importance = os.path.join(work, "importance.h5")
+    with open(config) as f:
+        text = f.read()
+    ok_importance = report("run:\n" in text, "CONFIG has a run section (to add run.importance to)")
+    if ok_importance:
+        icfg = os.path.join(work, "importance.yaml")
+        with open(icfg, "w") as f:
+            f.write(text.replace("run:\n", IMPORTANCE_RUN, 1))
+        ok_importance = run_study(exe, [icfg, "--trials", "2000", "--store-inputs"], importance)
     rounding = os.path.join(work, "rounding.h5")
     if ok_scen:
         add_rounding_difference(scen, rounding)
@@ -456,13 +502,16 @@ def main(argv):
     studies = []
     if ok_plain:
         studies.append(("plain", plain, None, ["risk", "exceedance", "monthly", "chokepoints", "provenance"],
-                        ["scenarios", "sensitivity"]))
+                        ["scenarios", "sensitivity", "importance"]))
     if ok_scen:
         studies.append(("scenarios", scen, os.path.join(work, "out", "scenarios.html"),
                         ["risk", "scenarios", "sensitivity", "convergence", "provenance"], []))
         studies.append(("rounding", rounding, None, ["scenarios"], []))
     if ok_inputs:
-        studies.append(("inputs", inputs, None, ["sensitivity"], ["scenarios"]))
+        studies.append(("inputs", inputs, None, ["sensitivity"], ["scenarios", "importance"]))
+    if ok_importance:
+        studies.append(("importance", importance, None, ["risk", "importance", "convergence", "provenance"],
+                        ["scenarios", "sensitivity"]))
     os.makedirs(os.path.join(work, "out"), exist_ok=True)
 
     for tag, path, out, present, absent in studies:
@@ -505,6 +554,12 @@ def main(argv):
                    in sec, "rounding: a paired difference of 2.84e-18 ± 5.7e-18 t counts as identical (no row)")
             report("e-18" not in text and "0.0000000000" not in text,
                    "rounding: 2.84e-18 and its SE appear nowhere in the page")
+        if tag == "plain":
+            report("Importance sampling" not in text and 'data-figure="importance"' not in text
+                   and "likelihood ratio" not in text,
+                   "plain: no importance-sampling section, figure or mention without importance sampling")
+        if tag == "importance":
+            check_importance(text, path)
         if tag == "inputs":
             report('data-figure="tornado_baseline_us_civil"' in text
                    and 'data-figure="tornado_baseline_us_defense"' not in text,
