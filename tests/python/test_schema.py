@@ -6,7 +6,8 @@ and the docs.
 
 Checks:
   1. the schema is a valid draft-07 schema;
-  2. every shipped config (configs/*.yaml, configs/examples/*.yaml, configs/history/*.yaml)
+  2. every shipped config (configs/*.yaml, configs/examples/*.yaml, configs/history/*.yaml,
+     configs/rare/*.yaml)
      validates against it;
   3. the schema and the loader accept the same keys. Every object of the schema that lists its keys
      (`properties` with `additionalProperties: false`) has a place in a base config (SITES below).
@@ -105,7 +106,8 @@ except jsonschema.SchemaError as e:
 # 2. the shipped configs validate
 shipped = sorted(glob.glob(os.path.join(SOURCE_DIR, "configs", "*.yaml")) +
                  glob.glob(os.path.join(SOURCE_DIR, "configs", "examples", "*.yaml")) +
-                 glob.glob(os.path.join(SOURCE_DIR, "configs", "history", "*.yaml")))
+                 glob.glob(os.path.join(SOURCE_DIR, "configs", "history", "*.yaml")) +
+                 glob.glob(os.path.join(SOURCE_DIR, "configs", "rare", "*.yaml")))
 if len(shipped) < 2:
     fail(f"found only {len(shipped)} shipped configs")
 for path in shipped:
