@@ -8,6 +8,7 @@
 #include "study/run.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/math/distributions/chi_squared.hpp>
 #include <cmath>
 #include <memory>
@@ -190,13 +191,23 @@ void fit_importance(Model &m, int threads, std::ostream *log) {
         const auto design = make_design(pilot);
         std::vector<BlockResult> res(static_cast<std::size_t>(blocks));
         tbb::enumerable_thread_specific<std::unique_ptr<Simulator>> sims;
+        // A stop signal ends the pilot within a trial (no results exist yet to save).
+        std::atomic<bool> aborted{false};
         tbb::parallel_for(std::uint64_t(0), blocks, [&](std::uint64_t b) {
             auto &sim = sims.local();
-            if (!sim)
+            if (!sim) {
                 sim = std::make_unique<Simulator>(pilot, design);
+                sim->set_abort_flag(stop_signal_flag());
+            }
             const std::uint64_t first = b * bs, count = std::min(bs, N - first);
-            sim->run_block(first, count, res[static_cast<std::size_t>(b)]);
+            try {
+                sim->run_block(first, count, res[static_cast<std::size_t>(b)]);
+            } catch (const BlockAborted &) {
+                aborted = true;
+            }
         });
+        if (aborted || stop_signal_flag()->load() != 0)
+            throw Interrupted(stop_signal_flag()->load());
         // Per trial: its weight, its pressure on the target, and the candidates' coordinates.
         const auto D = m.demands.size();
         const auto K = static_cast<std::size_t>(design->coords());

@@ -380,6 +380,10 @@ int resolve_threads(int requested) {
     return usable_cpus(detect_cpu_limits());
 }
 
+const std::atomic<int> *stop_signal_flag() {
+    return &g_signal;
+}
+
 std::string checkpoint_path(const std::string &output) {
     return output + ".checkpoint";
 }

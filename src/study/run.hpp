@@ -7,6 +7,7 @@
 #include "stats/stats.hpp"
 #include "study/progress.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -135,5 +136,9 @@ Accumulators run_in_memory(const Model &model, int threads);
 /// (run_study then throws Interrupted). A signal that the parent process set to be ignored
 /// (`nohup`, background jobs of a non-interactive shell) stays ignored.
 void install_signal_handlers();
+
+/// The signal that asked the process to stop (0: none yet), set by those handlers: for work done
+/// before a run (the cross-entropy pilot rounds) to stop as promptly as a run does.
+const std::atomic<int> *stop_signal_flag();
 
 } // namespace chokepoint
