@@ -6,6 +6,7 @@
 // of the run (sample sd / sqrt(trials)). A false alarm at 4 SE has probability 6e-5 per check;
 // the draws are fixed by the seed, so each check is deterministic.
 #include "config/config.hpp"
+#include "engine/chain_reuse.hpp"
 #include "engine/simulate.hpp"
 #include "io/output.hpp"
 #include "study/comm.hpp"
@@ -695,4 +696,92 @@ TEST_CASE("small runs write complete files whatever the trial count and seed", "
             CHECK(fs::exists(opt.output));
         }
     fs::remove_all(dir);
+}
+
+// Chain reuse (engine/chain_reuse.hpp): which value chains a scenario shares with the baseline.
+// The runs themselves are compared bit for bit by tests/python/test_chain_reuse.py.
+TEST_CASE("chain reuse: a scenario shares exactly the chains it does not edit", "[reuse]") {
+    const Model m = load_model(kMaterials);
+    auto scenario = [&](const std::string &id) -> const Model & {
+        for (const auto &s : m.scenarios)
+            if (s.id == id)
+                return *s.model;
+        FAIL("no scenario " << id);
+        return m;
+    };
+    auto chain_of = [](const Model &x, const std::string &product) {
+        for (const auto &p : x.products)
+            if (p.id == product)
+                return p.component;
+        return -1;
+    };
+    const Model &reserve = scenario("ga_us_reserve_12m");
+    const auto r = chain_reuse(m, reserve);
+    REQUIRE(r.reuse.size() == static_cast<std::size_t>(reserve.n_components));
+    CHECK_FALSE(r.reuse[static_cast<std::size_t>(chain_of(reserve, "ga_6n"))]);
+    CHECK(r.reuse[static_cast<std::size_t>(chain_of(reserve, "smco_magnet"))]);
+    CHECK(r.reuse[static_cast<std::size_t>(chain_of(reserve, "ndfeb_magnet"))]);
+    for (std::size_t d = 0; d < reserve.demands.size(); ++d) {
+        const bool gallium =
+            reserve.products[static_cast<std::size_t>(reserve.demands[d].product)].component ==
+            chain_of(reserve, "ga_6n");
+        if (gallium) {
+            CHECK(r.demand[d] < 0);
+        } else {
+            REQUIRE(r.demand[d] >= 0);
+            CHECK(m.demands[static_cast<std::size_t>(r.demand[d])].id == reserve.demands[d].id);
+        }
+    }
+    // An allocation rule changes every chain.
+    CHECK_FALSE(chain_reuse(m, scenario("rule_coordinated")).any());
+    // The baseline against itself: nothing to reuse (it is the one simulated).
+    CHECK_FALSE(chain_reuse(m, m).any());
+}
+
+TEST_CASE("chain reuse: any edit of a chain's inputs, and a restriction spanning two chains, "
+          "prevent it",
+          "[reuse]") {
+    const Model m = load_model(kMaterials);
+    auto comp = [&](const Model &x, const std::string &product) {
+        for (const auto &p : x.products)
+            if (p.id == product)
+                return p.component;
+        return -1;
+    };
+    const int sm = comp(m, "smco_magnet"), ga = comp(m, "ga_6n");
+    const auto sig_sm = component_signature(m, sm), sig_ga = component_signature(m, ga);
+    REQUIRE_FALSE(sig_sm.empty());
+    // A distribution parameter of one facility of the SmCo chain.
+    Model edited = m;
+    for (auto &f : edited.facilities)
+        if (edited.products[static_cast<std::size_t>(f.product)].component == sm) {
+            f.capacity.b = std::nextafter(f.capacity.b, 1e300);
+            break;
+        }
+    CHECK(component_signature(edited, sm) != sig_sm);
+    CHECK(component_signature(edited, ga) == sig_ga);
+    // A stockpile's refill of a demand of the chain.
+    Model refill = m;
+    for (auto &d : refill.demands)
+        if (refill.products[static_cast<std::size_t>(d.product)].component == sm &&
+            d.has_stockpile) {
+            d.stockpile.has_refill = !d.stockpile.has_refill;
+            break;
+        }
+    CHECK(component_signature(refill, sm) != sig_sm);
+    // The seed, a regime weight: every chain.
+    Model seeded = m;
+    seeded.run.seed += 1;
+    CHECK(component_signature(seeded, ga) != sig_ga);
+    Model regimes = m;
+    regimes.regimes.back().weight *= 2;
+    CHECK(component_signature(regimes, ga) != sig_ga);
+    // A restriction that covers products of two chains: neither can be reused.
+    Model spans = m;
+    REQUIRE_FALSE(spans.restrictions.empty());
+    for (std::size_t p = 0; p < spans.products.size(); ++p)
+        if (spans.products[p].component == sm || spans.products[p].component == ga)
+            spans.restrictions.front().product[p] = 1;
+    CHECK(component_signature(spans, sm).empty());
+    CHECK(component_signature(spans, ga).empty());
 }

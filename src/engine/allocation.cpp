@@ -185,6 +185,8 @@ void Allocator::solve(const MonthInput &in, MonthOutput &out) {
     out.restriction_binding.assign(m_.restrictions.size(), 0);
     out.component_short.assign(comps_.size(), 0);
     for (std::size_t c = 0; c < comps_.size(); ++c) {
+        if (skip_ && (*skip_)[c])
+            continue;
         solve_component(*comps_[c], in, out);
         out.component_short[c] = comps_[c]->is_short;
     }

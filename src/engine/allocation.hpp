@@ -93,6 +93,9 @@ public:
     /// Solves the month for all components; results in `out` (resized as needed). Throws
     /// LpFailure (with its role and value chain filled in) when no rung solves an LP.
     void solve(const MonthInput &in, MonthOutput &out);
+    /// Components to leave unsolved ([component] 1: skip; nullptr: solve all): their deliveries
+    /// and flags stay 0 (a scenario that copies them from the baseline, chain_reuse.hpp).
+    void set_skip(const std::vector<char> *skip) { skip_ = skip; }
 
     const AllocatorStats &stats() const { return stats_; }
 
@@ -117,6 +120,7 @@ private:
     bool warm_start_ = true;
     Rung first_rung_ = Rung::Warm;
     bool inject_failure_ = false;
+    const std::vector<char> *skip_ = nullptr;
     std::function<void(const LinearProgram &, const std::string &)> observer_;
     AllocatorStats stats_;
 

@@ -46,9 +46,12 @@ void add_paired_differences(const BlockResult &base, const std::vector<int> &bas
         }
 }
 
-Simulator::Simulator(const Model &model, std::shared_ptr<const Design> design, bool warm_start)
+Simulator::Simulator(const Model &model, std::shared_ptr<const Design> design, bool warm_start,
+                     const Model *baseline)
     : m_(model), alloc_(model, warm_start), dims_(dims_of(model)),
       design_(design ? std::move(design) : make_design(model)), ws_(design_->workspace()) {
+    if (baseline)
+        reuse_ = chain_reuse(*baseline, model);
     // Quantity identities: names, not positions, so that adding an unrelated quantity to a
     // config leaves every other quantity's draws unchanged.
     const auto qs = quantities(m_);
@@ -104,7 +107,14 @@ Simulator::Simulator(const Model &model, std::shared_ptr<const Design> design, b
     }
 }
 
-void Simulator::run_block(std::uint64_t first_trial, std::uint64_t count, BlockResult &out) {
+void Simulator::run_block(std::uint64_t first_trial, std::uint64_t count, BlockResult &out,
+                          const BlockResult *base) {
+    base_ = base && reuse_.any() ? base : nullptr;
+    if (base_ && (base_->first_trial != first_trial || base_->count != count ||
+                  base_->monthly_exact.empty() != (count == 0)))
+        throw std::logic_error("run_block: the baseline block does not match (or exports no "
+                               "tallies)");
+    alloc_.set_skip(base_ ? &reuse_.reuse : nullptr);
     const auto D = static_cast<std::size_t>(dims_.demands),
                F = static_cast<std::size_t>(dims_.facilities),
                E = static_cast<std::size_t>(dims_.events),
@@ -124,6 +134,13 @@ void Simulator::run_block(std::uint64_t first_trial, std::uint64_t count, BlockR
     out.event_onset.assign(n * E, -1);
     out.monthly_shortfall.assign(m_.run.store_monthly ? n * D * H : 0, 0.0f);
     out.inputs.assign(keeps_inputs() ? n * input_slots_.size() : 0, 0.0);
+    const auto N = m_.node_names.size(), R = m_.restrictions.size();
+    out.fac_unserved.assign(export_ ? n * F : 0, 0.0);
+    out.node_unserved.assign(export_ ? n * N : 0, 0.0);
+    out.res_unserved.assign(export_ ? n * R : 0, 0.0);
+    out.node_months.assign(export_ ? n * N : 0, 0);
+    out.res_months.assign(export_ ? n * R : 0, 0);
+    out.monthly_exact.assign(export_ ? n * D * H : 0, 0.0);
     out.acc = Accumulators(dims_);
     out.weight.assign(n, 1.0);
     const auto K = static_cast<std::size_t>(design_->coords());
@@ -165,7 +182,57 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
     draw_events(row, q, out);
     keep_inputs(row, regime, out);
     simulate_months(trial, row, out);
+    if (base_)
+        copy_reused(row, out);
     record_trial(trial, row, regime, out);
+}
+
+// The value chains this scenario shares with the baseline: their per-trial results and tallies
+// from the baseline's row of the same trial (which this simulator's own solve would reproduce).
+void Simulator::copy_reused(std::uint64_t row, BlockResult &out) {
+    const BlockResult &b = *base_;
+    const auto D = m_.demands.size(), Hs = static_cast<std::size_t>(m_.run.horizon_months);
+    const std::size_t n = static_cast<std::size_t>(b.count);
+    const std::size_t D0 = b.shortfall.size() / n, F0 = b.facility_binding_months.size() / n,
+                      N0 = b.node_months.size() / n, R0 = b.res_months.size() / n;
+    const double w = out.weight[row];
+    for (std::size_t d = 0; d < D; ++d) {
+        const int j = reuse_.demand[d];
+        if (j < 0)
+            continue;
+        const std::size_t i = row * D + d, k = row * D0 + static_cast<std::size_t>(j);
+        out.shortfall[i] = b.shortfall[k];
+        out.demand_total[i] = b.demand_total[k];
+        out.short_months[i] = b.short_months[k];
+        out.longest_run[i] = b.longest_run[k];
+        out.stockout_month[i] = b.stockout_month[k];
+        min_level_[d] = b.stockpile_min[k];
+        for (std::size_t ms = 0; ms < Hs; ++ms) {
+            const double v = b.monthly_exact[k * Hs + ms];
+            out.acc.monthly[d * Hs + ms].add(w * v);
+            out.acc.monthly_max[d * Hs + ms] = std::max(out.acc.monthly_max[d * Hs + ms],
+                                                        static_cast<double>(static_cast<float>(v)));
+            if (!out.monthly_shortfall.empty())
+                out.monthly_shortfall[i * Hs + ms] = static_cast<float>(v);
+            if (!out.monthly_exact.empty())
+                out.monthly_exact[i * Hs + ms] = v;
+        }
+    }
+    for (std::size_t f = 0; f < reuse_.facility.size(); ++f)
+        if (const int j = reuse_.facility[f]; j >= 0) {
+            fac_months_[f] = b.facility_binding_months[row * F0 + static_cast<std::size_t>(j)];
+            fac_unserved_[f] = b.fac_unserved[row * F0 + static_cast<std::size_t>(j)];
+        }
+    for (std::size_t x = 0; x < reuse_.node.size(); ++x)
+        if (const int j = reuse_.node[x]; j >= 0) {
+            node_months_[x] = b.node_months[row * N0 + static_cast<std::size_t>(j)];
+            node_unserved_[x] = b.node_unserved[row * N0 + static_cast<std::size_t>(j)];
+        }
+    for (std::size_t r = 0; r < reuse_.restriction.size(); ++r)
+        if (const int j = reuse_.restriction[r]; j >= 0) {
+            res_months_[r] = b.res_months[row * R0 + static_cast<std::size_t>(j)];
+            res_unserved_[r] = b.res_unserved[row * R0 + static_cast<std::size_t>(j)];
+        }
 }
 
 double Simulator::draw(std::size_t slot, const Dist &d) {
@@ -464,6 +531,8 @@ void Simulator::simulate_months(std::uint64_t trial, std::uint64_t row, BlockRes
             tm->level.assign(D, 0.0);
         }
         for (std::size_t d = 0; d < D; ++d) {
+            if (base_ && reuse_.demand[d] >= 0)
+                continue; // copied from the baseline's trial (copy_reused)
             const double w = want_m_[d];
             const MonthGap gap = month_gap(w, month_out_.delivered[d], avail_[d]);
             const double unmet = gap.unmet, drawn = gap.draw, shortfall = gap.shortfall;
@@ -497,6 +566,8 @@ void Simulator::simulate_months(std::uint64_t trial, std::uint64_t row, BlockRes
                          static_cast<double>(static_cast<float>(shortfall)));
             if (!out.monthly_shortfall.empty())
                 out.monthly_shortfall[(row * D + d) * Hs + ms] = static_cast<float>(shortfall);
+            if (!out.monthly_exact.empty())
+                out.monthly_exact[(row * D + d) * Hs + ms] = shortfall;
         }
         for (std::size_t f = 0; f < F; ++f) {
             const int node = m.facility_node[f];
@@ -523,6 +594,14 @@ void Simulator::simulate_months(std::uint64_t trial, std::uint64_t row, BlockRes
                 }
                 res_unserved_[r] += u;
             }
+    }
+    if (export_) {
+        std::copy(fac_unserved_.begin(), fac_unserved_.end(), out.fac_unserved.begin() + row * F);
+        std::copy(node_unserved_.begin(), node_unserved_.end(),
+                  out.node_unserved.begin() + row * N);
+        std::copy(res_unserved_.begin(), res_unserved_.end(), out.res_unserved.begin() + row * R);
+        std::copy(node_months_.begin(), node_months_.end(), out.node_months.begin() + row * N);
+        std::copy(res_months_.begin(), res_months_.end(), out.res_months.begin() + row * R);
     }
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "engine/allocation.hpp"
+#include "engine/chain_reuse.hpp"
 #include "model/inputs.hpp"
 #include "model/model.hpp"
 #include "model/run_design.hpp"
@@ -50,9 +51,22 @@ class Simulator {
 public:
     /// `design`: the run's sampling design (make_design of the baseline; nullptr = this model's
     /// own). `warm_start`: see Allocator.
+    /// `baseline`: when `model` is a scenario of it, the scenario's value chains that equal the
+    /// baseline's (chain_reuse.hpp) are copied from the baseline's block passed to run_block
+    /// instead of simulated (nullptr: simulate everything).
     explicit Simulator(const Model &model, std::shared_ptr<const Design> design = nullptr,
-                       bool warm_start = true);
-    void run_block(std::uint64_t first_trial, std::uint64_t count, BlockResult &out);
+                       bool warm_start = true, const Model *baseline = nullptr);
+    /// Simulates trials [first_trial, first_trial + count). `base`: the baseline's block of the
+    /// same trials (simulated with export_tallies on), from which the value chains this scenario
+    /// shares with the baseline are copied; nullptr simulates every chain. Either way the block's
+    /// results are the same, bit for bit; only the LP counts differ.
+    void run_block(std::uint64_t first_trial, std::uint64_t count, BlockResult &out,
+                   const BlockResult *base = nullptr);
+    /// Fills the block's per-trial tallies that a scenario reusing its chains copies (for the
+    /// baseline's simulator of a run with scenarios).
+    void set_export_tallies(bool on) { export_ = on; }
+    /// Whether run_block with a baseline block copies some value chain.
+    bool reuses_chains() const { return reuse_.any(); }
     const AllocatorStats &allocator_stats() const { return alloc_.stats(); }
     /// Records what each following trial draws and does into `trace` (nullptr: stop; the trace
     /// then holds the last trial run). For `chokepoint trial`, not for runs.
@@ -84,6 +98,7 @@ private:
     void keep_inputs(std::uint64_t row, int regime, BlockResult &out);
     void simulate_months(std::uint64_t trial, std::uint64_t row, BlockResult &out);
     void record_trial(std::uint64_t trial, std::uint64_t row, int regime, BlockResult &out);
+    void copy_reused(std::uint64_t row, BlockResult &out); // from base_, before record_trial
 
     const Model &m_;
     Allocator alloc_;
@@ -115,6 +130,11 @@ private:
     std::vector<double> fac_unserved_, node_unserved_, res_unserved_, comp_short_, min_level_;
     MonthOutput month_out_;
     TrialTrace *trace_ = nullptr;
+    // Chain reuse (chain_reuse.hpp): what this scenario shares with the baseline, the baseline's
+    // block of the trials being run (nullptr: simulate everything), and whether to export tallies.
+    ChainReuse reuse_;
+    const BlockResult *base_ = nullptr;
+    bool export_ = false;
     // Fault injection (tests of the failure path): CHOKEPOINT_TEST_FAIL_LP=<trial>:<month> makes
     // every LP of that month of that trial fail; read once at construction (docs/robustness.md).
     long long fail_trial_ = -1;

@@ -23,6 +23,11 @@ struct BlockResult {
     /// [t] the likelihood ratio p / q of each trial under run.importance (1 without it): every
     /// accumulator adds w x, so that its mean is the unbiased importance-sampling estimate.
     std::vector<double> weight;
+    /// Per-trial tallies that a scenario reusing this block's value chains copies (engine/
+    /// chain_reuse.hpp): filled only when the simulator exports them; never written to a file.
+    std::vector<double> fac_unserved, node_unserved, res_unserved; // [t * F + f], N, R
+    std::vector<std::int32_t> node_months, res_months;             // [t * N + n], R
+    std::vector<double> monthly_exact; // [(t * D + d) * H + m] the monthly shortfall as computed
     Accumulators acc;
 };
 

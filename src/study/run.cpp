@@ -165,13 +165,20 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
                 tbb::filter_mode::parallel,
                 [&](std::uint64_t b) {
                     auto &sim = sims.local();
-                    if (sim.empty())
-                        for (const auto *sm : models) {
-                            sim.push_back(std::make_unique<Simulator>(*sm, design));
+                    if (sim.empty()) {
+                        // Scenarios copy the value chains they share with the baseline from the
+                        // baseline's block (engine/chain_reuse.hpp): the same bits, fewer LPs.
+                        bool reuse = false;
+                        for (std::size_t k = 0; k < models.size(); ++k) {
+                            sim.push_back(std::make_unique<Simulator>(*models[k], design, true,
+                                                                      k > 0 ? &model : nullptr));
                             sim.back()->set_abort_flag(&g_signal);
                             if (probe)
                                 sim.back()->set_trial_counter(&probe->trials);
+                            reuse = reuse || sim.back()->reuses_chains();
                         }
+                        sim[0]->set_export_tallies(reuse);
+                    }
                     if (probe)
                         probe->blocks.fetch_add(1);
                     struct InFlight {
@@ -186,7 +193,8 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
                     const std::uint64_t first = b * bs;
                     for (std::size_t k = 0; k < models.size(); ++k) {
                         try {
-                            sim[k]->run_block(first, std::min(bs, trials - first), (*r)[k]);
+                            sim[k]->run_block(first, std::min(bs, trials - first), (*r)[k],
+                                              k > 0 ? &(*r)[0] : nullptr);
                         } catch (LpFailure &f) {
                             f.scenario = scenario_ids[k];
                             if (!failure)
@@ -200,6 +208,14 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
                     }
                     for (std::size_t k = 1; k < models.size(); ++k)
                         add_paired_differences((*r)[0], base_of[k], *design, (*r)[k]);
+                    // The tallies the scenarios copied are not written: free them now.
+                    auto &b0 = (*r)[0];
+                    std::vector<double>().swap(b0.monthly_exact);
+                    std::vector<double>().swap(b0.fac_unserved);
+                    std::vector<double>().swap(b0.node_unserved);
+                    std::vector<double>().swap(b0.res_unserved);
+                    std::vector<std::int32_t>().swap(b0.node_months);
+                    std::vector<std::int32_t>().swap(b0.res_months);
                     return b;
                 }) &
             tbb::make_filter<std::uint64_t, void>(tbb::filter_mode::serial_in_order,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check that two chokepoint results files hold identical results.
 
-    compare_runs.py A B
+    compare_runs.py [--ignore-solver-counts] A B
 
 Used to check that a result does not depend on the thread count (docs/model.md,
 "Reproducibility"): run the same config with --threads 1 and --threads 2, then compare.
@@ -11,6 +11,10 @@ and values, compared exactly (bit for bit: float NaNs compare equal to NaNs, not
 tolerated). Only the root attributes `threads`, `ranks`, `overwrite` (how the run was started) and
 `created_utc` may differ. The per-trial and
 summary datasets of /scenarios/baseline must be present (the comparison is not vacuous).
+
+--ignore-solver-counts also ignores how many LPs were solved (root attributes `lps_*`, datasets
+`scenarios/*/solver/*`): for runs whose results must agree while the work to get them differs (a
+scenario copying the value chains it shares with the baseline, docs/performance.md).
 
 Prints one line per difference; exits 0 when identical, 1 when not, 2 when a file cannot be read.
 """
@@ -71,8 +75,12 @@ def compare_attrs(where, a, b, ignored, diffs):
 
 
 def main(argv):
+    argv = list(argv)
+    solver_free = "--ignore-solver-counts" in argv
+    if solver_free:
+        argv.remove("--ignore-solver-counts")
     if len(argv) != 3:
-        print(f"usage: {os.path.basename(argv[0])} A B", file=sys.stderr)
+        print(f"usage: {os.path.basename(argv[0])} [--ignore-solver-counts] A B", file=sys.stderr)
         return 2
     pa, pb = argv[1], argv[2]
     try:
@@ -82,8 +90,15 @@ def main(argv):
         return 2
     diffs = []
     with fa, fb:
-        compare_attrs("/", fa.attrs, fb.attrs, IGNORED_ROOT_ATTRS, diffs)
+        ignored = set(IGNORED_ROOT_ATTRS)
+        if solver_free:
+            ignored |= {k for k in set(fa.attrs) | set(fb.attrs) if k.startswith("lps_")}
+        compare_attrs("/", fa.attrs, fb.attrs, ignored, diffs)
         oa, ob = collect(fa), collect(fb)
+        if solver_free:
+            for o in (oa, ob):
+                for name in [n for n in o if "/solver/" in n]:
+                    del o[name]
         for name in sorted(set(oa) ^ set(ob)):
             diffs.append(f"/{name}: only in {'A' if name in oa else 'B'}")
         for name in REQUIRED:

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Scenarios copy the value chains they share with the baseline (engine/chain_reuse.hpp): the same
+results, bit for bit, as simulating every chain, with fewer LPs.
+
+    test_chain_reuse.py CHOKEPOINT SOURCE_DIR WORKDIR
+
+On the default study (configs/critical_materials.yaml and its three included chains, copied with
+run.block_size 200 so that 600 trials make 3 blocks on 2 threads):
+1. With reuse (the default) and without (CHOKEPOINT_NO_CHAIN_REUSE=1), every dataset and attribute
+   of the two files is identical except the solver counts (compare_runs.py
+   --ignore-solver-counts): per-trial results, summaries, paired differences, chokepoints.
+2. The work saved is real: each scenario that edits one chain (a reserve, a refinery, a feed
+   circuit) solves fewer LPs with reuse; the baseline and the scenarios that change every chain
+   (the allocation rules, the allied bloc) solve exactly as many as without.
+3. With reuse, 1 and 2 threads give the same file (the reuse is a function of the models only).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import h5py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from clitest import child_setup, fail, identical, report  # noqa: E402
+import compare_runs  # noqa: E402
+
+ONE_CHAIN = ["ga_us_reserve_12m", "smco_us_reserve_6m", "ga_allied_refinery", "ga_us_feed"]
+EVERY_CHAIN = ["baseline", "rule_coordinated", "rule_proportional", "allied_bloc"]
+
+
+def run(exe, config, out, threads, reuse):
+    env = dict(os.environ)
+    env.pop("CHOKEPOINT_NO_CHAIN_REUSE", None)
+    if not reuse:
+        env["CHOKEPOINT_NO_CHAIN_REUSE"] = "1"
+    r = subprocess.run([exe, "run", config, "--trials", "600", "--threads", str(threads), "-o", out,
+                        "--overwrite", "-q"], env=env, capture_output=True, preexec_fn=child_setup,
+                       timeout=900)
+    if r.returncode != 0:
+        fail(f"run ({threads} threads, reuse {reuse})", f"exit {r.returncode}: "
+             f"{r.stderr.decode()[-800:]}")
+        return False
+    return True
+
+
+def lps(path):
+    with h5py.File(path, "r") as f:
+        return {s: int(f[f"scenarios/{s}/solver/lps"][()].sum()) for s in f["scenarios"]}
+
+
+def main():
+    if len(sys.argv) != 4:
+        print(__doc__)
+        return 2
+    exe, src, work = sys.argv[1:4]
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    for name in ("critical_materials.yaml", "gallium.yaml", "samarium_cobalt.yaml", "ndfeb.yaml"):
+        text = open(os.path.join(src, "configs", name)).read()
+        if name == "critical_materials.yaml":
+            if "  block_size: 1000\n" not in text:
+                fail("config", "critical_materials.yaml has no 'block_size: 1000' to shorten")
+                return report("chain reuse", work)
+            text = text.replace("  block_size: 1000\n", "  block_size: 200\n")
+        with open(os.path.join(work, name), "w") as f:
+            f.write(text)
+    config = os.path.join(work, "critical_materials.yaml")
+    full = os.path.join(work, "full.h5")
+    reused = os.path.join(work, "reused.h5")
+    reused1 = os.path.join(work, "reused_t1.h5")
+    if not (run(exe, config, full, 2, False) and run(exe, config, reused, 2, True)):
+        return report("chain reuse", work)
+    rc = compare_runs.main(["compare_runs.py", "--ignore-solver-counts", reused, full])
+    if rc != 0:
+        fail("1. reuse vs every chain simulated", "the results differ (see above)")
+    else:
+        print("ok   1. reuse vs every chain simulated: identical but for the solver counts")
+    a, b = lps(reused), lps(full)
+    for s in ONE_CHAIN:
+        if s not in a:
+            fail("2.", f"scenario {s} missing from the default study")
+        elif not a[s] < b[s]:
+            fail(f"2. {s}", f"{a[s]} LPs with reuse, {b[s]} without: nothing saved")
+        else:
+            print(f"ok   2. {s}: {a[s]:,} LPs with reuse, {b[s]:,} without ({a[s] / b[s]:.0%})")
+    for s in EVERY_CHAIN:
+        if s in a and a[s] != b[s]:
+            fail(f"2. {s}", f"{a[s]} LPs with reuse, {b[s]} without: it changes every chain")
+        elif s in a:
+            print(f"ok   2. {s}: {a[s]:,} LPs either way (no chain to reuse)")
+    if run(exe, config, reused1, 1, True):
+        identical("3. reuse on 1 thread vs 2", reused1, reused)
+    return report("chain reuse", work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
