@@ -111,7 +111,8 @@ void Simulator::run_block(std::uint64_t first_trial, std::uint64_t count, BlockR
                           const BlockResult *base) {
     base_ = base && reuse_.any() ? base : nullptr;
     if (base_ && (base_->first_trial != first_trial || base_->count != count ||
-                  base_->monthly_exact.empty() != (count == 0)))
+                  base_->monthly_exact.size() !=
+                      base_->shortfall.size() * static_cast<std::size_t>(m_.run.horizon_months)))
         throw std::logic_error("run_block: the baseline block does not match (or exports no "
                                "tallies)");
     alloc_.set_skip(base_ ? &reuse_.reuse : nullptr);
