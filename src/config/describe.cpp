@@ -144,6 +144,27 @@ std::string describe_model(const Model &m) {
         os << "warning: " << w << "\n";
     for (const auto &in : inputs)
         os << "  " << in.name << "\n";
+    const auto &im = m.run.importance;
+    if (im.enabled()) {
+        // Importance sampling (docs/importance.md): what the run will tilt.
+        os << "importance sampling:";
+        for (const auto &t : im.tilts) {
+            // The bin the proposal favours most (largest mass / width).
+            std::size_t best = 0;
+            for (std::size_t b = 1; b < t.mass.size(); ++b)
+                if (t.mass[b] * (t.edges[best + 1] - t.edges[best]) >
+                    t.mass[best] * (t.edges[b + 1] - t.edges[b]))
+                    best = b;
+            os << "\n  tilt " << t.input << ": quantiles [" << t.edges[best] << ", "
+               << t.edges[best + 1] << ") get " << t.mass[best] << " of the proposal ("
+               << t.mass.size() << " bins)";
+        }
+        if (im.ce.enabled)
+            os << "\n  cross-entropy fit before the run: target " << im.ce.demand
+               << " short by more than " << im.ce.shortfall_above << ", " << im.ce.pilot_trials
+               << " pilot trials per round, at most " << im.ce.max_rounds << " rounds";
+        os << "\n";
+    }
     for (const auto &sc : m.scenarios)
         os << "scenario " << sc.id << ": " << sc.model->facilities.size() << " facilities, "
            << sc.model->demands.size() << " demands, " << sc.model->events.size() << " events"

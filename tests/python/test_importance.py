@@ -192,6 +192,11 @@ def file_checks(exe, h5):
         expect = (w[fired] * short1[fired]).sum() / w[fired].sum()
         ok("p_short_given_event = sum w 1{short} / sum w over trials where the event fired",
            math.isclose(float(s["p_short_given_event"][0][1]), float(expect), rel_tol=1e-9))
+    config = os.path.join(os.path.dirname(os.path.dirname(HERE)), "configs", "rare",
+                          "two_bans.yaml")
+    rc, out, err = run([exe, "validate", config])
+    ok("validate describes the tilts", rc == 0 and
+       "tilt event/ban_a/occurs: quantiles [0.99, 1) get 0.5 of the proposal" in out, out + err)
     rc, out, err = run([exe, "summary", h5])
     ok("summary prints the ESS lines", rc == 0 and "ESS behind P(short)" in out and
        "Importance-sampled" in out, out + err)
