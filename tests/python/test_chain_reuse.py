@@ -5,7 +5,8 @@ results, bit for bit, as simulating every chain, with fewer LPs.
     test_chain_reuse.py CHOKEPOINT SOURCE_DIR WORKDIR
 
 On the default study (configs/critical_materials.yaml and its three included chains, copied with
-run.block_size 200 so that 600 trials make 3 blocks on 2 threads):
+run.block_size 200 so that 600 trials make 3 blocks on 2 threads; under CHOKEPOINT_TEST_QUICK,
+the sanitizer pass, block_size 100 and 200 trials):
 1. With reuse (the default) and without (CHOKEPOINT_NO_CHAIN_REUSE=1), every dataset and attribute
    of the two files is identical except the solver counts (compare_runs.py
    --ignore-solver-counts): per-trial results, summaries, paired differences, chokepoints.
@@ -31,12 +32,17 @@ ONE_CHAIN = ["ga_us_reserve_12m", "smco_us_reserve_6m", "ga_allied_refinery", "g
 EVERY_CHAIN = ["baseline", "rule_coordinated", "rule_proportional", "allied_bloc"]
 
 
+QUICK = bool(os.environ.get("CHOKEPOINT_TEST_QUICK"))
+TRIALS = "200" if QUICK else "600"
+BLOCK = "100" if QUICK else "200"
+
+
 def run(exe, config, out, threads, reuse):
     env = dict(os.environ)
     env.pop("CHOKEPOINT_NO_CHAIN_REUSE", None)
     if not reuse:
         env["CHOKEPOINT_NO_CHAIN_REUSE"] = "1"
-    r = subprocess.run([exe, "run", config, "--trials", "600", "--threads", str(threads), "-o", out,
+    r = subprocess.run([exe, "run", config, "--trials", TRIALS, "--threads", str(threads), "-o", out,
                         "--overwrite", "-q"], env=env, capture_output=True, preexec_fn=child_setup,
                        timeout=900)
     if r.returncode != 0:
@@ -64,7 +70,7 @@ def main():
             if "  block_size: 1000\n" not in text:
                 fail("config", "critical_materials.yaml has no 'block_size: 1000' to shorten")
                 return report("chain reuse", work)
-            text = text.replace("  block_size: 1000\n", "  block_size: 200\n")
+            text = text.replace("  block_size: 1000\n", f"  block_size: {BLOCK}\n")
         with open(os.path.join(work, name), "w") as f:
             f.write(text)
     config = os.path.join(work, "critical_materials.yaml")
