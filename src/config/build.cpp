@@ -41,6 +41,17 @@ std::optional<std::string> unique_id(Loader &L, const Item &it, Map &index, cons
     return id;
 }
 
+/// Strips InputError's "error: " and then "<key>: " from the front of `msg` (to re-report it
+/// at a config location under that key); whether `key` was there.
+bool strip_key(std::string &msg, const std::string &key) {
+    if (msg.compare(0, 7, "error: ") == 0)
+        msg.erase(0, 7);
+    if (msg.compare(0, key.size() + 2, key + ": ") != 0)
+        return false;
+    msg.erase(0, key.size() + 2);
+    return true;
+}
+
 /// Cross-checks of the run settings that name inputs and demands (after the model is built):
 /// correlations, sensitivity inputs, the stopping rule; then the trial count they imply.
 void check_design(Loader &L, Model &m, const ParsedFile &main) {
@@ -213,16 +224,11 @@ void check_design(Loader &L, Model &m, const ParsedFile &main) {
             make_design(m);
         } catch (const InputError &e) {
             std::string msg = e.what();
-            if (msg.compare(0, 7, "error: ") == 0)
-                msg.erase(0, 7);
-            std::string key = "run.correlations";
-            for (const std::string k : {"run.correlations", "run.importance"})
-                if (msg.compare(0, k.size() + 2, k + ": ") == 0) {
-                    msg.erase(0, k.size() + 2);
-                    key = k;
-                }
-            const auto node = key == "run.importance" ? run["importance"] : run["correlations"];
-            L.error(mf, node, key, msg);
+            const bool importance = strip_key(msg, "run.importance");
+            if (!importance)
+                strip_key(msg, "run.correlations");
+            const std::string key = importance ? "run.importance" : "run.correlations";
+            L.error(mf, importance ? run["importance"] : run["correlations"], key, msg);
             throw InputError(std::move(L.diags));
         }
     }
@@ -481,13 +487,19 @@ struct Builder {
             ce.enabled = true;
             if (auto v = L.identifier(mf, c["demand"], p + ".demand"))
                 ce.demand = *v;
-            auto unit_open = [&](const char *key, double &dst, double lo, double hi) {
+            // A number in (lo, hi), or (lo, hi] with `hi_included`.
+            auto within = [&](const char *key, double &dst, double lo, double hi,
+                              bool hi_included = false) {
                 if (const auto x = c[key])
                     if (auto v = L.number(mf, x, p + "." + key)) {
-                        if (!(*v > lo && *v < hi))
+                        if (!(*v > lo && (*v < hi || (hi_included && *v == hi))))
                             L.error(mf, x, p + "." + key,
-                                    Loader::fmt(*v) + " must lie strictly between " +
-                                        Loader::fmt(lo) + " and " + Loader::fmt(hi));
+                                    Loader::fmt(*v) +
+                                        (hi_included
+                                             ? " must lie in (" + Loader::fmt(lo) + ", " +
+                                                   Loader::fmt(hi) + "]"
+                                             : " must lie strictly between " + Loader::fmt(lo) +
+                                                   " and " + Loader::fmt(hi)));
                         else
                             dst = *v;
                     }
@@ -500,9 +512,9 @@ struct Builder {
                     else
                         ce.shortfall_above = *v;
                 }
-            unit_open("rarity", ce.rarity, 0, 0.5);
-            unit_open("defensive", ce.defensive, 0, 1);
-            unit_open("smoothing", ce.smoothing, 0, 1.0000001);
+            within("rarity", ce.rarity, 0, 0.5);
+            within("defensive", ce.defensive, 0, 1);
+            within("smoothing", ce.smoothing, 0, 1, true);
             if (const auto x = c["pilot_trials"])
                 if (auto v = L.unsigned_int(mf, x, p + ".pilot_trials", 100, 10000000))
                     ce.pilot_trials = *v;
@@ -566,23 +578,25 @@ struct Builder {
         } else {
             // One segment [a, b] of the quantile scale gets `mass`; the rest keeps its shape.
             double a = 0, b = 1;
-            auto quantile = [&](const YAML::Node &x, const std::string &path) {
-                auto v = L.number(mf, x, path);
+            // A number strictly inside (0, 1) at key `key`; `what` says what it is.
+            auto inside = [&](const char *key, const std::string &what) {
+                const auto x = n[key];
+                auto v = L.number(mf, x, p + "." + key);
                 if (v && !(*v > 0 && *v < 1)) {
-                    L.error(mf, x, path,
-                            "a quantile of the input must lie strictly between 0 and 1, found " +
-                                Loader::fmt(*v));
+                    L.error(mf, x, p + "." + key,
+                            what + " must lie strictly between 0 and 1, found " + Loader::fmt(*v));
                     return std::optional<double>{};
                 }
                 return v;
             };
+            const std::string quantile = "a quantile of the input";
             if (n["above"]) {
-                auto v = quantile(n["above"], p + ".above");
+                auto v = inside("above", quantile);
                 if (!v)
                     return;
                 a = *v;
             } else if (n["below"]) {
-                auto v = quantile(n["below"], p + ".below");
+                auto v = inside("below", quantile);
                 if (!v)
                     return;
                 b = *v;
@@ -614,16 +628,10 @@ struct Builder {
                             "probability: p is the proposal's probability itself; drop mass:");
                     return;
                 }
-                auto v = L.number(mf, n["probability"], p + ".probability");
+                auto v = inside("probability", "the proposal's probability (both outcomes "
+                                               "must stay possible)");
                 if (!v)
                     return;
-                if (!(*v > 0 && *v < 1)) {
-                    L.error(mf, n["probability"], p + ".probability",
-                            "the proposal's probability must lie strictly between 0 and 1 (both "
-                            "outcomes must stay possible), found " +
-                                Loader::fmt(*v));
-                    return;
-                }
                 t.probability = *v;
                 m.run.importance.tilts.push_back(std::move(t));
                 return;
@@ -633,16 +641,10 @@ struct Builder {
                         "give the proposal's probability of that range, mass: m in (0, 1)");
                 return;
             }
-            auto mv = L.number(mf, n["mass"], p + ".mass");
+            auto mv = inside("mass", "the range's probability under the proposal (the rest "
+                                     "of the range must stay possible)");
             if (!mv)
                 return;
-            if (!(*mv > 0 && *mv < 1)) {
-                L.error(mf, n["mass"], p + ".mass",
-                        "the range's probability under the proposal must lie strictly between 0 "
-                        "and 1 (the rest of the range must stay possible), found " +
-                            Loader::fmt(*mv));
-                return;
-            }
             // The segment [a, b] gets mass m; the rest (1 or 2 pieces) shares 1 - m by width.
             const double rest = 1.0 - (b - a);
             t.edges.push_back(0.0);
@@ -664,11 +666,7 @@ struct Builder {
             check_tilt(ct, t.input);
         } catch (const InputError &e) {
             std::string msg = e.what();
-            if (msg.compare(0, 7, "error: ") == 0)
-                msg.erase(0, 7);
-            const std::string prefix = "run.importance: ";
-            if (msg.compare(0, prefix.size(), prefix) == 0)
-                msg.erase(0, prefix.size());
+            strip_key(msg, "run.importance");
             L.error(mf, n, p, msg);
             return;
         }

@@ -936,17 +936,23 @@ struct WeightedColumn {
         });
     }
 
-    /// P(X > g) and its standard error.
-    std::pair<double, double> exceedance(double g) const {
+    /// P(X > g) and its standard error at each point of `grid` (ascending), into p and se: one
+    /// walk down the sorted values, the sums of each point continuing those of the point above.
+    void exceedance(const double *grid, std::size_t points, double *p, double *se) const {
+        const double nd = static_cast<double>(n);
         double s1 = 0, s2 = 0;
-        for (std::size_t k = n; k > 0 && x[order[k - 1]] > g; --k) {
-            const double wi = w[order[k - 1]];
-            s1 += wi;
-            s2 += wi * wi;
+        std::size_t k = n;
+        for (std::size_t g = points; g > 0; --g) {
+            for (; k > 0 && x[order[k - 1]] > grid[g - 1]; --k) {
+                const double wi = w[order[k - 1]];
+                s1 += wi;
+                s2 += wi * wi;
+            }
+            const double pg = n ? s1 / nd : 0.0;
+            const double var = n > 1 ? std::max(0.0, (s2 - nd * pg * pg) / (nd - 1)) : 0.0;
+            p[g - 1] = pg;
+            se[g - 1] = std::sqrt(var / std::max(1.0, nd));
         }
-        const double nd = static_cast<double>(n), p = n ? s1 / nd : 0.0;
-        const double var = n > 1 ? std::max(0.0, (s2 - nd * p * p) / (nd - 1)) : 0.0;
-        return {p, std::sqrt(var / std::max(1.0, nd))};
     }
 
     /// CVaR at level a given VaR v, in the Rockafellar-Uryasev form v + E[(X - v)+] / (1 - a),
@@ -1244,11 +1250,6 @@ std::pair<double, double> ratio_estimate(const std::vector<double> &x, const std
     return {r, std::sqrt(ss * static_cast<double>(k) / static_cast<double>(k - 1)) / sw};
 }
 
-/// The per-trial [rows, cols] int32 dataset as doubles, column `col`.
-std::vector<double> read_int_column(H5::DataSet &ds, hsize_t col) {
-    return read_column(ds, col); // HDF5 converts int32 to double on read
-}
-
 /// One demand's monthly shortfall [trial, month] from [trial, demand, month], as doubles.
 std::vector<double> read_monthly_demand(H5::DataSet &ds, hsize_t d) {
     auto fs = ds.getSpace();
@@ -1331,7 +1332,7 @@ void write_weighted_distribution(ScenarioOut &S, const Accumulators &acc, H5::Gr
         grid(D * kGrid), exc(D * kGrid), exc_se(D * kGrid);
     for (std::size_t d = 0; d < D; ++d) {
         auto x = n ? read_column(sfds, d) : std::vector<double>{};
-        auto sm = n ? read_int_column(smds, d) : std::vector<double>{};
+        auto sm = n ? read_column(smds, d) : std::vector<double>{}; // int32, read as double
         std::vector<double> any(nn);
         for (std::size_t i = 0; i < nn; ++i)
             any[i] = sm[i] > 0 ? 1.0 : 0.0;
@@ -1361,11 +1362,9 @@ void write_weighted_distribution(ScenarioOut &S, const Accumulators &acc, H5::Gr
             cvar_se[d * 2 + a] = n ? c.se : nan;
         }
         const double top = std::max(0.0, acc.shortfall_max[d]);
-        for (std::size_t g = 0; g < kGrid; ++g) {
-            const double gx = g + 1 == kGrid ? top : top * static_cast<double>(g) / (kGrid - 1);
-            grid[d * kGrid + g] = gx;
-            std::tie(exc[d * kGrid + g], exc_se[d * kGrid + g]) = col.exceedance(gx);
-        }
+        for (std::size_t g = 0; g < kGrid; ++g)
+            grid[d * kGrid + g] = g + 1 == kGrid ? top : top * static_cast<double>(g) / (kGrid - 1);
+        col.exceedance(&grid[d * kGrid], kGrid, &exc[d * kGrid], &exc_se[d * kGrid]);
     }
     write_array(sg, "eud_given_event", ge, {E, D});
     write_array(sg, "eud_given_event_se", ge_se, {E, D});

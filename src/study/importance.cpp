@@ -13,8 +13,8 @@
 #include <cmath>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <ostream>
-#include <sstream>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
@@ -55,6 +55,18 @@ double uniform_p_value(const std::vector<double> &f, const std::vector<double> &
     x2 *= n_eff;
     const boost::math::chi_squared chi(static_cast<double>(f.size() - 1));
     return boost::math::cdf(boost::math::complement(chi, x2));
+}
+
+/// The input's own break point on its quantile scale, if it has one: the occurrence of an event
+/// with a fixed probability p fires above 1 - p.
+std::optional<double> own_break(const Model &m, const std::string &name) {
+    for (const auto &ev : m.events)
+        if (name == "event/" + ev.id + "/occurs" && ev.probability.is_fixed()) {
+            const double cut = 1.0 - ev.probability.a;
+            if (cut > 0 && cut < 1)
+                return cut;
+        }
+    return std::nullopt;
 }
 
 } // namespace
@@ -104,22 +116,15 @@ std::vector<double> cross_entropy_edges(const Model &m, const std::string &name)
     std::vector<double> e{0.0,  1e-6, 1e-5,  1e-4,     1e-3,     0.01,     0.05, 0.1,
                           0.2,  0.3,  0.4,   0.5,      0.6,      0.7,      0.8,  0.9,
                           0.95, 0.99, 0.999, 1 - 1e-4, 1 - 1e-5, 1 - 1e-6, 1.0};
-    for (const auto &ev : m.events)
-        if (name == "event/" + ev.id + "/occurs" && ev.probability.is_fixed()) {
-            const double cut = 1.0 - ev.probability.a;
-            if (cut > 0 && cut < 1)
-                e.push_back(cut);
-        }
+    if (const auto cut = own_break(m, name))
+        e.push_back(*cut);
     std::sort(e.begin(), e.end());
-    // Drop edges closer than 1e-9 of the scale to a neighbour (a break point on the grid).
+    // An edge within 1e-9 of the one before it (a break point on the grid) is dropped; 1 stays.
     std::vector<double> out{e.front()};
     for (std::size_t i = 1; i < e.size(); ++i)
-        if (e[i] - out.back() > 1e-9 || i + 1 == e.size()) {
-            if (i + 1 == e.size() && e[i] - out.back() <= 1e-9)
-                out.back() = e[i];
-            else
-                out.push_back(e[i]);
-        }
+        if (e[i] - out.back() > 1e-9)
+            out.push_back(e[i]);
+    out.back() = 1.0;
     return out;
 }
 
@@ -139,8 +144,15 @@ void fit_importance(Model &m, int threads, std::ostream *log) {
     if (target < 0)
         throw InputError("run.importance.cross_entropy.demand: unknown demand '" + ce.demand + "'");
     const auto dt = static_cast<std::size_t>(target);
-    const int chain = m.products[static_cast<std::size_t>(m.demands[dt].product)].component;
     const bool stocked = m.demands[dt].has_stockpile;
+    // The other demands of the target's value chain (their shortfall ranks unshort trials).
+    std::vector<std::size_t> chain_demands;
+    const auto component = [&](std::size_t d) {
+        return m.products[static_cast<std::size_t>(m.demands[d].product)].component;
+    };
+    for (std::size_t d = 0; d < m.demands.size(); ++d)
+        if (d != dt && component(d) == component(dt))
+            chain_demands.push_back(d);
 
     // The proposals being fitted, per candidate: bin edges, widths and masses (uniform at first).
     const auto C = cand.size();
@@ -155,11 +167,10 @@ void fit_importance(Model &m, int threads, std::ostream *log) {
     // Per candidate: the fine bins that start at one of the input's own break points.
     std::vector<std::vector<std::size_t>> breaks(C);
     for (std::size_t j = 0; j < C; ++j)
-        for (const auto &ev : m.events)
-            if (cand[j] == "event/" + ev.id + "/occurs" && ev.probability.is_fixed())
-                for (std::size_t b = 1; b + 1 < edges[j].size(); ++b)
-                    if (std::abs(edges[j][b] - (1.0 - ev.probability.a)) <= 1e-9)
-                        breaks[j].push_back(b);
+        if (const auto cut = own_break(m, cand[j]))
+            for (std::size_t b = 1; b + 1 < edges[j].size(); ++b)
+                if (std::abs(edges[j][b] - *cut) <= 1e-9)
+                    breaks[j].push_back(b);
     const std::vector<TiltSpec> by_hand = im.tilts;
 
     // The pilot model: the baseline alone, plain Monte Carlo, nothing stored.
@@ -231,11 +242,8 @@ void fit_importance(Model &m, int threads, std::ostream *log) {
                 auto &p = pr[i];
                 p.shortfall = r.shortfall[t * D + dt];
                 p.stock = stocked ? -r.stockpile_min[t * D + dt] : 0.0;
-                for (std::size_t d = 0; d < D; ++d)
-                    if (d != dt &&
-                        m.products[static_cast<std::size_t>(m.demands[d].product)].component ==
-                            chain)
-                        p.chain += r.shortfall[t * D + d];
+                for (std::size_t d : chain_demands)
+                    p.chain += r.shortfall[t * D + d];
                 for (std::size_t j = 0; j < C; ++j)
                     v[i * C + j] = u[t * K + static_cast<std::size_t>(coord[j])];
             }

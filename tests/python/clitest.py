@@ -21,6 +21,15 @@ def fail(where, what):
     print(f"FAIL {where}: {what}")
 
 
+def ok(where, cond, detail=""):
+    """Prints `ok   where` when cond holds, else records the failure with `detail`; returns cond."""
+    if cond:
+        print(f"ok   {where}")
+    else:
+        fail(where, detail)
+    return cond
+
+
 def child_setup():
     # ctest or a CI shell may ignore these signals; chokepoint keeps ignored signals ignored
     # (nohup), so give it the dispositions a terminal would.

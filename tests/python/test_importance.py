@@ -34,20 +34,12 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from clitest import fail, identical, report, run  # noqa: E402
+from clitest import fail, identical, ok, report, run  # noqa: E402
 
 P_TWO = 1e-4
 P_EITHER = 1 - 0.99 ** 2
 P_HAZARD = -math.expm1(-0.001)
 P_TAIL = 0.5 * math.erfc(4 / math.sqrt(2))
-
-
-def ok(where, cond, detail=""):
-    if cond:
-        print(f"ok   {where}")
-    else:
-        fail(where, detail)
-    return cond
 
 
 def estimate(h5, demand, scenario="baseline"):

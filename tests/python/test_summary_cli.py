@@ -35,7 +35,7 @@ sys.path.insert(0, HERE)
 import package_path  # noqa: E402,F401  (the checkout's python/ first on sys.path)
 from chokepoint import open_results  # noqa: E402
 from chokepoint.reader import open_xarray  # noqa: E402
-from clitest import fail, report  # noqa: E402
+from clitest import fail, ok, report  # noqa: E402
 
 T975_9 = 2.2621571627409915  # Student's t, 0.975 quantile, 9 degrees of freedom
 
@@ -43,14 +43,6 @@ T975_9 = 2.2621571627409915  # Student's t, 0.975 quantile, 9 degrees of freedom
 def run(cmd):
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
     return r.returncode, r.stdout.decode(), r.stderr.decode()
-
-
-def ok(where, cond, detail=""):
-    if cond:
-        print(f"ok   {where}")
-    else:
-        fail(where, detail)
-    return cond
 
 
 def text_checks(exe, h5, demands):
