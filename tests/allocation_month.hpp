@@ -26,6 +26,8 @@ struct Month {
     std::vector<char> active;
     std::vector<double> avail; // what each demand's stockpile can give this month
     MonthOutput out;
+    AllocatorStats stats; // of the last solve()
+    bool verify = true;   // months served in full without an LP are checked by the LPs
 
     explicit Month(const std::string &yaml) : m(load_model_from_string(yaml, "alloc.yaml")) {
         cap.assign(m.facilities.size(), 0.0);
@@ -89,7 +91,9 @@ struct Month {
     }
     const MonthOutput &solve() {
         Allocator a(m);
+        a.set_verify_certificates(verify);
         a.solve(input(), out);
+        stats = a.stats();
         return out;
     }
     double got(const std::string &demand) const {

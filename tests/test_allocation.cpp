@@ -287,6 +287,134 @@ events:
     CHECK_DELIVERED(mo, "us", 8.0);
 }
 
+// A month served in full is proved so without an LP when it can be (docs/model.md, "Months that
+// need no LP"), also under active restrictions: a maximum flow per product through the open
+// lanes and each restricted exporter's allowance. Each case is solved twice: with the LPs off
+// for certified months (certified, no LP, every want delivered) and with them checking
+// (set_verify_certificates: the LPs must deliver every want too, else the solve throws).
+TEST_CASE("(e4) months served in full under active restrictions need no LP", "[allocation]") {
+    auto certified = [](Month &mo) {
+        mo.verify = false;
+        mo.solve();
+        const bool cert = mo.stats.certified == 1 && mo.stats.lps == 0;
+        mo.verify = true;
+        mo.solve(); // the LPs agree, or this throws
+        return cert;
+    };
+    SECTION("leaky control: served in full while the US wants no more than the allowance") {
+        Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: cn, product: metal, country: CN, capacity: 1}
+  - {id: jp, product: metal, country: JP, capacity: 1}
+demands:
+  - {id: us, product: metal, country: US, quantity: 1}
+  - {id: cn_buyers, product: metal, country: CN, quantity: 1}
+events:
+  - {id: ban, type: export_control, exporters: CN, importers: US, onset: {probability: 0.5, month: 3},
+     duration_months: 6, leakage: 0.1}
+)");
+        // allowance 0.1 x 100 = 10 from CN plus JP's 3: 13 for the US
+        mo.c("cn", 100).c("jp", 3).w("cn_buyers", 50).restrict("ban", true, 0.1);
+        CHECK(certified(mo.w("us", 13)));
+        CHECK_DELIVERED(mo, "us", 13.0);
+        CHECK_DELIVERED(mo, "cn_buyers", 50.0);
+        CHECK(mo.bound_nodes() == 0);
+        // one tonne more than the allowance: the LPs decide, and the US is short
+        CHECK(!certified(mo.w("us", 14)));
+        CHECK_DELIVERED(mo, "us", 13.0);
+        CHECK(mo.res_binds("ban"));
+        // CN's own buyers take so much that CN and JP together fall one tonne short
+        CHECK(!certified(mo.w("us", 13).w("cn_buyers", 91)));
+        CHECK(mo.got("us") + mo.got("cn_buyers") == Approx(103.0).epsilon(1e-9));
+    }
+    SECTION("the flow, not a greedy order: the open exporter must serve the blocked importer") {
+        Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: cn, product: metal, country: CN, capacity: 1}
+  - {id: jp, product: metal, country: JP, capacity: 1}
+demands:
+  - {id: de, product: metal, country: DE, quantity: 1}
+  - {id: us, product: metal, country: US, quantity: 1}
+events:
+  - {id: ban, type: export_control, exporters: CN, importers: US, onset: {active_at_start: true},
+     duration_months: 12, leakage: 0}
+)");
+        // CN may not ship to the US at all; JP's 10 must all go to the US, CN's to DE
+        mo.c("cn", 10).c("jp", 10).w("de", 10).w("us", 10).restrict("ban", true, 0.0);
+        CHECK(certified(mo));
+        CHECK_DELIVERED(mo, "us", 10.0);
+        CHECK_DELIVERED(mo, "de", 10.0);
+        CHECK(!certified(mo.w("de", 10.5)));
+        CHECK(mo.got("us") + mo.got("de") == Approx(20.0).epsilon(1e-9));
+    }
+    SECTION("a restricted refiner must make more than it ships: its allowance needs the ore") {
+        Month mo(R"(
+products:
+  - {id: ore}
+  - {id: metal, recipe: {ore: 1}}
+facilities:
+  - {id: ore_cn, product: ore, country: CN, capacity: 1}
+  - {id: metal_cn, product: metal, country: CN, capacity: 1}
+demands:
+  - {id: us, product: metal, country: US, quantity: 1}
+  - {id: cn_buyers, product: metal, country: CN, quantity: 1}
+events:
+  - {id: ban, type: export_control, exporters: CN, importers: US, products: [metal],
+     onset: {active_at_start: true}, duration_months: 12, leakage: 0.5}
+)");
+        // The US wants 10 at leakage 0.5: CN must make 20 (5 for its buyers, 10 for the US,
+        // 5 made and not shipped), which takes 20 ore.
+        mo.c("metal_cn", 30).w("us", 10).w("cn_buyers", 5).restrict("ban", true, 0.5);
+        CHECK(certified(mo.c("ore_cn", 20)));
+        CHECK_DELIVERED(mo, "us", 10.0);
+        // 19 ore: CN makes 19, ships at most 9.5 to the US
+        CHECK(!certified(mo.c("ore_cn", 19)));
+        CHECK_DELIVERED(mo, "us", 9.5);
+        CHECK_DELIVERED(mo, "cn_buyers", 5.0);
+    }
+    SECTION("a lane under two active controls is left closed: the LPs decide") {
+        Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: cn, product: metal, country: CN, capacity: 1}
+demands:
+  - {id: us, product: metal, country: US, quantity: 1}
+events:
+  - {id: ban_a, type: export_control, exporters: CN, importers: US, onset: {active_at_start: true},
+     duration_months: 12, leakage: 0.5}
+  - {id: ban_b, type: export_control, exporters: CN, importers: US, onset: {active_at_start: true},
+     duration_months: 12, leakage: 0.4}
+)");
+        mo.c("cn", 100).w("us", 10).restrict("ban_a", true, 0.5).restrict("ban_b", true, 0.4);
+        CHECK(!certified(mo));
+        CHECK_DELIVERED(mo, "us", 10.0);
+    }
+    SECTION("every rule: a delivery in full is at least any phase-1 floor") {
+        Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: cn, product: metal, country: CN, capacity: 1}
+  - {id: us_plant, product: metal, country: US, capacity: 1}
+demands:
+  - {id: us, product: metal, country: US, quantity: 1, tier: 1}
+  - {id: cn_buyers, product: metal, country: CN, quantity: 1, tier: 2}
+events:
+  - {id: ban, type: export_control, exporters: CN, importers: US, onset: {active_at_start: true},
+     duration_months: 12, leakage: 0.2}
+)");
+        mo.c("cn", 50).c("us_plant", 4).w("us", 12).w("cn_buyers", 40).restrict("ban", true, 0.2);
+        for (const auto r : {AllocationRule::Coordinated, AllocationRule::HomeFirst,
+                             AllocationRule::Proportional}) {
+            mo.rule(r);
+            CHECK(certified(mo));
+            CHECK_DELIVERED(mo, "us", 12.0);
+            CHECK_DELIVERED(mo, "cn_buyers", 40.0);
+        }
+    }
+}
+
 TEST_CASE("(e3) proportional, two controls on one lane: the chokepoint test keeps the tighter",
           "[allocation]") {
     // CN makes 100/month; CN wants 50, JP 20, the US 20 (all tier 1). A licensing regime lets CN

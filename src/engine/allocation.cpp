@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -994,6 +995,8 @@ void Allocator::solve_component(Component &c, const MonthInput &in, MonthOutput 
         // or a month proved servable in full: every demand (and refill) gets what it wants,
         // exactly what the LPs' progressive filling gives when every tier reaches t = 1.
         ++(monotone ? stats_.monotone_hits : stats_.certified);
+        if (verify_certificates_)
+            verify_full_service(c, in, monotone);
         for (std::size_t i = 0; i < nd; ++i) {
             c.delivered[i] = in.want[c.demands[i]];
             c.refill[i] = in.refill_want[c.demands[i]];
@@ -1049,7 +1052,7 @@ bool Allocator::full_service_certified(const Component &c, const MonthInput &in)
         return false;
     for (int r : c.restrictions)
         if (in.restriction_active[r])
-            return false;
+            return full_service_restricted(c, in);
     need_.assign(m_.products.size(), 0.0);
     supply_.assign(m_.products.size(), 0.0);
     for (int d : c.demands)
@@ -1066,6 +1069,168 @@ bool Allocator::full_service_certified(const Component &c, const MonthInput &in)
             need_[static_cast<std::size_t>(q)] += coef * need;
     }
     return true;
+}
+
+// With trade restrictions active the lanes differ by country, so the plan is built country by
+// country, one product at a time, most processed first (every product's need is complete before
+// its inputs'). A product's need per country is its demands' wants and refills there plus, for
+// every product made from it there, the input that production takes. Its producers ship through
+// a network: source -> exporter country e (its capacity) -> importer country i (its need) ->
+// sink, where a lane e -> i that no active restriction blocks is open, and one blocked by a
+// single restriction r runs through a bucket (e, r) holding the restriction's allowance,
+// leakage_r x capacity_e (in the LP an exporter's blocked shipments are at most the leakage
+// times its production, and production may reach capacity). A lane blocked by several
+// restrictions is left closed (a sufficient condition need not use it). When the maximum flow
+// serves every importer in full, production at e is the larger of what it ships and what its
+// buckets need (bucket / leakage), at most its capacity, and its inputs are needed at e. If
+// every product is served so, the flows form a feasible solution of the month's LP at the
+// country level, and summing rows over the countries of a class gives one at the class level
+// (the classes group countries every active restriction treats alike): every tier's LP would
+// reach t = 1. A flow that leaves some importer short proves nothing; the LPs then decide.
+bool Allocator::full_service_restricted(const Component &c, const MonthInput &in) {
+    const std::size_t C = m_.countries.size(), NP = m_.products.size();
+    cneed_.assign(NP * C, 0.0);
+    csupply_.assign(NP * C, 0.0);
+    for (int d : c.demands) {
+        const auto &dm = m_.demands[static_cast<std::size_t>(d)];
+        cneed_[static_cast<std::size_t>(dm.product) * C + static_cast<std::size_t>(dm.country)] +=
+            in.want[d] + in.refill_want[d];
+    }
+    for (int f : c.facilities) {
+        const auto &fac = m_.facilities[static_cast<std::size_t>(f)];
+        csupply_[static_cast<std::size_t>(fac.product) * C +
+                 static_cast<std::size_t>(fac.country)] += in.capacity[f];
+    }
+    std::vector<int> &bucket = flow_bucket_; // active restrictions on the product
+    for (int p : c.downstream_first) {
+        const double *need = &cneed_[static_cast<std::size_t>(p) * C];
+        const double *supply = &csupply_[static_cast<std::size_t>(p) * C];
+        std::vector<int> exporters, importers; // countries (small: a chain's countries)
+        for (int k : c.countries) {
+            if (need[k] > 0)
+                importers.push_back(k);
+            if (supply[k] > 0)
+                exporters.push_back(k);
+        }
+        if (importers.empty())
+            continue;
+        if (exporters.empty())
+            return false;
+        bucket.clear();
+        for (int r : c.restrictions)
+            if (in.restriction_active[r] &&
+                m_.restrictions[static_cast<std::size_t>(r)].product[static_cast<std::size_t>(p)])
+                bucket.push_back(r);
+        const std::size_t nE = exporters.size(), nB = bucket.size(), nI = importers.size();
+        // Vertices: 0 source, 1 sink, exporters, buckets (exporter-major), importers.
+        const std::size_t V = 2 + nE + nE * nB + nI;
+        auto ve = [](std::size_t a) { return 2 + a; };
+        auto vb = [&](std::size_t a, std::size_t j) { return 2 + nE + a * nB + j; };
+        auto vi = [&](std::size_t i) { return 2 + nE + nE * nB + i; };
+        std::vector<double> &cap = flow_cap_;
+        cap.assign(V * V, 0.0);
+        auto at = [&](std::size_t u, std::size_t v) -> double & { return cap[u * V + v]; };
+        constexpr double kOpen = std::numeric_limits<double>::infinity();
+        for (std::size_t a = 0; a < nE; ++a) {
+            const int e = exporters[a];
+            at(0, ve(a)) = supply[e];
+            for (std::size_t j = 0; j < nB; ++j)
+                if (m_.restrictions[static_cast<std::size_t>(bucket[j])]
+                        .exporter[static_cast<std::size_t>(e)])
+                    at(ve(a), vb(a, j)) = in.restriction_leakage[bucket[j]] * supply[e];
+        }
+        for (std::size_t i = 0; i < nI; ++i) {
+            at(vi(i), 1) = need[importers[i]];
+            for (std::size_t a = 0; a < nE; ++a) {
+                std::size_t blocking = 0, by = 0;
+                for (std::size_t j = 0; j < nB; ++j)
+                    if (m_.restrictions[static_cast<std::size_t>(bucket[j])].blocks(
+                            exporters[a], importers[i], p)) {
+                        ++blocking;
+                        by = j;
+                    }
+                if (blocking == 0)
+                    at(ve(a), vi(i)) = kOpen;
+                else if (blocking == 1)
+                    at(vb(a, by), vi(i)) = kOpen;
+            }
+        }
+        // Edmonds-Karp on the residual capacities: shortest augmenting paths; each augmentation
+        // empties the bottleneck edge exactly, so it ends (the cap on rounds is a safeguard).
+        std::vector<int> &prev = flow_prev_, &queue = flow_queue_;
+        for (std::size_t round = 0;; ++round) {
+            if (round > 4 * V * V)
+                return false;
+            prev.assign(V, -1);
+            prev[0] = 0;
+            queue.assign(1, 0);
+            for (std::size_t h = 0; h < queue.size() && prev[1] < 0; ++h) {
+                const auto u = static_cast<std::size_t>(queue[h]);
+                for (std::size_t v = 0; v < V; ++v)
+                    if (prev[v] < 0 && at(u, v) > 0.0) {
+                        prev[v] = static_cast<int>(u);
+                        queue.push_back(static_cast<int>(v));
+                    }
+            }
+            if (prev[1] < 0)
+                break;
+            double f = kOpen;
+            for (std::size_t v = 1; v != 0; v = static_cast<std::size_t>(prev[v]))
+                f = std::min(f, at(static_cast<std::size_t>(prev[v]), v));
+            for (std::size_t v = 1; v != 0; v = static_cast<std::size_t>(prev[v])) {
+                const auto u = static_cast<std::size_t>(prev[v]);
+                at(u, v) = at(u, v) == f ? 0.0 : at(u, v) - f;
+                at(v, u) += f;
+            }
+        }
+        for (std::size_t i = 0; i < nI; ++i)
+            if (at(vi(i), 1) > 1e-12 * need[importers[i]])
+                return false;
+        const auto &recipe = m_.products[static_cast<std::size_t>(p)].recipe;
+        if (recipe.empty())
+            continue;
+        for (std::size_t a = 0; a < nE; ++a) {
+            const int e = exporters[a];
+            double x = supply[e] - at(0, ve(a)); // shipped
+            for (std::size_t j = 0; j < nB; ++j) {
+                const double leak = in.restriction_leakage[bucket[j]];
+                const double through = at(vb(a, j), ve(a)); // the reverse residual: its flow
+                if (through > 0.0)
+                    x = std::max(x, through / leak);
+            }
+            x = std::min(x, supply[e]);
+            for (const auto &[q, coef] : recipe)
+                cneed_[static_cast<std::size_t>(q) * C + static_cast<std::size_t>(e)] += coef * x;
+        }
+    }
+    return true;
+}
+
+// The LPs answer to their certificate's tolerance, 1e-9 of the product's unit (its largest
+// want this month, see Month::units): a refill of 1e-5 t beside a want of 3 t may come back as
+// 0.99999891 of itself, which is full service to that tolerance.
+void Allocator::verify_full_service(Component &c, const MonthInput &in, bool monotone) {
+    solve_fresh(c, in);
+    for (std::size_t i = 0; i < c.demands.size(); ++i) {
+        const int d = c.demands[i];
+        const int p = m_.demands[static_cast<std::size_t>(d)].product;
+        double unit = 0;
+        for (int e : c.demands)
+            if (m_.demands[static_cast<std::size_t>(e)].product == p)
+                unit = std::max({unit, in.want[e], in.refill_want[e]});
+        const double tol = 1e-9 * unit;
+        if (std::abs(c.delivered[i] - in.want[d]) <= tol &&
+            std::abs(c.refill[i] - in.refill_want[d]) <= tol)
+            continue;
+        std::ostringstream os;
+        os.precision(17);
+        os << "a month " << (monotone ? "taken as monotone" : "certified")
+           << " as served in full is not: the LPs deliver " << c.delivered[i] << " of "
+           << in.want[d] << " (refill " << c.refill[i] << " of " << in.refill_want[d]
+           << ") to demand '" << m_.demands[static_cast<std::size_t>(d)].id
+           << "', beyond the LPs' tolerance " << tol;
+        throw std::logic_error(os.str());
+    }
 }
 
 std::vector<char> Allocator::short_after(const Component &c, const MonthInput &in) const {

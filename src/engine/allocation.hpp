@@ -96,6 +96,12 @@ public:
     /// Components to leave unsolved ([component] 1: skip; nullptr: solve all): their deliveries
     /// and flags stay 0 (a scenario that copies them from the baseline, chain_reuse.hpp).
     void set_skip(const std::vector<char> *skip) { skip_ = skip; }
+    /// Checks every month served in full without an LP (a monotone month or a certificate,
+    /// docs/model.md "Months that need no LP") against the LPs: the month is solved again and must
+    /// deliver every want and refill (to their tolerance, 1e-9 of the product's largest want), else
+    /// std::logic_error. For tests and CHOKEPOINT_VERIFY_CERTIFICATES=1 (slower: such months are
+    /// solved as well).
+    void set_verify_certificates(bool on) { verify_certificates_ = on; }
 
     const AllocatorStats &stats() const { return stats_; }
 
@@ -108,8 +114,13 @@ private:
     /// True when every demand and every stockpile refill of the component can be served in full
     /// this month, proved without an LP (see the definition); the caller then serves them all.
     bool full_service_certified(const Component &c, const MonthInput &in);
+    /// The same with trade restrictions active: a feasible plan built product by product, most
+    /// processed first, each product's shipments a maximum flow through its lanes (allocation.cpp).
+    bool full_service_restricted(const Component &c, const MonthInput &in);
     /// [local demand] short after its stockpile draw, with the component's current deliveries.
     std::vector<char> short_after(const Component &c, const MonthInput &in) const;
+    /// set_verify_certificates: solves a month served in full without an LP, checks the wants.
+    void verify_full_service(Component &c, const MonthInput &in, bool monotone);
 
     const Model &m_;
     std::vector<Component *> comps_;
@@ -117,9 +128,13 @@ private:
     std::vector<double> unit_;
     std::vector<char> possible_;
     std::vector<double> need_, supply_; // [product] scratch of full_service_certified
+    // Scratch of full_service_restricted: [product x country] need and capacity, and the
+    // maximum-flow network of one product (dense residual capacities, BFS state).
+    std::vector<double> cneed_, csupply_, flow_cap_;
+    std::vector<int> flow_prev_, flow_queue_, flow_bucket_;
     bool warm_start_ = true;
     Rung first_rung_ = Rung::Warm;
-    bool inject_failure_ = false;
+    bool inject_failure_ = false, verify_certificates_ = false;
     const std::vector<char> *skip_ = nullptr;
     std::function<void(const LinearProgram &, const std::string &)> observer_;
     AllocatorStats stats_;

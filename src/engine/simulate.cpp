@@ -87,6 +87,8 @@ Simulator::Simulator(const Model &model, std::shared_ptr<const Design> design, b
         coord_.push_back(coord);
     }
     keeps_inputs_ = !kept_input_names(m_).empty();
+    if (const char *v = std::getenv("CHOKEPOINT_VERIFY_CERTIFICATES"); v && *v && *v != '0')
+        alloc_.set_verify_certificates(true);
     if (const char *inject = std::getenv("CHOKEPOINT_TEST_FAIL_LP")) {
         // "<trial>:<month>": every LP of that month of that trial fails (the baseline's first).
         if (std::sscanf(inject, "%lld:%d", &fail_trial_, &fail_month_) != 2)
