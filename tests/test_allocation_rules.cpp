@@ -136,12 +136,16 @@ events:
     }
 }
 
-TEST_CASE("home_first: a home that cannot reach its demands poses no phase-1 LP", "[rules]") {
+TEST_CASE("home_first: a home that cannot reach its demands, or serves them all, poses no "
+          "phase-1 LP",
+          "[rules]") {
     // Japan refines but mines nothing: with its ore at 0, nothing made at home reaches its
     // demand, so its phase-1 floor is 0 without an LP (the skip that halves the default
-    // study's LPs); with ore at home it is solved. The US has a refinery and no ore: never
-    // reachable alone. In the bloc {US, JP}, a ban on JP ore to the US closes one home lane
-    // but not the home (JP ore still reaches ref_jp, whose metal reaches the US).
+    // study's LPs); with ore at home it is solved. China's home serves its demand in full
+    // (6 of its 10 ore), which the certificate proves without an LP (docs/model.md). The US has a
+    // refinery and no ore: never reachable alone. In the bloc {US, JP}, a ban on JP ore to the US
+    // closes one home lane but not the home (JP ore still reaches ref_jp, whose metal reaches the
+    // US).
     const std::string yaml = R"(
 country_groups: {allies: [US, JP]}
 products:
@@ -170,14 +174,14 @@ events:
     // CN's home serves cn 6 from its 10 ore in phase 1; phase 2 shares the remaining 4 CN ore
     // between the tier-1 demands jp (want 8) and us (want 2) at one fill level f, each at
     // least its floor:
-    //  ore_jp 0: jp's floor 0: 8f + 2f = 4: jp 3.2, us 0.8; homes solved: CN.
+    //  ore_jp 0: jp's floor 0: 8f + 2f = 4: jp 3.2, us 0.8; homes solved by LPs: none.
     //  ore_jp 2: jp's floor 2 (own ore); 6 ore in all for jp and us: f = 0.6: jp 4.8, us 1.2;
-    //            homes solved: CN, JP (or the bloc).
+    //            homes solved by LPs: JP (or the bloc).
     const Case cases[] = {
-        {0, false, 3.2, 6.0, 0.8, 1},
-        {2, false, 4.8, 6.0, 1.2, 2},
-        {0, true, 3.2, 6.0, 0.8, 1},
-        {2, true, 4.8, 6.0, 1.2, 2},
+        {0, false, 3.2, 6.0, 0.8, 0},
+        {2, false, 4.8, 6.0, 1.2, 1},
+        {0, true, 3.2, 6.0, 0.8, 0},
+        {2, true, 4.8, 6.0, 1.2, 1},
     };
     for (const auto &k : cases) {
         Month mo(yaml + (k.bloc ? "allocation: {rule: home_first, blocs: [allies]}\n"
@@ -197,7 +201,8 @@ events:
         CHECK_DELIVERED(mo, "cn", k.cn);
         CHECK_DELIVERED(mo, "us", k.us);
         CHECK(homes.size() == k.homes);
-        CHECK(homes.count("home of CN") == 1);
+        CHECK(homes.count("home of CN") == 0);
+        CHECK(a.stats().certified_homes == 1); // CN's
     }
 }
 
@@ -483,8 +488,9 @@ TEST_CASE("a month whose needs fit every product's capacity is served in full wi
           "[rules]") {
     // Needs, with the recipes: magnet 4 (+ refill 1) = 5; metal 2 + 0.5 x 5 = 4.5;
     // ore 1 + 1.25 x 4.5 + 0.2 x 5 = 7.625. At exactly those capacities every demand and refill
-    // is served in full and no LP is posed, under every rule; with ore 1e-6 short of its need,
-    // or with the ban on (however leaky), the LPs decide.
+    // is served in full and no LP is posed, under every rule, with the ban off or on (at
+    // leakage 1 it only caps CN's metal to JP at CN's output: the maximum flow of the
+    // restricted certificate proves that too); with ore 1e-6 short of its need the LPs decide.
     const std::string yaml = R"(
 products:
   - {id: ore}
@@ -519,8 +525,8 @@ events:
                 a.solve(mo.input(), mo.out);
                 INFO("rule " << static_cast<int>(rule) << ", ore short by " << ore_short << ", ban "
                              << ban);
-                CHECK(a.stats().certified == (ore_short == 0 && !ban ? 1u : 0u));
-                CHECK((lps == 0) == (ore_short == 0 && !ban));
+                CHECK(a.stats().certified == (ore_short == 0 ? 1u : 0u));
+                CHECK((lps == 0) == (ore_short == 0));
                 if (ore_short == 0) { // served in full, by the certificate or by the LPs
                     CHECK(mo.got("ore_us") == 1.0);
                     CHECK(mo.got("metal_jp") == 2.0);

@@ -418,7 +418,9 @@ int main(int argc, char **argv) {
                           << " LPs (" << rep.alloc.warm << " warm), " << rep.alloc.pivots
                           << " pivots; cold: " << rep.alloc.cold_first << " first, "
                           << rep.alloc.cold_changed << " changed, " << rep.alloc.cold_failed
-                          << " warm failed\n";
+                          << " warm failed; without an LP: " << rep.alloc.certified_demands
+                          << " months' demands, " << rep.alloc.certified_homes
+                          << " homes' phase 1\n";
             print_summary(opt.output, std::cout);
         }
         return kExitOk;

@@ -162,6 +162,8 @@ void AllocatorStats::merge(const AllocatorStats &o) {
     cold_first += o.cold_first;
     cold_changed += o.cold_changed;
     cold_failed += o.cold_failed;
+    certified_demands += o.certified_demands;
+    certified_homes += o.certified_homes;
     rungs.merge(o.rungs);
 }
 
@@ -507,13 +509,10 @@ struct Allocator::Month {
         };
         auto phase1 = [&](std::uint64_t sub) {
             const std::uint64_t t = sub >> 16, round = sub & 0xFFFFu;
-            return t == 0 ? std::string("home phase 1, probe")
-                          : "home phase 1, tier " + std::to_string(t - 1) + " round " +
-                                std::to_string(round);
+            return "home phase 1, tier " + std::to_string(t - 1) + " round " +
+                   std::to_string(round);
         };
         switch (kind) {
-        case 0:
-            return "probe: every tier served in full?";
         case 1:
             return "tier " + std::to_string(a) + ", progressive filling round " + std::to_string(b);
         case 2:
@@ -629,12 +628,10 @@ struct Allocator::Month {
     }
 
     /// Progressive filling of the consumers U (max-min fairness in fill fraction, each at least
-    /// its floor); fixes their deliveries in `fixed`. With `probe`, stops after the first LP
-    /// unless it serves everyone in full. `key(round)` names each round's LP. Returns whether all
-    /// were served in full.
+    /// its floor); fixes their deliveries in `fixed`. `key(round)` names each round's LP.
     template <class Key>
-    bool fill(const Problem &P, std::vector<double> &fixed, const std::vector<double> &floor,
-              std::vector<int> U, bool probe, Key &&key) {
+    void fill(const Problem &P, std::vector<double> &fixed, const std::vector<double> &floor,
+              std::vector<int> U, Key &&key) {
         auto floor_of = [&](int k) {
             return floor.empty() ? -1.0 : floor[static_cast<std::size_t>(k)];
         };
@@ -667,10 +664,8 @@ struct Allocator::Month {
                 for (int k : U)
                     fixed[static_cast<std::size_t>(k)] =
                         P.consumers[static_cast<std::size_t>(k)].want;
-                return true;
+                return;
             }
-            if (probe)
-                return false;
             // A consumer stops at t (or at its floor, if higher).
             auto freeze = [&](int k) {
                 fixed[static_cast<std::size_t>(k)] = std::max(
@@ -689,40 +684,37 @@ struct Allocator::Month {
                 // No positive dual found (numerically degenerate): all stop at t.
                 for (int k : U)
                     freeze(k);
-                return false;
+                return;
             }
             U.swap(rest);
         }
-        return false;
     }
 
-    /// Tiers of demands in order (one probe LP first when there are several tiers), then, with
-    /// `refills`, the stockpile refills. `kind0` names the probe and the tiers' LPs: kind0 (probe)
-    /// and kind0 + 1 (tiers) in the coordinated layout, or phase 1 (kind 6/7/8: see role_text).
+    /// Tiers of demands in order, then, with `refills`, the stockpile refills; `key(what, tier,
+    /// round)` names the LPs (what: 1 a tier's round, 2 a refill round). With `demands_full`
+    /// every demand is served in full, as the caller proved without an LP (the certificate,
+    /// full_service_restricted): exactly what each tier's LP gives when it reaches t = 1, so only
+    /// the refills are solved. (The certificate is tried first wherever it could answer, so no
+    /// LP probes "every tier in full?" any more: it is only ever asked when the answer is no.)
     template <class Key>
     void tiers(const Problem &P, std::vector<double> &fixed, const std::vector<double> &floor,
-               bool refills, Key &&key) {
-        std::vector<int> demand_consumers, refill_consumers;
+               bool refills, bool demands_full, Key &&key) {
+        std::vector<int> refill_consumers;
         std::map<int, std::vector<int>> by_tier;
         for (std::size_t k = 0; k < P.consumers.size(); ++k) {
             if (P.consumers[k].kind == Problem::Consumer::Demand) {
-                demand_consumers.push_back(static_cast<int>(k));
-                by_tier[P.consumers[k].tier].push_back(static_cast<int>(k));
+                if (demands_full)
+                    fixed[k] = P.consumers[k].want;
+                else
+                    by_tier[P.consumers[k].tier].push_back(static_cast<int>(k));
             } else if (P.consumers[k].kind == Problem::Consumer::Refill) {
                 refill_consumers.push_back(static_cast<int>(k));
             }
         }
-        bool all_served = false;
-        if (by_tier.size() > 1) // one LP answers the common case: all tiers fully served
-            all_served = fill(P, fixed, floor, demand_consumers, true,
-                              [&](std::uint64_t r) { return key(0, -1, r); });
-        if (!all_served)
-            for (auto &[tier, U] : by_tier)
-                fill(P, fixed, floor, U, false,
-                     [&, t = tier](std::uint64_t r) { return key(1, t, r); });
+        for (auto &[tier, U] : by_tier)
+            fill(P, fixed, floor, U, [&, t = tier](std::uint64_t r) { return key(1, t, r); });
         if (refills && P.any_refill)
-            fill(P, fixed, floor, refill_consumers, false,
-                 [&](std::uint64_t r) { return key(2, 0, r); });
+            fill(P, fixed, floor, refill_consumers, [&](std::uint64_t r) { return key(2, 0, r); });
     }
 
     /// Phase 1 of home_first: tiers of demands within each home (P1 has only home edges); the
@@ -782,6 +774,33 @@ struct Allocator::Month {
                 }
                 continue;
             }
+            if (raise < 0 && A.full_service_restricted(c, in, h, false)) {
+                // Every demand of the home can be served in full at home: each tier's LP would
+                // reach t = 1 and fix the want (scaled), as here.
+                Component::HomeMonth hm;
+                for (std::size_t k = 0; k < P1.consumers.size(); ++k) {
+                    const auto &con = P1.consumers[k];
+                    if (con.kind != Problem::Consumer::Demand || home_of_class(con.cls) != h)
+                        continue;
+                    floor[k] = con.want;
+                    hm.delivered.push_back(
+                        {con.demand, con.want * unit[static_cast<std::size_t>(con.product)]});
+                }
+                ++A.stats_.certified_homes;
+                if (A.verify_certificates_) {
+                    Problem Q;
+                    build(Q, true, h);
+                    std::vector<double> fixed(Q.consumers.size(), -1.0);
+                    tiers(Q, fixed, {}, false, false, [&](int, int tier, std::uint64_t r) {
+                        return role(6, static_cast<std::uint64_t>(h),
+                                    static_cast<std::uint64_t>(1 + tier) << 16 | (r & 0xFFFFu));
+                    });
+                    verify_demands_full(Q, fixed, "a home's phase 1");
+                }
+                hm.inputs = std::move(inputs);
+                memo[memo_key] = std::move(hm);
+                continue;
+            }
             Problem Q;
             build(Q, true, h);
             if (Q.nodes.empty())
@@ -794,12 +813,11 @@ struct Allocator::Month {
             }
             std::vector<double> fixed(Q.consumers.size(), -1.0);
             if (any_demand_reachable(Q))
-                tiers(Q, fixed, {}, false, [&](int what, int tier, std::uint64_t r) {
-                    // what: 0 probe, 1 tier; roles 6 (the month's phase 1 of home h) and 7 (with
-                    // node `raise` raised); the round and tier in the low bits.
+                tiers(Q, fixed, {}, false, false, [&](int, int tier, std::uint64_t r) {
+                    // Roles 6 (the month's phase 1 of home h) and 7 (with node `raise` raised);
+                    // the round and tier in the low bits.
                     const std::uint64_t sub_key =
-                        (what == 0 ? 0u : static_cast<std::uint64_t>(1 + tier)) << 16 |
-                        (r & 0xFFFFu);
+                        static_cast<std::uint64_t>(1 + tier) << 16 | (r & 0xFFFFu);
                     return raise < 0 ? role(6, static_cast<std::uint64_t>(h), sub_key)
                                      : role(7, static_cast<std::uint64_t>(raise), sub_key);
                 });
@@ -947,6 +965,26 @@ struct Allocator::Month {
         return floor;
     }
 
+    /// set_verify_certificates: the LPs' deliveries `fixed` of P's demands must be their wants
+    /// (to the LPs' tolerance: 1e-9 of the unit, in which every want is at most 1).
+    void verify_demands_full(const Problem &P, const std::vector<double> &fixed,
+                             const char *what) const {
+        for (std::size_t k = 0; k < P.consumers.size(); ++k) {
+            const auto &con = P.consumers[k];
+            if (con.kind != Problem::Consumer::Demand || fixed[k] >= con.want - 1e-9)
+                continue;
+            std::ostringstream os;
+            os.precision(17);
+            os << "the demands of " << what << " were certified as served in full, but the LPs "
+               << "deliver " << fixed[k] << " of " << con.want << " (in the product's unit) to '"
+               << m.demands[static_cast<std::size_t>(
+                                c.demands[static_cast<std::size_t>(con.demand)])]
+                      .id
+               << "'";
+            throw std::logic_error(os.str());
+        }
+    }
+
     void solve(Problem &P2);
     void chokepoints(Problem &P2, Problem *P1, const std::vector<double> &fixed,
                      const std::vector<double> &floor);
@@ -1087,17 +1125,29 @@ bool Allocator::full_service_certified(const Component &c, const MonthInput &in)
 // country level, and summing rows over the countries of a class gives one at the class level
 // (the classes group countries every active restriction treats alike): every tier's LP would
 // reach t = 1. A flow that leaves some importer short proves nothing; the LPs then decide.
-bool Allocator::full_service_restricted(const Component &c, const MonthInput &in) {
+bool Allocator::full_service_restricted(const Component &c, const MonthInput &in, int home,
+                                        bool refills) {
+    if (inject_failure_)
+        return false;
     const std::size_t C = m_.countries.size(), NP = m_.products.size();
+    const auto &homes = m_.allocation.home;
+    auto outside = [&](int country) {
+        return home >= 0 &&
+               (homes.empty() ? country : homes[static_cast<std::size_t>(country)]) != home;
+    };
     cneed_.assign(NP * C, 0.0);
     csupply_.assign(NP * C, 0.0);
     for (int d : c.demands) {
         const auto &dm = m_.demands[static_cast<std::size_t>(d)];
+        if (outside(dm.country))
+            continue;
         cneed_[static_cast<std::size_t>(dm.product) * C + static_cast<std::size_t>(dm.country)] +=
-            in.want[d] + in.refill_want[d];
+            in.want[d] + (refills ? in.refill_want[d] : 0.0);
     }
     for (int f : c.facilities) {
         const auto &fac = m_.facilities[static_cast<std::size_t>(f)];
+        if (outside(fac.country))
+            continue;
         csupply_[static_cast<std::size_t>(fac.product) * C +
                  static_cast<std::size_t>(fac.country)] += in.capacity[f];
     }
@@ -1274,10 +1324,18 @@ void Allocator::Month::solve(Problem &P2) {
     }
     // Phase 2 (the whole of the coordinated rule): tiers, then refills, over every lane.
     std::vector<double> fixed(P2.consumers.size(), -1.0);
-    tiers(P2, fixed, floor, true, [&](int what, int tier, std::uint64_t r) {
+    const bool demands_full = A.full_service_restricted(c, in, -1, false);
+    A.stats_.certified_demands += demands_full;
+    auto key = [&](int what, int tier, std::uint64_t r) {
         return role(static_cast<std::uint64_t>(what),
                     what == 1 ? static_cast<std::uint64_t>(tier) : 0, r);
-    });
+    };
+    if (demands_full && A.verify_certificates_) {
+        std::vector<double> by_lp(P2.consumers.size(), -1.0);
+        tiers(P2, by_lp, floor, false, false, key);
+        verify_demands_full(P2, by_lp, "a month");
+    }
+    tiers(P2, fixed, floor, true, demands_full, key);
 
     // Results.
     std::fill(c.delivered.begin(), c.delivered.end(), 0.0);

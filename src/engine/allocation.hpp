@@ -62,6 +62,9 @@ struct AllocatorStats {
     std::uint64_t solves = 0, cache_hits = 0, monotone_hits = 0, certified = 0, lps = 0, warm = 0,
                   pivots = 0;
     std::uint64_t cold_first = 0, cold_changed = 0, cold_failed = 0;
+    /// Solved months whose demands (not refills) were all served in full without an LP, and
+    /// homes whose phase 1 (home_first) was (the certificate, docs/model.md).
+    std::uint64_t certified_demands = 0, certified_homes = 0;
     /// LPs answered per rung of the ladder (lp.hpp).
     RungCounts rungs;
     void merge(const AllocatorStats &o);
@@ -116,7 +119,10 @@ private:
     bool full_service_certified(const Component &c, const MonthInput &in);
     /// The same with trade restrictions active: a feasible plan built product by product, most
     /// processed first, each product's shipments a maximum flow through its lanes (allocation.cpp).
-    bool full_service_restricted(const Component &c, const MonthInput &in);
+    /// `home` >= 0 takes only that home's facilities and demands (phase 1 of home_first: its
+    /// lanes are the home's); `refills` false asks for the demands alone.
+    bool full_service_restricted(const Component &c, const MonthInput &in, int home = -1,
+                                 bool refills = true);
     /// [local demand] short after its stockpile draw, with the component's current deliveries.
     std::vector<char> short_after(const Component &c, const MonthInput &in) const;
     /// set_verify_certificates: solves a month served in full without an LP, checks the wants.

@@ -98,14 +98,18 @@ void LinearProgram::pivot(int r, int c) {
     ++pivots_;
     const double inv = 1.0 / T(r, c);
     double *prow = &T(r, 0);
-    // The tableaux of flow problems stay sparse: update only the pivot row's non-zeros.
-    nz_.clear();
+    // The tableaux of flow problems stay sparse: update only the pivot row's non-zeros (listed
+    // without a branch per entry).
+    nz_.resize(static_cast<std::size_t>(width_));
+    int *nzp = nz_.data();
+    std::size_t cnt = 0;
     for (int j = 0; j < width_; ++j) {
-        if (prow[j] == 0.0)
-            continue;
-        prow[j] *= inv;
-        nz_.push_back(j);
+        const bool nonzero = prow[j] != 0.0;
+        prow[j] = nonzero ? prow[j] * inv : 0.0; // a zero stays +0.0
+        nzp[cnt] = j;
+        cnt += nonzero;
     }
+    nz_.resize(cnt);
     prow[c] = 1.0;
     for (int i = 0; i <= m_; ++i) {
         if (i == r)
@@ -339,16 +343,25 @@ bool LinearProgram::try_warm() {
     if (val_ != last_val_ || cost_ != last_cost_)
         reduced_costs();
     // 3. basic values for the new right-hand sides
+    // Most right-hand sides are 0 (balance, recipe, fairness and leak rows): only the others
+    // enter the sums (skipping a term a x 0 leaves every sum's bits as they were).
     std::vector<double> &b = nzb_;
-    b.resize(M);
+    std::vector<int> &bcol = nz_;
+    b.clear();
+    bcol.clear();
     for (std::size_t r = 0; r < M; ++r)
-        b[r] = scaled(r, rhs_[r]);
+        if (rhs_[r] != 0.0) {
+            b.push_back(scaled(r, rhs_[r]));
+            bcol.push_back(init_col_[r]);
+        }
+    const std::size_t NB = b.size();
     bool primal_ok = true;
     double obj_value = 0;
     for (int k = 0; k < m_; ++k) {
         double v = 0;
-        for (std::size_t r = 0; r < M; ++r)
-            v += at(k, init_col_[r]) * b[r];
+        const double *row = &T(k, 0);
+        for (std::size_t q = 0; q < NB; ++q)
+            v += row[bcol[q]] * b[q];
         if (basis_[static_cast<std::size_t>(k)] >= art0_) {
             if (std::abs(v) > 1e-12)
                 return false; // a redundant row would no longer be redundant

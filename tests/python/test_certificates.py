@@ -11,8 +11,10 @@ solved by the LPs as well, and the run stops if they deliver anything but every 
 2. 30 random value chains from scripts/soak_configs.py (seed 13): multi-input recipes, export
    controls with zero and fractional leakage that overlap, static lanes, capacity shocks, every
    rule, stockpiles that refill.
-Each run must exit 0, and the certificate must have fired: the runs together certify months with
-restrictions active (the counters of CHOKEPOINT_STATS), so the check is not vacuous.
+The check also covers the partial certificates: a month whose demands (not its refills) are all
+served in full, and a home's phase 1 under home_first, are solved by the LPs as well and must
+give every want. Each run must exit 0, and every kind of certificate must have fired (the
+counters of CHOKEPOINT_STATS), so the check is not vacuous.
 Under CHOKEPOINT_TEST_QUICK (the sanitizer pass): fewer trials and random chains.
 """
 
@@ -32,11 +34,13 @@ RANDOM_TRIALS = "50" if QUICK else "150"
 RANDOM_CHAINS = 10 if QUICK else 30
 STUDIES = ["critical_materials", "gallium", "ndfeb", "samarium_cobalt", "examples/tiny"]
 STATS = re.compile(r"allocator: (\d+) component-months, (\d+) repeated, (\d+) monotone, "
-                   r"(\d+) certified, (\d+) LPs")
+                   r"(\d+) certified, (\d+) LPs.*without an LP: (\d+) months' demands, "
+                   r"(\d+) homes' phase 1")
 
 
 def verified_run(exe, config, trials, out, where):
-    """Runs config with every certificate checked; (monotone, certified) months, or None."""
+    """Runs config with every certificate checked; (monotone, certified, demands certified,
+    homes certified), or None."""
     env = dict(os.environ, CHOKEPOINT_VERIFY_CERTIFICATES="1", CHOKEPOINT_STATS="1")
     cmd = [exe, "run", config, "--trials", trials, "--threads", "2", "-o", out, "--overwrite",
            "--log-format", "text"]
@@ -48,9 +52,10 @@ def verified_run(exe, config, trials, out, where):
     if rc != 0 or not m:
         fail(where, f"exit {rc}: {(stderr or stdout).strip()[-600:]}")
         return None
-    print(f"ok   {where}: {m.group(3)} monotone and {m.group(4)} certified months served in "
-          f"full by the LPs too ({m.group(5)} LPs)")
-    return int(m.group(3)), int(m.group(4))
+    print(f"ok   {where}: {m.group(3)} monotone and {m.group(4)} certified months, "
+          f"{m.group(6)} months' demands and {m.group(7)} homes' phase 1 served in full by the "
+          f"LPs too ({m.group(5)} LPs)")
+    return int(m.group(3)), int(m.group(4)), int(m.group(6)), int(m.group(7))
 
 
 def main():
@@ -60,23 +65,28 @@ def main():
     exe, src, work = sys.argv[1:]
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    certified = 0
+    certified = homes = 0
     for name in STUDIES:
         got = verified_run(exe, os.path.join(src, "configs", name + ".yaml"), STUDY_TRIALS,
                            os.path.join(work, os.path.basename(name) + ".h5"), name)
         certified += got[1] if got else 0
+        homes += got[3] if got else 0
     chains = os.path.join(work, "random")
     subprocess.run([sys.executable, os.path.join(src, "scripts", "soak_configs.py"), chains,
                     str(RANDOM_CHAINS), "13"], check=True, stdout=subprocess.DEVNULL)
-    random_certified = 0
+    random_certified = random_demands = 0
     for i in range(RANDOM_CHAINS):
         got = verified_run(exe, os.path.join(chains, f"random_{i}.yaml"), RANDOM_TRIALS,
                            os.path.join(work, f"random_{i}.h5"), f"random chain {i}")
         random_certified += got[1] if got else 0
+        random_demands += got[2] if got else 0
     # Not vacuous: the default study alone certifies thousands of months with its export
     # controls and static lanes active (12,665 in 1,000 baseline trials).
     ok("the shipped studies certify months", certified > 1000, f"only {certified}")
+    ok("the shipped studies certify homes' phase 1", homes > 1000, f"only {homes}")
     ok("the random chains certify months", random_certified > 100, f"only {random_certified}")
+    ok("the random chains certify months' demands", random_demands > 10,
+       f"only {random_demands}")
     return report("certificate", work)
 
 
