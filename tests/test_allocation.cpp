@@ -82,9 +82,16 @@ demands:
         CHECK_DELIVERED(mo, "t2", 4.0);
         CHECK(mo.got("t3") == Approx(0.0).margin(1e-12));
         CHECK(mo.binds("metal@CN"));
+        // tier 1 in full is proved without an LP; tier 2 is the first that needs one
+        mo.verify = false;
+        mo.solve();
+        CHECK(mo.stats.certified_tiers == 1);
+        CHECK_DELIVERED(mo, "t1", 6.0);
+        CHECK_DELIVERED(mo, "t2", 4.0);
     }
     SECTION("tier 1 short: lower tiers get nothing") {
         mo.c("f", 10).w("t1", 12).w("t2", 8).w("t3", 5).solve();
+        CHECK(mo.stats.certified_tiers == 0);
         CHECK_DELIVERED(mo, "t1", 10.0);
         CHECK(mo.got("t2") == Approx(0.0).margin(1e-12));
         CHECK(mo.got("t3") == Approx(0.0).margin(1e-12));

@@ -164,6 +164,7 @@ void AllocatorStats::merge(const AllocatorStats &o) {
     cold_failed += o.cold_failed;
     certified_demands += o.certified_demands;
     certified_homes += o.certified_homes;
+    certified_tiers += o.certified_tiers;
     rungs.merge(o.rungs);
 }
 
@@ -485,6 +486,9 @@ struct Allocator::Month {
         return false;
     }
 
+    // The certificate tiers() may try: over the whole component, none, or (>= 0) a home's.
+    static constexpr int kCertWhole = -1, kCertNone = -2;
+
     static std::uint64_t role(std::uint64_t kind, std::uint64_t a, std::uint64_t b) {
         return (kind << 56) | (a << 28) | b;
     }
@@ -696,9 +700,14 @@ struct Allocator::Month {
     /// full_service_restricted): exactly what each tier's LP gives when it reaches t = 1, so only
     /// the refills are solved. (The certificate is tried first wherever it could answer, so no
     /// LP probes "every tier in full?" any more: it is only ever asked when the answer is no.)
+    ///
+    /// Otherwise the most urgent tiers that the certificate serves in full with every other
+    /// demand at its floor (`P`'s demands served: tiers up to T at their wants, the rest at
+    /// their floors; see tier_amounts) are fixed at their wants without an LP, exactly what
+    /// their LPs would fix, and progressive filling starts at the first tier it cannot serve.
     template <class Key>
     void tiers(const Problem &P, std::vector<double> &fixed, const std::vector<double> &floor,
-               bool refills, bool demands_full, Key &&key) {
+               bool refills, bool demands_full, Key &&key, int cert = kCertWhole) {
         std::vector<int> refill_consumers;
         std::map<int, std::vector<int>> by_tier;
         for (std::size_t k = 0; k < P.consumers.size(); ++k) {
@@ -710,6 +719,26 @@ struct Allocator::Month {
             } else if (P.consumers[k].kind == Problem::Consumer::Refill) {
                 refill_consumers.push_back(static_cast<int>(k));
             }
+        }
+        // Every tier but the last (all tiers in full was the caller's question).
+        std::vector<int> certified;
+        while (cert != kCertNone && by_tier.size() > 1 &&
+               A.full_service_restricted(c, in, cert, false,
+                                         &tier_amounts(P, floor, by_tier.begin()->first))) {
+            for (int k : by_tier.begin()->second) {
+                fixed[static_cast<std::size_t>(k)] = P.consumers[static_cast<std::size_t>(k)].want;
+                certified.push_back(k);
+            }
+            by_tier.erase(by_tier.begin());
+            ++A.stats_.certified_tiers;
+        }
+        if (!certified.empty() && A.verify_certificates_) {
+            std::vector<double> by_lp(P.consumers.size(), -1.0);
+            tiers(P, by_lp, floor, false, false, key, kCertNone);
+            std::vector<double> seen(P.consumers.size(), -1.0);
+            for (int k : certified)
+                seen[static_cast<std::size_t>(k)] = by_lp[static_cast<std::size_t>(k)];
+            verify_demands_full(P, seen, "a tier");
         }
         for (auto &[tier, U] : by_tier)
             fill(P, fixed, floor, U, [&, t = tier](std::uint64_t r) { return key(1, t, r); });
@@ -791,10 +820,13 @@ struct Allocator::Month {
                     Problem Q;
                     build(Q, true, h);
                     std::vector<double> fixed(Q.consumers.size(), -1.0);
-                    tiers(Q, fixed, {}, false, false, [&](int, int tier, std::uint64_t r) {
-                        return role(6, static_cast<std::uint64_t>(h),
-                                    static_cast<std::uint64_t>(1 + tier) << 16 | (r & 0xFFFFu));
-                    });
+                    tiers(
+                        Q, fixed, {}, false, false,
+                        [&](int, int tier, std::uint64_t r) {
+                            return role(6, static_cast<std::uint64_t>(h),
+                                        static_cast<std::uint64_t>(1 + tier) << 16 | (r & 0xFFFFu));
+                        },
+                        kCertNone);
                     verify_demands_full(Q, fixed, "a home's phase 1");
                 }
                 hm.inputs = std::move(inputs);
@@ -813,14 +845,17 @@ struct Allocator::Month {
             }
             std::vector<double> fixed(Q.consumers.size(), -1.0);
             if (any_demand_reachable(Q))
-                tiers(Q, fixed, {}, false, false, [&](int, int tier, std::uint64_t r) {
-                    // Roles 6 (the month's phase 1 of home h) and 7 (with node `raise` raised);
-                    // the round and tier in the low bits.
-                    const std::uint64_t sub_key =
-                        static_cast<std::uint64_t>(1 + tier) << 16 | (r & 0xFFFFu);
-                    return raise < 0 ? role(6, static_cast<std::uint64_t>(h), sub_key)
-                                     : role(7, static_cast<std::uint64_t>(raise), sub_key);
-                });
+                tiers(
+                    Q, fixed, {}, false, false,
+                    [&](int, int tier, std::uint64_t r) {
+                        // Roles 6 (the month's phase 1 of home h) and 7 (with node `raise` raised);
+                        // the round and tier in the low bits.
+                        const std::uint64_t sub_key =
+                            static_cast<std::uint64_t>(1 + tier) << 16 | (r & 0xFFFFu);
+                        return raise < 0 ? role(6, static_cast<std::uint64_t>(h), sub_key)
+                                         : role(7, static_cast<std::uint64_t>(raise), sub_key);
+                    },
+                    h); // (a raised capacity only helps: the certificate at the month's holds)
             Component::HomeMonth hm;
             for (std::size_t k = 0; k < Q.consumers.size(); ++k)
                 if (Q.consumers[k].kind == Problem::Consumer::Demand) {
@@ -965,13 +1000,35 @@ struct Allocator::Month {
         return floor;
     }
 
+    /// What each local demand gets when P's tiers up to `tier` are served in full and P's other
+    /// demands get their floors (0 without; P's unit, converted back to the product's own);
+    /// demands not in P (another home) get 0.
+    const std::vector<double> &tier_amounts(const Problem &P, const std::vector<double> &floor,
+                                            int tier) const {
+        auto &a = A.amount_;
+        a.assign(c.demands.size(), 0.0);
+        for (std::size_t k = 0; k < P.consumers.size(); ++k) {
+            const auto &con = P.consumers[k];
+            if (con.kind != Problem::Consumer::Demand)
+                continue;
+            const auto i = static_cast<std::size_t>(con.demand);
+            if (con.tier <= tier)
+                a[i] = in.want[c.demands[i]];
+            else if (!floor.empty() && floor[k] > 0)
+                a[i] = floor[k] * unit[static_cast<std::size_t>(con.product)];
+        }
+        return a;
+    }
+
     /// set_verify_certificates: the LPs' deliveries `fixed` of P's demands must be their wants
-    /// (to the LPs' tolerance: 1e-9 of the unit, in which every want is at most 1).
+    /// (to the LPs' tolerance: 1e-9 of the unit, in which every want is at most 1; -1: not
+    /// checked).
     void verify_demands_full(const Problem &P, const std::vector<double> &fixed,
                              const char *what) const {
         for (std::size_t k = 0; k < P.consumers.size(); ++k) {
             const auto &con = P.consumers[k];
-            if (con.kind != Problem::Consumer::Demand || fixed[k] >= con.want - 1e-9)
+            if (con.kind != Problem::Consumer::Demand || fixed[k] < 0 ||
+                fixed[k] >= con.want - 1e-9)
                 continue;
             std::ostringstream os;
             os.precision(17);
@@ -1126,7 +1183,7 @@ bool Allocator::full_service_certified(const Component &c, const MonthInput &in)
 // (the classes group countries every active restriction treats alike): every tier's LP would
 // reach t = 1. A flow that leaves some importer short proves nothing; the LPs then decide.
 bool Allocator::full_service_restricted(const Component &c, const MonthInput &in, int home,
-                                        bool refills) {
+                                        bool refills, const std::vector<double> *amount) {
     if (inject_failure_)
         return false;
     const std::size_t C = m_.countries.size(), NP = m_.products.size();
@@ -1137,12 +1194,13 @@ bool Allocator::full_service_restricted(const Component &c, const MonthInput &in
     };
     cneed_.assign(NP * C, 0.0);
     csupply_.assign(NP * C, 0.0);
-    for (int d : c.demands) {
+    for (std::size_t i = 0; i < c.demands.size(); ++i) {
+        const int d = c.demands[i];
         const auto &dm = m_.demands[static_cast<std::size_t>(d)];
         if (outside(dm.country))
             continue;
         cneed_[static_cast<std::size_t>(dm.product) * C + static_cast<std::size_t>(dm.country)] +=
-            in.want[d] + (refills ? in.refill_want[d] : 0.0);
+            amount ? (*amount)[i] : in.want[d] + (refills ? in.refill_want[d] : 0.0);
     }
     for (int f : c.facilities) {
         const auto &fac = m_.facilities[static_cast<std::size_t>(f)];
@@ -1332,7 +1390,7 @@ void Allocator::Month::solve(Problem &P2) {
     };
     if (demands_full && A.verify_certificates_) {
         std::vector<double> by_lp(P2.consumers.size(), -1.0);
-        tiers(P2, by_lp, floor, false, false, key);
+        tiers(P2, by_lp, floor, false, false, key, kCertNone);
         verify_demands_full(P2, by_lp, "a month");
     }
     tiers(P2, fixed, floor, true, demands_full, key);

@@ -65,6 +65,8 @@ struct AllocatorStats {
     /// Solved months whose demands (not refills) were all served in full without an LP, and
     /// homes whose phase 1 (home_first) was (the certificate, docs/model.md).
     std::uint64_t certified_demands = 0, certified_homes = 0;
+    /// Tiers served in full without an LP before the first tier that is short.
+    std::uint64_t certified_tiers = 0;
     /// LPs answered per rung of the ladder (lp.hpp).
     RungCounts rungs;
     void merge(const AllocatorStats &o);
@@ -120,9 +122,10 @@ private:
     /// The same with trade restrictions active: a feasible plan built product by product, most
     /// processed first, each product's shipments a maximum flow through its lanes (allocation.cpp).
     /// `home` >= 0 takes only that home's facilities and demands (phase 1 of home_first: its
-    /// lanes are the home's); `refills` false asks for the demands alone.
+    /// lanes are the home's); `refills` false asks for the demands alone; `amount` [local
+    /// demand], if given, replaces the wants (a tier in full, the others at their floors).
     bool full_service_restricted(const Component &c, const MonthInput &in, int home = -1,
-                                 bool refills = true);
+                                 bool refills = true, const std::vector<double> *amount = nullptr);
     /// [local demand] short after its stockpile draw, with the component's current deliveries.
     std::vector<char> short_after(const Component &c, const MonthInput &in) const;
     /// set_verify_certificates: solves a month served in full without an LP, checks the wants.
@@ -136,7 +139,7 @@ private:
     std::vector<double> need_, supply_; // [product] scratch of full_service_certified
     // Scratch of full_service_restricted: [product x country] need and capacity, and the
     // maximum-flow network of one product (dense residual capacities, BFS state).
-    std::vector<double> cneed_, csupply_, flow_cap_;
+    std::vector<double> cneed_, csupply_, flow_cap_, amount_;
     std::vector<int> flow_prev_, flow_queue_, flow_bucket_;
     bool warm_start_ = true;
     Rung first_rung_ = Rung::Warm;
