@@ -82,16 +82,16 @@ demands:
         CHECK_DELIVERED(mo, "t2", 4.0);
         CHECK(mo.got("t3") == Approx(0.0).margin(1e-12));
         CHECK(mo.binds("metal@CN"));
-        // tier 1 in full is proved without an LP; tier 2 is the first that needs one
+        // tier 1 in full is proved without an LP; tier 2 is the first round that needs one
         mo.verify = false;
         mo.solve();
-        CHECK(mo.stats.certified_tiers == 1);
+        CHECK(mo.stats.certified_rounds == 1);
         CHECK_DELIVERED(mo, "t1", 6.0);
         CHECK_DELIVERED(mo, "t2", 4.0);
     }
     SECTION("tier 1 short: lower tiers get nothing") {
         mo.c("f", 10).w("t1", 12).w("t2", 8).w("t3", 5).solve();
-        CHECK(mo.stats.certified_tiers == 0);
+        CHECK(mo.stats.certified_rounds == 0);
         CHECK_DELIVERED(mo, "t1", 10.0);
         CHECK(mo.got("t2") == Approx(0.0).margin(1e-12));
         CHECK(mo.got("t3") == Approx(0.0).margin(1e-12));
@@ -381,22 +381,82 @@ events:
         CHECK_DELIVERED(mo, "us", 9.5);
         CHECK_DELIVERED(mo, "cn_buyers", 5.0);
     }
-    SECTION("a lane under two active controls is left closed: the LPs decide") {
+    SECTION("nested controls: a lane counts against every allowance that covers it") {
         Month mo(R"(
 products: [{id: metal}]
 facilities:
   - {id: cn, product: metal, country: CN, capacity: 1}
 demands:
   - {id: us, product: metal, country: US, quantity: 1}
+  - {id: jp, product: metal, country: JP, quantity: 1}
 events:
-  - {id: ban_a, type: export_control, exporters: CN, importers: US, onset: {active_at_start: true},
-     duration_months: 12, leakage: 0.5}
-  - {id: ban_b, type: export_control, exporters: CN, importers: US, onset: {active_at_start: true},
-     duration_months: 12, leakage: 0.4}
+  - {id: licensing, type: export_control, exporters: CN, importers: [US, JP],
+     onset: {active_at_start: true}, duration_months: 12, leakage: 0.5}
+  - {id: us_ban, type: export_control, exporters: CN, importers: US, onset: {active_at_start: true},
+     duration_months: 12, leakage: 0.1}
 )");
-        mo.c("cn", 100).w("us", 10).restrict("ban_a", true, 0.5).restrict("ban_b", true, 0.4);
-        CHECK(!certified(mo));
+        // From 100: the US at most 10 (its ban), the US and JP together at most 50 (licensing)
+        mo.c("cn", 100).restrict("licensing", true, 0.5).restrict("us_ban", true, 0.1);
+        CHECK(certified(mo.w("us", 10).w("jp", 40)));
         CHECK_DELIVERED(mo, "us", 10.0);
+        CHECK_DELIVERED(mo, "jp", 40.0);
+        CHECK(!certified(mo.w("us", 10).w("jp", 41))); // licensing's 50 is exceeded
+        CHECK(!certified(mo.w("us", 11).w("jp", 1)));  // the US ban's 10 is exceeded
+        CHECK_DELIVERED(mo, "us", 10.0);
+    }
+    SECTION("controls that overlap without nesting: their shared lane is left closed") {
+        Month mo(R"(
+products: [{id: metal}]
+facilities:
+  - {id: cn, product: metal, country: CN, capacity: 1}
+demands:
+  - {id: jp, product: metal, country: JP, quantity: 1}
+  - {id: us, product: metal, country: US, quantity: 1}
+  - {id: de, product: metal, country: DE, quantity: 1}
+events:
+  - {id: ban_a, type: export_control, exporters: CN, importers: [US, JP],
+     onset: {active_at_start: true}, duration_months: 12, leakage: 0.5}
+  - {id: ban_b, type: export_control, exporters: CN, importers: [JP, DE],
+     onset: {active_at_start: true}, duration_months: 12, leakage: 0.4}
+)");
+        // Servable (US 1 + JP 10 within 50, JP 10 + DE 1 within 40), but the certificate does
+        // not use the lane to JP, under two allowances that form no tree: the LPs serve it.
+        mo.c("cn", 100).w("jp", 10).w("us", 1).w("de", 1);
+        mo.restrict("ban_a", true, 0.5).restrict("ban_b", true, 0.4);
+        CHECK(!certified(mo));
+        CHECK_DELIVERED(mo, "jp", 10.0);
+        // without a demand in the US the two sets, over the importers that need metal, nest
+        CHECK(certified(mo.w("us", 0)));
+    }
+    SECTION("a refinery whose feed cannot reach it is passed over: the plan is built again") {
+        Month mo(R"(
+products:
+  - {id: feed}
+  - {id: metal, recipe: {feed: 2}}
+facilities:
+  - {id: feed_cn, product: feed, country: CN, capacity: 1}
+  - {id: feed_jp, product: feed, country: JP, capacity: 1}
+  - {id: metal_cn, product: metal, country: CN, capacity: 1}
+  - {id: metal_jp, product: metal, country: JP, capacity: 1}
+demands:
+  - {id: jp, product: metal, country: JP, quantity: 1}
+events:
+  - {id: feed_ban, type: export_control, exporters: CN, importers: JP, products: [feed],
+     onset: {active_at_start: true}, duration_months: 12, leakage: 0}
+  - {id: metal_licensing, type: export_control, exporters: CN, importers: JP, products: [metal],
+     onset: {active_at_start: true}, duration_months: 12, leakage: 0.8}
+)");
+        // JP wants 10 metal. Its own refinery (first choice: an open domestic lane; CN's metal
+        // is licensed) has feed for 3 (6 of feed at home, 2 per metal); CN's feed may not go to
+        // JP. The first plan makes 10 in JP and fails on feed; the second caps JP at 3 and
+        // ships 7 from CN, which makes 7 / 0.8 = 8.75 for that.
+        mo.c("feed_cn", 100).c("feed_jp", 6).c("metal_cn", 50).c("metal_jp", 20);
+        mo.w("jp", 10).restrict("feed_ban", true, 0.0).restrict("metal_licensing", true, 0.8);
+        CHECK(certified(mo));
+        CHECK_DELIVERED(mo, "jp", 10.0);
+        // CN refines at most 6, so ships at most 4.8: 3 + 4.8 < 10, short; the LPs decide
+        CHECK(!certified(mo.c("metal_cn", 6)));
+        CHECK_DELIVERED(mo, "jp", 7.8);
     }
     SECTION("every rule: a delivery in full is at least any phase-1 floor") {
         Month mo(R"(

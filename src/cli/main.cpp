@@ -420,7 +420,8 @@ int main(int argc, char **argv) {
                           << rep.alloc.cold_changed << " changed, " << rep.alloc.cold_failed
                           << " warm failed; without an LP: " << rep.alloc.certified_demands
                           << " months' demands, " << rep.alloc.certified_homes
-                          << " homes' phase 1, " << rep.alloc.certified_tiers << " tiers\n";
+                          << " homes' phase 1, " << rep.alloc.certified_rounds
+                          << " filling rounds\n";
             print_summary(opt.output, std::cout);
         }
         return kExitOk;

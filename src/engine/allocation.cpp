@@ -164,7 +164,7 @@ void AllocatorStats::merge(const AllocatorStats &o) {
     cold_failed += o.cold_failed;
     certified_demands += o.certified_demands;
     certified_homes += o.certified_homes;
-    certified_tiers += o.certified_tiers;
+    certified_rounds += o.certified_rounds;
     rungs.merge(o.rungs);
 }
 
@@ -633,9 +633,13 @@ struct Allocator::Month {
 
     /// Progressive filling of the consumers U (max-min fairness in fill fraction, each at least
     /// its floor); fixes their deliveries in `fixed`. `key(round)` names each round's LP.
+    /// Before each round of demands, the certificate `cert` (kCertWhole, a home, or kCertNone)
+    /// is asked whether U can all be served in full with every delivery fixed so far kept and
+    /// every other demand at its floor (round_amounts): if so they get their wants, which is
+    /// what the round's LP would fix at t = 1, and no LP is posed.
     template <class Key>
     void fill(const Problem &P, std::vector<double> &fixed, const std::vector<double> &floor,
-              std::vector<int> U, Key &&key) {
+              std::vector<int> U, Key &&key, int cert) {
         auto floor_of = [&](int k) {
             return floor.empty() ? -1.0 : floor[static_cast<std::size_t>(k)];
         };
@@ -648,7 +652,25 @@ struct Allocator::Month {
                                    return true;
                                }),
                 U.end());
+        const bool demands = !U.empty() && P.consumers[static_cast<std::size_t>(U[0])].kind ==
+                                               Problem::Consumer::Demand;
         while (!U.empty()) {
+            if (cert != kCertNone && demands &&
+                A.full_service_restricted(c, in, cert, false, &round_amounts(P, fixed, floor, U))) {
+                ++A.stats_.certified_rounds;
+                if (A.verify_certificates_) {
+                    std::vector<double> by_lp = fixed;
+                    fill(P, by_lp, floor, U, key, kCertNone);
+                    std::vector<double> seen(P.consumers.size(), -1.0);
+                    for (int k : U)
+                        seen[static_cast<std::size_t>(k)] = by_lp[static_cast<std::size_t>(k)];
+                    verify_demands_full(P, seen, "a progressive-filling round");
+                }
+                for (int k : U)
+                    fixed[static_cast<std::size_t>(k)] =
+                        P.consumers[static_cast<std::size_t>(k)].want;
+                return;
+            }
             std::vector<Problem::Row> rows;
             std::vector<double> rhs;
             std::vector<int> fair_row;
@@ -700,11 +722,7 @@ struct Allocator::Month {
     /// full_service_restricted): exactly what each tier's LP gives when it reaches t = 1, so only
     /// the refills are solved. (The certificate is tried first wherever it could answer, so no
     /// LP probes "every tier in full?" any more: it is only ever asked when the answer is no.)
-    ///
-    /// Otherwise the most urgent tiers that the certificate serves in full with every other
-    /// demand at its floor (`P`'s demands served: tiers up to T at their wants, the rest at
-    /// their floors; see tier_amounts) are fixed at their wants without an LP, exactly what
-    /// their LPs would fix, and progressive filling starts at the first tier it cannot serve.
+    /// Otherwise each round of progressive filling first asks the certificate `cert` (fill()).
     template <class Key>
     void tiers(const Problem &P, std::vector<double> &fixed, const std::vector<double> &floor,
                bool refills, bool demands_full, Key &&key, int cert = kCertWhole) {
@@ -720,30 +738,13 @@ struct Allocator::Month {
                 refill_consumers.push_back(static_cast<int>(k));
             }
         }
-        // Every tier but the last (all tiers in full was the caller's question).
-        std::vector<int> certified;
-        while (cert != kCertNone && by_tier.size() > 1 &&
-               A.full_service_restricted(c, in, cert, false,
-                                         &tier_amounts(P, floor, by_tier.begin()->first))) {
-            for (int k : by_tier.begin()->second) {
-                fixed[static_cast<std::size_t>(k)] = P.consumers[static_cast<std::size_t>(k)].want;
-                certified.push_back(k);
-            }
-            by_tier.erase(by_tier.begin());
-            ++A.stats_.certified_tiers;
-        }
-        if (!certified.empty() && A.verify_certificates_) {
-            std::vector<double> by_lp(P.consumers.size(), -1.0);
-            tiers(P, by_lp, floor, false, false, key, kCertNone);
-            std::vector<double> seen(P.consumers.size(), -1.0);
-            for (int k : certified)
-                seen[static_cast<std::size_t>(k)] = by_lp[static_cast<std::size_t>(k)];
-            verify_demands_full(P, seen, "a tier");
-        }
         for (auto &[tier, U] : by_tier)
-            fill(P, fixed, floor, U, [&, t = tier](std::uint64_t r) { return key(1, t, r); });
+            fill(
+                P, fixed, floor, U, [&, t = tier](std::uint64_t r) { return key(1, t, r); }, cert);
         if (refills && P.any_refill)
-            fill(P, fixed, floor, refill_consumers, [&](std::uint64_t r) { return key(2, 0, r); });
+            fill(
+                P, fixed, floor, refill_consumers, [&](std::uint64_t r) { return key(2, 0, r); },
+                kCertNone);
     }
 
     /// Phase 1 of home_first: tiers of demands within each home (P1 has only home edges); the
@@ -1000,11 +1001,13 @@ struct Allocator::Month {
         return floor;
     }
 
-    /// What each local demand gets when P's tiers up to `tier` are served in full and P's other
-    /// demands get their floors (0 without; P's unit, converted back to the product's own);
-    /// demands not in P (another home) get 0.
-    const std::vector<double> &tier_amounts(const Problem &P, const std::vector<double> &floor,
-                                            int tier) const {
+    /// What each local demand gets in a round of progressive filling that serves the demands U
+    /// in full: a demand of U its want, one already fixed its delivery, any other its floor (0
+    /// without one), converted from P's unit to the product's own; a demand not in P (another
+    /// home's) 0.
+    const std::vector<double> &round_amounts(const Problem &P, const std::vector<double> &fixed,
+                                             const std::vector<double> &floor,
+                                             const std::vector<int> &U) const {
         auto &a = A.amount_;
         a.assign(c.demands.size(), 0.0);
         for (std::size_t k = 0; k < P.consumers.size(); ++k) {
@@ -1012,10 +1015,16 @@ struct Allocator::Month {
             if (con.kind != Problem::Consumer::Demand)
                 continue;
             const auto i = static_cast<std::size_t>(con.demand);
-            if (con.tier <= tier)
-                a[i] = in.want[c.demands[i]];
+            const double u = unit[static_cast<std::size_t>(con.product)];
+            if (fixed[k] >= 0)
+                a[i] = fixed[k] == con.want ? in.want[c.demands[i]] : fixed[k] * u;
             else if (!floor.empty() && floor[k] > 0)
-                a[i] = floor[k] * unit[static_cast<std::size_t>(con.product)];
+                a[i] = floor[k] * u;
+        }
+        for (int k : U) {
+            const auto i =
+                static_cast<std::size_t>(P.consumers[static_cast<std::size_t>(k)].demand);
+            a[i] = in.want[c.demands[i]];
         }
         return a;
     }
@@ -1209,109 +1218,235 @@ bool Allocator::full_service_restricted(const Component &c, const MonthInput &in
         csupply_[static_cast<std::size_t>(fac.product) * C +
                  static_cast<std::size_t>(fac.country)] += in.capacity[f];
     }
+    // The demands' own needs, kept for the restarts below.
+    cneed0_ = cneed_;
     std::vector<int> &bucket = flow_bucket_; // active restrictions on the product
-    for (int p : c.downstream_first) {
-        const double *need = &cneed_[static_cast<std::size_t>(p) * C];
-        const double *supply = &csupply_[static_cast<std::size_t>(p) * C];
-        std::vector<int> exporters, importers; // countries (small: a chain's countries)
-        for (int k : c.countries) {
-            if (need[k] > 0)
-                importers.push_back(k);
-            if (supply[k] > 0)
-                exporters.push_back(k);
-        }
-        if (importers.empty())
-            continue;
-        if (exporters.empty())
-            return false;
-        bucket.clear();
-        for (int r : c.restrictions)
-            if (in.restriction_active[r] &&
-                m_.restrictions[static_cast<std::size_t>(r)].product[static_cast<std::size_t>(p)])
-                bucket.push_back(r);
-        const std::size_t nE = exporters.size(), nB = bucket.size(), nI = importers.size();
-        // Vertices: 0 source, 1 sink, exporters, buckets (exporter-major), importers.
-        const std::size_t V = 2 + nE + nE * nB + nI;
-        auto ve = [](std::size_t a) { return 2 + a; };
-        auto vb = [&](std::size_t a, std::size_t j) { return 2 + nE + a * nB + j; };
-        auto vi = [&](std::size_t i) { return 2 + nE + nE * nB + i; };
-        std::vector<double> &cap = flow_cap_;
-        cap.assign(V * V, 0.0);
-        auto at = [&](std::size_t u, std::size_t v) -> double & { return cap[u * V + v]; };
-        constexpr double kOpen = std::numeric_limits<double>::infinity();
-        for (std::size_t a = 0; a < nE; ++a) {
-            const int e = exporters[a];
-            at(0, ve(a)) = supply[e];
-            for (std::size_t j = 0; j < nB; ++j)
-                if (m_.restrictions[static_cast<std::size_t>(bucket[j])]
-                        .exporter[static_cast<std::size_t>(e)])
-                    at(ve(a), vb(a, j)) = in.restriction_leakage[bucket[j]] * supply[e];
-        }
-        for (std::size_t i = 0; i < nI; ++i) {
-            at(vi(i), 1) = need[importers[i]];
+    // The plan fixes where each product is made before its inputs are routed: a flow that
+    // makes a product where its input cannot reach (a refinery abroad while its feed is under
+    // a control) fails although another plan serves everything. Then the production there is
+    // capped at what its input could reach and the plan is built again, a few times at most.
+    for (int attempt = 0;; ++attempt) {
+        bool restart = false;
+        cneed_ = cneed0_;
+        for (int p : c.downstream_first) {
+            const double *need = &cneed_[static_cast<std::size_t>(p) * C];
+            const double *supply = &csupply_[static_cast<std::size_t>(p) * C];
+            std::vector<int> exporters, importers; // countries (small: a chain's countries)
+            for (int k : c.countries) {
+                if (need[k] > 0)
+                    importers.push_back(k);
+                if (supply[k] > 0)
+                    exporters.push_back(k);
+            }
+            if (importers.empty())
+                continue;
+            if (exporters.empty())
+                return false;
+            bucket.clear();
+            for (int r : c.restrictions)
+                if (in.restriction_active[r] && m_.restrictions[static_cast<std::size_t>(r)]
+                                                    .product[static_cast<std::size_t>(p)])
+                    bucket.push_back(r);
+            const std::size_t nE = exporters.size(), nB = bucket.size(), nI = importers.size();
+            // Vertices: 0 source, 1 sink, exporters, buckets (exporter-major), importers.
+            const std::size_t V = 2 + nE + nE * nB + nI;
+            auto ve = [](std::size_t a) { return 2 + a; };
+            auto vb = [&](std::size_t a, std::size_t j) { return 2 + nE + a * nB + j; };
+            auto vi = [&](std::size_t i) { return 2 + nE + nE * nB + i; };
+            // The network as edge lists: edge k and its reverse k ^ 1 (residual capacities; the
+            // reverse of an edge's residual is the flow on it).
+            std::vector<int> &head = flow_head_, &next = flow_next_, &to = flow_to_;
+            std::vector<double> &res = flow_cap_;
+            head.assign(V, -1);
+            next.clear();
+            to.clear();
+            res.clear();
+            auto add = [&](std::size_t u, std::size_t v, double capacity) {
+                const int k = static_cast<int>(to.size());
+                to.push_back(static_cast<int>(v));
+                res.push_back(capacity);
+                next.push_back(head[u]);
+                head[u] = k;
+                to.push_back(static_cast<int>(u));
+                res.push_back(0.0);
+                next.push_back(head[v]);
+                head[v] = k + 1;
+                return k;
+            };
+            std::vector<int> &src_edge = flow_src_, &sink_edge = flow_sink_;
+            src_edge.assign(nE, -1);
+            sink_edge.assign(nI, -1);
+            constexpr double kOpen = std::numeric_limits<double>::infinity();
+            std::vector<char> &blocked = flow_blocked_; // [j * nI + i] of the exporter at hand
+            std::vector<int> &order = flow_order_, &into = flow_into_; // into: [a * nB + j] vertex
+            into.assign(nE * nB, -1);                                  // the edge into each bucket
+            for (std::size_t i = 0; i < nI; ++i)
+                sink_edge[i] = add(vi(i), 1, need[importers[i]]);
             for (std::size_t a = 0; a < nE; ++a) {
-                std::size_t blocking = 0, by = 0;
+                const int e = exporters[a];
+                src_edge[a] = add(0, ve(a), supply[e]);
+                // The lanes each restriction blocks from e, as sets of importers. Nested or
+                // disjoint sets (a licensing regime to all, a ban to some under it) form a tree: a
+                // lane runs through the bucket of every restriction that blocks it, innermost last,
+                // so that its flow counts against each allowance, as in the LP's leak rows. Sets
+                // that overlap otherwise make no tree; a lane blocked by several is then left
+                // closed.
+                blocked.assign(nB * nI, 0);
+                std::vector<std::size_t> size(nB, 0);
                 for (std::size_t j = 0; j < nB; ++j)
-                    if (m_.restrictions[static_cast<std::size_t>(bucket[j])].blocks(
-                            exporters[a], importers[i], p)) {
-                        ++blocking;
-                        by = j;
+                    for (std::size_t i = 0; i < nI; ++i)
+                        if (m_.restrictions[static_cast<std::size_t>(bucket[j])].blocks(
+                                e, importers[i], p)) {
+                            blocked[j * nI + i] = 1;
+                            ++size[j];
+                        }
+                order.clear();
+                for (std::size_t j = 0; j < nB; ++j)
+                    if (size[j] > 0)
+                        order.push_back(static_cast<int>(j));
+                std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
+                    return size[static_cast<std::size_t>(x)] > size[static_cast<std::size_t>(y)];
+                });
+                auto subset = [&](std::size_t x, std::size_t y) { // blocked set of x within y's
+                    for (std::size_t i = 0; i < nI; ++i)
+                        if (blocked[x * nI + i] && !blocked[y * nI + i])
+                            return false;
+                    return true;
+                };
+                auto disjoint = [&](std::size_t x, std::size_t y) {
+                    for (std::size_t i = 0; i < nI; ++i)
+                        if (blocked[x * nI + i] && blocked[y * nI + i])
+                            return false;
+                    return true;
+                };
+                bool tree = true;
+                for (std::size_t q = 0; q < order.size() && tree; ++q)
+                    for (std::size_t r = 0; r < q && tree; ++r) {
+                        const auto x = static_cast<std::size_t>(order[q]),
+                                   y = static_cast<std::size_t>(order[r]);
+                        tree = subset(x, y) || disjoint(x, y);
                     }
-                if (blocking == 0)
-                    at(ve(a), vi(i)) = kOpen;
-                else if (blocking == 1)
-                    at(vb(a, by), vi(i)) = kOpen;
+                for (std::size_t q = 0; q < order.size(); ++q) {
+                    const auto j = static_cast<std::size_t>(order[q]);
+                    std::size_t from = ve(a); // the innermost earlier set holding this one
+                    if (tree)
+                        for (std::size_t r = 0; r < q; ++r)
+                            if (subset(j, static_cast<std::size_t>(order[r])))
+                                from = vb(a, static_cast<std::size_t>(order[r]));
+                    into[a * nB + j] =
+                        add(from, vb(a, j), in.restriction_leakage[bucket[j]] * supply[e]);
+                }
+                for (std::size_t i = 0; i < nI; ++i) {
+                    std::size_t blocking = 0, innermost = 0;
+                    for (const int j : order)
+                        if (blocked[static_cast<std::size_t>(j) * nI + i]) {
+                            ++blocking;
+                            innermost = static_cast<std::size_t>(j); // smaller sets come later
+                        }
+                    if (blocking == 0) {
+                        // An open lane: first served directly, as far as it goes (the shortest
+                        // augmenting paths, found without a search).
+                        const int k = add(ve(a), vi(i), kOpen);
+                        const double f = std::min(res[static_cast<std::size_t>(src_edge[a])],
+                                                  res[static_cast<std::size_t>(sink_edge[i])]);
+                        if (f > 0.0)
+                            for (const int edge : {src_edge[a], k, sink_edge[i]}) {
+                                auto &r = res[static_cast<std::size_t>(edge)];
+                                r = r == f ? 0.0 : r - f;
+                                res[static_cast<std::size_t>(edge ^ 1)] += f;
+                            }
+                    } else if (blocking == 1 || tree)
+                        add(vb(a, innermost), vi(i), kOpen);
+                }
             }
-        }
-        // Edmonds-Karp on the residual capacities: shortest augmenting paths; each augmentation
-        // empties the bottleneck edge exactly, so it ends (the cap on rounds is a safeguard).
-        std::vector<int> &prev = flow_prev_, &queue = flow_queue_;
-        for (std::size_t round = 0;; ++round) {
-            if (round > 4 * V * V)
-                return false;
-            prev.assign(V, -1);
-            prev[0] = 0;
-            queue.assign(1, 0);
-            for (std::size_t h = 0; h < queue.size() && prev[1] < 0; ++h) {
-                const auto u = static_cast<std::size_t>(queue[h]);
-                for (std::size_t v = 0; v < V; ++v)
-                    if (prev[v] < 0 && at(u, v) > 0.0) {
-                        prev[v] = static_cast<int>(u);
-                        queue.push_back(static_cast<int>(v));
+            // Edmonds-Karp on the residual capacities: shortest augmenting paths; each augmentation
+            // empties the bottleneck edge exactly, so it ends (the cap on rounds is a safeguard).
+            std::vector<int> &prev = flow_prev_, &queue = flow_queue_; // prev: the edge in
+            auto all_served = [&] {
+                for (std::size_t i = 0; i < nI; ++i)
+                    if (res[static_cast<std::size_t>(sink_edge[i])] > 1e-12 * need[importers[i]])
+                        return false;
+                return true;
+            };
+            for (std::size_t round = 0; !all_served(); ++round) {
+                if (round > 4 * to.size())
+                    return false;
+                prev.assign(V, -2);
+                prev[0] = -1;
+                queue.assign(1, 0);
+                for (std::size_t h = 0; h < queue.size() && prev[1] == -2; ++h)
+                    for (int k = head[static_cast<std::size_t>(queue[h])]; k >= 0;
+                         k = next[static_cast<std::size_t>(k)]) {
+                        const auto v = static_cast<std::size_t>(to[static_cast<std::size_t>(k)]);
+                        if (prev[v] == -2 && res[static_cast<std::size_t>(k)] > 0.0) {
+                            prev[v] = k;
+                            queue.push_back(static_cast<int>(v));
+                        }
                     }
+                if (prev[1] == -2)
+                    break;
+                double f = kOpen;
+                for (int k = prev[1]; k >= 0;
+                     k = prev[static_cast<std::size_t>(to[static_cast<std::size_t>(k ^ 1)])])
+                    f = std::min(f, res[static_cast<std::size_t>(k)]);
+                for (int k = prev[1]; k >= 0;
+                     k = prev[static_cast<std::size_t>(to[static_cast<std::size_t>(k ^ 1)])]) {
+                    auto &r = res[static_cast<std::size_t>(k)];
+                    r = r == f ? 0.0 : r - f;
+                    res[static_cast<std::size_t>(k ^ 1)] += f;
+                }
             }
-            if (prev[1] < 0)
+            auto left = [&](int k) { return res[static_cast<std::size_t>(k)]; }; // residual
+            auto flow = [&](int k) { return res[static_cast<std::size_t>(k ^ 1)]; };
+            for (std::size_t i = 0; i < nI && !restart; ++i) {
+                if (left(sink_edge[i]) <= 1e-12 * need[importers[i]])
+                    continue;
+                // Short at importer e: if what e lacks is the input of one product made there,
+                // cap that production at what reached e beyond e's own demands, and start again.
+                const int e = importers[i];
+                const double got = flow(sink_edge[i]);
+                const double own =
+                    cneed0_[static_cast<std::size_t>(p) * C + static_cast<std::size_t>(e)];
+                int made = -1;
+                double coef = 0;
+                for (int q : c.products)
+                    for (const auto &[input, a] : m_.products[static_cast<std::size_t>(q)].recipe)
+                        if (input == p) {
+                            made = made < 0 ? q : -2;
+                            coef = a;
+                        }
+                if (attempt >= 8 || made < 0 || got < own || coef <= 0)
+                    return false;
+                csupply_[static_cast<std::size_t>(made) * C + static_cast<std::size_t>(e)] =
+                    (got - own) / coef;
+                restart = true;
+            }
+            if (restart)
                 break;
-            double f = kOpen;
-            for (std::size_t v = 1; v != 0; v = static_cast<std::size_t>(prev[v]))
-                f = std::min(f, at(static_cast<std::size_t>(prev[v]), v));
-            for (std::size_t v = 1; v != 0; v = static_cast<std::size_t>(prev[v])) {
-                const auto u = static_cast<std::size_t>(prev[v]);
-                at(u, v) = at(u, v) == f ? 0.0 : at(u, v) - f;
-                at(v, u) += f;
+            const auto &recipe = m_.products[static_cast<std::size_t>(p)].recipe;
+            if (recipe.empty())
+                continue;
+            for (std::size_t a = 0; a < nE; ++a) {
+                const int e = exporters[a];
+                double x = flow(src_edge[a]); // shipped
+                for (std::size_t j = 0; j < nB; ++j) {
+                    const int edge = into[a * nB + j];
+                    if (edge < 0)
+                        continue;
+                    const double leak = in.restriction_leakage[bucket[j]];
+                    const double through = flow(edge);
+                    if (through > 0.0)
+                        x = std::max(x, through / leak);
+                }
+                x = std::min(x, supply[e]);
+                for (const auto &[q, coef] : recipe)
+                    cneed_[static_cast<std::size_t>(q) * C + static_cast<std::size_t>(e)] +=
+                        coef * x;
             }
         }
-        for (std::size_t i = 0; i < nI; ++i)
-            if (at(vi(i), 1) > 1e-12 * need[importers[i]])
-                return false;
-        const auto &recipe = m_.products[static_cast<std::size_t>(p)].recipe;
-        if (recipe.empty())
-            continue;
-        for (std::size_t a = 0; a < nE; ++a) {
-            const int e = exporters[a];
-            double x = supply[e] - at(0, ve(a)); // shipped
-            for (std::size_t j = 0; j < nB; ++j) {
-                const double leak = in.restriction_leakage[bucket[j]];
-                const double through = at(vb(a, j), ve(a)); // the reverse residual: its flow
-                if (through > 0.0)
-                    x = std::max(x, through / leak);
-            }
-            x = std::min(x, supply[e]);
-            for (const auto &[q, coef] : recipe)
-                cneed_[static_cast<std::size_t>(q) * C + static_cast<std::size_t>(e)] += coef * x;
-        }
+        if (!restart)
+            return true;
     }
-    return true;
 }
 
 // The LPs answer to their certificate's tolerance, 1e-9 of the product's unit (its largest

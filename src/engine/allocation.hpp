@@ -65,8 +65,8 @@ struct AllocatorStats {
     /// Solved months whose demands (not refills) were all served in full without an LP, and
     /// homes whose phase 1 (home_first) was (the certificate, docs/model.md).
     std::uint64_t certified_demands = 0, certified_homes = 0;
-    /// Tiers served in full without an LP before the first tier that is short.
-    std::uint64_t certified_tiers = 0;
+    /// Rounds of progressive filling whose demands were all served in full without an LP.
+    std::uint64_t certified_rounds = 0;
     /// LPs answered per rung of the ladder (lp.hpp).
     RungCounts rungs;
     void merge(const AllocatorStats &o);
@@ -138,9 +138,11 @@ private:
     std::vector<char> possible_;
     std::vector<double> need_, supply_; // [product] scratch of full_service_certified
     // Scratch of full_service_restricted: [product x country] need and capacity, and the
-    // maximum-flow network of one product (dense residual capacities, BFS state).
-    std::vector<double> cneed_, csupply_, flow_cap_, amount_;
-    std::vector<int> flow_prev_, flow_queue_, flow_bucket_;
+    // maximum-flow network of one product (edge lists with residual capacities, BFS state).
+    std::vector<double> cneed_, cneed0_, csupply_, flow_cap_, amount_;
+    std::vector<int> flow_prev_, flow_queue_, flow_bucket_, flow_order_, flow_into_, flow_head_,
+        flow_next_, flow_to_, flow_src_, flow_sink_;
+    std::vector<char> flow_blocked_;
     bool warm_start_ = true;
     Rung first_rung_ = Rung::Warm;
     bool inject_failure_ = false, verify_certificates_ = false;

@@ -12,8 +12,8 @@ solved by the LPs as well, and the run stops if they deliver anything but every 
    controls with zero and fractional leakage that overlap, static lanes, capacity shocks, every
    rule, stockpiles that refill.
 The check also covers the partial certificates: a month whose demands (not its refills) are all
-served in full, a home's phase 1 under home_first, and the most urgent tiers served in full
-before the first short one are solved by the LPs as well and must give every want. Each run must exit 0, and every kind of certificate must have fired (the
+served in full, a home's phase 1 under home_first, and a round of progressive filling whose
+demands are all served in full are solved by the LPs as well and must give every want. Each run must exit 0, and every kind of certificate must have fired (the
 counters of CHOKEPOINT_STATS), so the check is not vacuous.
 Under CHOKEPOINT_TEST_QUICK (the sanitizer pass): fewer trials and random chains.
 """
@@ -35,12 +35,12 @@ RANDOM_CHAINS = 10 if QUICK else 30
 STUDIES = ["critical_materials", "gallium", "ndfeb", "samarium_cobalt", "examples/tiny"]
 STATS = re.compile(r"allocator: (\d+) component-months, (\d+) repeated, (\d+) monotone, "
                    r"(\d+) certified, (\d+) LPs.*without an LP: (\d+) months' demands, "
-                   r"(\d+) homes' phase 1, (\d+) tiers")
+                   r"(\d+) homes' phase 1, (\d+) filling rounds")
 
 
 def verified_run(exe, config, trials, out, where):
     """Runs config with every certificate checked; (monotone, certified, demands certified,
-    homes certified, tiers certified), or None."""
+    homes certified, progressive-filling rounds certified), or None."""
     env = dict(os.environ, CHOKEPOINT_VERIFY_CERTIFICATES="1", CHOKEPOINT_STATS="1")
     cmd = [exe, "run", config, "--trials", trials, "--threads", "2", "-o", out, "--overwrite",
            "--log-format", "text"]
@@ -53,7 +53,7 @@ def verified_run(exe, config, trials, out, where):
         fail(where, f"exit {rc}: {(stderr or stdout).strip()[-600:]}")
         return None
     print(f"ok   {where}: {m.group(3)} monotone and {m.group(4)} certified months, "
-          f"{m.group(6)} months' demands, {m.group(7)} homes' phase 1 and {m.group(8)} tiers "
+          f"{m.group(6)} months' demands, {m.group(7)} homes' phase 1 and {m.group(8)} filling rounds "
           f"served in full by the LPs too ({m.group(5)} LPs)")
     return tuple(int(m.group(i)) for i in (3, 4, 6, 7, 8))
 
@@ -65,13 +65,13 @@ def main():
     exe, src, work = sys.argv[1:]
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    certified = homes = tiers = 0
+    certified = homes = rounds = 0
     for name in STUDIES:
         got = verified_run(exe, os.path.join(src, "configs", name + ".yaml"), STUDY_TRIALS,
                            os.path.join(work, os.path.basename(name) + ".h5"), name)
         certified += got[1] if got else 0
         homes += got[3] if got else 0
-        tiers += got[4] if got else 0
+        rounds += got[4] if got else 0
     chains = os.path.join(work, "random")
     subprocess.run([sys.executable, os.path.join(src, "scripts", "soak_configs.py"), chains,
                     str(RANDOM_CHAINS), "13"], check=True, stdout=subprocess.DEVNULL)
@@ -85,7 +85,7 @@ def main():
     # controls and static lanes active (12,665 in 1,000 baseline trials).
     ok("the shipped studies certify months", certified > 1000, f"only {certified}")
     ok("the shipped studies certify homes' phase 1", homes > 1000, f"only {homes}")
-    ok("the shipped studies certify tiers", tiers > 1000, f"only {tiers}")
+    ok("the shipped studies certify filling rounds", rounds > 1000, f"only {rounds}")
     ok("the random chains certify months", random_certified > 100, f"only {random_certified}")
     ok("the random chains certify months' demands", random_demands > 10,
        f"only {random_demands}")
