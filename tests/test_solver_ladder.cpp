@@ -378,7 +378,8 @@ TEST_CASE("differential: LPs captured from the shipped configs, ladder against C
                 captured.push_back({role, to_text(lp)});
         });
         BlockResult r;
-        sim.run_block(0, 40, r);
+        // 80 trials: months served in full pose no LP (the certificate), so fewer per trial
+        sim.run_block(0, 80, r);
         INFO(name << ": " << captured.size() << " LPs captured of " << seen);
         CHECK(captured.size() > 50);
         for (const auto &[role, text] : captured) {
