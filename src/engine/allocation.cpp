@@ -1181,10 +1181,14 @@ bool Allocator::full_service_certified(const Component &c, const MonthInput &in)
 // every product made from it there, the input that production takes. Its producers ship through
 // a network: source -> exporter country e (its capacity) -> importer country i (its need) ->
 // sink, where a lane e -> i that no active restriction blocks is open, and one blocked by a
-// single restriction r runs through a bucket (e, r) holding the restriction's allowance,
+// restriction r runs through a bucket (e, r) holding the restriction's allowance,
 // leakage_r x capacity_e (in the LP an exporter's blocked shipments are at most the leakage
-// times its production, and production may reach capacity). A lane blocked by several
-// restrictions is left closed (a sufficient condition need not use it). When the maximum flow
+// times its production, and production may reach capacity). Restrictions whose blocked sets
+// nest chain their buckets, so a lane under several counts against each; a lane under
+// restrictions that overlap without nesting is left closed (a sufficient condition need not use
+// it). The amounts asked for may replace the wants (`amount`: a round of progressive filling
+// with its deliveries fixed so far and floors), and `home` limits the plan to one home's
+// facilities, demands and lanes (phase 1 of home_first). When the maximum flow
 // serves every importer in full, production at e is the larger of what it ships and what its
 // buckets need (bucket / leakage), at most its capacity, and its inputs are needed at e. If
 // every product is served so, the flows form a feasible solution of the month's LP at the
