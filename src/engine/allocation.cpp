@@ -1235,7 +1235,9 @@ bool Allocator::full_service_restricted(const Component &c, const MonthInput &in
         for (int p : c.downstream_first) {
             const double *need = &cneed_[static_cast<std::size_t>(p) * C];
             const double *supply = &csupply_[static_cast<std::size_t>(p) * C];
-            std::vector<int> exporters, importers; // countries (small: a chain's countries)
+            std::vector<int> &exporters = flow_exporters_, &importers = flow_importers_;
+            exporters.clear();
+            importers.clear();
             for (int k : c.countries) {
                 if (need[k] > 0)
                     importers.push_back(k);
@@ -1296,7 +1298,8 @@ bool Allocator::full_service_restricted(const Component &c, const MonthInput &in
                 // that overlap otherwise make no tree; a lane blocked by several is then left
                 // closed.
                 blocked.assign(nB * nI, 0);
-                std::vector<std::size_t> size(nB, 0);
+                std::vector<std::size_t> &size = flow_size_;
+                size.assign(nB, 0);
                 for (std::size_t j = 0; j < nB; ++j)
                     for (std::size_t i = 0; i < nI; ++i)
                         if (m_.restrictions[static_cast<std::size_t>(bucket[j])].blocks(

@@ -141,7 +141,8 @@ private:
     // maximum-flow network of one product (edge lists with residual capacities, BFS state).
     std::vector<double> cneed_, cneed0_, csupply_, flow_cap_, amount_;
     std::vector<int> flow_prev_, flow_queue_, flow_bucket_, flow_order_, flow_into_, flow_head_,
-        flow_next_, flow_to_, flow_src_, flow_sink_;
+        flow_next_, flow_to_, flow_src_, flow_sink_, flow_exporters_, flow_importers_;
+    std::vector<std::size_t> flow_size_;
     std::vector<char> flow_blocked_;
     bool warm_start_ = true;
     Rung first_rung_ = Rung::Warm;

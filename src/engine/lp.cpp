@@ -346,7 +346,7 @@ bool LinearProgram::try_warm() {
     // Most right-hand sides are 0 (balance, recipe, fairness and leak rows): only the others
     // enter the sums (skipping a term a x 0 leaves every sum's bits as they were).
     std::vector<double> &b = nzb_;
-    std::vector<int> &bcol = nz_;
+    std::vector<int> &bcol = bcol_;
     b.clear();
     bcol.clear();
     for (std::size_t r = 0; r < M; ++r)

@@ -37,11 +37,12 @@ def child_setup():
         signal.signal(s, signal.SIG_DFL)
 
 
-def run(cmd, timeout=300):
-    """(exit code, stdout, stderr) of cmd; exit code None when it timed out."""
+def run(cmd, timeout=300, env=None):
+    """(exit code, stdout, stderr) of cmd (in `env`, default this process's environment); exit
+    code None when it timed out."""
     try:
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
-                           preexec_fn=child_setup)
+                           preexec_fn=child_setup, env=env)
     except subprocess.TimeoutExpired:
         return None, "", f"timed out after {timeout} s"
     return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")

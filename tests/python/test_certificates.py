@@ -26,7 +26,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from clitest import child_setup, fail, ok, report  # noqa: E402
+from clitest import fail, ok, report, run  # noqa: E402
 
 QUICK = bool(os.environ.get("CHOKEPOINT_TEST_QUICK"))
 STUDY_TRIALS = "100" if QUICK else "300"
@@ -44,10 +44,7 @@ def verified_run(exe, config, trials, out, where):
     env = dict(os.environ, CHOKEPOINT_VERIFY_CERTIFICATES="1", CHOKEPOINT_STATS="1")
     cmd = [exe, "run", config, "--trials", trials, "--threads", "2", "-o", out, "--overwrite",
            "--log-format", "text"]
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                       preexec_fn=child_setup, timeout=900)
-    rc, stdout, stderr = r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(
-        errors="replace")
+    rc, stdout, stderr = run(cmd, timeout=900, env=env)
     m = STATS.search(stdout + stderr)
     if rc != 0 or not m:
         fail(where, f"exit {rc}: {(stderr or stdout).strip()[-600:]}")
