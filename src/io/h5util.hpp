@@ -6,6 +6,7 @@
 #include "core/sha256.hpp"
 
 #include <H5Cpp.h>
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -60,8 +61,14 @@ inline void write_strings(H5::Group &g, const char *name, const std::vector<std:
     std::vector<const char *> ptrs;
     for (const auto &v : values)
         ptrs.push_back(v.c_str());
-    if (n)
-        ds.write(ptrs.data(), vlen_str());
+    if (n == 0)
+        return;
+    // The conversion to the file's variable-length type goes through a buffer that HDF5 zeroes
+    // on every write (1 MiB by default); a string table of a few names needs a few bytes per
+    // element. The written data are the same.
+    H5::DSetMemXferPropList xfer;
+    xfer.setBuffer(std::max<std::size_t>(64 * n, 4096), nullptr, nullptr);
+    ds.write(ptrs.data(), vlen_str(), H5::DataSpace::ALL, H5::DataSpace::ALL, xfer);
 }
 
 template <class T>
