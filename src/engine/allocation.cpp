@@ -1224,6 +1224,31 @@ bool Allocator::full_service_restricted(const Component &c, const MonthInput &in
     }
     // The demands' own needs, kept for the restarts below.
     cneed0_ = cneed_;
+    // A necessary condition first, without any network: every unit needed of a product must be
+    // made by its facilities, and making it needs its inputs (the recipes), so if some product's
+    // total need exceeds its total capacity no flow can serve everything. The margin (1e-9)
+    // keeps this to cases the flow below fails on too (it serves an importer to 1e-12 of its
+    // need); it only spares the networks, the answer is the same.
+    std::vector<double> &total = ctotal_;
+    total.assign(NP, 0.0);
+    for (int p : c.products) {
+        double need = 0.0;
+        for (int k : c.countries)
+            need += cneed0_[static_cast<std::size_t>(p) * C + static_cast<std::size_t>(k)];
+        total[static_cast<std::size_t>(p)] = need;
+    }
+    for (int p : c.downstream_first) {
+        const double need = total[static_cast<std::size_t>(p)];
+        if (need <= 0.0)
+            continue;
+        double supply = 0.0;
+        for (int k : c.countries)
+            supply += csupply_[static_cast<std::size_t>(p) * C + static_cast<std::size_t>(k)];
+        if (need * (1.0 - 1e-9) > supply)
+            return false;
+        for (const auto &[q, coef] : m_.products[static_cast<std::size_t>(p)].recipe)
+            total[static_cast<std::size_t>(q)] += coef * need;
+    }
     std::vector<int> &bucket = flow_bucket_; // active restrictions on the product
     // The plan fixes where each product is made before its inputs are routed: a flow that
     // makes a product where its input cannot reach (a refinery abroad while its feed is under
