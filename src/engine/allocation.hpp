@@ -138,7 +138,8 @@ private:
     std::vector<char> possible_;
     std::vector<double> need_, supply_; // [product] scratch of full_service_certified
     // Scratch of full_service_restricted: [product x country] need and capacity, [product]
-    // total need, and the maximum-flow network of one product (edge lists with residual capacities, BFS state).
+    // total need, and the maximum-flow network of one product (edge lists with residual
+    // capacities, BFS state).
     std::vector<double> cneed_, cneed0_, csupply_, ctotal_, flow_cap_, amount_;
     std::vector<int> flow_prev_, flow_queue_, flow_bucket_, flow_order_, flow_into_, flow_head_,
         flow_next_, flow_to_, flow_src_, flow_sink_, flow_exporters_, flow_importers_;
