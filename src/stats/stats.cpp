@@ -396,6 +396,45 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                 ++n_cols_active;
             }
     }
+    // When the columns that still need an order statistic fit in memory whole, one pass reads
+    // them and each is sorted: the same values as the passes below, which would read the table
+    // two or three times.
+    if (n_cols_active > 0 && n <= max_values_in_memory / n_cols_active) {
+        std::vector<int> slot(static_cast<std::size_t>(k), -1);
+        std::vector<int> cols;
+        for (const auto &t : targets)
+            if (!t.resolved && slot[static_cast<std::size_t>(t.col)] < 0) {
+                slot[static_cast<std::size_t>(t.col)] = static_cast<int>(cols.size());
+                cols.push_back(t.col);
+            }
+        const auto rows = static_cast<std::size_t>(n);
+        std::vector<double> values(rows * cols.size());
+        std::size_t row = 0;
+        scan([&](const double *r) {
+            if (row >= rows)
+                throw std::logic_error("exact_order_statistics: the table has more rows than n");
+            for (std::size_t c = 0; c < cols.size(); ++c) {
+                const auto j = static_cast<std::size_t>(cols[c]);
+                const double v = r[j];
+                if (v > col_max[j] || v < col_min[j])
+                    throw std::logic_error(
+                        "exact_order_statistics: a value lies outside its column's bounds");
+                values[c * rows + row] = v;
+            }
+            ++row;
+        });
+        if (row != rows)
+            throw std::logic_error("exact_order_statistics: the table has fewer rows than n");
+        for (std::size_t c = 0; c < cols.size(); ++c)
+            std::sort(values.begin() + static_cast<std::ptrdiff_t>(c * rows),
+                      values.begin() + static_cast<std::ptrdiff_t>((c + 1) * rows));
+        for (auto &t : targets)
+            if (!t.resolved) {
+                const auto c = static_cast<std::size_t>(slot[static_cast<std::size_t>(t.col)]);
+                t.value = values[c * rows + static_cast<std::size_t>(t.rank)];
+                t.resolved = true;
+            }
+    }
     const int B = static_cast<int>(std::clamp<std::size_t>(
         (std::size_t(1) << 19) / std::max<std::size_t>(1, n_cols_active), 64, 4096));
     const std::size_t per_target =
