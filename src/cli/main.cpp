@@ -421,7 +421,10 @@ int main(int argc, char **argv) {
                           << " warm failed; without an LP: " << rep.alloc.certified_demands
                           << " months' demands, " << rep.alloc.certified_homes
                           << " homes' phase 1, " << rep.alloc.certified_rounds
-                          << " filling rounds\n";
+                          << " filling rounds\n"
+                          << "phases: setup " << rep.setup_seconds << " s, pipeline "
+                          << rep.pipeline_seconds << " s (writer stage, serial, "
+                          << rep.writer_seconds << " s), finish " << rep.finish_seconds << " s\n";
             print_summary(opt.output, std::cout);
         }
         return kExitOk;

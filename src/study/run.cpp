@@ -834,6 +834,15 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             std::lock_guard<std::recursive_mutex> g(progress_mu);
             if (halted.load())
                 return; // beyond the stopping block
+            const auto entered = std::chrono::steady_clock::now();
+            struct Clock {
+                double &sum;
+                std::chrono::steady_clock::time_point from;
+                ~Clock() {
+                    sum += std::chrono::duration<double>(std::chrono::steady_clock::now() - from)
+                               .count();
+                }
+            } clock{rep.writer_seconds, entered};
             writer->append(b);
             for (std::size_t k = 0; k < total.size(); ++k)
                 total[k].merge(b[k].acc);
@@ -871,6 +880,8 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         std::optional<ProgressTicker> ticker;
         if (progress)
             ticker.emplace(*progress, progress_mu, probe, shown, ckpt.string());
+        const auto pipeline_start = std::chrono::steady_clock::now();
+        rep.setup_seconds = std::chrono::duration<double>(pipeline_start - t0).count();
         if (!comm) {
             rep.alloc =
                 pipeline(model, threads, {start, end, 1}, deliver, &halted, &failure, &probe);
@@ -920,6 +931,9 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         }
 
         ticker.reset(); // the Progress is this thread's alone again
+        rep.pipeline_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - pipeline_start)
+                .count();
 
         auto rungs = [&] {
             RungCounts r;
@@ -1011,8 +1025,11 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             wi.stop_met = halted.load() || rule_met();
             std::tie(wi.stop_value, wi.stop_se) = rule_stat();
         }
+        const auto finish_start = std::chrono::steady_clock::now();
         writer->finish(total); // closes the file
         writer.reset();
+        rep.finish_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - finish_start).count();
         rep.trials = done;
         if (shard_count > 0)
             seal_file(tmp.string()); // a shard is read back by merge: sealed like a checkpoint

@@ -46,6 +46,11 @@ struct RunReport {
     std::uint64_t trials = 0;     // trials in the file (resumed ones included)
     std::uint64_t trials_run = 0; // trials simulated by this process (and its ranks)
     double seconds = 0;
+    // Where the wall time went (this process): reading the config to the first block (writer
+    // set-up included), the pipeline, of which the serial writer stage (each block appended to
+    // the file and merged into the statistics, in block order), and the file's summary at the
+    // end. Setup, writer stage and finish are the serial part of a run.
+    double setup_seconds = 0, pipeline_seconds = 0, writer_seconds = 0, finish_seconds = 0;
     int threads = 1, ranks = 1;
     AllocatorStats alloc;
 };
