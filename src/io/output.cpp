@@ -26,6 +26,10 @@
 #include <string_view>
 #include <sys/stat.h>
 #include <system_error>
+#include <tbb/blocked_range.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 #include <unistd.h>
 
 namespace chokepoint {
@@ -767,7 +771,7 @@ void ResultWriter::resume_running(const std::vector<Accumulators> &totals) {
 
 namespace {
 void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_out,
-                     const Accumulators *base_acc);
+                     const Accumulators *base_acc, int threads);
 }
 
 namespace {
@@ -790,7 +794,8 @@ void ResultWriter::finish(const std::vector<Accumulators> &accs) {
     auto &I = *impl_;
     RungCounts all;
     for (std::size_t k = 0; k < I.sc.size(); ++k) {
-        finish_scenario(I.sc[k], accs.at(k), k ? &I.sc[0] : nullptr, k ? &accs[0] : nullptr);
+        finish_scenario(I.sc[k], accs.at(k), k ? &I.sc[0] : nullptr, k ? &accs[0] : nullptr,
+                        I.info.threads);
         write_solver(I.sc[k].scen, accs.at(k).lp_rungs);
         all.merge(accs.at(k).lp_rungs);
     }
@@ -977,7 +982,7 @@ struct WeightedColumn {
 /// the per-trial differences with their standard errors (and, for comparison, the standard error
 /// two independent runs would give), and differences of quantiles with paired-bootstrap errors.
 void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_out,
-                       const Accumulators *base_acc, H5::Group &sg) {
+                       const Accumulators *base_acc, H5::Group &sg, int threads) {
     if (!base_out)
         return;
     const Model &m = *S.m;
@@ -1042,8 +1047,10 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
         std::sort(oy.begin(), oy.end(), [&](auto i, auto k) { return y[i] < y[k]; });
         std::vector<std::uint32_t> count(n);
         std::vector<Moments> mom(Q);
-        // Order statistics of ranks r (ascending) of the resample, from sorted order `o`.
-        auto order_stats = [&](const std::vector<double> &z, const std::vector<std::uint32_t> &o,
+        // Order statistics of ranks r (ascending) of the resample (multiplicities `count`),
+        // from sorted order `o`.
+        auto order_stats = [n](const std::vector<std::uint32_t> &count,
+                               const std::vector<double> &z, const std::vector<std::uint32_t> &o,
                                const std::vector<std::uint64_t> &ranks) {
             std::vector<double> out(ranks.size());
             std::uint64_t cum = 0;
@@ -1077,12 +1084,15 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
             wx = std::make_unique<WeightedColumn>(x, w0);
             wy = std::make_unique<WeightedColumn>(y, w0);
         }
-        for (int rep = 0; rep < B; ++rep) {
+        auto resample = [&](int rep, std::vector<std::uint32_t> &count) {
             std::fill(count.begin(), count.end(), 0u);
             Stream st(m.run.seed, static_cast<std::uint64_t>(rep), quantity_id(stream));
             for (std::uint64_t k = 0; k < n; ++k)
                 ++count[static_cast<std::size_t>(st() % n)];
-            if (S.weighted) {
+        };
+        if (S.weighted) {
+            for (int rep = 0; rep < B; ++rep) {
+                resample(rep, count);
                 for (std::size_t i = 0; i < w0.size(); ++i)
                     wx->w[i] = wy->w[i] = count[i] * w0[i];
                 for (std::size_t j = 0; j < Q; ++j) {
@@ -1091,17 +1101,37 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
                     wy->quantile(levels[j], 0.0, qy, lo, hi);
                     mom[j].add(qx - qy);
                 }
-                continue;
             }
-            const auto sx = order_stats(x, ox, sorted_ranks), sy = order_stats(y, oy, sorted_ranks);
-            std::vector<double> ax(ranks.size()), ay(ranks.size());
-            for (std::size_t k = 0; k < idx.size(); ++k) {
-                ax[idx[k]] = sx[k];
-                ay[idx[k]] = sy[k];
-            }
-            for (std::size_t j = 0; j < Q; ++j)
-                mom[j].add(lerp_quantile(n, levels[j], ax[2 * j], ax[2 * j + 1]) -
-                           lerp_quantile(n, levels[j], ay[2 * j], ay[2 * j + 1]));
+        } else {
+            // The replicates are independent (each draws from its own stream): they run in
+            // parallel on the run's threads, each difference kept in its slot, and are summed in
+            // replicate order, so the standard errors do not depend on the thread count.
+            std::vector<double> diffs(static_cast<std::size_t>(B) * Q);
+            tbb::task_arena arena(std::max(1, threads));
+            arena.execute([&] {
+                tbb::enumerable_thread_specific<std::vector<std::uint32_t>> counts(
+                    static_cast<std::size_t>(n), 0u);
+                tbb::parallel_for(tbb::blocked_range<int>(0, B), [&](const auto &reps) {
+                    auto &cnt = counts.local();
+                    std::vector<double> ax(ranks.size()), ay(ranks.size());
+                    for (int rep = reps.begin(); rep != reps.end(); ++rep) {
+                        resample(rep, cnt);
+                        const auto sx = order_stats(cnt, x, ox, sorted_ranks),
+                                   sy = order_stats(cnt, y, oy, sorted_ranks);
+                        for (std::size_t k = 0; k < idx.size(); ++k) {
+                            ax[idx[k]] = sx[k];
+                            ay[idx[k]] = sy[k];
+                        }
+                        for (std::size_t j = 0; j < Q; ++j)
+                            diffs[static_cast<std::size_t>(rep) * Q + j] =
+                                lerp_quantile(n, levels[j], ax[2 * j], ax[2 * j + 1]) -
+                                lerp_quantile(n, levels[j], ay[2 * j], ay[2 * j + 1]);
+                    }
+                });
+            });
+            for (int rep = 0; rep < B; ++rep)
+                for (std::size_t j = 0; j < Q; ++j)
+                    mom[j].add(diffs[static_cast<std::size_t>(rep) * Q + j]);
         }
         for (std::size_t j = 0; j < Q; ++j)
             qse[d * Q + j] = std::sqrt(mom[j].variance());
@@ -1416,7 +1446,7 @@ void write_weighted_distribution(ScenarioOut &S, const Accumulators &acc, H5::Gr
 }
 
 void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_out,
-                     const Accumulators *base_acc) {
+                     const Accumulators *base_acc, int threads) {
     const Model &m = *S.m;
     const auto D = m.demands.size();
     auto sg = S.scen.createGroup("summary");
@@ -1748,7 +1778,7 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
                     {D, H, static_cast<hsize_t>(bands.size())});
     }
 
-    write_differences(S, acc, base_out, base_acc, sg);
+    write_differences(S, acc, base_out, base_acc, sg, threads);
     label_summary(S, sg);
     write_sensitivity(S);
 }
