@@ -56,6 +56,12 @@ void check_quantiles(const std::vector<std::vector<double>> &cols,
     const auto q = exact_quantiles(n, k, levels, lo, hi, scan, max_in_memory);
     INFO("n " << n << ", k " << k << ", max_values_in_memory " << max_in_memory << ", passes "
               << passes);
+    // On several threads (columns binned and sorted in parallel): the same values, bit for bit.
+    const int serial_passes = passes;
+    passes = 0;
+    CHECK(exact_quantiles(n, k, levels, lo, hi, scan, max_in_memory, 2) == q);
+    CHECK(passes == serial_passes);
+    passes = serial_passes;
     REQUIRE(q.size() == static_cast<std::size_t>(k));
     // A table that fits in memory is read once (its columns kept and sorted), not in passes.
     if (n * static_cast<std::uint64_t>(k) <= max_in_memory)

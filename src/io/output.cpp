@@ -1677,7 +1677,8 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
         auto &ds = S.shortfall.dataset();
         const auto os =
             n ? exact_order_statistics(n, static_cast<int>(D), ranks, acc.shortfall_min,
-                                       acc.shortfall_max, scanner(ds, D))
+                                       acc.shortfall_max, scanner(ds, D), std::size_t(1) << 20,
+                                       threads)
               : std::vector<std::vector<double>>(D, std::vector<double>(ranks.size(), 0.0));
         const auto Q = levels.size();
         std::vector<double> q(D * Q), q_lo(D * Q), q_hi(D * Q), var(D * 2), tail_v(D * 2);
@@ -1767,8 +1768,9 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
         std::vector<double> lo(D * H, 0.0);
         std::vector<double> flat(D * H * bands.size(), 0.0);
         if (n) {
-            const auto q = exact_quantiles(n, k, bands, lo, acc.monthly_max,
-                                           scanner(S.monthly.dataset(), D * H));
+            const auto q =
+                exact_quantiles(n, k, bands, lo, acc.monthly_max,
+                                scanner(S.monthly.dataset(), D * H), std::size_t(1) << 20, threads);
             for (std::size_t c = 0; c < D * H; ++c)
                 for (std::size_t b = 0; b < bands.size(); ++b)
                     flat[c * bands.size() + b] = q[c][b];

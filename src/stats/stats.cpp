@@ -7,7 +7,10 @@
 #include <boost/math/distributions/binomial.hpp>
 #include <boost/math/distributions/students_t.hpp>
 #include <map>
+#include <optional>
 #include <stdexcept>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 #include <tuple>
 
 namespace chokepoint {
@@ -354,7 +357,7 @@ std::vector<std::vector<double>>
 exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> &ranks,
                        const std::vector<double> &col_min, const std::vector<double> &col_max,
                        const std::function<void(const std::function<void(const double *)> &)> &scan,
-                       std::size_t max_values_in_memory) {
+                       std::size_t max_values_in_memory, int threads) {
     std::vector<std::vector<double>> out(static_cast<std::size_t>(k),
                                          std::vector<double>(ranks.size(), 0.0));
     if (n == 0 || k == 0 || ranks.empty())
@@ -396,6 +399,20 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                 ++n_cols_active;
             }
     }
+    // Work per column, on `threads` threads: each column's state is touched by one task only,
+    // and a column's values are taken in row order, so the result is the same on any number.
+    std::optional<tbb::task_arena> arena;
+    if (threads > 1)
+        arena.emplace(threads);
+    auto for_each_index = [&](std::size_t count, const auto &fn) {
+        if (!arena || count < 2) {
+            for (std::size_t i = 0; i < count; ++i)
+                fn(i);
+            return;
+        }
+        arena->execute(
+            [&] { tbb::parallel_for(std::size_t(0), count, [&](std::size_t i) { fn(i); }); });
+    };
     // When the columns that still need an order statistic fit in memory whole, one pass reads
     // them and each is sorted: the same values as the passes below, which would read the table
     // two or three times.
@@ -409,25 +426,44 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
             }
         const auto rows = static_cast<std::size_t>(n);
         std::vector<double> values(rows * cols.size());
-        std::size_t row = 0;
-        scan([&](const double *r) {
-            if (row >= rows)
+        // Rows arrive one at a time; they are gathered into a slab (a few hundred KiB, in cache)
+        // and each column's part of the slab is copied to its place in parallel.
+        const auto K = static_cast<std::size_t>(k);
+        const std::size_t slab_rows = std::max<std::size_t>(1, (std::size_t(1) << 16) / K);
+        std::vector<double> slab;
+        slab.reserve(slab_rows * K);
+        std::size_t row = 0; // rows stored so far
+        auto store_slab = [&] {
+            const std::size_t count = slab.size() / K;
+            if (row + count > rows)
                 throw std::logic_error("exact_order_statistics: the table has more rows than n");
-            for (std::size_t c = 0; c < cols.size(); ++c) {
+            for_each_index(cols.size(), [&](std::size_t c) {
                 const auto j = static_cast<std::size_t>(cols[c]);
-                const double v = r[j];
-                if (v > col_max[j] || v < col_min[j])
-                    throw std::logic_error(
-                        "exact_order_statistics: a value lies outside its column's bounds");
-                values[c * rows + row] = v;
-            }
-            ++row;
+                double *out = &values[c * rows + row];
+                for (std::size_t r = 0; r < count; ++r) {
+                    const double v = slab[r * K + j];
+                    if (v > col_max[j] || v < col_min[j])
+                        throw std::logic_error(
+                            "exact_order_statistics: a value lies outside its column's bounds");
+                    out[r] = v;
+                }
+            });
+            row += count;
+            slab.clear();
+        };
+        scan([&](const double *r) {
+            slab.insert(slab.end(), r, r + k);
+            if (slab.size() == slab_rows * K)
+                store_slab();
         });
+        if (!slab.empty())
+            store_slab();
         if (row != rows)
             throw std::logic_error("exact_order_statistics: the table has fewer rows than n");
-        for (std::size_t c = 0; c < cols.size(); ++c)
+        for_each_index(cols.size(), [&](std::size_t c) {
             std::sort(values.begin() + static_cast<std::ptrdiff_t>(c * rows),
                       values.begin() + static_cast<std::ptrdiff_t>((c + 1) * rows));
+        });
         for (auto &t : targets)
             if (!t.resolved) {
                 const auto c = static_cast<std::size_t>(slot[static_cast<std::size_t>(t.col)]);
@@ -476,33 +512,55 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
         std::vector<std::vector<Group *>> by_col(static_cast<std::size_t>(k));
         for (auto &[key, g] : groups)
             by_col[static_cast<std::size_t>(g.col)].push_back(&g);
-        scan([&](const double *row) {
-            for (int j = 0; j < k; ++j) {
-                const double v = row[j];
-                for (Group *g : by_col[static_cast<std::size_t>(j)]) {
-                    if (pass == 0 && (v > col_max[static_cast<std::size_t>(j)] ||
-                                      v < col_min[static_cast<std::size_t>(j)]))
-                        throw std::logic_error(
-                            "exact_order_statistics: a value lies outside its column's bounds");
-                    if (v < g->lo) {
-                        ++g->below;
-                    } else if (v <= g->hi) {
-                        if (g->collect) {
-                            g->values.push_back(v);
-                        } else {
-                            const double w = g->hi - g->lo;
-                            int b = static_cast<int>((v - g->lo) / w * B);
-                            b = std::clamp(b, 0, B - 1);
-                            ++g->cnt[static_cast<std::size_t>(b)];
-                            g->bmin[static_cast<std::size_t>(b)] =
-                                std::min(g->bmin[static_cast<std::size_t>(b)], v);
-                            g->bmax[static_cast<std::size_t>(b)] =
-                                std::max(g->bmax[static_cast<std::size_t>(b)], v);
-                        }
+        auto bin = [&](int j, double v) {
+            for (Group *g : by_col[static_cast<std::size_t>(j)]) {
+                if (pass == 0 && (v > col_max[static_cast<std::size_t>(j)] ||
+                                  v < col_min[static_cast<std::size_t>(j)]))
+                    throw std::logic_error(
+                        "exact_order_statistics: a value lies outside its column's bounds");
+                if (v < g->lo) {
+                    ++g->below;
+                } else if (v <= g->hi) {
+                    if (g->collect) {
+                        g->values.push_back(v);
+                    } else {
+                        const double w = g->hi - g->lo;
+                        int b = static_cast<int>((v - g->lo) / w * B);
+                        b = std::clamp(b, 0, B - 1);
+                        ++g->cnt[static_cast<std::size_t>(b)];
+                        g->bmin[static_cast<std::size_t>(b)] =
+                            std::min(g->bmin[static_cast<std::size_t>(b)], v);
+                        g->bmax[static_cast<std::size_t>(b)] =
+                            std::max(g->bmax[static_cast<std::size_t>(b)], v);
                     }
                 }
             }
+        };
+        std::vector<int> active;
+        for (int j = 0; j < k; ++j)
+            if (!by_col[static_cast<std::size_t>(j)].empty())
+                active.push_back(j);
+        // Rows are taken in slabs; a slab's columns are binned in parallel.
+        const std::size_t K = static_cast<std::size_t>(k);
+        const std::size_t slab_rows = std::max<std::size_t>(1, (std::size_t(1) << 16) / K);
+        std::vector<double> slab;
+        slab.reserve(slab_rows * K);
+        auto bin_slab = [&] {
+            const std::size_t rows = slab.size() / K;
+            for_each_index(active.size(), [&](std::size_t a) {
+                const int j = active[a];
+                for (std::size_t r = 0; r < rows; ++r)
+                    bin(j, slab[r * K + static_cast<std::size_t>(j)]);
+            });
+            slab.clear();
+        };
+        scan([&](const double *row) {
+            slab.insert(slab.end(), row, row + k);
+            if (slab.size() == slab_rows * K)
+                bin_slab();
         });
+        if (!slab.empty())
+            bin_slab();
         for (auto &[key, g] : groups) {
             if (g.collect)
                 std::sort(g.values.begin(), g.values.end());
@@ -551,7 +609,7 @@ std::vector<std::vector<double>>
 exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
                 const std::vector<double> &col_min, const std::vector<double> &col_max,
                 const std::function<void(const std::function<void(const double *)> &)> &scan,
-                std::size_t max_values_in_memory) {
+                std::size_t max_values_in_memory, int threads) {
     std::vector<std::vector<double>> out(static_cast<std::size_t>(k),
                                          std::vector<double>(levels.size(), 0.0));
     if (n == 0 || k == 0 || levels.empty())
@@ -563,7 +621,7 @@ exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
         ranks.push_back(std::min(lo + 1, n - 1));
     }
     const auto os =
-        exact_order_statistics(n, k, ranks, col_min, col_max, scan, max_values_in_memory);
+        exact_order_statistics(n, k, ranks, col_min, col_max, scan, max_values_in_memory, threads);
     for (int j = 0; j < k; ++j)
         for (std::size_t q = 0; q < levels.size(); ++q)
             out[static_cast<std::size_t>(j)][q] =

@@ -152,11 +152,13 @@ struct Accumulators {
 
 /// Order statistics of given 0-based ranks (the same ranks for every column) of each column of
 /// an n x k table read in passes by `scan` (see exact_quantiles): exact, in bounded memory.
+/// `threads` > 1 bins and sorts the columns in parallel (scan is always called on the calling
+/// thread); the result does not depend on it.
 std::vector<std::vector<double>>
 exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> &ranks,
                        const std::vector<double> &col_min, const std::vector<double> &col_max,
                        const std::function<void(const std::function<void(const double *)> &)> &scan,
-                       std::size_t max_values_in_memory = std::size_t(1) << 20);
+                       std::size_t max_values_in_memory = std::size_t(1) << 20, int threads = 1);
 
 /// Distribution-free confidence interval for the p-quantile of n draws: 0-based ranks (lo, hi)
 /// of the order statistics with P(x[lo] <= q_p <= x[hi]) >= conf (the number of draws below q_p
@@ -194,6 +196,6 @@ std::vector<std::vector<double>>
 exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
                 const std::vector<double> &col_min, const std::vector<double> &col_max,
                 const std::function<void(const std::function<void(const double *)> &)> &scan,
-                std::size_t max_values_in_memory = std::size_t(1) << 20);
+                std::size_t max_values_in_memory = std::size_t(1) << 20, int threads = 1);
 
 } // namespace chokepoint
