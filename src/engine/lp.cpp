@@ -103,12 +103,27 @@ void LinearProgram::pivot(int r, int c) {
     nz_.resize(static_cast<std::size_t>(width_));
     int *nzp = nz_.data();
     std::size_t cnt = 0;
-    for (int j = 0; j < width_; ++j) {
+    auto scale = [&](int j) {
         const bool nonzero = prow[j] != 0.0;
         prow[j] = nonzero ? prow[j] * inv : 0.0; // a zero stays +0.0
         nzp[cnt] = j;
         cnt += nonzero;
+    };
+    // Most of a flow tableau's row is zero: four entries at a time are tested together, and a
+    // group of zeros is only rewritten as +0.0 (what scale() would write).
+    int j = 0;
+    for (; j + 4 <= width_; j += 4) {
+        if (prow[j] == 0.0 && prow[j + 1] == 0.0 && prow[j + 2] == 0.0 && prow[j + 3] == 0.0) {
+            prow[j] = prow[j + 1] = prow[j + 2] = prow[j + 3] = 0.0;
+            continue;
+        }
+        scale(j);
+        scale(j + 1);
+        scale(j + 2);
+        scale(j + 3);
     }
+    for (; j < width_; ++j)
+        scale(j);
     nz_.resize(cnt);
     prow[c] = 1.0;
     for (int i = 0; i <= m_; ++i) {
