@@ -1289,19 +1289,27 @@ bool Allocator::full_service_restricted(const Component &c, const MonthInput &in
             std::vector<int> &head = flow_head_, &next = flow_next_, &to = flow_to_;
             std::vector<double> &res = flow_cap_;
             head.assign(V, -1);
-            next.clear();
-            to.clear();
-            res.clear();
+            // At most one edge per importer, exporter, bucket and lane, two entries each: the
+            // arrays are sized once and filled in place (no growth checks per edge).
+            const std::size_t most = 2 * (nI + nE + nE * nB + nE * nI);
+            if (to.size() < most) {
+                to.resize(most);
+                res.resize(most);
+                next.resize(most);
+            }
+            int edges = 0; // entries in use
             auto add = [&](std::size_t u, std::size_t v, double capacity) {
-                const int k = static_cast<int>(to.size());
-                to.push_back(static_cast<int>(v));
-                res.push_back(capacity);
-                next.push_back(head[u]);
+                const int k = edges;
+                const auto e = static_cast<std::size_t>(k);
+                to[e] = static_cast<int>(v);
+                res[e] = capacity;
+                next[e] = head[u];
                 head[u] = k;
-                to.push_back(static_cast<int>(u));
-                res.push_back(0.0);
-                next.push_back(head[v]);
+                to[e + 1] = static_cast<int>(u);
+                res[e + 1] = 0.0;
+                next[e + 1] = head[v];
                 head[v] = k + 1;
+                edges += 2;
                 return k;
             };
             std::vector<int> &src_edge = flow_src_, &sink_edge = flow_sink_;
@@ -1401,7 +1409,7 @@ bool Allocator::full_service_restricted(const Component &c, const MonthInput &in
                 return true;
             };
             for (std::size_t round = 0; !all_served(); ++round) {
-                if (round > 4 * to.size())
+                if (round > 4 * static_cast<std::size_t>(edges))
                     return false;
                 prev.assign(V, -2);
                 prev[0] = -1;
