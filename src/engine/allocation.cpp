@@ -1661,6 +1661,7 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
     const auto base = bounds(floor);
     run_lp(P, role(3, static_cast<std::uint64_t>(short_tier), 0), base.first, base.second,
            objective);
+    const LinearProgram *base_lp = lpp;
     const double V0 = lpp->objective();
     const double delta = 1.0; // one unit of the node's product: its largest monthly need
     // Under a rule the phase-1 deliveries are piecewise linear in the capacities (a home absorbs
@@ -1692,6 +1693,12 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
             saved.push_back(P.rhs[static_cast<std::size_t>(r)]);
             P.rhs[static_cast<std::size_t>(r)] += by;
         }
+        // A test LP is the base LP with a few right-hand sides raised (and, under a rule, other
+        // floors): a test that has no basis of its own yet (its first in this trial) starts from
+        // the base's optimal basis, a few dual simplex pivots away, instead of from scratch
+        // (~90 pivots). Only where the test may lead: its optimum is the same.
+        if (auto &slot = c.slots[key]; !slot.has_basis())
+            slot = *base_lp;
         const bool ok = run_lp(P, key, b.first, b.second, objective, !floors.empty());
         for (std::size_t j = 0; j < bump_rows.size(); ++j)
             P.rhs[static_cast<std::size_t>(bump_rows[j])] = saved[j];

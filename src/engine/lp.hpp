@@ -79,6 +79,8 @@ public:
     void set_warm_start(bool on) { warm_start_ = on; }
     /// Drops the remembered basis: the next solve starts from scratch.
     void forget() { have_last_ = false; }
+    /// Whether a basis is remembered (the next solve of the same shape may start from it).
+    bool has_basis() const { return have_last_; }
     /// Starts the ladder at `r` (the rungs below are skipped): for tests, the soak benchmark and
     /// the differential checks that every rung gives the same allocation. Default Rung::Warm.
     void set_first_rung(Rung r) { first_rung_ = r; }
