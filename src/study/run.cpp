@@ -63,8 +63,8 @@ struct PipelineProbe {
 };
 
 /// Keeps a run's progress report moving while blocks are in flight, so that it shows before
-/// the first block is written (a block of the default study takes a minute), and acknowledges a
-/// stop signal at once. Every call on the Progress goes through `mu` (shared with the writer
+/// the first block is written (a block of the full default study takes ~10-20 s), and acknowledges
+/// a stop signal at once. Every call on the Progress goes through `mu` (shared with the writer
 /// stage). Stopped by its destructor.
 class ProgressTicker {
 public:
