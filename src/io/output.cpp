@@ -9,6 +9,7 @@
 #include "stats/sensitivity.hpp"
 #include "version.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cerrno>
@@ -28,6 +29,7 @@
 #include <system_error>
 #include <tbb/blocked_range.h>
 #include <tbb/enumerable_thread_specific.h>
+#include <tbb/info.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 #include <unistd.h>
@@ -1107,7 +1109,8 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
             // parallel on the run's threads, each difference kept in its slot, and are summed in
             // replicate order, so the standard errors do not depend on the thread count.
             std::vector<double> diffs(static_cast<std::size_t>(B) * Q);
-            tbb::task_arena arena(std::max(1, threads));
+            // At most the machine's cores (more gain nothing here and make TBB warn).
+            tbb::task_arena arena(std::clamp(threads, 1, tbb::info::default_concurrency()));
             arena.execute([&] {
                 tbb::enumerable_thread_specific<std::vector<std::uint32_t>> counts(
                     static_cast<std::size_t>(n), 0u);

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <stdexcept>
+#include <tbb/info.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 #include <tuple>
@@ -401,6 +402,8 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
     }
     // Work per column, on `threads` threads: each column's state is touched by one task only,
     // and a column's values are taken in row order, so the result is the same on any number.
+    // At most the machine's cores: more gain nothing here and make TBB warn.
+    threads = std::min(threads, tbb::info::default_concurrency());
     std::optional<tbb::task_arena> arena;
     if (threads > 1)
         arena.emplace(threads);

@@ -14,6 +14,8 @@ the sanitizer pass, block_size 100 and 200 trials):
    circuit) solves fewer LPs with reuse; the baseline and the scenarios that change every chain
    (the allocation rules, the allied bloc) solve exactly as many as without.
 3. With reuse, 1 and 2 threads give the same file (the reuse is a function of the models only).
+4. So do more threads than the machine has cores, and no run prints a TBB warning (the summary's
+   parallel parts are capped at the cores).
 """
 
 import os
@@ -49,6 +51,11 @@ def run(exe, config, out, threads, reuse):
     if r.returncode != 0:
         fail(f"run ({threads} threads, reuse {reuse})", f"exit {r.returncode}: "
              f"{r.stderr.decode()[-800:]}")
+        return False
+    if b"TBB Warning" in r.stderr:
+        # More threads than cores is allowed (the bits do not depend on it); it must stay quiet.
+        fail(f"run ({threads} threads, reuse {reuse})", "TBB warned: "
+             f"{r.stderr.decode()[-400:]}")
         return False
     return True
 
@@ -101,6 +108,12 @@ def main():
             print(f"ok   2. {s}: {a[s]:,} LPs either way (no chain to reuse)")
     if run(exe, config, reused1, 1, True):
         identical("3. reuse on 1 thread vs 2", reused1, reused)
+    # More threads than the machine has cores (the summary's parallel parts are capped at the
+    # cores): the same file, and no TBB warning (run() checks).
+    many = 2 * (os.cpu_count() or 1) + 1
+    reused_many = os.path.join(work, "reused_many.h5")
+    if run(exe, config, reused_many, many, True):
+        identical(f"4. reuse on {many} threads vs 2", reused_many, reused)
     return report("chain reuse", work)
 
 
