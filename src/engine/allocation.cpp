@@ -36,9 +36,9 @@ struct Allocator::Component {
     // floors (scaled, per consumer), and which demands were short after their stockpile draws.
     std::vector<double> last_fixed, last_floor;
     std::vector<char> last_short;
-    // One LP object per role in the month's solve (probe; tier k round i; refill round i;
-    // chokepoint base; raised capacity of node n or restriction r), so that each LP can
-    // warm-start from the same LP of the previous month.
+    // One LP object per role in the month's solve (tier k round i; refill round i; chokepoint
+    // base; raised capacity of node n or restriction r), so that each LP can warm-start from the
+    // same LP of the previous month (a raised one with no basis yet starts from the base's).
     std::map<std::uint64_t, LinearProgram> slots;
     // home_first: each home's phase-1 deliveries (t, per local demand) and the inputs they came
     // from (its facilities' capacities, its demands' wants, the restrictions' states): a home
