@@ -250,6 +250,24 @@ TEST_CASE("exact_quantiles: values clustered within one histogram bin", "[quanti
     check_quantiles(cols, {0.0001, 0.1, 0.5, 0.9, 0.9999}, 100);
 }
 
+TEST_CASE("exact_quantiles: a value outside its column's bounds, or a NaN, is an error",
+          "[quantiles]") {
+    // Bounds come from the run's accumulators; a table that breaks them (or holds a NaN, which
+    // no order can rank) means the file and the statistics disagree: stop, in either path.
+    for (const double bad : {5.0, std::numeric_limits<double>::quiet_NaN()}) {
+        const std::vector<double> col{0.5, 1.0, bad, 0.25};
+        auto scan = [&](const std::function<void(const double *)> &fn) {
+            for (double v : col)
+                fn(&v);
+        };
+        for (const std::size_t memory : {std::size_t(1) << 20, std::size_t(1)}) {
+            INFO("bad value " << bad << ", max_values_in_memory " << memory);
+            CHECK_THROWS_AS(exact_quantiles(4, 1, {0.5}, {0.0}, {1.0}, scan, memory),
+                            std::logic_error);
+        }
+    }
+}
+
 TEST_CASE("ExactSum: exact whatever the order, the magnitudes or the signs", "[moments]") {
     // 1e16 + 1 - 1e16 is 0 in doubles summed left to right, 1 exactly.
     ExactSum a;

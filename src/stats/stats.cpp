@@ -445,7 +445,7 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                 double *out = &values[c * rows + row];
                 for (std::size_t r = 0; r < count; ++r) {
                     const double v = slab[r * K + j];
-                    if (v > col_max[j] || v < col_min[j])
+                    if (!(v >= col_min[j] && v <= col_max[j])) // a NaN too: it cannot be sorted
                         throw std::logic_error(
                             "exact_order_statistics: a value lies outside its column's bounds");
                     out[r] = v;
@@ -517,8 +517,8 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
             by_col[static_cast<std::size_t>(g.col)].push_back(&g);
         auto bin = [&](int j, double v) {
             for (Group *g : by_col[static_cast<std::size_t>(j)]) {
-                if (pass == 0 && (v > col_max[static_cast<std::size_t>(j)] ||
-                                  v < col_min[static_cast<std::size_t>(j)]))
+                if (pass == 0 && !(v >= col_min[static_cast<std::size_t>(j)] &&
+                                   v <= col_max[static_cast<std::size_t>(j)])) // or a NaN
                     throw std::logic_error(
                         "exact_order_statistics: a value lies outside its column's bounds");
                 if (v < g->lo) {
