@@ -389,17 +389,15 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
             t.value = t.lo;
         }
 
-    // Histogram bins per group: fewer when there are many columns, so that memory stays bounded
-    // (more passes instead).
-    std::size_t n_cols_active = 0;
-    {
-        std::vector<char> seen(static_cast<std::size_t>(k), 0);
-        for (const auto &t : targets)
-            if (!t.resolved && !seen[static_cast<std::size_t>(t.col)]) {
-                seen[static_cast<std::size_t>(t.col)] = 1;
-                ++n_cols_active;
-            }
-    }
+    // The columns that still need an order statistic, and each one's place among them.
+    std::vector<int> slot(static_cast<std::size_t>(k), -1);
+    std::vector<int> cols;
+    for (const auto &t : targets)
+        if (!t.resolved && slot[static_cast<std::size_t>(t.col)] < 0) {
+            slot[static_cast<std::size_t>(t.col)] = static_cast<int>(cols.size());
+            cols.push_back(t.col);
+        }
+    const std::size_t n_cols_active = cols.size();
     // Work per column, on `threads` threads: each column's state is touched by one task only,
     // and a column's values are taken in row order, so the result is the same on any number.
     // At most the machine's cores: more gain nothing here and make TBB warn.
@@ -416,54 +414,57 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
         arena->execute(
             [&] { tbb::parallel_for(std::size_t(0), count, [&](std::size_t i) { fn(i); }); });
     };
+    // One pass over the table: rows arrive one at a time and are handed on in slabs (512 KiB,
+    // in cache), take(first value, rows), so that a slab's columns can be worked on in parallel.
+    const auto K = static_cast<std::size_t>(k);
+    const std::size_t slab_rows = std::max<std::size_t>(1, (std::size_t(1) << 16) / K);
+    std::vector<double> slab;
+    auto scan_slabs = [&](const auto &take) {
+        slab.clear();
+        slab.reserve(slab_rows * K);
+        auto hand_on = [&] {
+            take(slab.data(), slab.size() / K);
+            slab.clear();
+        };
+        scan([&](const double *row) {
+            slab.insert(slab.end(), row, row + k);
+            if (slab.size() == slab_rows * K)
+                hand_on();
+        });
+        if (!slab.empty())
+            hand_on();
+    };
+    // A value outside its column's bounds (or a NaN, which no order ranks) means the table and
+    // the accumulators that gave the bounds disagree.
+    auto check = [&](std::size_t j, double v) {
+        if (!(v >= col_min[j] && v <= col_max[j]))
+            throw std::logic_error(
+                "exact_order_statistics: a value lies outside its column's bounds");
+    };
     // When the columns that still need an order statistic fit in memory whole, one pass reads
     // them and each is sorted: the same values as the passes below, which would read the table
     // two or three times.
     if (n_cols_active > 0 && n <= max_values_in_memory / n_cols_active) {
-        std::vector<int> slot(static_cast<std::size_t>(k), -1);
-        std::vector<int> cols;
-        for (const auto &t : targets)
-            if (!t.resolved && slot[static_cast<std::size_t>(t.col)] < 0) {
-                slot[static_cast<std::size_t>(t.col)] = static_cast<int>(cols.size());
-                cols.push_back(t.col);
-            }
         const auto rows = static_cast<std::size_t>(n);
-        std::vector<double> values(rows * cols.size());
-        // Rows arrive one at a time; they are gathered into a slab (a few hundred KiB, in cache)
-        // and each column's part of the slab is copied to its place in parallel.
-        const auto K = static_cast<std::size_t>(k);
-        const std::size_t slab_rows = std::max<std::size_t>(1, (std::size_t(1) << 16) / K);
-        std::vector<double> slab;
-        slab.reserve(slab_rows * K);
+        std::vector<double> values(rows * n_cols_active);
         std::size_t row = 0; // rows stored so far
-        auto store_slab = [&] {
-            const std::size_t count = slab.size() / K;
+        scan_slabs([&](const double *first, std::size_t count) {
             if (row + count > rows)
                 throw std::logic_error("exact_order_statistics: the table has more rows than n");
-            for_each_index(cols.size(), [&](std::size_t c) {
+            for_each_index(n_cols_active, [&](std::size_t c) {
                 const auto j = static_cast<std::size_t>(cols[c]);
                 double *out = &values[c * rows + row];
                 for (std::size_t r = 0; r < count; ++r) {
-                    const double v = slab[r * K + j];
-                    if (!(v >= col_min[j] && v <= col_max[j])) // a NaN too: it cannot be sorted
-                        throw std::logic_error(
-                            "exact_order_statistics: a value lies outside its column's bounds");
+                    const double v = first[r * K + j];
+                    check(j, v);
                     out[r] = v;
                 }
             });
             row += count;
-            slab.clear();
-        };
-        scan([&](const double *r) {
-            slab.insert(slab.end(), r, r + k);
-            if (slab.size() == slab_rows * K)
-                store_slab();
         });
-        if (!slab.empty())
-            store_slab();
         if (row != rows)
             throw std::logic_error("exact_order_statistics: the table has fewer rows than n");
-        for_each_index(cols.size(), [&](std::size_t c) {
+        for_each_index(n_cols_active, [&](std::size_t c) {
             std::sort(values.begin() + static_cast<std::ptrdiff_t>(c * rows),
                       values.begin() + static_cast<std::ptrdiff_t>((c + 1) * rows));
         });
@@ -474,6 +475,8 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                 t.resolved = true;
             }
     }
+    // Histogram bins per group: fewer when there are many columns, so that memory stays bounded
+    // (more passes instead).
     const int B = static_cast<int>(std::clamp<std::size_t>(
         (std::size_t(1) << 19) / std::max<std::size_t>(1, n_cols_active), 64, 4096));
     const std::size_t per_target =
@@ -517,10 +520,8 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
             by_col[static_cast<std::size_t>(g.col)].push_back(&g);
         auto bin = [&](int j, double v) {
             for (Group *g : by_col[static_cast<std::size_t>(j)]) {
-                if (pass == 0 && !(v >= col_min[static_cast<std::size_t>(j)] &&
-                                   v <= col_max[static_cast<std::size_t>(j)])) // or a NaN
-                    throw std::logic_error(
-                        "exact_order_statistics: a value lies outside its column's bounds");
+                if (pass == 0)
+                    check(static_cast<std::size_t>(j), v);
                 if (v < g->lo) {
                     ++g->below;
                 } else if (v <= g->hi) {
@@ -543,27 +544,14 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
         for (int j = 0; j < k; ++j)
             if (!by_col[static_cast<std::size_t>(j)].empty())
                 active.push_back(j);
-        // Rows are taken in slabs; a slab's columns are binned in parallel.
-        const std::size_t K = static_cast<std::size_t>(k);
-        const std::size_t slab_rows = std::max<std::size_t>(1, (std::size_t(1) << 16) / K);
-        std::vector<double> slab;
-        slab.reserve(slab_rows * K);
-        auto bin_slab = [&] {
-            const std::size_t rows = slab.size() / K;
+        // A slab's columns are binned in parallel.
+        scan_slabs([&](const double *first, std::size_t rows) {
             for_each_index(active.size(), [&](std::size_t a) {
                 const int j = active[a];
                 for (std::size_t r = 0; r < rows; ++r)
-                    bin(j, slab[r * K + static_cast<std::size_t>(j)]);
+                    bin(j, first[r * K + static_cast<std::size_t>(j)]);
             });
-            slab.clear();
-        };
-        scan([&](const double *row) {
-            slab.insert(slab.end(), row, row + k);
-            if (slab.size() == slab_rows * K)
-                bin_slab();
         });
-        if (!slab.empty())
-            bin_slab();
         for (auto &[key, g] : groups) {
             if (g.collect)
                 std::sort(g.values.begin(), g.values.end());
