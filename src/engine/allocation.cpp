@@ -1696,7 +1696,7 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
         // A test LP is the base LP with a few right-hand sides raised (and, under a rule, other
         // floors): a test that has no basis of its own yet (its first in this trial) starts from
         // the base's optimal basis, a few dual simplex pivots away, instead of from scratch
-        // (~90 pivots). Only where the test may lead: its optimum is the same.
+        // (~85 pivots). Only the simplex's starting point changes: the optimum is the same LP's.
         if (auto &slot = c.slots[key]; !slot.has_basis())
             slot = *base_lp;
         const bool ok = run_lp(P, key, b.first, b.second, objective, !floors.empty());
