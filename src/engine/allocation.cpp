@@ -19,38 +19,6 @@ constexpr double kBindEps = 1e-8;  // gain in the sum of tier k's fill fractions
 constexpr double kShortRel = 1e-9; // a gap below this share of the month's want is rounding
 } // namespace
 
-struct Allocator::Component {
-    std::vector<int> products, facilities, demands, restrictions, countries;
-    std::vector<int>
-        downstream_first; // products ordered so that every consumer precedes its inputs
-    // Cache of the last month solved.
-    bool have_last = false;
-    std::vector<double> last_cap, last_want, last_refill, last_leak;
-    std::vector<char> last_active;
-    bool last_all_served = false;
-    // Its result, in local indices.
-    std::vector<double> delivered, refill;
-    std::vector<int> binding_nodes, binding_restrictions;
-    bool is_short = false; // some demand short after its stockpile draw
-    // For the chokepoint test of a repeated month: the last fresh solve's fixed deliveries and
-    // floors (scaled, per consumer), and which demands were short after their stockpile draws.
-    std::vector<double> last_fixed, last_floor;
-    std::vector<char> last_short;
-    // One LP object per role in the month's solve (tier k round i; refill round i; chokepoint
-    // base; raised capacity of node n or restriction r), so that each LP can warm-start from the
-    // same LP of the previous month (a raised one with no basis yet starts from the base's).
-    std::map<std::uint64_t, LinearProgram> slots;
-    // home_first: each home's phase-1 deliveries (t, per local demand) and the inputs they came
-    // from (its facilities' capacities, its demands' wants, the restrictions' states): a home
-    // whose inputs repeat reuses them. Cleared with every trial.
-    struct HomeMonth {
-        std::vector<double> inputs;
-        std::vector<std::pair<int, double>> delivered;
-    };
-    std::map<int, HomeMonth> home_last;
-    std::map<int, HomeMonth> raised_last; // the same with LP node n's capacity raised (key n)
-};
-
 /// The LP skeleton of one month of one component.
 struct Allocator::Problem {
     struct Node {
@@ -92,6 +60,49 @@ struct Allocator::Problem {
             r.push_back({static_cast<int>(nodes.size()) + e, sign});
         return r;
     }
+};
+
+struct Allocator::Component {
+    std::vector<int> products, facilities, demands, restrictions, countries;
+    std::vector<int>
+        downstream_first; // products ordered so that every consumer precedes its inputs
+    // Cache of the last month solved.
+    bool have_last = false;
+    std::vector<double> last_cap, last_want, last_refill, last_leak;
+    std::vector<char> last_active;
+    bool last_all_served = false;
+    // Its result, in local indices.
+    std::vector<double> delivered, refill;
+    std::vector<int> binding_nodes, binding_restrictions;
+    bool is_short = false; // some demand short after its stockpile draw
+    // For the chokepoint test of a repeated month: the last fresh solve's fixed deliveries and
+    // floors (scaled, per consumer), and which demands were short after their stockpile draws.
+    std::vector<double> last_fixed, last_floor;
+    std::vector<char> last_short;
+    // One LP object per role in the month's solve (tier k round i; refill round i; chokepoint
+    // base; raised capacity of node n or restriction r), so that each LP can warm-start from the
+    // same LP of the previous month (a raised one with no basis yet starts from the base's).
+    std::map<std::uint64_t, LinearProgram> slots;
+    // home_first: each home's phase-1 deliveries (t, per local demand) and the inputs they came
+    // from (its facilities' capacities, its demands' wants, the restrictions' states): a home
+    // whose inputs repeat reuses them. Cleared with every trial.
+    struct HomeMonth {
+        std::vector<double> inputs;
+        std::vector<std::pair<int, double>> delivered;
+    };
+    std::map<int, HomeMonth> home_last;
+    std::map<int, HomeMonth> raised_last; // the same with LP node n's capacity raised (key n)
+    // The month's LP skeletons (Month::build), by what they span: 0 every lane, 1 every home's
+    // lanes, 2 + h home h's. A skeleton's shape (nodes, consumers, edges, rows) depends only on
+    // the restrictions that shape the LPs (`act`, which fixes the country classes); its numbers
+    // (capacities, wants, recipe and leak coefficients, right-hand sides) are set every month.
+    struct Skeleton {
+        bool valid = false;
+        std::vector<int> act;
+        std::vector<int> fac_node; // [local facility] its LP node, or -1 (outside the home)
+        Problem P;
+    };
+    std::map<int, Skeleton> skeletons;
 };
 
 Allocator::Allocator(const Model &model, bool warm_start) : m_(model), warm_start_(warm_start) {
@@ -302,14 +313,74 @@ struct Allocator::Month {
         }
     }
 
-    /// The LP skeleton: (product, class) nodes with at least one facility, their consumers
-    /// (recipe nodes, demands, refills), edges from every source of a product to every consumer
-    /// of it (only within a home with `home_only`), and the base rows. Blocked edges are limited
-    /// by leak rows, so that a lane's binding can be tested like a capacity's.
-    void build(Problem &P, bool home_only, int only_home = -1) const {
+    /// The month's LP problem: (product, class) nodes with at least one facility, their
+    /// consumers (recipe nodes, demands, refills), edges from every source of a product to every
+    /// consumer of it (only within a home with `home_only`; only home `only_home`'s facilities
+    /// and demands when >= 0), and the base rows. Blocked edges are limited by leak rows, so that
+    /// a lane's binding can be tested like a capacity's.
+    /// The problem is the component's skeleton for that span (built again only when `act`
+    /// changes), with this month's numbers set: the same problem, number for number, as one
+    /// built from scratch. It stays the caller's until the next build of the same span (callers
+    /// may raise right-hand sides; every number is set again at the next build).
+    Problem &build(bool home_only, int only_home = -1) {
+        auto &sk = c.skeletons[home_only ? 2 + only_home : 0];
+        if (!sk.valid || sk.act != act) {
+            sk.valid = false;
+            skeleton(sk.P, sk.fac_node, home_only, only_home);
+            sk.act = act;
+            sk.valid = true;
+        }
+        Problem &P = sk.P;
+        const auto N = P.nodes.size();
+        for (auto &node : P.nodes)
+            node.cap = 0.0;
+        for (std::size_t i = 0; i < c.facilities.size(); ++i) {
+            const int n = sk.fac_node[i];
+            if (n < 0)
+                continue;
+            const int f = c.facilities[i];
+            P.nodes[static_cast<std::size_t>(n)].cap +=
+                in.capacity[f] /
+                unit[static_cast<std::size_t>(m.facilities[static_cast<std::size_t>(f)].product)];
+        }
+        for (std::size_t n = 0; n < N; ++n) {
+            P.rhs[2 * n] = P.nodes[n].cap; // the capacity row, then the supply row
+            P.rhs[2 * n + 1] = 0.0;
+        }
+        P.any_refill = false;
+        for (std::size_t k = 0; k < P.consumers.size(); ++k) {
+            auto &con = P.consumers[k];
+            const std::size_t row = 2 * N + k;
+            if (con.kind == Problem::Consumer::Recipe) {
+                P.rows[row].back().second = recipe_coef(P, static_cast<int>(k));
+                P.rhs[row] = 0.0;
+                continue;
+            }
+            const int d = c.demands[static_cast<std::size_t>(con.demand)];
+            const double w = con.kind == Problem::Consumer::Demand ? in.want[d] : in.refill_want[d];
+            con.want = w / unit[static_cast<std::size_t>(con.product)];
+            if (con.kind == Problem::Consumer::Refill)
+                P.any_refill = P.any_refill || w > 0;
+            P.rhs[row] = con.want;
+        }
+        for (const auto &[r, rows_of_r] : P.leak_rows) {
+            const double leak = in.restriction_active[r] ? in.restriction_leakage[r] : 1.0;
+            for (const int ri : rows_of_r) {
+                P.rows[static_cast<std::size_t>(ri)].back().second = -leak;
+                P.rhs[static_cast<std::size_t>(ri)] = 0.0;
+            }
+        }
+        return P;
+    }
+
+    /// The skeleton of build(): its shape, with the numbers of this month (which build() sets
+    /// again every month); `fac_node` maps each local facility to its node.
+    void skeleton(Problem &P, std::vector<int> &fac_node, bool home_only, int only_home) const {
         P = Problem{};
+        fac_node.assign(c.facilities.size(), -1);
         std::map<std::pair<int, int>, int> node_of;
-        for (int f : c.facilities) {
+        for (std::size_t i = 0; i < c.facilities.size(); ++i) {
+            const int f = c.facilities[i];
             const auto &fac = m.facilities[static_cast<std::size_t>(f)];
             if (only_home >= 0 && home_of_country(fac.country) != only_home)
                 continue;
@@ -320,6 +391,7 @@ struct Allocator::Month {
                 it = node_of.emplace(key, static_cast<int>(P.nodes.size())).first;
                 P.nodes.push_back({fac.product, key.second, 0.0, {}});
             }
+            fac_node[i] = it->second;
             auto &node = P.nodes[static_cast<std::size_t>(it->second)];
             node.cap += in.capacity[f] / unit[static_cast<std::size_t>(fac.product)];
             const int mn = m.facility_node[static_cast<std::size_t>(f)];
@@ -818,8 +890,7 @@ struct Allocator::Month {
                 }
                 ++A.stats_.certified_homes;
                 if (A.verify_certificates_) {
-                    Problem Q;
-                    build(Q, true, h);
+                    Problem &Q = build(true, h);
                     std::vector<double> fixed(Q.consumers.size(), -1.0);
                     tiers(
                         Q, fixed, {}, false, false,
@@ -834,8 +905,7 @@ struct Allocator::Month {
                 memo[memo_key] = std::move(hm);
                 continue;
             }
-            Problem Q;
-            build(Q, true, h);
+            Problem &Q = build(true, h);
             if (Q.nodes.empty())
                 continue; // nothing made at home: its demands get nothing in phase 1
             if (raise >= 0) {
@@ -1086,13 +1156,11 @@ void Allocator::solve_component(Component &c, const MonthInput &in, MonthOutput 
             Month mo(*this, c, in);
             mo.units();
             mo.classes();
-            Problem P2, P1;
-            mo.build(P2, false);
-            if (m_.allocation.rule == AllocationRule::HomeFirst)
-                mo.build(P1, true);
+            Problem &P2 = mo.build(false);
+            Problem *P1 =
+                m_.allocation.rule == AllocationRule::HomeFirst ? &mo.build(true) : nullptr;
             mo.whole = &P2;
-            mo.chokepoints(P2, m_.allocation.rule == AllocationRule::HomeFirst ? &P1 : nullptr,
-                           c.last_fixed, c.last_floor);
+            mo.chokepoints(P2, P1, c.last_fixed, c.last_floor);
         }
     } else if (monotone || full_service_certified(c, in)) {
         // More capacity and less demand under the same restrictions than a month served in full,
@@ -1205,8 +1273,17 @@ bool Allocator::full_service_restricted(const Component &c, const MonthInput &in
         return home >= 0 &&
                (homes.empty() ? country : homes[static_cast<std::size_t>(country)]) != home;
     };
-    cneed_.assign(NP * C, 0.0);
-    csupply_.assign(NP * C, 0.0);
+    // [product * C + country]; only the component's products and countries are written or
+    // read (set here, copied below), the rest of the arrays is never looked at.
+    cneed_.resize(NP * C);
+    csupply_.resize(NP * C);
+    cneed0_.resize(NP * C);
+    auto each_entry = [&](auto &&f) {
+        for (int p : c.products)
+            for (int k : c.countries)
+                f(static_cast<std::size_t>(p) * C + static_cast<std::size_t>(k));
+    };
+    each_entry([&](std::size_t i) { cneed_[i] = csupply_[i] = 0.0; });
     for (std::size_t i = 0; i < c.demands.size(); ++i) {
         const int d = c.demands[i];
         const auto &dm = m_.demands[static_cast<std::size_t>(d)];
@@ -1223,7 +1300,7 @@ bool Allocator::full_service_restricted(const Component &c, const MonthInput &in
                  static_cast<std::size_t>(fac.country)] += in.capacity[f];
     }
     // The demands' own needs, kept for the restarts below.
-    cneed0_ = cneed_;
+    each_entry([&](std::size_t i) { cneed0_[i] = cneed_[i]; });
     // A necessary condition first, without any network: every unit needed of a product must be
     // made by its facilities, and making it needs its inputs (the recipes), so if some product's
     // total need exceeds its total capacity no flow can serve everything. The margin (1e-9)
@@ -1256,7 +1333,7 @@ bool Allocator::full_service_restricted(const Component &c, const MonthInput &in
     // capped at what its input could reach and the plan is built again, a few times at most.
     for (int attempt = 0;; ++attempt) {
         bool restart = false;
-        cneed_ = cneed0_;
+        each_entry([&](std::size_t i) { cneed_[i] = cneed0_[i]; });
         for (int p : c.downstream_first) {
             const double *need = &cneed_[static_cast<std::size_t>(p) * C];
             const double *supply = &csupply_[static_cast<std::size_t>(p) * C];
@@ -1538,20 +1615,18 @@ void Allocator::solve_fresh(Component &c, const MonthInput &in) {
         return;
     }
     mo.classes();
-    Problem P2;
-    mo.build(P2, false);
-    mo.solve(P2);
+    mo.solve(mo.build(false));
 }
 
 void Allocator::Month::solve(Problem &P2) {
     whole = &P2;
     // Phase 1 of the rule: each demand's floor (its delivery before the pooled market).
     std::vector<double> floor;
-    Problem P1;
+    Problem *P1 = nullptr;
     const bool home = rule == AllocationRule::HomeFirst;
     if (home) {
-        build(P1, true);
-        floor = home_floors(P1, -1, 0.0);
+        P1 = &build(true);
+        floor = home_floors(*P1, -1, 0.0);
     } else if (rule == AllocationRule::Proportional) {
         floor = contracts(P2, -1, 0.0, -1, 0.0);
     }
@@ -1596,7 +1671,7 @@ void Allocator::Month::solve(Problem &P2) {
     }
     c.last_fixed = fixed;
     c.last_floor = floor;
-    chokepoints(P2, home ? &P1 : nullptr, fixed, floor);
+    chokepoints(P2, P1, fixed, floor);
 }
 
 // Chokepoints: in a month in which some demand is short after its stockpile draw, let k be the
