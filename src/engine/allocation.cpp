@@ -1128,6 +1128,7 @@ struct Allocator::Month {
 
 void Allocator::solve_component(Component &c, const MonthInput &in, MonthOutput &out) {
     ++stats_.solves;
+    ++solve_serial_;
     const std::size_t nf = c.facilities.size(), nd = c.demands.size(), nr = c.restrictions.size();
     bool same = c.have_last && !inject_failure_;
     bool monotone = c.have_last && c.last_all_served && !inject_failure_;
@@ -1267,6 +1268,26 @@ bool Allocator::full_service_restricted(const Component &c, const MonthInput &in
                                         bool refills, const std::vector<double> *amount) {
     if (inject_failure_)
         return false;
+    // The amounts asked for, each as full_service_flow computes it.
+    cert_ask_.clear();
+    for (std::size_t i = 0; i < c.demands.size(); ++i) {
+        const int d = c.demands[i];
+        cert_ask_.push_back(amount ? (*amount)[i]
+                                   : in.want[d] + (refills ? in.refill_want[d] : 0.0));
+    }
+    if (cert_comp_ == &c && cert_serial_ == solve_serial_ && cert_home_ == home &&
+        cert_amounts_ == cert_ask_)
+        return cert_answer_;
+    cert_answer_ = full_service_flow(c, in, home, refills, amount);
+    cert_comp_ = &c;
+    cert_serial_ = solve_serial_;
+    cert_home_ = home;
+    cert_amounts_.swap(cert_ask_);
+    return cert_answer_;
+}
+
+bool Allocator::full_service_flow(const Component &c, const MonthInput &in, int home, bool refills,
+                                  const std::vector<double> *amount) {
     const std::size_t C = m_.countries.size(), NP = m_.products.size();
     const auto &homes = m_.allocation.home;
     auto outside = [&](int country) {

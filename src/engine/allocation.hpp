@@ -124,8 +124,14 @@ private:
     /// `home` >= 0 takes only that home's facilities and demands (phase 1 of home_first: its
     /// lanes are the home's); `refills` false asks for the demands alone; `amount` [local
     /// demand], if given, replaces the wants (a tier in full, the others at their floors).
+    /// Within one component-month the same question may be asked twice (demands and refills
+    /// with every refill 0, then the demands alone; a tier's first round with the others at
+    /// floors of 0): the answer, a function of the component, the month's inputs, `home` and the
+    /// amounts asked for, is then the last one.
     bool full_service_restricted(const Component &c, const MonthInput &in, int home = -1,
                                  bool refills = true, const std::vector<double> *amount = nullptr);
+    bool full_service_flow(const Component &c, const MonthInput &in, int home, bool refills,
+                           const std::vector<double> *amount);
     /// [local demand] short after its stockpile draw, with the component's current deliveries.
     std::vector<char> short_after(const Component &c, const MonthInput &in) const;
     /// set_verify_certificates: solves a month served in full without an LP, checks the wants.
@@ -145,6 +151,13 @@ private:
         flow_next_, flow_to_, flow_src_, flow_sink_, flow_exporters_, flow_importers_;
     std::vector<std::size_t> flow_size_;
     std::vector<char> flow_blocked_;
+    // The last answer of full_service_restricted: the component-month it was asked in
+    // (solve_serial_ counts the component-months solved), the home and the amounts.
+    std::uint64_t solve_serial_ = 0, cert_serial_ = 0;
+    const Component *cert_comp_ = nullptr;
+    int cert_home_ = 0;
+    bool cert_answer_ = false;
+    std::vector<double> cert_amounts_, cert_ask_;
     bool warm_start_ = true;
     Rung first_rung_ = Rung::Warm;
     bool inject_failure_ = false, verify_certificates_ = false;
