@@ -17,49 +17,51 @@
 namespace chokepoint {
 
 void ExactSum::add_bits(std::uint64_t mantissa, int shift, bool negative) {
-    // value = mantissa * 2^shift (shift >= 0, in units of 2^-1074), added or subtracted.
+    // value = mantissa * 2^shift (shift >= 0, in units of 2^-1074), added or subtracted: its
+    // low word at `word`, its high word above, then the carry (borrow) runs up while it lasts.
     const int word = shift / 64, bit = shift % 64;
-    std::uint64_t lo = mantissa << bit;
-    std::uint64_t hi = bit ? (mantissa >> (64 - bit)) : 0;
+    const std::uint64_t lo = mantissa << bit;
+    const std::uint64_t hi = bit ? (mantissa >> (64 - bit)) : 0;
+    auto &w = w_;
+    auto i = static_cast<std::size_t>(word);
+    constexpr auto K = static_cast<std::size_t>(kWords);
     if (!negative) {
-        std::uint64_t carry = 0;
-        for (int i = word; i < kWords; ++i) {
-            const std::uint64_t add = (i == word ? lo : i == word + 1 ? hi : 0);
-            const std::uint64_t before = w_[static_cast<std::size_t>(i)];
-            const std::uint64_t t = before + add;
-            const std::uint64_t r = t + carry;
-            carry = (t < before) || (r < t);
-            w_[static_cast<std::size_t>(i)] = r;
-            if (i > word && !carry)
-                break;
+        const std::uint64_t before = w[i];
+        w[i] = before + lo;
+        bool carry = w[i] < before;
+        if (++i < K) {
+            const std::uint64_t b = w[i], t = b + hi, r = t + carry;
+            carry = (t < b) || (r < t);
+            w[i++] = r;
         }
+        for (; carry && i < K; ++i)
+            carry = ++w[i] == 0;
     } else {
-        std::uint64_t borrow = 0;
-        for (int i = word; i < kWords; ++i) {
-            const std::uint64_t sub = (i == word ? lo : i == word + 1 ? hi : 0);
-            const std::uint64_t before = w_[static_cast<std::size_t>(i)];
-            const std::uint64_t t = before - sub;
-            const std::uint64_t r = t - borrow;
-            borrow = (before < sub) || (t < borrow);
-            w_[static_cast<std::size_t>(i)] = r;
-            if (i > word && !borrow)
-                break;
+        const std::uint64_t before = w[i];
+        w[i] = before - lo;
+        bool borrow = before < lo;
+        if (++i < K) {
+            const std::uint64_t b = w[i], t = b - hi, r = t - borrow;
+            borrow = (b < hi) || (t < static_cast<std::uint64_t>(borrow));
+            w[i++] = r;
         }
+        for (; borrow && i < K; ++i)
+            borrow = w[i]-- == 0;
     }
 }
 
 void ExactSum::add(double x) {
     if (x == 0.0 || !std::isfinite(x))
         return; // non-finite values never reach the accumulators (see Simulator)
-    int e = 0;
-    const double f = std::frexp(std::abs(x), &e);                  // |x| = f 2^e, f in [0.5, 1)
-    auto mantissa = static_cast<std::uint64_t>(std::ldexp(f, 53)); // exact: 53 bits
-    int shift = e - 53 + 1074;
-    if (shift < 0) { // subnormal: its low bits are zero
-        mantissa >>= -shift;
-        shift = 0;
-    }
-    add_bits(mantissa, shift, x < 0);
+    // |x| = mantissa 2^(shift - 1074), read from the IEEE 754 fields: a normal number is
+    // (2^52 + fraction) 2^(exponent - 1075), a subnormal one fraction 2^-1074.
+    const auto bits = std::bit_cast<std::uint64_t>(x);
+    const auto exponent = static_cast<int>((bits >> 52) & 0x7FF);
+    const std::uint64_t fraction = bits & ((std::uint64_t(1) << 52) - 1);
+    if (exponent == 0)
+        add_bits(fraction, 0, x < 0);
+    else
+        add_bits(fraction | (std::uint64_t(1) << 52), exponent - 1, x < 0);
 }
 
 void ExactSum::save(std::vector<std::uint64_t> &out) const {
