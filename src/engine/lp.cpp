@@ -370,13 +370,38 @@ bool LinearProgram::try_warm() {
             bcol.push_back(init_col_[r]);
         }
     const std::size_t NB = b.size();
+    // Four rows at a time: each row's sum is the same terms in the same order as alone (the
+    // same bits), and the four chains of additions run side by side.
+    std::vector<double> &basic = nzv_;
+    basic.resize(M);
+    int k4 = 0;
+    for (; k4 + 4 <= m_; k4 += 4) {
+        const double *r0 = &T(k4, 0), *r1 = r0 + width_, *r2 = r1 + width_, *r3 = r2 + width_;
+        double v0 = 0, v1 = 0, v2 = 0, v3 = 0;
+        for (std::size_t q = 0; q < NB; ++q) {
+            const int c = bcol[q];
+            const double bq = b[q];
+            v0 += r0[c] * bq;
+            v1 += r1[c] * bq;
+            v2 += r2[c] * bq;
+            v3 += r3[c] * bq;
+        }
+        basic[static_cast<std::size_t>(k4)] = v0;
+        basic[static_cast<std::size_t>(k4) + 1] = v1;
+        basic[static_cast<std::size_t>(k4) + 2] = v2;
+        basic[static_cast<std::size_t>(k4) + 3] = v3;
+    }
+    for (; k4 < m_; ++k4) {
+        double v = 0;
+        const double *row = &T(k4, 0);
+        for (std::size_t q = 0; q < NB; ++q)
+            v += row[bcol[q]] * b[q];
+        basic[static_cast<std::size_t>(k4)] = v;
+    }
     bool primal_ok = true;
     double obj_value = 0;
     for (int k = 0; k < m_; ++k) {
-        double v = 0;
-        const double *row = &T(k, 0);
-        for (std::size_t q = 0; q < NB; ++q)
-            v += row[bcol[q]] * b[q];
+        double v = basic[static_cast<std::size_t>(k)];
         if (basis_[static_cast<std::size_t>(k)] >= art0_) {
             if (std::abs(v) > 1e-12)
                 return false; // a redundant row would no longer be redundant
