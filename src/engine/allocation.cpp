@@ -321,7 +321,8 @@ struct Allocator::Month {
     /// The problem is the component's skeleton for that span (built again only when `act`
     /// changes), with this month's numbers set: the same problem, number for number, as one
     /// built from scratch. It stays the caller's until the next build of the same span (callers
-    /// may raise right-hand sides; every number is set again at the next build).
+    /// may raise the right-hand sides of capacity and leak rows; they are set again at the next
+    /// build, as every number that changes from month to month).
     Problem &build(bool home_only, int only_home = -1) {
         auto &sk = c.skeletons[home_only ? 2 + only_home : 0];
         if (!sk.valid || sk.act != act) {
@@ -343,14 +344,12 @@ struct Allocator::Month {
                 in.capacity[f] /
                 unit[static_cast<std::size_t>(m.facilities[static_cast<std::size_t>(f)].product)];
         }
-        for (std::size_t n = 0; n < N; ++n) {
-            P.rhs[2 * n] = P.nodes[n].cap; // the capacity row, then the supply row
-            P.rhs[2 * n + 1] = 0.0;
-        }
+        for (std::size_t n = 0; n < N; ++n)
+            P.rhs[static_cast<std::size_t>(P.cap_row[n])] = P.nodes[n].cap;
         P.any_refill = false;
         for (std::size_t k = 0; k < P.consumers.size(); ++k) {
             auto &con = P.consumers[k];
-            const std::size_t row = 2 * N + k;
+            const std::size_t row = 2 * N + k; // after each node's capacity and supply rows
             if (con.kind == Problem::Consumer::Recipe) {
                 P.rows[row].back().second = recipe_coef(P, static_cast<int>(k));
                 P.rhs[row] = 0.0;
@@ -1128,7 +1127,7 @@ struct Allocator::Month {
 
 void Allocator::solve_component(Component &c, const MonthInput &in, MonthOutput &out) {
     ++stats_.solves;
-    ++solve_serial_;
+    cert_comp_ = nullptr; // full_service_restricted's last answer was another month's
     const std::size_t nf = c.facilities.size(), nd = c.demands.size(), nr = c.restrictions.size();
     bool same = c.have_last && !inject_failure_;
     bool monotone = c.have_last && c.last_all_served && !inject_failure_;
@@ -1275,12 +1274,10 @@ bool Allocator::full_service_restricted(const Component &c, const MonthInput &in
         cert_ask_.push_back(amount ? (*amount)[i]
                                    : in.want[d] + (refills ? in.refill_want[d] : 0.0));
     }
-    if (cert_comp_ == &c && cert_serial_ == solve_serial_ && cert_home_ == home &&
-        cert_amounts_ == cert_ask_)
+    if (cert_comp_ == &c && cert_home_ == home && cert_amounts_ == cert_ask_)
         return cert_answer_;
     cert_answer_ = full_service_flow(c, in, home, refills, amount);
     cert_comp_ = &c;
-    cert_serial_ = solve_serial_;
     cert_home_ = home;
     cert_amounts_.swap(cert_ask_);
     return cert_answer_;

@@ -151,9 +151,8 @@ private:
         flow_next_, flow_to_, flow_src_, flow_sink_, flow_exporters_, flow_importers_;
     std::vector<std::size_t> flow_size_;
     std::vector<char> flow_blocked_;
-    // The last answer of full_service_restricted: the component-month it was asked in
-    // (solve_serial_ counts the component-months solved), the home and the amounts.
-    std::uint64_t solve_serial_ = 0, cert_serial_ = 0;
+    // The last answer of full_service_restricted in the component-month being solved (none,
+    // nullptr, when its solve starts): the component, the home and the amounts asked for.
     const Component *cert_comp_ = nullptr;
     int cert_home_ = 0;
     bool cert_answer_ = false;
