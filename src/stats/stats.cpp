@@ -6,6 +6,7 @@
 #include <bit>
 #include <boost/math/distributions/binomial.hpp>
 #include <boost/math/distributions/students_t.hpp>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -520,27 +521,44 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
         std::vector<std::vector<Group *>> by_col(static_cast<std::size_t>(k));
         for (auto &[key, g] : groups)
             by_col[static_cast<std::size_t>(g.col)].push_back(&g);
-        auto bin = [&](int j, double v) {
-            for (Group *g : by_col[static_cast<std::size_t>(j)]) {
-                if (pass == 0)
-                    check(static_cast<std::size_t>(j), v);
-                if (v < g->lo) {
-                    ++g->below;
-                } else if (v <= g->hi) {
-                    if (g->collect) {
-                        g->values.push_back(v);
-                    } else {
-                        const double w = g->hi - g->lo;
-                        int b = static_cast<int>((v - g->lo) / w * B);
-                        b = std::clamp(b, 0, B - 1);
-                        ++g->cnt[static_cast<std::size_t>(b)];
-                        g->bmin[static_cast<std::size_t>(b)] =
-                            std::min(g->bmin[static_cast<std::size_t>(b)], v);
-                        g->bmax[static_cast<std::size_t>(b)] =
-                            std::max(g->bmax[static_cast<std::size_t>(b)], v);
-                    }
+        // One group's share of a column of a slab (`rows` values `stride` apart), in row order.
+        // Any bin index that does not decrease as the value grows would do: a bin only narrows
+        // where an order statistic lies, and its value is then read exactly. (v - lo) * (B / w)
+        // is such an index, and a multiplication is cheaper than a division per value.
+        auto bin_group = [&](Group &g, const double *v, std::size_t rows) {
+            const double lo = g.lo, hi = g.hi;
+            std::uint64_t below = 0;
+            if (g.collect) {
+                for (std::size_t r = 0; r < rows; ++r) {
+                    const double x = v[r * K];
+                    if (x < lo)
+                        ++below;
+                    else if (x <= hi)
+                        g.values.push_back(x);
                 }
+                g.below += below;
+                return;
             }
+            const double w = hi - lo, scale = B / w;
+            // A width so small that B / w overflows: the division, as before.
+            const bool by_scale = std::isfinite(scale);
+            std::uint64_t *cnt = g.cnt.data();
+            double *bmin = g.bmin.data(), *bmax = g.bmax.data();
+            for (std::size_t r = 0; r < rows; ++r) {
+                const double x = v[r * K];
+                if (x < lo) {
+                    ++below;
+                    continue;
+                }
+                if (x > hi)
+                    continue;
+                int b = static_cast<int>(by_scale ? (x - lo) * scale : (x - lo) / w * B);
+                b = std::clamp(b, 0, B - 1);
+                ++cnt[b];
+                bmin[b] = std::min(bmin[b], x);
+                bmax[b] = std::max(bmax[b], x);
+            }
+            g.below += below;
         };
         std::vector<int> active;
         for (int j = 0; j < k; ++j)
@@ -549,9 +567,12 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
         // A slab's columns are binned in parallel.
         scan_slabs([&](const double *first, std::size_t rows) {
             for_each_index(active.size(), [&](std::size_t a) {
-                const int j = active[a];
-                for (std::size_t r = 0; r < rows; ++r)
-                    bin(j, first[r * K + static_cast<std::size_t>(j)]);
+                const auto j = static_cast<std::size_t>(active[a]);
+                if (pass == 0)
+                    for (std::size_t r = 0; r < rows; ++r)
+                        check(j, first[r * K + j]);
+                for (Group *g : by_col[j])
+                    bin_group(*g, first + j, rows);
             });
         });
         for (auto &[key, g] : groups) {
