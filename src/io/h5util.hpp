@@ -132,11 +132,15 @@ inline void index_scale(H5::Group &g, const std::string &name, hsize_t n) {
 }
 
 /// A dataset extendible along its first dimension (the trial), chunked and compressed.
+/// `shuffle` adds HDF5's byte shuffle before deflate: it helps dense values (sampled demands,
+/// trial numbers, counters) and hurts columns that are mostly zero, such as shortfalls, whose
+/// zeros deflate better unshuffled (the monthly shortfall of the default study: 11.5 to 1
+/// against 8.7 to 1, and faster to compress and to read back).
 class Appendable {
 public:
     Appendable() = default;
     Appendable(H5::Group &g, const char *name, const H5::PredType &type, std::vector<hsize_t> inner,
-               hsize_t chunk_rows)
+               hsize_t chunk_rows, bool shuffle = true)
         : type_(&type), inner_(std::move(inner)) {
         std::vector<hsize_t> dims{0}, maxdims{H5S_UNLIMITED}, chunk{chunk_rows};
         hsize_t row_elems = 1;
@@ -154,7 +158,8 @@ public:
         H5::DataSpace space(static_cast<int>(dims.size()), dims.data(), maxdims.data());
         H5::DSetCreatPropList plist;
         plist.setChunk(static_cast<int>(chunk.size()), chunk.data());
-        plist.setShuffle();
+        if (shuffle)
+            plist.setShuffle();
         plist.setDeflate(1);
         ds_ = g.createDataSet(name, type, space, plist);
     }

@@ -270,21 +270,25 @@ struct ScenarioOut {
         const hsize_t D = m.demands.size(), F = m.facilities.size(), E = m.events.size(),
                       H = static_cast<hsize_t>(m.run.horizon_months);
         const hsize_t chunk = std::max<hsize_t>(1, m.run.block_size);
-        shortfall = Appendable(trials, "shortfall", H5::PredType::NATIVE_DOUBLE, {D}, chunk);
+        // Shortfalls are mostly zero: deflated without the byte shuffle (see Appendable).
+        shortfall = Appendable(trials, "shortfall", H5::PredType::NATIVE_DOUBLE, {D}, chunk, false);
         demand_total = Appendable(trials, "demand_total", H5::PredType::NATIVE_DOUBLE, {D}, chunk);
-        share = Appendable(trials, "shortfall_share", H5::PredType::NATIVE_DOUBLE, {D}, chunk);
+        share =
+            Appendable(trials, "shortfall_share", H5::PredType::NATIVE_DOUBLE, {D}, chunk, false);
         short_months = Appendable(trials, "short_months", H5::PredType::NATIVE_INT32, {D}, chunk);
         longest_run = Appendable(trials, "longest_run", H5::PredType::NATIVE_INT32, {D}, chunk);
         stockpile_min =
-            Appendable(trials, "stockpile_min", H5::PredType::NATIVE_DOUBLE, {D}, chunk);
-        stockout = Appendable(trials, "stockout_month", H5::PredType::NATIVE_INT32, {D}, chunk);
+            Appendable(trials, "stockpile_min", H5::PredType::NATIVE_DOUBLE, {D}, chunk, false);
+        stockout =
+            Appendable(trials, "stockout_month", H5::PredType::NATIVE_INT32, {D}, chunk, false);
         fac_binding =
             Appendable(trials, "facility_binding_months", H5::PredType::NATIVE_INT32, {F}, chunk);
         regime = Appendable(trials, "regime", H5::PredType::NATIVE_INT32, {}, chunk);
-        event_onset = Appendable(trials, "event_onset", H5::PredType::NATIVE_INT32, {E}, chunk);
+        event_onset =
+            Appendable(trials, "event_onset", H5::PredType::NATIVE_INT32, {E}, chunk, false);
         if (m.run.store_monthly)
-            monthly =
-                Appendable(trials, "monthly_shortfall", H5::PredType::NATIVE_FLOAT, {D, H}, chunk);
+            monthly = Appendable(trials, "monthly_shortfall", H5::PredType::NATIVE_FLOAT, {D, H},
+                                 chunk, false);
 
         // Named dimensions (HDF5 dimension scales, read by netCDF-4 tools such as xarray).
         trial_index = Appendable(trials, "trial", H5::PredType::NATIVE_UINT64, {}, chunk);
