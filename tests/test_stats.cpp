@@ -34,7 +34,8 @@ double numpy_linear(std::vector<double> x, double p) {
 /// Runs exact_quantiles on the columns of `table` (row-major n x k) and compares every quantile
 /// with numpy_linear, exactly.
 void check_quantiles(const std::vector<std::vector<double>> &cols,
-                     const std::vector<double> &levels, std::size_t max_in_memory) {
+                     const std::vector<double> &levels, std::size_t max_in_memory,
+                     int expect_passes = -1) {
     const int k = static_cast<int>(cols.size());
     const std::uint64_t n = cols[0].size();
     std::vector<double> lo(static_cast<std::size_t>(k)), hi(static_cast<std::size_t>(k));
@@ -67,6 +68,8 @@ void check_quantiles(const std::vector<std::vector<double>> &cols,
     // A table that fits in memory is read once (its columns kept and sorted), not in passes.
     if (n * static_cast<std::uint64_t>(k) <= max_in_memory)
         CHECK(passes <= 1);
+    if (expect_passes >= 0)
+        CHECK(passes == expect_passes);
     for (int j = 0; j < k; ++j) {
         REQUIRE(q[static_cast<std::size_t>(j)].size() == levels.size());
         for (std::size_t l = 0; l < levels.size(); ++l) {
@@ -249,6 +252,26 @@ TEST_CASE("exact_quantiles: values clustered within one histogram bin", "[quanti
     cols[0][123] = 1e12;
     cols[0][456] = -1e12;
     check_quantiles(cols, {0.0001, 0.1, 0.5, 0.9, 0.9999}, 100);
+}
+
+TEST_CASE("exact_quantiles: the second pass collects every interval that fits in memory together",
+          "[quantiles]") {
+    // 60 columns of 20,000 values (1.2M: more than the 2^20 kept in memory), half of each in
+    // [1, 1.001] and the rest up to 1000: the first pass's histogram puts each column's cluster
+    // (~10,000 values) in one bin. That is more than an equal share of the memory (2^20 values
+    // over 60 x 26 order statistics, ~670 each), but the 60 clusters fit in it together
+    // (~600,000 values): the second pass collects them all, and the third, which an equal
+    // share would need, is not run.
+    std::mt19937_64 rng(9);
+    std::uniform_real_distribution<double> u(0, 1);
+    std::vector<std::vector<double>> cols(60, std::vector<double>(20000));
+    for (auto &c : cols)
+        for (auto &v : c)
+            v = u(rng) < 0.5 ? 1.0 + 0.001 * u(rng) : 1000.0 * u(rng);
+    std::vector<double> levels;
+    for (int i = 1; i <= 13; ++i)
+        levels.push_back(i / 14.0);
+    check_quantiles(cols, levels, std::size_t(1) << 20, 2);
 }
 
 TEST_CASE("exact_quantiles: a value outside its column's bounds, or a NaN, is an error",

@@ -488,7 +488,8 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
         struct Group {
             int col;
             double lo, hi;
-            bool collect;
+            std::uint64_t count; // values in [lo, hi]
+            bool collect = false;
             std::uint64_t below = 0;
             std::vector<std::uint64_t> cnt;
             std::vector<double> bmin, bmax;
@@ -505,16 +506,34 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                 g.col = t.col;
                 g.lo = t.lo;
                 g.hi = t.hi;
-                g.collect = t.count <= per_target;
-                if (!g.collect) {
-                    g.cnt.assign(B, 0);
-                    g.bmin.assign(B, std::numeric_limits<double>::infinity());
-                    g.bmax.assign(B, -std::numeric_limits<double>::infinity());
-                } else {
-                    g.values.reserve(static_cast<std::size_t>(t.count));
-                }
+                g.count = t.count;
             }
             g.members.push_back(i);
+        }
+        // The groups whose values are collected this pass (and the order statistics then read
+        // off), smallest first, as many as fit in max_values_in_memory together; the others are
+        // binned again to narrow their interval. Sharing the budget this way, rather than
+        // giving each group an equal part, lets a pass finish every group that fits: a pass
+        // over the table is the expensive step.
+        {
+            std::vector<Group *> by_count;
+            for (auto &[key, g] : groups)
+                by_count.push_back(&g);
+            std::stable_sort(by_count.begin(), by_count.end(),
+                             [](const Group *a, const Group *b) { return a->count < b->count; });
+            std::uint64_t budget = max_values_in_memory;
+            for (Group *g : by_count) {
+                // At least an equal share (as before), and 64 values, whatever the budget.
+                g->collect = g->count <= per_target || g->count <= budget;
+                if (g->collect) {
+                    budget -= std::min(budget, g->count);
+                    g->values.reserve(static_cast<std::size_t>(g->count));
+                } else {
+                    g->cnt.assign(B, 0);
+                    g->bmin.assign(B, std::numeric_limits<double>::infinity());
+                    g->bmax.assign(B, -std::numeric_limits<double>::infinity());
+                }
+            }
         }
         if (groups.empty())
             break;
