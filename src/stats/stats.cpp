@@ -51,8 +51,8 @@ void ExactSum::add_bits(std::uint64_t mantissa, int shift, bool negative) {
     }
 }
 
-void ExactSum::add(double x) {
-    if (x == 0.0 || !std::isfinite(x))
+void ExactSum::add_nonzero(double x) {
+    if (!std::isfinite(x))
         return; // non-finite values never reach the accumulators (see Simulator)
     // |x| = mantissa 2^(shift - 1074), read from the IEEE 754 fields: a normal number is
     // (2^52 + fraction) 2^(exponent - 1075), a subnormal one fraction 2^-1074.

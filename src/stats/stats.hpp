@@ -21,7 +21,11 @@ namespace chokepoint {
 /// shards or processes combine into exactly the sum of the whole, in any order.
 class ExactSum {
 public:
-    void add(double x);
+    /// Adds x; zeros (most months' shortfalls) cost a test, not a call.
+    void add(double x) {
+        if (x != 0.0)
+            add_nonzero(x);
+    }
     void merge(const ExactSum &o);
     /// The sum, rounded to a double (within one unit in the last place; the same exact sum
     /// always gives the same double).
@@ -39,6 +43,7 @@ public:
 private:
     static constexpr int kWords = 35; // 2240 bits: 2^-1074 .. 2^1024, plus 64 bits of carries
     template <class Float> Float value_as() const;
+    void add_nonzero(double x);
     void add_bits(std::uint64_t mantissa, int shift, bool negative);
     std::array<std::uint64_t, kWords> w_{};
 };
