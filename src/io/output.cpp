@@ -14,6 +14,7 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <fcntl.h>
 #include <filesystem>
@@ -1046,6 +1047,15 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
         if (B < 2)
             continue;
         const auto x = read_column(xs_ds, d), y = read_column(xb_ds, b);
+        // A demand whose value chain the scenario does not change has the baseline's shortfalls
+        // bit for bit (engine/chain_reuse.hpp): every resample's difference is then exactly 0,
+        // and so is its standard error, which is what the bootstrap below would compute.
+        if (x.size() == y.size() &&
+            std::memcmp(x.data(), y.data(), x.size() * sizeof(double)) == 0) {
+            std::fill(qse.begin() + static_cast<std::ptrdiff_t>(d * Q),
+                      qse.begin() + static_cast<std::ptrdiff_t>((d + 1) * Q), 0.0);
+            continue;
+        }
         std::vector<std::uint32_t> ox(n), oy(n);
         std::iota(ox.begin(), ox.end(), 0u);
         std::iota(oy.begin(), oy.end(), 0u);

@@ -16,6 +16,10 @@ the sanitizer pass, block_size 100 and 200 trials):
 3. With reuse, 1 and 2 threads give the same file (the reuse is a function of the models only).
 4. So do more threads than the machine has cores, and no run prints a TBB warning (the summary's
    parallel parts are capped at the cores).
+5. In a scenario that edits one chain, a demand whose shortfalls equal the baseline's bit for bit
+   has quantile differences of exactly 0 with a bootstrap standard error of exactly 0 (the
+   summary skips resampling identical columns); a demand of the edited chain that differs has
+   its standard error from the bootstrap (some > 0).
 """
 
 import os
@@ -114,7 +118,30 @@ def main():
     reused_many = os.path.join(work, "reused_many.h5")
     if run(exe, config, reused_many, many, True):
         identical(f"4. reuse on {many} threads vs 2", reused_many, reused)
+    check_unchanged_demands(reused)
     return report("chain reuse", work)
+
+
+def check_unchanged_demands(path):
+    with h5py.File(path, "r") as f:
+        base = f["scenarios/baseline/trials/shortfall"][:]
+        for s in ONE_CHAIN:
+            x = f[f"scenarios/{s}/trials/shortfall"][:]
+            qd = f[f"scenarios/{s}/summary/diff_shortfall_quantiles"][:]
+            qse = f[f"scenarios/{s}/summary/diff_shortfall_quantiles_se"][:]
+            if x.shape != base.shape:
+                fail(f"5. {s}", f"shortfall {x.shape} against the baseline's {base.shape}")
+                continue
+            same = [d for d in range(x.shape[1]) if x[:, d].tobytes() == base[:, d].tobytes()]
+            bad = [d for d in same if not ((qd[d] == 0).all() and (qse[d] == 0).all())]
+            spread = [d for d in range(x.shape[1]) if d not in same and (qse[d] > 0).any()]
+            if not same or bad:
+                fail(f"5. {s}", f"unchanged demands {same}; with a non-zero difference {bad}")
+            elif not spread:
+                fail(f"5. {s}", "no changed demand has a bootstrap standard error > 0")
+            else:
+                print(f"ok   5. {s}: {len(same)} unchanged demands with differences and standard "
+                      f"errors of 0; {len(spread)} changed with a bootstrap spread")
 
 
 if __name__ == "__main__":
