@@ -46,6 +46,41 @@ void add_paired_differences(const BlockResult &base, const std::vector<int> &bas
         }
 }
 
+void append_trials(BlockResult &dst, BlockResult &piece) {
+    if (dst.count == 0)
+        dst.first_trial = piece.first_trial;
+    else if (piece.first_trial != dst.first_trial + dst.count)
+        throw std::logic_error("append_trials: the piece does not follow the block");
+    dst.count += piece.count;
+    auto add = [](auto &to, auto &from) {
+        if (to.empty())
+            to.swap(from);
+        else
+            to.insert(to.end(), from.begin(), from.end());
+        from.clear();
+        from.shrink_to_fit();
+    };
+    add(dst.shortfall, piece.shortfall);
+    add(dst.demand_total, piece.demand_total);
+    add(dst.shortfall_share, piece.shortfall_share);
+    add(dst.stockpile_min, piece.stockpile_min);
+    add(dst.short_months, piece.short_months);
+    add(dst.longest_run, piece.longest_run);
+    add(dst.stockout_month, piece.stockout_month);
+    add(dst.facility_binding_months, piece.facility_binding_months);
+    add(dst.regime, piece.regime);
+    add(dst.event_onset, piece.event_onset);
+    add(dst.monthly_shortfall, piece.monthly_shortfall);
+    add(dst.inputs, piece.inputs);
+    add(dst.weight, piece.weight);
+    add(dst.fac_unserved, piece.fac_unserved);
+    add(dst.node_unserved, piece.node_unserved);
+    add(dst.res_unserved, piece.res_unserved);
+    add(dst.node_months, piece.node_months);
+    add(dst.res_months, piece.res_months);
+    add(dst.monthly_exact, piece.monthly_exact);
+}
+
 Simulator::Simulator(const Model &model, std::shared_ptr<const Design> design, bool warm_start,
                      const Model *baseline)
     : m_(model), alloc_(model, warm_start), dims_(dims_of(model)),

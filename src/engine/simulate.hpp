@@ -23,6 +23,12 @@ namespace chokepoint {
 void add_paired_differences(const BlockResult &base, const std::vector<int> &base_of,
                             const Design &design, BlockResult &s);
 
+/// Appends the trials of `piece` (the block of trials right after dst's, from the same model)
+/// to dst: every per-trial array in trial order, first_trial and count. The accumulators are
+/// not touched (merge them: Accumulators::merge is exact, so the order does not matter). The
+/// result is the block that one run_block over both ranges would give.
+void append_trials(BlockResult &dst, BlockResult &piece);
+
 /// Everything one trial drew and did, month by month (`chokepoint trial`): filled by
 /// Simulator::run_block when a trace is set. The numbers are those the run records.
 struct TrialTrace {

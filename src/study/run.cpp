@@ -31,6 +31,7 @@
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/global_control.h>
 #include <tbb/info.h>
+#include <tbb/parallel_for.h>
 #include <tbb/parallel_pipeline.h>
 #include <thread>
 #include <unistd.h>
@@ -54,6 +55,9 @@ struct BlockRange {
 
 /// A block of trials of every scenario of a run (baseline first).
 using Blocks = std::vector<BlockResult>;
+
+/// A block runs as up to `threads` slices of at least this many trials (see pipeline()).
+constexpr std::uint64_t kMinPieceTrials = 16;
 
 /// What the progress reporter may watch while blocks are in flight: trials simulated so far
 /// (over every scenario: one trial of M scenarios counts M) and blocks being simulated.
@@ -148,6 +152,25 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
     };
     auto slot = [&](std::uint64_t b) -> std::unique_ptr<Blocks> & { return slots[index(b)]; };
     std::atomic<bool> stop{false};
+    // This thread's simulators, one per model, made on first use.
+    auto local_sims = [&]() -> std::vector<std::unique_ptr<Simulator>> & {
+        auto &sim = sims.local();
+        if (sim.empty()) {
+            // Scenarios copy the value chains they share with the baseline from the
+            // baseline's block (engine/chain_reuse.hpp): the same bits, fewer LPs.
+            bool reuse = false;
+            for (std::size_t k = 0; k < models.size(); ++k) {
+                sim.push_back(std::make_unique<Simulator>(*models[k], design, true,
+                                                          k > 0 ? &model : nullptr));
+                sim.back()->set_abort_flag(&g_signal);
+                if (probe)
+                    sim.back()->set_trial_counter(&probe->trials);
+                reuse = reuse || sim.back()->reuses_chains();
+            }
+            sim[0]->set_export_tallies(reuse);
+        }
+        return sim;
+    };
     tbb::parallel_pipeline(
         tokens,
         tbb::make_filter<void, std::uint64_t>(tbb::filter_mode::serial_in_order,
@@ -164,21 +187,6 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
             tbb::make_filter<std::uint64_t, std::uint64_t>(
                 tbb::filter_mode::parallel,
                 [&](std::uint64_t b) {
-                    auto &sim = sims.local();
-                    if (sim.empty()) {
-                        // Scenarios copy the value chains they share with the baseline from the
-                        // baseline's block (engine/chain_reuse.hpp): the same bits, fewer LPs.
-                        bool reuse = false;
-                        for (std::size_t k = 0; k < models.size(); ++k) {
-                            sim.push_back(std::make_unique<Simulator>(*models[k], design, true,
-                                                                      k > 0 ? &model : nullptr));
-                            sim.back()->set_abort_flag(&g_signal);
-                            if (probe)
-                                sim.back()->set_trial_counter(&probe->trials);
-                            reuse = reuse || sim.back()->reuses_chains();
-                        }
-                        sim[0]->set_export_tallies(reuse);
-                    }
                     if (probe)
                         probe->blocks.fetch_add(1);
                     struct InFlight {
@@ -190,20 +198,94 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
                     } in_flight{probe};
                     auto &r = slot(b);
                     r = std::make_unique<Blocks>(models.size());
-                    const std::uint64_t first = b * bs;
-                    for (std::size_t k = 0; k < models.size(); ++k) {
-                        try {
-                            sim[k]->run_block(first, std::min(bs, trials - first), (*r)[k],
-                                              k > 0 ? &(*r)[0] : nullptr);
-                        } catch (LpFailure &f) {
-                            f.scenario = scenario_ids[k];
-                            if (!failure)
-                                throw;
-                            failed[index(b)] = std::make_unique<LpFailure>(f);
-                            return b;
-                        } catch (const BlockAborted &) {
+                    const std::uint64_t first = b * bs, count = std::min(bs, trials - first);
+                    // The block's trials in `pieces` consecutive slices, run in parallel on
+                    // whichever threads are free (so that a run with fewer blocks than threads,
+                    // or the last blocks of a run, still use every thread), each slice with
+                    // every model in turn on one thread's simulators. A trial's results do not
+                    // depend on the trials simulated before it (every trial starts from a
+                    // forgotten allocator), the slices' rows are joined in trial order and their
+                    // accumulators merge exactly: the block is the same, bit for bit, as one
+                    // run_block over all its trials, on any number of threads.
+                    const auto pieces = static_cast<std::size_t>(std::clamp<std::uint64_t>(
+                        count / kMinPieceTrials, 1, static_cast<std::uint64_t>(threads)));
+                    struct Piece {
+                        Blocks res;
+                        std::unique_ptr<LpFailure> failure;
+                        std::size_t failed_model = 0;
+                        bool aborted = false;
+                    };
+                    std::vector<Piece> part(pieces);
+                    std::vector<char> merged(models.size(), 0);
+                    std::mutex merge_mutex;
+                    auto run_piece = [&](std::size_t p) {
+                        auto &sim = local_sims();
+                        Piece &pc = part[p];
+                        pc.res.resize(models.size());
+                        const std::uint64_t a = first + count * p / pieces,
+                                            e = first + count * (p + 1) / pieces;
+                        for (std::size_t k = 0; k < models.size(); ++k) {
+                            try {
+                                sim[k]->run_block(a, e - a, pc.res[k],
+                                                  k > 0 ? &pc.res[0] : nullptr);
+                            } catch (LpFailure &f) {
+                                f.scenario = scenario_ids[k];
+                                pc.failure = std::make_unique<LpFailure>(f);
+                                pc.failed_model = k;
+                                return;
+                            } catch (const BlockAborted &) {
+                                pc.aborted = true;
+                                return;
+                            }
+                        }
+                        if (pieces == 1)
+                            return;
+                        // The accumulators (the bulk of a slice's memory) merge into the block's
+                        // as soon as the slice is done, in any order: the merge is exact.
+                        std::lock_guard<std::mutex> lock(merge_mutex);
+                        for (std::size_t k = 0; k < models.size(); ++k) {
+                            auto &acc = pc.res[k].acc;
+                            if (!merged[k])
+                                (*r)[k].acc = std::move(acc);
+                            else
+                                (*r)[k].acc.merge(acc);
+                            merged[k] = 1;
+                            acc = Accumulators();
+                        }
+                    };
+                    if (pieces == 1)
+                        run_piece(0);
+                    else
+                        tbb::parallel_for(std::size_t(0), pieces, run_piece);
+                    // The failure that the slices' order would meet first: the lowest model (the
+                    // baseline runs before the scenarios), then the earliest trial.
+                    Piece *bad = nullptr;
+                    for (auto &pc : part) {
+                        if (pc.aborted) {
                             aborted[index(b)] = 1;
                             return b;
+                        }
+                        if (pc.failure && (!bad || pc.failed_model < bad->failed_model ||
+                                           (pc.failed_model == bad->failed_model &&
+                                            pc.failure->trial < bad->failure->trial)))
+                            bad = &pc;
+                    }
+                    if (bad) {
+                        if (!failure)
+                            throw LpFailure(*bad->failure);
+                        failed[index(b)] = std::move(bad->failure);
+                        return b;
+                    }
+                    if (pieces == 1) {
+                        for (std::size_t k = 0; k < models.size(); ++k)
+                            (*r)[k] = std::move(part[0].res[k]);
+                    } else {
+                        for (std::size_t k = 0; k < models.size(); ++k) {
+                            auto acc = std::move((*r)[k].acc);
+                            (*r)[k] = BlockResult();
+                            for (auto &pc : part)
+                                append_trials((*r)[k], pc.res[k]);
+                            (*r)[k].acc = std::move(acc);
                         }
                     }
                     for (std::size_t k = 1; k < models.size(); ++k)
