@@ -1038,6 +1038,26 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
     const int B = std::max(0, m.run.bootstrap);
     auto xs_ds = S.shortfall.dataset(), xb_ds = base_out->shortfall.dataset();
     const std::uint64_t n = S.rows;
+    // Both trial tables whole when they take at most 64 MiB together (read once: a column read
+    // inflates every chunk of the table again, once per demand); column by column otherwise.
+    const std::size_t D0 = base_out->m->demands.size();
+    const bool whole = B >= 2 && n > 0 &&
+                       static_cast<double>(n) * static_cast<double>(D + D0) * sizeof(double) <=
+                           static_cast<double>(std::size_t(64) << 20);
+    std::vector<double> xs_all, xb_all;
+    if (whole) {
+        xs_all = read_all(xs_ds);
+        xb_all = read_all(xb_ds);
+    }
+    auto column = [&](const std::vector<double> &all, std::size_t width, H5::DataSet &ds,
+                      std::size_t c) {
+        if (!whole)
+            return read_column(ds, c);
+        std::vector<double> out(static_cast<std::size_t>(n));
+        for (std::size_t t = 0; t < out.size(); ++t)
+            out[t] = all[t * width + c];
+        return out;
+    };
     for (std::size_t d = 0; d < D; ++d) {
         if (base_of[d] < 0 || n == 0)
             continue;
@@ -1046,7 +1066,7 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
             qd[d * Q + j] = qs[d * Q + j] - qb[b * Q + j];
         if (B < 2)
             continue;
-        const auto x = read_column(xs_ds, d), y = read_column(xb_ds, b);
+        const auto x = column(xs_all, D, xs_ds, d), y = column(xb_all, D0, xb_ds, b);
         // A demand whose value chain the scenario does not change has the baseline's shortfalls
         // bit for bit (engine/chain_reuse.hpp): every resample's difference is then exactly 0,
         // and so is its standard error, which is what the bootstrap below would compute.
