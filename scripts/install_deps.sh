@@ -7,7 +7,7 @@ set -euo pipefail
 
 PACKAGES=(
     build-essential cmake pkg-config
-    libtbb-dev libboost-dev libboost-math-dev libhdf5-dev catch2 libyaml-cpp-dev libcli11-dev
+    libtbb-dev libboost-dev libboost-math-dev libhdf5-dev zlib1g-dev catch2 libyaml-cpp-dev libcli11-dev
     libbenchmark-dev libjemalloc-dev
     coinor-libclp-dev
     openmpi-bin

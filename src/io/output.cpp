@@ -1,5 +1,6 @@
 #include "io/output.hpp"
 
+#include "io/chunk_scan.hpp"
 #include "io/h5util.hpp"
 
 #include "config/config.hpp"
@@ -1661,28 +1662,10 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
     const hsize_t n = S.rows;
     if (S.weighted)
         write_weighted_distribution(S, acc, sg);
-    auto scanner = [&](H5::DataSet &ds, hsize_t width) {
-        return [&ds, width, n](const std::function<void(const double *)> &fn) {
-            const hsize_t slab =
-                std::max<hsize_t>(1, (hsize_t(1) << 16) / std::max<hsize_t>(1, width));
-            std::vector<double> buf;
-            const int rank = ds.getSpace().getSimpleExtentNdims();
-            for (hsize_t start = 0; start < n; start += slab) {
-                const hsize_t rows = std::min(slab, n - start);
-                buf.resize(static_cast<std::size_t>(rows * width));
-                std::vector<hsize_t> off(static_cast<std::size_t>(rank), 0), cnt;
-                std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
-                ds.getSpace().getSimpleExtentDims(dims.data());
-                off[0] = start;
-                cnt = dims;
-                cnt[0] = rows;
-                H5::DataSpace fs = ds.getSpace();
-                fs.selectHyperslab(H5S_SELECT_SET, cnt.data(), off.data());
-                H5::DataSpace ms(rank, cnt.data());
-                ds.read(buf.data(), H5::PredType::NATIVE_DOUBLE, ms, fs);
-                for (hsize_t r = 0; r < rows; ++r)
-                    fn(&buf[static_cast<std::size_t>(r * width)]);
-            }
+    // The trial tables are read back in passes, their chunks inflated on the run's threads.
+    auto scanner = [&, threads](H5::DataSet &ds, hsize_t width) {
+        return [&ds, width, n, threads](const std::function<void(const double *)> &fn) {
+            scan_rows(ds, n, width, threads, fn);
         };
     };
     if (!S.weighted) {

@@ -1,0 +1,239 @@
+#include "io/chunk_scan.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/info.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+#include <utility>
+#include <vector>
+#include <zlib.h>
+
+namespace chokepoint {
+
+namespace {
+
+/// How a dataset's chunks are stored, when scan_rows can decode them itself.
+struct Plan {
+    bool ok = false;
+    int rank = 0;
+    hsize_t chunk_rows = 0;
+    std::size_t chunk_values = 0;           // values per chunk (chunk_rows x width)
+    std::size_t elem = 0;                   // bytes per value: 4 (float) or 8 (double)
+    int shuffle_pos = -1, deflate_pos = -1; // places in the filter pipeline (-1: absent)
+};
+
+struct Handle {
+    hid_t id;
+    herr_t (*close)(hid_t);
+    ~Handle() {
+        if (id >= 0)
+            close(id);
+    }
+};
+
+Plan plan_of(H5::DataSet &ds, std::uint64_t width) {
+    Plan p;
+    const hid_t id = ds.getId();
+    Handle dcpl{H5Dget_create_plist(id), H5Pclose};
+    Handle space{H5Dget_space(id), H5Sclose};
+    Handle type{H5Dget_type(id), H5Tclose};
+    if (dcpl.id < 0 || space.id < 0 || type.id < 0 || H5Pget_layout(dcpl.id) != H5D_CHUNKED)
+        return p;
+    const int rank = H5Sget_simple_extent_ndims(space.id);
+    if (rank < 1 || rank > 16)
+        return p;
+    std::vector<hsize_t> dims(static_cast<std::size_t>(rank)), chunk(dims.size());
+    if (H5Sget_simple_extent_dims(space.id, dims.data(), nullptr) != rank ||
+        H5Pget_chunk(dcpl.id, rank, chunk.data()) != rank || chunk[0] == 0)
+        return p;
+    // Every chunk must hold whole rows.
+    hsize_t inner = 1;
+    for (std::size_t i = 1; i < dims.size(); ++i) {
+        if (chunk[i] != dims[i])
+            return p;
+        inner *= dims[i];
+    }
+    if (inner != width)
+        return p;
+    if (H5Tequal(type.id, H5T_NATIVE_DOUBLE) > 0)
+        p.elem = 8;
+    else if (H5Tequal(type.id, H5T_NATIVE_FLOAT) > 0)
+        p.elem = 4;
+    else
+        return p;
+    // The writer's pipeline: the byte shuffle (optional), then deflate; nothing else.
+    const int nf = H5Pget_nfilters(dcpl.id);
+    if (nf < 0)
+        return p;
+    for (int i = 0; i < nf; ++i) {
+        unsigned flags = 0, config = 0;
+        std::size_t nelmts = 0;
+        const H5Z_filter_t f = H5Pget_filter2(dcpl.id, static_cast<unsigned>(i), &flags, &nelmts,
+                                              nullptr, 0, nullptr, &config);
+        if (f == H5Z_FILTER_SHUFFLE && p.shuffle_pos < 0 && p.deflate_pos < 0)
+            p.shuffle_pos = i;
+        else if (f == H5Z_FILTER_DEFLATE && p.deflate_pos < 0)
+            p.deflate_pos = i;
+        else
+            return p;
+    }
+    p.rank = rank;
+    p.chunk_rows = chunk[0];
+    p.chunk_values = static_cast<std::size_t>(chunk[0] * width);
+    p.ok = p.chunk_values > 0;
+    return p;
+}
+
+/// Undoes the filters of one stored chunk (`raw`, with the filter mask H5Dread_chunk gave: a set
+/// bit is a filter that was skipped for it) into chunk_values doubles at `out`.
+bool decode(const Plan &p, const std::vector<unsigned char> &raw, std::uint32_t mask,
+            std::vector<unsigned char> &inflated, std::vector<unsigned char> &unshuffled,
+            double *out) {
+    const std::size_t bytes = p.chunk_values * p.elem;
+    const unsigned char *cur = raw.data();
+    std::size_t size = raw.size();
+    if (p.deflate_pos >= 0 && !(mask & (1u << p.deflate_pos))) {
+        inflated.resize(bytes);
+        uLongf got = static_cast<uLongf>(bytes);
+        if (uncompress(inflated.data(), &got, cur, static_cast<uLong>(size)) != Z_OK)
+            return false;
+        cur = inflated.data();
+        size = got;
+    }
+    if (size != bytes)
+        return false;
+    if (p.shuffle_pos >= 0 && !(mask & (1u << p.shuffle_pos))) {
+        // HDF5's shuffle stores byte b of every value together: value i's byte b is at b N + i.
+        unshuffled.resize(bytes);
+        const std::size_t N = p.chunk_values;
+        for (std::size_t b = 0; b < p.elem; ++b) {
+            const unsigned char *src = cur + b * N;
+            for (std::size_t i = 0; i < N; ++i)
+                unshuffled[i * p.elem + b] = src[i];
+        }
+        cur = unshuffled.data();
+    }
+    if (p.elem == 8) {
+        std::memcpy(out, cur, bytes);
+    } else {
+        for (std::size_t i = 0; i < p.chunk_values; ++i) {
+            float v;
+            std::memcpy(&v, cur + 4 * i, 4);
+            out[i] = v;
+        }
+    }
+    return true;
+}
+
+} // namespace
+
+namespace io_detail {
+bool chunk_scan_applies(H5::DataSet &ds, std::uint64_t width) {
+    return plan_of(ds, width).ok;
+}
+} // namespace io_detail
+
+void scan_rows(H5::DataSet &ds, std::uint64_t n, std::uint64_t width, int threads,
+               const std::function<void(const double *)> &fn, std::size_t min_table_bytes) {
+    if (n == 0)
+        return;
+    const int rank = ds.getSpace().getSimpleExtentNdims();
+    std::vector<double> buf;
+    // Rows [start, start + rows) through H5Dread (HDF5 inflates and converts), in slabs.
+    auto read_rows = [&](hsize_t start, hsize_t rows) {
+        const hsize_t slab = std::max<hsize_t>(1, (hsize_t(1) << 16) / std::max<hsize_t>(1, width));
+        std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+        ds.getSpace().getSimpleExtentDims(dims.data());
+        for (hsize_t s = start; s < start + rows; s += slab) {
+            const hsize_t r = std::min(slab, start + rows - s);
+            buf.resize(static_cast<std::size_t>(r * width));
+            std::vector<hsize_t> off(static_cast<std::size_t>(rank), 0), cnt = dims;
+            off[0] = s;
+            cnt[0] = r;
+            H5::DataSpace fs = ds.getSpace();
+            fs.selectHyperslab(H5S_SELECT_SET, cnt.data(), off.data());
+            H5::DataSpace ms(rank, cnt.data());
+            ds.read(buf.data(), H5::PredType::NATIVE_DOUBLE, ms, fs);
+            for (hsize_t i = 0; i < r; ++i)
+                fn(&buf[static_cast<std::size_t>(i * width)]);
+        }
+    };
+    const Plan p = plan_of(ds, width);
+    // A small table goes through H5Dread: it may still sit in HDF5's chunk cache as the writer
+    // left it, while H5Dread_chunk would have the cache compress and write it first, then
+    // inflate it again.
+    if (!p.ok || static_cast<double>(n) * static_cast<double>(width * p.elem) <
+                     static_cast<double>(min_table_bytes)) {
+        read_rows(0, n);
+        return;
+    }
+    threads = std::clamp(threads, 1, tbb::info::default_concurrency());
+    // A batch of chunks: two per thread, at most 64 MiB of doubles (at least one chunk).
+    const std::size_t chunk_doubles = p.chunk_values;
+    const hsize_t cr = p.chunk_rows, chunks = (n + cr - 1) / cr;
+    const std::size_t batch = std::max<std::size_t>(
+        1, std::min<std::size_t>(2 * static_cast<std::size_t>(threads),
+                                 (std::size_t(64) << 20) / (chunk_doubles * sizeof(double))));
+    // Threads only for a table worth them (a batch of at least 1 MiB of values): starting the
+    // arena's workers costs more than inflating a small table (the shortfall: D values a row).
+    std::optional<tbb::task_arena> arena;
+    if (threads > 1 && chunks > 1 &&
+        static_cast<double>(std::min<hsize_t>(batch, chunks)) *
+                static_cast<double>(chunk_doubles * p.elem) >=
+            static_cast<double>(std::size_t(1) << 20))
+        arena.emplace(threads);
+    std::vector<std::vector<unsigned char>> raw(batch);
+    std::vector<std::uint32_t> mask(batch, 0);
+    std::vector<char> good(batch, 0);
+    std::vector<double> out;
+    tbb::enumerable_thread_specific<
+        std::pair<std::vector<unsigned char>, std::vector<unsigned char>>>
+        scratch;
+    const hid_t id = ds.getId();
+    std::vector<hsize_t> offset(static_cast<std::size_t>(p.rank), 0);
+    for (hsize_t c0 = 0; c0 < chunks; c0 += batch) {
+        const auto nb = static_cast<std::size_t>(std::min<hsize_t>(batch, chunks - c0));
+        const hsize_t first = c0 * cr, rows = std::min<hsize_t>(nb * cr, n - first);
+        // The stored bytes, on this thread (HDF5 is not thread-safe).
+        bool all = true;
+        H5E_BEGIN_TRY {
+            for (std::size_t i = 0; i < nb && all; ++i) {
+                offset[0] = (c0 + i) * cr;
+                hsize_t size = 0;
+                all = H5Dget_chunk_storage_size(id, offset.data(), &size) >= 0 && size > 0;
+                if (all) {
+                    raw[i].resize(static_cast<std::size_t>(size));
+                    all =
+                        H5Dread_chunk(id, H5P_DEFAULT, offset.data(), &mask[i], raw[i].data()) >= 0;
+                }
+            }
+        }
+        H5E_END_TRY;
+        if (all) {
+            out.resize(nb * chunk_doubles);
+            auto one = [&](std::size_t i) {
+                auto &[inflated, unshuffled] = scratch.local();
+                good[i] = decode(p, raw[i], mask[i], inflated, unshuffled, &out[i * chunk_doubles]);
+            };
+            if (arena && nb > 1)
+                arena->execute([&] { tbb::parallel_for(std::size_t(0), nb, one); });
+            else
+                for (std::size_t i = 0; i < nb; ++i)
+                    one(i);
+            all = std::all_of(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(nb),
+                              [](char g) { return g != 0; });
+        }
+        if (!all) {
+            // A chunk not stored (never written) or not decodable here: HDF5 reads these rows.
+            read_rows(first, rows);
+            continue;
+        }
+        for (hsize_t r = 0; r < rows; ++r)
+            fn(&out[static_cast<std::size_t>(r * width)]);
+    }
+}
+
+} // namespace chokepoint
