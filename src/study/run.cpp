@@ -213,7 +213,7 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
                         Blocks res;
                         std::unique_ptr<LpFailure> failure;
                         std::size_t failed_model = 0;
-                        bool aborted = false;
+                        bool aborted = false, done = false;
                     };
                     std::vector<Piece> part(pieces);
                     std::vector<char> merged(models.size(), 0);
@@ -238,6 +238,7 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
                                 return;
                             }
                         }
+                        pc.done = true;
                         if (pieces == 1)
                             return;
                         // The accumulators (the bulk of a slice's memory) merge into the block's
@@ -265,6 +266,11 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
                             aborted[index(b)] = 1;
                             return b;
                         }
+                        // A slice that did not run: the pipeline is being cancelled (another
+                        // block threw); this block must not reach the writer incomplete.
+                        if (!pc.done && !pc.failure)
+                            throw std::logic_error("a slice of block " + std::to_string(b) +
+                                                   " did not run");
                         if (pc.failure && (!bad || pc.failed_model < bad->failed_model ||
                                            (pc.failed_model == bad->failed_model &&
                                             pc.failure->trial < bad->failure->trial)))
