@@ -1071,8 +1071,7 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
         // A demand whose value chain the scenario does not change has the baseline's shortfalls
         // bit for bit (engine/chain_reuse.hpp): every resample's difference is then exactly 0,
         // and so is its standard error, which is what the bootstrap below would compute.
-        if (x.size() == y.size() &&
-            std::memcmp(x.data(), y.data(), x.size() * sizeof(double)) == 0) {
+        if (std::memcmp(x.data(), y.data(), x.size() * sizeof(double)) == 0) {
             std::fill(qse.begin() + static_cast<std::ptrdiff_t>(d * Q),
                       qse.begin() + static_cast<std::ptrdiff_t>((d + 1) * Q), 0.0);
             continue;

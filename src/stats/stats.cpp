@@ -540,7 +540,7 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
         std::vector<std::vector<Group *>> by_col(static_cast<std::size_t>(k));
         for (auto &[key, g] : groups)
             by_col[static_cast<std::size_t>(g.col)].push_back(&g);
-        // One group's share of a column of a slab (`rows` values `stride` apart), in row order.
+        // One group's share of a column of a slab (`rows` values K apart), in row order.
         // Any bin index that does not decrease as the value grows would do: a bin only narrows
         // where an order statistic lies, and its value is then read exactly. (v - lo) * (B / w)
         // is such an index, and a multiplication is cheaper than a division per value.

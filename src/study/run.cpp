@@ -239,8 +239,6 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
                             }
                         }
                         pc.done = true;
-                        if (pieces == 1)
-                            return;
                         // The accumulators (the bulk of a slice's memory) merge into the block's
                         // as soon as the slice is done, in any order: the merge is exact.
                         std::lock_guard<std::mutex> lock(merge_mutex);
@@ -282,18 +280,10 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
                         failed[index(b)] = std::move(bad->failure);
                         return b;
                     }
-                    if (pieces == 1) {
-                        for (std::size_t k = 0; k < models.size(); ++k)
-                            (*r)[k] = std::move(part[0].res[k]);
-                    } else {
-                        for (std::size_t k = 0; k < models.size(); ++k) {
-                            auto acc = std::move((*r)[k].acc);
-                            (*r)[k] = BlockResult();
-                            for (auto &pc : part)
-                                append_trials((*r)[k], pc.res[k]);
-                            (*r)[k].acc = std::move(acc);
-                        }
-                    }
+                    // The rows in trial order (one slice's are moved, not copied).
+                    for (std::size_t k = 0; k < models.size(); ++k)
+                        for (auto &pc : part)
+                            append_trials((*r)[k], pc.res[k]);
                     for (std::size_t k = 1; k < models.size(); ++k)
                         add_paired_differences((*r)[0], base_of[k], *design, (*r)[k]);
                     // The tallies the scenarios copied are not written: free them now.
