@@ -9,6 +9,7 @@
 #include "engine/chain_reuse.hpp"
 #include "engine/simulate.hpp"
 #include "io/output.hpp"
+#include "stored_chunks.hpp"
 #include "study/comm.hpp"
 #include "study/run.hpp"
 #include "test_util.hpp"
@@ -784,4 +785,59 @@ TEST_CASE("chain reuse: any edit of a chain's inputs, and a restriction spanning
             spans.restrictions.front().product[p] = 1;
     CHECK(component_signature(spans, sm).empty());
     CHECK(component_signature(spans, ga).empty());
+}
+
+TEST_CASE("blocks packed in the parallel stage give the same file as the writer deflating them",
+          "[output]") {
+    // The default study (its 7 scenarios copy or re-simulate chains), every table stored (the
+    // sampled inputs too), blocks of 40 trials with a short last one, on 2 threads.
+    TempDir tmp("e2e_pack");
+    Model m = load_model(std::string(CHOKEPOINT_SOURCE_DIR) + "/configs/critical_materials.yaml");
+    auto settings = [](Model &x) {
+        x.run.trials = 130;
+        x.run.block_size = 40;
+        x.run.store_inputs = true;
+    };
+    settings(m);
+    for (auto &sc : m.scenarios) {
+        auto copy = std::make_shared<Model>(*sc.model);
+        settings(*copy);
+        sc.model = copy;
+    }
+    std::uint64_t stored[2] = {0, 0};
+    auto run = [&](bool pack, const std::string &name) {
+        RunOptions opt;
+        opt.output = (tmp.path / name).string();
+        opt.threads = 2;
+        opt.quiet = true;
+        opt.pack_blocks = pack;
+        stored[pack] = run_study(m, opt).packed_chunks;
+        return opt.output;
+    };
+    const std::string packed = run(true, "packed.h5"), plain = run(false, "plain.h5");
+    H5::H5File a(packed, H5F_ACC_RDONLY), b(plain, H5F_ACC_RDONLY);
+    auto scen = a.openGroup("/scenarios");
+    REQUIRE(scen.getNumObjs() == 8);
+    std::size_t chunks = 0;
+    for (hsize_t s = 0; s < scen.getNumObjs(); ++s) {
+        const std::string trials = "/scenarios/" + scen.getObjnameByIdx(s) + "/trials";
+        auto ga = a.openGroup(trials);
+        for (hsize_t i = 0; i < ga.getNumObjs(); ++i) {
+            const std::string path = trials + "/" + ga.getObjnameByIdx(i);
+            if (ga.getObjTypeByIdx(i) != H5G_DATASET)
+                continue;
+            auto da = a.openDataSet(path), db = b.openDataSet(path);
+            if (H5Pget_layout(da.getCreatePlist().getId()) != H5D_CHUNKED)
+                continue;
+            INFO(path);
+            chunks += test::same_stored_chunks(da, db);
+        }
+    }
+    CHECK(chunks >= 8 * 4 * 12); // 4 chunks (blocks) of at least 12 tables in each scenario
+    // Every chunk was stored as packed in one run, none in the other.
+    CHECK(stored[1] == chunks);
+    CHECK(stored[0] == 0);
+    // And the summaries.
+    CHECK(read_dataset<double>(packed, "/scenarios/baseline/summary/eud") ==
+          read_dataset<double>(plain, "/scenarios/baseline/summary/eud"));
 }

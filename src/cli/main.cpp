@@ -424,7 +424,8 @@ int main(int argc, char **argv) {
                           << " filling rounds\n"
                           << "phases: setup " << rep.setup_seconds << " s, pipeline "
                           << rep.pipeline_seconds << " s (writer stage, serial, "
-                          << rep.writer_seconds << " s), finish " << rep.finish_seconds << " s\n";
+                          << rep.writer_seconds << " s; " << rep.packed_chunks
+                          << " chunks packed in parallel), finish " << rep.finish_seconds << " s\n";
             print_summary(opt.output, std::cout);
         }
         return kExitOk;

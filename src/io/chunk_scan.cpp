@@ -1,7 +1,8 @@
 #include "io/chunk_scan.hpp"
 
+#include "io/chunk_codec.hpp"
+
 #include <algorithm>
-#include <cstring>
 #include <optional>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/info.h>
@@ -9,123 +10,19 @@
 #include <tbb/task_arena.h>
 #include <utility>
 #include <vector>
-#include <zlib.h>
 
 namespace chokepoint {
 
 namespace {
 
-/// How a dataset's chunks are stored, when scan_rows can decode them itself.
-struct Plan {
-    bool ok = false;
-    int rank = 0;
-    hsize_t chunk_rows = 0;
-    std::size_t chunk_values = 0;           // values per chunk (chunk_rows x width)
-    std::size_t elem = 0;                   // bytes per value: 4 (float) or 8 (double)
-    int shuffle_pos = -1, deflate_pos = -1; // places in the filter pipeline (-1: absent)
-};
+using io_detail::ChunkCodec;
 
-struct Handle {
-    hid_t id;
-    herr_t (*close)(hid_t);
-    ~Handle() {
-        if (id >= 0)
-            close(id);
-    }
-};
-
-Plan plan_of(H5::DataSet &ds, std::uint64_t width) {
-    Plan p;
-    const hid_t id = ds.getId();
-    Handle dcpl{H5Dget_create_plist(id), H5Pclose};
-    Handle space{H5Dget_space(id), H5Sclose};
-    Handle type{H5Dget_type(id), H5Tclose};
-    if (dcpl.id < 0 || space.id < 0 || type.id < 0 || H5Pget_layout(dcpl.id) != H5D_CHUNKED)
-        return p;
-    const int rank = H5Sget_simple_extent_ndims(space.id);
-    if (rank < 1 || rank > 16)
-        return p;
-    std::vector<hsize_t> dims(static_cast<std::size_t>(rank)), chunk(dims.size());
-    if (H5Sget_simple_extent_dims(space.id, dims.data(), nullptr) != rank ||
-        H5Pget_chunk(dcpl.id, rank, chunk.data()) != rank || chunk[0] == 0)
-        return p;
-    // Every chunk must hold whole rows.
-    hsize_t inner = 1;
-    for (std::size_t i = 1; i < dims.size(); ++i) {
-        if (chunk[i] != dims[i])
-            return p;
-        inner *= dims[i];
-    }
-    if (inner != width)
-        return p;
-    if (H5Tequal(type.id, H5T_NATIVE_DOUBLE) > 0)
-        p.elem = 8;
-    else if (H5Tequal(type.id, H5T_NATIVE_FLOAT) > 0)
-        p.elem = 4;
-    else
-        return p;
-    // The writer's pipeline: the byte shuffle (optional), then deflate; nothing else.
-    const int nf = H5Pget_nfilters(dcpl.id);
-    if (nf < 0)
-        return p;
-    for (int i = 0; i < nf; ++i) {
-        unsigned flags = 0, config = 0;
-        std::size_t nelmts = 0;
-        const H5Z_filter_t f = H5Pget_filter2(dcpl.id, static_cast<unsigned>(i), &flags, &nelmts,
-                                              nullptr, 0, nullptr, &config);
-        if (f == H5Z_FILTER_SHUFFLE && p.shuffle_pos < 0 && p.deflate_pos < 0)
-            p.shuffle_pos = i;
-        else if (f == H5Z_FILTER_DEFLATE && p.deflate_pos < 0)
-            p.deflate_pos = i;
-        else
-            return p;
-    }
-    p.rank = rank;
-    p.chunk_rows = chunk[0];
-    p.chunk_values = static_cast<std::size_t>(chunk[0] * width);
-    p.ok = p.chunk_values > 0;
-    return p;
-}
-
-/// Undoes the filters of one stored chunk (`raw`, with the filter mask H5Dread_chunk gave: a set
-/// bit is a filter that was skipped for it) into chunk_values doubles at `out`.
-bool decode(const Plan &p, const std::vector<unsigned char> &raw, std::uint32_t mask,
-            std::vector<unsigned char> &inflated, std::vector<unsigned char> &unshuffled,
-            double *out) {
-    const std::size_t bytes = p.chunk_values * p.elem;
-    const unsigned char *cur = raw.data();
-    std::size_t size = raw.size();
-    if (p.deflate_pos >= 0 && !(mask & (1u << p.deflate_pos))) {
-        inflated.resize(bytes);
-        uLongf got = static_cast<uLongf>(bytes);
-        if (uncompress(inflated.data(), &got, cur, static_cast<uLong>(size)) != Z_OK)
-            return false;
-        cur = inflated.data();
-        size = got;
-    }
-    if (size != bytes)
-        return false;
-    if (p.shuffle_pos >= 0 && !(mask & (1u << p.shuffle_pos))) {
-        // HDF5's shuffle stores byte b of every value together: value i's byte b is at b N + i.
-        unshuffled.resize(bytes);
-        const std::size_t N = p.chunk_values;
-        for (std::size_t b = 0; b < p.elem; ++b) {
-            const unsigned char *src = cur + b * N;
-            for (std::size_t i = 0; i < N; ++i)
-                unshuffled[i * p.elem + b] = src[i];
-        }
-        cur = unshuffled.data();
-    }
-    if (p.elem == 8) {
-        std::memcpy(out, cur, bytes);
-    } else {
-        for (std::size_t i = 0; i < p.chunk_values; ++i) {
-            float v;
-            std::memcpy(&v, cur + 4 * i, 4);
-            out[i] = v;
-        }
-    }
-    return true;
+/// The codec of `ds` when scan_rows decodes its chunks itself: rows of `width` floats or doubles.
+ChunkCodec plan_of(H5::DataSet &ds, std::uint64_t width) {
+    ChunkCodec c = io_detail::codec_of(ds);
+    if (!c.floating || c.row_values != width)
+        c.ok = false;
+    return c;
 }
 
 } // namespace
@@ -161,7 +58,7 @@ void scan_rows(H5::DataSet &ds, std::uint64_t n, std::uint64_t width, int thread
                 fn(&buf[static_cast<std::size_t>(i * width)]);
         }
     };
-    const Plan p = plan_of(ds, width);
+    const ChunkCodec p = plan_of(ds, width);
     // A small table goes through H5Dread: it may still sit in HDF5's chunk cache as the writer
     // left it, while H5Dread_chunk would have the cache compress and write it first, then
     // inflate it again.
@@ -172,7 +69,7 @@ void scan_rows(H5::DataSet &ds, std::uint64_t n, std::uint64_t width, int thread
     }
     threads = std::clamp(threads, 1, tbb::info::default_concurrency());
     // A batch of chunks: two per thread, at most 64 MiB of doubles (at least one chunk).
-    const std::size_t chunk_doubles = p.chunk_values;
+    const std::size_t chunk_doubles = p.chunk_values();
     const hsize_t cr = p.chunk_rows, chunks = (n + cr - 1) / cr;
     const std::size_t batch = std::max<std::size_t>(
         1, std::min<std::size_t>(2 * static_cast<std::size_t>(threads),
@@ -216,7 +113,8 @@ void scan_rows(H5::DataSet &ds, std::uint64_t n, std::uint64_t width, int thread
             out.resize(nb * chunk_doubles);
             auto one = [&](std::size_t i) {
                 auto &[inflated, unshuffled] = scratch.local();
-                good[i] = decode(p, raw[i], mask[i], inflated, unshuffled, &out[i * chunk_doubles]);
+                good[i] = io_detail::decode_chunk(p, raw[i], mask[i], inflated, unshuffled,
+                                                  &out[i * chunk_doubles]);
             };
             if (arena && nb > 1)
                 arena->execute([&] { tbb::parallel_for(std::size_t(0), nb, one); });

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/sha256.hpp"
+#include "io/chunk_codec.hpp"
 
 #include <H5Cpp.h>
 #include <algorithm>
@@ -162,6 +163,7 @@ public:
             plist.setShuffle();
         plist.setDeflate(1);
         ds_ = g.createDataSet(name, type, space, plist);
+        find_codec();
     }
 
     /// Reopens an existing dataset (a resumed checkpoint) to append after its rows.
@@ -174,14 +176,25 @@ public:
         space.getSimpleExtentDims(dims.data());
         a.rows_ = dims.at(0);
         a.inner_.assign(dims.begin() + 1, dims.end());
+        a.find_codec();
         return a;
     }
     hsize_t rows() const { return rows_; }
 
     /// Appends `rows` rows from `data`; feeds their bytes, as written, to `digest` (if any).
     template <class T> void append(const T *data, hsize_t rows, Sha256 *digest = nullptr) {
+        append_rows(data, rows, digest);
+    }
+
+    /// Appends `rows` rows of the dataset's memory type from `data`, as append() does. When
+    /// `packed` holds those rows already encoded as this dataset stores them, and the first of
+    /// them starts a chunk, the chunks are stored as they are (H5Dwrite_chunk): the same file
+    /// contents, without deflating on this thread. Returns the chunks so stored (0: the rows
+    /// were written).
+    std::size_t append_rows(const void *data, hsize_t rows, Sha256 *digest,
+                            const PackedTable *packed = nullptr) {
         if (rows == 0)
-            return;
+            return 0;
         std::vector<hsize_t> newdims{rows_ + rows}, start{rows_}, count{rows};
         for (hsize_t d : inner_) {
             newdims.push_back(d);
@@ -189,27 +202,60 @@ public:
             count.push_back(d);
         }
         ds_.extend(newdims.data());
-        H5::DataSpace fspace = ds_.getSpace();
-        fspace.selectHyperslab(H5S_SELECT_SET, count.data(), start.data());
-        H5::DataSpace mspace(static_cast<int>(count.size()), count.data());
-        ds_.write(data, *type_, mspace, fspace);
+        const bool stored = packed && store_packed(*packed, start, rows);
+        if (!stored) {
+            H5::DataSpace fspace = ds_.getSpace();
+            fspace.selectHyperslab(H5S_SELECT_SET, count.data(), start.data());
+            H5::DataSpace mspace(static_cast<int>(count.size()), count.data());
+            ds_.write(data, *type_, mspace, fspace);
+        }
         rows_ += rows;
         if (digest) {
             hsize_t elems = rows;
             for (hsize_t d : inner_)
                 elems *= d;
-            digest->update(data, static_cast<std::size_t>(elems) * sizeof(T));
+            digest->update(data, static_cast<std::size_t>(elems) * type_->getSize());
         }
+        return stored ? packed->chunks.size() : 0;
     }
+
+    /// How this dataset stores its chunks (ok = false: chokepoint cannot encode them itself).
+    const ChunkCodec &codec() const { return codec_; }
 
     H5::DataSet &dataset() { return ds_; }
     const std::vector<hsize_t> &inner() const { return inner_; }
 
 private:
+    void find_codec() {
+        codec_ = codec_of(ds_);
+        // The rows' bytes are stored as they are: the memory type must be the file's.
+        const H5::DataType stored = ds_.getDataType();
+        if (!(stored == *type_))
+            codec_.ok = false;
+    }
+
+    /// Stores `packed` as the chunks from row start[0] on; false (nothing written) when they are
+    /// not this dataset's chunks there.
+    bool store_packed(const PackedTable &p, std::vector<hsize_t> offset, hsize_t rows) {
+        const ChunkCodec &c = codec_;
+        if (!c.encoded(p) || offset[0] % c.chunk_rows != 0 ||
+            p.chunks.size() != (rows + c.chunk_rows - 1) / c.chunk_rows)
+            return false;
+        const hsize_t first = offset[0];
+        for (std::size_t i = 0; i < p.chunks.size(); ++i) {
+            offset[0] = first + i * c.chunk_rows;
+            if (H5Dwrite_chunk(ds_.getId(), H5P_DEFAULT, 0, offset.data(), p.chunks[i].size(),
+                               p.chunks[i].data()) < 0)
+                throw H5::DataSetIException("Appendable::append_rows", "H5Dwrite_chunk failed");
+        }
+        return true;
+    }
+
     H5::DataSet ds_;
     const H5::PredType *type_ = nullptr;
     std::vector<hsize_t> inner_;
     hsize_t rows_ = 0;
+    ChunkCodec codec_;
 };
 
 inline bool fs_exists(const std::string &path) {

@@ -238,6 +238,44 @@ void write_header(H5::H5File &file, const Model &m, const RunInfo &info) {
         write_importance(file, m);
     file.createGroup("/scenarios");
 }
+namespace {
+/// The trial numbers of a block's rows (the "trial" table).
+std::vector<std::uint64_t> trial_numbers(const BlockResult &b) {
+    std::vector<std::uint64_t> idx(static_cast<std::size_t>(b.count));
+    for (std::size_t i = 0; i < idx.size(); ++i)
+        idx[i] = b.first_trial + i;
+    return idx;
+}
+
+/// A block's per-trial tables, each as its rows' bytes (address, size), in the order the writer
+/// appends them (ScenarioOut::tables): `idx` holds the block's trial numbers, and the last three
+/// tables are there only when the scenario stores them.
+std::vector<std::pair<const void *, std::size_t>>
+block_tables(const BlockResult &b, const std::vector<std::uint64_t> &idx, bool monthly, bool inputs,
+             bool weighted) {
+    std::vector<std::pair<const void *, std::size_t>> t;
+    auto add = [&](const auto &v) { t.emplace_back(v.data(), v.size() * sizeof(v[0])); };
+    add(b.shortfall);
+    add(b.demand_total);
+    add(b.shortfall_share);
+    add(b.short_months);
+    add(b.longest_run);
+    add(b.stockpile_min);
+    add(b.stockout_month);
+    add(b.facility_binding_months);
+    add(b.regime);
+    add(b.event_onset);
+    add(idx);
+    if (monthly)
+        add(b.monthly_shortfall);
+    if (inputs)
+        add(b.inputs);
+    if (weighted)
+        add(b.weight);
+    return t;
+}
+} // namespace
+
 /// The groups and per-trial datasets of one scenario.
 struct ScenarioOut {
     std::string id;
@@ -389,31 +427,34 @@ struct ScenarioOut {
         return v;
     }
 
-    void append(const BlockResult &b, Sha256 *digest) {
-        const hsize_t n = b.count;
-        shortfall.append(b.shortfall.data(), n, digest);
-        demand_total.append(b.demand_total.data(), n, digest);
-        share.append(b.shortfall_share.data(), n, digest);
-        short_months.append(b.short_months.data(), n, digest);
-        longest_run.append(b.longest_run.data(), n, digest);
-        stockpile_min.append(b.stockpile_min.data(), n, digest);
-        stockout.append(b.stockout_month.data(), n, digest);
-        fac_binding.append(b.facility_binding_months.data(), n, digest);
-        regime.append(b.regime.data(), n, digest);
-        event_onset.append(b.event_onset.data(), n, digest);
-        std::vector<std::uint64_t> idx(static_cast<std::size_t>(n));
-        for (hsize_t i = 0; i < n; ++i)
-            idx[static_cast<std::size_t>(i)] = b.first_trial + i;
-        trial_index.append(idx.data(), n, digest);
+    /// The per-trial datasets a block appends to, in the order of digest_layout() (and of
+    /// block_tables()).
+    std::vector<Appendable *> tables() {
+        std::vector<Appendable *> v{&shortfall,   &demand_total,  &share,      &short_months,
+                                    &longest_run, &stockpile_min, &stockout,   &fac_binding,
+                                    &regime,      &event_onset,   &trial_index};
         if (m->run.store_monthly)
-            monthly.append(b.monthly_shortfall.data(), n, digest);
-        if (!input_names.empty()) {
-            if (b.inputs.size() != n * input_names.size())
-                throw std::logic_error("block inputs do not match the stored inputs");
-            inputs.append(b.inputs.data(), n, digest);
-        }
+            v.push_back(&monthly);
+        if (!input_names.empty())
+            v.push_back(&inputs);
         if (weighted)
-            weight.append(b.weight.data(), n, digest);
+            v.push_back(&weight);
+        return v;
+    }
+
+    /// Returns the chunks stored as packed (ResultWriter::append).
+    std::size_t append(const BlockResult &b, Sha256 *digest) {
+        const hsize_t n = b.count;
+        if (!input_names.empty() && b.inputs.size() != n * input_names.size())
+            throw std::logic_error("block inputs do not match the stored inputs");
+        const auto idx = trial_numbers(b);
+        const auto data =
+            block_tables(b, idx, m->run.store_monthly, !input_names.empty(), weighted);
+        const auto ds = tables();
+        const bool packed = b.packed.size() == ds.size();
+        std::size_t stored = 0;
+        for (std::size_t i = 0; i < ds.size(); ++i)
+            stored += ds[i]->append_rows(data[i].first, n, digest, packed ? &b.packed[i] : nullptr);
         rows += n;
         const auto D = m->demands.size();
         run_sf.resize(D);
@@ -425,6 +466,7 @@ struct ScenarioOut {
                 run_any[d].add(b.short_months[t * D + d] > 0 ? w : 0.0);
             }
         append_convergence(digest);
+        return stored;
     }
 
     void append_convergence(Sha256 *digest) {
@@ -758,15 +800,88 @@ void ResultWriter::checkpoint(const std::vector<Accumulators> &acc, std::uint64_
 
 ResultWriter::~ResultWriter() = default;
 
-void ResultWriter::append(const std::vector<BlockResult> &blocks) {
+std::size_t ResultWriter::append(const std::vector<BlockResult> &blocks) {
     quiet_hdf5_errors(); // the pipeline's serial stage runs on any thread
     auto &I = *impl_;
     Sha256 digest;
     digest.update(I.chain.data(), I.chain.size());
+    std::size_t stored = 0;
     for (std::size_t k = 0; k < I.sc.size(); ++k)
-        I.sc[k].append(blocks.at(k), &digest);
+        stored += I.sc[k].append(blocks.at(k), &digest);
     I.chain = digest.digest();
     I.rows = I.sc.front().rows;
+    return stored;
+}
+
+struct BlockPacker::Plan {
+    struct Scenario {
+        std::vector<io_detail::ChunkCodec> codecs; // per table, in ScenarioOut::tables() order
+        bool monthly = false, inputs = false, weighted = false;
+    };
+    std::vector<Scenario> sc;
+};
+
+BlockPacker ResultWriter::packer() const {
+    auto plan = std::make_shared<BlockPacker::Plan>();
+    for (auto &S : impl_->sc) {
+        BlockPacker::Plan::Scenario p;
+        for (const Appendable *t : S.tables())
+            p.codecs.push_back(t->codec());
+        p.monthly = S.m->run.store_monthly;
+        p.inputs = !S.input_names.empty();
+        p.weighted = S.weighted;
+        plan->sc.push_back(std::move(p));
+    }
+    BlockPacker packer;
+    packer.plan_ = std::move(plan);
+    return packer;
+}
+
+void BlockPacker::pack(std::vector<BlockResult> &blocks) const {
+    if (!plan_)
+        return;
+    struct Job {
+        const io_detail::ChunkCodec *codec;
+        const unsigned char *rows;
+        std::size_t count;
+        std::vector<unsigned char> *out;
+    };
+    std::vector<Job> jobs;
+    std::vector<std::vector<std::uint64_t>> idx(blocks.size());
+    for (std::size_t k = 0; k < blocks.size() && k < plan_->sc.size(); ++k) {
+        const auto &S = plan_->sc[k];
+        BlockResult &b = blocks[k];
+        idx[k] = trial_numbers(b);
+        const auto data = block_tables(b, idx[k], S.monthly, S.inputs, S.weighted);
+        if (data.size() != S.codecs.size())
+            continue;
+        b.packed.assign(data.size(), PackedTable{});
+        for (std::size_t i = 0; i < data.size(); ++i) {
+            const auto &c = S.codecs[i];
+            const std::size_t row_bytes = c.row_values * c.elem;
+            // A table that is not whole rows of this layout is left to the writer (whose own
+            // checks then apply).
+            if (!c.ok || b.count == 0 || data[i].second != b.count * row_bytes)
+                continue;
+            PackedTable &p = b.packed[i];
+            p = c.packed_table();
+            const std::uint64_t cr = c.chunk_rows;
+            p.chunks.resize(static_cast<std::size_t>((b.count + cr - 1) / cr));
+            const auto *rows = static_cast<const unsigned char *>(data[i].first);
+            for (std::size_t j = 0; j < p.chunks.size(); ++j)
+                jobs.push_back(
+                    {&c, rows + j * cr * row_bytes,
+                     static_cast<std::size_t>(std::min<std::uint64_t>(cr, b.count - j * cr)),
+                     &p.chunks[j]});
+        }
+    }
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, jobs.size()),
+                      [&](const tbb::blocked_range<std::size_t> &r) {
+                          std::vector<unsigned char> scratch;
+                          for (std::size_t j = r.begin(); j < r.end(); ++j)
+                              io_detail::encode_chunk(*jobs[j].codec, jobs[j].rows, jobs[j].count,
+                                                      scratch, *jobs[j].out);
+                      });
 }
 
 void ResultWriter::resume_running(const std::vector<Accumulators> &totals) {

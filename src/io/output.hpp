@@ -52,6 +52,26 @@ struct RunInfo {
 };
 
 /// Writes one run's file. Not thread-safe: used by the pipeline's serial stage only.
+/// Encodes blocks' per-trial tables as the results file stores them (the byte shuffle and
+/// deflate, chunk by chunk: io/chunk_codec.hpp) into BlockResult::packed, so that the deflating
+/// runs in the pipeline's parallel stage and the writer stage, which is serial, only stores the
+/// chunks. A snapshot of one writer's layout (ResultWriter::packer): usable from any thread, at
+/// once, and after that writer is gone. The file is the same, byte for byte in its chunks, with
+/// or without packing.
+class BlockPacker {
+public:
+    BlockPacker() = default;
+    /// Packs `blocks` (one per scenario, baseline first): every table the layout lets it encode,
+    /// its chunks in parallel. Blocks packed or not are appended alike.
+    void pack(std::vector<BlockResult> &blocks) const;
+
+    struct Plan;
+
+private:
+    friend class ResultWriter;
+    std::shared_ptr<const Plan> plan_;
+};
+
 class ResultWriter {
 public:
     /// Creates `path` (which must not exist) and writes the model tables and the config.
@@ -69,8 +89,13 @@ public:
     void checkpoint(const std::vector<Accumulators> &acc, std::uint64_t next_block);
 
     /// Appends the per-trial datasets of one block of every scenario (baseline first; blocks
-    /// arrive in trial order).
-    void append(const std::vector<BlockResult> &blocks);
+    /// arrive in trial order). A block's packed tables (BlockPacker) whose first row starts a
+    /// chunk are stored as they are; every other table is written (and deflated) here. Returns
+    /// the chunks stored as packed.
+    std::size_t append(const std::vector<BlockResult> &blocks);
+
+    /// A packer for the blocks this writer (or one that reopens its file) will append.
+    BlockPacker packer() const;
 
     /// After reopening a checkpoint: the running sums of the convergence group (the statistics
     /// of the trials already in the file).

@@ -10,6 +10,18 @@
 
 namespace chokepoint {
 
+/// One per-trial table of a block, already encoded as the results file stores it (io/output.hpp,
+/// BlockPacker): the block's rows cut into chunks of `chunk_rows` rows from its first row, each
+/// chunk's stored bytes (shuffled and deflated). The other fields name the encoding
+/// (io/chunk_codec.hpp): the writer stores the chunks as they are only into a dataset that
+/// encodes the same way, and writes the rows themselves otherwise.
+struct PackedTable {
+    std::uint64_t chunk_rows = 0, row_values = 0, elem = 0;
+    int shuffle_pos = -1, deflate_pos = -1;
+    unsigned level = 0;
+    std::vector<std::vector<unsigned char>> chunks;
+};
+
 /// Per-trial results of a block of consecutive trials, row-major [trial][...].
 struct BlockResult {
     std::uint64_t first_trial = 0, count = 0;
@@ -29,6 +41,9 @@ struct BlockResult {
     std::vector<std::int32_t> node_months, res_months;             // [t * N + n], R
     std::vector<double> monthly_exact; // [(t * D + d) * H + m] the monthly shortfall as computed
     Accumulators acc;
+    /// The per-trial tables encoded off the writer's thread, in the order the writer appends them
+    /// (empty: not packed; an empty entry: that table not packed).
+    std::vector<PackedTable> packed;
 };
 
 /// The dimensions of the results of `m`.

@@ -121,12 +121,14 @@ private:
 /// new blocks on a signal or when `halt` is set.
 /// When an allocation LP fails (LpFailure) in block b, the blocks before b are still delivered in
 /// order; block b and those after are not, and the failure (with its scenario named) is returned
-/// in `failure` (nullptr: the caller lets it propagate).
+/// in `failure` (nullptr: the caller lets it propagate). With a `packer`, each block's tables
+/// are encoded for the results file in the parallel stage (io/output.hpp, BlockPacker), so that
+/// the serial stage only stores them.
 template <class Sink>
 AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink &&sink,
                         const std::atomic<bool> *halt = nullptr,
                         std::unique_ptr<LpFailure> *failure = nullptr,
-                        PipelineProbe *probe = nullptr) {
+                        PipelineProbe *probe = nullptr, const BlockPacker *packer = nullptr) {
     tbb::global_control gc(tbb::global_control::max_allowed_parallelism,
                            static_cast<std::size_t>(threads));
     const auto models = run_models(model);
@@ -294,6 +296,8 @@ AllocatorStats pipeline(const Model &model, int threads, BlockRange range, Sink 
                     std::vector<double>().swap(b0.res_unserved);
                     std::vector<std::int32_t>().swap(b0.node_months);
                     std::vector<std::int32_t>().swap(b0.res_months);
+                    if (packer)
+                        packer->pack(*r);
                     return b;
                 }) &
             tbb::make_filter<std::uint64_t, void>(tbb::filter_mode::serial_in_order,
@@ -854,6 +858,9 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         } else {
             writer = std::make_unique<ResultWriter>(tmp.string(), model, info);
         }
+        // The blocks' tables are deflated in the parallel stage (a snapshot of the file's
+        // layout: it outlives the writers a checkpoint replaces).
+        const BlockPacker packer = opt.pack_blocks ? writer->packer() : BlockPacker();
         std::uint64_t done = writer->rows(), blocks_written = 0, next_block = start;
         const std::uint64_t done_at_start = done;
         std::unique_ptr<Progress> progress;
@@ -921,7 +928,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                                .count();
                 }
             } clock{rep.writer_seconds, entered};
-            writer->append(b);
+            rep.packed_chunks += writer->append(b);
             for (std::size_t k = 0; k < total.size(); ++k)
                 total[k].merge(b[k].acc);
             done += b.front().count;
@@ -961,8 +968,8 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         const auto pipeline_start = std::chrono::steady_clock::now();
         rep.setup_seconds = std::chrono::duration<double>(pipeline_start - t0).count();
         if (!comm) {
-            rep.alloc =
-                pipeline(model, threads, {start, end, 1}, deliver, &halted, &failure, &probe);
+            rep.alloc = pipeline(model, threads, {start, end, 1}, deliver, &halted, &failure,
+                                 &probe, &packer);
         } else {
             // Rank 0 simulates blocks start, start + P, ...; before writing its own block b it
             // receives and writes the other ranks' blocks below b, so that every block is written
@@ -996,7 +1003,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                     if (!stopped)
                         deliver(b);
                 },
-                &halted, &failure, &probe);
+                &halted, &failure, &probe, &packer);
             if (failure)
                 stopped = true; // rank 0's own block failed: write nothing after it
             if (!stopped && g_signal.load() == 0 && !halted.load())

@@ -40,6 +40,9 @@ struct RunOptions {
     /// (std::system_error, EIO) once this many blocks have been written to the temporary file, as
     /// a disk failing mid-run would. 0 (the default) never fails.
     std::uint64_t fail_after_blocks = 0;
+    /// Test hook, not a command-line option: false has the writer stage deflate every table
+    /// itself, as before blocks were packed in the parallel stage (the file must be the same).
+    bool pack_blocks = true;
 };
 
 struct RunReport {
@@ -51,6 +54,9 @@ struct RunReport {
     // the file and merged into the statistics, in block order), and the file's summary at the
     // end. Setup, writer stage and finish are the serial part of a run.
     double setup_seconds = 0, pipeline_seconds = 0, writer_seconds = 0, finish_seconds = 0;
+    /// Chunks of per-trial tables the writer stage stored as the parallel stage had packed them
+    /// (io/output.hpp, BlockPacker), rather than deflating them itself.
+    std::uint64_t packed_chunks = 0;
     int threads = 1, ranks = 1;
     AllocatorStats alloc;
 };
