@@ -348,3 +348,33 @@ TEST_CASE("a reopened dataset (a resumed run) takes packed chunks after its rows
     CHECK(std::equal(data.begin(), data.begin() + 500 * width, got.begin()));
     CHECK(std::all_of(got.begin() + 500 * width, got.end(), [](double v) { return v == 7.0; }));
 }
+
+TEST_CASE("a table whose block is over 1 MiB gets chunks that divide the block", "[chunk_scan]") {
+    H5::H5File f(tmp_file("chunk_pack_divide.h5"), H5F_ACC_TRUNC);
+    H5::Group g = f.openGroup("/");
+    auto rows_of = [](Appendable &a) { return a.codec().chunk_rows; };
+    // 22 demands x 60 months of floats: 5,280 bytes a row, 198 rows to 1 MiB; blocks of 250
+    // rows get chunks of 125 (not 198, which would leave every later block mid-chunk).
+    Appendable a(g, "a", H5::PredType::NATIVE_FLOAT, {22, 60}, 250, false);
+    CHECK(rows_of(a) == 125);
+    // Blocks that fit in 1 MiB are one chunk each.
+    Appendable b(g, "b", H5::PredType::NATIVE_FLOAT, {22, 36}, 250, false);
+    CHECK(rows_of(b) == 250);
+    // No divisor of a prime block size within half the cap: chunks at the cap.
+    Appendable c(g, "c", H5::PredType::NATIVE_FLOAT, {22, 60}, 251, false);
+    CHECK(rows_of(c) == 198);
+    // Blocks of 1,000 rows: 125 again (8 chunks a block).
+    Appendable d(g, "d", H5::PredType::NATIVE_FLOAT, {22, 60}, 1000, false);
+    CHECK(rows_of(d) == 125);
+    // And a run of such blocks is stored from packed chunks, block after block.
+    const std::size_t width = 22 * 60;
+    const auto data = table<float>(600, width, 12);
+    std::size_t stored = 0;
+    for (std::size_t at = 0; at < 600; at += 250) {
+        const std::size_t r = std::min<std::size_t>(250, 600 - at);
+        const PackedTable p = pack_rows(a.codec(), data.data() + at * width, r);
+        stored += a.append_rows(data.data() + at * width, r, nullptr, &p);
+    }
+    CHECK(stored == 5); // 2 + 2 + 1 chunks
+    CHECK(read_all<float>(a.dataset(), H5::PredType::NATIVE_FLOAT) == data);
+}

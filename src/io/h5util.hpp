@@ -152,10 +152,19 @@ public:
             chunk.push_back(std::max<hsize_t>(1, d));
             row_elems *= std::max<hsize_t>(1, d);
         }
-        // Keep chunks near 1 MiB or below whatever the inner size.
+        // Keep chunks near 1 MiB or below whatever the inner size. `chunk_rows` is the rows a
+        // block appends at a time: a chunk of fewer rows divides it where a divisor at least
+        // half the cap exists, so that every block starts a chunk and its chunks can be stored
+        // as the pipeline packed them (append_rows).
         const hsize_t bytes_per_row = row_elems * type.getSize();
-        chunk[0] = std::max<hsize_t>(
-            1, std::min<hsize_t>(chunk_rows, (1u << 20) / std::max<hsize_t>(1, bytes_per_row)));
+        const hsize_t cap = std::max<hsize_t>(1, (1u << 20) / std::max<hsize_t>(1, bytes_per_row));
+        chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(chunk_rows, cap));
+        if (chunk_rows > cap)
+            for (hsize_t r = cap; r >= std::max<hsize_t>(1, cap / 2); --r)
+                if (chunk_rows % r == 0) {
+                    chunk[0] = r;
+                    break;
+                }
         H5::DataSpace space(static_cast<int>(dims.size()), dims.data(), maxdims.data());
         H5::DSetCreatPropList plist;
         plist.setChunk(static_cast<int>(chunk.size()), chunk.data());
