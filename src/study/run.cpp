@@ -33,6 +33,7 @@
 #include <tbb/info.h>
 #include <tbb/parallel_for.h>
 #include <tbb/parallel_pipeline.h>
+#include <tbb/task_arena.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -991,6 +992,10 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                         stopped = true;
                         break;
                     }
+                    // Another rank's block comes unpacked: its chunks are deflated here in
+                    // parallel (on this rank's threads, between their own blocks), not one by
+                    // one in the writer.
+                    packer.pack(incoming);
                     deliver(incoming);
                 }
                 if (stopped && g_signal.load() == 0)
@@ -1006,8 +1011,11 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                 &halted, &failure, &probe, &packer);
             if (failure)
                 stopped = true; // rank 0's own block failed: write nothing after it
-            if (!stopped && g_signal.load() == 0 && !halted.load())
-                receive_upto(end);
+            if (!stopped && g_signal.load() == 0 && !halted.load()) {
+                // Past the pipeline: the packing's parallel loops on the run's threads only.
+                tbb::task_arena arena(threads);
+                arena.execute([&] { receive_upto(end); });
+            }
             // Drain: every rank sends its end message; blocks past a gap are dropped.
             for (int r = 1; r < ranks; ++r)
                 while (!ended[static_cast<std::size_t>(r)])
