@@ -263,7 +263,7 @@ TEST_CASE("packed chunks are stored as HDF5 stores the rows, byte for byte", "[c
             idx[i] = 5000 + i;
         check_packed<std::uint64_t>(H5::PredType::NATIVE_UINT64, {}, true, 250, 250, idx, "u");
     }
-    SECTION("a block of several chunks (rows over the 1 MiB chunk cap)") {
+    SECTION("a block of several chunks (chunks of fewer rows than a block)") {
         check_packed<double>(H5::PredType::NATIVE_DOUBLE, {3}, true, 100, 300,
                              table<double>(1000, 3, 8), "multi");
     }

@@ -804,40 +804,48 @@ TEST_CASE("blocks packed in the parallel stage give the same file as the writer 
         settings(*copy);
         sc.model = copy;
     }
-    std::uint64_t stored[2] = {0, 0};
-    auto run = [&](bool pack, const std::string &name) {
+    // Packed; packed with a checkpoint after every block (each reopens the file in a new
+    // writer, while the pipeline keeps its packer); not packed.
+    std::uint64_t stored[3] = {0, 0, 0};
+    auto run = [&](int k, bool pack, double checkpoint_every, const std::string &name) {
         RunOptions opt;
         opt.output = (tmp.path / name).string();
         opt.threads = 2;
         opt.quiet = true;
         opt.pack_blocks = pack;
-        stored[pack] = run_study(m, opt).packed_chunks;
+        opt.checkpoint_every = checkpoint_every;
+        stored[k] = run_study(m, opt).packed_chunks;
         return opt.output;
     };
-    const std::string packed = run(true, "packed.h5"), plain = run(false, "plain.h5");
-    H5::H5File a(packed, H5F_ACC_RDONLY), b(plain, H5F_ACC_RDONLY);
-    auto scen = a.openGroup("/scenarios");
-    REQUIRE(scen.getNumObjs() == 8);
-    std::size_t chunks = 0;
-    for (hsize_t s = 0; s < scen.getNumObjs(); ++s) {
-        const std::string trials = "/scenarios/" + scen.getObjnameByIdx(s) + "/trials";
-        auto ga = a.openGroup(trials);
-        for (hsize_t i = 0; i < ga.getNumObjs(); ++i) {
-            const std::string path = trials + "/" + ga.getObjnameByIdx(i);
-            if (ga.getObjTypeByIdx(i) != H5G_DATASET)
-                continue;
-            auto da = a.openDataSet(path), db = b.openDataSet(path);
-            if (H5Pget_layout(da.getCreatePlist().getId()) != H5D_CHUNKED)
-                continue;
-            INFO(path);
-            chunks += test::same_stored_chunks(da, db);
+    const std::string packed = run(0, true, 300, "packed.h5"),
+                      resumed = run(1, true, 1e-9, "checkpointed.h5"),
+                      plain = run(2, false, 300, "plain.h5");
+    for (const auto &file : {packed, resumed}) {
+        INFO(file);
+        H5::H5File a(file, H5F_ACC_RDONLY), b(plain, H5F_ACC_RDONLY);
+        auto scen = a.openGroup("/scenarios");
+        REQUIRE(scen.getNumObjs() == 8);
+        std::size_t chunks = 0;
+        for (hsize_t s = 0; s < scen.getNumObjs(); ++s) {
+            const std::string trials = "/scenarios/" + scen.getObjnameByIdx(s) + "/trials";
+            auto ga = a.openGroup(trials);
+            for (hsize_t i = 0; i < ga.getNumObjs(); ++i) {
+                const std::string path = trials + "/" + ga.getObjnameByIdx(i);
+                if (ga.getObjTypeByIdx(i) != H5G_DATASET)
+                    continue;
+                auto da = a.openDataSet(path), db = b.openDataSet(path);
+                if (H5Pget_layout(da.getCreatePlist().getId()) != H5D_CHUNKED)
+                    continue;
+                INFO(path);
+                chunks += test::same_stored_chunks(da, db);
+            }
         }
+        CHECK(chunks >= 8 * 4 * 12); // 4 chunks (blocks) of at least 12 tables in each scenario
+        // Every chunk was stored as packed in the packed runs, none in the other.
+        CHECK(stored[file == packed ? 0 : 1] == chunks);
+        // And the summaries.
+        CHECK(read_dataset<double>(file, "/scenarios/baseline/summary/eud") ==
+              read_dataset<double>(plain, "/scenarios/baseline/summary/eud"));
     }
-    CHECK(chunks >= 8 * 4 * 12); // 4 chunks (blocks) of at least 12 tables in each scenario
-    // Every chunk was stored as packed in one run, none in the other.
-    CHECK(stored[1] == chunks);
-    CHECK(stored[0] == 0);
-    // And the summaries.
-    CHECK(read_dataset<double>(packed, "/scenarios/baseline/summary/eud") ==
-          read_dataset<double>(plain, "/scenarios/baseline/summary/eud"));
+    CHECK(stored[2] == 0);
 }

@@ -47,6 +47,7 @@ void add_paired_differences(const BlockResult &base, const std::vector<int> &bas
 }
 
 void append_trials(BlockResult &dst, BlockResult &piece) {
+    dst.packed.clear(); // packed from other rows
     if (dst.count == 0)
         dst.first_trial = piece.first_trial;
     else if (piece.first_trial != dst.first_trial + dst.count)

@@ -46,6 +46,13 @@ ChunkCodec codec_of(H5::DataSet &ds) {
     c.elem = H5Tget_size(type.id);
     if (c.elem == 0)
         return c;
+    // HDF5 pads a partial chunk with the default fill value (zeros, as encode_chunk does), and
+    // filters partial edge chunks like any other.
+    H5D_fill_value_t fill = H5D_FILL_VALUE_ERROR;
+    unsigned opts = 0;
+    if (H5Pfill_value_defined(dcpl.id, &fill) < 0 || fill != H5D_FILL_VALUE_DEFAULT ||
+        H5Pget_chunk_opts(dcpl.id, &opts) < 0 || opts != 0)
+        return c;
     // The writer's pipeline: the byte shuffle (optional), then deflate (optional); nothing else.
     const int nf = H5Pget_nfilters(dcpl.id);
     if (nf < 0)

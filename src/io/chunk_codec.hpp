@@ -1,8 +1,8 @@
 // The stored form of a per-trial table's chunks, done by chokepoint itself rather than by HDF5's
 // filter pipeline: the byte shuffle and deflate, the two filters the writer uses (h5util.hpp,
 // Appendable). The summary decodes chunks read with H5Dread_chunk on several threads
-// (chunk_scan.hpp); the pipeline encodes a block's chunks on the thread that simulated it, and
-// the writer stage stores them with H5Dwrite_chunk (output.hpp, pack_block). Both give the bytes
+// (chunk_scan.hpp); the pipeline encodes a block's chunks in its parallel stage, and the writer
+// stage stores them with H5Dwrite_chunk (output.hpp, BlockPacker). Both give the chunk bytes
 // HDF5's own filters give, so a file reads the same whichever way its chunks were written.
 #pragma once
 
@@ -17,7 +17,8 @@ namespace chokepoint::io_detail {
 
 /// How a dataset's chunks are stored, when chokepoint can encode and decode them itself: chunked
 /// along the first dimension (the trial), every chunk holding whole rows, a native numeric type,
-/// and a filter pipeline of at most the byte shuffle followed by deflate.
+/// the default fill value, partial edge chunks filtered (HDF5's default), and a filter pipeline of
+/// at most the byte shuffle followed by deflate.
 struct ChunkCodec {
     bool ok = false;
     int rank = 0;

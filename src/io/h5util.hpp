@@ -155,7 +155,8 @@ public:
         // Keep chunks near 1 MiB or below whatever the inner size. `chunk_rows` is the rows a
         // block appends at a time: a chunk of fewer rows divides it where a divisor at least
         // half the cap exists, so that every block starts a chunk and its chunks can be stored
-        // as the pipeline packed them (append_rows).
+        // as the pipeline packed them (append_rows). Without one the chunk is the cap, and only
+        // the blocks that happen to start a chunk are stored so.
         const hsize_t bytes_per_row = row_elems * type.getSize();
         const hsize_t cap = std::max<hsize_t>(1, (1u << 20) / std::max<hsize_t>(1, bytes_per_row));
         chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(chunk_rows, cap));

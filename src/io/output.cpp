@@ -453,8 +453,13 @@ struct ScenarioOut {
         const auto ds = tables();
         const bool packed = b.packed.size() == ds.size();
         std::size_t stored = 0;
-        for (std::size_t i = 0; i < ds.size(); ++i)
-            stored += ds[i]->append_rows(data[i].first, n, digest, packed ? &b.packed[i] : nullptr);
+        for (std::size_t i = 0; i < ds.size(); ++i) {
+            // Only chunks packed from these very rows (a stale table is written row by row).
+            const PackedTable *p = packed ? &b.packed[i] : nullptr;
+            if (p && (p->first_trial != b.first_trial || p->rows != n))
+                p = nullptr;
+            stored += ds[i]->append_rows(data[i].first, n, digest, p);
+        }
         rows += n;
         const auto D = m->demands.size();
         run_sf.resize(D);
@@ -865,6 +870,8 @@ void BlockPacker::pack(std::vector<BlockResult> &blocks) const {
                 continue;
             PackedTable &p = b.packed[i];
             p = c.packed_table();
+            p.first_trial = b.first_trial;
+            p.rows = b.count;
             const std::uint64_t cr = c.chunk_rows;
             p.chunks.resize(static_cast<std::size_t>((b.count + cr - 1) / cr));
             const auto *rows = static_cast<const unsigned char *>(data[i].first);
@@ -875,13 +882,18 @@ void BlockPacker::pack(std::vector<BlockResult> &blocks) const {
                      &p.chunks[j]});
         }
     }
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, jobs.size()),
-                      [&](const tbb::blocked_range<std::size_t> &r) {
-                          std::vector<unsigned char> scratch;
-                          for (std::size_t j = r.begin(); j < r.end(); ++j)
-                              io_detail::encode_chunk(*jobs[j].codec, jobs[j].rows, jobs[j].count,
-                                                      scratch, *jobs[j].out);
-                      });
+    // Isolated: while this thread waits for the loop's last pieces it takes no other task (a
+    // block's slice, seconds long), which would hold up the block, or the writer stage when
+    // rank 0 packs a block it received there.
+    tbb::this_task_arena::isolate([&] {
+        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, jobs.size()),
+                          [&](const tbb::blocked_range<std::size_t> &r) {
+                              std::vector<unsigned char> scratch;
+                              for (std::size_t j = r.begin(); j < r.end(); ++j)
+                                  io_detail::encode_chunk(*jobs[j].codec, jobs[j].rows,
+                                                          jobs[j].count, scratch, *jobs[j].out);
+                          });
+    });
 }
 
 void ResultWriter::resume_running(const std::vector<Accumulators> &totals) {

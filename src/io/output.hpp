@@ -51,7 +51,6 @@ struct RunInfo {
     std::string resumed_by;
 };
 
-/// Writes one run's file. Not thread-safe: used by the pipeline's serial stage only.
 /// Encodes blocks' per-trial tables as the results file stores them (the byte shuffle and
 /// deflate, chunk by chunk: io/chunk_codec.hpp) into BlockResult::packed, so that the deflating
 /// runs in the pipeline's parallel stage and the writer stage, which is serial, only stores the
@@ -72,6 +71,7 @@ private:
     std::shared_ptr<const Plan> plan_;
 };
 
+/// Writes one run's file. Not thread-safe: used by the pipeline's serial stage only.
 class ResultWriter {
 public:
     /// Creates `path` (which must not exist) and writes the model tables and the config.

@@ -563,6 +563,7 @@ void TrialReader::read(std::uint64_t first, std::uint64_t count, std::vector<Blo
     out.resize(I.trials.size());
     for (std::size_t k = 0; k < I.trials.size(); ++k) {
         auto &b = out[k];
+        b.packed.clear(); // rows only: the writer deflates them
         std::vector<std::uint64_t> idx;
         I.read(k, "trial", first, count, idx);
         b.first_trial = idx.empty() ? 0 : idx.front();

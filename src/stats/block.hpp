@@ -13,9 +13,10 @@ namespace chokepoint {
 /// One per-trial table of a block, already encoded as the results file stores it (io/output.hpp,
 /// BlockPacker): the block's rows cut into chunks of `chunk_rows` rows from its first row, each
 /// chunk's stored bytes (shuffled and deflated). The other fields name the encoding
-/// (io/chunk_codec.hpp): the writer stores the chunks as they are only into a dataset that
-/// encodes the same way, and writes the rows themselves otherwise.
+/// (io/chunk_codec.hpp) and the rows: the writer stores the chunks as they are only for those
+/// rows and into a dataset that encodes the same way, and writes the rows themselves otherwise.
 struct PackedTable {
+    std::uint64_t first_trial = 0, rows = 0; // the block's rows it was packed from
     std::uint64_t chunk_rows = 0, row_values = 0, elem = 0;
     int shuffle_pos = -1, deflate_pos = -1;
     unsigned level = 0;

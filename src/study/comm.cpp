@@ -97,6 +97,7 @@ void unpack(const char *data, std::size_t size, const std::vector<Dims> &dims,
 }
 
 void unpack(const char *data, std::size_t size, const Dims &d, BlockResult &b) {
+    b.packed.clear(); // a message carries rows only
     Cursor c{data, data + size};
     std::vector<std::uint64_t> head;
     c.get(head, 2);

@@ -992,10 +992,15 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                         stopped = true;
                         break;
                     }
-                    // Another rank's block comes unpacked: its chunks are deflated here in
-                    // parallel (on this rank's threads, between their own blocks), not one by
-                    // one in the writer.
+                    // Another rank's block comes as rows: its chunks are deflated here, in a
+                    // parallel loop that this rank's other threads join when they are between
+                    // tasks (with one thread, or all of them busy, this thread deflates them,
+                    // as the writer did). Writer-stage time either way.
+                    const auto packing = std::chrono::steady_clock::now();
                     packer.pack(incoming);
+                    rep.writer_seconds +=
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - packing)
+                            .count();
                     deliver(incoming);
                 }
                 if (stopped && g_signal.load() == 0)

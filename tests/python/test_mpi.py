@@ -270,14 +270,15 @@ def main():
         packed = re.search(r"(\d+) chunks packed in parallel", err)
         chunks, same = 0, 0
         with h5py.File(out, "r") as fa, h5py.File(ref, "r") as fb:
-            for name, da in fa["scenarios/baseline/trials"].items():
-                if not isinstance(da, h5py.Dataset) or da.chunks is None:
-                    continue
-                db = fb["scenarios/baseline/trials"][name]
-                for i in range(da.id.get_num_chunks()):
-                    off = da.id.get_chunk_info(i).chunk_offset
-                    chunks += 1
-                    same += da.id.read_direct_chunk(off) == db.id.read_direct_chunk(off)
+            for scen in fa["scenarios"]:
+                for name, da in fa[f"scenarios/{scen}/trials"].items():
+                    if not isinstance(da, h5py.Dataset) or da.chunks is None:
+                        continue
+                    db = fb[f"scenarios/{scen}/trials"][name]
+                    for i in range(da.id.get_num_chunks()):
+                        off = da.id.get_chunk_info(i).chunk_offset
+                        chunks += 1
+                        same += da.id.read_direct_chunk(off) == db.id.read_direct_chunk(off)
         if not packed or int(packed.group(1)) != chunks or same != chunks or chunks == 0:
             fail(where, f"chunks packed: {packed.group(1) if packed else 'no stats line'}, "
                         f"{same} of {chunks} stored chunks as the plain run's")
