@@ -43,12 +43,12 @@ cmake --build build -j"$(nproc)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/chokepoint-bench.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-rows=()
+rows=() phases=()
 for trials in $trials_list; do
     for threads in $threads_list; do
         echo "== bench.sh: $trials trials, $threads thread(s)"
         status=0
-        /usr/bin/time -v -o "$tmp/time.txt" \
+        CHOKEPOINT_STATS=1 /usr/bin/time -v -o "$tmp/time.txt" \
             build/chokepoint run "$config" -o "$tmp/bench.h5" --overwrite \
             --trials "$trials" --threads "$threads" -q "${extra_args[@]}" >"$tmp/log.txt" 2>&1 ||
             status=$?
@@ -65,17 +65,40 @@ for trials in $trials_list; do
         rss_kb="$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tmp/time.txt")"
         rate="$(awk -v t="$trials" -v s="$secs" 'BEGIN { if (s > 0) printf "%.0f", t / s; else print "inf" }')"
         rss_mib="$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
-        rows+=("$(printf '%10s %8s %10s %12s %14s' "$trials" "$threads" "$secs" "$rate" "$rss_mib")")
+        # "phases: setup S s, pipeline P s (writer stage, serial, W s; C chunks ...), finish F s"
+        read -r ph_setup ph_pipe ph_writer ph_finish < <(awk '/^phases:/ {
+            gsub(/[,();]/, " "); print $3, $6, $11, $(NF - 1) }' "$tmp/log.txt")
+        phases+=("$trials $threads ${ph_setup:-0} ${ph_pipe:-0} ${ph_writer:-0} ${ph_finish:-0}")
+        rows+=("$(printf '%10s %8s %10s %12s %14s %10s %10s' "$trials" "$threads" "$secs" "$rate" \
+            "$rss_mib" "${ph_writer:-?}" "${ph_finish:-?}")")
         rm -f "$tmp/bench.h5"
     done
 done
 
 echo
 echo "config: $config   ($(nproc) CPUs; output written to a temporary file and deleted)"
-printf '%10s %8s %10s %12s %14s\n' "trials" "threads" "seconds" "trials/s" "peak RSS MiB"
+printf '%10s %8s %10s %12s %14s %10s %10s\n' "trials" "threads" "seconds" "trials/s" \
+    "peak RSS MiB" "writer s" "finish s"
 for r in "${rows[@]}"; do
     echo "$r"
 done
+# Issue 13, target 4: efficiency at 16 threads, estimated (not measured) from the phases of a
+# 1- and a 2-thread run of the same trials: the summary's serial part s = 2 F2 - F1 and its
+# parallel part F1 - s; the pipeline (P1 on one thread) scaling perfectly but no faster than its
+# serial writer stage (W1); T16 = setup + max(P1 / 16, W1) + s + (F1 - s) / 16.
+printf '%s\n' "${phases[@]}" | awk '
+    { key = $1; if ($2 == 1) { one[key] = $0 } else if ($2 == 2) { two[key] = $0 } }
+    END {
+        for (k in one) if (k in two) {
+            split(one[k], a, " "); split(two[k], b, " ")
+            s = 2 * b[6] - a[6]; if (s < 0) s = 0; if (s > a[6]) s = a[6]
+            pipe = a[4] / 16; if (a[5] > pipe) pipe = a[5]
+            t1 = a[3] + a[4] + a[6]; t16 = a[3] + pipe + s + (a[6] - s) / 16
+            printf "%s trials: serial summary ~%.2f s of %.2f s, writer stage %.2f s; " \
+                   "estimated 16-thread efficiency %.0f%% (an estimate from the 1- and 2-thread " \
+                   "phases, not a measurement)\n", k, s, a[6], a[5], 100 * t1 / (16 * t16)
+        }
+    }'
 
 # The closed-form chain (issue 13, target 3): chokepoint and the vectorised numpy script of the
 # same model, each on one core, timed side by side as whole processes (start-up, file output and

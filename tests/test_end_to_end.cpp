@@ -22,6 +22,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <unistd.h>
 #include <vector>
 
@@ -621,6 +622,36 @@ TEST_CASE("blocks packed for MPI messages unpack to the same block", "[repro][mp
     Dims other = dims_of(m);
     other.demands += 1;
     CHECK_THROWS(unpack(bytes.data(), bytes.size(), other, c));
+    CHECK(c.packed.empty());
+
+    SECTION("with its tables packed for the file (a worker rank's block)") {
+        // The packer of a new file of this model, made in memory, as a worker rank makes it.
+        RunInfo info;
+        info.input_names.push_back({});
+        const BlockPacker packer = ResultWriter::packer_for(m, info);
+        std::vector<BlockResult> blocks{b};
+        CHECK(packer.pack(blocks) > 10); // every table
+        const auto packed_bytes = pack(blocks.front());
+        BlockResult d;
+        unpack(packed_bytes.data(), packed_bytes.size(), dims_of(m), d);
+        REQUIRE(d.packed.size() == blocks.front().packed.size());
+        auto stamp = [](const PackedTable &t) {
+            return std::make_tuple(t.first_trial, t.rows, t.chunk_rows, t.row_values, t.elem,
+                                   t.shuffle_pos, t.deflate_pos, t.level);
+        };
+        for (std::size_t i = 0; i < d.packed.size(); ++i) {
+            const auto &x = d.packed[i], &y = blocks.front().packed[i];
+            CHECK(stamp(x) == stamp(y));
+            CHECK((x.first_trial == 500 && x.rows == 250 && x.chunks == y.chunks));
+        }
+        // Received packed, a block is kept as it came: nothing to deflate again.
+        std::vector<BlockResult> received{d};
+        CHECK(packer.pack(received) == 0);
+        // A message whose packed table lies about its chunks is refused.
+        auto bad = packed_bytes;
+        bad.resize(bad.size() - 1);
+        CHECK_THROWS(unpack(bad.data(), bad.size(), dims_of(m), d));
+    }
 }
 
 TEST_CASE("blocks beyond the run's trials (benchmarks) stay within the accumulators", "[repro]") {

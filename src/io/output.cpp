@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -524,9 +525,11 @@ struct ResultWriter::Impl {
         attr_scalar<std::int32_t>(root, "ranks", info.ranks);
     }
 
-    Impl(const std::string &path, const Model &model, const RunInfo &ri) : m(model), info(ri) {
+    Impl(const std::string &path, const Model &model, const RunInfo &ri,
+         const H5::FileAccPropList &fapl = H5::FileAccPropList::DEFAULT)
+        : m(model), info(ri) {
         quiet_hdf5_errors();
-        file = H5::H5File(path, H5F_ACC_EXCL);
+        file = H5::H5File(path, H5F_ACC_EXCL, H5::FileCreatPropList::DEFAULT, fapl);
         write_header(file, m, info);
         const auto models = run_models(m);
         const auto sids = run_scenario_ids(m);
@@ -827,8 +830,23 @@ struct BlockPacker::Plan {
 };
 
 BlockPacker ResultWriter::packer() const {
+    return packer_of(*impl_);
+}
+
+BlockPacker ResultWriter::packer_for(const Model &model, const RunInfo &info) {
+    // The file's layout, made in memory (HDF5's core driver, nothing written to disk).
+    static std::atomic<unsigned> made{0};
+    H5::FileAccPropList fapl;
+    fapl.setCore(std::size_t(1) << 20, false);
+    Impl impl("chokepoint-layout-" + std::to_string(::getpid()) + "-" +
+                  std::to_string(made.fetch_add(1)),
+              model, info, fapl);
+    return packer_of(impl);
+}
+
+BlockPacker ResultWriter::packer_of(Impl &impl) {
     auto plan = std::make_shared<BlockPacker::Plan>();
-    for (auto &S : impl_->sc) {
+    for (auto &S : impl.sc) {
         BlockPacker::Plan::Scenario p;
         for (const Appendable *t : S.tables())
             p.codecs.push_back(t->codec());
@@ -842,9 +860,10 @@ BlockPacker ResultWriter::packer() const {
     return packer;
 }
 
-void BlockPacker::pack(std::vector<BlockResult> &blocks) const {
+std::size_t BlockPacker::pack(std::vector<BlockResult> &blocks) const {
     if (!plan_)
-        return;
+        return 0;
+    std::size_t tables = 0;
     struct Job {
         const io_detail::ChunkCodec *codec;
         const unsigned char *rows;
@@ -860,6 +879,16 @@ void BlockPacker::pack(std::vector<BlockResult> &blocks) const {
         const auto data = block_tables(b, idx[k], S.monthly, S.inputs, S.weighted);
         if (data.size() != S.codecs.size())
             continue;
+        // Packed already (by the rank that sent it), for these rows and this layout: kept.
+        bool done = b.packed.size() == data.size();
+        for (std::size_t i = 0; done && i < data.size(); ++i) {
+            const auto &c = S.codecs[i];
+            const PackedTable &p = b.packed[i];
+            done = !c.ok || (c.encoded(p) && p.first_trial == b.first_trial && p.rows == b.count &&
+                             p.chunks.size() == (b.count + c.chunk_rows - 1) / c.chunk_rows);
+        }
+        if (done)
+            continue;
         b.packed.assign(data.size(), PackedTable{});
         for (std::size_t i = 0; i < data.size(); ++i) {
             const auto &c = S.codecs[i];
@@ -868,6 +897,7 @@ void BlockPacker::pack(std::vector<BlockResult> &blocks) const {
             // checks then apply).
             if (!c.ok || b.count == 0 || data[i].second != b.count * row_bytes)
                 continue;
+            ++tables;
             PackedTable &p = b.packed[i];
             p = c.packed_table();
             p.first_trial = b.first_trial;
@@ -894,6 +924,7 @@ void BlockPacker::pack(std::vector<BlockResult> &blocks) const {
                                                           jobs[j].count, scratch, *jobs[j].out);
                           });
     });
+    return tables;
 }
 
 void ResultWriter::resume_running(const std::vector<Accumulators> &totals) {

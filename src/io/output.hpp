@@ -61,8 +61,10 @@ class BlockPacker {
 public:
     BlockPacker() = default;
     /// Packs `blocks` (one per scenario, baseline first): every table the layout lets it encode,
-    /// its chunks in parallel. Blocks packed or not are appended alike.
-    void pack(std::vector<BlockResult> &blocks) const;
+    /// its chunks in parallel; a block packed already for its rows and this layout (by the rank
+    /// that sent it) is kept. Blocks packed or not are appended alike. Returns the tables it
+    /// encoded.
+    std::size_t pack(std::vector<BlockResult> &blocks) const;
 
     struct Plan;
 
@@ -96,6 +98,9 @@ public:
 
     /// A packer for the blocks this writer (or one that reopens its file) will append.
     BlockPacker packer() const;
+    /// The packer a new file of `model` would give (its layout made in memory; nothing is
+    /// written): for the ranks that send their blocks to the one that writes them.
+    static BlockPacker packer_for(const Model &model, const RunInfo &info);
 
     /// After reopening a checkpoint: the running sums of the convergence group (the statistics
     /// of the trials already in the file).
@@ -109,6 +114,7 @@ public:
 
 private:
     struct Impl;
+    static BlockPacker packer_of(Impl &impl);
     std::unique_ptr<Impl> impl_;
 };
 

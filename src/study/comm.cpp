@@ -26,6 +26,14 @@ template <class T> void put(std::vector<char> &out, const std::vector<T> &v) {
 
 struct Cursor {
     const char *p, *end;
+    /// The size of the vector that comes next (without taking it).
+    std::uint64_t peek() const {
+        std::uint64_t n = 0;
+        if (end - p < static_cast<std::ptrdiff_t>(sizeof n))
+            throw std::runtime_error("block message truncated");
+        std::memcpy(&n, p, sizeof n);
+        return n;
+    }
     template <class T> void get(std::vector<T> &v, std::uint64_t expected) {
         std::uint64_t n = 0;
         if (end - p < static_cast<std::ptrdiff_t>(sizeof n))
@@ -62,6 +70,16 @@ std::vector<char> pack(const BlockResult &b) {
     put(out, b.inputs);
     put(out, b.weight);
     put(out, b.acc.save());
+    // The tables packed for the file (BlockPacker), if any: a stamp, then each chunk's bytes.
+    put(out, std::vector<std::uint64_t>{b.packed.size()});
+    for (const auto &t : b.packed) {
+        put(out, std::vector<std::uint64_t>{t.first_trial, t.rows, t.chunk_rows, t.row_values,
+                                            t.elem, static_cast<std::uint64_t>(t.shuffle_pos + 1),
+                                            static_cast<std::uint64_t>(t.deflate_pos + 1), t.level,
+                                            t.chunks.size()});
+        for (const auto &c : t.chunks)
+            put(out, c);
+    }
     return out;
 }
 
@@ -97,7 +115,6 @@ void unpack(const char *data, std::size_t size, const std::vector<Dims> &dims,
 }
 
 void unpack(const char *data, std::size_t size, const Dims &d, BlockResult &b) {
-    b.packed.clear(); // a message carries rows only
     Cursor c{data, data + size};
     std::vector<std::uint64_t> head;
     c.get(head, 2);
@@ -142,6 +159,31 @@ void unpack(const char *data, std::size_t size, const Dims &d, BlockResult &b) {
         c.get(words, m);
     }
     b.acc = Accumulators::load(d, words);
+    std::vector<std::uint64_t> count;
+    c.get(count, 1);
+    // At most one packed table per stored table (a handful), each of at most one chunk per row.
+    if (count[0] > 64)
+        throw std::runtime_error("block message has " + std::to_string(count[0]) +
+                                 " packed tables");
+    b.packed.resize(static_cast<std::size_t>(count[0]));
+    for (auto &t : b.packed) {
+        std::vector<std::uint64_t> s;
+        c.get(s, 9);
+        if (s[1] != n || s[2] == 0 || s[5] > 32 || s[6] > 32 || s[7] > 9 ||
+            s[8] != (n + s[2] - 1) / s[2])
+            throw std::runtime_error("block message has a malformed packed table");
+        t.first_trial = s[0];
+        t.rows = s[1];
+        t.chunk_rows = s[2];
+        t.row_values = s[3];
+        t.elem = s[4];
+        t.shuffle_pos = static_cast<int>(s[5]) - 1;
+        t.deflate_pos = static_cast<int>(s[6]) - 1;
+        t.level = static_cast<unsigned>(s[7]);
+        t.chunks.resize(static_cast<std::size_t>(s[8]));
+        for (auto &chunk : t.chunks)
+            c.get(chunk, c.peek());
+    }
     if (c.p != c.end)
         throw std::runtime_error("block message has trailing bytes");
 }

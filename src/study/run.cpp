@@ -748,6 +748,22 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         const auto t0 = std::chrono::steady_clock::now();
         std::uint64_t sent = 0;
         std::unique_ptr<LpFailure> failure;
+        // Its blocks' tables deflated here, in the parallel stage, and sent as chunks: rank 0
+        // then only stores them. The layout is a new file's (made in memory); when rank 0's
+        // file is laid out otherwise (a resumed older checkpoint), or the layout cannot be
+        // made, rank 0 deflates the rows itself.
+        BlockPacker packer;
+        if (opt.pack_blocks) {
+            RunInfo layout;
+            for (const auto *sm : run_models(model))
+                layout.input_names.push_back(kept_input_names(*sm));
+            try {
+                const QuietHdf5 quiet;
+                packer = ResultWriter::packer_for(model, layout);
+            } catch (...) {
+                packer = BlockPacker();
+            }
+        }
         rep.alloc = pipeline(
             model, threads,
             {start + static_cast<std::uint64_t>(rank), end, static_cast<std::uint64_t>(ranks)},
@@ -755,7 +771,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                 comm->send_block(b);
                 sent += b.front().count;
             },
-            nullptr, &failure);
+            nullptr, &failure, nullptr, &packer);
         std::string failure_text;
         if (failure) {
             // Rank 0 sees this rank's blocks end early and checkpoints what came before.
@@ -992,12 +1008,12 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                         stopped = true;
                         break;
                     }
-                    // Another rank's block comes as rows: its chunks are deflated here, in a
-                    // parallel loop that this rank's other threads join when they are between
-                    // tasks (with one thread, or all of them busy, this thread deflates them,
-                    // as the writer did). Writer-stage time either way.
+                    // Another rank's block comes with its chunks deflated there; what it could
+                    // not pack (a layout that differs) is deflated here, in a parallel loop
+                    // that this rank's other threads join when they are between tasks.
+                    // Writer-stage time either way.
                     const auto packing = std::chrono::steady_clock::now();
-                    packer.pack(incoming);
+                    rep.received_tables_deflated += packer.pack(incoming);
                     rep.writer_seconds +=
                         std::chrono::duration<double>(std::chrono::steady_clock::now() - packing)
                             .count();

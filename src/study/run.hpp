@@ -57,6 +57,9 @@ struct RunReport {
     /// Chunks of per-trial tables the writer stage stored as the parallel stage had packed them
     /// (io/output.hpp, BlockPacker), rather than deflating them itself.
     std::uint64_t packed_chunks = 0;
+    /// Under MPI: tables of the blocks rank 0 received that it had to deflate itself (the
+    /// sending rank could not pack them for this file's layout).
+    std::uint64_t received_tables_deflated = 0;
     int threads = 1, ranks = 1;
     AllocatorStats alloc;
 };

@@ -15,8 +15,9 @@ Checks, each printed:
    --threads 1): exit 0, compare_runs.py identical to the reference, root attribute `ranks` = P,
    nothing but OUT in the directory.
 2. Under MPI (P = 2), without -q: one summary table on stdout and one `done` event on stderr (only
-   rank 0 reports); with CHOKEPOINT_STATS, every chunk of the trial tables (rank 1's blocks too)
-   was packed in parallel, and is stored as the plain run's chunk, byte for byte.
+   rank 0 reports); with CHOKEPOINT_STATS, every chunk of the trial tables was packed in
+   parallel (rank 1's blocks by rank 1: rank 0 deflated none of their tables), and is stored as
+   the plain run's chunk, byte for byte.
 3. Under MPI (P = 2) with a checkpoint after every block: identical, no OUT.checkpoint left.
 4. `--shard 2/3` under MPI (P = 2) equals the plain `--shard 2/3` file (ranks = 2); shards 1/3
    and 3/3 (plain) merged with it give the reference.
@@ -267,7 +268,8 @@ def main():
         identical(where, out, ref)
         # Every chunk of the trial tables, rank 1's blocks included, was deflated in parallel
         # (BlockPacker) and stored as packed: the same bytes as the plain run's.
-        packed = re.search(r"(\d+) chunks packed in parallel", err)
+        packed = re.search(r"(\d+) chunks packed in parallel, (\d+) tables of other ranks' "
+                           r"blocks deflated here", err)
         chunks, same = 0, 0
         with h5py.File(out, "r") as fa, h5py.File(ref, "r") as fb:
             for scen in fa["scenarios"]:
@@ -279,11 +281,13 @@ def main():
                         off = da.id.get_chunk_info(i).chunk_offset
                         chunks += 1
                         same += da.id.read_direct_chunk(off) == db.id.read_direct_chunk(off)
-        if not packed or int(packed.group(1)) != chunks or same != chunks or chunks == 0:
-            fail(where, f"chunks packed: {packed.group(1) if packed else 'no stats line'}, "
+        if (not packed or int(packed.group(1)) != chunks or int(packed.group(2)) != 0
+                or same != chunks or chunks == 0):
+            fail(where, f"chunks packed: {packed.group(0) if packed else 'no stats line'}, "
                         f"{same} of {chunks} stored chunks as the plain run's")
         else:
-            print(f"{where}: all {chunks} chunks packed in parallel, stored as the plain run's")
+            print(f"{where}: all {chunks} chunks packed in parallel (rank 1's by rank 1), "
+                  "stored as the plain run's")
 
     # 3. periodic checkpoints under MPI
     where = "mpirun -np 2 --checkpoint-every 0.001"
