@@ -69,8 +69,8 @@ for trials in $trials_list; do
         read -r ph_setup ph_pipe ph_writer ph_finish < <(awk '/^phases:/ {
             gsub(/[,();]/, " "); print $3, $6, $11, $(NF - 1) }' "$tmp/log.txt")
         phases+=("$trials $threads ${ph_setup:-0} ${ph_pipe:-0} ${ph_writer:-0} ${ph_finish:-0}")
-        rows+=("$(printf '%10s %8s %10s %12s %14s %10s %10s' "$trials" "$threads" "$secs" "$rate" \
-            "$rss_mib" "${ph_writer:-?}" "${ph_finish:-?}")")
+        rows+=("$(printf '%10s %8s %10s %12s %14s %10.3f %10.3f' "$trials" "$threads" "$secs" \
+            "$rate" "$rss_mib" "${ph_writer:-0}" "${ph_finish:-0}")")
         rm -f "$tmp/bench.h5"
     done
 done
