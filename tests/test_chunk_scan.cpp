@@ -160,6 +160,7 @@ namespace {
 /// the pipeline packs a block's table (io/output.cpp, BlockPacker).
 PackedTable pack_rows(const io_detail::ChunkCodec &c, const void *data, std::size_t rows) {
     PackedTable p = c.packed_table();
+    p.rows = rows;
     std::vector<unsigned char> scratch;
     const std::size_t row_bytes = c.row_values * c.elem;
     for (std::size_t at = 0; at < rows; at += c.chunk_rows) {

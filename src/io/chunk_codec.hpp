@@ -42,10 +42,12 @@ struct ChunkCodec {
         p.level = level;
         return p;
     }
-    /// Whether `p` was encoded as this codec stores its chunks.
+    /// Whether `p` is whole (a chunk per chunk_rows of its rows) and was encoded as this codec
+    /// stores its chunks.
     bool encoded(const PackedTable &p) const {
         return ok && p.chunk_rows == chunk_rows && p.row_values == row_values && p.elem == elem &&
-               p.shuffle_pos == shuffle_pos && p.deflate_pos == deflate_pos && p.level == level;
+               p.shuffle_pos == shuffle_pos && p.deflate_pos == deflate_pos && p.level == level &&
+               p.chunks.size() == (p.rows + chunk_rows - 1) / chunk_rows;
     }
 };
 

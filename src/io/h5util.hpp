@@ -248,8 +248,7 @@ private:
     /// not this dataset's chunks there.
     bool store_packed(const PackedTable &p, std::vector<hsize_t> offset, hsize_t rows) {
         const ChunkCodec &c = codec_;
-        if (!c.encoded(p) || offset[0] % c.chunk_rows != 0 ||
-            p.chunks.size() != (rows + c.chunk_rows - 1) / c.chunk_rows)
+        if (!c.encoded(p) || p.rows != rows || offset[0] % c.chunk_rows != 0)
             return false;
         const hsize_t first = offset[0];
         for (std::size_t i = 0; i < p.chunks.size(); ++i) {

@@ -457,7 +457,7 @@ struct ScenarioOut {
         for (std::size_t i = 0; i < ds.size(); ++i) {
             // Only chunks packed from these very rows (a stale table is written row by row).
             const PackedTable *p = packed ? &b.packed[i] : nullptr;
-            if (p && (p->first_trial != b.first_trial || p->rows != n))
+            if (p && !packed_from(*p, b))
                 p = nullptr;
             stored += ds[i]->append_rows(data[i].first, n, digest, p);
         }
@@ -884,8 +884,7 @@ std::size_t BlockPacker::pack(std::vector<BlockResult> &blocks) const {
         for (std::size_t i = 0; done && i < data.size(); ++i) {
             const auto &c = S.codecs[i];
             const PackedTable &p = b.packed[i];
-            done = !c.ok || (c.encoded(p) && p.first_trial == b.first_trial && p.rows == b.count &&
-                             p.chunks.size() == (b.count + c.chunk_rows - 1) / c.chunk_rows);
+            done = !c.ok || (c.encoded(p) && packed_from(p, b));
         }
         if (done)
             continue;

@@ -47,6 +47,11 @@ struct BlockResult {
     std::vector<PackedTable> packed;
 };
 
+/// Whether `p` was packed from the rows of `b` (not from another block's).
+inline bool packed_from(const PackedTable &p, const BlockResult &b) {
+    return p.first_trial == b.first_trial && p.rows == b.count;
+}
+
 /// The dimensions of the results of `m`.
 Dims dims_of(const Model &m);
 

@@ -358,18 +358,14 @@ double lerp_quantile(std::uint64_t n, double p, double a, double b) {
 }
 
 namespace {
-/// Puts at each offset of `ranks` (ascending, distinct, each below n) the value a sort of
-/// [v, v + n) would put there, by nth_element around the middle rank and the same on each side:
-/// O(n log m) for m ranks rather than a sort's O(n log n). The values selected are those of a
-/// sort (an order statistic of values without NaN is one value; a run of equal values that mixes
-/// 0.0 and -0.0, which the tables do not hold, could give either sign, as a sort could).
-void select_ranks(double *v, std::size_t n, const std::uint64_t *ranks, std::size_t m,
-                  std::uint64_t offset = 0) {
+/// select_ranks on `m` ranks (ascending, distinct, each at least `offset` and below offset + n).
+void select_sorted(double *v, std::size_t n, const std::uint64_t *ranks, std::size_t m,
+                   std::uint64_t offset) {
     while (m > 0 && n > 0) {
         const std::size_t mid = m / 2;
         const auto at = static_cast<std::size_t>(ranks[mid] - offset);
         std::nth_element(v, v + at, v + n);
-        select_ranks(v, at, ranks, mid, offset);
+        select_sorted(v, at, ranks, mid, offset);
         // The right side, as a loop.
         v += at + 1;
         n -= at + 1;
@@ -377,6 +373,17 @@ void select_ranks(double *v, std::size_t n, const std::uint64_t *ranks, std::siz
         ranks += mid + 1;
         m -= mid + 1;
     }
+}
+
+/// Puts at each offset of `ranks` (each below n, in any order, repeats allowed) the value a sort
+/// of [v, v + n) would put there, by nth_element around the middle rank and the same on each
+/// side: O(n log m) for m ranks rather than a sort's O(n log n). The values selected are those
+/// of a sort (an order statistic of values without NaN is one value; a run of equal values that
+/// mixes 0.0 and -0.0, which the tables do not hold, could give either sign, as a sort could).
+void select_ranks(double *v, std::size_t n, std::vector<std::uint64_t> ranks) {
+    std::sort(ranks.begin(), ranks.end());
+    ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+    select_sorted(v, n, ranks.data(), ranks.size(), 0);
 }
 } // namespace
 
@@ -497,10 +504,7 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                 col_ranks[static_cast<std::size_t>(slot[static_cast<std::size_t>(t.col)])]
                     .push_back(t.rank);
         for_each_index(n_cols_active, [&](std::size_t c) {
-            auto &r = col_ranks[c];
-            std::sort(r.begin(), r.end());
-            r.erase(std::unique(r.begin(), r.end()), r.end());
-            select_ranks(&values[c * rows], rows, r.data(), r.size());
+            select_ranks(&values[c * rows], rows, std::move(col_ranks[c]));
         });
         for (auto &t : targets)
             if (!t.resolved) {
@@ -632,9 +636,7 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                 for (std::size_t i : g.members)
                     if (targets[i].rank >= g.below && targets[i].rank - g.below < g.values.size())
                         r.push_back(targets[i].rank - g.below);
-                std::sort(r.begin(), r.end());
-                r.erase(std::unique(r.begin(), r.end()), r.end());
-                select_ranks(g.values.data(), g.values.size(), r.data(), r.size());
+                select_ranks(g.values.data(), g.values.size(), std::move(r));
             }
             for (std::size_t i : g.members) {
                 auto &t = targets[i];

@@ -761,7 +761,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                 const QuietHdf5 quiet;
                 packer = ResultWriter::packer_for(model, layout);
             } catch (...) {
-                packer = BlockPacker();
+                // No layout: the packer stays empty and rank 0 deflates this rank's rows.
             }
         }
         rep.alloc = pipeline(
