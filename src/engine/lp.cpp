@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <istream>
 #include <limits>
 #include <ostream>
@@ -16,6 +18,48 @@ namespace {
 constexpr double kPivotEps = 1e-9;
 constexpr double kCostEps = 1e-10;
 constexpr double kFeasEps = 1e-9;
+
+// |v| < 1e-13 ? +0.0 : v, computed with a mask instead of a branch (same bits, NaN kept).
+inline double flush_residue(double v) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    const std::uint64_t keep = std::abs(v) < 1e-13 ? 0 : ~std::uint64_t{0};
+    bits &= keep;
+    std::memcpy(&v, &bits, sizeof bits);
+    return v;
+}
+
+// The first j < n with v[j] < bound, or -1.
+int first_below(const double *v, int n, double bound) {
+    for (int j = 0; j < n; ++j)
+        if (v[j] < bound)
+            return j;
+    return -1;
+}
+
+// Dantzig's rule: the first j < n holding the smallest v[j] below `bound`, or -1 (NaN never
+// chosen), as a scan keeping the first strict improvement would find it. The minimum is taken
+// in four independent lanes (a single running minimum is a chain of dependent compares), then
+// the first entry equal to it is the answer; minima are exact, so the choice is the same.
+int first_minimum_below(const double *v, int n, double bound) {
+    double b0 = bound, b1 = bound, b2 = bound, b3 = bound;
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+        b0 = v[j] < b0 ? v[j] : b0;
+        b1 = v[j + 1] < b1 ? v[j + 1] : b1;
+        b2 = v[j + 2] < b2 ? v[j + 2] : b2;
+        b3 = v[j + 3] < b3 ? v[j + 3] : b3;
+    }
+    for (; j < n; ++j)
+        b0 = v[j] < b0 ? v[j] : b0;
+    const double best = std::min(std::min(b0, b1), std::min(b2, b3));
+    if (!(best < bound))
+        return -1;
+    for (j = 0; j < n; ++j)
+        if (v[j] == best)
+            return j;
+    return -1; // not reached
+}
 
 std::string fmt_g(double v) {
     char buf[40];
@@ -126,19 +170,39 @@ void LinearProgram::pivot(int r, int c) {
         scale(j);
     nz_.resize(cnt);
     prow[c] = 1.0;
-    for (int i = 0; i <= m_; ++i) {
-        if (i == r)
-            continue;
-        double *row = &T(i, 0);
-        const double f = row[c];
-        if (f == 0.0)
-            continue;
-        for (int j : nz_) {
-            const double v = row[j] - f * prow[j];
-            // Flush rounding residue to zero: degenerate flow problems otherwise drift
-            // into pivots on noise.
-            row[j] = std::abs(v) < 1e-13 ? 0.0 : v;
+    // The pivot row's non-zeros side by side (no indirect load per update), and the rows to
+    // update (a non-zero in the pivot column), two at a time: each entry is computed exactly
+    // as alone, row[j] - f * prow[j] flushed, so the order changes no bit.
+    pval_.resize(cnt);
+    double *pv = pval_.data();
+    for (std::size_t k = 0; k < cnt; ++k)
+        pv[k] = prow[nzp[k]];
+    rows_.clear();
+    for (int i = 0; i <= m_; ++i)
+        if (i != r && T(i, c) != 0.0)
+            rows_.push_back(i);
+    // Flush rounding residue to zero: degenerate flow problems otherwise drift into pivots on
+    // noise. Without a branch (exact cancellations are common and unpredictable).
+    const std::size_t nr = rows_.size();
+    std::size_t q = 0;
+    for (; q + 2 <= nr; q += 2) {
+        double *r0 = &T(rows_[q], 0), *r1 = &T(rows_[q + 1], 0);
+        const double f0 = r0[c], f1 = r1[c];
+        for (std::size_t k = 0; k < cnt; ++k) {
+            const int j = nzp[k];
+            const double p = pv[k];
+            const double v0 = r0[j] - f0 * p, v1 = r1[j] - f1 * p;
+            r0[j] = flush_residue(v0);
+            r1[j] = flush_residue(v1);
         }
+        r0[c] = 0.0;
+        r1[c] = 0.0;
+    }
+    for (; q < nr; ++q) {
+        double *row = &T(rows_[q], 0);
+        const double f = row[c];
+        for (std::size_t k = 0; k < cnt; ++k)
+            row[nzp[k]] = flush_residue(row[nzp[k]] - f * pv[k]);
         row[c] = 0.0;
     }
     basis_[static_cast<std::size_t>(r)] = c;
@@ -151,16 +215,8 @@ bool LinearProgram::iterate(int ncols_enter, int max_iter) {
     for (int it = 0; it < max_iter; ++it) {
         const double *obj = &T(m_, 0);
         const bool bland = safe_ || degenerate_run > 20;
-        int enter = -1;
-        double best = -kCostEps;
-        for (int j = 0; j < ncols_enter; ++j) {
-            if (obj[j] < best) {
-                enter = j;
-                if (bland)
-                    break;
-                best = obj[j];
-            }
-        }
+        const int enter = bland ? first_below(obj, ncols_enter, -kCostEps)
+                                : first_minimum_below(obj, ncols_enter, -kCostEps);
         if (enter < 0)
             return true;
         int leave = -1;

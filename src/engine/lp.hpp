@@ -174,6 +174,8 @@ private:
     int m_ = 0, width_ = 0, rhs_col_ = 0, art0_ = 0;
     std::vector<double> row_scale_;
     std::vector<int> nz_, bcol_; // pivot row's non-zeros; try_warm's non-zero rhs columns
+    std::vector<int> rows_;      // the rows a pivot updates
+    std::vector<double> pval_;   // the pivot row's non-zero values
     std::vector<double> nzb_, nzv_;
     std::vector<std::vector<std::pair<int, double>>> colbuf_;
     bool safe_ = false, warm_ = false, warm_start_ = true;
