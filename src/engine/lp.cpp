@@ -159,6 +159,28 @@ void LinearProgram::pivot(int r, int c) {
     // Most of a flow tableau's row is zero: four entries at a time are tested together, and a
     // group of zeros is only rewritten as +0.0 (what scale() would write).
     int j = 0;
+#if defined(__SSE2__)
+    // Four entries per step in SSE2 lanes, without a branch: the lanes' products (zeros masked
+    // to +0.0, as scale() writes them) and their non-zero flags.
+    {
+        const __m128d vinv = _mm_set1_pd(inv), zero = _mm_setzero_pd();
+        for (; j + 4 <= width_; j += 4) {
+            const __m128d a = _mm_loadu_pd(prow + j), b = _mm_loadu_pd(prow + j + 2);
+            const __m128d na = _mm_cmpneq_pd(a, zero), nb = _mm_cmpneq_pd(b, zero);
+            _mm_storeu_pd(prow + j, _mm_and_pd(_mm_mul_pd(a, vinv), na));
+            _mm_storeu_pd(prow + j + 2, _mm_and_pd(_mm_mul_pd(b, vinv), nb));
+            const int mask = _mm_movemask_pd(na) | (_mm_movemask_pd(nb) << 2);
+            nzp[cnt] = j;
+            cnt += mask & 1;
+            nzp[cnt] = j + 1;
+            cnt += (mask >> 1) & 1;
+            nzp[cnt] = j + 2;
+            cnt += (mask >> 2) & 1;
+            nzp[cnt] = j + 3;
+            cnt += (mask >> 3) & 1;
+        }
+    }
+#endif
     for (; j + 4 <= width_; j += 4) {
         if (prow[j] == 0.0 && prow[j + 1] == 0.0 && prow[j + 2] == 0.0 && prow[j + 3] == 0.0) {
             prow[j] = prow[j + 1] = prow[j + 2] = prow[j + 3] = 0.0;
