@@ -143,11 +143,17 @@ void LinearProgram::set_objective(const std::vector<std::pair<int, double>> &coe
 
 void LinearProgram::pivot(int r, int c) {
     ++pivots_;
-    const double inv = 1.0 / T(r, c);
-    double *prow = &T(r, 0);
+    // Locals: the stores into the index lists below could otherwise alias these members.
+    const int width = width_, m = m_;
+    double *const tab = tab_.data();
+    auto row_at = [&](int i) {
+        return tab + static_cast<std::size_t>(i) * static_cast<std::size_t>(width);
+    };
+    double *prow = row_at(r);
+    const double inv = 1.0 / prow[c];
     // The tableaux of flow problems stay sparse: update only the pivot row's non-zeros (listed
     // without a branch per entry).
-    nz_.resize(static_cast<std::size_t>(width_));
+    nz_.resize(static_cast<std::size_t>(width));
     int *nzp = nz_.data();
     std::size_t cnt = 0;
     auto scale = [&](int j) {
@@ -164,7 +170,7 @@ void LinearProgram::pivot(int r, int c) {
     // to +0.0, as scale() writes them) and their non-zero flags.
     {
         const __m128d vinv = _mm_set1_pd(inv), zero = _mm_setzero_pd();
-        for (; j + 4 <= width_; j += 4) {
+        for (; j + 4 <= width; j += 4) {
             const __m128d a = _mm_loadu_pd(prow + j), b = _mm_loadu_pd(prow + j + 2);
             const __m128d na = _mm_cmpneq_pd(a, zero), nb = _mm_cmpneq_pd(b, zero);
             _mm_storeu_pd(prow + j, _mm_and_pd(_mm_mul_pd(a, vinv), na));
@@ -181,7 +187,7 @@ void LinearProgram::pivot(int r, int c) {
         }
     }
 #endif
-    for (; j + 4 <= width_; j += 4) {
+    for (; j + 4 <= width; j += 4) {
         if (prow[j] == 0.0 && prow[j + 1] == 0.0 && prow[j + 2] == 0.0 && prow[j + 3] == 0.0) {
             prow[j] = prow[j + 1] = prow[j + 2] = prow[j + 3] = 0.0;
             continue;
@@ -191,7 +197,7 @@ void LinearProgram::pivot(int r, int c) {
         scale(j + 2);
         scale(j + 3);
     }
-    for (; j < width_; ++j)
+    for (; j < width; ++j)
         scale(j);
     nz_.resize(cnt);
     prow[c] = 1.0;
@@ -202,20 +208,20 @@ void LinearProgram::pivot(int r, int c) {
     double *pv = pval_.data();
     for (std::size_t k = 0; k < cnt; ++k)
         pv[k] = prow[nzp[k]];
-    rows_.resize(static_cast<std::size_t>(m_) + 1);
+    rows_.resize(static_cast<std::size_t>(m) + 1);
     int *rws = rows_.data();
     std::size_t nr = 0;
-    const double *col = &T(0, c);
-    for (int i = 0; i <= m_; ++i) { // listed without a branch, as the row's non-zeros above
+    const double *col = tab + c;
+    for (int i = 0; i <= m; ++i) { // listed without a branch, as the row's non-zeros above
         rws[nr] = i;
         nr +=
-            (col[static_cast<std::size_t>(i) * static_cast<std::size_t>(width_)] != 0.0) & (i != r);
+            (col[static_cast<std::size_t>(i) * static_cast<std::size_t>(width)] != 0.0) & (i != r);
     }
     // Flush rounding residue to zero: degenerate flow problems otherwise drift into pivots on
     // noise. Without a branch (exact cancellations are common and unpredictable).
     std::size_t q = 0;
     for (; q + 2 <= nr; q += 2) {
-        double *r0 = &T(rws[q], 0), *r1 = &T(rws[q + 1], 0);
+        double *r0 = row_at(rws[q]), *r1 = row_at(rws[q + 1]);
         const double f0 = r0[c], f1 = r1[c];
         std::size_t k = 0;
 #if defined(__SSE2__)
@@ -251,7 +257,7 @@ void LinearProgram::pivot(int r, int c) {
         r1[c] = 0.0;
     }
     for (; q < nr; ++q) {
-        double *row = &T(rws[q], 0);
+        double *row = row_at(rws[q]);
         const double f = row[c];
         for (std::size_t k = 0; k < cnt; ++k)
             row[nzp[k]] = flush_residue(row[nzp[k]] - f * pv[k]);
