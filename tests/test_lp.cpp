@@ -1,9 +1,15 @@
 // The dense two-phase simplex (lp.hpp) on small LPs solved by hand.
 #include "engine/lp.hpp"
+#include "engine/lp_kernel.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <iterator>
+#include <limits>
+#include <random>
 #include <vector>
 
 using namespace chokepoint;
@@ -224,4 +230,156 @@ TEST_CASE("reset clears the previous problem; badly scaled rows", "[lp]") {
     lp.set_objective({});
     REQUIRE(lp.solve() == Status::Optimal);
     CHECK(lp.objective() == 0.0);
+}
+
+// The simplex's inner loops (lp_kernel.hpp) against their plain scalar definitions, bit for
+// bit, on random sparse data full of zeros (both signs), exact cancellations, residues just
+// either side of the flush threshold, NaN and infinities.
+namespace {
+std::uint64_t bits_of(double v) {
+    std::uint64_t b;
+    std::memcpy(&b, &v, sizeof b);
+    return b;
+}
+
+double definition_flush(double v) {
+    return std::abs(v) < lp_kernel::kResidue ? 0.0 : v;
+}
+
+/// Entries a flow tableau holds: mostly zeros, small integers and ratios, some awkward values.
+double tableau_entry(std::mt19937_64 &rng) {
+    static const double special[] = {0.0,
+                                     -0.0,
+                                     1.0,
+                                     -1.0,
+                                     0.5,
+                                     1e-13,
+                                     -1e-13,
+                                     std::nextafter(1e-13, 0.0),
+                                     -std::nextafter(1e-13, 0.0),
+                                     4.6e-6,
+                                     1.15,
+                                     std::numeric_limits<double>::quiet_NaN(),
+                                     std::numeric_limits<double>::infinity(),
+                                     -std::numeric_limits<double>::infinity(),
+                                     std::numeric_limits<double>::denorm_min()};
+    std::uniform_int_distribution<int> kind(0, 9);
+    switch (kind(rng)) {
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+        return 0.0;
+    case 4:
+        return -0.0;
+    case 5:
+        return special[std::uniform_int_distribution<std::size_t>(0, std::size(special) - 1)(rng)];
+    case 6:
+        return static_cast<double>(std::uniform_int_distribution<int>(-3, 3)(rng));
+    default:
+        return std::uniform_real_distribution<double>(-2.0, 2.0)(rng);
+    }
+}
+} // namespace
+
+TEST_CASE("lp_kernel: each inner loop gives the bits of its scalar definition", "[lp]") {
+    std::mt19937_64 rng(20261207);
+    SECTION("flush_residue") {
+        for (int it = 0; it < 100000; ++it) {
+            const double v = tableau_entry(rng) * (it % 3 == 0 ? 1e-13 : 1.0);
+            const double got = lp_kernel::flush_residue(v), want = definition_flush(v);
+            if (std::isnan(want))
+                REQUIRE(std::isnan(got));
+            else
+                REQUIRE(bits_of(got) == bits_of(want));
+        }
+    }
+    SECTION("first_minimum_below and first_below: Dantzig's and Bland's choice") {
+        for (int it = 0; it < 20000; ++it) {
+            const int n = std::uniform_int_distribution<int>(0, 23)(rng);
+            std::vector<double> v(static_cast<std::size_t>(n));
+            for (auto &x : v) // few distinct values: ties are the rule
+                x = it % 2 ? tableau_entry(rng)
+                           : static_cast<double>(std::uniform_int_distribution<int>(-2, 1)(rng));
+            const double bound = -1e-10;
+            int dantzig = -1, bland = -1;
+            double best = bound;
+            for (int j = 0; j < n; ++j)
+                if (v[static_cast<std::size_t>(j)] < best) {
+                    dantzig = j;
+                    best = v[static_cast<std::size_t>(j)];
+                }
+            for (int j = 0; j < n && bland < 0; ++j)
+                if (v[static_cast<std::size_t>(j)] < bound)
+                    bland = j;
+            REQUIRE(lp_kernel::first_minimum_below(v.data(), n, bound) == dantzig);
+            REQUIRE(lp_kernel::first_below(v.data(), n, bound) == bland);
+        }
+    }
+    SECTION("scale_row and the elimination of one or two rows") {
+        for (int it = 0; it < 5000; ++it) {
+            const int width = std::uniform_int_distribution<int>(0, 41)(rng);
+            const auto W = static_cast<std::size_t>(width);
+            std::vector<double> prow(W), r0(W), r1(W);
+            for (std::size_t j = 0; j < W; ++j) {
+                prow[j] = tableau_entry(rng);
+                r0[j] = tableau_entry(rng);
+                r1[j] = tableau_entry(rng);
+            }
+            const double inv = 1.0 / std::uniform_real_distribution<double>(0.1, 3.0)(rng);
+            // scale_row against its definition
+            std::vector<double> want_row = prow;
+            std::vector<int> want_nz;
+            for (std::size_t j = 0; j < W; ++j) {
+                const bool nonzero = want_row[j] != 0.0;
+                want_row[j] = nonzero ? want_row[j] * inv : 0.0;
+                if (nonzero)
+                    want_nz.push_back(static_cast<int>(j));
+            }
+            std::vector<int> nz(W + 1);
+            const std::size_t cnt = lp_kernel::scale_row(prow.data(), width, inv, nz.data());
+            nz.resize(cnt);
+            REQUIRE(nz == want_nz);
+            for (std::size_t j = 0; j < W; ++j)
+                REQUIRE((std::isnan(want_row[j]) ? std::isnan(prow[j])
+                                                 : bits_of(prow[j]) == bits_of(want_row[j])));
+            // the rows' entries under the pivot row's non-zeros: some cancel exactly, some
+            // leave a residue either side of the threshold
+            const double f0 = tableau_entry(rng), f1 = tableau_entry(rng);
+            std::vector<double> pv(cnt);
+            for (std::size_t k = 0; k < cnt; ++k) {
+                pv[k] = prow[static_cast<std::size_t>(nz[k])];
+                const auto j = static_cast<std::size_t>(nz[k]);
+                switch (std::uniform_int_distribution<int>(0, 3)(rng)) {
+                case 0:
+                    r0[j] = f0 * pv[k];
+                    break;
+                case 1:
+                    r1[j] = f1 * pv[k] + 5e-14;
+                    break;
+                case 2:
+                    r0[j] = f0 * pv[k] - 2e-13;
+                    break;
+                default:
+                    break;
+                }
+            }
+            std::vector<double> w0 = r0, w1 = r1, one = r0;
+            for (std::size_t k = 0; k < cnt; ++k) {
+                const auto j = static_cast<std::size_t>(nz[k]);
+                w0[j] = definition_flush(w0[j] - f0 * pv[k]);
+                w1[j] = definition_flush(w1[j] - f1 * pv[k]);
+            }
+            lp_kernel::eliminate_rows(r0.data(), r1.data(), f0, f1, nz.data(), pv.data(), cnt);
+            lp_kernel::eliminate_row(one.data(), f0, nz.data(), pv.data(), cnt);
+            for (std::size_t j = 0; j < W; ++j) {
+                const auto same = [](double a, double b) {
+                    return std::isnan(b) ? std::isnan(a) : bits_of(a) == bits_of(b);
+                };
+                REQUIRE(same(r0[j], w0[j]));
+                REQUIRE(same(r1[j], w1[j]));
+                REQUIRE(same(one[j], w0[j]));
+            }
+        }
+    }
 }

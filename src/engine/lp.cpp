@@ -1,14 +1,11 @@
 #include "engine/lp.hpp"
 
+#include "engine/lp_kernel.hpp"
+
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <istream>
 #include <limits>
 #include <ostream>
@@ -21,48 +18,6 @@ namespace {
 constexpr double kPivotEps = 1e-9;
 constexpr double kCostEps = 1e-10;
 constexpr double kFeasEps = 1e-9;
-
-// |v| < 1e-13 ? +0.0 : v, computed with a mask instead of a branch (same bits, NaN kept).
-inline double flush_residue(double v) {
-    std::uint64_t bits;
-    std::memcpy(&bits, &v, sizeof bits);
-    const std::uint64_t keep = std::abs(v) < 1e-13 ? 0 : ~std::uint64_t{0};
-    bits &= keep;
-    std::memcpy(&v, &bits, sizeof bits);
-    return v;
-}
-
-// The first j < n with v[j] < bound, or -1.
-int first_below(const double *v, int n, double bound) {
-    for (int j = 0; j < n; ++j)
-        if (v[j] < bound)
-            return j;
-    return -1;
-}
-
-// Dantzig's rule: the first j < n holding the smallest v[j] below `bound`, or -1 (NaN never
-// chosen), as a scan keeping the first strict improvement would find it. The minimum is taken
-// in four independent lanes (a single running minimum is a chain of dependent compares), then
-// the first entry equal to it is the answer; minima are exact, so the choice is the same.
-int first_minimum_below(const double *v, int n, double bound) {
-    double b0 = bound, b1 = bound, b2 = bound, b3 = bound;
-    int j = 0;
-    for (; j + 4 <= n; j += 4) {
-        b0 = v[j] < b0 ? v[j] : b0;
-        b1 = v[j + 1] < b1 ? v[j + 1] : b1;
-        b2 = v[j + 2] < b2 ? v[j + 2] : b2;
-        b3 = v[j + 3] < b3 ? v[j + 3] : b3;
-    }
-    for (; j < n; ++j)
-        b0 = v[j] < b0 ? v[j] : b0;
-    const double best = std::min(std::min(b0, b1), std::min(b2, b3));
-    if (!(best < bound))
-        return -1;
-    for (j = 0; j < n; ++j)
-        if (v[j] == best)
-            return j;
-    return -1; // not reached
-}
 
 std::string fmt_g(double v) {
     char buf[40];
@@ -151,116 +106,38 @@ void LinearProgram::pivot(int r, int c) {
     };
     double *prow = row_at(r);
     const double inv = 1.0 / prow[c];
-    // The tableaux of flow problems stay sparse: update only the pivot row's non-zeros (listed
-    // without a branch per entry).
+    // The tableaux of flow problems stay sparse: only the pivot row's non-zeros are updated,
+    // in the rows with a non-zero in the pivot column, both listed without a branch per entry
+    // (lp_kernel.hpp: the same bits as the plain loops, entry by entry).
     nz_.resize(static_cast<std::size_t>(width));
     int *nzp = nz_.data();
-    std::size_t cnt = 0;
-    auto scale = [&](int j) {
-        const bool nonzero = prow[j] != 0.0;
-        prow[j] = nonzero ? prow[j] * inv : 0.0; // a zero stays +0.0
-        nzp[cnt] = j;
-        cnt += nonzero;
-    };
-    // Most of a flow tableau's row is zero: four entries at a time are tested together, and a
-    // group of zeros is only rewritten as +0.0 (what scale() would write).
-    int j = 0;
-#if defined(__SSE2__)
-    // Four entries per step in SSE2 lanes, without a branch: the lanes' products (zeros masked
-    // to +0.0, as scale() writes them) and their non-zero flags.
-    {
-        const __m128d vinv = _mm_set1_pd(inv), zero = _mm_setzero_pd();
-        for (; j + 4 <= width; j += 4) {
-            const __m128d a = _mm_loadu_pd(prow + j), b = _mm_loadu_pd(prow + j + 2);
-            const __m128d na = _mm_cmpneq_pd(a, zero), nb = _mm_cmpneq_pd(b, zero);
-            _mm_storeu_pd(prow + j, _mm_and_pd(_mm_mul_pd(a, vinv), na));
-            _mm_storeu_pd(prow + j + 2, _mm_and_pd(_mm_mul_pd(b, vinv), nb));
-            const int mask = _mm_movemask_pd(na) | (_mm_movemask_pd(nb) << 2);
-            nzp[cnt] = j;
-            cnt += mask & 1;
-            nzp[cnt] = j + 1;
-            cnt += (mask >> 1) & 1;
-            nzp[cnt] = j + 2;
-            cnt += (mask >> 2) & 1;
-            nzp[cnt] = j + 3;
-            cnt += (mask >> 3) & 1;
-        }
-    }
-#endif
-    for (; j + 4 <= width; j += 4) {
-        if (prow[j] == 0.0 && prow[j + 1] == 0.0 && prow[j + 2] == 0.0 && prow[j + 3] == 0.0) {
-            prow[j] = prow[j + 1] = prow[j + 2] = prow[j + 3] = 0.0;
-            continue;
-        }
-        scale(j);
-        scale(j + 1);
-        scale(j + 2);
-        scale(j + 3);
-    }
-    for (; j < width; ++j)
-        scale(j);
+    const std::size_t cnt = lp_kernel::scale_row(prow, width, inv, nzp);
     nz_.resize(cnt);
     prow[c] = 1.0;
-    // The pivot row's non-zeros side by side (no indirect load per update), and the rows to
-    // update (a non-zero in the pivot column), two at a time: each entry is computed exactly
-    // as alone, row[j] - f * prow[j] flushed, so the order changes no bit.
     pval_.resize(cnt);
-    double *pv = pval_.data();
+    double *pv = pval_.data(); // the pivot row's non-zeros side by side
     for (std::size_t k = 0; k < cnt; ++k)
         pv[k] = prow[nzp[k]];
     rows_.resize(static_cast<std::size_t>(m) + 1);
     int *rws = rows_.data();
     std::size_t nr = 0;
     const double *col = tab + c;
-    for (int i = 0; i <= m; ++i) { // listed without a branch, as the row's non-zeros above
+    for (int i = 0; i <= m; ++i) {
         rws[nr] = i;
         nr +=
             (col[static_cast<std::size_t>(i) * static_cast<std::size_t>(width)] != 0.0) & (i != r);
     }
-    // Flush rounding residue to zero: degenerate flow problems otherwise drift into pivots on
-    // noise. Without a branch (exact cancellations are common and unpredictable).
+    // Two rows at a time; every entry is computed as alone, so the order changes no bit.
     std::size_t q = 0;
     for (; q + 2 <= nr; q += 2) {
         double *r0 = row_at(rws[q]), *r1 = row_at(rws[q + 1]);
-        const double f0 = r0[c], f1 = r1[c];
-        std::size_t k = 0;
-#if defined(__SSE2__)
-        // Two entries of each row per step in SSE2 lanes: the same IEEE products, differences
-        // and flushes as the scalar loop below (no fused multiply-add: -ffp-contract=off and
-        // none in SSE2), so the same bits.
-        const __m128d vf0 = _mm_set1_pd(f0), vf1 = _mm_set1_pd(f1);
-        const __m128d tiny = _mm_set1_pd(1e-13), sign = _mm_set1_pd(-0.0);
-        for (; k + 2 <= cnt; k += 2) {
-            const int ja = nzp[k], jb = nzp[k + 1];
-            const __m128d p = _mm_loadu_pd(pv + k);
-            const __m128d a0 = _mm_loadh_pd(_mm_load_sd(r0 + ja), r0 + jb);
-            const __m128d a1 = _mm_loadh_pd(_mm_load_sd(r1 + ja), r1 + jb);
-            __m128d v0 = _mm_sub_pd(a0, _mm_mul_pd(vf0, p));
-            __m128d v1 = _mm_sub_pd(a1, _mm_mul_pd(vf1, p));
-            // keep v unless |v| < 1e-13 (NaN kept): the mask of !(|v| < tiny)
-            v0 = _mm_and_pd(v0, _mm_cmpnlt_pd(_mm_andnot_pd(sign, v0), tiny));
-            v1 = _mm_and_pd(v1, _mm_cmpnlt_pd(_mm_andnot_pd(sign, v1), tiny));
-            _mm_storel_pd(r0 + ja, v0);
-            _mm_storeh_pd(r0 + jb, v0);
-            _mm_storel_pd(r1 + ja, v1);
-            _mm_storeh_pd(r1 + jb, v1);
-        }
-#endif
-        for (; k < cnt; ++k) {
-            const int j = nzp[k];
-            const double p = pv[k];
-            const double v0 = r0[j] - f0 * p, v1 = r1[j] - f1 * p;
-            r0[j] = flush_residue(v0);
-            r1[j] = flush_residue(v1);
-        }
+        lp_kernel::eliminate_rows(r0, r1, r0[c], r1[c], nzp, pv, cnt);
         r0[c] = 0.0;
         r1[c] = 0.0;
     }
     for (; q < nr; ++q) {
         double *row = row_at(rws[q]);
-        const double f = row[c];
-        for (std::size_t k = 0; k < cnt; ++k)
-            row[nzp[k]] = flush_residue(row[nzp[k]] - f * pv[k]);
+        lp_kernel::eliminate_row(row, row[c], nzp, pv, cnt);
         row[c] = 0.0;
     }
     basis_[static_cast<std::size_t>(r)] = c;
@@ -273,8 +150,8 @@ bool LinearProgram::iterate(int ncols_enter, int max_iter) {
     for (int it = 0; it < max_iter; ++it) {
         const double *obj = &T(m_, 0);
         const bool bland = safe_ || degenerate_run > 20;
-        const int enter = bland ? first_below(obj, ncols_enter, -kCostEps)
-                                : first_minimum_below(obj, ncols_enter, -kCostEps);
+        const int enter = bland ? lp_kernel::first_below(obj, ncols_enter, -kCostEps)
+                                : lp_kernel::first_minimum_below(obj, ncols_enter, -kCostEps);
         if (enter < 0)
             return true;
         int leave = -1;

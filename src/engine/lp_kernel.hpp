@@ -1,0 +1,141 @@
+// The inner loops of the dense simplex (lp.cpp), written without data-dependent branches and, on
+// x86-64, two doubles per SSE2 step. Each gives exactly the bits of the plain scalar definition
+// stated above it: every entry is computed by the same IEEE operations (no fused multiply-add:
+// the project builds with -ffp-contract=off, and SSE2 has none), only the order in which
+// independent entries are computed changes. tests/test_lp.cpp checks each against its
+// definition on random sparse data, bit for bit.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace chokepoint::lp_kernel {
+
+/// Rounding residue below which a tableau entry is set to zero (degenerate flow problems
+/// otherwise drift into pivots on noise).
+constexpr double kResidue = 1e-13;
+
+/// Definition: `std::abs(v) < kResidue ? 0.0 : v` (a NaN is kept). With a mask instead of a
+/// branch: exact cancellations are common and unpredictable.
+inline double flush_residue(double v) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    const std::uint64_t keep = std::abs(v) < kResidue ? 0 : ~std::uint64_t{0};
+    bits &= keep;
+    std::memcpy(&v, &bits, sizeof bits);
+    return v;
+}
+
+/// The first j < n with v[j] < bound, or -1 (Bland's rule).
+inline int first_below(const double *v, int n, double bound) {
+    for (int j = 0; j < n; ++j)
+        if (v[j] < bound)
+            return j;
+    return -1;
+}
+
+/// Dantzig's rule. Definition: the scan `best = bound; for j: if (v[j] < best) { enter = j;
+/// best = v[j]; }`, i.e. the first j holding the smallest v[j] below `bound`, or -1 (a NaN is
+/// never chosen). The minimum is taken in four independent lanes (one running minimum is a
+/// chain of dependent compares), then the first entry equal to it is the answer; a minimum is
+/// exact, so the choice is the definition's.
+inline int first_minimum_below(const double *v, int n, double bound) {
+    double b0 = bound, b1 = bound, b2 = bound, b3 = bound;
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+        b0 = v[j] < b0 ? v[j] : b0;
+        b1 = v[j + 1] < b1 ? v[j + 1] : b1;
+        b2 = v[j + 2] < b2 ? v[j + 2] : b2;
+        b3 = v[j + 3] < b3 ? v[j + 3] : b3;
+    }
+    for (; j < n; ++j)
+        b0 = v[j] < b0 ? v[j] : b0;
+    const double best = std::min(std::min(b0, b1), std::min(b2, b3));
+    if (!(best < bound))
+        return -1;
+    for (j = 0; j < n; ++j)
+        if (v[j] == best)
+            return j;
+    return -1; // not reached
+}
+
+/// Scales the pivot row and lists its non-zeros. Definition: for each j < width in order,
+/// `nonzero = row[j] != 0.0; row[j] = nonzero ? row[j] * inv : 0.0; if (nonzero) nz[cnt++] = j;`
+/// (a zero, -0.0 included, becomes +0.0). `nz` holds at least `width` entries. Returns cnt.
+inline std::size_t scale_row(double *row, int width, double inv, int *nz) {
+    std::size_t cnt = 0;
+    int j = 0;
+#if defined(__SSE2__)
+    const __m128d vinv = _mm_set1_pd(inv), zero = _mm_setzero_pd();
+    for (; j + 4 <= width; j += 4) {
+        const __m128d a = _mm_loadu_pd(row + j), b = _mm_loadu_pd(row + j + 2);
+        const __m128d na = _mm_cmpneq_pd(a, zero), nb = _mm_cmpneq_pd(b, zero);
+        _mm_storeu_pd(row + j, _mm_and_pd(_mm_mul_pd(a, vinv), na));
+        _mm_storeu_pd(row + j + 2, _mm_and_pd(_mm_mul_pd(b, vinv), nb));
+        const int mask = _mm_movemask_pd(na) | (_mm_movemask_pd(nb) << 2);
+        nz[cnt] = j;
+        cnt += static_cast<std::size_t>(mask & 1);
+        nz[cnt] = j + 1;
+        cnt += static_cast<std::size_t>((mask >> 1) & 1);
+        nz[cnt] = j + 2;
+        cnt += static_cast<std::size_t>((mask >> 2) & 1);
+        nz[cnt] = j + 3;
+        cnt += static_cast<std::size_t>((mask >> 3) & 1);
+    }
+#endif
+    for (; j < width; ++j) {
+        const bool nonzero = row[j] != 0.0;
+        row[j] = nonzero ? row[j] * inv : 0.0;
+        nz[cnt] = j;
+        cnt += nonzero;
+    }
+    return cnt;
+}
+
+/// Eliminates along the pivot row in one row. Definition: for each k < cnt,
+/// `row[nz[k]] = flush_residue(row[nz[k]] - f * pv[k])`.
+inline void eliminate_row(double *row, double f, const int *nz, const double *pv, std::size_t cnt) {
+    for (std::size_t k = 0; k < cnt; ++k)
+        row[nz[k]] = flush_residue(row[nz[k]] - f * pv[k]);
+}
+
+/// eliminate_row on two distinct rows at once (r0 with f0, r1 with f1), two entries of each per
+/// SSE2 step.
+inline void eliminate_rows(double *r0, double *r1, double f0, double f1, const int *nz,
+                           const double *pv, std::size_t cnt) {
+    std::size_t k = 0;
+#if defined(__SSE2__)
+    const __m128d vf0 = _mm_set1_pd(f0), vf1 = _mm_set1_pd(f1);
+    const __m128d tiny = _mm_set1_pd(kResidue), sign = _mm_set1_pd(-0.0);
+    for (; k + 2 <= cnt; k += 2) {
+        const int ja = nz[k], jb = nz[k + 1];
+        const __m128d p = _mm_loadu_pd(pv + k);
+        const __m128d a0 = _mm_loadh_pd(_mm_load_sd(r0 + ja), r0 + jb);
+        const __m128d a1 = _mm_loadh_pd(_mm_load_sd(r1 + ja), r1 + jb);
+        __m128d v0 = _mm_sub_pd(a0, _mm_mul_pd(vf0, p));
+        __m128d v1 = _mm_sub_pd(a1, _mm_mul_pd(vf1, p));
+        // Keep v unless |v| < kResidue (a NaN is kept): the mask of !(|v| < kResidue).
+        v0 = _mm_and_pd(v0, _mm_cmpnlt_pd(_mm_andnot_pd(sign, v0), tiny));
+        v1 = _mm_and_pd(v1, _mm_cmpnlt_pd(_mm_andnot_pd(sign, v1), tiny));
+        _mm_storel_pd(r0 + ja, v0);
+        _mm_storeh_pd(r0 + jb, v0);
+        _mm_storel_pd(r1 + ja, v1);
+        _mm_storeh_pd(r1 + jb, v1);
+    }
+#endif
+    for (; k < cnt; ++k) {
+        const int j = nz[k];
+        const double p = pv[k];
+        const double v0 = r0[j] - f0 * p, v1 = r1[j] - f1 * p;
+        r0[j] = flush_residue(v0);
+        r1[j] = flush_residue(v1);
+    }
+}
+
+} // namespace chokepoint::lp_kernel
