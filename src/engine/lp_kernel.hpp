@@ -48,6 +48,18 @@ inline int first_below(const double *v, int n, double bound) {
 inline int first_minimum_below(const double *v, int n, double bound) {
     double b0 = bound, b1 = bound, b2 = bound, b3 = bound;
     int j = 0;
+#if defined(__SSE2__)
+    // minpd(x, b) is x < b ? x : b lane by lane (b when x is NaN): the scalar step below.
+    __m128d lo = _mm_set1_pd(bound), hi = lo;
+    for (; j + 4 <= n; j += 4) {
+        lo = _mm_min_pd(_mm_loadu_pd(v + j), lo);
+        hi = _mm_min_pd(_mm_loadu_pd(v + j + 2), hi);
+    }
+    b0 = _mm_cvtsd_f64(lo);
+    b1 = _mm_cvtsd_f64(_mm_unpackhi_pd(lo, lo));
+    b2 = _mm_cvtsd_f64(hi);
+    b3 = _mm_cvtsd_f64(_mm_unpackhi_pd(hi, hi));
+#endif
     for (; j + 4 <= n; j += 4) {
         b0 = v[j] < b0 ? v[j] : b0;
         b1 = v[j + 1] < b1 ? v[j + 1] : b1;
@@ -65,6 +77,15 @@ inline int first_minimum_below(const double *v, int n, double bound) {
     return -1; // not reached
 }
 
+#if defined(__SSE2__)
+/// For each 4-bit mask: the positions of its set bits in order (the rest 0), then their count.
+alignas(16) inline constexpr std::int32_t kCompact[16][5] = {
+    {0, 0, 0, 0, 0}, {0, 0, 0, 0, 1}, {1, 0, 0, 0, 1}, {0, 1, 0, 0, 2},
+    {2, 0, 0, 0, 1}, {0, 2, 0, 0, 2}, {1, 2, 0, 0, 2}, {0, 1, 2, 0, 3},
+    {3, 0, 0, 0, 1}, {0, 3, 0, 0, 2}, {1, 3, 0, 0, 2}, {0, 1, 3, 0, 3},
+    {2, 3, 0, 0, 2}, {0, 2, 3, 0, 3}, {1, 2, 3, 0, 3}, {0, 1, 2, 3, 4}};
+#endif
+
 /// Scales the pivot row and lists its non-zeros. Definition: for each j < width in order,
 /// `nonzero = row[j] != 0.0; row[j] = nonzero ? row[j] * inv : 0.0; if (nonzero) nz[cnt++] = j;`
 /// (a zero, -0.0 included, becomes +0.0). `nz` holds at least `width` entries. Returns cnt.
@@ -79,14 +100,12 @@ inline std::size_t scale_row(double *row, int width, double inv, int *nz) {
         _mm_storeu_pd(row + j, _mm_and_pd(_mm_mul_pd(a, vinv), na));
         _mm_storeu_pd(row + j + 2, _mm_and_pd(_mm_mul_pd(b, vinv), nb));
         const int mask = _mm_movemask_pd(na) | (_mm_movemask_pd(nb) << 2);
-        nz[cnt] = j;
-        cnt += static_cast<std::size_t>(mask & 1);
-        nz[cnt] = j + 1;
-        cnt += static_cast<std::size_t>((mask >> 1) & 1);
-        nz[cnt] = j + 2;
-        cnt += static_cast<std::size_t>((mask >> 2) & 1);
-        nz[cnt] = j + 3;
-        cnt += static_cast<std::size_t>((mask >> 3) & 1);
+        // The group's non-zero positions, compacted by table, stored as four ints at once
+        // (entries past the count are overwritten later; cnt + 4 <= j + 4 <= width).
+        const __m128i at = _mm_add_epi32(
+            _mm_loadu_si128(reinterpret_cast<const __m128i *>(kCompact[mask])), _mm_set1_epi32(j));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(nz + cnt), at);
+        cnt += static_cast<std::size_t>(kCompact[mask][4]);
     }
 #endif
     for (; j < width; ++j) {
