@@ -71,7 +71,16 @@ inline int first_minimum_below(const double *v, int n, double bound) {
     const double best = std::min(std::min(b0, b1), std::min(b2, b3));
     if (!(best < bound))
         return -1;
-    for (j = 0; j < n; ++j)
+    j = 0;
+#if defined(__SSE2__)
+    const __m128d target = _mm_set1_pd(best);
+    for (; j + 2 <= n; j += 2) {
+        const int eq = _mm_movemask_pd(_mm_cmpeq_pd(_mm_loadu_pd(v + j), target));
+        if (eq != 0)
+            return j + ((eq & 1) ? 0 : 1);
+    }
+#endif
+    for (; j < n; ++j)
         if (v[j] == best)
             return j;
     return -1; // not reached
