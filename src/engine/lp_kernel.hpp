@@ -88,7 +88,7 @@ inline int first_minimum_below(const double *v, int n, double bound) {
 
 #if defined(__SSE2__)
 /// For each 4-bit mask: the positions of its set bits in order (the rest 0), then their count.
-alignas(16) inline constexpr std::int32_t kCompact[16][5] = {
+inline constexpr std::int32_t kCompact[16][5] = {
     {0, 0, 0, 0, 0}, {0, 0, 0, 0, 1}, {1, 0, 0, 0, 1}, {0, 1, 0, 0, 2},
     {2, 0, 0, 0, 1}, {0, 2, 0, 0, 2}, {1, 2, 0, 0, 2}, {0, 1, 2, 0, 3},
     {3, 0, 0, 0, 1}, {0, 3, 0, 0, 2}, {1, 3, 0, 0, 2}, {0, 1, 3, 0, 3},
