@@ -383,3 +383,62 @@ TEST_CASE("lp_kernel: each inner loop gives the bits of its scalar definition", 
         }
     }
 }
+
+TEST_CASE("lp_kernel: pivot_tableau gives the bits of the plain pivot", "[lp]") {
+    // The definition: chokepoint's pivot before the kernels (commit 6117eb0), entry by entry.
+    auto plain_pivot = [](std::vector<double> &t, int m, int width, int r, int c) {
+        auto T = [&](int i, int j) -> double & {
+            return t[static_cast<std::size_t>(i) * static_cast<std::size_t>(width) +
+                     static_cast<std::size_t>(j)];
+        };
+        const double inv = 1.0 / T(r, c);
+        std::vector<int> nz;
+        for (int j = 0; j < width; ++j) {
+            const bool nonzero = T(r, j) != 0.0;
+            T(r, j) = nonzero ? T(r, j) * inv : 0.0;
+            if (nonzero)
+                nz.push_back(j);
+        }
+        T(r, c) = 1.0;
+        for (int i = 0; i <= m; ++i) {
+            if (i == r)
+                continue;
+            const double f = T(i, c);
+            if (f == 0.0)
+                continue;
+            for (int j : nz)
+                T(i, j) = definition_flush(T(i, j) - f * T(r, j));
+            T(i, c) = 0.0;
+        }
+    };
+    std::mt19937_64 rng(7);
+    lp_kernel::PivotScratch scratch;
+    for (int it = 0; it < 20000; ++it) {
+        const int m = std::uniform_int_distribution<int>(0, 13)(rng);
+        const int width = std::uniform_int_distribution<int>(1, 37)(rng);
+        std::vector<double> tab(static_cast<std::size_t>(m + 1) * static_cast<std::size_t>(width));
+        for (auto &x : tab)
+            x = tableau_entry(rng);
+        const int r = std::uniform_int_distribution<int>(0, std::max(0, m - 1))(rng);
+        const int c = std::uniform_int_distribution<int>(0, width - 1)(rng);
+        auto &pivot_entry = tab[static_cast<std::size_t>(r) * static_cast<std::size_t>(width) +
+                                static_cast<std::size_t>(c)];
+        if (!std::isfinite(pivot_entry) || pivot_entry == 0.0)
+            pivot_entry = std::uniform_real_distribution<double>(0.25, 4.0)(rng);
+        // Some rows cancel exactly, or to a residue, against the pivot row.
+        for (int i = 0; i <= m; ++i)
+            if (i != r && std::uniform_int_distribution<int>(0, 2)(rng) == 0)
+                for (int j = 0; j < width; ++j)
+                    tab[static_cast<std::size_t>(i) * static_cast<std::size_t>(width) +
+                        static_cast<std::size_t>(j)] =
+                        tab[static_cast<std::size_t>(r) * static_cast<std::size_t>(width) +
+                            static_cast<std::size_t>(j)] *
+                        (it % 2 ? 1.0 : 1.0 + 1e-14);
+        std::vector<double> want = tab;
+        plain_pivot(want, m, width, r, c);
+        lp_kernel::pivot_tableau(tab.data(), m, width, r, c, scratch);
+        for (std::size_t k = 0; k < tab.size(); ++k)
+            REQUIRE(
+                (std::isnan(want[k]) ? std::isnan(tab[k]) : bits_of(tab[k]) == bits_of(want[k])));
+    }
+}

@@ -98,48 +98,7 @@ void LinearProgram::set_objective(const std::vector<std::pair<int, double>> &coe
 
 void LinearProgram::pivot(int r, int c) {
     ++pivots_;
-    // Locals: the stores into the index lists below could otherwise alias these members.
-    const int width = width_, m = m_;
-    double *const tab = tab_.data();
-    auto row_at = [&](int i) {
-        return tab + static_cast<std::size_t>(i) * static_cast<std::size_t>(width);
-    };
-    double *prow = row_at(r);
-    const double inv = 1.0 / prow[c];
-    // The tableaux of flow problems stay sparse: only the pivot row's non-zeros are updated,
-    // in the rows with a non-zero in the pivot column, both listed without a branch per entry
-    // (lp_kernel.hpp: the same bits as the plain loops, entry by entry).
-    nz_.resize(static_cast<std::size_t>(width));
-    int *nzp = nz_.data();
-    const std::size_t cnt = lp_kernel::scale_row(prow, width, inv, nzp);
-    nz_.resize(cnt);
-    prow[c] = 1.0;
-    pval_.resize(cnt);
-    double *pv = pval_.data(); // the pivot row's non-zeros side by side
-    for (std::size_t k = 0; k < cnt; ++k)
-        pv[k] = prow[nzp[k]];
-    rows_.resize(static_cast<std::size_t>(m) + 1);
-    int *rws = rows_.data();
-    std::size_t nr = 0;
-    const double *col = tab + c;
-    for (int i = 0; i <= m; ++i) {
-        rws[nr] = i;
-        nr +=
-            (col[static_cast<std::size_t>(i) * static_cast<std::size_t>(width)] != 0.0) & (i != r);
-    }
-    // Two rows at a time; every entry is computed as alone, so the order changes no bit.
-    std::size_t q = 0;
-    for (; q + 2 <= nr; q += 2) {
-        double *r0 = row_at(rws[q]), *r1 = row_at(rws[q + 1]);
-        lp_kernel::eliminate_rows(r0, r1, r0[c], r1[c], nzp, pv, cnt);
-        r0[c] = 0.0;
-        r1[c] = 0.0;
-    }
-    for (; q < nr; ++q) {
-        double *row = row_at(rws[q]);
-        lp_kernel::eliminate_row(row, row[c], nzp, pv, cnt);
-        row[c] = 0.0;
-    }
+    lp_kernel::pivot_tableau(tab_.data(), m_, width_, r, c, scratch_);
     basis_[static_cast<std::size_t>(r)] = c;
 }
 

@@ -27,6 +27,7 @@
 // reproducible bits must call forget() at the same points (the allocator does at every trial).
 #pragma once
 
+#include "engine/lp_kernel.hpp"
 #include "stats/rungs.hpp"
 
 #include <cstdint>
@@ -173,9 +174,8 @@ private:
     std::vector<int> basis_, init_col_;
     int m_ = 0, width_ = 0, rhs_col_ = 0, art0_ = 0;
     std::vector<double> row_scale_;
-    std::vector<int> nz_, bcol_; // pivot row's non-zeros; try_warm's non-zero rhs columns
-    std::vector<int> rows_;      // the rows a pivot updates
-    std::vector<double> pval_;   // the pivot row's non-zero values
+    std::vector<int> bcol_;           // try_warm's non-zero rhs columns
+    lp_kernel::PivotScratch scratch_; // the pivot's index lists
     std::vector<double> nzb_, nzv_;
     std::vector<std::vector<std::pair<int, double>>> colbuf_;
     bool safe_ = false, warm_ = false, warm_start_ = true;

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -163,6 +164,62 @@ inline void eliminate_rows(double *r0, double *r1, double f0, double f1, const i
         const double v0 = r0[j] - f0 * p, v1 = r1[j] - f1 * p;
         r0[j] = flush_residue(v0);
         r1[j] = flush_residue(v1);
+    }
+}
+
+/// Scratch of pivot_tableau, kept by its caller so that a pivot allocates nothing.
+struct PivotScratch {
+    std::vector<int> nz, rows;
+    std::vector<double> pv;
+};
+
+/// Pivots the tableau `tab` ((m + 1) rows of `width`, row-major; row m the objective) on the
+/// entry (r, c). Definition (the plain loop, and chokepoint's pivot before these kernels):
+///
+///     inv = 1 / tab[r][c];
+///     for j < width: tab[r][j] = tab[r][j] != 0 ? tab[r][j] * inv : +0.0;   list j if != 0
+///     tab[r][c] = 1;
+///     for i <= m, i != r, f = tab[i][c] != 0:
+///         for each listed j: tab[i][j] = flush_residue(tab[i][j] - f * tab[r][j]);
+///         tab[i][c] = 0;
+///
+/// Only the pivot row's non-zeros are updated (flow tableaux stay sparse), in the rows with a
+/// non-zero in column c, both listed without a branch per entry; rows two at a time. Every
+/// entry is computed as in the definition, so the order changes no bit.
+inline void pivot_tableau(double *tab, int m, int width, int r, int c, PivotScratch &s) {
+    auto row_at = [&](int i) {
+        return tab + static_cast<std::size_t>(i) * static_cast<std::size_t>(width);
+    };
+    double *prow = row_at(r);
+    const double inv = 1.0 / prow[c];
+    s.nz.resize(static_cast<std::size_t>(width));
+    int *nz = s.nz.data();
+    const std::size_t cnt = scale_row(prow, width, inv, nz);
+    prow[c] = 1.0;
+    s.pv.resize(cnt);
+    double *pv = s.pv.data(); // the pivot row's non-zeros side by side
+    for (std::size_t k = 0; k < cnt; ++k)
+        pv[k] = prow[nz[k]];
+    s.rows.resize(static_cast<std::size_t>(m) + 1);
+    int *rows = s.rows.data();
+    std::size_t nr = 0;
+    const double *col = tab + c;
+    for (int i = 0; i <= m; ++i) {
+        rows[nr] = i;
+        nr +=
+            (col[static_cast<std::size_t>(i) * static_cast<std::size_t>(width)] != 0.0) & (i != r);
+    }
+    std::size_t q = 0;
+    for (; q + 2 <= nr; q += 2) {
+        double *r0 = row_at(rows[q]), *r1 = row_at(rows[q + 1]);
+        eliminate_rows(r0, r1, r0[c], r1[c], nz, pv, cnt);
+        r0[c] = 0.0;
+        r1[c] = 0.0;
+    }
+    for (; q < nr; ++q) {
+        double *row = row_at(rows[q]);
+        eliminate_row(row, row[c], nz, pv, cnt);
+        row[c] = 0.0;
     }
 }
 
