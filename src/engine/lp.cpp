@@ -290,9 +290,7 @@ bool LinearProgram::try_warm() {
             }
             int row_of_j = -1;
             for (int k = 0; k < m_; ++k) {
-                T(k, j) = std::abs(alpha[static_cast<std::size_t>(k)]) < 1e-13
-                              ? 0.0
-                              : alpha[static_cast<std::size_t>(k)];
+                T(k, j) = lp_kernel::flush_residue(alpha[static_cast<std::size_t>(k)]);
                 if (basis_[static_cast<std::size_t>(k)] == j)
                     row_of_j = k;
             }
@@ -450,8 +448,7 @@ void LinearProgram::reduced_costs() {
             obj[c] += cb * row[c];
     }
     for (int c = 0; c < rhs_col_; ++c)
-        if (std::abs(obj[c]) < 1e-13)
-            obj[c] = 0.0;
+        obj[c] = lp_kernel::flush_residue(obj[c]);
     for (int k = 0; k < m_; ++k)
         obj[basis_[static_cast<std::size_t>(k)]] = 0.0;
 }

@@ -60,13 +60,14 @@ inline int first_minimum_below(const double *v, int n, double bound) {
     b1 = _mm_cvtsd_f64(_mm_unpackhi_pd(lo, lo));
     b2 = _mm_cvtsd_f64(hi);
     b3 = _mm_cvtsd_f64(_mm_unpackhi_pd(hi, hi));
-#endif
+#else
     for (; j + 4 <= n; j += 4) {
         b0 = v[j] < b0 ? v[j] : b0;
         b1 = v[j + 1] < b1 ? v[j + 1] : b1;
         b2 = v[j + 2] < b2 ? v[j + 2] : b2;
         b3 = v[j + 3] < b3 ? v[j + 3] : b3;
     }
+#endif
     for (; j < n; ++j)
         b0 = v[j] < b0 ? v[j] : b0;
     const double best = std::min(std::min(b0, b1), std::min(b2, b3));
@@ -158,13 +159,8 @@ inline void eliminate_rows(double *r0, double *r1, double f0, double f1, const i
         _mm_storeh_pd(r1 + jb, v1);
     }
 #endif
-    for (; k < cnt; ++k) {
-        const int j = nz[k];
-        const double p = pv[k];
-        const double v0 = r0[j] - f0 * p, v1 = r1[j] - f1 * p;
-        r0[j] = flush_residue(v0);
-        r1[j] = flush_residue(v1);
-    }
+    eliminate_row(r0, f0, nz + k, pv + k, cnt - k);
+    eliminate_row(r1, f1, nz + k, pv + k, cnt - k);
 }
 
 /// Scratch of pivot_tableau, kept by its caller so that a pivot allocates nothing.
