@@ -139,6 +139,68 @@ TEST_CASE("Stream works with std distributions (uniform random bit generator)", 
         CHECK(d(a) == d(b));
 }
 
+TEST_CASE("ExactMod gives x % d for every divisor shape", "[random]") {
+    // Divisors: 1, small, powers of two and their neighbours, trial counts, near 2^32 and
+    // 2^63, the largest; numerators: the extremes, multiples of d and their neighbours (where
+    // the quotient estimate is one short), and random 64-bit values.
+    std::vector<std::uint64_t> divisors{1,
+                                        2,
+                                        3,
+                                        7,
+                                        10,
+                                        1000,
+                                        2000,
+                                        8000,
+                                        20000,
+                                        200000,
+                                        1000003,
+                                        0xFFFFFFFFull,
+                                        0x100000000ull,
+                                        0x100000001ull,
+                                        0x7FFFFFFFFFFFFFFFull,
+                                        0x8000000000000000ull,
+                                        0x8000000000000001ull,
+                                        0xFFFFFFFFFFFFFFFEull,
+                                        0xFFFFFFFFFFFFFFFFull};
+    for (int b = 1; b < 64; ++b) {
+        divisors.push_back(std::uint64_t{1} << b);
+        divisors.push_back((std::uint64_t{1} << b) - 1);
+        divisors.push_back((std::uint64_t{1} << b) + 1);
+    }
+    Stream r(1, 2, 3);
+    for (int i = 0; i < 200; ++i)
+        divisors.push_back((r() >> (r() % 64)) | 1);
+    std::size_t checked = 0, wrong = 0;
+    for (const std::uint64_t d : divisors) {
+        const ExactMod mod(d);
+        std::vector<std::uint64_t> xs{0,
+                                      1,
+                                      d - 1,
+                                      d,
+                                      d + 1,
+                                      0xFFFFFFFFFFFFFFFFull,
+                                      0xFFFFFFFFFFFFFFFEull,
+                                      0x8000000000000000ull};
+        const std::uint64_t top = 0xFFFFFFFFFFFFFFFFull / d; // largest quotient
+        for (const std::uint64_t q : {std::uint64_t{1}, std::uint64_t{2}, top / 2, top - 1, top})
+            if (q >= 1 && q <= top) {
+                xs.push_back(q * d);
+                xs.push_back(q * d - 1);
+                if (q * d + 1 != 0)
+                    xs.push_back(q * d + 1);
+            }
+        for (int i = 0; i < 2000; ++i)
+            xs.push_back(r());
+        for (const std::uint64_t x : xs) {
+            ++checked;
+            wrong += mod(x) != x % d;
+        }
+    }
+    INFO(checked << " remainders checked");
+    CHECK(wrong == 0);
+    CHECK(checked > 400000);
+}
+
 TEST_CASE("SHA-256 matches the FIPS 180-2 test vectors", "[sha256]") {
     CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

@@ -95,4 +95,27 @@ inline std::uint64_t quantity_id(std::string_view name) noexcept {
     return h;
 }
 
+/// x mod d for a fixed divisor d >= 1, the value of `x % d` for every 64-bit x, without a
+/// division per call (a 64-bit `div` is tens of cycles; the bootstrap's resampling draws one
+/// index per trial per replicate). With m = floor((2^64 - 1) / d), write m d = 2^64 - 1 - e,
+/// 0 <= e < d: then x m / 2^64 = x / d - x (1 + e) / (d 2^64) lies in (x / d - 1, x / d], so
+/// q = floor(x m / 2^64) is floor(x / d) or one less, and x - q d lies in [0, 2 d): one
+/// subtraction of d at most gives the remainder.
+class ExactMod {
+    __extension__ using Wide = unsigned __int128; // GCC and Clang on 64-bit targets
+
+public:
+    explicit ExactMod(std::uint64_t d) noexcept
+        : d_(d), m_(d ? std::numeric_limits<std::uint64_t>::max() / d : 0) {}
+    std::uint64_t operator()(std::uint64_t x) const noexcept {
+        const auto q = static_cast<std::uint64_t>((static_cast<Wide>(x) * m_) >> 64);
+        const std::uint64_t r = x - q * d_;
+        return r >= d_ ? r - d_ : r;
+    }
+    std::uint64_t divisor() const noexcept { return d_; }
+
+private:
+    std::uint64_t d_, m_;
+};
+
 } // namespace chokepoint

@@ -1277,11 +1277,12 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
             wx = std::make_unique<WeightedColumn>(x, w0);
             wy = std::make_unique<WeightedColumn>(y, w0);
         }
+        const ExactMod mod_n(n); // st() % n without a division per draw
         auto resample = [&](int rep, std::vector<std::uint32_t> &count) {
             std::fill(count.begin(), count.end(), 0u);
             Stream st(m.run.seed, static_cast<std::uint64_t>(rep), quantity_id(stream));
             for (std::uint64_t k = 0; k < n; ++k)
-                ++count[static_cast<std::size_t>(st() % n)];
+                ++count[static_cast<std::size_t>(mod_n(st()))];
         };
         if (S.weighted) {
             for (int rep = 0; rep < B; ++rep) {
