@@ -936,7 +936,7 @@ void ResultWriter::resume_running(const std::vector<Accumulators> &totals) {
 
 namespace {
 void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_out,
-                     const Accumulators *base_acc, int threads);
+                     const Accumulators *base_acc, int threads, const std::vector<int> &copied);
 }
 
 namespace {
@@ -959,8 +959,10 @@ void ResultWriter::finish(const std::vector<Accumulators> &accs) {
     auto &I = *impl_;
     RungCounts all;
     for (std::size_t k = 0; k < I.sc.size(); ++k) {
+        const std::vector<int> none;
         finish_scenario(I.sc[k], accs.at(k), k ? &I.sc[0] : nullptr, k ? &accs[0] : nullptr,
-                        I.info.threads);
+                        I.info.threads,
+                        k < I.info.copied_demands.size() ? I.info.copied_demands[k] : none);
         write_solver(I.sc[k].scen, accs.at(k).lp_rungs);
         all.merge(accs.at(k).lp_rungs);
     }
@@ -1641,7 +1643,7 @@ void write_weighted_distribution(ScenarioOut &S, const Accumulators &acc, H5::Gr
 }
 
 void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_out,
-                     const Accumulators *base_acc, int threads) {
+                     const Accumulators *base_acc, int threads, const std::vector<int> &copied) {
     const Model &m = *S.m;
     const auto D = m.demands.size();
     auto sg = S.scen.createGroup("summary");
@@ -1942,19 +1944,44 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
         const std::vector<double> bands{0.05, 0.25, 0.5, 0.75, 0.95};
         const hsize_t H = static_cast<hsize_t>(m.run.horizon_months);
         const auto k = static_cast<int>(D * H);
-        std::vector<double> lo(D * H, 0.0);
-        std::vector<double> flat(D * H * bands.size(), 0.0);
+        const std::size_t NB = bands.size();
+        std::vector<double> lo(D * H, 0.0), hi = acc.monthly_max;
+        std::vector<double> flat(D * H * NB, 0.0);
+        // A demand whose value chain the scenario copies from the baseline (`copied`, see
+        // RunInfo::copied_demands) has the baseline's monthly shortfalls, bit for bit: its bands
+        // are the baseline's, written already. Its columns are left out of the selection (an
+        // empty range [0, 0] resolves at once), so that the columns still to select are fewer:
+        // often few enough to be selected in memory in one pass over the table.
+        std::vector<double> base_bands;
+        std::vector<int> from(D, -1);
+        if (base_out && copied.size() == D && n) {
+            auto bsg = base_out->scen.openGroup("summary");
+            if (H5Lexists(bsg.getId(), "monthly_shortfall_bands", H5P_DEFAULT) > 0) {
+                auto bds = bsg.openDataSet("monthly_shortfall_bands");
+                base_bands = read_all(bds);
+                const std::size_t D0 = base_out->m->demands.size();
+                if (base_bands.size() == D0 * H * NB)
+                    for (std::size_t d = 0; d < D; ++d)
+                        if (copied[d] >= 0 && static_cast<std::size_t>(copied[d]) < D0) {
+                            from[d] = copied[d];
+                            std::fill(hi.begin() + static_cast<std::ptrdiff_t>(d * H),
+                                      hi.begin() + static_cast<std::ptrdiff_t>((d + 1) * H), 0.0);
+                        }
+            }
+        }
         if (n) {
-            const auto q =
-                exact_quantiles(n, k, bands, lo, acc.monthly_max,
-                                scanner(S.monthly.dataset(), D * H), std::size_t(1) << 20, threads);
-            for (std::size_t c = 0; c < D * H; ++c)
-                for (std::size_t b = 0; b < bands.size(); ++b)
-                    flat[c * bands.size() + b] = q[c][b];
+            const auto q = exact_quantiles(n, k, bands, lo, hi, scanner(S.monthly.dataset(), D * H),
+                                           std::size_t(1) << 20, threads);
+            for (std::size_t c = 0; c < D * H; ++c) {
+                const int b0 = from[c / H];
+                for (std::size_t b = 0; b < NB; ++b)
+                    flat[c * NB + b] =
+                        b0 < 0 ? q[c][b]
+                               : base_bands[(static_cast<std::size_t>(b0) * H + c % H) * NB + b];
+            }
         }
         write_array(sg, "monthly_band_levels", bands);
-        write_array(sg, "monthly_shortfall_bands", flat,
-                    {D, H, static_cast<hsize_t>(bands.size())});
+        write_array(sg, "monthly_shortfall_bands", flat, {D, H, static_cast<hsize_t>(NB)});
     }
 
     write_differences(S, acc, base_out, base_acc, sg, threads);

@@ -42,6 +42,11 @@ struct RunInfo {
     int shard_index = 0, shard_count = 0;
     /// Per scenario (baseline first): the names of the inputs stored per trial (none: not kept).
     std::vector<std::vector<std::string>> input_names;
+    /// Per scenario (baseline first): for each demand, the baseline demand whose per-trial
+    /// results it has bit for bit because its value chain is the baseline's
+    /// (engine/chain_reuse.hpp), -1 for the others; empty: none known. The summary takes such
+    /// a demand's exact monthly bands from the baseline's instead of selecting them again.
+    std::vector<std::vector<int>> copied_demands;
     /// The stopping rule's outcome (run.stop_when): met, and the statistic and its error.
     bool stop_met = false;
     double stop_value = 0, stop_se = 0;

@@ -4,6 +4,7 @@
 
 #include "config/config.hpp"
 #include "core/sha256.hpp"
+#include "engine/chain_reuse.hpp"
 #include "engine/simulate.hpp"
 #include "io/output.hpp"
 #include "study/comm.hpp"
@@ -43,6 +44,17 @@ namespace chokepoint {
 namespace fs = std::filesystem;
 
 namespace {
+/// Per run model (baseline first): the baseline demand whose per-trial results each demand has
+/// bit for bit, its value chain being the baseline's (engine/chain_reuse.hpp, the rule the
+/// simulators copy by), -1 for the others; the baseline's own entry is empty.
+std::vector<std::vector<int>> copied_demands(const Model &baseline,
+                                             const std::vector<const Model *> &models) {
+    std::vector<std::vector<int>> out(models.size());
+    for (std::size_t k = 1; k < models.size(); ++k)
+        out[k] = chain_reuse(baseline, *models[k]).demand;
+    return out;
+}
+
 std::atomic<int> g_signal{0};
 
 extern "C" void on_signal(int sig) {
@@ -848,6 +860,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         dims.push_back(dims_of(*sm));
     for (const auto *sm : models)
         info.input_names.push_back(kept_input_names(*sm));
+    info.copied_demands = copied_demands(model, models);
     std::uint64_t planned = 0;
     for (std::uint64_t b = first; b < end; ++b)
         planned += std::min(bs, model.run.trials - b * bs);
@@ -1276,6 +1289,7 @@ RunReport merge_shards(const std::string &output, const std::vector<std::string>
             total.emplace_back(dims_of(*sm));
         for (const auto *sm : models)
             info.input_names.push_back(kept_input_names(*sm));
+        info.copied_demands = copied_demands(model, models);
         {
             ResultWriter writer(tmp.string(), model, info);
             std::vector<BlockResult> blk;

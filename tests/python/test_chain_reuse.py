@@ -9,7 +9,9 @@ run.block_size 200 so that 600 trials make 3 blocks on 2 threads; under CHOKEPOI
 the sanitizer pass, block_size 100 and 200 trials):
 1. With reuse (the default) and without (CHOKEPOINT_NO_CHAIN_REUSE=1), every dataset and attribute
    of the two files is identical except the solver counts (compare_runs.py
-   --ignore-solver-counts): per-trial results, summaries, paired differences, chokepoints.
+   --ignore-solver-counts): per-trial results, summaries, paired differences, chokepoints
+   (with reuse, a copied demand's monthly bands are the baseline's, taken rather than selected
+   again; without, selected from the scenario's own table).
 2. The work saved is real: each scenario that edits one chain (a reserve, a refinery, a feed
    circuit) solves fewer LPs with reuse; the baseline and the scenarios that change every chain
    (the allocation rules, the allied bloc) solve exactly as many as without.
