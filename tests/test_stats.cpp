@@ -274,6 +274,30 @@ TEST_CASE("exact_quantiles: the second pass collects every interval that fits in
     check_quantiles(cols, levels, std::size_t(1) << 20, 2);
 }
 
+TEST_CASE("exact_quantiles: a rank among the values piled on an interval's end is resolved at once",
+          "[quantiles]") {
+    // Column 0: 95% exact zeros (months without shortfall), the rest tiny positive values and
+    // one large one, so that the first histogram's lowest bin holds the zeros and the tiny
+    // values together. Column 1: 95% equal to the maximum (a demand never served: its whole
+    // want), the rest spread below it down to a far minimum. With 100 values in memory
+    // nothing is collected; every rank asked for lies in a pile, and the piles are counted
+    // apart from the bins: one pass resolves them all (a pile shared with a bin would take
+    // pass after pass of narrower bins).
+    std::mt19937_64 rng(21);
+    std::uniform_real_distribution<double> u(0, 1);
+    const std::size_t n = 20000;
+    std::vector<std::vector<double>> cols(2, std::vector<double>(n));
+    for (std::size_t i = 0; i < n; ++i) {
+        cols[0][i] = u(rng) < 0.95 ? 0.0 : 1e-9 * (0.5 + u(rng));
+        cols[1][i] = u(rng) < 0.95 ? 5.0 : 5.0 * u(rng);
+    }
+    cols[0][17] = 1e9;
+    cols[1][17] = -1e9;
+    check_quantiles(cols, {0.2, 0.5, 0.8}, 100, 1);
+    // Ranks beside the piles need the bins (more passes) and still come out exact.
+    check_quantiles(cols, {0.001, 0.02, 0.2, 0.5, 0.8, 0.97, 0.999}, 100);
+}
+
 TEST_CASE("exact_quantiles: a value outside its column's bounds, or a NaN, is an error",
           "[quantiles]") {
     // Bounds come from the run's accumulators; a table that breaks them (or holds a NaN, which

@@ -526,6 +526,7 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
             std::uint64_t count; // values in [lo, hi]
             bool collect = false;
             std::uint64_t below = 0;
+            std::uint64_t at_lo = 0, at_hi = 0; // values equal to lo, to hi (binned groups)
             std::vector<std::uint64_t> cnt;
             std::vector<double> bmin, bmax;
             std::vector<double> values;
@@ -579,6 +580,10 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
         // Any bin index that does not decrease as the value grows would do: a bin only narrows
         // where an order statistic lies, and its value is then read exactly. (v - lo) * (B / w)
         // is such an index, and a multiplication is cheaper than a division per value.
+        // Values equal to an end of the interval are counted apart from the bins: the tables
+        // pile values on their ends (months without shortfall, all 0; a demand never served,
+        // all its want), and a rank among such a pile is then resolved by this pass, where a
+        // bin holding the pile and a few values beside it would take pass after pass to narrow.
         auto bin_group = [&](Group &g, const double *v, std::size_t rows) {
             const double lo = g.lo, hi = g.hi;
             std::uint64_t below = 0;
@@ -598,6 +603,7 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
             const bool by_scale = std::isfinite(scale);
             std::uint64_t *cnt = g.cnt.data();
             double *bmin = g.bmin.data(), *bmax = g.bmax.data();
+            std::uint64_t at_lo = 0, at_hi = 0;
             for (std::size_t r = 0; r < rows; ++r) {
                 const double x = v[r * K];
                 if (x < lo) {
@@ -606,6 +612,14 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                 }
                 if (x > hi)
                     continue;
+                if (x == lo) {
+                    ++at_lo;
+                    continue;
+                }
+                if (x == hi) {
+                    ++at_hi;
+                    continue;
+                }
                 int b = static_cast<int>(by_scale ? (x - lo) * scale : (x - lo) / w * B);
                 b = std::clamp(b, 0, B - 1);
                 ++cnt[b];
@@ -613,6 +627,8 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                 bmax[b] = std::max(bmax[b], x);
             }
             g.below += below;
+            g.at_lo += at_lo;
+            g.at_hi += at_hi;
         };
         std::vector<int> active;
         for (int j = 0; j < k; ++j)
@@ -650,7 +666,13 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                     t.resolved = true;
                     continue;
                 }
-                std::uint64_t acc = 0;
+                if (r < g.at_lo) { // among the values equal to the interval's lower end
+                    t.value = g.lo;
+                    t.resolved = true;
+                    continue;
+                }
+                std::uint64_t acc = g.at_lo;
+                bool in_bin = false;
                 for (int b = 0; b < B; ++b) {
                     const auto c = g.cnt[static_cast<std::size_t>(b)];
                     if (r < acc + c) {
@@ -661,10 +683,17 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                             t.value = t.lo;
                             t.resolved = true;
                         }
+                        in_bin = true;
                         break;
                     }
                     acc += c;
                 }
+                if (in_bin)
+                    continue;
+                if (r - acc >= g.at_hi) // the interval holds fewer values than the rank needs
+                    throw std::logic_error("exact_order_statistics: rank beyond interval");
+                t.value = g.hi; // among the values equal to the interval's upper end
+                t.resolved = true;
             }
         }
     }
