@@ -1152,7 +1152,7 @@ void Allocator::solve_component(Component &c, const MonthInput &in, MonthOutput 
         ++stats_.cache_hits;
         // The deliveries are those of the last month; the chokepoints too, unless the stockpiles
         // now cover a different set of gaps (the test counts shortfalls after stockpile draws).
-        if (short_after(c, in) != c.last_short) {
+        if (!same_short(c, in)) {
             Month mo(*this, c, in);
             mo.units();
             mo.classes();
@@ -1611,14 +1611,25 @@ void Allocator::verify_full_service(Component &c, const MonthInput &in, bool mon
     }
 }
 
-std::vector<char> Allocator::short_after(const Component &c, const MonthInput &in) const {
-    std::vector<char> s(c.demands.size(), 0);
-    for (std::size_t i = 0; i < c.demands.size(); ++i) {
-        const int d = c.demands[i];
-        const double avail = in.stock_available ? in.stock_available[d] : 0.0;
-        s[i] = month_gap(in.want[d], c.delivered[i], avail).shortfall > 0;
-    }
-    return s;
+bool Allocator::short_after(const Component &c, const MonthInput &in, std::size_t i) const {
+    const int d = c.demands[i];
+    const double avail = in.stock_available ? in.stock_available[d] : 0.0;
+    return month_gap(in.want[d], c.delivered[i], avail).shortfall > 0;
+}
+
+void Allocator::short_after(const Component &c, const MonthInput &in, std::vector<char> &s) const {
+    s.resize(c.demands.size());
+    for (std::size_t i = 0; i < c.demands.size(); ++i)
+        s[i] = short_after(c, in, i);
+}
+
+bool Allocator::same_short(const Component &c, const MonthInput &in) const {
+    if (c.last_short.size() != c.demands.size())
+        return false;
+    for (std::size_t i = 0; i < c.demands.size(); ++i)
+        if (short_after(c, in, i) != static_cast<bool>(c.last_short[i]))
+            return false;
+    return true;
 }
 
 void Allocator::solve_fresh(Component &c, const MonthInput &in) {
@@ -1704,7 +1715,7 @@ void Allocator::Month::chokepoints(Problem &P, Problem *P1, const std::vector<do
                                    const std::vector<double> &floor) {
     c.binding_nodes.clear();
     c.binding_restrictions.clear();
-    c.last_short = A.short_after(c, in);
+    A.short_after(c, in, c.last_short);
     int short_tier = -1;
     for (std::size_t k = 0; k < P.consumers.size(); ++k) {
         const auto &con = P.consumers[k];

@@ -132,8 +132,13 @@ private:
                                  bool refills = true, const std::vector<double> *amount = nullptr);
     bool full_service_flow(const Component &c, const MonthInput &in, int home, bool refills,
                            const std::vector<double> *amount);
-    /// [local demand] short after its stockpile draw, with the component's current deliveries.
-    std::vector<char> short_after(const Component &c, const MonthInput &in) const;
+    /// Whether local demand i of `c` is short after its stockpile draw, with the component's
+    /// current deliveries.
+    bool short_after(const Component &c, const MonthInput &in, std::size_t i) const;
+    /// The same for every demand of `c`, into `s` (no allocation once it has the size).
+    void short_after(const Component &c, const MonthInput &in, std::vector<char> &s) const;
+    /// Whether the demands short after their draws are those of c.last_short.
+    bool same_short(const Component &c, const MonthInput &in) const;
     /// set_verify_certificates: solves a month served in full without an LP, checks the wants.
     void verify_full_service(Component &c, const MonthInput &in, bool monotone);
 
