@@ -43,7 +43,7 @@ cmake --build build -j"$(nproc)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/chokepoint-bench.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-rows=() phases=()
+rows=() phases=() finish_lines=()
 for trials in $trials_list; do
     for threads in $threads_list; do
         echo "== bench.sh: $trials trials, $threads thread(s)"
@@ -69,6 +69,8 @@ for trials in $trials_list; do
         read -r ph_setup ph_pipe ph_writer ph_finish < <(awk '/^phases:/ {
             gsub(/[,();]/, " "); print $3, $6, $11, $(NF - 1) }' "$tmp/log.txt")
         phases+=("$trials $threads ${ph_setup:-0} ${ph_pipe:-0} ${ph_writer:-0} ${ph_finish:-0}")
+        # "finish: statistics S s, distribution D s, bands B s, differences X s, ..."
+        finish_lines+=("$(printf '%10s %8s  ' "$trials" "$threads")$(sed -n 's/^finish: //p' "$tmp/log.txt")")
         rows+=("$(printf '%10s %8s %10s %12s %14s %10.3f %10.3f' "$trials" "$threads" "$secs" \
             "$rate" "$rss_mib" "${ph_writer:-0}" "${ph_finish:-0}")")
         rm -f "$tmp/bench.h5"
@@ -80,6 +82,11 @@ echo "config: $config   ($(nproc) CPUs; output written to a temporary file and d
 printf '%10s %8s %10s %12s %14s %10s %10s\n' "trials" "threads" "seconds" "trials/s" \
     "peak RSS MiB" "writer s" "finish s"
 for r in "${rows[@]}"; do
+    echo "$r"
+done
+echo "the summary's phases (finish s, split):"
+printf '%10s %8s  %s\n' "trials" "threads" "phases"
+for r in "${finish_lines[@]}"; do
     echo "$r"
 done
 # Issue 13, target 4: efficiency at 16 threads, estimated (not measured) from the phases of a

@@ -427,7 +427,12 @@ int main(int argc, char **argv) {
                       << " s; " << rep.packed_chunks << " chunks packed in parallel, "
                       << rep.received_tables_deflated
                       << " tables of other ranks' blocks deflated here), finish "
-                      << rep.finish_seconds << " s\n";
+                      << rep.finish_seconds << " s\n"
+                      << "finish: statistics " << rep.finish_times.statistics << " s, distribution "
+                      << rep.finish_times.distribution << " s, bands " << rep.finish_times.bands
+                      << " s, differences " << rep.finish_times.differences
+                      << " s, labels and sensitivity " << rep.finish_times.labels << " s, file "
+                      << rep.finish_times.file << " s\n";
         if (!opt.quiet)
             print_summary(opt.output, std::cout);
         return kExitOk;

@@ -503,6 +503,7 @@ struct ResultWriter::Impl {
     /// SHA-256(chain after block k-1, then the bytes block k appended to every dataset of every
     /// scenario in digest_layout() order); all zero before the first block.
     std::array<std::uint8_t, 32> chain{};
+    FinishTimes finish_times;
 
     /// Reopens a checkpoint (copied to `path`) to continue appending to it.
     Impl(const std::string &path, const Model &model, const RunInfo &ri, bool /*resume*/)
@@ -935,9 +936,23 @@ void ResultWriter::resume_running(const std::vector<Accumulators> &totals) {
 }
 
 namespace {
+/// The seconds since the last lap added to `into` (the summary's phases).
+class Lap {
+public:
+    void operator()(double &into) {
+        const auto now = std::chrono::steady_clock::now();
+        into += std::chrono::duration<double>(now - last_).count();
+        last_ = now;
+    }
+
+private:
+    std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
 void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_out,
-                     const Accumulators *base_acc, int threads, const std::vector<int> &copied);
-}
+                     const Accumulators *base_acc, int threads, const std::vector<int> &copied,
+                     ResultWriter::FinishTimes &times);
+} // namespace
 
 namespace {
 /// /scenarios/<s>/solver: the scenario's allocation LPs per solver rung (lp.hpp).
@@ -958,11 +973,16 @@ void ResultWriter::finish(const std::vector<Accumulators> &accs) {
     quiet_hdf5_errors();
     auto &I = *impl_;
     RungCounts all;
+    auto &times = I.finish_times;
+    times = {};
     for (std::size_t k = 0; k < I.sc.size(); ++k) {
         const std::vector<int> none;
         finish_scenario(I.sc[k], accs.at(k), k ? &I.sc[0] : nullptr, k ? &accs[0] : nullptr,
                         I.info.threads,
-                        k < I.info.copied_demands.size() ? I.info.copied_demands[k] : none);
+                        k < I.info.copied_demands.size() ? I.info.copied_demands[k] : none, times);
+    }
+    Lap lap;
+    for (std::size_t k = 0; k < I.sc.size(); ++k) {
         write_solver(I.sc[k].scen, accs.at(k).lp_rungs);
         all.merge(accs.at(k).lp_rungs);
     }
@@ -1006,6 +1026,11 @@ void ResultWriter::finish(const std::vector<Accumulators> &accs) {
     attr_scalar<std::int32_t>(root, "complete", 1);
     flush_file(I.file);
     I.file.close();
+    lap(times.file);
+}
+
+const ResultWriter::FinishTimes &ResultWriter::finish_times() const {
+    return impl_->finish_times;
 }
 
 namespace {
@@ -1643,7 +1668,9 @@ void write_weighted_distribution(ScenarioOut &S, const Accumulators &acc, H5::Gr
 }
 
 void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_out,
-                     const Accumulators *base_acc, int threads, const std::vector<int> &copied) {
+                     const Accumulators *base_acc, int threads, const std::vector<int> &copied,
+                     ResultWriter::FinishTimes &times) {
+    Lap lap;
     const Model &m = *S.m;
     const auto D = m.demands.size();
     auto sg = S.scen.createGroup("summary");
@@ -1815,6 +1842,7 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
                     }));
     }
 
+    lap(times.statistics);
     // The distribution of total shortfall, from the per-trial data read back in slabs: exact
     // quantiles with distribution-free confidence intervals, value at risk, conditional value
     // at risk, exceedance curve.
@@ -1939,6 +1967,7 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
         write_array(sg, "exceedance_p_se", exc_se, {D, kGrid});
     }
 
+    lap(times.distribution);
     // Monthly quantile bands (fan charts), exact, from the per-trial monthly shortfall.
     if (m.run.store_monthly && !S.weighted) {
         const std::vector<double> bands{0.05, 0.25, 0.5, 0.75, 0.95};
@@ -1984,9 +2013,12 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
         write_array(sg, "monthly_shortfall_bands", flat, {D, H, static_cast<hsize_t>(NB)});
     }
 
+    lap(times.bands);
     write_differences(S, acc, base_out, base_acc, sg, threads);
+    lap(times.differences);
     label_summary(S, sg);
     write_sensitivity(S);
+    lap(times.labels);
 }
 } // namespace
 

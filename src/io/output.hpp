@@ -114,6 +114,18 @@ public:
     /// Writes the summary groups and the closing attributes, then closes the file.
     void finish(const std::vector<Accumulators> &acc);
 
+    /// Where finish() spent its time, summed over the scenarios, in seconds (for the run's
+    /// report: the summary is a serial part of every run).
+    struct FinishTimes {
+        double statistics = 0;   // the accumulators' estimates, errors and conditional views
+        double distribution = 0; // the shortfall's exact quantiles, VaR, CVaR and exceedance
+        double bands = 0;        // the monthly quantile bands (passes over the monthly table)
+        double differences = 0;  // differences against the baseline and their bootstrap
+        double labels = 0;       // dimension labels and sensitivity indices
+        double file = 0;         // solver counts, root attributes, state, closing the file
+    };
+    const FinishTimes &finish_times() const;
+
     /// Reads back and sets the stopping rule's outcome before finish().
     RunInfo &info();
 

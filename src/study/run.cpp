@@ -1154,6 +1154,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         }
         const auto finish_start = std::chrono::steady_clock::now();
         writer->finish(total); // closes the file
+        rep.finish_times = writer->finish_times();
         writer.reset();
         rep.finish_seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - finish_start).count();
@@ -1314,6 +1315,7 @@ RunReport merge_shards(const std::string &output, const std::vector<std::string>
                 throw InputError("merge: the shards hold " + std::to_string(writer.rows()) +
                                  " trials, the run plans " + std::to_string(model.run.trials));
             writer.finish(total);
+            rep.finish_times = writer.finish_times();
         }
         rep.trials = total[0].trials();
         sync_file(tmp);

@@ -3,6 +3,7 @@
 
 #include "engine/allocation.hpp"
 #include "engine/simulate.hpp"
+#include "io/output.hpp"
 #include "model/model.hpp"
 #include "stats/stats.hpp"
 #include "study/progress.hpp"
@@ -54,6 +55,8 @@ struct RunReport {
     // the file and merged into the statistics, in block order), and the file's summary at the
     // end. Setup, writer stage and finish are the serial part of a run.
     double setup_seconds = 0, pipeline_seconds = 0, writer_seconds = 0, finish_seconds = 0;
+    /// The summary's phases (finish_seconds split, for a run that wrote its summary).
+    ResultWriter::FinishTimes finish_times;
     /// Chunks of per-trial tables the writer stage stored as the parallel stage had packed them
     /// (io/output.hpp, BlockPacker), rather than deflating them itself.
     std::uint64_t packed_chunks = 0;

@@ -15,6 +15,9 @@ The check also covers the partial certificates: a month whose demands (not its r
 served in full, a home's phase 1 under home_first, and a round of progressive filling whose
 demands are all served in full are solved by the LPs as well and must give every want. Each run must exit 0, and every kind of certificate must have fired (the
 counters of CHOKEPOINT_STATS), so the check is not vacuous.
+The same runs check the report of the summary's phases: the `finish:` line names its six
+phases, none negative, and their sum lies within the `finish` seconds of the `phases:` line
+(they are parts of it).
 Under CHOKEPOINT_TEST_QUICK (the sanitizer pass): fewer trials and random chains.
 """
 
@@ -36,6 +39,10 @@ STUDIES = ["critical_materials", "gallium", "ndfeb", "samarium_cobalt", "example
 STATS = re.compile(r"allocator: (\d+) component-months, (\d+) repeated, (\d+) monotone, "
                    r"(\d+) certified, (\d+) LPs.*without an LP: (\d+) months' demands, "
                    r"(\d+) homes' phase 1, (\d+) filling rounds")
+FINISH = re.compile(r"^phases: .*, finish ([0-9.e+-]+) s$", re.M)
+FINISH_PARTS = re.compile(r"^finish: statistics (\S+) s, distribution (\S+) s, bands (\S+) s, "
+                          r"differences (\S+) s, labels and sensitivity (\S+) s, file (\S+) s$",
+                          re.M)
 
 
 def verified_run(exe, config, trials, out, where):
@@ -49,6 +56,13 @@ def verified_run(exe, config, trials, out, where):
     if rc != 0 or not m:
         fail(where, f"exit {rc}: {(stderr or stdout).strip()[-600:]}")
         return None
+    whole, parts = FINISH.search(stderr), FINISH_PARTS.search(stderr)
+    if not whole or not parts:
+        fail(where, "no 'phases: ... finish' and 'finish:' lines in the CHOKEPOINT_STATS report")
+    else:
+        secs = [float(x) for x in parts.groups()]
+        if min(secs) < 0 or sum(secs) > float(whole.group(1)) + 1e-3:
+            fail(where, f"the summary's phases {secs} are not parts of its {whole.group(1)} s")
     print(f"ok   {where}: {m.group(3)} monotone and {m.group(4)} certified months, "
           f"{m.group(6)} months' demands, {m.group(7)} homes' phase 1 and {m.group(8)} filling rounds "
           f"served in full by the LPs too ({m.group(5)} LPs)")
