@@ -193,12 +193,26 @@ void Allocator::forget(const std::vector<char> *possible) {
     }
 }
 
+namespace {
+/// v = n copies of x, what v.assign(n, x) gives. Called per month and per network: the vectors
+/// keep their size from call to call, and an inline loop over a few entries costs a fraction of
+/// vector::assign's out-of-line call (measured: 5% of the closed-form chain's instructions).
+template <class T> void refill(std::vector<T> &v, std::size_t n, const T &x) {
+    if (v.size() != n)
+        v.resize(n);
+    T *p = v.data();
+    for (std::size_t i = 0; i < n; ++i)
+        p[i] = x;
+}
+
+} // namespace
+
 void Allocator::solve(const MonthInput &in, MonthOutput &out) {
-    out.delivered.assign(m_.demands.size(), 0.0);
-    out.refill_delivered.assign(m_.demands.size(), 0.0);
-    out.node_binding.assign(m_.node_names.size(), 0);
-    out.restriction_binding.assign(m_.restrictions.size(), 0);
-    out.component_short.assign(comps_.size(), 0);
+    refill(out.delivered, m_.demands.size(), {});
+    refill(out.refill_delivered, m_.demands.size(), {});
+    refill(out.node_binding, m_.node_names.size(), {});
+    refill(out.restriction_binding, m_.restrictions.size(), {});
+    refill(out.component_short, comps_.size(), {});
     for (std::size_t c = 0; c < comps_.size(); ++c) {
         if (skip_ && (*skip_)[c])
             continue;
@@ -1225,8 +1239,8 @@ bool Allocator::full_service_certified(const Component &c, const MonthInput &in)
     for (int r : c.restrictions)
         if (in.restriction_active[r])
             return full_service_restricted(c, in);
-    need_.assign(m_.products.size(), 0.0);
-    supply_.assign(m_.products.size(), 0.0);
+    refill(need_, m_.products.size(), 0.0);
+    refill(supply_, m_.products.size(), 0.0);
     for (int d : c.demands)
         need_[static_cast<std::size_t>(m_.demands[static_cast<std::size_t>(d)].product)] +=
             in.want[d] + in.refill_want[d];
@@ -1325,7 +1339,7 @@ bool Allocator::full_service_flow(const Component &c, const MonthInput &in, int 
     // keeps this to cases the flow below fails on too (it serves an importer to 1e-12 of its
     // need); it only spares the networks, the answer is the same.
     std::vector<double> &total = ctotal_;
-    total.assign(NP, 0.0);
+    refill(total, NP, 0.0);
     for (int p : c.products) {
         double need = 0.0;
         for (int k : c.countries)
@@ -1383,7 +1397,7 @@ bool Allocator::full_service_flow(const Component &c, const MonthInput &in, int 
             // reverse of an edge's residual is the flow on it).
             std::vector<int> &head = flow_head_, &next = flow_next_, &to = flow_to_;
             std::vector<double> &res = flow_cap_;
-            head.assign(V, -1);
+            refill(head, V, -1);
             // At most one edge per importer, exporter, bucket and lane, two entries each: the
             // arrays are sized once and filled in place (no growth checks per edge).
             const std::size_t most = 2 * (nI + nE + nE * nB + nE * nI);
@@ -1408,12 +1422,12 @@ bool Allocator::full_service_flow(const Component &c, const MonthInput &in, int 
                 return k;
             };
             std::vector<int> &src_edge = flow_src_, &sink_edge = flow_sink_;
-            src_edge.assign(nE, -1);
-            sink_edge.assign(nI, -1);
+            refill(src_edge, nE, -1);
+            refill(sink_edge, nI, -1);
             constexpr double kOpen = std::numeric_limits<double>::infinity();
             std::vector<char> &blocked = flow_blocked_; // [j * nI + i] of the exporter at hand
             std::vector<int> &order = flow_order_, &into = flow_into_; // into: [a * nB + j] vertex
-            into.assign(nE * nB, -1);                                  // the edge into each bucket
+            refill(into, nE * nB, -1);                                 // the edge into each bucket
             for (std::size_t i = 0; i < nI; ++i)
                 sink_edge[i] = add(vi(i), 1, need[importers[i]]);
             for (std::size_t a = 0; a < nE; ++a) {
@@ -1425,9 +1439,9 @@ bool Allocator::full_service_flow(const Component &c, const MonthInput &in, int 
                 // so that its flow counts against each allowance, as in the LP's leak rows. Sets
                 // that overlap otherwise make no tree; a lane blocked by several is then left
                 // closed.
-                blocked.assign(nB * nI, 0);
+                refill(blocked, nB * nI, char{0});
                 std::vector<std::size_t> &size = flow_size_;
-                size.assign(nB, 0);
+                refill(size, nB, std::size_t{0});
                 for (std::size_t j = 0; j < nB; ++j)
                     for (std::size_t i = 0; i < nI; ++i)
                         if (m_.restrictions[static_cast<std::size_t>(bucket[j])].blocks(
@@ -1506,7 +1520,7 @@ bool Allocator::full_service_flow(const Component &c, const MonthInput &in, int 
             for (std::size_t round = 0; !all_served(); ++round) {
                 if (round > 4 * static_cast<std::size_t>(edges))
                     return false;
-                prev.assign(V, -2);
+                refill(prev, V, -2);
                 prev[0] = -1;
                 queue.assign(1, 0);
                 for (std::size_t h = 0; h < queue.size() && prev[1] == -2; ++h)
