@@ -112,7 +112,6 @@ public:
         const std::uint64_t r = x - q * d_;
         return r >= d_ ? r - d_ : r;
     }
-    std::uint64_t divisor() const noexcept { return d_; }
 
 private:
     std::uint64_t d_, m_;

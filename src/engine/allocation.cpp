@@ -196,10 +196,9 @@ void Allocator::forget(const std::vector<char> *possible) {
 namespace {
 /// v = n copies of x, what v.assign(n, x) gives. Called per month and per network: the vectors
 /// keep their size from call to call, and an inline loop over a few entries costs a fraction of
-/// vector::assign's out-of-line call (measured: 5% of the closed-form chain's instructions).
+/// vector::assign's out-of-line call (callgrind: the closed-form chain 2.1% fewer instructions).
 template <class T> void refill(std::vector<T> &v, std::size_t n, const T &x) {
-    if (v.size() != n)
-        v.resize(n);
+    v.resize(n);
     T *p = v.data();
     for (std::size_t i = 0; i < n; ++i)
         p[i] = x;

@@ -975,8 +975,8 @@ void ResultWriter::finish(const std::vector<Accumulators> &accs) {
     RungCounts all;
     auto &times = I.finish_times;
     times = {};
+    const std::vector<int> none; // no demand known to be copied
     for (std::size_t k = 0; k < I.sc.size(); ++k) {
-        const std::vector<int> none;
         finish_scenario(I.sc[k], accs.at(k), k ? &I.sc[0] : nullptr, k ? &accs[0] : nullptr,
                         I.info.threads,
                         k < I.info.copied_demands.size() ? I.info.copied_demands[k] : none, times);
