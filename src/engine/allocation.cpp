@@ -1296,6 +1296,134 @@ bool Allocator::full_service_restricted(const Component &c, const MonthInput &in
     return cert_answer_;
 }
 
+// The network of full_service_flow for product p, its exporters and importers (countries) and
+// the restrictions active on it (bucket), built on first use and kept. Vertices: 0 source,
+// 1 sink, exporters, buckets (exporter-major), importers. Edges carry no numbers here, only
+// where their capacities come from (FlowNet::Cap); full_service_flow sets them each month.
+const Allocator::FlowNet &Allocator::flow_net(int p, const std::vector<int> &exporters,
+                                              const std::vector<int> &importers,
+                                              const std::vector<int> &bucket) {
+    std::uint64_t key = 0xcbf29ce484222325ULL ^ static_cast<std::uint64_t>(p);
+    auto mix = [&key](const std::vector<int> &v) {
+        key = (key ^ v.size()) * 0x100000001b3ULL;
+        for (int x : v)
+            key = (key ^ static_cast<std::uint32_t>(x)) * 0x100000001b3ULL;
+    };
+    mix(exporters);
+    mix(importers);
+    mix(bucket);
+    const auto [lo, hi] = net_index_.equal_range(key);
+    for (auto it = lo; it != hi; ++it) {
+        const FlowNet &n = nets_[it->second];
+        if (n.product == p && n.exporters == exporters && n.importers == importers &&
+            n.bucket == bucket)
+            return n;
+    }
+    // A bounded cache (a month's networks number a few dozen): when full, start afresh.
+    if (nets_.size() >= kMaxFlowNets || !keep_nets_) {
+        nets_.clear();
+        net_index_.clear();
+    }
+    net_index_.emplace(key, nets_.size());
+    FlowNet &n = nets_.emplace_back();
+    n.product = p;
+    n.exporters = exporters;
+    n.importers = importers;
+    n.bucket = bucket;
+    const std::size_t nE = exporters.size(), nB = bucket.size(), nI = importers.size();
+    n.V = 2 + nE + nE * nB + nI;
+    auto ve = [](std::size_t a) { return 2 + a; };
+    auto vb = [&](std::size_t a, std::size_t j) { return 2 + nE + a * nB + j; };
+    auto vi = [&](std::size_t i) { return 2 + nE + nE * nB + i; };
+    n.head.assign(n.V, -1);
+    auto add = [&](std::size_t u, std::size_t v, FlowNet::Kind kind, std::size_t a, std::size_t j) {
+        const int k = static_cast<int>(n.to.size());
+        n.to.push_back(static_cast<int>(v));
+        n.next.push_back(n.head[u]);
+        n.head[u] = k;
+        n.to.push_back(static_cast<int>(u));
+        n.next.push_back(n.head[v]);
+        n.head[v] = k + 1;
+        n.cap.push_back({kind, static_cast<int>(a), static_cast<int>(j)});
+        return k;
+    };
+    n.src_edge.assign(nE, -1);
+    n.sink_edge.assign(nI, -1);
+    n.into.assign(nE * nB, -1);                 // the edge into each bucket
+    std::vector<char> &blocked = flow_blocked_; // [j * nI + i] of the exporter at hand
+    std::vector<int> &order = flow_order_;
+    std::vector<std::size_t> &size = flow_size_;
+    for (std::size_t i = 0; i < nI; ++i)
+        n.sink_edge[i] = add(vi(i), 1, FlowNet::Need, i, 0);
+    for (std::size_t a = 0; a < nE; ++a) {
+        const int e = exporters[a];
+        n.src_edge[a] = add(0, ve(a), FlowNet::Supply, a, 0);
+        // The lanes each restriction blocks from e, as sets of importers. Nested or disjoint
+        // sets (a licensing regime to all, a ban to some under it) form a tree: a lane runs
+        // through the bucket of every restriction that blocks it, innermost last, so that its
+        // flow counts against each allowance, as in the LP's leak rows. Sets that overlap
+        // otherwise make no tree; a lane blocked by several is then left closed.
+        refill(blocked, nB * nI, char{0});
+        refill(size, nB, std::size_t{0});
+        for (std::size_t j = 0; j < nB; ++j)
+            for (std::size_t i = 0; i < nI; ++i)
+                if (m_.restrictions[static_cast<std::size_t>(bucket[j])].blocks(e, importers[i],
+                                                                                p)) {
+                    blocked[j * nI + i] = 1;
+                    ++size[j];
+                }
+        order.clear();
+        for (std::size_t j = 0; j < nB; ++j)
+            if (size[j] > 0)
+                order.push_back(static_cast<int>(j));
+        std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
+            return size[static_cast<std::size_t>(x)] > size[static_cast<std::size_t>(y)];
+        });
+        auto subset = [&](std::size_t x, std::size_t y) { // blocked set of x within y's
+            for (std::size_t i = 0; i < nI; ++i)
+                if (blocked[x * nI + i] && !blocked[y * nI + i])
+                    return false;
+            return true;
+        };
+        auto disjoint = [&](std::size_t x, std::size_t y) {
+            for (std::size_t i = 0; i < nI; ++i)
+                if (blocked[x * nI + i] && blocked[y * nI + i])
+                    return false;
+            return true;
+        };
+        bool tree = true;
+        for (std::size_t q = 0; q < order.size() && tree; ++q)
+            for (std::size_t r = 0; r < q && tree; ++r) {
+                const auto x = static_cast<std::size_t>(order[q]),
+                           y = static_cast<std::size_t>(order[r]);
+                tree = subset(x, y) || disjoint(x, y);
+            }
+        for (std::size_t q = 0; q < order.size(); ++q) {
+            const auto j = static_cast<std::size_t>(order[q]);
+            std::size_t from = ve(a); // the innermost earlier set holding this one
+            if (tree)
+                for (std::size_t r = 0; r < q; ++r)
+                    if (subset(j, static_cast<std::size_t>(order[r])))
+                        from = vb(a, static_cast<std::size_t>(order[r]));
+            n.into[a * nB + j] = add(from, vb(a, j), FlowNet::Allowance, a, j);
+        }
+        for (std::size_t i = 0; i < nI; ++i) {
+            std::size_t blocking = 0, innermost = 0;
+            for (const int j : order)
+                if (blocked[static_cast<std::size_t>(j) * nI + i]) {
+                    ++blocking;
+                    innermost = static_cast<std::size_t>(j); // smaller sets come later
+                }
+            if (blocking == 0) {
+                const int k = add(ve(a), vi(i), FlowNet::Open, 0, 0);
+                n.direct.push_back({static_cast<int>(a), static_cast<int>(i), k});
+            } else if (blocking == 1 || tree)
+                add(vb(a, innermost), vi(i), FlowNet::Open, 0, 0);
+        }
+    }
+    return n;
+}
+
 bool Allocator::full_service_flow(const Component &c, const MonthInput &in, int home, bool refills,
                                   const std::vector<double> *amount) {
     const std::size_t C = m_.countries.size(), NP = m_.products.size();
@@ -1386,126 +1514,52 @@ bool Allocator::full_service_flow(const Component &c, const MonthInput &in, int 
                 if (in.restriction_active[r] && m_.restrictions[static_cast<std::size_t>(r)]
                                                     .product[static_cast<std::size_t>(p)])
                     bucket.push_back(r);
+            const FlowNet &net = flow_net(p, exporters, importers, bucket);
             const std::size_t nE = exporters.size(), nB = bucket.size(), nI = importers.size();
-            // Vertices: 0 source, 1 sink, exporters, buckets (exporter-major), importers.
-            const std::size_t V = 2 + nE + nE * nB + nI;
-            auto ve = [](std::size_t a) { return 2 + a; };
-            auto vb = [&](std::size_t a, std::size_t j) { return 2 + nE + a * nB + j; };
-            auto vi = [&](std::size_t i) { return 2 + nE + nE * nB + i; };
-            // The network as edge lists: edge k and its reverse k ^ 1 (residual capacities; the
-            // reverse of an edge's residual is the flow on it).
-            std::vector<int> &head = flow_head_, &next = flow_next_, &to = flow_to_;
-            std::vector<double> &res = flow_cap_;
-            refill(head, V, -1);
-            // At most one edge per importer, exporter, bucket and lane, two entries each: the
-            // arrays are sized once and filled in place (no growth checks per edge).
-            const std::size_t most = 2 * (nI + nE + nE * nB + nE * nI);
-            if (to.size() < most) {
-                to.resize(most);
-                res.resize(most);
-                next.resize(most);
-            }
-            int edges = 0; // entries in use
-            auto add = [&](std::size_t u, std::size_t v, double capacity) {
-                const int k = edges;
-                const auto e = static_cast<std::size_t>(k);
-                to[e] = static_cast<int>(v);
-                res[e] = capacity;
-                next[e] = head[u];
-                head[u] = k;
-                to[e + 1] = static_cast<int>(u);
-                res[e + 1] = 0.0;
-                next[e + 1] = head[v];
-                head[v] = k + 1;
-                edges += 2;
-                return k;
-            };
-            std::vector<int> &src_edge = flow_src_, &sink_edge = flow_sink_;
-            refill(src_edge, nE, -1);
-            refill(sink_edge, nI, -1);
+            const std::size_t V = net.V;
+            const std::vector<int> &head = net.head, &next = net.next, &to = net.to;
+            const std::vector<int> &src_edge = net.src_edge, &sink_edge = net.sink_edge,
+                                   &into = net.into;
+            const int edges = static_cast<int>(to.size());
+            // The capacities from this month's numbers; then each open lane first served
+            // directly, as far as it goes (the shortest augmenting paths, found without a
+            // search), in the order the lanes were added. Each such flow reads and changes only
+            // edges added before its lane, so this gives the residuals that setting each
+            // capacity as its edge is added and serving each lane as it is added would give.
             constexpr double kOpen = std::numeric_limits<double>::infinity();
-            std::vector<char> &blocked = flow_blocked_; // [j * nI + i] of the exporter at hand
-            std::vector<int> &order = flow_order_, &into = flow_into_; // into: [a * nB + j] vertex
-            refill(into, nE * nB, -1);                                 // the edge into each bucket
-            for (std::size_t i = 0; i < nI; ++i)
-                sink_edge[i] = add(vi(i), 1, need[importers[i]]);
-            for (std::size_t a = 0; a < nE; ++a) {
-                const int e = exporters[a];
-                src_edge[a] = add(0, ve(a), supply[e]);
-                // The lanes each restriction blocks from e, as sets of importers. Nested or
-                // disjoint sets (a licensing regime to all, a ban to some under it) form a tree: a
-                // lane runs through the bucket of every restriction that blocks it, innermost last,
-                // so that its flow counts against each allowance, as in the LP's leak rows. Sets
-                // that overlap otherwise make no tree; a lane blocked by several is then left
-                // closed.
-                refill(blocked, nB * nI, char{0});
-                std::vector<std::size_t> &size = flow_size_;
-                refill(size, nB, std::size_t{0});
-                for (std::size_t j = 0; j < nB; ++j)
-                    for (std::size_t i = 0; i < nI; ++i)
-                        if (m_.restrictions[static_cast<std::size_t>(bucket[j])].blocks(
-                                e, importers[i], p)) {
-                            blocked[j * nI + i] = 1;
-                            ++size[j];
-                        }
-                order.clear();
-                for (std::size_t j = 0; j < nB; ++j)
-                    if (size[j] > 0)
-                        order.push_back(static_cast<int>(j));
-                std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
-                    return size[static_cast<std::size_t>(x)] > size[static_cast<std::size_t>(y)];
-                });
-                auto subset = [&](std::size_t x, std::size_t y) { // blocked set of x within y's
-                    for (std::size_t i = 0; i < nI; ++i)
-                        if (blocked[x * nI + i] && !blocked[y * nI + i])
-                            return false;
-                    return true;
-                };
-                auto disjoint = [&](std::size_t x, std::size_t y) {
-                    for (std::size_t i = 0; i < nI; ++i)
-                        if (blocked[x * nI + i] && blocked[y * nI + i])
-                            return false;
-                    return true;
-                };
-                bool tree = true;
-                for (std::size_t q = 0; q < order.size() && tree; ++q)
-                    for (std::size_t r = 0; r < q && tree; ++r) {
-                        const auto x = static_cast<std::size_t>(order[q]),
-                                   y = static_cast<std::size_t>(order[r]);
-                        tree = subset(x, y) || disjoint(x, y);
+            std::vector<double> &res = flow_cap_; // residual capacities; res[k ^ 1]: flow on k
+            res.resize(to.size());
+            for (std::size_t k = 0; k < net.cap.size(); ++k) {
+                const FlowNet::Cap &cp = net.cap[k];
+                double v = kOpen;
+                switch (cp.kind) {
+                case FlowNet::Need:
+                    v = need[importers[static_cast<std::size_t>(cp.a)]];
+                    break;
+                case FlowNet::Supply:
+                    v = supply[exporters[static_cast<std::size_t>(cp.a)]];
+                    break;
+                case FlowNet::Allowance:
+                    v = in.restriction_leakage[bucket[static_cast<std::size_t>(cp.j)]] *
+                        supply[exporters[static_cast<std::size_t>(cp.a)]];
+                    break;
+                case FlowNet::Open:
+                    break;
+                }
+                res[2 * k] = v;
+                res[2 * k + 1] = 0.0;
+            }
+            for (const auto &[a, i, k] : net.direct) {
+                const int se = src_edge[static_cast<std::size_t>(a)],
+                          ke = sink_edge[static_cast<std::size_t>(i)];
+                const double f =
+                    std::min(res[static_cast<std::size_t>(se)], res[static_cast<std::size_t>(ke)]);
+                if (f > 0.0)
+                    for (const int edge : {se, k, ke}) {
+                        auto &r = res[static_cast<std::size_t>(edge)];
+                        r = r == f ? 0.0 : r - f;
+                        res[static_cast<std::size_t>(edge ^ 1)] += f;
                     }
-                for (std::size_t q = 0; q < order.size(); ++q) {
-                    const auto j = static_cast<std::size_t>(order[q]);
-                    std::size_t from = ve(a); // the innermost earlier set holding this one
-                    if (tree)
-                        for (std::size_t r = 0; r < q; ++r)
-                            if (subset(j, static_cast<std::size_t>(order[r])))
-                                from = vb(a, static_cast<std::size_t>(order[r]));
-                    into[a * nB + j] =
-                        add(from, vb(a, j), in.restriction_leakage[bucket[j]] * supply[e]);
-                }
-                for (std::size_t i = 0; i < nI; ++i) {
-                    std::size_t blocking = 0, innermost = 0;
-                    for (const int j : order)
-                        if (blocked[static_cast<std::size_t>(j) * nI + i]) {
-                            ++blocking;
-                            innermost = static_cast<std::size_t>(j); // smaller sets come later
-                        }
-                    if (blocking == 0) {
-                        // An open lane: first served directly, as far as it goes (the shortest
-                        // augmenting paths, found without a search).
-                        const int k = add(ve(a), vi(i), kOpen);
-                        const double f = std::min(res[static_cast<std::size_t>(src_edge[a])],
-                                                  res[static_cast<std::size_t>(sink_edge[i])]);
-                        if (f > 0.0)
-                            for (const int edge : {src_edge[a], k, sink_edge[i]}) {
-                                auto &r = res[static_cast<std::size_t>(edge)];
-                                r = r == f ? 0.0 : r - f;
-                                res[static_cast<std::size_t>(edge ^ 1)] += f;
-                            }
-                    } else if (blocking == 1 || tree)
-                        add(vb(a, innermost), vi(i), kOpen);
-                }
             }
             // Edmonds-Karp on the residual capacities: shortest augmenting paths; each augmentation
             // empties the bottleneck edge exactly, so it ends (the cap on rounds is a safeguard).

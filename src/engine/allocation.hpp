@@ -22,10 +22,13 @@
 #include "engine/lp.hpp"
 #include "model/model.hpp"
 
+#include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace chokepoint {
@@ -107,6 +110,13 @@ public:
     /// std::logic_error. For tests and CHOKEPOINT_VERIFY_CERTIFICATES=1 (slower: such months are
     /// solved as well).
     void set_verify_certificates(bool on) { verify_certificates_ = on; }
+    /// Whether the certificate's per-product flow networks (full_service_flow) are kept and
+    /// reused (default) or built afresh every time (tests: both must give the same bits).
+    void set_keep_flow_networks(bool on) {
+        keep_nets_ = on;
+        nets_.clear();
+        net_index_.clear();
+    }
 
     const AllocatorStats &stats() const { return stats_; }
 
@@ -152,10 +162,34 @@ private:
     // total need, and the maximum-flow network of one product (edge lists with residual
     // capacities, BFS state).
     std::vector<double> cneed_, cneed0_, csupply_, ctotal_, flow_cap_, amount_;
-    std::vector<int> flow_prev_, flow_queue_, flow_bucket_, flow_order_, flow_into_, flow_head_,
-        flow_next_, flow_to_, flow_src_, flow_sink_, flow_exporters_, flow_importers_;
+    std::vector<int> flow_prev_, flow_queue_, flow_bucket_, flow_order_, flow_exporters_,
+        flow_importers_;
     std::vector<std::size_t> flow_size_;
     std::vector<char> flow_blocked_;
+    /// The network of one product's shipments (full_service_flow) without its capacities: a
+    /// function of the product, its exporters, importers and active restrictions alone, so it
+    /// is built once per such set and kept (the capacities and the first flows along open
+    /// lanes are set from the month's numbers on every use, in the order building them took).
+    struct FlowNet {
+        int product = -1;
+        std::vector<int> exporters, importers, bucket; // the key
+        std::size_t V = 0;                             // vertices
+        std::vector<int> head, next, to;               // edge k and its reverse k ^ 1
+        std::vector<int> src_edge, sink_edge, into;    // [exporter], [importer], [a * nB + j]
+        enum Kind : int { Need, Supply, Allowance, Open };
+        struct Cap {
+            Kind kind;
+            int a, j; // the importer (Need) or exporter (Supply, Allowance), and the bucket
+        };
+        std::vector<Cap> cap;                   // [edge / 2]: its capacity
+        std::vector<std::array<int, 3>> direct; // open lanes first served directly: a, i, edge
+    };
+    const FlowNet &flow_net(int p, const std::vector<int> &exporters,
+                            const std::vector<int> &importers, const std::vector<int> &bucket);
+    static constexpr std::size_t kMaxFlowNets = 4096;
+    bool keep_nets_ = true;
+    std::deque<FlowNet> nets_; // references stay valid as it grows
+    std::unordered_multimap<std::uint64_t, std::size_t> net_index_; // key hash -> nets_ entry
     // The last answer of full_service_restricted in the component-month being solved (none,
     // nullptr, when its solve starts): the component, the home and the amounts asked for.
     const Component *cert_comp_ = nullptr;
