@@ -384,7 +384,8 @@ TEST_CASE("lp_kernel: each inner loop gives the bits of its scalar definition", 
     }
 }
 
-TEST_CASE("lp_kernel: pivot_tableau gives the bits of the plain pivot", "[lp]") {
+TEST_CASE("lp_kernel: pivot_tableau (and with its rows listed) gives the bits of the plain pivot",
+          "[lp]") {
     // The definition: chokepoint's pivot before the kernels (commit 6117eb0), entry by entry.
     auto plain_pivot = [](std::vector<double> &t, int m, int width, int r, int c) {
         auto T = [&](int i, int j) -> double & {
@@ -434,11 +435,26 @@ TEST_CASE("lp_kernel: pivot_tableau gives the bits of the plain pivot", "[lp]") 
                         tab[static_cast<std::size_t>(r) * static_cast<std::size_t>(width) +
                             static_cast<std::size_t>(j)] *
                         (it % 2 ? 1.0 : 1.0 + 1e-14);
-        std::vector<double> want = tab;
+        std::vector<double> want = tab, listed = tab;
         plain_pivot(want, m, width, r, c);
         lp_kernel::pivot_tableau(tab.data(), m, width, r, c, scratch);
-        for (std::size_t k = 0; k < tab.size(); ++k)
+        // The simplex's variant: the rows below the objective with a non-zero in column c listed
+        // first (the ratio test's list), then the pivot on them.
+        scratch.rows.assign(static_cast<std::size_t>(m) + 1, -1);
+        const std::size_t nr =
+            lp_kernel::nonzero_rows(listed.data(), m, width, c, scratch.rows.data());
+        std::size_t expect_nr = 0;
+        for (int i = 0; i < m; ++i)
+            if (listed[static_cast<std::size_t>(i) * static_cast<std::size_t>(width) +
+                       static_cast<std::size_t>(c)] != 0.0)
+                REQUIRE(scratch.rows[expect_nr++] == i);
+        REQUIRE(nr == expect_nr);
+        lp_kernel::pivot_tableau_rows(listed.data(), m, width, r, c, nr, scratch);
+        for (std::size_t k = 0; k < tab.size(); ++k) {
             REQUIRE(
                 (std::isnan(want[k]) ? std::isnan(tab[k]) : bits_of(tab[k]) == bits_of(want[k])));
+            REQUIRE((std::isnan(want[k]) ? std::isnan(listed[k])
+                                         : bits_of(listed[k]) == bits_of(want[k])));
+        }
     }
 }

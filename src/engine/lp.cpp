@@ -115,7 +115,13 @@ bool LinearProgram::iterate(int ncols_enter, int max_iter) {
             return true;
         int leave = -1;
         double ratio = std::numeric_limits<double>::infinity();
-        for (int i = 0; i < m_; ++i) {
+        // Only rows with a non-zero entry can block (a zero is below every pivot tolerance);
+        // listed once, the same list tells the pivot which rows to update.
+        scratch_.rows.resize(static_cast<std::size_t>(m_) + 1);
+        int *rows = scratch_.rows.data();
+        const std::size_t nr = lp_kernel::nonzero_rows(tab_.data(), m_, width_, enter, rows);
+        for (std::size_t k = 0; k < nr; ++k) {
+            const int i = rows[k];
             const double a = T(i, enter);
             if (basis_[static_cast<std::size_t>(i)] >= art0_ && ncols_enter <= art0_ &&
                 std::abs(a) > kPivotEps) {
@@ -153,7 +159,9 @@ bool LinearProgram::iterate(int ncols_enter, int max_iter) {
         // residue, within the feasibility tolerance the certificate checks.
         if (T(leave, rhs_col_) < 0)
             T(leave, rhs_col_) = 0.0;
-        pivot(leave, enter);
+        ++pivots_;
+        lp_kernel::pivot_tableau_rows(tab_.data(), m_, width_, leave, enter, nr, scratch_);
+        basis_[static_cast<std::size_t>(leave)] = enter;
     }
     throw std::runtime_error("simplex iteration limit");
 }

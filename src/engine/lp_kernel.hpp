@@ -169,6 +169,52 @@ struct PivotScratch {
     std::vector<double> pv;
 };
 
+/// The rows i < m whose entry in column c is not 0.0 (a NaN counts), ascending, into `rows`;
+/// returns their count. Definition: `for i < m: if (tab[i][c] != 0.0) rows[cnt++] = i;`
+/// (`rows` holds at least m entries).
+inline std::size_t nonzero_rows(const double *tab, int m, int width, int c, int *rows) {
+    std::size_t nr = 0;
+    const double *col = tab + c;
+    for (int i = 0; i < m; ++i) {
+        rows[nr] = i;
+        nr += col[static_cast<std::size_t>(i) * static_cast<std::size_t>(width)] != 0.0;
+    }
+    return nr;
+}
+
+namespace detail {
+/// The elimination of pivot_tableau, given the rows to update (`rows[0, nr)`: every i <= m,
+/// i != r, with tab[i][c] != 0, in any order: each row's update is its own).
+inline void pivot_listed(double *tab, int width, int r, int c, const int *rows, std::size_t nr,
+                         PivotScratch &s) {
+    auto row_at = [&](int i) {
+        return tab + static_cast<std::size_t>(i) * static_cast<std::size_t>(width);
+    };
+    double *prow = row_at(r);
+    const double inv = 1.0 / prow[c];
+    s.nz.resize(static_cast<std::size_t>(width));
+    int *nz = s.nz.data();
+    const std::size_t cnt = scale_row(prow, width, inv, nz);
+    prow[c] = 1.0;
+    s.pv.resize(cnt);
+    double *pv = s.pv.data(); // the pivot row's non-zeros side by side
+    for (std::size_t k = 0; k < cnt; ++k)
+        pv[k] = prow[nz[k]];
+    std::size_t q = 0;
+    for (; q + 2 <= nr; q += 2) {
+        double *r0 = row_at(rows[q]), *r1 = row_at(rows[q + 1]);
+        eliminate_rows(r0, r1, r0[c], r1[c], nz, pv, cnt);
+        r0[c] = 0.0;
+        r1[c] = 0.0;
+    }
+    for (; q < nr; ++q) {
+        double *row = row_at(rows[q]);
+        eliminate_row(row, row[c], nz, pv, cnt);
+        row[c] = 0.0;
+    }
+}
+} // namespace detail
+
 /// Pivots the tableau `tab` ((m + 1) rows of `width`, row-major; row m the objective) on the
 /// entry (r, c). Definition (the plain loop, and chokepoint's pivot before these kernels):
 ///
@@ -183,19 +229,6 @@ struct PivotScratch {
 /// non-zero in column c, both listed without a branch per entry; rows two at a time. Every
 /// entry is computed as in the definition, so the order changes no bit.
 inline void pivot_tableau(double *tab, int m, int width, int r, int c, PivotScratch &s) {
-    auto row_at = [&](int i) {
-        return tab + static_cast<std::size_t>(i) * static_cast<std::size_t>(width);
-    };
-    double *prow = row_at(r);
-    const double inv = 1.0 / prow[c];
-    s.nz.resize(static_cast<std::size_t>(width));
-    int *nz = s.nz.data();
-    const std::size_t cnt = scale_row(prow, width, inv, nz);
-    prow[c] = 1.0;
-    s.pv.resize(cnt);
-    double *pv = s.pv.data(); // the pivot row's non-zeros side by side
-    for (std::size_t k = 0; k < cnt; ++k)
-        pv[k] = prow[nz[k]];
     s.rows.resize(static_cast<std::size_t>(m) + 1);
     int *rows = s.rows.data();
     std::size_t nr = 0;
@@ -205,18 +238,25 @@ inline void pivot_tableau(double *tab, int m, int width, int r, int c, PivotScra
         nr +=
             (col[static_cast<std::size_t>(i) * static_cast<std::size_t>(width)] != 0.0) & (i != r);
     }
-    std::size_t q = 0;
-    for (; q + 2 <= nr; q += 2) {
-        double *r0 = row_at(rows[q]), *r1 = row_at(rows[q + 1]);
-        eliminate_rows(r0, r1, r0[c], r1[c], nz, pv, cnt);
-        r0[c] = 0.0;
-        r1[c] = 0.0;
+    detail::pivot_listed(tab, width, r, c, rows, nr, s);
+}
+
+/// pivot_tableau when the rows i < m with a non-zero in column c are known already: `rows[0,
+/// nr)` as nonzero_rows lists them (r among them), in s.rows (their count at least m + 1).
+/// The same definition, the same bits; the column is not scanned again.
+inline void pivot_tableau_rows(double *tab, int m, int width, int r, int c, std::size_t nr,
+                               PivotScratch &s) {
+    int *rows = s.rows.data();
+    std::size_t kept = 0;
+    for (std::size_t q = 0; q < nr; ++q) {
+        rows[kept] = rows[q];
+        kept += rows[q] != r;
     }
-    for (; q < nr; ++q) {
-        double *row = row_at(rows[q]);
-        eliminate_row(row, row[c], nz, pv, cnt);
-        row[c] = 0.0;
-    }
+    rows[kept] = m; // the objective row, if its entry is not zero (and it is not row r)
+    kept += (tab[static_cast<std::size_t>(m) * static_cast<std::size_t>(width) +
+                 static_cast<std::size_t>(c)] != 0.0) &
+            (m != r);
+    detail::pivot_listed(tab, width, r, c, rows, kept, s);
 }
 
 } // namespace chokepoint::lp_kernel
