@@ -170,6 +170,8 @@ private:
     /// function of the product, its exporters, importers and active restrictions alone, so it
     /// is built once per such set and kept (the capacities and the first flows along open
     /// lanes are set from the month's numbers on every use, in the order building them took).
+    /// forget() keeps them: a network is a function of its key alone, so no result depends on
+    /// which months or trials built it (test_allocation compares with networks built afresh).
     struct FlowNet {
         int product = -1;
         std::vector<int> exporters, importers, bucket; // the key
