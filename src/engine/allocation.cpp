@@ -1331,11 +1331,10 @@ const Allocator::FlowNet &Allocator::flow_net(int p, const std::vector<int> &exp
     n.importers = importers;
     n.bucket = bucket;
     const std::size_t nE = exporters.size(), nB = bucket.size(), nI = importers.size();
-    n.V = 2 + nE + nE * nB + nI;
     auto ve = [](std::size_t a) { return 2 + a; };
     auto vb = [&](std::size_t a, std::size_t j) { return 2 + nE + a * nB + j; };
     auto vi = [&](std::size_t i) { return 2 + nE + nE * nB + i; };
-    n.head.assign(n.V, -1);
+    n.head.assign(2 + nE + nE * nB + nI, -1); // the vertices
     auto add = [&](std::size_t u, std::size_t v, FlowNet::Kind kind, std::size_t a, std::size_t j) {
         const int k = static_cast<int>(n.to.size());
         n.to.push_back(static_cast<int>(v));
@@ -1516,7 +1515,7 @@ bool Allocator::full_service_flow(const Component &c, const MonthInput &in, int 
                     bucket.push_back(r);
             const FlowNet &net = flow_net(p, exporters, importers, bucket);
             const std::size_t nE = exporters.size(), nB = bucket.size(), nI = importers.size();
-            const std::size_t V = net.V;
+            const std::size_t V = net.head.size(); // vertices
             const std::vector<int> &head = net.head, &next = net.next, &to = net.to;
             const std::vector<int> &src_edge = net.src_edge, &sink_edge = net.sink_edge,
                                    &into = net.into;

@@ -175,7 +175,6 @@ private:
     struct FlowNet {
         int product = -1;
         std::vector<int> exporters, importers, bucket; // the key
-        std::size_t V = 0;                             // vertices
         std::vector<int> head, next, to;               // edge k and its reverse k ^ 1
         std::vector<int> src_edge, sink_edge, into;    // [exporter], [importer], [a * nB + j]
         enum Kind : int { Need, Supply, Allowance, Open };

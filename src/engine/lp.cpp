@@ -106,6 +106,7 @@ void LinearProgram::pivot(int r, int c) {
 // restricted to [0, ncols_enter). Returns false if unbounded.
 bool LinearProgram::iterate(int ncols_enter, int max_iter) {
     int degenerate_run = 0;
+    scratch_.rows.resize(static_cast<std::size_t>(m_) + 1); // the entering column's rows
     for (int it = 0; it < max_iter; ++it) {
         const double *obj = &T(m_, 0);
         const bool bland = safe_ || degenerate_run > 20;
@@ -117,7 +118,6 @@ bool LinearProgram::iterate(int ncols_enter, int max_iter) {
         double ratio = std::numeric_limits<double>::infinity();
         // Only rows with a non-zero entry can block (a zero is below every pivot tolerance);
         // listed once, the same list tells the pivot which rows to update.
-        scratch_.rows.resize(static_cast<std::size_t>(m_) + 1);
         int *rows = scratch_.rows.data();
         const std::size_t nr = lp_kernel::nonzero_rows(tab_.data(), m_, width_, enter, rows);
         for (std::size_t k = 0; k < nr; ++k) {

@@ -215,32 +215,6 @@ inline void pivot_listed(double *tab, int width, int r, int c, const int *rows, 
 }
 } // namespace detail
 
-/// Pivots the tableau `tab` ((m + 1) rows of `width`, row-major; row m the objective) on the
-/// entry (r, c). Definition (the plain loop, and chokepoint's pivot before these kernels):
-///
-///     inv = 1 / tab[r][c];
-///     for j < width: tab[r][j] = tab[r][j] != 0 ? tab[r][j] * inv : +0.0;   list j if != 0
-///     tab[r][c] = 1;
-///     for i <= m, i != r, f = tab[i][c] != 0:
-///         for each listed j: tab[i][j] = flush_residue(tab[i][j] - f * tab[r][j]);
-///         tab[i][c] = 0;
-///
-/// Only the pivot row's non-zeros are updated (flow tableaux stay sparse), in the rows with a
-/// non-zero in column c, both listed without a branch per entry; rows two at a time. Every
-/// entry is computed as in the definition, so the order changes no bit.
-inline void pivot_tableau(double *tab, int m, int width, int r, int c, PivotScratch &s) {
-    s.rows.resize(static_cast<std::size_t>(m) + 1);
-    int *rows = s.rows.data();
-    std::size_t nr = 0;
-    const double *col = tab + c;
-    for (int i = 0; i <= m; ++i) {
-        rows[nr] = i;
-        nr +=
-            (col[static_cast<std::size_t>(i) * static_cast<std::size_t>(width)] != 0.0) & (i != r);
-    }
-    detail::pivot_listed(tab, width, r, c, rows, nr, s);
-}
-
 /// pivot_tableau when the rows i < m with a non-zero in column c are known already: `rows[0,
 /// nr)` as nonzero_rows lists them (r among them), in s.rows (their count at least m + 1).
 /// The same definition, the same bits; the column is not scanned again.
@@ -257,6 +231,24 @@ inline void pivot_tableau_rows(double *tab, int m, int width, int r, int c, std:
                  static_cast<std::size_t>(c)] != 0.0) &
             (m != r);
     detail::pivot_listed(tab, width, r, c, rows, kept, s);
+}
+
+/// Pivots the tableau `tab` ((m + 1) rows of `width`, row-major; row m the objective) on the
+/// entry (r, c). Definition (the plain loop, and chokepoint's pivot before these kernels):
+///
+///     inv = 1 / tab[r][c];
+///     for j < width: tab[r][j] = tab[r][j] != 0 ? tab[r][j] * inv : +0.0;   list j if != 0
+///     tab[r][c] = 1;
+///     for i <= m, i != r, f = tab[i][c] != 0:
+///         for each listed j: tab[i][j] = flush_residue(tab[i][j] - f * tab[r][j]);
+///         tab[i][c] = 0;
+///
+/// Only the pivot row's non-zeros are updated (flow tableaux stay sparse), in the rows with a
+/// non-zero in column c, both listed without a branch per entry; rows two at a time. Every
+/// entry is computed as in the definition, so the order changes no bit.
+inline void pivot_tableau(double *tab, int m, int width, int r, int c, PivotScratch &s) {
+    s.rows.resize(static_cast<std::size_t>(m) + 1);
+    pivot_tableau_rows(tab, m, width, r, c, nonzero_rows(tab, m, width, c, s.rows.data()), s);
 }
 
 } // namespace chokepoint::lp_kernel
