@@ -44,6 +44,46 @@ TEST_CASE("Stream serves Philox blocks in the documented counter layout", "[rand
     }
 }
 
+TEST_CASE("philox4x32_10_blocks equals the block function, counter by counter", "[random]") {
+    // Every batch shape the lanes take (groups of 12 and 4, a scalar tail), counters that wrap
+    // past 2^32 in word 0 as the block index does, and keys and other words of every bit.
+    const std::array<std::uint32_t, 2> key{0xa4093822u, 0x299f31d0u};
+    for (const std::uint32_t c0 : {0u, 5u, 0xfffffff0u}) {
+        for (std::size_t n = 0; n <= 40; ++n) {
+            std::vector<Philox4x32> got(n + 1, Philox4x32{7, 7, 7, 7});
+            philox4x32_10_blocks(c0, 0x243f6a88u, 0x85a308d3u, 0x13198a2eu, key, n, got.data());
+            INFO("c0 " << c0 << ", n " << n);
+            for (std::size_t i = 0; i < n; ++i)
+                CHECK(got[i] == philox4x32_10({c0 + static_cast<std::uint32_t>(i), 0x243f6a88u,
+                                               0x85a308d3u, 0x13198a2eu},
+                                              key));
+            CHECK(got[n] == Philox4x32{7, 7, 7, 7}); // nothing written past n
+        }
+    }
+}
+
+TEST_CASE("Stream::fill gives the values and the state of as many single draws", "[random]") {
+    // After 0-3 single draws (a block's second value pending or not), fills of every length
+    // around the batch sizes, then single draws again: the sequence one draw at a time.
+    for (int before = 0; before < 4; ++before) {
+        for (const std::size_t n : {0, 1, 2, 3, 7, 8, 23, 24, 25, 95, 96, 97, 1000, 4099}) {
+            Stream a(0x0123456789abcdefull, 42, 0xfedcba9876543210ull);
+            Stream b = a;
+            for (int i = 0; i < before; ++i)
+                CHECK(a() == b());
+            std::vector<std::uint64_t> got(n + 1, 3);
+            a.fill(got.data(), n);
+            INFO("before " << before << ", n " << n);
+            bool same = got[n] == 3; // nothing written past n
+            for (std::size_t i = 0; i < n; ++i)
+                same = same && got[i] == b();
+            CHECK(same);
+            for (int i = 0; i < 5; ++i)
+                CHECK(a() == b());
+        }
+    }
+}
+
 TEST_CASE("Stream: same key, same sequence; any key change, another sequence", "[random]") {
     auto draw = [](std::uint64_t seed, std::uint64_t trial, std::uint64_t qid) {
         Stream s(seed, trial, qid);

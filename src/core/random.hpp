@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <string_view>
@@ -19,6 +20,13 @@ using Philox4x32 = std::array<std::uint32_t, 4>;
 
 /// Philox4x32-10 block function (ten rounds).
 Philox4x32 philox4x32_10(Philox4x32 ctr, std::array<std::uint32_t, 2> key) noexcept;
+
+/// philox4x32_10 of the counters {c0 + i (mod 2^32), c1, c2, c3}, i < n, into out[i]: the same
+/// bits, several blocks side by side (SSE2 lanes on x86-64; their rounds are independent, where
+/// one block's ten rounds are a chain of dependent multiplications).
+void philox4x32_10_blocks(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3,
+                          std::array<std::uint32_t, 2> key, std::size_t n,
+                          Philox4x32 *out) noexcept;
 
 /// 64-bit identity of a named quantity ("facility/cn_ga_1/capacity"): FNV-1a followed by
 /// a SplitMix64 finaliser. Collisions are checked when the model is built.
@@ -45,6 +53,11 @@ public:
 
     /// Uniform double in the open interval (0, 1), 53 random bits.
     double uniform01() noexcept { return (static_cast<double>((*this)() >> 11) + 0.5) * 0x1.0p-53; }
+
+    /// The next n outputs into out[0, n): exactly the values, and the state after, of n calls
+    /// of operator(). Whole blocks are computed several at a time (philox4x32_10_blocks), for
+    /// the streams that serve thousands of values (the bootstrap's resampling).
+    void fill(std::uint64_t *out, std::size_t n) noexcept;
 
 private:
     void refill() noexcept {
