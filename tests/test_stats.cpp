@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -321,6 +323,53 @@ TEST_CASE("exact_quantiles: a value outside its column's bounds, or a NaN, is an
             INFO("bad value " << bad << ", max_values_in_memory " << memory);
             CHECK_THROWS_AS(exact_quantiles(4, 1, {0.5}, {0.0}, {1.0}, scan, memory),
                             std::logic_error);
+        }
+    }
+}
+
+TEST_CASE("resample_order_statistics: the definition, walked down to the leading run",
+          "[quantiles]") {
+    // Resamples (multinomial counts) of columns shaped like shortfalls: mostly 0, ties, a
+    // leading run broken by a -0.0 or by nothing at all (every value 0, or one value), ranks
+    // from 0 to n - 1 with repeats. Each order statistic is checked bit for bit against the
+    // definition: the resample written out value by value in sorted order, read at the rank.
+    std::mt19937_64 rng(41);
+    std::uniform_real_distribution<double> u(0, 1);
+    for (int trial = 0; trial < 400; ++trial) {
+        const std::size_t n = 1 + rng() % 60;
+        const double p_zero = trial % 4 == 0 ? 1.0 : u(rng);
+        std::vector<double> z(n);
+        for (auto &v : z)
+            v = u(rng) < p_zero ? 0.0 : std::floor(u(rng) * 5) / 2;
+        if (trial % 7 == 3)
+            z[rng() % n] = -0.0;
+        std::vector<std::uint32_t> order(n);
+        std::iota(order.begin(), order.end(), 0u);
+        std::sort(order.begin(), order.end(), [&](auto i, auto k) { return z[i] < z[k]; });
+        std::vector<std::uint32_t> count(n, 0);
+        for (std::size_t k = 0; k < n; ++k)
+            ++count[rng() % n];
+        std::vector<double> expanded; // the definition
+        for (std::size_t k = 0; k < n; ++k)
+            expanded.insert(expanded.end(), count[order[k]], z[order[k]]);
+        std::vector<std::uint64_t> ranks;
+        for (int i = 0; i < 6; ++i)
+            ranks.push_back(rng() % n);
+        ranks.push_back(0);
+        ranks.push_back(n - 1);
+        std::sort(ranks.begin(), ranks.end());
+        const std::size_t run = leading_run(z, order);
+        REQUIRE(run >= 1);
+        for (std::size_t k = 0; k < n; ++k) // the run: the bits of the first, nothing more
+            CHECK((k < run) ==
+                  (std::memcmp(&z[order[k]], &z[order[0]], sizeof(double)) == 0 &&
+                   std::all_of(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k),
+                               [&](auto i) { return std::memcmp(&z[i], &z[order[0]], 8) == 0; })));
+        const auto got = resample_order_statistics(count, z, order, run, ranks);
+        REQUIRE(got.size() == ranks.size());
+        for (std::size_t i = 0; i < ranks.size(); ++i) {
+            INFO("trial " << trial << ", n " << n << ", rank " << ranks[i]);
+            CHECK(std::memcmp(&got[i], &expanded[ranks[i]], sizeof(double)) == 0);
         }
     }
 }

@@ -1266,22 +1266,11 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
         std::sort(ox.begin(), ox.end(), [&](auto i, auto k) { return x[i] < x[k]; });
         std::sort(oy.begin(), oy.end(), [&](auto i, auto k) { return y[i] < y[k]; });
         std::vector<std::uint32_t> count(n);
+        std::vector<std::uint64_t> draws;
         std::vector<Moments> mom(Q);
-        // Order statistics of ranks r (ascending) of the resample (multiplicities `count`),
-        // from sorted order `o`.
-        auto order_stats = [n](const std::vector<std::uint32_t> &count,
-                               const std::vector<double> &z, const std::vector<std::uint32_t> &o,
-                               const std::vector<std::uint64_t> &ranks) {
-            std::vector<double> out(ranks.size());
-            std::uint64_t cum = 0;
-            std::size_t r = 0;
-            for (std::size_t k = 0; k < n && r < ranks.size(); ++k) {
-                cum += count[o[k]];
-                while (r < ranks.size() && ranks[r] < cum)
-                    out[r++] = z[o[k]];
-            }
-            return out;
-        };
+        // The walks of the resamples' order statistics stop at each sorted column's leading run
+        // (the trials without shortfall: 0), most of a column of a rare shortfall.
+        const std::size_t run_x = leading_run(x, ox), run_y = leading_run(y, oy);
         std::vector<std::uint64_t> ranks;
         for (double p : levels) {
             const auto lo = static_cast<std::uint64_t>(std::floor(static_cast<double>(n - 1) * p));
@@ -1305,15 +1294,24 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
             wy = std::make_unique<WeightedColumn>(y, w0);
         }
         const ExactMod mod_n(n); // st() % n without a division per draw
-        auto resample = [&](int rep, std::vector<std::uint32_t> &count) {
+        const std::uint64_t stream_id = quantity_id(stream);
+        // The draws come a batch at a time (Stream::fill: the same values as one by one).
+        auto resample = [&](int rep, std::vector<std::uint32_t> &count,
+                            std::vector<std::uint64_t> &draws) {
             std::fill(count.begin(), count.end(), 0u);
-            Stream st(m.run.seed, static_cast<std::uint64_t>(rep), quantity_id(stream));
-            for (std::uint64_t k = 0; k < n; ++k)
-                ++count[static_cast<std::size_t>(mod_n(st()))];
+            Stream st(m.run.seed, static_cast<std::uint64_t>(rep), stream_id);
+            constexpr std::uint64_t kBatch = 1024;
+            draws.resize(static_cast<std::size_t>(std::min(kBatch, n)));
+            for (std::uint64_t k = 0; k < n; k += kBatch) {
+                const auto c = static_cast<std::size_t>(std::min(kBatch, n - k));
+                st.fill(draws.data(), c);
+                for (std::size_t i = 0; i < c; ++i)
+                    ++count[static_cast<std::size_t>(mod_n(draws[i]))];
+            }
         };
         if (S.weighted) {
             for (int rep = 0; rep < B; ++rep) {
-                resample(rep, count);
+                resample(rep, count, draws);
                 for (std::size_t i = 0; i < w0.size(); ++i)
                     wx->w[i] = wy->w[i] = count[i] * w0[i];
                 for (std::size_t j = 0; j < Q; ++j) {
@@ -1333,13 +1331,15 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
             arena.execute([&] {
                 tbb::enumerable_thread_specific<std::vector<std::uint32_t>> counts(
                     static_cast<std::size_t>(n), 0u);
+                tbb::enumerable_thread_specific<std::vector<std::uint64_t>> batches;
                 tbb::parallel_for(tbb::blocked_range<int>(0, B), [&](const auto &reps) {
                     auto &cnt = counts.local();
+                    auto &batch = batches.local();
                     std::vector<double> ax(ranks.size()), ay(ranks.size());
                     for (int rep = reps.begin(); rep != reps.end(); ++rep) {
-                        resample(rep, cnt);
-                        const auto sx = order_stats(cnt, x, ox, sorted_ranks),
-                                   sy = order_stats(cnt, y, oy, sorted_ranks);
+                        resample(rep, cnt, batch);
+                        const auto sx = resample_order_statistics(cnt, x, ox, run_x, sorted_ranks),
+                                   sy = resample_order_statistics(cnt, y, oy, run_y, sorted_ranks);
                         for (std::size_t k = 0; k < idx.size(); ++k) {
                             ax[idx[k]] = sx[k];
                             ay[idx[k]] = sy[k];

@@ -7,6 +7,7 @@
 #include <boost/math/distributions/binomial.hpp>
 #include <boost/math/distributions/students_t.hpp>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -347,6 +348,35 @@ CvarEstimate cvar_estimate(double a, std::uint64_t m, double sum, double sum2, d
     const double gap = e.cvar - var;
     e.se = std::sqrt((tail_var + a * gap * gap) / mt);
     return e;
+}
+
+std::vector<double> resample_order_statistics(const std::vector<std::uint32_t> &count,
+                                              const std::vector<double> &z,
+                                              const std::vector<std::uint32_t> &order,
+                                              std::size_t run,
+                                              const std::vector<std::uint64_t> &ranks) {
+    // With top(k) = sum_{j >= k} count[order[j]] = n - (the running count at k - 1), the first
+    // k whose running count exceeds r is the first k, going down, with top(k) >= n - r.
+    const std::size_t n = order.size();
+    std::vector<double> out(ranks.size());
+    std::uint64_t top = 0;
+    std::size_t r = ranks.size();
+    for (std::size_t k = n; r > 0 && k > run;) {
+        --k;
+        top += count[order[k]];
+        while (r > 0 && top >= n - ranks[r - 1])
+            out[--r] = z[order[k]];
+    }
+    while (r > 0) // in the leading run: every value there has the bits of its first
+        out[--r] = z[order[0]];
+    return out;
+}
+
+std::size_t leading_run(const std::vector<double> &z, const std::vector<std::uint32_t> &order) {
+    std::size_t run = 1;
+    while (run < order.size() && std::memcmp(&z[order[run]], &z[order[0]], sizeof(double)) == 0)
+        ++run;
+    return run;
 }
 
 double lerp_quantile(std::uint64_t n, double p, double a, double b) {

@@ -179,6 +179,23 @@ double student_t_975(std::uint64_t dof);
 /// b = x[floor(h) + 1], h = (n - 1) p.
 double lerp_quantile(std::uint64_t n, double p, double a, double b);
 
+/// Order statistics of a bootstrap resample of n values z: `count[i]` copies of z[i] (the counts
+/// sum to n), `order` the indices sorted by value (ascending; ties in any order), `run` the
+/// length of the sorted order's leading run of values with the bits of z[order[0]] (at least
+/// 1), `ranks` ascending, each < n. Definition: the value at rank r is z[order[k]] for the
+/// first k whose running count sum_{j <= k} count[order[j]] exceeds r. Found walking down from
+/// the largest value, the walk ending at the leading run (a rank still open lies in it): its
+/// cost is the values above the run, which for a rare shortfall (most trials 0) is few.
+std::vector<double> resample_order_statistics(const std::vector<std::uint32_t> &count,
+                                              const std::vector<double> &z,
+                                              const std::vector<std::uint32_t> &order,
+                                              std::size_t run,
+                                              const std::vector<std::uint64_t> &ranks);
+
+/// The length of the leading run of resample_order_statistics: how many values lead `order`
+/// with the bits of its first (n >= 1).
+std::size_t leading_run(const std::vector<double> &z, const std::vector<std::uint32_t> &order);
+
 /// Conditional value at risk at level a, CVaR = the mean of the worst m = ceil(n (1 - a)) of n
 /// trials, from the tail's sum and sum of squares (`sum`, `sum2`, over exactly those m values,
 /// ties included) and the value at risk `var` (the a-quantile). Its standard error is the
