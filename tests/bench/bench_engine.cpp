@@ -14,6 +14,7 @@
 #include <random>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 #ifndef CHOKEPOINT_SOURCE_DIR
 #error "CHOKEPOINT_SOURCE_DIR must be defined"
@@ -40,6 +41,22 @@ void BM_Philox(benchmark::State &state) {
     benchmark::DoNotOptimize(acc);
 }
 BENCHMARK(BM_Philox);
+
+// The same stream a batch at a time (Stream::fill: whole blocks side by side, as the summary's
+// bootstrap draws them), per value; compare with BM_Philox's one value per call.
+void BM_StreamFill(benchmark::State &state) {
+    Stream s(42, 7, quantity_id("bench"));
+    std::vector<std::uint64_t> batch(1024);
+    std::uint64_t acc = 0;
+    for (auto _ : state) {
+        s.fill(batch.data(), batch.size());
+        acc += batch[batch.size() - 1];
+    }
+    benchmark::DoNotOptimize(acc);
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) *
+                            static_cast<std::int64_t>(batch.size()));
+}
+BENCHMARK(BM_StreamFill);
 
 // Trials per second of one thread on a shipped config (a block of 100 trials per iteration).
 void BM_Trials(benchmark::State &state, const char *config) {
