@@ -1296,17 +1296,17 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
         const ExactMod mod_n(n); // st() % n without a division per draw
         const std::uint64_t stream_id = quantity_id(stream);
         // The draws come a batch at a time (Stream::fill: the same values as one by one).
-        auto resample = [&](int rep, std::vector<std::uint32_t> &count,
-                            std::vector<std::uint64_t> &draws) {
-            std::fill(count.begin(), count.end(), 0u);
+        auto resample = [&](int rep, std::vector<std::uint32_t> &counts,
+                            std::vector<std::uint64_t> &batch) {
+            std::fill(counts.begin(), counts.end(), 0u);
             Stream st(m.run.seed, static_cast<std::uint64_t>(rep), stream_id);
             constexpr std::uint64_t kBatch = 1024;
-            draws.resize(static_cast<std::size_t>(std::min(kBatch, n)));
+            batch.resize(static_cast<std::size_t>(std::min(kBatch, n)));
             for (std::uint64_t k = 0; k < n; k += kBatch) {
                 const auto c = static_cast<std::size_t>(std::min(kBatch, n - k));
-                st.fill(draws.data(), c);
+                st.fill(batch.data(), c);
                 for (std::size_t i = 0; i < c; ++i)
-                    ++count[static_cast<std::size_t>(mod_n(draws[i]))];
+                    ++counts[static_cast<std::size_t>(mod_n(batch[i]))];
             }
         };
         if (S.weighted) {
