@@ -435,17 +435,35 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
         bool resolved = false;
         double value = 0;
     };
+    // One target per column and distinct rank (ranks beyond n - 1 are n - 1), column by
+    // column, each column's in the order of the ranks' first appearance; target_of[j R + i]:
+    // the target of column j's rank i. Every column asks the same ranks, so which rank
+    // repeats which is worked out once.
+    const std::size_t R = ranks.size();
+    std::vector<std::size_t> first_of(R), slot_of(R);
+    std::size_t distinct = 0;
+    for (std::size_t i = 0; i < R; ++i) {
+        first_of[i] = i;
+        for (std::size_t e = 0; e < i; ++e)
+            if (std::min(ranks[e], n - 1) == std::min(ranks[i], n - 1)) {
+                first_of[i] = first_of[e];
+                break;
+            }
+        slot_of[i] = first_of[i] == i ? distinct++ : slot_of[first_of[i]];
+    }
     std::vector<Target> targets;
-    std::map<std::pair<int, std::uint64_t>, std::size_t> target_of;
-    for (int j = 0; j < k; ++j)
-        for (std::uint64_t r : ranks) {
-            const auto key = std::make_pair(j, std::min(r, n - 1));
-            if (target_of.count(key))
-                continue;
-            target_of[key] = targets.size();
-            targets.push_back({j, key.second, col_min[static_cast<std::size_t>(j)],
-                               col_max[static_cast<std::size_t>(j)], n});
+    targets.reserve(static_cast<std::size_t>(k) * distinct);
+    std::vector<std::size_t> target_of(static_cast<std::size_t>(k) * R);
+    for (int j = 0; j < k; ++j) {
+        const std::size_t base = targets.size();
+        for (std::size_t i = 0; i < R; ++i) {
+            target_of[static_cast<std::size_t>(j) * R + i] = base + slot_of[i];
+            if (first_of[i] == i)
+                targets.push_back({j, std::min(ranks[i], n - 1),
+                                   col_min[static_cast<std::size_t>(j)],
+                                   col_max[static_cast<std::size_t>(j)], n});
         }
+    }
     for (auto &t : targets)
         if (t.lo == t.hi) {
             t.resolved = true;
@@ -675,6 +693,7 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                     bin_group(*g, first + j, rows);
             });
         });
+        std::vector<std::uint64_t> ends;
         for (auto &[key, g] : groups) {
             if (g.collect) {
                 // The members' ranks in the interval, selected (those out of it throw below).
@@ -683,6 +702,17 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                     if (targets[i].rank >= g.below && targets[i].rank - g.below < g.values.size())
                         r.push_back(targets[i].rank - g.below);
                 select_ranks(g.values.data(), g.values.size(), std::move(r));
+            } else {
+                // Running counts at the bins' ends, so that a member's bin is found by a
+                // binary search rather than a walk over the bins: ends[b] = at_lo + the counts
+                // of bins 0..b, and the member's bin is the first b with r < ends[b] (an empty
+                // bin never is: its end equals the one before).
+                ends.resize(static_cast<std::size_t>(B));
+                std::uint64_t acc = g.at_lo;
+                for (int b = 0; b < B; ++b) {
+                    acc += g.cnt[static_cast<std::size_t>(b)];
+                    ends[static_cast<std::size_t>(b)] = acc;
+                }
             }
             for (std::size_t i : g.members) {
                 auto &t = targets[i];
@@ -701,25 +731,19 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                     t.resolved = true;
                     continue;
                 }
-                std::uint64_t acc = g.at_lo;
-                bool in_bin = false;
-                for (int b = 0; b < B; ++b) {
-                    const auto c = g.cnt[static_cast<std::size_t>(b)];
-                    if (r < acc + c) {
-                        t.lo = g.bmin[static_cast<std::size_t>(b)];
-                        t.hi = g.bmax[static_cast<std::size_t>(b)];
-                        t.count = c;
-                        if (t.lo == t.hi) {
-                            t.value = t.lo;
-                            t.resolved = true;
-                        }
-                        in_bin = true;
-                        break;
+                const auto it = std::upper_bound(ends.begin(), ends.end(), r);
+                if (it != ends.end()) {
+                    const auto b = static_cast<std::size_t>(it - ends.begin());
+                    t.lo = g.bmin[b];
+                    t.hi = g.bmax[b];
+                    t.count = g.cnt[b];
+                    if (t.lo == t.hi) {
+                        t.value = t.lo;
+                        t.resolved = true;
                     }
-                    acc += c;
-                }
-                if (in_bin)
                     continue;
+                }
+                const std::uint64_t acc = ends.back(); // at_lo and every bin
                 if (r - acc >= g.at_hi) // the interval holds fewer values than the rank needs
                     throw std::logic_error("exact_order_statistics: rank beyond interval");
                 t.value = g.hi; // among the values equal to the interval's upper end
@@ -732,9 +756,9 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
             throw std::logic_error("exact_order_statistics: did not converge");
 
     for (int j = 0; j < k; ++j)
-        for (std::size_t i = 0; i < ranks.size(); ++i)
+        for (std::size_t i = 0; i < R; ++i)
             out[static_cast<std::size_t>(j)][i] =
-                targets[target_of[{j, std::min(ranks[i], n - 1)}]].value;
+                targets[target_of[static_cast<std::size_t>(j) * R + i]].value;
     return out;
 }
 
