@@ -435,35 +435,27 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
         bool resolved = false;
         double value = 0;
     };
-    // One target per column and distinct rank (ranks beyond n - 1 are n - 1), column by
-    // column, each column's in the order of the ranks' first appearance; target_of[j R + i]:
-    // the target of column j's rank i. Every column asks the same ranks, so which rank
-    // repeats which is worked out once.
+    // One target per column and distinct rank (ranks beyond n - 1 are n - 1): column j's
+    // targets are targets[j Dr, (j + 1) Dr), in the order of the ranks' first appearance, and
+    // rank i is target slot_of[i] of its column. Every column asks the same ranks, so which
+    // rank repeats which is worked out once.
     const std::size_t R = ranks.size();
-    std::vector<std::size_t> first_of(R), slot_of(R);
-    std::size_t distinct = 0;
+    std::vector<std::uint64_t> distinct;
+    std::vector<std::size_t> slot_of(R);
     for (std::size_t i = 0; i < R; ++i) {
-        first_of[i] = i;
-        for (std::size_t e = 0; e < i; ++e)
-            if (std::min(ranks[e], n - 1) == std::min(ranks[i], n - 1)) {
-                first_of[i] = first_of[e];
-                break;
-            }
-        slot_of[i] = first_of[i] == i ? distinct++ : slot_of[first_of[i]];
+        const std::uint64_t r = std::min(ranks[i], n - 1);
+        const auto at = std::find(distinct.begin(), distinct.end(), r);
+        slot_of[i] = static_cast<std::size_t>(at - distinct.begin());
+        if (at == distinct.end())
+            distinct.push_back(r);
     }
+    const std::size_t Dr = distinct.size();
     std::vector<Target> targets;
-    targets.reserve(static_cast<std::size_t>(k) * distinct);
-    std::vector<std::size_t> target_of(static_cast<std::size_t>(k) * R);
-    for (int j = 0; j < k; ++j) {
-        const std::size_t base = targets.size();
-        for (std::size_t i = 0; i < R; ++i) {
-            target_of[static_cast<std::size_t>(j) * R + i] = base + slot_of[i];
-            if (first_of[i] == i)
-                targets.push_back({j, std::min(ranks[i], n - 1),
-                                   col_min[static_cast<std::size_t>(j)],
-                                   col_max[static_cast<std::size_t>(j)], n});
-        }
-    }
+    targets.reserve(static_cast<std::size_t>(k) * Dr);
+    for (int j = 0; j < k; ++j)
+        for (const std::uint64_t r : distinct)
+            targets.push_back({j, r, col_min[static_cast<std::size_t>(j)],
+                               col_max[static_cast<std::size_t>(j)], n});
     for (auto &t : targets)
         if (t.lo == t.hi) {
             t.resolved = true;
@@ -758,7 +750,7 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
     for (int j = 0; j < k; ++j)
         for (std::size_t i = 0; i < R; ++i)
             out[static_cast<std::size_t>(j)][i] =
-                targets[target_of[static_cast<std::size_t>(j) * R + i]].value;
+                targets[static_cast<std::size_t>(j) * Dr + slot_of[i]].value;
     return out;
 }
 
