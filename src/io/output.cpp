@@ -288,6 +288,14 @@ struct ScenarioOut {
     std::vector<std::string> input_names;
     bool weighted = false; // run.importance: trials/weight holds each trial's likelihood ratio
     std::uint64_t rows = 0;
+    // The summary's copy of the shortfall table [rows, D], read once (its chunks inflated on the
+    // run's threads) when it takes at most held_table_bytes; the quantiles, the tail pass, the
+    // paired differences and the sensitivity then read it here instead of from the file, each
+    // of them once. `held` says whether it is held (a table of 0 rows is, and is empty).
+    struct HeldTable {
+        bool held = false;
+        std::vector<double> v;
+    } held_shortfall;
     const Model *run_model = nullptr; // the baseline: its design spans every scenario's inputs
     // Running sums for the convergence group, from the per-trial rows (exact: a resumed or merged
     // run writes the same running estimates as one uninterrupted run).
@@ -694,9 +702,18 @@ void flush_file(H5::H5File &file) {
                              "H5Fflush failed" + (cause.empty() ? "" : ": " + cause));
 }
 
+/// The most bytes of a scenario's shortfall table the summary holds in memory (HeldTable): with
+/// the baseline's held too, the paired differences keep the two, at most 64 MiB together, as
+/// they did when they read both tables whole. (io_detail::set_held_table_bytes: for tests.)
+double held_table_bytes = static_cast<double>(std::size_t(32) << 20);
+
 } // namespace
 
 namespace io_detail {
+
+double set_held_table_bytes(double bytes) {
+    return std::exchange(held_table_bytes, bytes);
+}
 
 std::string state_digest(const StateFacts &f) {
     Sha256 h;
@@ -981,6 +998,8 @@ void ResultWriter::finish(const std::vector<Accumulators> &accs) {
                         I.info.threads,
                         k < I.info.copied_demands.size() ? I.info.copied_demands[k] : none, times);
     }
+    if (!I.sc.empty())
+        I.sc[0].held_shortfall = {};
     Lap lap;
     for (std::size_t k = 0; k < I.sc.size(); ++k) {
         write_solver(I.sc[k].scen, accs.at(k).lp_rungs);
@@ -1068,6 +1087,52 @@ std::vector<double> read_all(H5::DataSet &ds) {
     if (!out.empty())
         ds.read(out.data(), H5::PredType::NATIVE_DOUBLE);
     return out;
+}
+
+/// Reads S's shortfall table into S.held_shortfall when it takes at most held_table_bytes (the
+/// values as stored, bit for bit, as read_all gives them); nothing when it is held already or
+/// too large.
+void hold_shortfall(ScenarioOut &S, int threads) {
+    auto &h = S.held_shortfall;
+    const auto D = S.m->demands.size();
+    if (h.held ||
+        static_cast<double>(S.rows) * static_cast<double>(D) * sizeof(double) > held_table_bytes)
+        return;
+    h.v.clear();
+    h.v.reserve(static_cast<std::size_t>(S.rows) * D);
+    if (S.rows > 0 && D > 0)
+        scan_rows(S.shortfall.dataset(), S.rows, D, threads,
+                  [&](const double *row) { h.v.insert(h.v.end(), row, row + D); });
+    if (h.v.size() != static_cast<std::size_t>(S.rows) * D)
+        throw std::logic_error("hold_shortfall: the table holds another number of rows");
+    h.held = true;
+}
+
+/// Column c of a held table of `width` values a row.
+std::vector<double> held_column(const std::vector<double> &v, std::size_t width, std::size_t c) {
+    const std::size_t rows = width ? v.size() / width : 0;
+    std::vector<double> out(rows);
+    for (std::size_t t = 0; t < rows; ++t)
+        out[t] = v[t * width + c];
+    return out;
+}
+
+/// fn(i) for i in [0, count), on up to `threads` threads (at most the machine's cores); each i
+/// on one thread, so work that keeps to its own i gives the same result on any number.
+template <class Fn> void for_each_index(int threads, std::size_t count, const Fn &fn) {
+    threads = std::clamp(threads, 1, tbb::info::default_concurrency());
+    if (threads < 2 || count < 2) {
+        for (std::size_t i = 0; i < count; ++i)
+            fn(i);
+        return;
+    }
+    tbb::task_arena arena(threads);
+    arena.execute([&] {
+        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, count), [&](const auto &r) {
+            for (std::size_t i = r.begin(); i != r.end(); ++i)
+                fn(i);
+        });
+    });
 }
 
 /// Importance sampling (run.importance; docs/importance.md): the statistics that are not means of
@@ -1223,140 +1288,193 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
     const int B = std::max(0, m.run.bootstrap);
     auto xs_ds = S.shortfall.dataset(), xb_ds = base_out->shortfall.dataset();
     const std::uint64_t n = S.rows;
-    // Both trial tables whole when they take at most 64 MiB together (read once: a column read
-    // inflates every chunk of the table again, once per demand); column by column otherwise.
+    // Both trial tables in memory when small enough: held for the whole summary (read once), or,
+    // when one is too large to hold, both read whole if they take at most 64 MiB together (a
+    // column read inflates every chunk of the table again, once per demand); column by column
+    // otherwise.
     const std::size_t D0 = base_out->m->demands.size();
-    const bool whole = B >= 2 && n > 0 &&
-                       static_cast<double>(n) * static_cast<double>(D + D0) * sizeof(double) <=
-                           static_cast<double>(std::size_t(64) << 20);
-    std::vector<double> xs_all, xb_all;
-    if (whole) {
-        xs_all = read_all(xs_ds);
-        xb_all = read_all(xb_ds);
+    const std::vector<double> *xs_all = nullptr, *xb_all = nullptr;
+    std::vector<double> xs_read, xb_read;
+    if (B >= 2 && n > 0) {
+        hold_shortfall(S, threads);
+        hold_shortfall(*base_out, threads);
+        if (S.held_shortfall.held && base_out->held_shortfall.held) {
+            xs_all = &S.held_shortfall.v;
+            xb_all = &base_out->held_shortfall.v;
+        } else if (static_cast<double>(n) * static_cast<double>(D + D0) * sizeof(double) <=
+                   static_cast<double>(std::size_t(64) << 20)) {
+            xs_read = read_all(xs_ds);
+            xb_read = read_all(xb_ds);
+            xs_all = &xs_read;
+            xb_all = &xb_read;
+        }
     }
-    auto column = [&](const std::vector<double> &all, std::size_t width, H5::DataSet &ds,
+    auto column = [&](const std::vector<double> *all, std::size_t width, H5::DataSet &ds,
                       std::size_t c) {
-        if (!whole)
-            return read_column(ds, c);
-        std::vector<double> out(static_cast<std::size_t>(n));
-        for (std::size_t t = 0; t < out.size(); ++t)
-            out[t] = all[t * width + c];
-        return out;
+        return all ? held_column(*all, width, c) : read_column(ds, c);
     };
+    std::vector<std::size_t> todo; // the demands to bootstrap
     for (std::size_t d = 0; d < D; ++d) {
         if (base_of[d] < 0 || n == 0)
             continue;
         const auto b = static_cast<std::size_t>(base_of[d]);
         for (std::size_t j = 0; j < Q; ++j)
             qd[d * Q + j] = qs[d * Q + j] - qb[b * Q + j];
-        if (B < 2)
-            continue;
-        const auto x = column(xs_all, D, xs_ds, d), y = column(xb_all, D0, xb_ds, b);
-        // A demand whose value chain the scenario does not change has the baseline's shortfalls
-        // bit for bit (engine/chain_reuse.hpp): every resample's difference is then exactly 0,
-        // and so is its standard error, which is what the bootstrap below would compute.
-        if (std::memcmp(x.data(), y.data(), x.size() * sizeof(double)) == 0) {
-            std::fill(qse.begin() + static_cast<std::ptrdiff_t>(d * Q),
-                      qse.begin() + static_cast<std::ptrdiff_t>((d + 1) * Q), 0.0);
-            continue;
+        if (B >= 2)
+            todo.push_back(d);
+    }
+    // The order statistics each replicate needs (those of the quantile levels), ascending.
+    std::vector<std::uint64_t> ranks;
+    for (double p : levels) {
+        if (n == 0)
+            break;
+        const auto lo = static_cast<std::uint64_t>(std::floor(static_cast<double>(n - 1) * p));
+        ranks.push_back(lo);
+        ranks.push_back(std::min<std::uint64_t>(lo + 1, n - 1));
+    }
+    std::vector<std::size_t> idx(ranks.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    std::sort(idx.begin(), idx.end(), [&](auto a, auto c) { return ranks[a] < ranks[c]; });
+    std::vector<std::uint64_t> sorted_ranks;
+    for (auto i : idx)
+        sorted_ranks.push_back(ranks[i]);
+    // One demand's two columns (the scenario's, the baseline's), each sorted once.
+    struct Pair {
+        std::size_t d = 0;
+        std::vector<double> x, y;
+        std::vector<std::uint32_t> ox, oy;
+        std::size_t run_x = 0, run_y = 0;
+        bool same = false;
+    };
+    // The demands a wave at a time: their columns gathered (on this thread: HDF5 is not
+    // thread-safe), then compared and sorted in parallel, a demand per task; then each one's
+    // replicates in turn. A wave holds at most 256 MiB of columns and orders.
+    const double pair_bytes = static_cast<double>(n) * 2 * (sizeof(double) + sizeof(std::uint32_t));
+    const auto wave = static_cast<std::size_t>(std::clamp<double>(
+        std::min(static_cast<double>(std::clamp(threads, 1, tbb::info::default_concurrency())),
+                 static_cast<double>(std::size_t(256) << 20) / std::max(1.0, pair_bytes)),
+        1.0, static_cast<double>(std::max<std::size_t>(1, todo.size()))));
+    std::vector<Pair> pairs;
+    for (std::size_t w0 = 0; w0 < todo.size(); w0 += wave) {
+        pairs.assign(std::min(wave, todo.size() - w0), Pair{});
+        for (std::size_t i = 0; i < pairs.size(); ++i) {
+            Pair &pr = pairs[i];
+            pr.d = todo[w0 + i];
+            pr.x = column(xs_all, D, xs_ds, pr.d);
+            pr.y = column(xb_all, D0, xb_ds, static_cast<std::size_t>(base_of[pr.d]));
         }
-        std::vector<std::uint32_t> ox(n), oy(n);
-        std::iota(ox.begin(), ox.end(), 0u);
-        std::iota(oy.begin(), oy.end(), 0u);
-        std::sort(ox.begin(), ox.end(), [&](auto i, auto k) { return x[i] < x[k]; });
-        std::sort(oy.begin(), oy.end(), [&](auto i, auto k) { return y[i] < y[k]; });
-        std::vector<std::uint32_t> count(n);
-        std::vector<std::uint64_t> draws;
-        std::vector<Moments> mom(Q);
-        // The walks of the resamples' order statistics stop at each sorted column's leading run
-        // (the trials without shortfall: 0), most of a column of a rare shortfall.
-        const std::size_t run_x = leading_run(x, ox), run_y = leading_run(y, oy);
-        std::vector<std::uint64_t> ranks;
-        for (double p : levels) {
-            const auto lo = static_cast<std::uint64_t>(std::floor(static_cast<double>(n - 1) * p));
-            ranks.push_back(lo);
-            ranks.push_back(std::min<std::uint64_t>(lo + 1, n - 1));
-        }
-        std::vector<std::size_t> idx(ranks.size());
-        std::iota(idx.begin(), idx.end(), 0);
-        std::sort(idx.begin(), idx.end(), [&](auto a, auto c) { return ranks[a] < ranks[c]; });
-        std::vector<std::uint64_t> sorted_ranks;
-        for (auto i : idx)
-            sorted_ranks.push_back(ranks[i]);
-        const std::string stream = "bootstrap/quantile_difference/" + S.id + "/" + m.demands[d].id;
-        // Importance sampling: the resample's quantiles weigh each trial by count x w.
-        std::vector<double> w0;
-        std::unique_ptr<WeightedColumn> wx, wy;
-        if (S.weighted) {
-            auto wds = S.weight.dataset();
-            w0 = read_all(wds);
-            wx = std::make_unique<WeightedColumn>(x, w0);
-            wy = std::make_unique<WeightedColumn>(y, w0);
-        }
-        const ExactMod mod_n(n); // st() % n without a division per draw
-        const std::uint64_t stream_id = quantity_id(stream);
-        // The draws come a batch at a time (Stream::fill: the same values as one by one).
-        auto resample = [&](int rep, std::vector<std::uint32_t> &counts,
-                            std::vector<std::uint64_t> &batch) {
-            std::fill(counts.begin(), counts.end(), 0u);
-            Stream st(m.run.seed, static_cast<std::uint64_t>(rep), stream_id);
-            constexpr std::uint64_t kBatch = 1024;
-            batch.resize(static_cast<std::size_t>(std::min(kBatch, n)));
-            for (std::uint64_t k = 0; k < n; k += kBatch) {
-                const auto c = static_cast<std::size_t>(std::min(kBatch, n - k));
-                st.fill(batch.data(), c);
-                for (std::size_t i = 0; i < c; ++i)
-                    ++counts[static_cast<std::size_t>(mod_n(batch[i]))];
+        for_each_index(threads, pairs.size(), [&](std::size_t i) {
+            Pair &pr = pairs[i];
+            // A demand whose value chain the scenario does not change has the baseline's
+            // shortfalls bit for bit (engine/chain_reuse.hpp): every resample's difference is
+            // then exactly 0, and so is its standard error, which is what the bootstrap below
+            // would compute.
+            pr.same = std::memcmp(pr.x.data(), pr.y.data(), pr.x.size() * sizeof(double)) == 0;
+            if (pr.same)
+                return;
+            const auto &x = pr.x, &y = pr.y;
+            pr.ox.resize(static_cast<std::size_t>(n));
+            pr.oy.resize(static_cast<std::size_t>(n));
+            std::iota(pr.ox.begin(), pr.ox.end(), 0u);
+            std::iota(pr.oy.begin(), pr.oy.end(), 0u);
+            std::sort(pr.ox.begin(), pr.ox.end(), [&](auto i, auto k) { return x[i] < x[k]; });
+            std::sort(pr.oy.begin(), pr.oy.end(), [&](auto i, auto k) { return y[i] < y[k]; });
+            // The walks of the resamples' order statistics stop at each sorted column's leading
+            // run (the trials without shortfall: 0), most of a column of a rare shortfall.
+            pr.run_x = leading_run(x, pr.ox);
+            pr.run_y = leading_run(y, pr.oy);
+        });
+        for (Pair &pr : pairs) {
+            const std::size_t d = pr.d;
+            if (pr.same) {
+                std::fill(qse.begin() + static_cast<std::ptrdiff_t>(d * Q),
+                          qse.begin() + static_cast<std::ptrdiff_t>((d + 1) * Q), 0.0);
+                continue;
             }
-        };
-        if (S.weighted) {
-            for (int rep = 0; rep < B; ++rep) {
-                resample(rep, count, draws);
-                for (std::size_t i = 0; i < w0.size(); ++i)
-                    wx->w[i] = wy->w[i] = count[i] * w0[i];
-                for (std::size_t j = 0; j < Q; ++j) {
-                    double qx = 0, qy = 0, lo = 0, hi = 0;
-                    wx->quantile(levels[j], 0.0, qx, lo, hi);
-                    wy->quantile(levels[j], 0.0, qy, lo, hi);
-                    mom[j].add(qx - qy);
+            const auto &x = pr.x, &y = pr.y;
+            const auto &ox = pr.ox, &oy = pr.oy;
+            const std::size_t run_x = pr.run_x, run_y = pr.run_y;
+            std::vector<std::uint32_t> count(n);
+            std::vector<std::uint64_t> draws;
+            std::vector<Moments> mom(Q);
+            const std::string stream =
+                "bootstrap/quantile_difference/" + S.id + "/" + m.demands[d].id;
+            // Importance sampling: the resample's quantiles weigh each trial by count x w.
+            std::vector<double> w0;
+            std::unique_ptr<WeightedColumn> wx, wy;
+            if (S.weighted) {
+                auto wds = S.weight.dataset();
+                w0 = read_all(wds);
+                wx = std::make_unique<WeightedColumn>(x, w0);
+                wy = std::make_unique<WeightedColumn>(y, w0);
+            }
+            const ExactMod mod_n(n); // st() % n without a division per draw
+            const std::uint64_t stream_id = quantity_id(stream);
+            // The draws come a batch at a time (Stream::fill: the same values as one by one).
+            auto resample = [&](int rep, std::vector<std::uint32_t> &counts,
+                                std::vector<std::uint64_t> &batch) {
+                std::fill(counts.begin(), counts.end(), 0u);
+                Stream st(m.run.seed, static_cast<std::uint64_t>(rep), stream_id);
+                constexpr std::uint64_t kBatch = 1024;
+                batch.resize(static_cast<std::size_t>(std::min(kBatch, n)));
+                for (std::uint64_t k = 0; k < n; k += kBatch) {
+                    const auto c = static_cast<std::size_t>(std::min(kBatch, n - k));
+                    st.fill(batch.data(), c);
+                    for (std::size_t i = 0; i < c; ++i)
+                        ++counts[static_cast<std::size_t>(mod_n(batch[i]))];
                 }
-            }
-        } else {
-            // The replicates are independent (each draws from its own stream): they run in
-            // parallel on the run's threads, each difference kept in its slot, and are summed in
-            // replicate order, so the standard errors do not depend on the thread count.
-            std::vector<double> diffs(static_cast<std::size_t>(B) * Q);
-            // At most the machine's cores (more gain nothing here and make TBB warn).
-            tbb::task_arena arena(std::clamp(threads, 1, tbb::info::default_concurrency()));
-            arena.execute([&] {
-                tbb::enumerable_thread_specific<std::vector<std::uint32_t>> counts(
-                    static_cast<std::size_t>(n), 0u);
-                tbb::enumerable_thread_specific<std::vector<std::uint64_t>> batches;
-                tbb::parallel_for(tbb::blocked_range<int>(0, B), [&](const auto &reps) {
-                    auto &cnt = counts.local();
-                    auto &batch = batches.local();
-                    std::vector<double> ax(ranks.size()), ay(ranks.size());
-                    for (int rep = reps.begin(); rep != reps.end(); ++rep) {
-                        resample(rep, cnt, batch);
-                        const auto sx = resample_order_statistics(cnt, x, ox, run_x, sorted_ranks),
-                                   sy = resample_order_statistics(cnt, y, oy, run_y, sorted_ranks);
-                        for (std::size_t k = 0; k < idx.size(); ++k) {
-                            ax[idx[k]] = sx[k];
-                            ay[idx[k]] = sy[k];
-                        }
-                        for (std::size_t j = 0; j < Q; ++j)
-                            diffs[static_cast<std::size_t>(rep) * Q + j] =
-                                lerp_quantile(n, levels[j], ax[2 * j], ax[2 * j + 1]) -
-                                lerp_quantile(n, levels[j], ay[2 * j], ay[2 * j + 1]);
+            };
+            if (S.weighted) {
+                for (int rep = 0; rep < B; ++rep) {
+                    resample(rep, count, draws);
+                    for (std::size_t i = 0; i < w0.size(); ++i)
+                        wx->w[i] = wy->w[i] = count[i] * w0[i];
+                    for (std::size_t j = 0; j < Q; ++j) {
+                        double qx = 0, qy = 0, lo = 0, hi = 0;
+                        wx->quantile(levels[j], 0.0, qx, lo, hi);
+                        wy->quantile(levels[j], 0.0, qy, lo, hi);
+                        mom[j].add(qx - qy);
                     }
+                }
+            } else {
+                // The replicates are independent (each draws from its own stream): they run in
+                // parallel on the run's threads, each difference kept in its slot, and are summed
+                // in replicate order, so the standard errors do not depend on the thread count.
+                std::vector<double> diffs(static_cast<std::size_t>(B) * Q);
+                // At most the machine's cores (more gain nothing here and make TBB warn).
+                tbb::task_arena arena(std::clamp(threads, 1, tbb::info::default_concurrency()));
+                arena.execute([&] {
+                    tbb::enumerable_thread_specific<std::vector<std::uint32_t>> counts(
+                        static_cast<std::size_t>(n), 0u);
+                    tbb::enumerable_thread_specific<std::vector<std::uint64_t>> batches;
+                    tbb::parallel_for(tbb::blocked_range<int>(0, B), [&](const auto &reps) {
+                        auto &cnt = counts.local();
+                        auto &batch = batches.local();
+                        std::vector<double> ax(ranks.size()), ay(ranks.size());
+                        for (int rep = reps.begin(); rep != reps.end(); ++rep) {
+                            resample(rep, cnt, batch);
+                            const auto sx = resample_order_statistics(cnt, x, ox, run_x,
+                                                                      sorted_ranks),
+                                       sy = resample_order_statistics(cnt, y, oy, run_y,
+                                                                      sorted_ranks);
+                            for (std::size_t k = 0; k < idx.size(); ++k) {
+                                ax[idx[k]] = sx[k];
+                                ay[idx[k]] = sy[k];
+                            }
+                            for (std::size_t j = 0; j < Q; ++j)
+                                diffs[static_cast<std::size_t>(rep) * Q + j] =
+                                    lerp_quantile(n, levels[j], ax[2 * j], ax[2 * j + 1]) -
+                                    lerp_quantile(n, levels[j], ay[2 * j], ay[2 * j + 1]);
+                        }
+                    });
                 });
-            });
-            for (int rep = 0; rep < B; ++rep)
-                for (std::size_t j = 0; j < Q; ++j)
-                    mom[j].add(diffs[static_cast<std::size_t>(rep) * Q + j]);
+                for (int rep = 0; rep < B; ++rep)
+                    for (std::size_t j = 0; j < Q; ++j)
+                        mom[j].add(diffs[static_cast<std::size_t>(rep) * Q + j]);
+            }
+            for (std::size_t j = 0; j < Q; ++j)
+                qse[d * Q + j] = std::sqrt(mom[j].variance());
         }
-        for (std::size_t j = 0; j < Q; ++j)
-            qse[d * Q + j] = std::sqrt(mom[j].variance());
     }
     write_array(sg, "diff_shortfall_quantiles", qd, {D, Q});
     write_array(sg, "diff_shortfall_quantiles_se", qse, {D, Q});
@@ -1416,7 +1534,8 @@ void write_sensitivity(ScenarioOut &S) {
         std::vector<double> r2(D), r2_lo(D), r2_hi(D);
         auto ys = S.shortfall.dataset();
         for (std::size_t d = 0; d < D; ++d) {
-            const auto y = read_column(ys, d);
+            const auto y =
+                S.held_shortfall.held ? held_column(S.held_shortfall.v, D, d) : read_column(ys, d);
             const auto imp = rank_importance(X.data(), static_cast<std::size_t>(n), k, y.data(),
                                              m.run.bootstrap, kConf, seed_of(d));
             sp.set(d, imp.spearman, imp.spearman_lo, imp.spearman_hi);
@@ -1449,7 +1568,8 @@ void write_sensitivity(ScenarioOut &S) {
         std::vector<double> var(D);
         auto ys = S.shortfall.dataset();
         for (std::size_t d = 0; d < D; ++d) {
-            const auto y = read_column(ys, d);
+            const auto y =
+                S.held_shortfall.held ? held_column(S.held_shortfall.v, D, d) : read_column(ys, d);
             auto slice = [&](std::size_t mat) {
                 return std::vector<double>(y.begin() + static_cast<long>(mat * rows),
                                            y.begin() + static_cast<long>((mat + 1) * rows));
@@ -1882,9 +2002,18 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
             ranks.push_back(n - tail_m.back()); // smallest value of the tail
         }
         auto &ds = S.shortfall.dataset();
+        // The table read once into memory when small enough, and the passes below over it.
+        hold_shortfall(S, threads);
+        const auto &held = S.held_shortfall;
+        const auto shortfall_scan = [&](const std::function<void(const double *)> &fn) {
+            if (!held.held)
+                return scanner(ds, D)(fn);
+            for (std::size_t r = 0; r < static_cast<std::size_t>(n); ++r)
+                fn(&held.v[r * D]);
+        };
         const auto os =
             n ? exact_order_statistics(n, static_cast<int>(D), ranks, acc.shortfall_min,
-                                       acc.shortfall_max, scanner(ds, D), std::size_t(1) << 20,
+                                       acc.shortfall_max, shortfall_scan, std::size_t(1) << 20,
                                        threads)
               : std::vector<std::vector<double>>(D, std::vector<double>(ranks.size(), 0.0));
         const auto Q = levels.size();
@@ -1921,21 +2050,29 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
                                                 static_cast<double>(g) / (kGrid - 1);
         std::vector<std::uint64_t> above(D * 2, 0), hist(D * (kGrid + 1), 0);
         std::vector<ExactSum> s1(D * 2), s2(D * 2);
-        if (n)
+        // Column d's `rows` values, `stride` apart, in row order: its entries of the tallies only.
+        auto tally = [&](std::size_t d, const double *x0, std::size_t rows, std::size_t stride) {
+            const double *g0 = &grid[d * kGrid];
+            for (std::size_t r = 0; r < rows; ++r) {
+                const double x = x0[r * stride];
+                for (std::size_t a = 0; a < 2; ++a)
+                    if (x > tail_v[d * 2 + a]) {
+                        ++above[d * 2 + a];
+                        s1[d * 2 + a].add(x);
+                        s2[d * 2 + a].add(x * x);
+                    }
+                const auto c = static_cast<std::size_t>(std::lower_bound(g0, g0 + kGrid, x) - g0);
+                ++hist[d * (kGrid + 1) + c]; // c grid points lie strictly below x
+            }
+        };
+        if (n && held.held) // the columns on the run's threads
+            for_each_index(threads, D, [&](std::size_t d) {
+                tally(d, held.v.data() + d, static_cast<std::size_t>(n), D);
+            });
+        else if (n)
             scanner(ds, D)([&](const double *row) {
-                for (std::size_t d = 0; d < D; ++d) {
-                    const double x = row[d];
-                    for (std::size_t a = 0; a < 2; ++a)
-                        if (x > tail_v[d * 2 + a]) {
-                            ++above[d * 2 + a];
-                            s1[d * 2 + a].add(x);
-                            s2[d * 2 + a].add(x * x);
-                        }
-                    const double *g0 = &grid[d * kGrid];
-                    const auto c =
-                        static_cast<std::size_t>(std::lower_bound(g0, g0 + kGrid, x) - g0);
-                    ++hist[d * (kGrid + 1) + c]; // c grid points lie strictly below x
-                }
+                for (std::size_t d = 0; d < D; ++d)
+                    tally(d, row + d, 1, D);
             });
         std::vector<double> cvar(D * 2, 0.0), cvar_se(D * 2, 0.0);
         for (std::size_t i = 0; i < D * 2 && n; ++i) {
@@ -2018,6 +2155,9 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
     lap(times.differences);
     label_summary(S, sg);
     write_sensitivity(S);
+    // A scenario's held table is done with; the baseline's serves the scenarios after it.
+    if (base_out)
+        S.held_shortfall = {};
     lap(times.labels);
 }
 } // namespace

@@ -216,4 +216,12 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+namespace io_detail {
+/// The most bytes of a scenario's per-trial shortfall table that the summary at the end of a
+/// run reads into memory once and keeps for its passes (32 MiB); a larger table is read from
+/// the file by each pass (the same numbers). For tests, which set 0 to take those paths; returns
+/// the limit it replaces.
+double set_held_table_bytes(double bytes);
+} // namespace io_detail
+
 } // namespace chokepoint
