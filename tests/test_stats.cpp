@@ -67,6 +67,28 @@ void check_quantiles(const std::vector<std::vector<double>> &cols,
     passes = 0;
     CHECK(exact_quantiles(n, k, levels, lo, hi, scan, max_in_memory, 2) == q);
     CHECK(passes == serial_passes);
+    // Read a block of rows at a time (blocks of 1, 2, 3, ... rows, then the second half of the
+    // table in one block, cut in slabs where it is larger than one): the same values and
+    // passes, on one thread and on two.
+    std::vector<double> flat;
+    for (std::uint64_t i = 0; i < n; ++i)
+        for (int j = 0; j < k; ++j)
+            flat.push_back(cols[static_cast<std::size_t>(j)][i]);
+    auto blocks = [&](const std::function<void(const double *, std::size_t)> &take) {
+        ++passes;
+        std::size_t size = 1;
+        for (std::uint64_t i = 0; i < n; i += size, ++size) {
+            if (i >= n / 2)
+                size = static_cast<std::size_t>(n - i);
+            take(flat.data() + i * static_cast<std::uint64_t>(k),
+                 static_cast<std::size_t>(std::min<std::uint64_t>(size, n - i)));
+        }
+    };
+    for (int threads : {1, 2}) {
+        passes = 0;
+        CHECK(exact_quantiles_blocks(n, k, levels, lo, hi, blocks, max_in_memory, threads) == q);
+        CHECK(passes == serial_passes);
+    }
     passes = serial_passes;
     REQUIRE(q.size() == static_cast<std::size_t>(k));
     // A table that fits in memory is read once (its columns kept and sorted), not in passes.

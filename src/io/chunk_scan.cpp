@@ -35,6 +35,18 @@ bool chunk_scan_applies(H5::DataSet &ds, std::uint64_t width) {
 
 void scan_rows(H5::DataSet &ds, std::uint64_t n, std::uint64_t width, int threads,
                const std::function<void(const double *)> &fn, std::size_t min_table_bytes) {
+    scan_blocks(
+        ds, n, width, threads,
+        [&](const double *first, std::size_t rows) {
+            for (std::size_t r = 0; r < rows; ++r)
+                fn(first + r * width);
+        },
+        min_table_bytes);
+}
+
+void scan_blocks(H5::DataSet &ds, std::uint64_t n, std::uint64_t width, int threads,
+                 const std::function<void(const double *, std::size_t)> &fn,
+                 std::size_t min_table_bytes) {
     if (n == 0)
         return;
     const int rank = ds.getSpace().getSimpleExtentNdims();
@@ -54,8 +66,7 @@ void scan_rows(H5::DataSet &ds, std::uint64_t n, std::uint64_t width, int thread
             fs.selectHyperslab(H5S_SELECT_SET, cnt.data(), off.data());
             H5::DataSpace ms(rank, cnt.data());
             ds.read(buf.data(), H5::PredType::NATIVE_DOUBLE, ms, fs);
-            for (hsize_t i = 0; i < r; ++i)
-                fn(&buf[static_cast<std::size_t>(i * width)]);
+            fn(buf.data(), static_cast<std::size_t>(r));
         }
     };
     const ChunkCodec p = plan_of(ds, width);
@@ -129,8 +140,7 @@ void scan_rows(H5::DataSet &ds, std::uint64_t n, std::uint64_t width, int thread
             read_rows(first, rows);
             continue;
         }
-        for (hsize_t r = 0; r < rows; ++r)
-            fn(&out[static_cast<std::size_t>(r * width)]);
+        fn(out.data(), static_cast<std::size_t>(rows)); // the batch's chunks hold whole rows
     }
 }
 

@@ -26,6 +26,14 @@ void scan_rows(H5::DataSet &ds, std::uint64_t n, std::uint64_t width, int thread
                const std::function<void(const double *)> &fn,
                std::size_t min_table_bytes = std::size_t(4) << 20);
 
+/// As scan_rows, a block of consecutive rows at a time: fn(first, rows) with the rows' values one
+/// row after another (rows x width doubles), blocks in order, each row in exactly one. The
+/// blocks are the decoder's own buffers (a batch of chunks, or a slab read through H5Dread),
+/// handed on without copying; they are valid during the call only.
+void scan_blocks(H5::DataSet &ds, std::uint64_t n, std::uint64_t width, int threads,
+                 const std::function<void(const double *, std::size_t)> &fn,
+                 std::size_t min_table_bytes = std::size_t(4) << 20);
+
 namespace io_detail {
 /// Whether scan_rows would read `ds` chunk by chunk (its layout, type and filters are ones it
 /// decodes itself); for tests.

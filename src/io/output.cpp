@@ -1969,11 +1969,18 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
     const hsize_t n = S.rows;
     if (S.weighted)
         write_weighted_distribution(S, acc, sg);
-    // The trial tables are read back in passes, their chunks inflated on the run's threads.
+    // The trial tables are read back in passes, their chunks inflated on the run's threads: a
+    // row at a time (scanner) or a block of rows at a time (block_scanner).
     auto scanner = [&, threads](H5::DataSet &ds, hsize_t width) {
         return [&ds, width, n, threads](const std::function<void(const double *)> &fn) {
             scan_rows(ds, n, width, threads, fn);
         };
+    };
+    auto block_scanner = [&, threads](H5::DataSet &ds, hsize_t width) {
+        return
+            [&ds, width, n, threads](const std::function<void(const double *, std::size_t)> &take) {
+                scan_blocks(ds, n, width, threads, take);
+            };
     };
     if (!S.weighted) {
         const auto &levels = m.run.quantiles;
@@ -2005,16 +2012,16 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
         // The table read once into memory when small enough, and the passes below over it.
         hold_shortfall(S, threads);
         const auto &held = S.held_shortfall;
-        const auto shortfall_scan = [&](const std::function<void(const double *)> &fn) {
-            if (!held.held)
-                return scanner(ds, D)(fn);
-            for (std::size_t r = 0; r < static_cast<std::size_t>(n); ++r)
-                fn(&held.v[r * D]);
-        };
+        const auto shortfall_scan =
+            [&](const std::function<void(const double *, std::size_t)> &take) {
+                if (!held.held)
+                    return block_scanner(ds, D)(take);
+                take(held.v.data(), static_cast<std::size_t>(n)); // one block: the whole table
+            };
         const auto os =
-            n ? exact_order_statistics(n, static_cast<int>(D), ranks, acc.shortfall_min,
-                                       acc.shortfall_max, shortfall_scan, std::size_t(1) << 20,
-                                       threads)
+            n ? exact_order_statistics_blocks(n, static_cast<int>(D), ranks, acc.shortfall_min,
+                                              acc.shortfall_max, shortfall_scan,
+                                              std::size_t(1) << 20, threads)
               : std::vector<std::vector<double>>(D, std::vector<double>(ranks.size(), 0.0));
         const auto Q = levels.size();
         std::vector<double> q(D * Q), q_lo(D * Q), q_hi(D * Q), var(D * 2), tail_v(D * 2);
@@ -2136,8 +2143,9 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
             }
         }
         if (n) {
-            const auto q = exact_quantiles(n, k, bands, lo, hi, scanner(S.monthly.dataset(), D * H),
-                                           std::size_t(1) << 20, threads);
+            const auto q = exact_quantiles_blocks(n, k, bands, lo, hi,
+                                                  block_scanner(S.monthly.dataset(), D * H),
+                                                  std::size_t(1) << 20, threads);
             for (std::size_t c = 0; c < D * H; ++c) {
                 const int b0 = from[c / H];
                 for (std::size_t b = 0; b < NB; ++b)

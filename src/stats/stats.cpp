@@ -417,11 +417,40 @@ void select_ranks(double *v, std::size_t n, std::vector<std::uint64_t> ranks) {
 }
 } // namespace
 
+namespace {
+/// The rows of a row scan handed on in slabs of `slab_rows` (copied: the row scan keeps none).
+BlockScan blocks_of_rows(const RowScan &scan, int k) {
+    return [&scan, k](const std::function<void(const double *, std::size_t)> &take) {
+        const auto K = static_cast<std::size_t>(std::max(k, 1));
+        const std::size_t slab_rows = std::max<std::size_t>(1, (std::size_t(1) << 16) / K);
+        std::vector<double> slab;
+        slab.reserve(slab_rows * K);
+        scan([&](const double *row) {
+            slab.insert(slab.end(), row, row + K);
+            if (slab.size() == slab_rows * K) {
+                take(slab.data(), slab_rows);
+                slab.clear();
+            }
+        });
+        if (!slab.empty())
+            take(slab.data(), slab.size() / K);
+    };
+}
+} // namespace
+
 std::vector<std::vector<double>>
 exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> &ranks,
                        const std::vector<double> &col_min, const std::vector<double> &col_max,
-                       const std::function<void(const std::function<void(const double *)> &)> &scan,
-                       std::size_t max_values_in_memory, int threads) {
+                       const RowScan &scan, std::size_t max_values_in_memory, int threads) {
+    return exact_order_statistics_blocks(n, k, ranks, col_min, col_max, blocks_of_rows(scan, k),
+                                         max_values_in_memory, threads);
+}
+
+std::vector<std::vector<double>>
+exact_order_statistics_blocks(std::uint64_t n, int k, const std::vector<std::uint64_t> &ranks,
+                              const std::vector<double> &col_min,
+                              const std::vector<double> &col_max, const BlockScan &scan,
+                              std::size_t max_values_in_memory, int threads) {
     std::vector<std::vector<double>> out(static_cast<std::size_t>(k),
                                          std::vector<double>(ranks.size(), 0.0));
     if (n == 0 || k == 0 || ranks.empty())
@@ -487,25 +516,16 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
         arena->execute(
             [&] { tbb::parallel_for(std::size_t(0), count, [&](std::size_t i) { fn(i); }); });
     };
-    // One pass over the table: rows arrive one at a time and are handed on in slabs (512 KiB,
-    // in cache), take(first value, rows), so that a slab's columns can be worked on in parallel.
+    // One pass over the table: its blocks of rows are handed on in slabs of at most 512 KiB (in
+    // cache), take(first value, rows), so that a slab's columns can be worked on in parallel.
+    // A slab is a part of the scan's block, not a copy.
     const auto K = static_cast<std::size_t>(k);
     const std::size_t slab_rows = std::max<std::size_t>(1, (std::size_t(1) << 16) / K);
-    std::vector<double> slab;
     auto scan_slabs = [&](const auto &take) {
-        slab.clear();
-        slab.reserve(slab_rows * K);
-        auto hand_on = [&] {
-            take(slab.data(), slab.size() / K);
-            slab.clear();
-        };
-        scan([&](const double *row) {
-            slab.insert(slab.end(), row, row + k);
-            if (slab.size() == slab_rows * K)
-                hand_on();
+        scan([&](const double *first, std::size_t rows) {
+            for (std::size_t r = 0; r < rows; r += slab_rows)
+                take(first + r * K, std::min(slab_rows, rows - r));
         });
-        if (!slab.empty())
-            hand_on();
     };
     // A value outside its column's bounds (or a NaN, which no order ranks) means the table and
     // the accumulators that gave the bounds disagree.
@@ -685,16 +705,23 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
                     bin_group(*g, first + j, rows);
             });
         });
+        // The collected groups' members' ranks in their intervals, selected (those out of it
+        // throw below), a group per task.
+        std::vector<Group *> collected;
+        for (auto &[key, g] : groups)
+            if (g.collect)
+                collected.push_back(&g);
+        for_each_index(collected.size(), [&](std::size_t c) {
+            Group &g = *collected[c];
+            std::vector<std::uint64_t> r;
+            for (std::size_t i : g.members)
+                if (targets[i].rank >= g.below && targets[i].rank - g.below < g.values.size())
+                    r.push_back(targets[i].rank - g.below);
+            select_ranks(g.values.data(), g.values.size(), std::move(r));
+        });
         std::vector<std::uint64_t> ends;
         for (auto &[key, g] : groups) {
-            if (g.collect) {
-                // The members' ranks in the interval, selected (those out of it throw below).
-                std::vector<std::uint64_t> r;
-                for (std::size_t i : g.members)
-                    if (targets[i].rank >= g.below && targets[i].rank - g.below < g.values.size())
-                        r.push_back(targets[i].rank - g.below);
-                select_ranks(g.values.data(), g.values.size(), std::move(r));
-            } else {
+            if (!g.collect) {
                 // Running counts at the bins' ends, so that a member's bin is found by a
                 // binary search rather than a walk over the bins: ends[b] = at_lo + the counts
                 // of bins 0..b, and the member's bin is the first b with r < ends[b] (an empty
@@ -757,8 +784,15 @@ exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> 
 std::vector<std::vector<double>>
 exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
                 const std::vector<double> &col_min, const std::vector<double> &col_max,
-                const std::function<void(const std::function<void(const double *)> &)> &scan,
-                std::size_t max_values_in_memory, int threads) {
+                const RowScan &scan, std::size_t max_values_in_memory, int threads) {
+    return exact_quantiles_blocks(n, k, levels, col_min, col_max, blocks_of_rows(scan, k),
+                                  max_values_in_memory, threads);
+}
+
+std::vector<std::vector<double>>
+exact_quantiles_blocks(std::uint64_t n, int k, const std::vector<double> &levels,
+                       const std::vector<double> &col_min, const std::vector<double> &col_max,
+                       const BlockScan &scan, std::size_t max_values_in_memory, int threads) {
     std::vector<std::vector<double>> out(static_cast<std::size_t>(k),
                                          std::vector<double>(levels.size(), 0.0));
     if (n == 0 || k == 0 || levels.empty())
@@ -769,8 +803,8 @@ exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
         ranks.push_back(lo);
         ranks.push_back(std::min(lo + 1, n - 1));
     }
-    const auto os =
-        exact_order_statistics(n, k, ranks, col_min, col_max, scan, max_values_in_memory, threads);
+    const auto os = exact_order_statistics_blocks(n, k, ranks, col_min, col_max, scan,
+                                                  max_values_in_memory, threads);
     for (int j = 0; j < k; ++j)
         for (std::size_t q = 0; q < levels.size(); ++q)
             out[static_cast<std::size_t>(j)][q] =

@@ -155,6 +155,13 @@ struct Accumulators {
     std::uint64_t trials() const { return shortfall.empty() ? 0 : shortfall[0].count(); }
 };
 
+/// A table read in passes a row at a time: scan(fn) calls fn(row_values) for every row in order.
+using RowScan = std::function<void(const std::function<void(const double *)> &)>;
+/// A table read in passes a block of rows at a time: scan(take) calls take(first, rows) for
+/// consecutive blocks of rows in order, a block's values one row after another (the blocks need
+/// not be of one size, and are read during the call only).
+using BlockScan = std::function<void(const std::function<void(const double *, std::size_t)> &)>;
+
 /// Order statistics of given 0-based ranks (the same ranks for every column) of each column of
 /// an n x k table read in passes by `scan` (see exact_quantiles): exact, in bounded memory.
 /// `threads` > 1 bins and sorts the columns in parallel (scan is always called on the calling
@@ -162,8 +169,13 @@ struct Accumulators {
 std::vector<std::vector<double>>
 exact_order_statistics(std::uint64_t n, int k, const std::vector<std::uint64_t> &ranks,
                        const std::vector<double> &col_min, const std::vector<double> &col_max,
-                       const std::function<void(const std::function<void(const double *)> &)> &scan,
-                       std::size_t max_values_in_memory = std::size_t(1) << 20, int threads = 1);
+                       const RowScan &scan, std::size_t max_values_in_memory = std::size_t(1) << 20,
+                       int threads = 1);
+/// The same from a table read a block of rows at a time (no copy of the rows into slabs).
+std::vector<std::vector<double>> exact_order_statistics_blocks(
+    std::uint64_t n, int k, const std::vector<std::uint64_t> &ranks,
+    const std::vector<double> &col_min, const std::vector<double> &col_max, const BlockScan &scan,
+    std::size_t max_values_in_memory = std::size_t(1) << 20, int threads = 1);
 
 /// Distribution-free confidence interval for the p-quantile of n draws: 0-based ranks (lo, hi)
 /// of the order statistics with P(x[lo] <= q_p <= x[hi]) >= conf (the number of draws below q_p
@@ -217,7 +229,13 @@ CvarEstimate cvar_estimate(double a, std::uint64_t m, double sum, double sum2, d
 std::vector<std::vector<double>>
 exact_quantiles(std::uint64_t n, int k, const std::vector<double> &levels,
                 const std::vector<double> &col_min, const std::vector<double> &col_max,
-                const std::function<void(const std::function<void(const double *)> &)> &scan,
-                std::size_t max_values_in_memory = std::size_t(1) << 20, int threads = 1);
+                const RowScan &scan, std::size_t max_values_in_memory = std::size_t(1) << 20,
+                int threads = 1);
+/// The same from a table read a block of rows at a time.
+std::vector<std::vector<double>>
+exact_quantiles_blocks(std::uint64_t n, int k, const std::vector<double> &levels,
+                       const std::vector<double> &col_min, const std::vector<double> &col_max,
+                       const BlockScan &scan,
+                       std::size_t max_values_in_memory = std::size_t(1) << 20, int threads = 1);
 
 } // namespace chokepoint
