@@ -45,21 +45,29 @@ TEST_CASE("Stream serves Philox blocks in the documented counter layout", "[rand
 }
 
 TEST_CASE("philox4x32_10_blocks equals the block function, counter by counter", "[random]") {
-    // Every batch shape the lanes take (groups of 12 and 4, a scalar tail), counters that wrap
-    // past 2^32 in word 0 as the block index does, and keys and other words of every bit.
+    // Every batch shape the lanes take (AVX2 groups of 16, SSE2 groups of 12 and 4, a scalar
+    // tail), counters that wrap past 2^32 in word 0 as the block index does, and keys and other
+    // words of every bit; the default and each lane width (8: AVX2 where this CPU has it).
     const std::array<std::uint32_t, 2> key{0xa4093822u, 0x299f31d0u};
-    for (const std::uint32_t c0 : {0u, 5u, 0xfffffff0u}) {
-        for (std::size_t n = 0; n <= 40; ++n) {
-            std::vector<Philox4x32> got(n + 1, Philox4x32{7, 7, 7, 7});
-            philox4x32_10_blocks(c0, 0x243f6a88u, 0x85a308d3u, 0x13198a2eu, key, n, got.data());
-            INFO("c0 " << c0 << ", n " << n);
-            for (std::size_t i = 0; i < n; ++i)
-                CHECK(got[i] == philox4x32_10({c0 + static_cast<std::uint32_t>(i), 0x243f6a88u,
-                                               0x85a308d3u, 0x13198a2eu},
-                                              key));
-            CHECK(got[n] == Philox4x32{7, 7, 7, 7}); // nothing written past n
+    INFO("AVX2 lanes on this CPU: " << philox_uses_avx2());
+    for (const int lanes : {0, 8, 4, 1})
+        for (const std::uint32_t c0 : {0u, 5u, 0xfffffff0u, 0xfffffffbu}) {
+            for (std::size_t n = 0; n <= 56; ++n) {
+                std::vector<Philox4x32> got(n + 1, Philox4x32{7, 7, 7, 7});
+                if (lanes == 0)
+                    philox4x32_10_blocks(c0, 0x243f6a88u, 0x85a308d3u, 0x13198a2eu, key, n,
+                                         got.data());
+                else
+                    philox4x32_10_blocks_lanes(lanes, c0, 0x243f6a88u, 0x85a308d3u, 0x13198a2eu,
+                                               key, n, got.data());
+                INFO("lanes " << lanes << ", c0 " << c0 << ", n " << n);
+                for (std::size_t i = 0; i < n; ++i)
+                    CHECK(got[i] == philox4x32_10({c0 + static_cast<std::uint32_t>(i), 0x243f6a88u,
+                                                   0x85a308d3u, 0x13198a2eu},
+                                                  key));
+                CHECK(got[n] == Philox4x32{7, 7, 7, 7}); // nothing written past n
+            }
         }
-    }
 }
 
 TEST_CASE("Stream::fill gives the values and the state of as many single draws", "[random]") {

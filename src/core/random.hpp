@@ -22,11 +22,21 @@ using Philox4x32 = std::array<std::uint32_t, 4>;
 Philox4x32 philox4x32_10(Philox4x32 ctr, std::array<std::uint32_t, 2> key) noexcept;
 
 /// philox4x32_10 of the counters {c0 + i (mod 2^32), c1, c2, c3}, i < n, into out[i]: the same
-/// bits, several blocks side by side (SSE2 lanes on x86-64; their rounds are independent, where
-/// one block's ten rounds are a chain of dependent multiplications).
+/// bits, several blocks side by side (AVX2 or SSE2 lanes on x86-64; their rounds are
+/// independent, where one block's ten rounds are a chain of dependent multiplications).
 void philox4x32_10_blocks(std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3,
                           std::array<std::uint32_t, 2> key, std::size_t n,
                           Philox4x32 *out) noexcept;
+
+/// Whether philox4x32_10_blocks computes its blocks in AVX2 registers (8 at a time; x86-64 CPUs
+/// that have AVX2, found at run time), else in SSE2 registers (4 at a time): the same bits.
+bool philox_uses_avx2();
+
+/// philox4x32_10_blocks with at most `lanes` blocks side by side: 8 (AVX2 where the CPU has
+/// it, else as 4), 4 (SSE2) or 1 (the block function alone). For tests, which compare them.
+void philox4x32_10_blocks_lanes(int lanes, std::uint32_t c0, std::uint32_t c1, std::uint32_t c2,
+                                std::uint32_t c3, std::array<std::uint32_t, 2> key, std::size_t n,
+                                Philox4x32 *out) noexcept;
 
 /// 64-bit identity of a named quantity ("facility/cn_ga_1/capacity"): FNV-1a followed by
 /// a SplitMix64 finaliser. Collisions are checked when the model is built.
