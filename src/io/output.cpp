@@ -1348,11 +1348,12 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
     };
     // The demands a wave at a time: their columns gathered (on this thread: HDF5 is not
     // thread-safe), then compared and sorted in parallel, a demand per task; then each one's
-    // replicates in turn. A wave holds at most 256 MiB of columns and orders.
+    // replicates in turn. A wave holds at most 64 MiB of columns and orders (one demand
+    // at least).
     const double pair_bytes = static_cast<double>(n) * 2 * (sizeof(double) + sizeof(std::uint32_t));
     const auto wave = static_cast<std::size_t>(std::clamp<double>(
         std::min(static_cast<double>(std::clamp(threads, 1, tbb::info::default_concurrency())),
-                 static_cast<double>(std::size_t(256) << 20) / std::max(1.0, pair_bytes)),
+                 static_cast<double>(std::size_t(64) << 20) / std::max(1.0, pair_bytes)),
         1.0, static_cast<double>(std::max<std::size_t>(1, todo.size()))));
     std::vector<Pair> pairs;
     for (std::size_t w0 = 0; w0 < todo.size(); w0 += wave) {
