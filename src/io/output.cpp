@@ -1356,11 +1356,11 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
                  static_cast<double>(std::size_t(64) << 20) / std::max(1.0, pair_bytes)),
         1.0, static_cast<double>(std::max<std::size_t>(1, todo.size()))));
     std::vector<Pair> pairs;
-    for (std::size_t w0 = 0; w0 < todo.size(); w0 += wave) {
-        pairs.assign(std::min(wave, todo.size() - w0), Pair{});
+    for (std::size_t first = 0; first < todo.size(); first += wave) {
+        pairs.assign(std::min(wave, todo.size() - first), Pair{});
         for (std::size_t i = 0; i < pairs.size(); ++i) {
             Pair &pr = pairs[i];
-            pr.d = todo[w0 + i];
+            pr.d = todo[first + i];
             pr.x = column(xs_all, D, xs_ds, pr.d);
             pr.y = column(xb_all, D0, xb_ds, static_cast<std::size_t>(base_of[pr.d]));
         }
@@ -1378,8 +1378,8 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
             pr.oy.resize(static_cast<std::size_t>(n));
             std::iota(pr.ox.begin(), pr.ox.end(), 0u);
             std::iota(pr.oy.begin(), pr.oy.end(), 0u);
-            std::sort(pr.ox.begin(), pr.ox.end(), [&](auto i, auto k) { return x[i] < x[k]; });
-            std::sort(pr.oy.begin(), pr.oy.end(), [&](auto i, auto k) { return y[i] < y[k]; });
+            std::sort(pr.ox.begin(), pr.ox.end(), [&](auto a, auto b) { return x[a] < x[b]; });
+            std::sort(pr.oy.begin(), pr.oy.end(), [&](auto a, auto b) { return y[a] < y[b]; });
             // The walks of the resamples' order statistics stop at each sorted column's leading
             // run (the trials without shortfall: 0), most of a column of a rare shortfall.
             pr.run_x = leading_run(x, pr.ox);
