@@ -104,6 +104,19 @@ const std::string kTiny = std::string(CHOKEPOINT_SOURCE_DIR) + "/configs/example
 const std::string kMaterials =
     std::string(CHOKEPOINT_SOURCE_DIR) + "/configs/critical_materials.yaml";
 
+/// The default study with `settings` applied to its baseline and to a copy of each scenario's
+/// model (a scenario runs with its own model's run settings).
+template <class Settings> Model default_study_with(const Settings &settings) {
+    Model m = load_model(kMaterials);
+    settings(m);
+    for (auto &sc : m.scenarios) {
+        auto copy = std::make_shared<Model>(*sc.model);
+        settings(*copy);
+        sc.model = copy;
+    }
+    return m;
+}
+
 } // namespace
 
 TEST_CASE("capacity shock with onset probability p at month m for d months", "[analytic]") {
@@ -823,18 +836,11 @@ TEST_CASE("blocks packed in the parallel stage give the same file as the writer 
     // The default study (its 7 scenarios copy or re-simulate chains), every table stored (the
     // sampled inputs too), blocks of 40 trials with a short last one, on 2 threads.
     TempDir tmp("e2e_pack");
-    Model m = load_model(std::string(CHOKEPOINT_SOURCE_DIR) + "/configs/critical_materials.yaml");
-    auto settings = [](Model &x) {
+    const Model m = default_study_with([](Model &x) {
         x.run.trials = 130;
         x.run.block_size = 40;
         x.run.store_inputs = true;
-    };
-    settings(m);
-    for (auto &sc : m.scenarios) {
-        auto copy = std::make_shared<Model>(*sc.model);
-        settings(*copy);
-        sc.model = copy;
-    }
+    });
     // Packed; packed with a checkpoint after every block (each reopens the file in a new
     // writer, while the pipeline keeps its packer); not packed.
     std::uint64_t stored[3] = {0, 0, 0};
@@ -891,20 +897,13 @@ TEST_CASE("the summary's numbers are the same from shortfall tables held in memo
     // chains copied and re-simulated), rank sensitivity, 100 trials in blocks of 40, 2 threads,
     // 50 bootstrap replicates.
     TempDir tmp("e2e_held");
-    Model m = load_model(std::string(CHOKEPOINT_SOURCE_DIR) + "/configs/critical_materials.yaml");
-    auto settings = [](Model &x) {
+    const Model m = default_study_with([](Model &x) {
         x.run.trials = 100;
         x.run.block_size = 40;
         x.run.bootstrap = 50;
         x.run.sensitivity = Sensitivity::Rank;
         x.run.store_inputs = true;
-    };
-    settings(m);
-    for (auto &sc : m.scenarios) {
-        auto copy = std::make_shared<Model>(*sc.model);
-        settings(*copy);
-        sc.model = copy;
-    }
+    });
     auto run = [&](double held_bytes, const std::string &name) {
         const double before = io_detail::set_held_table_bytes(held_bytes);
         RunOptions opt;

@@ -4,6 +4,7 @@
 #include "io/h5util.hpp"
 
 #include "config/config.hpp"
+#include "core/parallel.hpp"
 #include "core/random.hpp"
 #include "core/sha256.hpp"
 #include "model/inputs.hpp"
@@ -1117,24 +1118,6 @@ std::vector<double> held_column(const std::vector<double> &v, std::size_t width,
     return out;
 }
 
-/// fn(i) for i in [0, count), on up to `threads` threads (at most the machine's cores); each i
-/// on one thread, so work that keeps to its own i gives the same result on any number.
-template <class Fn> void for_each_index(int threads, std::size_t count, const Fn &fn) {
-    threads = std::clamp(threads, 1, tbb::info::default_concurrency());
-    if (threads < 2 || count < 2) {
-        for (std::size_t i = 0; i < count; ++i)
-            fn(i);
-        return;
-    }
-    tbb::task_arena arena(threads);
-    arena.execute([&] {
-        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, count), [&](const auto &r) {
-            for (std::size_t i = r.begin(); i != r.end(); ++i)
-                fn(i);
-        });
-    });
-}
-
 /// Importance sampling (run.importance; docs/importance.md): the statistics that are not means of
 /// w x over all trials, from the per-trial values x and likelihood ratios w (n trials).
 ///
@@ -1364,7 +1347,7 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
             pr.x = column(xs_all, D, xs_ds, pr.d);
             pr.y = column(xb_all, D0, xb_ds, static_cast<std::size_t>(base_of[pr.d]));
         }
-        for_each_index(threads, pairs.size(), [&](std::size_t i) {
+        IndexTasks{threads}(pairs.size(), [&](std::size_t i) {
             Pair &pr = pairs[i];
             // A demand whose value chain the scenario does not change has the baseline's
             // shortfalls bit for bit (engine/chain_reuse.hpp): every resample's difference is
@@ -2074,7 +2057,7 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
             }
         };
         if (n && held.held) // the columns on the run's threads
-            for_each_index(threads, D, [&](std::size_t d) {
+            IndexTasks{threads}(D, [&](std::size_t d) {
                 tally(d, held.v.data() + d, static_cast<std::size_t>(n), D);
             });
         else if (n)

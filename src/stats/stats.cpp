@@ -1,5 +1,6 @@
 #include "stats/stats.hpp"
 
+#include "core/parallel.hpp"
 #include "stats/block.hpp"
 
 #include <algorithm>
@@ -9,11 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <optional>
 #include <stdexcept>
-#include <tbb/info.h>
-#include <tbb/parallel_for.h>
-#include <tbb/task_arena.h>
 #include <tuple>
 
 namespace chokepoint {
@@ -502,20 +499,7 @@ exact_order_statistics_blocks(std::uint64_t n, int k, const std::vector<std::uin
     const std::size_t n_cols_active = cols.size();
     // Work per column, on `threads` threads: each column's state is touched by one task only,
     // and a column's values are taken in row order, so the result is the same on any number.
-    // At most the machine's cores: more gain nothing here and make TBB warn.
-    threads = std::min(threads, tbb::info::default_concurrency());
-    std::optional<tbb::task_arena> arena;
-    if (threads > 1)
-        arena.emplace(threads);
-    auto for_each_index = [&](std::size_t count, const auto &fn) {
-        if (!arena || count < 2) {
-            for (std::size_t i = 0; i < count; ++i)
-                fn(i);
-            return;
-        }
-        arena->execute(
-            [&] { tbb::parallel_for(std::size_t(0), count, [&](std::size_t i) { fn(i); }); });
-    };
+    IndexTasks for_each_index(threads);
     // One pass over the table: its blocks of rows are handed on in slabs of at most 512 KiB (in
     // cache), take(first value, rows), so that a slab's columns can be worked on in parallel.
     // A slab is a part of the scan's block, not a copy.
