@@ -564,12 +564,13 @@ template <class Draw> Coverage cvar_coverage(Draw &&draw, double truth, int reps
         std::sort(x.begin(), x.end());
         const auto lo = static_cast<std::uint64_t>(std::floor(static_cast<double>(n - 1) * a));
         const double var = lerp_quantile(n, a, x[lo], x[std::min(lo + 1, n - 1)]);
-        double sum = 0, sum2 = 0;
+        double sum = 0, dev = 0, dev2 = 0;
         for (std::uint64_t i = n - m; i < n; ++i) {
             sum += x[i];
-            sum2 += x[i] * x[i];
+            dev += x[i] - x[n - m];
+            dev2 += (x[i] - x[n - m]) * (x[i] - x[n - m]);
         }
-        const auto e = cvar_estimate(a, m, sum, sum2, var);
+        const auto e = cvar_estimate(a, m, sum, x[n - m], dev, dev2, var);
         hit += std::abs(e.cvar - truth) <= 1.96 * e.se;
         se_sum += e.se;
         s1 += e.cvar;
@@ -605,5 +606,39 @@ TEST_CASE("CVaR: the standard error covers the closed form 93-97% of the time", 
         CHECK(c.covered >= 0.93);
         CHECK(c.covered <= 0.97);
         CHECK(c.spread_over_se == Approx(1.0).margin(0.1));
+    }
+}
+
+TEST_CASE("CVaR: the tail's spread is taken about a shift; a tail of equal values has se 0",
+          "[cvar]") {
+    SECTION("m equal values that are not whole numbers: se exactly 0") {
+        // 168 + 2.4e-10, as a total of LP deliveries: x^2 summed m times and (m x)^2 / m differ
+        // by round-off of 5.6e6's size, which sums of squares turned into an se of ~2e-7.
+        const double x = 168.00000000024005;
+        for (const std::uint64_t m : {2u, 25u, 200u, 1000u}) {
+            double sum = 0;
+            for (std::uint64_t i = 0; i < m; ++i)
+                sum += x;
+            const auto e = cvar_estimate(0.99, m, sum, x, 0.0, 0.0, x);
+            INFO("m = " << m);
+            CHECK(e.se == 0.0);
+            CHECK(e.cvar == Approx(x).epsilon(1e-12)); // naive sum: m roundings
+        }
+    }
+    SECTION("any shift gives the spread of the values themselves") {
+        // Tail 10, 11, 12, 13 (m = 4), VaR 10: sample variance 5/3, gap 1.5: se^2 = (5/3 +
+        // 0.95 x 2.25) / 4.
+        const double truth = std::sqrt((5.0 / 3.0 + 0.95 * 2.25) / 4.0);
+        for (const double c : {0.0, 10.0, 11.5, -1e3}) {
+            double dev = 0, dev2 = 0;
+            for (const double v : {10.0, 11.0, 12.0, 13.0}) {
+                dev += v - c;
+                dev2 += (v - c) * (v - c);
+            }
+            const auto e = cvar_estimate(0.95, 4, 46.0, c, dev, dev2, 10.0);
+            INFO("shift " << c);
+            CHECK(e.cvar == 11.5);
+            CHECK(e.se == Approx(truth).epsilon(1e-12));
+        }
     }
 }

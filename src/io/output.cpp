@@ -2040,7 +2040,9 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
                                           : std::max(0.0, acc.shortfall_max[d]) *
                                                 static_cast<double>(g) / (kGrid - 1);
         std::vector<std::uint64_t> above(D * 2, 0), hist(D * (kGrid + 1), 0);
-        std::vector<ExactSum> s1(D * 2), s2(D * 2);
+        // Per tail: the values' sum (CVaR), and their deviations' from the tail's smallest
+        // value, summed and squared (its spread; cvar_estimate). Ties with that value add 0.
+        std::vector<ExactSum> s1(D * 2), dev1(D * 2), dev2(D * 2);
         // Column d's `rows` values, `stride` apart, in row order: its entries of the tallies only.
         auto tally = [&](std::size_t d, const double *x0, std::size_t rows, std::size_t stride) {
             const double *g0 = &grid[d * kGrid];
@@ -2048,9 +2050,11 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
                 const double x = x0[r * stride];
                 for (std::size_t a = 0; a < 2; ++a)
                     if (x > tail_v[d * 2 + a]) {
+                        const double dx = x - tail_v[d * 2 + a];
                         ++above[d * 2 + a];
                         s1[d * 2 + a].add(x);
-                        s2[d * 2 + a].add(x * x);
+                        dev1[d * 2 + a].add(dx);
+                        dev2[d * 2 + a].add(dx * dx);
                     }
                 const auto c = static_cast<std::size_t>(std::lower_bound(g0, g0 + kGrid, x) - g0);
                 ++hist[d * (kGrid + 1) + c]; // c grid points lie strictly below x
@@ -2072,8 +2076,9 @@ void finish_scenario(ScenarioOut &S, const Accumulators &acc, ScenarioOut *base_
             const double mt = static_cast<double>(tail_m[i % 2]);
             const double ties = mt - static_cast<double>(above[i]);
             const double v = tail_v[i];
-            const double sum = s1[i].value() + ties * v, sum2 = s2[i].value() + ties * v * v;
-            const auto e = cvar_estimate(var_levels[i % 2], tail_m[i % 2], sum, sum2, var[i]);
+            const double sum = s1[i].value() + ties * v;
+            const auto e = cvar_estimate(var_levels[i % 2], tail_m[i % 2], sum, v, dev1[i].value(),
+                                         dev2[i].value(), var[i]);
             cvar[i] = e.cvar;
             cvar_se[i] = e.se;
         }

@@ -335,14 +335,15 @@ std::pair<std::int64_t, std::int64_t> quantile_ci_ranks(std::uint64_t n, double 
     return {lo, hi};
 }
 
-CvarEstimate cvar_estimate(double a, std::uint64_t m, double sum, double sum2, double var) {
+CvarEstimate cvar_estimate(double a, std::uint64_t m, double sum, double shift, double dev,
+                           double dev2, double var) {
     CvarEstimate e;
     if (m == 0)
         return e;
     const double mt = static_cast<double>(m);
     e.cvar = sum / mt;
-    const double tail_var = m > 1 ? std::max(0.0, (sum2 - sum * (sum / mt)) / (mt - 1)) : 0.0;
-    const double gap = e.cvar - var;
+    const double tail_var = m > 1 ? std::max(0.0, (dev2 - dev * (dev / mt)) / (mt - 1)) : 0.0;
+    const double gap = (shift - var) + dev / mt;
     e.se = std::sqrt((tail_var + a * gap * gap) / mt);
     return e;
 }

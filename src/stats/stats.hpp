@@ -209,15 +209,20 @@ std::vector<double> resample_order_statistics(const std::vector<std::uint32_t> &
 std::size_t leading_run(const std::vector<double> &z, const std::vector<std::uint32_t> &order);
 
 /// Conditional value at risk at level a, CVaR = the mean of the worst m = ceil(n (1 - a)) of n
-/// trials, from the tail's sum and sum of squares (`sum`, `sum2`, over exactly those m values,
-/// ties included) and the value at risk `var` (the a-quantile). Its standard error is the
+/// trials, from the tail's sum (`sum`, over exactly those m values, ties included), the sum and
+/// sum of squares of their deviations from a shift c (`dev`: x - c, `dev2`: (x - c)^2, over the
+/// same m values) and the value at risk `var` (the a-quantile). Its standard error is the
 /// estimator's asymptotic one, sqrt((Var(S | S >= VaR) + a (CVaR - VaR)^2) / m): the tail's own
 /// spread plus the uncertainty of where the tail begins. (The spread alone, Var / m, understates
-/// the error: about half of it for a uniform tail.)
+/// the error: about half of it for a uniform tail.) Both terms are taken from the deviations
+/// (CVaR - VaR = (c - VaR) + dev / m), which changes nothing in exact arithmetic; with c = the
+/// tail's smallest value the sums stay small, so that a tail of equal values has a standard
+/// error of exactly 0 (the values' own sums and squares would leave round-off of their size).
 struct CvarEstimate {
     double cvar = 0, se = 0;
 };
-CvarEstimate cvar_estimate(double a, std::uint64_t m, double sum, double sum2, double var);
+CvarEstimate cvar_estimate(double a, std::uint64_t m, double sum, double shift, double dev,
+                           double dev2, double var);
 
 /// Exact quantiles (numpy's default "linear" definition: h = (n - 1) p, interpolate between
 /// order statistics floor(h) and floor(h) + 1) of each column of an n x k table too large to

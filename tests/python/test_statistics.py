@@ -2,7 +2,7 @@
 """Check every distribution, risk, conditional and chokepoint-share statistic of a results file
 against numpy computed from the per-trial datasets of the same file (docs/output-format.md).
 
-    test_statistics.py FILE
+    test_statistics.py [--constant-tail DEMAND]... FILE
 
 For /scenarios/baseline (and every other scenario group in the file) it checks:
   layout     every summary dataset of the format-1.0 table is float64 with the documented shape;
@@ -12,7 +12,8 @@ For /scenarios/baseline (and every other scenario group in the file) it checks:
   CI         shortfall_quantiles_ci_low/_high == sorted(shortfall)[l], [u] with l the largest j
              with P(B <= j) <= 0.025, u the smallest j < n with P(B <= j) >= 0.975,
              B ~ binomial(n, p), the CDF summed from log-gamma pmfs (no scipy); NaN if none
-  CVaR       cvar == mean of the worst m = ceil(n (1 - a)) trials, cvar_se == sqrt((tail var(ddof=1) + a (cvar - VaR)^2) / m)
+  CVaR       cvar == mean of the worst m = ceil(n (1 - a)) trials, cvar_se == sqrt((tail var(ddof=1) + a (cvar - VaR)^2) / m);
+             a tail of m equal values has cvar_se == 0 exactly (--constant-tail D: D must have one)
   exceedance exceedance_x == max(shortfall) * g / 100; exceedance_p == mean(shortfall > x);
              exceedance_p_se == sqrt(p (1 - p) / (n - 1))
   thresholds p_share_above == mean(shortfall_share > threshold), its _se
@@ -285,6 +286,20 @@ def check_distribution(c, sc, sizes, ok):
                 scale=float(np.abs(sf).max(initial=0.0)))
         if ok.get("var"):
             c.ok((np.asarray(s["var"]) <= np.asarray(s["cvar"]) * (1 + 1e-12) + 1e-300).all(), "var <= cvar")
+        # A tail of m bit-equal values has no spread, and VaR is that value: its standard error is
+        # exactly 0 (not round-off of the values' squares), as the formula above says.
+        const = []
+        for k, mt in enumerate(ms):
+            for d in range(sizes["demand"]):
+                worst = srt[n - mt:, d]
+                if mt > 0 and (worst == worst[0]).all():
+                    const.append((d, k))
+        constant_tails.extend((sc.group.name, d, k) for d, k in const)
+        if const:
+            got = [float(np.asarray(s["cvar_se"])[d, k]) for d, k in const]
+            c.ok(all(g == 0.0 for g in got),
+                 f"CVaR of a constant tail: cvar_se == 0 exactly ({len(const)} demand-level pairs)",
+                 f"cvar_se {got}")
     if ok.get("exceedance_x"):
         mx = np.maximum(sf.max(axis=0), 0.0)
         grid = mx[:, None] * np.arange(GRID)[None, :] / (GRID - 1)
@@ -444,9 +459,19 @@ def check_reader_access(c, sc, sizes):
              "Scenario.dims('monthly_shortfall_bands') == ('demand', 'month', 'band')")
 
 
+# (scenario group, demand index, var_level index) of every CVaR tail of m equal values met
+constant_tails = []
+
+
 def main(argv):
+    # --constant-tail DEMAND: the file must hold such a tail for that demand (so that the check
+    # above is not vacuous on the file made for it)
+    want_constant = []
+    while len(argv) > 3 and argv[1] == "--constant-tail":
+        want_constant.append(argv[2])
+        argv = argv[:1] + argv[3:]
     if len(argv) != 2:
-        print(f"usage: {os.path.basename(argv[0])} FILE", file=sys.stderr)
+        print(f"usage: {os.path.basename(argv[0])} [--constant-tail DEMAND]... FILE", file=sys.stderr)
         return 2
     path = argv[1]
     try:
@@ -484,6 +509,10 @@ def main(argv):
                 check_reader_access(c, sc, sizes)
             except ChokepointFormatError as e:
                 c.ok(False, "chokepoint shares and reader access: every dataset they need is present", str(e)[:300])
+        names = [x.decode() if isinstance(x, bytes) else str(x) for x in m["demands"]]
+        for want in want_constant:
+            hit = want in names and any(d == names.index(want) for _, d, _ in constant_tails)
+            c.ok(hit, f"demand {want!r} has a CVaR tail of equal values (--constant-tail)")
     warned = getattr(c, "warnings", [])
     print(f"-- {c.passed} passed, {len(c.failed)} failed, {c.skipped} skipped, {len(warned)} warnings")
     for w in warned:
