@@ -262,6 +262,10 @@ inline const Range kAny{};
 inline const Range kNonNeg{0.0, kInf, "must not be negative"};
 inline const Range kUnit{0.0, 1.0, "must lie in [0, 1]"};
 inline const Range kGrowth{-1.0, kInf, "must be >= -1 (a yearly rate)"};
+/// Outages a year: each is simulated (a draw of its duration and loss), so an absurd rate would
+/// make a trial run for ever; 1,000 a year (about 3 a day) is far past any monthly model's use.
+inline const Range kOutageRate{0.0, 1000.0,
+                               "must lie in [0, 1000] (outages a year; each one is simulated)"};
 
 class Loader {
 public:

@@ -135,6 +135,7 @@ void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
         };
         std::vector<SetEdit> edits;
         std::set<std::pair<std::string, std::size_t>> cloned; // (section, entry) copied already
+        std::set<std::pair<std::string, std::string>> set_ids; // (section, id) a set: edits
         if (const auto set = sc["set"]) {
             if (!set.IsMap())
                 fail(set, sp + ".set",
@@ -152,7 +153,9 @@ void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
                 std::stringstream ss(key);
                 for (std::string part; std::getline(ss, part, '/');)
                     parts.push_back(part);
-                if (parts[0] == "allocation" && parts.size() >= 2 && key.back() != '/' &&
+                // (An empty key has no parts: it fails the key path check below.)
+                if (!parts.empty() && parts[0] == "allocation" && parts.size() >= 2 &&
+                    key.back() != '/' &&
                     std::none_of(parts.begin(), parts.end(), [](auto &x) { return x.empty(); })) {
                     // allocation/<key>[/<key>...]: a map, not a list of entries with ids.
                     if (!ov.has_allocation) {
@@ -199,6 +202,7 @@ void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
                              " (to add one, use add:)");
                 if (parts[2] == "id")
                     fail(kv.first, kp, "a scenario cannot rename an entry (set its id)");
+                set_ids.emplace(parts[0], parts[1]);
                 Item &item = touch(parts[0])[found->second];
                 if (cloned.emplace(parts[0], found->second).second) {
                     // reset, not =: YAML::Node::operator= writes into the node it refers to
@@ -266,6 +270,11 @@ void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
                     if (!present.count(idn.Scalar()))
                         fail(idn, kp + "[" + std::to_string(i) + "]",
                              "no entry of " + sec + " has id " + quote(idn.Scalar()));
+                    if (set_ids.count({sec, idn.Scalar()}))
+                        fail(idn, kp + "[" + std::to_string(i) + "]",
+                             "the scenario both removes " + sec + " entry " + quote(idn.Scalar()) +
+                                 " and sets a key of it (set: " + sec + "/" + idn.Scalar() +
+                                 "/...); keep one of the two");
                     drop.insert(idn.Scalar());
                 }
                 // Not std::erase_if: it shifts the kept entries by assignment, and
