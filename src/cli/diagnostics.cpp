@@ -252,6 +252,7 @@ void write_trial_report(std::ostream &os, const OneTrial &t, std::uint64_t trial
 }
 
 bool write_lp_replay(std::ostream &os, const std::string &path, bool values) {
+    require_regular_file(path, "linear program file"); // a FIFO or a device would be read for ever
     std::ifstream in(path);
     if (!in)
         throw InputError("lp: cannot open '" + path + "'");

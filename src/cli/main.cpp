@@ -17,6 +17,8 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <string>
+#include <utility>
 
 namespace {
 constexpr int kExitOk = 0, kExitRuntime = 1, kExitBadInput = 2, kExitCheckpointed = 75;
@@ -39,6 +41,24 @@ const CLI::Validator kFinite(
         return "";
     },
     "FINITE");
+
+/// `--shard K/N`: two whole numbers in decimal digits, 1 <= K <= N <= 1,000,000 (no sign, no
+/// spaces, nothing after N); nullopt otherwise. (sscanf's %d wrapped 4294967297 to 1.)
+std::optional<std::pair<int, int>> parse_shard(const std::string &v) {
+    const auto slash = v.find('/');
+    if (slash == std::string::npos)
+        return std::nullopt;
+    auto number = [](const std::string &t) -> long {
+        if (t.empty() || t.size() > 7 ||
+            !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            return -1;
+        return std::stol(t);
+    };
+    const long k = number(v.substr(0, slash)), n = number(v.substr(slash + 1));
+    if (n < 1 || n > 1000000 || k < 1 || k > n)
+        return std::nullopt;
+    return std::pair<int, int>{static_cast<int>(k), static_cast<int>(n)};
+}
 
 /// A trial count: a whole number from 1 to 2^32 - 1, written as digits (20000, 20_000) or in
 /// scientific notation with a whole value (1e4, 2.5e5). `trials` is set when `v` is valid.
@@ -176,12 +196,10 @@ int main(int argc, char **argv) {
                     "Run only the K-th of N slices of the trial blocks (K/N, K in 1..N); combine "
                     "the N files with `chokepoint merge`")
         ->check([](const std::string &v) -> std::string {
-            int k = 0, n = 0;
-            char extra = 0;
-            if (std::sscanf(v.c_str(), "%d/%d%c", &k, &n, &extra) != 2 || n < 1 || k < 1 || k > n ||
-                n > 1000000)
-                return "expected K/N with 1 <= K <= N (e.g. 3/8), got '" + v + "'";
-            return "";
+            return parse_shard(v) ? ""
+                                  : "expected K/N with 1 <= K <= N <= 1000000 (e.g. 3/8), "
+                                    "got '" +
+                                        v + "'";
         });
     run->add_option("--scenario", scenario_ids,
                     "Run only this scenario of the config (repeatable; the baseline always runs)");
@@ -351,6 +369,9 @@ int main(int argc, char **argv) {
         }
         if (config.empty() && resume.empty())
             throw InputError("run: give a CONFIG file, or --resume CHECKPOINT");
+        if (run->count("--output") > 0 && output.empty())
+            throw InputError("run: -o/--output is empty; give a file name, or leave the option "
+                             "out for results/<config file stem>.h5");
         Model m;
         RunOptions opt;
         if (!resume.empty()) {
@@ -391,8 +412,17 @@ int main(int argc, char **argv) {
             // Also carries the seed and settings to the scenarios.
             set_trials(m, trials ? *trials : m.run.requested_trials);
         }
-        if (!shard_text.empty())
-            std::sscanf(shard_text.c_str(), "%d/%d", &opt.shard_index, &opt.shard_count);
+        if (!shard_text.empty()) {
+            std::tie(opt.shard_index, opt.shard_count) = *parse_shard(shard_text);
+            // Each shard would apply the stopping rule to its own trials and stop at its own
+            // block: shards that no longer tile the run, which merge refuses at the end.
+            if (m.run.stop.enabled)
+                throw InputError("run: --shard cannot be used with run.stop_when (or --target-se): "
+                                 "each shard would stop on its own trials' statistics and the "
+                                 "shards would not add up to one run; give the trials instead "
+                                 "(shards of a fixed count), or run the stopping rule without "
+                                 "--shard");
+        }
         // The default output is named after the config file, as scripts/run.sh names it (the
         // study's `name` may differ from the file name; a resumed run's comes from its checkpoint).
         opt.output = output.empty()

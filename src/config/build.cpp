@@ -1278,7 +1278,8 @@ struct Builder {
                 const auto op = it.path + ".outages";
                 if (L.check_map(it.file, o, op,
                                 {"rate_per_year", "duration_months", "fraction_lost"})) {
-                    auto rate = L.dist(it.file, o["rate_per_year"], op + ".rate_per_year", kOutageRate);
+                    auto rate =
+                        L.dist(it.file, o["rate_per_year"], op + ".rate_per_year", kOutageRate);
                     auto dur =
                         L.dist(it.file, o["duration_months"], op + ".duration_months", kNonNeg);
                     std::optional<Dist> frac = Dist::fixed(1);

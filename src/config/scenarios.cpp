@@ -134,7 +134,7 @@ void add_scenarios(Model &m, const std::vector<ParsedFile> &files) {
             return it->second;
         };
         std::vector<SetEdit> edits;
-        std::set<std::pair<std::string, std::size_t>> cloned; // (section, entry) copied already
+        std::set<std::pair<std::string, std::size_t>> cloned;  // (section, entry) copied already
         std::set<std::pair<std::string, std::string>> set_ids; // (section, id) a set: edits
         if (const auto set = sc["set"]) {
             if (!set.IsMap())

@@ -10,8 +10,10 @@ files are compared byte for byte (and by modification time) before and after:
     --target-se: nan, inf, -inf, 1e400), with --overwrite onto an existing results file;
   - -o naming the config, a file it includes, the checkpoint being resumed; merge's output naming
     one of its shards;
-  - FIFOs (named pipes) as the config, an included file, the file given to `summary`, a `merge`
-    input and `--resume`: refused at once, never opened for a blocking read;
+  - FIFOs (named pipes) as the config, an included file, the file given to `summary` or `lp`, a
+    `merge` input and `--resume`, and a device given to `lp`: refused at once, never read;
+  - `--shard` values that are not K/N in digits with 1 <= K <= N <= 1,000,000, `--shard` with a
+    stopping rule (run.stop_when), an empty `-o`;
   - long -o names: a 244-byte name works (its hidden temporary and staging names are shortened
     to 255 bytes), a 245-byte one (its checkpoint name would pass 255 bytes) and a 256-byte one
     are refused before anything is written;
@@ -160,6 +162,24 @@ def cli_words(exe, config, work):
                                     f" {err.strip()[:300]}")
     else:
         print("ok   default output: results/my_study.h5 (the config file's stem)")
+    # --shard: K/N in digits, N at most 1,000,000 (sscanf's %d once wrapped 1/4294967297 to a
+    # 1/1 run of everything); an empty -o (once the default name, silently)
+    for value in ("1/4294967297", "2/4294967298", "0/3", "3/2", " 1/2", "+1/2", "1/2x", "1/"):
+        refused(f"--shard {value!r}", [exe, "run", config, "-o", os.path.join(d, "x.h5"),
+                                       "--shard", value], d, ["--shard", "K/N"])
+    refused("-o ''", [exe, "run", config, "-o", "", "--trials", "200"], d,
+            ["-o/--output is empty"], cwd=d)
+    # a stopping rule cannot be sharded: each shard would stop on its own trials
+    stop_cfg = os.path.join(d, "stop.yaml")
+    with open(config) as f:
+        text = f.read()
+    assert "\nrun:\n" in text
+    with open(stop_cfg, "w") as f:
+        f.write(text.replace("\nrun:\n", "\nrun:\n  stop_when: {statistic: eud, demand: us_defense, "
+                                         "se_below: 0.001, min_trials: 200, max_trials: 2000}\n", 1))
+    refused("--shard with run.stop_when", [exe, "run", stop_cfg, "-o", os.path.join(d, "x.h5"),
+                                           "--trials", "2000", "--shard", "1/2"], d,
+            ["--shard cannot be used with run.stop_when"])
     for value, n in (("2e3", 2000), ("2.5E3", 2500), ("1_000", 1000), ("1e+3", 1000)):
         out = os.path.join(d, f"t{n}.h5")
         rc, _, err, _ = run([exe, "run", config, "-o", out, "-q", "--overwrite", "--trials", value])
@@ -238,6 +258,10 @@ def fifos(exe, config, work):
             ["pipe.h5", "FIFO"])
     refused("--resume a FIFO", [exe, "run", "--resume", h5, "-o", os.path.join(d, "r.h5")], d,
             ["pipe.h5", "FIFO"])
+    lp = os.path.join(d, "pipe.lp")
+    os.mkfifo(lp)
+    refused("lp of a FIFO", [exe, "lp", lp], d, ["pipe.lp", "FIFO"])
+    refused("lp of a device", [exe, "lp", "/dev/zero"], d, ["/dev/zero", "not a regular file"])
     ck = os.path.join(d, "p.h5.checkpoint")
     os.mkfifo(ck)
     refused("--resume a FIFO named *.checkpoint", [exe, "run", "--resume", ck], d,
