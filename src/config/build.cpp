@@ -1156,9 +1156,15 @@ struct Builder {
                 auto coef = L.number(it.file, kv.second, kp);
                 if (!in || !coef)
                     continue;
-                if (*coef <= 0) {
+                // The solver's tolerances are relative, ~1e-9 of a row's largest coefficient:
+                // a coefficient 1e9 times smaller or larger than 1 is round-off to it (a
+                // denormal one made every LP of the chain fail).
+                if (!(*coef >= 1e-9 && *coef <= 1e9)) {
                     L.error(it.file, kv.second, kp,
-                            "recipe coefficient " + Loader::fmt(*coef) + " must be > 0");
+                            "recipe coefficient " + Loader::fmt(*coef) +
+                                (*coef <= 0 ? " must be > 0" : " must lie in [1e-9, 1e9]") +
+                                " (units of input per unit of output; change the products' "
+                                "units if it is outside)");
                     continue;
                 }
                 if (static_cast<std::size_t>(*in) == pi) {

@@ -219,11 +219,50 @@ void Simulator::run_trial(std::uint64_t trial, std::uint64_t row, BlockResult &o
     draw_facilities(trial, q);
     draw_demands(q);
     draw_events(row, q, out);
+    check_magnitudes(trial);
     keep_inputs(row, regime, out);
     simulate_months(trial, row, out);
     if (base_)
         copy_reused(row, out);
     record_trial(trial, row, regime, out);
+}
+
+// Every monthly capacity and want, and every stockpile amount, of the trial at most
+// kMaxQuantity: a config whose numbers overflow (a quantity of 1e308, growth of 1e300 a year, a
+// product of capacities past the largest double) would otherwise give inf and NaN results, or LPs
+// no tolerance can solve. A bad input, found where the numbers are made.
+void Simulator::check_magnitudes(std::uint64_t trial) const {
+    const Model &m = m_;
+    const auto Hs = static_cast<std::size_t>(m.run.horizon_months);
+    auto refuse = [&](const std::string &what, double v, std::size_t month) {
+        char num[32];
+        std::snprintf(num, sizeof num, "%.6g", v);
+        const std::string file = m.files.empty() ? std::string() : m.files[0].path + ": ";
+        throw InputError(file + what + (month < Hs ? " in month " + std::to_string(month) : "") +
+                         " of trial " + std::to_string(trial) + " is " + num +
+                         ": quantities must be finite and at most 1e15 (unit a month); check "
+                         "its distribution, growth and factors in the config");
+    };
+    auto fine = [](double v) { return v <= kMaxQuantity; }; // false for NaN too
+    for (std::size_t f = 0; f < m.facilities.size(); ++f)
+        for (std::size_t mo = 0; mo < Hs; ++mo)
+            if (!fine(capacity_[f * Hs + mo]))
+                refuse("the capacity of facility '" + m.facilities[f].id + "'",
+                       capacity_[f * Hs + mo], mo);
+    for (std::size_t d = 0; d < m.demands.size(); ++d) {
+        const std::string dn = "demand '" + m.demands[d].id + "'";
+        for (std::size_t mo = 0; mo < Hs; ++mo)
+            if (!fine(want_[d * Hs + mo]))
+                refuse("the want of " + dn, want_[d * Hs + mo], mo);
+        if (!m.demands[d].has_stockpile)
+            continue;
+        if (!fine(level_[d]) || !fine(max_level_[d]))
+            refuse("the stockpile of " + dn, std::max(level_[d], max_level_[d]), Hs);
+        if (!fine(refill_rate_[d]))
+            refuse("the stockpile refill of " + dn, refill_rate_[d], Hs);
+        if (!(max_draw_[d] <= kMaxQuantity || max_draw_[d] == kInfinity))
+            refuse("the stockpile max_draw of " + dn, max_draw_[d], Hs);
+    }
 }
 
 // The value chains this scenario shares with the baseline: their per-trial results and tallies

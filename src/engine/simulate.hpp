@@ -1,6 +1,8 @@
 // One trial: draw a possible world from the model, then simulate it month by month.
 #pragma once
 
+#include <limits>
+
 #include "engine/allocation.hpp"
 #include "engine/chain_reuse.hpp"
 #include "model/inputs.hpp"
@@ -100,6 +102,12 @@ private:
     int draw_regime_and_factors(std::size_t &q);
     void draw_facilities(std::uint64_t trial, std::size_t &q);
     void draw_demands(std::size_t &q);
+    /// The largest monthly capacity, want or stockpile amount a trial may hold (unit a month).
+    static constexpr double kMaxQuantity = 1e15;
+    static constexpr double kInfinity = std::numeric_limits<double>::infinity();
+    /// Throws InputError naming the quantity, month and trial when one is above kMaxQuantity or
+    /// not a number.
+    void check_magnitudes(std::uint64_t trial) const;
     void draw_events(std::uint64_t row, std::size_t &q, BlockResult &out);
     void keep_inputs(std::uint64_t row, int regime, BlockResult &out);
     void simulate_months(std::uint64_t trial, std::uint64_t row, BlockResult &out);

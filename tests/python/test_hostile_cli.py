@@ -13,7 +13,8 @@ files are compared byte for byte (and by modification time) before and after:
   - FIFOs (named pipes) as the config, an included file, the file given to `summary` or `lp`, a
     `merge` input and `--resume`, and a device given to `lp`: refused at once, never read;
   - `--shard` values that are not K/N in digits with 1 <= K <= N <= 1,000,000, `--shard` with a
-    stopping rule (run.stop_when), an empty `-o`;
+    stopping rule (run.stop_when), an empty `-o`; a demand whose want overflows (a quantity of
+    1e308, growth of 1e300 a year): refused at its first trial;
   - long -o names: a 244-byte name works (its hidden temporary and staging names are shortened
     to 255 bytes), a 245-byte one (its checkpoint name would pass 255 bytes) and a 256-byte one
     are refused before anything is written;
@@ -180,6 +181,14 @@ def cli_words(exe, config, work):
     refused("--shard with run.stop_when", [exe, "run", stop_cfg, "-o", os.path.join(d, "x.h5"),
                                            "--trials", "2000", "--shard", "1/2"], d,
             ["--shard cannot be used with run.stop_when"])
+    # numbers that overflow once drawn: refused at the first trial, nothing written
+    for what, edit in (("a quantity of 1e308", lambda t: t.replace("quantity:", "quantity: 1e308 #", 1)),
+                       ("growth that overflows", lambda t: t.replace("quantity:", "growth: 1e300\n    quantity:", 1))):
+        big = os.path.join(d, "big.yaml")
+        with open(big, "w") as f:
+            f.write(edit(text))
+        refused(f"run with {what}", [exe, "run", big, "-o", os.path.join(d, "x.h5"), "--trials",
+                                     "200"], d, ["big.yaml", "the want of demand", "at most 1e15"])
     for value, n in (("2e3", 2000), ("2.5E3", 2500), ("1_000", 1000), ("1e+3", 1000)):
         out = os.path.join(d, f"t{n}.h5")
         rc, _, err, _ = run([exe, "run", config, "-o", out, "-q", "--overwrite", "--trials", value])
