@@ -410,6 +410,64 @@ void sync_file(const fs::path &path) {
     ::close(fd);
 }
 
+/// Renames `from` to `to` unless `to` exists (atomically where the file system can: renameat2's
+/// RENAME_NOREPLACE, else link + unlink; else a check and a rename). Returns false, and leaves
+/// both as they are, when `to` exists; throws on any other failure.
+bool rename_no_replace(const fs::path &from, const fs::path &to) {
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0)
+        return true;
+    int err = errno;
+    if (err == EEXIST)
+        return false;
+    if (err == EINVAL || err == ENOSYS || err == EOPNOTSUPP) { // no RENAME_NOREPLACE here
+        if (::link(from.c_str(), to.c_str()) == 0) {
+            ::unlink(from.c_str());
+            return true;
+        }
+        err = errno;
+        if (err == EEXIST)
+            return false;
+        std::error_code ec;
+        if (fs::exists(to, ec))
+            return false;
+        fs::rename(from, to, ec); // a file system without hard links: the check above, then this
+        if (!ec)
+            return true;
+        err = ec.value();
+    }
+    throw std::system_error(err, std::generic_category(),
+                            "cannot move '" + from.string() + "' to '" + to.string() + "'");
+}
+
+/// Moves the finished file `tmp` to `target`: over it with --overwrite; otherwise only if no
+/// file appeared there during the run (another run with the same -o: the checks at the start
+/// cannot see one that finishes later), else beside it as <stem>.conflict-<pid><ext> and throws,
+/// naming both: neither run's results are lost.
+void publish(const fs::path &tmp, const fs::path &target, bool overwrite,
+             const std::string &shown) {
+    std::error_code ec;
+    if (overwrite) {
+        fs::rename(tmp, target, ec);
+        if (ec)
+            throw std::system_error(ec, "cannot move results into place at '" + shown + "'");
+        return;
+    }
+    if (rename_no_replace(tmp, target))
+        return;
+    fs::path alt = target;
+    alt.replace_filename(target.stem().string() + ".conflict-" + std::to_string(::getpid()) +
+                         target.extension().string());
+    if (!rename_no_replace(tmp, alt))
+        throw std::runtime_error("'" + shown + "' and '" + alt.string() +
+                                 "' both appeared during this run; its results are left in '" +
+                                 tmp.string() + "'");
+    throw std::runtime_error(
+        "'" + shown +
+        "' appeared during this run (another run with the same output?) and is "
+        "left as it is; this run's results are complete in '" +
+        alt.string() + "' (rename it, or run with --overwrite to replace)");
+}
+
 /// Flushes a directory entry (the rename) to disk; returns the error, if any.
 std::error_code sync_directory(const fs::path &dir) {
     const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1163,9 +1221,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             seal_file(tmp.string()); // a shard is read back by merge: sealed like a checkpoint
         sync_file(tmp);
         std::error_code ec;
-        fs::rename(tmp, target, ec);
-        if (ec)
-            throw std::system_error(ec, "cannot move results into place at '" + opt.output + "'");
+        publish(tmp, target, opt.overwrite, opt.output);
         // The results are in place; a failure to make the rename durable is only worth a warning.
         if (const auto dec = sync_directory(dir))
             std::cerr << "chokepoint: warning: cannot flush directory '" << dir.string()
@@ -1319,10 +1375,7 @@ RunReport merge_shards(const std::string &output, const std::vector<std::string>
         }
         rep.trials = total[0].trials();
         sync_file(tmp);
-        std::error_code ec;
-        fs::rename(tmp, target, ec);
-        if (ec)
-            throw std::system_error(ec, "cannot move results into place at '" + output + "'");
+        publish(tmp, target, overwrite, output);
         sync_directory(dir);
     } catch (const H5::Exception &e) {
         const std::string cause = hdf5_cause(e);

@@ -23,6 +23,8 @@ files are compared byte for byte (and by modification time) before and after:
     the edits once as they are -- the seal at the end no longer matches or is gone -- and once
     sealed again, so that the digests inside must find them): `--resume` and `merge` exit 2
     saying the checkpoint (or shard) is damaged, and write nothing.
+And a results file that appears at -o during a run without --overwrite (another run with the same
+output): kept, the run's own results beside it as <stem>.conflict-<pid>.h5, exit 1.
 Each case runs under a 60 s timeout and must take under 20 s.
 Exit status 0 when every check passes, 1 otherwise. Needs h5py and numpy.
 """
@@ -277,6 +279,36 @@ def fifos(exe, config, work):
             ["p.h5.checkpoint", "FIFO"])
 
 
+def publish_conflict(exe, config, work):
+    """A file that appears at -o while a run (without --overwrite) is going (another run with the
+    same output) is left as it is: the run ends with exit 1 naming both, its results complete in
+    <stem>.conflict-<pid>.h5 beside it (once, the later run replaced the earlier one's file)."""
+    d = fresh(work, "publish_conflict")
+    out = os.path.join(d, "out.h5")
+    p = subprocess.Popen([exe, "run", config, "-o", out, "--trials", "600000", "--threads", "1",
+                          "--log-format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=child_setup)
+    line = p.stderr.readline().decode(errors="replace")  # the start event: the checks are done
+    with open(out, "w") as f:
+        f.write("another run's results\n")
+    _, err = p.communicate(timeout=120)
+    err = line + err.decode(errors="replace")
+    alt = os.path.join(d, f"out.conflict-{p.pid}.h5")
+    with open(out) as f:
+        kept = f.read() == "another run's results\n"
+    if p.returncode != 1 or not kept or alt not in err or not os.path.exists(alt):
+        fail("publish conflict", f"exit {p.returncode}, other file kept: {kept}, "
+                                 f"{os.listdir(d)}: {err.strip()[-400:]}")
+        return
+    rc, _, serr, _ = run([exe, "summary", alt])
+    with h5py.File(alt, "r") as f:
+        trials = int(f.attrs["trials"])
+    if rc != 0 or trials != 600000:
+        fail("publish conflict", f"the conflict file: summary exit {rc}, {trials} trials: {serr[:300]}")
+    else:
+        print(f"ok   publish conflict: exit 1, the other file kept, results in {os.path.basename(alt)}")
+
+
 def long_names(exe, config, work):
     d = fresh(work, "long_names")
     # 244 bytes: the longest name whose checkpoint name (+ ".checkpoint") fits in 255
@@ -420,6 +452,7 @@ def main():
     cli_words(exe, config, work)
     output_is_input(exe, config, work)
     fifos(exe, config, work)
+    publish_conflict(exe, config, work)
     long_names(exe, config, work)
     damaged_checkpoints(exe, config, work)
     print(f"-- {time.monotonic() - t0:.1f} s in all")
