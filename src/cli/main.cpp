@@ -209,7 +209,13 @@ int main(int argc, char **argv) {
                     "Stop when the standard error of run.stop_when's statistic is below this "
                     "(overrides its se_below or relative_se_below)")
         ->check(kFinite)
-        ->check(CLI::PositiveNumber);
+        ->check(CLI::Validator(
+            [](std::string &v) -> std::string {
+                return std::strtod(v.c_str(), nullptr) > 0
+                           ? ""
+                           : "expected a number > 0, got '" + v + "'";
+            },
+            "POSITIVE"));
     run->add_option("--checkpoint-every", checkpoint_every,
                     "Seconds between checkpoints to OUT.checkpoint (0: only when stopped by a "
                     "signal; default 300)")
@@ -250,7 +256,14 @@ int main(int argc, char **argv) {
     TrialReportOptions trial_opt;
     trial_cmd->add_option("config", config, "Config file (YAML)")->required();
     trial_cmd->add_option("--trial", trial_index, "Trial index, 0-based (as in the results file)")
-        ->required();
+        ->required()
+        ->check([](const std::string &v) -> std::string { // "-1" would wrap to 2^64 - 1
+            return !v.empty() && v.size() <= 20 &&
+                           std::all_of(v.begin(), v.end(),
+                                       [](char c) { return c >= '0' && c <= '9'; })
+                       ? ""
+                       : "expected a trial index, a whole number >= 0, got '" + v + "'";
+        });
     trial_cmd->add_option("--seed", seed_text, "Master seed of the run (default: run.seed)")
         ->check([](const std::string &v) -> std::string {
             if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)

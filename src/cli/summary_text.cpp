@@ -138,11 +138,19 @@ FileSummary read_file(const std::string &path) {
                 if (root.attrExists("trials_planned"))
                     root.openAttribute("trials_planned")
                         .read(H5::PredType::NATIVE_UINT64, &planned);
-                throw InputError(path + ": a checkpoint of an unfinished run (" +
-                                 std::to_string(done) + " of " + std::to_string(planned) +
-                                 " trials), not a results file; finish it with `chokepoint run "
-                                 "--resume " +
-                                 path + "`");
+                const std::string name = std::filesystem::path(path).filename().string();
+                const std::string what =
+                    std::to_string(done) + " of " + std::to_string(planned) + " trials";
+                if (name.size() > 11 && name.compare(name.size() - 11, 11, ".checkpoint") == 0)
+                    throw InputError(path + ": a checkpoint of an unfinished run (" + what +
+                                     "), not a results file; finish it with `chokepoint run "
+                                     "--resume " +
+                                     path + "`");
+                // A run's hidden temporary file (.<name>.partial-...): not resumable itself.
+                throw InputError(path + ": the temporary file of an unfinished run (" + what +
+                                 "), not a results file: the run is still going, or was stopped "
+                                 "without removing it; a stopped run continues from its "
+                                 "OUT.checkpoint (`chokepoint run --resume OUT.checkpoint`)");
             }
         }
         root.openAttribute("trials").read(H5::PredType::NATIVE_UINT64, &fs.trials);

@@ -214,7 +214,9 @@ void check_design(Loader &L, Model &m, const ParsedFile &main) {
         set_trials(m, m.run.requested_trials);
     } catch (const InputError &e) {
         const YAML::Node where = run ? run : main.root;
-        L.error(mf, where, "run", e.what());
+        std::string msg = e.what();
+        strip_key(msg, "run"); // its "error: " prefix: the diagnostic adds its own
+        L.error(mf, where, "run", msg);
         throw InputError(std::move(L.diags));
     }
     if (!m.run.correlations.empty() || m.run.importance.enabled()) {
