@@ -5,10 +5,13 @@
     calibrate.py CHOKEPOINT CONFIG [--trials N] [--seed S] [--rule RULE] [--max-p P] [--json]
 
 Copies CONFIG and the files it includes to a temporary directory without their `events` and
-`scenarios` (facility outages stay: they are a plant's normal life), runs it, and prints per
-demand P(any short month) and the mean shortfall share, with their standard errors, and the
-facilities that bind most often. --rule overrides allocation.rule. With --max-p, exits 1 when a
-demand's P(short) exceeds P. Needs PyYAML and h5py (Debian python3-yaml, python3-h5py).
+`scenarios` (facility outages stay: they are a plant's normal life), and without the run settings
+that would bias or reshape a plain Monte Carlo of that market (`run.importance`, whose tilts point
+at the events or lean on rare inputs; `run.sensitivity`; correlations that name an event), runs
+it, and prints per demand P(any short month) and the mean shortfall share, with their standard
+errors, and the facilities that bind most often. --rule overrides allocation.rule. With
+--max-p, exits 1 when a demand's P(short) exceeds P; bad arguments exit 2. Needs PyYAML and h5py
+(Debian python3-yaml, python3-h5py).
 """
 import argparse
 import json
@@ -23,26 +26,43 @@ import numpy as np
 import yaml
 
 
-def strip(src_dir, dst_dir, name, rule):
-    """Writes name (and, recursively, its includes) from src_dir to dst_dir without events."""
-    with open(os.path.join(src_dir, name)) as f:
+def strip(path, dst_dir, rule, names, main=True):
+    """Writes the config at `path` (and, recursively, its includes) into dst_dir without events,
+    each file under a name of its own (f<k>_<base name>: never outside dst_dir, whatever `..` an
+    include holds), its include list pointing at those names; returns the name written."""
+    path = os.path.abspath(path)
+    if path in names:
+        return names[path]
+    with open(path) as f:
         d = yaml.safe_load(f)
+    out_name = f"f{len(names)}_{os.path.basename(path)}"
+    names[path] = out_name
     if isinstance(d, dict):
         d.pop("events", None)
         d.pop("scenarios", None)
-        if rule and name == strip.main:
+        run = d.get("run")
+        if isinstance(run, dict):
+            # A plain Monte Carlo of the undisrupted market: no proposal (its weights would be
+            # needed, and its tilts name events that are gone), no sensitivity design.
+            for key in ("importance", "sensitivity", "sensitivity_inputs"):
+                run.pop(key, None)
+            if isinstance(run.get("correlations"), list):
+                run["correlations"] = [c for c in run["correlations"]
+                                       if "event/" not in json.dumps(c)]
+        if rule and main:
             d.setdefault("allocation", {})["rule"] = rule
             if rule != "home_first":
                 d["allocation"].pop("blocs", None)
             if rule != "proportional":
                 d["allocation"].pop("reference", None)
                 d["allocation"].pop("trade_shares", None)
-        for inc in d.get("include", []) or []:
-            strip(src_dir, dst_dir, inc, rule)
-    out = os.path.join(dst_dir, name)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
+        incs = d.get("include", []) or []
+        if isinstance(incs, list):
+            d["include"] = [strip(os.path.join(os.path.dirname(path), inc), dst_dir, rule, names,
+                                  False) for inc in incs]
+    with open(os.path.join(dst_dir, out_name), "w") as f:
         yaml.safe_dump(d, f, sort_keys=False)
+    return out_name
 
 
 def main(argv):
@@ -55,11 +75,24 @@ def main(argv):
     ap.add_argument("--max-p", type=float)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv[1:])
+    if not os.path.isfile(a.config):
+        print(f"calibrate.py: error: config file not found: {a.config}", file=sys.stderr)
+        return 2
+    if not (os.path.isfile(a.chokepoint) and os.access(a.chokepoint, os.X_OK)):
+        print(f"calibrate.py: error: not an executable: {a.chokepoint} (give the chokepoint "
+              "program, e.g. build/chokepoint)", file=sys.stderr)
+        return 2
+    if a.trials < 1:
+        print(f"calibrate.py: error: --trials must be at least 1, got {a.trials}", file=sys.stderr)
+        return 2
     work = tempfile.mkdtemp(prefix="calibrate_")
     try:
-        src_dir, name = os.path.split(os.path.abspath(a.config))
-        strip.main = name
-        strip(src_dir, work, name, a.rule)
+        try:
+            name = strip(a.config, work, a.rule, {})
+        except (OSError, yaml.YAMLError) as e:
+            print(f"calibrate.py: error: reading {a.config} or a file it includes: {e}",
+                  file=sys.stderr)
+            return 2
         out = os.path.join(work, "out.h5")
         r = subprocess.run([a.chokepoint, "run", os.path.join(work, name), "-o", out, "-q",
                             "--trials", str(a.trials), "--seed", str(a.seed)],
