@@ -342,8 +342,7 @@ def open_xarray(path, group="summary", scenario="baseline", **kwargs):
     """
     xr = _import_xarray()
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ChokepointFormatError(f"{path}: no such file")
+    open_results(path).close()  # the header checks: a results file, finished, format 1.x
     kwargs.setdefault("phony_dims", "sort")
     if scenario == "all":
         if group not in _SCENARIO_GROUPS:

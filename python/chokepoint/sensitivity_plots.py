@@ -316,11 +316,24 @@ def _stored_inputs(sg, where):
             "spearman_ci_high": hi, "trials": n, "of": x.shape[0]}
 
 
+def check_results(path):
+    """Raises FormatError unless `path` is a finished chokepoint results file of a format this
+    package reads (the header checks of chokepoint.reader.open_results: not a checkpoint, not
+    another HDF5 file, not format 2.x)."""
+    from .reader import ChokepointFormatError, open_results
+
+    try:
+        open_results(path).close()
+    except ChokepointFormatError as e:
+        raise FormatError(str(e)) from None
+
+
 def figures(path, top=TOP_N, measure="srrc", extra_caption=None):
     """Yields (file name, finished matplotlib figure) for every chart plot_file would write, in the
     same order; the caller saves and closes each figure. `extra_caption` adds a second caption line."""
     if measure not in ("srrc", "spearman"):
         raise ValueError(f"measure must be 'srrc' or 'spearman', not {measure!r}")
+    check_results(path)
     with h5py.File(path, "r") as f:
         base = os.path.basename(path)
         study, seed = _attr(f, "name", "?"), _attr(f, "seed", "?")
@@ -370,7 +383,9 @@ def figures(path, top=TOP_N, measure="srrc", extra_caption=None):
 
 def plot_file(path, outdir, top=TOP_N, measure="srrc", extra_caption=None):
     """Writes the PNGs of every scenario with a `sensitivity` and/or `sobol_indices` group (or stored
-    inputs) and returns their paths (in scenario order, tornado charts before Sobol' charts)."""
+    inputs) and returns their paths (in scenario order, tornado charts before Sobol' charts).
+    The file is checked before the directory is made (a bad file leaves no empty directory)."""
+    check_results(path)
     os.makedirs(outdir, exist_ok=True)
     written = []
     for name, fig in figures(path, top, measure, extra_caption):
@@ -397,9 +412,12 @@ def main(argv=None, prog=None):
         ap.error("--top must be >= 1")
     try:
         paths = plot_file(a.results, a.outdir, a.top, a.measure)
-    except (FormatError, OSError, KeyError) as e:
+    except (FormatError, KeyError) as e:  # the file
         print(f"{ap.prog}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # writing the charts
+        print(f"{ap.prog}: error: {e}", file=sys.stderr)
+        return 1
     for p in paths:
         print(p)
     return 0

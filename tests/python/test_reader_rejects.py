@@ -4,8 +4,9 @@
     test_reader_rejects.py
 
 Builds small files with h5py in a temporary directory: wrong filetype, no filetype, format_version
-[2, 0], malformed format_version, a text file, a missing path; checks each is refused with a
-message that names the file. Also checks that a minor bump ([1, 7]) with the minimal groups is
+[2, 0], malformed format_version, a text file, a missing path, a checkpoint; checks each is refused
+with a message that names the file, by open_results, open_xarray (when xarray is installed) and
+the sensitivity charts (which must not make their output directory first). Also checks that a minor bump ([1, 7]) with the minimal groups is
 accepted. Prints one line per check; exits 1 if any failed.
 """
 
@@ -29,7 +30,41 @@ def report(ok, what, detail=""):
         failures.append(what)
 
 
+def also_rejected_elsewhere(path, what):
+    """open_xarray and the sensitivity charts refuse the file as open_results does (they once
+    opened checkpoints and raised raw OSError), and the charts make no directory for it."""
+    try:
+        from chokepoint.reader import XarrayMissingError, open_xarray
+        try:
+            open_xarray(path, "summary")
+            report(False, f"{what}: open_xarray refuses it", "opened")
+        except XarrayMissingError:
+            pass  # xarray or h5netcdf not installed: nothing to check
+        except ChokepointFormatError as e:
+            report(path in str(e), f"{what}: open_xarray refuses it naming the file", str(e))
+        except Exception as e:
+            report(False, f"{what}: open_xarray refuses it with ChokepointFormatError",
+                   f"raised {type(e).__name__}: {e}")
+    except ImportError:
+        pass
+    try:
+        from chokepoint import sensitivity_plots
+    except ImportError:  # no matplotlib
+        return
+    out = path + "_charts"
+    try:
+        sensitivity_plots.plot_file(path, out)
+        report(False, f"{what}: the sensitivity charts refuse it", "plotted")
+    except sensitivity_plots.FormatError as e:
+        report(path in str(e) and not os.path.exists(out),
+               f"{what}: the sensitivity charts refuse it, no directory made", str(e))
+    except Exception as e:
+        report(False, f"{what}: the sensitivity charts refuse it with FormatError",
+               f"raised {type(e).__name__}: {e}")
+
+
 def expect_rejected(path, what, must_mention=()):
+    also_rejected_elsewhere(path, what)
     try:
         res = open_results(path)
     except ChokepointFormatError as e:
@@ -92,6 +127,14 @@ def main():
         p = os.path.join(d, "no_scenarios.h5")
         write_minimal(p, groups=False)
         expect_rejected(p, "no /model or /scenarios groups", ("/model",))
+
+        p = os.path.join(d, "checkpoint.h5")
+        write_minimal(p)
+        with h5py.File(p, "a") as f:
+            f.attrs["complete"] = np.int32(0)
+            f.attrs["trials"] = np.uint64(300)
+            f.attrs["trials_planned"] = np.uint64(1000)
+        expect_rejected(p, "a checkpoint (complete = 0)", ("checkpoint", "--resume"))
 
         p = os.path.join(d, "version_1_7.h5")
         write_minimal(p, version=(1, 7))
