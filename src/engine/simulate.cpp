@@ -33,16 +33,20 @@ void add_paired_differences(const BlockResult &base, const std::vector<int> &bas
             // w (x_s - x_b): the trial's likelihood ratio (1 without importance sampling)
             const double w = s.weight[t];
             const double diff = w * (s.shortfall[i] - base.shortfall[j]);
+            const double months = w * (s.short_months[i] - base.short_months[j]);
+            const double any =
+                w * ((s.short_months[i] > 0 ? 1.0 : 0.0) - (base.short_months[j] > 0 ? 1.0 : 0.0));
+            const double share = w * (s.shortfall_share[i] - base.shortfall_share[j]);
             s.acc.diff_shortfall[d].add(diff);
-            s.acc.diff_short_months[d].add(w * (s.short_months[i] - base.short_months[j]));
-            s.acc.diff_any_short[d].add(
-                w * ((s.short_months[i] > 0 ? 1.0 : 0.0) - (base.short_months[j] > 0 ? 1.0 : 0.0)));
-            s.acc.diff_share[d].add(w * (s.shortfall_share[i] - base.shortfall_share[j]));
-            s.acc
-                .rep_diff_shortfall[static_cast<std::size_t>(design.replicate(s.first_trial + t)) *
-                                        D +
-                                    d]
-                .add(diff);
+            s.acc.diff_short_months[d].add(months);
+            s.acc.diff_any_short[d].add(any);
+            s.acc.diff_share[d].add(share);
+            const std::size_t r =
+                static_cast<std::size_t>(design.replicate(s.first_trial + t)) * D + d;
+            s.acc.rep_diff_shortfall[r].add(diff);
+            s.acc.rep_diff_short_months[r].add(months);
+            s.acc.rep_diff_any_short[r].add(any);
+            s.acc.rep_diff_share[r].add(share);
         }
 }
 

@@ -1251,10 +1251,12 @@ void write_differences(ScenarioOut &S, const Accumulators &acc, ScenarioOut *bas
         write_array(sg, (std::string("diff_") + name + "_se_independent").c_str(), se_ind);
     };
     diff("eud", acc.diff_shortfall, acc.shortfall, base_acc->shortfall, &acc.rep_diff_shortfall);
-    diff("lose", acc.diff_short_months, acc.short_months, base_acc->short_months, nullptr);
-    diff("p_short", acc.diff_any_short, acc.any_short, base_acc->any_short, nullptr);
+    diff("lose", acc.diff_short_months, acc.short_months, base_acc->short_months,
+         &acc.rep_diff_short_months);
+    diff("p_short", acc.diff_any_short, acc.any_short, base_acc->any_short,
+         &acc.rep_diff_any_short);
     diff("mean_shortfall_share", acc.diff_share, acc.shortfall_share, base_acc->shortfall_share,
-         nullptr);
+         &acc.rep_diff_share);
     attr_string(sg, "differences_against", "baseline");
 
     // Quantile differences q_S(p) - q_baseline(p), with the standard error of a paired bootstrap:

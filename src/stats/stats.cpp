@@ -190,6 +190,9 @@ template <class A, class F> void each_field(A &a, const Dims &d, F &&f) {
     f(a.diff_any_short, D);
     f(a.diff_share, D);
     f(a.rep_diff_shortfall, RD);
+    f(a.rep_diff_short_months, RD);
+    f(a.rep_diff_any_short, RD);
+    f(a.rep_diff_share, RD);
 }
 } // namespace
 
@@ -223,7 +226,9 @@ void Accumulators::merge(const Accumulators &o) {
 }
 
 namespace {
-constexpr std::uint64_t kStateMagic = 0x63686f6b65737431ull; // "chokest1"
+// "chokest2": the replicates' paired differences of short months, the short indicator and the
+// share joined the state (2026-12-08); a state of before that is not read.
+constexpr std::uint64_t kStateMagic = 0x63686f6b65737432ull;
 
 std::vector<std::uint64_t> dims_words(const Dims &d) {
     return {kStateMagic,

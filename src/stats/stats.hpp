@@ -137,9 +137,10 @@ struct Accumulators {
     // paired differences against the baseline, per demand of a scenario (scenario minus
     // baseline in the same trial; empty counts for the baseline itself and for demands the
     // baseline lacks): total shortfall, short months, the short indicator, shortfall share;
-    // and the shortfall difference per replicate [replicate * demands + d]
+    // and each of the four per replicate [replicate * demands + d] (the standard errors of
+    // Latin hypercube and Sobol' runs)
     std::vector<Moments> diff_shortfall, diff_short_months, diff_any_short, diff_share,
-        rep_diff_shortfall;
+        rep_diff_shortfall, rep_diff_short_months, rep_diff_any_short, rep_diff_share;
     // allocation LPs answered per rung of the solver ladder (lp.hpp), in these trials
     RungCounts lp_rungs;
 

@@ -432,6 +432,45 @@ def strata_checks(where, path, R, cols):
     return offs
 
 
+def replicate_difference_checks():
+    """Paired differences under replicates (lhs, R = 10): every diff_*_se is the standard deviation
+    of the R replicate means of the per-trial differences over sqrt(R), as docs/output-format.md
+    says (diff_lose_se, diff_p_short_se and diff_mean_shortfall_share_se once used the trial
+    variance: 2-3x too large under a Latin hypercube)."""
+    R = 10
+    where = "replicates: paired differences"
+    config = derive(cfg("studies_scenarios.yaml"), "scenarios_lhs.yaml", "  block_size: 500\n",
+                    "  block_size: 500\n  sampler: lhs\n  replicates: 10\n")
+    out = os.path.join(WORK, "scenarios_lhs.h5")
+    if not run_ok(where, config, out):
+        return
+    with h5py.File(out, "r") as f:
+        b = f["scenarios/baseline/trials"]
+        base = {"eud": b["shortfall"][()].astype(float),
+                "lose": b["short_months"][()].astype(float),
+                "p_short": (b["short_months"][()] > 0).astype(float),
+                "mean_shortfall_share": b["shortfall_share"][()].astype(float)}
+        n = base["eud"].shape[0]
+        for scen in ("stockpile", "us_plant"):
+            t, sm = f[f"scenarios/{scen}/trials"], f[f"scenarios/{scen}/summary"]
+            own = {"eud": t["shortfall"][()].astype(float),
+                   "lose": t["short_months"][()].astype(float),
+                   "p_short": (t["short_months"][()] > 0).astype(float),
+                   "mean_shortfall_share": t["shortfall_share"][()].astype(float)}
+            for stat in ("eud", "lose", "p_short", "mean_shortfall_share"):
+                d = own[stat] - base[stat]  # [trial, demand]
+                m = d.reshape(R, n // R, -1).mean(axis=1)  # [replicate, demand]
+                ref = m.std(axis=0, ddof=1) / np.sqrt(R)
+                got = sm[f"diff_{stat}_se"][()]
+                trial_se = d.std(axis=0, ddof=1) / np.sqrt(n)
+                dv = np.abs(got * got - ref * ref)
+                tol = 1e-9 * ref * ref + 64 * np.finfo(float).eps * (np.abs(m).max(axis=0) ** 2) / R
+                check(bool(np.all(dv <= tol)), f"{where} {scen}",
+                      f"diff_{stat}_se {np.array2string(got, precision=4)} == sd of the {R} "
+                      f"replicate means / sqrt({R}) {np.array2string(ref, precision=4)} (the trial "
+                      f"variance would give {np.array2string(trial_se, precision=4)})")
+
+
 def variance_checks():
     R, m = 20, 256
     lin = design_runs(cfg("studies_linear.yaml"), "linear", store_inputs=True)
@@ -819,6 +858,7 @@ def main():
     for title, fn in (("1-2. scenarios: common random numbers, paired differences",
                        scenarios_checks),
                       ("3. sampling designs: variance reduction", variance_checks),
+                      ("3b. paired differences under replicates", replicate_difference_checks),
                       ("4. Sobol' indices", sobol_checks),
                       ("5. stopping rule", stop_checks),
                       ("6. correlations", correlation_checks),
