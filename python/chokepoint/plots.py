@@ -42,9 +42,12 @@ and, from format 1.1 on, per scenario <s> (in run order, the baseline first):
                       (diff_*_se_independent). Not written when no demand differs beyond rounding
                       (a note says so)
 
-With R > 1 replicates of a sampling design (run.sampler lhs or sobol), every "+-2 SE" above is
-+-t SE instead, t the summary's ci95_t (Student t with R - 1 degrees of freedom: 2.26 for 10
-replicates), so that the bars still cover ~95 %; the figures say which.
+With R > 1 replicates of a sampling design (run.sampler lhs or sobol), the "+-2 SE" of the
+statistics whose standard errors come from the replicate means (EUD, P(short), LOSE, the shortfall
+share and their paired differences) is +-t SE instead, t the summary's ci95_t (Student t with
+R - 1 degrees of freedom: 2.26 for 10 replicates), so that the bars still cover ~95 %; the SEs the
+file takes from the trial variance (CVaR, the exceedance curve, monthly means, chokepoint shares,
+conditional views, stockout curves) keep +-2 SE. The figures say which.
 
   tornado_<s>_<demand>.png, sobol_<s>_<demand>.png
                       when the scenario has a `sensitivity` / `sobol_indices` group, or stores its
@@ -459,6 +462,10 @@ class Plotter:
             self.kl = f"{self.k:.2f}"
         else:
             self.k, self.kl = 2.0, "2"
+        # The SEs the file takes from the trial variance whatever R is (CVaR, the exceedance
+        # curve, monthly means, chokepoint shares, conditional views: docs/output-format.md,
+        # "Replicates") have n - 1 degrees of freedom: +-2 SE for them, with or without R.
+        self.k_trial, self.kl_trial = 2.0, "2"
 
     @staticmethod
     def labels(model, demands):
@@ -642,7 +649,7 @@ class Plotter:
             curve = "all trials, weighted by their likelihood ratio"
         handles = [Line2D([], [], color="C0", lw=1.4, label=curve)]
         if ex_x is not None:
-            handles.append(Patch(color="C1", alpha=0.35, label=f"summary's 101-point curve ± {self.kl} SE"))
+            handles.append(Patch(color="C1", alpha=0.35, label=f"summary's 101-point curve ± {self.kl_trial} SE"))
         handles += [Line2D([], [], color="C3", ls=":", lw=1, label="EUD (expected unserved demand)"),
                     Line2D([], [], color="0.5", ls="--", lw=0.8, label="P(shortfall > 0)")]
         for p, idx in enumerate(pg):
@@ -680,10 +687,10 @@ class Plotter:
                     pos = gp > 0
                     if self.weighted and pos.any():
                         lo_y = min(lo_y, 0.5 * float(gp[pos].min()))
-                    lo = np.maximum(gp - self.k * gse, lo_y)
-                    hi = np.minimum(gp + self.k * gse, 1.0)
+                    lo = np.maximum(gp - self.k_trial * gse, lo_y)
+                    hi = np.minimum(gp + self.k_trial * gse, 1.0)
                     ax.fill_between(gx[pos], lo[pos], hi[pos], color="C1", alpha=0.25, lw=0, step="post",
-                                    label=f"summary curve ± {self.kl} SE")
+                                    label=f"summary curve ± {self.kl_trial} SE")
                     ax.plot(gx[pos], gp[pos], ".", color="C1", ms=2.5)
                 ax.set_yscale("log")
                 ax.set_ylim(lo_y, 1.05)
@@ -794,7 +801,7 @@ class Plotter:
             if self.weighted:
                 title += "\n(importance sampling: weighted quantiles and mean, from the summary)"
         else:
-            title += f": mean ± {self.kl} SE (no monthly quantiles in the file: run.store_monthly was false)"
+            title += f": mean ± {self.kl_trial} SE (no monthly quantiles in the file: run.store_monthly was false)"
         pg = self.pages(range(len(self.demands)))
         for p, idx in enumerate(pg):
             fig, axes = self.grid(len(idx), title)
@@ -811,9 +818,9 @@ class Plotter:
                     ax.plot(months, b[:, 2], color="C0", lw=1.2)
                     top = max(top, float(b[:, 4].max(initial=0.0)))
                 elif se is not None:
-                    ax.fill_between(months, np.maximum(mean[j] - self.k * se[j], 0), mean[j] + self.k * se[j], color="C3",
+                    ax.fill_between(months, np.maximum(mean[j] - self.k_trial * se[j], 0), mean[j] + self.k_trial * se[j], color="C3",
                                     alpha=0.25, lw=0)
-                    top = max(top, float((mean[j] + self.k * se[j]).max(initial=0.0)))
+                    top = max(top, float((mean[j] + self.k_trial * se[j]).max(initial=0.0)))
                 ax.plot(months, mean[j], color="C3", lw=1.5)
                 if top <= 0:
                     ax.text(0.5, 0.5, f"no shortfall in any month of {self.n} trials", ha="center",
@@ -827,7 +834,7 @@ class Plotter:
                             fontsize=7, color="0.3", bbox=dict(boxstyle="round", fc="white", ec="0.8"))
             handles = [Line2D([], [], color="C3", lw=1.5, label="mean")]
             if bands is None and se is not None:
-                handles.append(Patch(color="C3", alpha=0.25, label=f"mean ± {self.kl} SE"))
+                handles.append(Patch(color="C3", alpha=0.25, label=f"mean ± {self.kl_trial} SE"))
             if bands is not None:
                 handles = [Patch(color="C0", alpha=0.15, label="5-95 % of trials"),
                            Patch(color="C0", alpha=0.35, label="25-75 % of trials"),
@@ -855,12 +862,12 @@ class Plotter:
                                  gridspec_kw={"height_ratios": ratios})
         if by_unserved:
             fig.suptitle("Chokepoint ranking: unserved demand of the value chain in the months in which each "
-                         f"constraint binds\n(t, mean per trial, ± {self.kl} SE; top {TOP_CHOKEPOINTS}). Constraints of one "
+                         f"constraint binds\n(t, mean per trial, ± {self.kl_trial} SE; top {TOP_CHOKEPOINTS}). Constraints of one "
                          "stage that bind together (exactly the same statistics) are one bar.\n"
                          "labels: share of trial-months and of trials in which it binds; share of the chain's "
                          "expected unserved demand (EUD)", fontsize=10)
         else:
-            fig.suptitle(f"Chokepoint ranking: share of trial-months in which each binds (%, ± {self.kl} SE; top "
+            fig.suptitle(f"Chokepoint ranking: share of trial-months in which each binds (%, ± {self.kl_trial} SE; top "
                          f"{TOP_CHOKEPOINTS})\nconstraints of one stage that bind together are one bar", fontsize=10)
         for ax, (what, kind, groups), gs in zip(axes[:, 0], panels, shown):
             rest = len(groups) - len(gs)
@@ -874,7 +881,7 @@ class Plotter:
             y = np.arange(len(gs))
             if by_unserved:
                 val = np.array([np.nan_to_num(g["unserved"]) for g in gs])
-                err = np.array([self.k * np.nan_to_num(g["unserved_se"]) for g in gs])
+                err = np.array([self.k_trial * np.nan_to_num(g["unserved_se"]) for g in gs])
                 ax.set_xlabel("unserved demand of its value chain while it binds (t, mean per trial)")
                 text = [f" {fmt_t(v)} t" for v in val]
             else:
@@ -932,10 +939,10 @@ class Plotter:
             fig, (ax, tx) = plt.subplots(1, 2, figsize=(14, 5.6), gridspec_kw={"width_ratios": [1.6, 1]})
             if self.weighted:
                 fig.suptitle("Stockpile depletion: estimated probability that the stockpile has run out by the end "
-                             f"of month m (%, ± {self.kl} SE band)\n{self.weighting_text()}", fontsize=11)
+                             f"of month m (%, ± {self.kl_trial} SE band)\n{self.weighting_text()}", fontsize=11)
             else:
                 fig.suptitle("Stockpile depletion: share of trials in which the stockpile has run out by the end of "
-                             f"month m (%, ± {self.kl} SE band)", fontsize=11)
+                             f"month m (%, ± {self.kl_trial} SE band)", fontsize=11)
             rows = []
             top = 0.0
             for k, j in enumerate(idx):
@@ -958,9 +965,9 @@ class Plotter:
                 color = f"C{k % 10}"
                 ax.step(months, 100 * cum, where="post", color=color, lw=1.6,
                         label=f"{self.demands[j]}: never runs out in {pct(never)}")
-                ax.fill_between(months, 100 * np.maximum(cum - self.k * se, 0), 100 * np.minimum(cum + self.k * se, 1),
+                ax.fill_between(months, 100 * np.maximum(cum - self.k_trial * se, 0), 100 * np.minimum(cum + self.k_trial * se, 1),
                                 step="post", color=color, alpha=0.15, lw=0)
-                top = max(top, float(np.max(100 * np.minimum(cum + self.k * se, 1), initial=0.0)))
+                top = max(top, float(np.max(100 * np.minimum(cum + self.k_trial * se, 1), initial=0.0)))
                 first = self.month_name(int(out.min())) if out.size else "-"
                 if self.weighted:  # weighted median over the trials that ran out; the engine's quantile rule
                     med = self.month_name(int(weighted_quantile(out, w[ran], 0.5, total=w[ran].sum()))) \
@@ -1022,8 +1029,8 @@ class Plotter:
                     err[:, 2 * a, 0] = var[:, a] - lo[:, k[0]]
                     err[:, 2 * a, 1] = hi[:, k[0]] - var[:, a]
             if cse is not None:
-                err[:, 2 * a + 1, 0] = self.k * cse[:, a]
-                err[:, 2 * a + 1, 1] = self.k * cse[:, a]
+                err[:, 2 * a + 1, 0] = self.k_trial * cse[:, a]
+                err[:, 2 * a + 1, 1] = self.k_trial * cse[:, a]
         return vals, err, labels
 
     def risk(self):
@@ -1041,7 +1048,7 @@ class Plotter:
                      "VaR = quantile (error bar: its 95% " + ("CI, inverting the weighted exceedance estimate"
                                                             if self.weighted else "distribution-free CI")
                      + "); CVaR = mean of the worst trials "
-                     f"(error bar: ± {self.kl} SE)", fontsize=10)
+                     f"(error bar: ± {self.kl_trial} SE)", fontsize=10)
         k = len(labels)
         h = 0.8 / k
         colors = ["#9ecae1", "#3182bd", "#fdae6b", "#e6550d"]
@@ -1101,7 +1108,7 @@ class Plotter:
                 r.append(with_ci(vals[j, i], err[j, i], se_style=(i % 2 == 1)))
             rows.append(r)
         cols = ["demand", "expected\nwant (t)", f"EUD (t)\n± {self.kl} SE", f"P(short)\n± {self.kl} SE"]
-        cols += [f"{lab} (t)\n" + (f"± {self.kl} SE" if i % 2 else "[95% CI]") for i, lab in enumerate(labels)]
+        cols += [f"{lab} (t)\n" + (f"± {self.kl_trial} SE" if i % 2 else "[95% CI]") for i, lab in enumerate(labels)]
         fig, ax = plt.subplots(figsize=(13, max(2.5, 1.2 + 0.27 * (D + 2))))
         ax.axis("off")
         fig.suptitle("Risk table: total shortfall over the horizon per demand (t); EUD = expected unserved demand, "
@@ -1156,7 +1163,7 @@ class Plotter:
         label = ("estimated probability that it fires; weighted estimates" if self.weighted
                  else "share of trials in which it fired")
         title = ("Expected unserved demand over the horizon (t) given that an event fired vs. did not fire "
-                 f"(± {self.kl} SE)\nper demand, {which} (label: {label}).\n"
+                 f"(± {self.kl_trial} SE)\nper demand, {which} (label: {label}).\n"
                  "Events that share a regime fire together: a difference is an association, not necessarily "
                  "the event's own effect")
         foot = []
@@ -1190,18 +1197,18 @@ class Plotter:
                     ax.set_xticks([])
                     continue
                 y = np.arange(len(order))
-                ax.barh(y - 0.2, g[order, j], height=0.38, xerr=self.k * gse[order, j], color="C3",
+                ax.barh(y - 0.2, g[order, j], height=0.38, xerr=self.k_trial * gse[order, j], color="C3",
                         label="event fired", error_kw=dict(ecolor="0.25", lw=0.7, capsize=2))
-                ax.barh(y + 0.2, ng[order, j], height=0.38, xerr=self.k * ngse[order, j], color="C0",
+                ax.barh(y + 0.2, ng[order, j], height=0.38, xerr=self.k_trial * ngse[order, j], color="C0",
                         label="did not fire", error_kw=dict(ecolor="0.25", lw=0.7, capsize=2))
-                for yy, v, e in ((y - 0.2, g[order, j], self.k * gse[order, j]), (y + 0.2, ng[order, j], self.k * ngse[order, j])):
+                for yy, v, e in ((y - 0.2, g[order, j], self.k_trial * gse[order, j]), (y + 0.2, ng[order, j], self.k_trial * ngse[order, j])):
                     for a, b, c in zip(yy, v, e):
                         ax.text(b + c, a, f" {fmt_t(b)}", va="center", fontsize=6, color="0.25")
                 ax.set_yticks(y)
                 ax.set_yticklabels([f"{ev[i]} ({pct(fired[i], 0)})" for i in order], fontsize=7)
                 ax.set_ylim(len(order) - 0.5, -0.5)
-                right = float(np.max(np.concatenate((g[order, j] + self.k * gse[order, j],
-                                                     ng[order, j] + self.k * ngse[order, j]))))
+                right = float(np.max(np.concatenate((g[order, j] + self.k_trial * gse[order, j],
+                                                     ng[order, j] + self.k_trial * ngse[order, j]))))
                 ax.set_xlim(0, right * 1.15 if right > 0 else 1)
                 ax.grid(True, axis="x", alpha=0.3)
                 ax.legend(fontsize=7, loc="lower right")
