@@ -4,8 +4,9 @@
 #   scripts/run.sh                      # configs/critical_materials.yaml -> results/critical_materials.h5
 #   scripts/run.sh CONFIG [ARGS...]     # CONFIG -> results/<CONFIG stem>.h5
 #   scripts/run.sh [--trials N ...]     # extra ARGS go to `chokepoint run` (e.g. --trials, --seed, --threads)
+#   scripts/run.sh CONFIG -o OUT.h5     # the results file named (relative to where you ran this)
 #
-# Plots go to results/<stem>_plots/. Set CHOKEPOINT_SKIP_DEPS=1 to skip the package check.
+# Plots go to results/<stem>_plots/ (with -o OUT.h5: OUT_plots/). Set CHOKEPOINT_SKIP_DEPS=1 to skip the package check.
 set -euo pipefail
 
 caller_pwd="$(pwd)"
@@ -29,7 +30,32 @@ fi
 stem="$(basename "$config")"
 stem="${stem%.*}"
 out="results/${stem}.h5"
-plots="results/${stem}_plots"
+# An -o/--output among the options names the results file instead (relative to where you ran
+# this); it is taken out of the options, which get this script's own -o.
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -o | --output)
+            if [ $# -lt 2 ] || [ -z "$2" ]; then
+                echo "run.sh: error: $1 needs a file name" >&2
+                exit 2
+            fi
+            out="$2"
+            shift 2
+            ;;
+        --output=*) out="${1#--output=}"; shift ;;
+        -o?*) out="${1#-o}"; shift ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+set -- ${args[@]+"${args[@]}"}
+if [ "$out" != "results/${stem}.h5" ]; then
+    case "$out" in
+        /*) ;;
+        *) out="$caller_pwd/$out" ;;
+    esac
+fi
+plots="${out%.h5}_plots"
 
 echo "== run.sh: checking system packages"
 bash scripts/install_deps.sh

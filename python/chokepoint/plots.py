@@ -4,7 +4,10 @@
     python -m chokepoint plot FILE [--out DIR]
     scripts/plot_results.py FILE [--out DIR]  (the same, from a checkout, installed or not)
 
-Writes into DIR (default: FILE's directory / <FILE stem>_plots/), for the baseline scenario:
+Writes into DIR (default: FILE's directory / <FILE stem>_plots/), and lists what it wrote in
+DIR/.chokepoint-plots: the figures an earlier run wrote there and this one does not (a scenario or
+demand the new file lacks) are removed, so that DIR never mixes two files' figures; other files
+in DIR are left alone. For the baseline scenario:
   exceedance*.png     P(total shortfall over the horizon > x), one panel per demand: the curve of
                       all trials, and the summary's 101-point curve with a +-2 standard error band
   histogram*.png      histogram of total shortfall per demand (log scale; the share of trials
@@ -1892,9 +1895,40 @@ def main(argv=None, prog=None):
         except OSError as e:
             print(f"{PROG}: error: {e}", file=sys.stderr)
             return 1
+    forget_stale(outdir, pl.written)
     for path in pl.written:
         print(path)
     return 2 if pl.failed else 0
+
+
+MANIFEST = ".chokepoint-plots"
+
+
+def forget_stale(outdir, written):
+    """Removes the figures an earlier run of this command wrote into `outdir` (listed in its
+    MANIFEST file) that this run did not write again (a scenario or demand no longer in the file:
+    its old figure would sit among the new ones), then lists this run's figures. Only names this
+    command wrote are ever removed; other files in the directory are left alone."""
+    now = {os.path.basename(p) for p in written}
+    manifest = os.path.join(outdir, MANIFEST)
+    try:
+        with open(manifest) as f:
+            before = [line.strip() for line in f if line.strip()]
+    except OSError:
+        before = []
+    for name in before:
+        path = os.path.join(outdir, name)
+        if name not in now and os.path.basename(name) == name and name.endswith(".png") \
+                and os.path.isfile(path):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+    try:
+        with open(manifest, "w") as f:
+            f.write("".join(n + "\n" for n in sorted(now)))
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

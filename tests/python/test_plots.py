@@ -356,7 +356,31 @@ def scenario_studies(exe, outdir):
         report("tornado_baseline_us_civil.png" in on_disk and "tornado_baseline_us_defense.png" not in on_disk,
                "stored inputs: a tornado chart (Spearman) for us_civil, none for us_defense (never short)",
                str(on_disk))
+        if rank:
+            stale_figures(rank, inputs, os.path.join(run_dir, "reused_plots"))
     importance_study(exe, run_dir)
+
+
+def stale_figures(scenarios_file, plain_file, outdir):
+    """One directory plotted twice, a study with scenarios and then one without: the second run
+    removes the figures of the first that it does not write again (scenarios.png, differences_*),
+    and leaves files it did not write alone (once the old figures stayed, mixed with the new)."""
+    shutil.rmtree(outdir, ignore_errors=True)
+    os.makedirs(outdir)
+    for name in ("notes.txt", "mine.png"):
+        with open(os.path.join(outdir, name), "w") as f:
+            f.write("the user's\n")
+    subprocess.run([*PLOT, scenarios_file, "--out", outdir], capture_output=True, timeout=600)
+    first = set(os.listdir(outdir))
+    r = subprocess.run([*PLOT, plain_file, "--out", outdir], capture_output=True, text=True,
+                       timeout=600)
+    second = set(os.listdir(outdir))
+    written = {os.path.basename(x) for x in r.stdout.split()}
+    stale = sorted(n for n in second if n.endswith(".png") and n not in written and n != "mine.png")
+    report(r.returncode == 0 and "scenarios.png" in first and not stale
+           and {"notes.txt", "mine.png"} <= second,
+           "a directory plotted again holds only the new file's figures (and the user's own files)",
+           f"exit {r.returncode}; left from the first run: {stale}; {sorted(second)[:12]}")
 
 
 IMPORTANCE_RUN = """run:
