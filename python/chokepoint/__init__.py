@@ -19,7 +19,14 @@ The file layout is docs/output-format.md. Needs h5py and numpy; the plots also m
 # The engine's version (CMakeLists.txt, project(... VERSION ...)); pyproject.toml reads it from here.
 __version__ = "0.1.0"
 
-from . import reader  # noqa: E402
+import sys as _sys  # noqa: E402
+
+try:
+    from . import reader  # noqa: E402
+except ImportError as _e:
+    if _sys.argv[:1] == ["-m"]:  # `python -m chokepoint ...`: one line, not a traceback
+        _sys.exit(f"python -m chokepoint: error: {_e} (Python {_sys.executable})")
+    raise
 from .reader import *  # noqa: E402,F401,F403
 
 __all__ = list(reader.__all__)

@@ -17,6 +17,20 @@ USAGE = ("usage: python -m chokepoint {plot,plot-sensitivity,report} ARGS...  (o
          "  COMMAND --help                            that command's options\n")
 
 
+def _need_packages(cmd):
+    """The commands draw with numpy, h5py and matplotlib: without them, one line saying so (and
+    where a Python with them may be), not an ImportError's traceback."""
+    try:
+        import h5py  # noqa: F401
+        import matplotlib  # noqa: F401
+        import numpy  # noqa: F401
+    except ImportError as e:
+        sys.exit(f"python -m chokepoint {cmd}: error: {e} (Python {sys.executable}). The commands need "
+                 "h5py, numpy and matplotlib: on Debian/Ubuntu apt-get install python3-h5py "
+                 "python3-numpy python3-matplotlib and use /usr/bin/python3, or any Python that has "
+                 "them (scripts/find_python.sh finds one).")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -28,6 +42,8 @@ def main(argv=None):
 
         print(f"chokepoint (Python package) {__version__}")
         return 0
+    if cmd in ("plot", "plot-sensitivity", "report"):
+        _need_packages(cmd)
     if cmd == "plot":
         from .plots import main as run
     elif cmd == "plot-sensitivity":

@@ -71,7 +71,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError as _e:
+    raise type(_e)(
+        f"the chokepoint reader needs the Python package numpy ({_e}). Install it (Debian/Ubuntu: "
+        "apt-get install python3-numpy python3-h5py, and use /usr/bin/python3), or use a Python "
+        "that has numpy and h5py (scripts/find_python.sh finds one)") from None
 
 try:
     import h5py

@@ -110,6 +110,19 @@ def check_version():
     return chokepoint.__version__
 
 
+def check_missing_numpy(work):
+    """`python -m chokepoint report ...` under a Python without numpy (simulated: sys.modules
+    marks it missing, as runpy would meet it): one line naming numpy and where to get it, exit 1,
+    no traceback (once an ImportError's traceback)."""
+    code = ("import sys, runpy; sys.modules['numpy'] = None; sys.path.insert(0, sys.argv[1]); "
+            "sys.argv = ['-m', 'report', 'x.h5']; runpy.run_module('chokepoint', run_name='__main__', "
+            "alter_sys=True)")
+    r = run([sys.executable, "-c", code, PYDIR], cwd=work)
+    report(r.returncode == 1 and "Traceback" not in r.stderr and "numpy" in r.stderr
+           and "python -m chokepoint: error:" in r.stderr,
+           "python -m chokepoint without numpy: one line naming numpy, exit 1", tail(r))
+
+
 def make_venv(venv, work):
     """Returns True when the venv has a working pip; False (after printing why) to skip."""
     r = run([sys.executable, "-m", "venv", "--system-site-packages", venv], cwd=work)
@@ -145,6 +158,7 @@ def main(argv):
 
     check_old_names(path, work)
     version = check_version()
+    check_missing_numpy(work)
 
     venv = os.path.join(work, "venv")
     if not make_venv(venv, work):
