@@ -1874,6 +1874,10 @@ def main(argv=None, prog=None):
         if int(res.attrs.get("complete", 0)) != 1:
             print(f"{PROG}: warning: {a.file}: attribute complete != 1 (the run did not finish)",
                   file=sys.stderr)
+        if int(res.attrs.get("shard_count", 0) or 0) > 0:
+            print(f"{PROG}: warning: {a.file} is shard {res.attrs.get('shard_index')} of "
+                  f"{res.attrs.get('shard_count')} of a run, not the whole study: its figures are of "
+                  "this slice alone (`chokepoint merge` combines the shards)", file=sys.stderr)
         try:
             pl = Plotter(res, outdir)
             if not pl.demands:

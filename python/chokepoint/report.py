@@ -253,6 +253,11 @@ class Report:
     def glance(self):
         s = self.base.summary
         items = []
+        if int(self.at.get("shard_count", 0) or 0) > 0:
+            items.append(f"<b>A shard, not the whole study</b>: shard {esc(self.at.get('shard_index'))} of "
+                         f"{esc(self.at.get('shard_count'))}, {int(self.at.get('trials', 0)):,} of the run's "
+                         "trials. Every figure here is of this slice alone; <code>chokepoint merge</code> combines the "
+                         "shards into the study's file.")
         if self.base.importance_sampled:
             ess, n = self.pl.ess_of(self.base)
             items.append(f"Importance-sampled: every estimate weights the trials by their likelihood ratio; "

@@ -498,6 +498,15 @@ def main(argv):
     rounding = os.path.join(work, "rounding.h5")
     if ok_scen:
         add_rounding_difference(scen, rounding)
+    # A shard is a slice of a run: the page says so at the top (once it read as a whole study).
+    shard = os.path.join(work, "shard.h5")
+    if run_study(exe, [config, "--trials", "2000", "--shard", "1/2"], shard):
+        stext, _ = make_report("shard", shard, None)
+        if stext is not None:
+            glance = stext[stext.index('<section id="glance">'):]
+            glance = glance[:glance.index("</section>")]
+            report("A shard, not the whole study" in glance and "shard 1 of 2" in glance,
+                   "shard: 'At a glance' says the file is shard 1 of 2, not the whole study")
 
     studies = []
     if ok_plain:
