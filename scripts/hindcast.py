@@ -34,6 +34,7 @@ import json
 import math
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -114,7 +115,7 @@ def run(exe, config, out, trials=None, extra=()):
         cmd += ["--trials", str(trials)]
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}:\n{r.stderr}")
+        raise RuntimeError(f"{shlex.join(cmd)} exited {r.returncode}:\n{r.stderr}")
     return cmd
 
 
@@ -302,7 +303,7 @@ def _cmdline(cmd):
         if os.path.isabs(c) and os.path.commonpath([c, ROOT]) == ROOT:
             return os.path.relpath(c, ROOT)
         return c
-    return " ".join(rel(c) for c in cmd)
+    return shlex.join(rel(c) for c in cmd)
 
 
 RUNNERS = {
@@ -423,11 +424,27 @@ def main(argv=None):
     ap.add_argument("--episode", action="append", choices=EPISODES)
     ap.add_argument("--json", default=None, help="also write every number to this JSON file")
     a = ap.parse_args(argv)
-    res = run_episodes(a.exe, a.out, a.trials, a.episode or EPISODES)
+    if a.trials is not None and a.trials < 1:
+        ap.error(f"--trials must be at least 1, got {a.trials}")
+    if not (os.path.isfile(a.exe) and os.access(a.exe, os.X_OK)):
+        ap.error(f"--exe {a.exe}: not an executable (build chokepoint first, or give its path)")
+    if a.json:  # before the runs: a JSON path that cannot be written fails now, not after them
+        jdir = os.path.dirname(os.path.abspath(a.json))
+        if not os.path.isdir(jdir):
+            ap.error(f"--json {a.json}: directory {jdir} does not exist")
+    try:
+        res = run_episodes(a.exe, a.out, a.trials, a.episode or EPISODES)
+    except RuntimeError as e:
+        print(f"hindcast.py: error: {e}", file=sys.stderr)
+        return 1
     print(report(res))
     if a.json:
-        with open(a.json, "w", encoding="utf-8") as f:
-            json.dump({"observed": OBSERVED, "model": res}, f, indent=1)
+        try:
+            with open(a.json, "w", encoding="utf-8") as f:
+                json.dump({"observed": OBSERVED, "model": res}, f, indent=1)
+        except OSError as e:
+            print(f"hindcast.py: error: writing {a.json}: {e}", file=sys.stderr)
+            return 1
     return 0
 
 

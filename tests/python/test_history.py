@@ -51,6 +51,20 @@ def main(exe, work):
         check(stem in hindcast.EPISODES,
               f"{stem} is an episode of scripts/hindcast.py (every history config is compared)")
 
+    # The script's own command line: bad arguments are one line and exit 2, before any run (a
+    # missing program, --trials 0 and an unwritable --json once gave tracebacks, the last after
+    # every run had finished, and --trials 0 silently ran the configs' own trial counts).
+    script = os.path.join(ROOT, "scripts", "hindcast.py")
+    for args, word in ((["--exe", os.path.join(work, "no_such_chokepoint")], "--exe"),
+                       (["--exe", exe, "--trials", "0"], "--trials"),
+                       (["--exe", exe, "--json", os.path.join(work, "no_dir", "x.json")], "--json")):
+        r = subprocess.run([sys.executable, script, *args], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        check(r.returncode == 2 and word in r.stderr and "Traceback" not in r.stderr
+              and not r.stdout.strip(),
+              f"hindcast.py {' '.join(args[-2:])}: exit 2, one line naming {word} (exit {r.returncode}: "
+              f"{r.stderr.strip()[-200:]})")
+
     res = hindcast.run_episodes(exe, work, TRIALS)
 
     # --- 2010: embargo on Japan, Oct-Nov 2010 --------------------------------------------------
