@@ -1165,10 +1165,13 @@ struct WeightedColumn {
         hi = q;
         if (n == 0)
             return;
-        bool have_q = true, have_lo = true;
+        // Each end as the estimate itself, min{x : S(x) <= t} with S(x) = P(X > x), walking down
+        // the values while the condition holds: the estimate with S, the lower end with S - z se,
+        // the upper end with S + z se (so lo <= q <= hi). When S + z se stays below t down to the
+        // smallest value (a quantile on an atom at the bottom, e.g. no shortfall in most trials),
+        // the upper end is that value.
+        bool have_q = true, have_lo = true, have_hi = true;
         walk_down([&](double v, double tail, double se) {
-            if (std::isnan(hi) && tail + z * se >= t)
-                hi = v;
             if (have_q && tail <= t)
                 q = v;
             else
@@ -1177,7 +1180,11 @@ struct WeightedColumn {
                 lo = v;
             else
                 have_lo = false;
-            return have_q || have_lo || std::isnan(hi);
+            if (have_hi && tail + z * se <= t)
+                hi = v;
+            else
+                have_hi = false;
+            return have_q || have_lo || have_hi;
         });
     }
 

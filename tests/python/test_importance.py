@@ -169,6 +169,32 @@ def file_checks(exe, h5):
             expect = vals[np.argmax(tail <= 1 - lv)]
             ok(f"weighted quantile {lv}: {qv} = min{{x : P(X > x) <= {1 - lv:.2g}}}",
                qv == expect, f"expected {expect}")
+        # The quantiles' 95% intervals, by inverting the exceedance estimate (docs/importance.md):
+        # walking down the distinct values, each end is the last v of the run from the top with
+        # P(X > v) -+ z se <= 1 - p, so that lo <= q <= hi. Both demands: us_tier1's quantiles
+        # all sit on the atom at 0 (P(short) 1e-4: the upper end was NaN), us_tier2's 0.99
+        # quantile is 50 t on a two-point distribution (the upper end was 0, below it).
+        z = 1.959963984540054
+        for d in (0, 1):
+            xd = f["scenarios/baseline/trials/shortfall"][:, d]
+            vals = np.unique(xd)[::-1]  # descending
+            tails = np.array([(w * (xd > v)).sum() / n for v in vals])
+            ses = np.array([math.sqrt(max(0.0, ((w * (xd > v)) ** 2).sum() - n * t * t) / (n - 1) / n)
+                            for v, t in zip(vals, tails)])
+            lo_got, hi_got = s["shortfall_quantiles_ci_low"][d], s["shortfall_quantiles_ci_high"][d]
+            for k, lv in enumerate(levels):
+                t = 1 - lv
+                def run_end(cond):  # the last value of the run from the top where cond holds
+                    return vals[(np.argmin(cond) - 1) if not cond.all() else len(vals) - 1]
+
+                hi = run_end(tails + z * ses <= t)
+                lo = run_end(tails - z * ses <= t)
+                qv = s["shortfall_quantiles"][d][k]
+                ok(f"demand {d}, weighted quantile {lv}: interval [{lo_got[k]:.6g}, {hi_got[k]:.6g}] "
+                   f"inverts the exceedance estimate and holds the estimate {qv:.6g}",
+                   math.isclose(hi_got[k], hi, rel_tol=1e-12, abs_tol=1e-12)
+                   and math.isclose(lo_got[k], lo, rel_tol=1e-12, abs_tol=1e-12)
+                   and lo_got[k] <= qv <= hi_got[k], f"expected [{lo}, {hi}]")
         # CVaR (Rockafellar-Uryasev), the exceedance curve and a conditional view, recomputed.
         var = s["var"][1]
         for a, lv in enumerate(s["var_levels"][:]):
