@@ -695,11 +695,15 @@ def write_report(path, out=None):
             page = Report(res).build()
         except KeyError as e:
             raise ChokepointFormatError(f"{path}: missing {e}") from None
+    if os.path.isdir(out):
+        raise IsADirectoryError(f"{out}: is a directory; give the HTML file to write (--out FILE.html)")
     tmp = f"{out}.tmp{os.getpid()}"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(page)
         os.replace(tmp, out)
+    except OSError as e:  # named by the file asked for, not the temporary one beside it
+        raise type(e)(f"cannot write {out}: {e.strerror or e}") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
