@@ -890,6 +890,12 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         std::error_code ec;
         const bool resuming_it =
             !opt.resume.empty() && fs::equivalent(fs::path(opt.resume), ckpt, ec);
+        // Something else at the checkpoint's path (a directory): the run could never checkpoint
+        // there, and --overwrite must not remove it at the end.
+        if (const auto st = fs::status(ckpt, ec); fs::exists(st) && !fs::is_regular_file(st))
+            throw InputError("'" + ckpt.string() +
+                             "', where this run would keep its checkpoint, exists and is not a "
+                             "regular file; move it away or choose another output (-o)");
         if (!resuming_it && fs::exists(ckpt, ec) && !opt.overwrite)
             throw InputError("a checkpoint of an interrupted run exists at '" + ckpt.string() +
                              "'; continue it with `chokepoint run --resume " + ckpt.string() +

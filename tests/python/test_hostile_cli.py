@@ -172,6 +172,12 @@ def cli_words(exe, config, work):
                                        "--shard", value], d, ["--shard", "K/N"])
     refused("-o ''", [exe, "run", config, "-o", "", "--trials", "200"], d,
             ["-o/--output is empty"], cwd=d)
+    # a directory where the checkpoint would go: refused even with --overwrite (which once
+    # removed it at the end, when empty)
+    os.makedirs(os.path.join(d, "c.h5.checkpoint"))
+    refused("a directory at OUT.checkpoint", [exe, "run", config, "-o", os.path.join(d, "c.h5"),
+                                              "--overwrite", "--trials", "200"], d,
+            ["c.h5.checkpoint", "not a regular file"])
     # a stopping rule cannot be sharded: each shard would stop on its own trials
     stop_cfg = os.path.join(d, "stop.yaml")
     with open(config) as f:
