@@ -68,7 +68,7 @@ echo "== run.sh: configuring and building (Release) in build/"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCHOKEPOINT_BUILD_TESTS=OFF -DPython3_EXECUTABLE="$PY"
 cmake --build build -j"$(nproc)"
 
-mkdir -p results
+mkdir -p "$(dirname "$out")"
 echo "== run.sh: build/chokepoint run $config -o $out --overwrite $*"
 status=0
 build/chokepoint run "$config" -o "$out" --overwrite "$@" || status=$?
