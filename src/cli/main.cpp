@@ -480,8 +480,14 @@ int main(int argc, char **argv) {
             print_summary(opt.output, std::cout);
         return kExitOk;
     } catch (const InputError &e) {
-        if (rank0)
-            std::cerr << e.what() << "\n";
+        if (rank0) {
+            // A rule of the config's run settings found after loading (the design, importance
+            // sampling): named by its key path; the file is added here.
+            std::string msg = e.what();
+            if (e.diagnostics().empty() && !config.empty() && msg.rfind("error: run.", 0) == 0)
+                msg.insert(7, config + ": ");
+            std::cerr << msg << "\n";
+        }
         return leave(kExitBadInput);
     } catch (const Interrupted &e) {
         if (!e.checkpoint().empty()) {

@@ -172,6 +172,17 @@ def cli_words(exe, config, work):
                                        "--shard", value], d, ["--shard", "K/N"])
     refused("-o ''", [exe, "run", config, "-o", "", "--trials", "200"], d,
             ["-o/--output is empty"], cwd=d)
+    # a run setting found wrong after loading (the cross-entropy pilot rounds): the message
+    # names the config file, as the loader's do
+    ce = os.path.join(d, "ce.yaml")
+    with open(config) as f:
+        text = f.read()
+    with open(ce, "w") as f:
+        f.write(text.replace("\nrun:\n", "\nrun:\n  importance:\n    cross_entropy: {demand: us_defense, "
+                             "pilot_trials: 200, inputs: [\"event/*\"]}\n", 1))
+    refused("cross-entropy pilots that find nothing", [exe, "run", ce, "-o", os.path.join(d, "x.h5"),
+                                                        "--trials", "300"], d,
+            [ce + ": run.importance.cross_entropy", "pilot trials"])
     # a directory where the checkpoint would go: refused even with --overwrite (which once
     # removed it at the end, when empty)
     os.makedirs(os.path.join(d, "c.h5.checkpoint"))
