@@ -47,8 +47,9 @@ def strip(path, dst_dir, rule, names, main=True):
             for key in ("importance", "sensitivity", "sensitivity_inputs"):
                 run.pop(key, None)
             if isinstance(run.get("correlations"), list):
-                run["correlations"] = [c for c in run["correlations"]
-                                       if "event/" not in json.dumps(c)]
+                run["correlations"] = [
+                    c for c in run["correlations"] if not isinstance(c, dict) or not any(
+                        str(x).startswith("event/") for x in c.get("between") or [])]
         if rule and main:
             d.setdefault("allocation", {})["rule"] = rule
             if rule != "home_first":

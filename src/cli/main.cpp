@@ -42,6 +42,23 @@ const CLI::Validator kFinite(
     },
     "FINITE");
 
+/// Whether `v` is one or more decimal digits and nothing else (no sign, no spaces): what the
+/// whole-number options accept before converting (CLI11 would wrap "-1" around).
+bool all_digits(const std::string &v) {
+    return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+}
+
+/// `--seed`: a whole number that fits 64 bits.
+std::string check_seed(const std::string &v) {
+    if (!all_digits(v))
+        return "the seed must be a whole number from 0 to 18446744073709551615";
+    errno = 0;
+    std::strtoull(v.c_str(), nullptr, 10);
+    return errno == ERANGE
+               ? "the seed " + v + " does not fit 64 bits (largest 18446744073709551615)"
+               : "";
+}
+
 /// `--shard K/N`: two whole numbers in decimal digits, 1 <= K <= N <= 1,000,000 (no sign, no
 /// spaces, nothing after N); nullopt otherwise. (sscanf's %d wrapped 4294967297 to 1.)
 std::optional<std::pair<int, int>> parse_shard(const std::string &v) {
@@ -49,10 +66,7 @@ std::optional<std::pair<int, int>> parse_shard(const std::string &v) {
     if (slash == std::string::npos)
         return std::nullopt;
     auto number = [](const std::string &t) -> long {
-        if (t.empty() || t.size() > 7 ||
-            !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; }))
-            return -1;
-        return std::stol(t);
+        return t.size() <= 7 && all_digits(t) ? std::stol(t) : -1;
     };
     const long k = number(v.substr(0, slash)), n = number(v.substr(slash + 1));
     if (n < 1 || n > 1000000 || k < 1 || k > n)
@@ -168,16 +182,7 @@ int main(int argc, char **argv) {
         ->type_name("N");
     std::string seed_text;
     run->add_option("--seed", seed_text, "Master seed, 0 .. 2^64-1 (overrides run.seed)")
-        ->check([](const std::string &v) -> std::string {
-            // CLI11 would wrap -1 or 2^64 around silently: accept plain digits in range only.
-            if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
-                return "the seed must be a whole number from 0 to 18446744073709551615";
-            errno = 0;
-            std::strtoull(v.c_str(), nullptr, 10);
-            if (errno == ERANGE)
-                return "the seed " + v + " does not fit 64 bits (largest 18446744073709551615)";
-            return "";
-        });
+        ->check(check_seed); // CLI11 would wrap -1 or 2^64 around silently
     run->add_option("--threads", threads, "Worker threads (default: all available)")
         ->check(CLI::Range(1, 1024));
     run->add_flag("--overwrite", overwrite,
@@ -258,20 +263,12 @@ int main(int argc, char **argv) {
     trial_cmd->add_option("--trial", trial_index, "Trial index, 0-based (as in the results file)")
         ->required()
         ->check([](const std::string &v) -> std::string { // "-1" would wrap to 2^64 - 1
-            return !v.empty() && v.size() <= 20 &&
-                           std::all_of(v.begin(), v.end(),
-                                       [](char c) { return c >= '0' && c <= '9'; })
+            return v.size() <= 20 && all_digits(v)
                        ? ""
                        : "expected a trial index, a whole number >= 0, got '" + v + "'";
         });
     trial_cmd->add_option("--seed", seed_text, "Master seed of the run (default: run.seed)")
-        ->check([](const std::string &v) -> std::string {
-            if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
-                return "the seed must be a whole number from 0 to 18446744073709551615";
-            errno = 0;
-            std::strtoull(v.c_str(), nullptr, 10);
-            return errno == ERANGE ? "the seed " + v + " does not fit 64 bits" : "";
-        });
+        ->check(check_seed); // CLI11 would wrap -1 or 2^64 around silently
     trial_cmd
         ->add_option_function<std::string>(
             "--trials", [&](const std::string &v) { trials_option(v); },

@@ -141,7 +141,7 @@ FileSummary read_file(const std::string &path) {
                 const std::string name = std::filesystem::path(path).filename().string();
                 const std::string what =
                     std::to_string(done) + " of " + std::to_string(planned) + " trials";
-                if (name.size() > 11 && name.compare(name.size() - 11, 11, ".checkpoint") == 0)
+                if (name.ends_with(".checkpoint"))
                     throw InputError(path + ": a checkpoint of an unfinished run (" + what +
                                      "), not a results file; finish it with `chokepoint run "
                                      "--resume " +

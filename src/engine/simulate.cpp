@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -264,7 +265,8 @@ void Simulator::check_magnitudes(std::uint64_t trial) const {
             refuse("the stockpile of " + dn, std::max(level_[d], max_level_[d]), Hs);
         if (!fine(refill_rate_[d]))
             refuse("the stockpile refill of " + dn, refill_rate_[d], Hs);
-        if (!(max_draw_[d] <= kMaxQuantity || max_draw_[d] == kInfinity))
+        if (!(max_draw_[d] <= kMaxQuantity ||
+              max_draw_[d] == std::numeric_limits<double>::infinity()))
             refuse("the stockpile max_draw of " + dn, max_draw_[d], Hs);
     }
 }

@@ -1,8 +1,6 @@
 // One trial: draw a possible world from the model, then simulate it month by month.
 #pragma once
 
-#include <limits>
-
 #include "engine/allocation.hpp"
 #include "engine/chain_reuse.hpp"
 #include "model/inputs.hpp"
@@ -104,7 +102,6 @@ private:
     void draw_demands(std::size_t &q);
     /// The largest monthly capacity, want or stockpile amount a trial may hold (unit a month).
     static constexpr double kMaxQuantity = 1e15;
-    static constexpr double kInfinity = std::numeric_limits<double>::infinity();
     /// Throws InputError naming the quantity, month and trial when one is above kMaxQuantity or
     /// not a number.
     void check_magnitudes(std::uint64_t trial) const;

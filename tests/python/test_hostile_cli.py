@@ -191,8 +191,6 @@ def cli_words(exe, config, work):
             ["c.h5.checkpoint", "not a regular file"])
     # a stopping rule cannot be sharded: each shard would stop on its own trials
     stop_cfg = os.path.join(d, "stop.yaml")
-    with open(config) as f:
-        text = f.read()
     assert "\nrun:\n" in text
     with open(stop_cfg, "w") as f:
         f.write(text.replace("\nrun:\n", "\nrun:\n  stop_when: {statistic: eud, demand: us_defense, "
