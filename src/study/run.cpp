@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -28,6 +29,8 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <system_error>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/global_control.h>
@@ -356,31 +359,159 @@ std::size_t name_max(const fs::path &dir) {
 /// system's longest name, <name> is cut to a prefix (at a UTF-8 character boundary) followed by
 /// `~` and 8 hex digits of a hash of the whole name: any legal target name gets a legal hidden
 /// name.
-fs::path hidden_path(const fs::path &target, const char *what) {
+/// `.<name><tail>` beside `target`; when that would exceed the file system's longest name,
+/// <name> is cut to a prefix (at a UTF-8 character boundary) followed by `~` and 8 hex digits of
+/// a hash of the whole name: any legal target name gets a legal hidden name.
+fs::path hidden_name(const fs::path &target, const std::string &tail) {
     const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
     const std::size_t max = name_max(dir);
+    std::string name = target.filename().string();
+    if (1 + name.size() + tail.size() > max) {
+        char hash[16];
+        std::snprintf(hash, sizeof hash, "~%08x",
+                      static_cast<unsigned>(std::hash<std::string>{}(name)));
+        std::size_t keep = max > 1 + tail.size() + 9 ? max - 1 - tail.size() - 9 : 0;
+        while (keep > 0 && (static_cast<unsigned char>(name[keep]) & 0xC0) == 0x80)
+            --keep; // not inside a UTF-8 character
+        name = name.substr(0, keep) + hash;
+    }
+    return dir / ("." + name + tail);
+}
+
+/// A fresh hidden name beside `target`, `.<name>.<what>-<pid>-<random>` (hidden_name), that does
+/// not exist yet (so that a failed run removes only a file it created itself).
+fs::path hidden_path(const fs::path &target, const char *what) {
     std::random_device rd;
     for (;;) {
         char suffix[32];
         std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
-        const std::string tail =
-            std::string(".") + what + "-" + std::to_string(::getpid()) + "-" + suffix;
-        std::string name = target.filename().string();
-        if (1 + name.size() + tail.size() > max) {
-            char hash[16];
-            std::snprintf(hash, sizeof hash, "~%08x",
-                          static_cast<unsigned>(std::hash<std::string>{}(name)));
-            std::size_t keep = max > 1 + tail.size() + 9 ? max - 1 - tail.size() - 9 : 0;
-            while (keep > 0 && (static_cast<unsigned char>(name[keep]) & 0xC0) == 0x80)
-                --keep; // not inside a UTF-8 character
-            name = name.substr(0, keep) + hash;
-        }
-        const fs::path p = dir / ("." + name + tail);
+        const fs::path p = hidden_name(target, std::string(".") + what + "-" +
+                                                   std::to_string(::getpid()) + "-" + suffix);
         std::error_code ec;
         if (!fs::exists(fs::symlink_status(p, ec)))
             return p;
     }
 }
+
+/// One writer per output: an exclusive flock(2) on `.<name>.lock` beside the output, held for
+/// the whole run (or merge), so that a second run given the same -o (a nightly job that starts
+/// while last night's still runs) refuses at its start instead of sharing the checkpoint and
+/// racing for the file. The kernel releases the lock when its process ends, however it ends
+/// (SIGKILL, a node crash): a lock file left behind never blocks a later run, which takes it
+/// over. The holder removes the file when it is done; a process that opened the file before the
+/// removal finds, once it holds the lock, that the path no longer names its file and tries again.
+/// On a file system without locks (NFS mounted `nolock`) the run goes on unguarded, with a
+/// warning.
+class OutputLock {
+public:
+    OutputLock(const fs::path &target, const std::string &shown)
+        : path_(hidden_name(target, ".lock")) {
+        for (;;) {
+            fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+            if (fd_ < 0)
+                throw std::system_error(errno, std::generic_category(),
+                                        "cannot open the lock file '" + path_.string() + "' of '" +
+                                            shown + "'");
+            if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+                const int err = errno;
+                if (err == EWOULDBLOCK) {
+                    char buf[32] = {};
+                    const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+                    std::string pid(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+                    pid.erase(std::find_if(pid.begin(), pid.end(),
+                                           [](char c) { return c < '0' || c > '9'; }),
+                              pid.end());
+                    ::close(fd_);
+                    fd_ = -1;
+                    throw InputError("another chokepoint process" +
+                                     (pid.empty() ? "" : " (pid " + pid + ")") + " is writing '" +
+                                     shown + "' (it holds '" + path_.string() +
+                                     "'); wait for it to end, or choose another output (-o)");
+                }
+                ::close(fd_);
+                fd_ = -1;
+                if (err == ENOLCK || err == EOPNOTSUPP || err == EINVAL) {
+                    std::cerr << "chokepoint: warning: cannot lock '" << path_.string() << "' ("
+                              << std::strerror(err)
+                              << "): a second run with the same output would not be refused\n";
+                    return;
+                }
+                throw std::system_error(err, std::generic_category(),
+                                        "cannot lock '" + path_.string() + "'");
+            }
+            struct stat held {
+            }, named{};
+            if (::fstat(fd_, &held) == 0 && ::stat(path_.c_str(), &named) == 0 &&
+                held.st_dev == named.st_dev && held.st_ino == named.st_ino)
+                break;
+            ::close(fd_); // its holder removed it meanwhile: lock the file the path names now
+            fd_ = -1;
+        }
+        remove_leftovers(target);
+        const std::string pid = std::to_string(::getpid()) + "\n";
+        if (::ftruncate(fd_, 0) != 0 ||
+            ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+            // Only the pid in a refusal's message is lost (a full disk): the lock holds.
+        }
+    }
+    ~OutputLock() {
+        if (fd_ < 0)
+            return;
+        ::unlink(path_.c_str()); // while held: see the class comment
+        ::close(fd_);
+    }
+    OutputLock(const OutputLock &) = delete;
+    OutputLock &operator=(const OutputLock &) = delete;
+
+private:
+    /// With the lock held, no live process writes this output: the hidden temporary and staging
+    /// files of its earlier runs (`.<name>.partial-<pid>-<hex>`, `.<name>.checkpoint.staging-
+    /// <pid>-<hex>`) are what a SIGKILL, a crash or a power cut left behind, possibly gigabytes;
+    /// they are removed (and named on stderr). A file whose pid is a live process here is kept
+    /// (a run of a version without the lock).
+    static void remove_leftovers(const fs::path &target) {
+        const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+        const std::string name = target.filename().string();
+        const std::string prefixes[] = {"." + name + ".partial-",
+                                        "." + name + ".checkpoint.staging-"};
+        std::error_code ec;
+        fs::directory_iterator it(dir, ec), end;
+        std::vector<fs::path> stale;
+        for (; !ec && it != end; it.increment(ec)) {
+            const std::string n = it->path().filename().string();
+            for (const auto &pre : prefixes) {
+                if (n.size() <= pre.size() || !n.starts_with(pre))
+                    continue;
+                // <pid>-<8 hex digits>, exactly as hidden_path writes them
+                const std::string rest = n.substr(pre.size());
+                const auto dash = rest.find('-');
+                if (dash == std::string::npos || dash == 0 || rest.size() != dash + 9 ||
+                    !std::all_of(rest.begin(), rest.begin() + static_cast<long>(dash),
+                                 [](char c) { return c >= '0' && c <= '9'; }) ||
+                    !std::all_of(
+                        rest.begin() + static_cast<long>(dash) + 1, rest.end(),
+                        [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); }))
+                    continue;
+                const long pid = std::strtol(rest.substr(0, dash).c_str(), nullptr, 10);
+                if (pid > 0 && pid != ::getpid() &&
+                    (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM))
+                    continue; // a live process of that number
+                std::error_code sec;
+                if (fs::is_regular_file(fs::symlink_status(it->path(), sec)))
+                    stale.push_back(it->path());
+            }
+        }
+        for (const auto &p : stale) {
+            std::error_code rec;
+            if (fs::remove(p, rec))
+                std::cerr << "chokepoint: removed '" << p.string()
+                          << "', left by an earlier run with this output that was killed\n";
+        }
+    }
+
+    fs::path path_;
+    int fd_ = -1;
+};
 
 /// A fresh name for the temporary file beside `target`: `.<name>.partial-<pid>-<random>`.
 fs::path temp_path(const fs::path &target) {
@@ -864,6 +995,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
 
     check_output_path(opt.output, opt.overwrite);
     const fs::path target(opt.output);
+    const OutputLock lock(target, opt.output);
     const fs::path ckpt(checkpoint_path(opt.output));
     if (const std::size_t len = ckpt.filename().string().size(),
         max = name_max(target.has_parent_path() ? target.parent_path() : fs::path("."));
@@ -1334,6 +1466,7 @@ RunReport merge_shards(const std::string &output, const std::vector<std::string>
         refuse_output_over_inputs({fs::path(output)}, shards);
     }
     const fs::path target(output);
+    const OutputLock lock(target, output);
     const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
     const fs::path tmp = temp_path(target);
     RunInfo info;

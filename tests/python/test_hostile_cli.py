@@ -25,9 +25,16 @@ files are compared byte for byte (and by modification time) before and after:
     saying the checkpoint (or shard) is damaged, and write nothing.
 And a results file that appears at -o during a run without --overwrite (another run with the same
 output): kept, the run's own results beside it as <stem>.conflict-<pid>.h5, exit 1.
+One writer per output (the lock `.<name>.lock`): a second run, a resume or a merge onto an output
+whose lock another process holds (this script, with fcntl.flock; and a real run in progress) exits
+2 naming that process's pid and changes nothing; the run in progress goes on undisturbed (SIGTERM
+then leaves its checkpoint, and its lock file is gone); a lock file left by a killed run (nobody holds it) blocks
+nothing, and the next run removes it with the killed runs' temporary and staging files (a name
+of a live process's pid, or not in hidden_path's form, is kept).
 Each case runs under a 60 s timeout and must take under 20 s.
 Exit status 0 when every check passes, 1 otherwise. Needs h5py and numpy.
 """
+import fcntl
 import hashlib
 import os
 import shutil
@@ -324,6 +331,74 @@ def publish_conflict(exe, config, work):
         print(f"ok   publish conflict: exit 1, the other file kept, results in {os.path.basename(alt)}")
 
 
+def output_lock(exe, config, work):
+    d = fresh(work, "output_lock")
+    out = os.path.join(d, "out.h5")
+    lock = os.path.join(d, ".out.h5.lock")
+    # A lock held by this process, as a running chokepoint would hold it.
+    rc, _, err, _ = run([exe, "run", config, "-o", os.path.join(d, "s1.h5"), "--trials", "2000",
+                         "--shard", "1/2", "-q"])
+    rc2, _, err2, _ = run([exe, "run", config, "-o", os.path.join(d, "s2.h5"), "--trials", "2000",
+                           "--shard", "2/2", "-q"])
+    if rc != 0 or rc2 != 0:
+        fail("output lock", f"shards: exit {rc}, {rc2}: {err[:300]} {err2[:300]}")
+        return
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, b"4242\n")
+        refused("run onto a locked output", [exe, "run", config, "-o", out, "--trials", "500"], d,
+                ["out.h5", "pid 4242", "another chokepoint process"])
+        refused("--overwrite onto a locked output",
+                [exe, "run", config, "-o", out, "--trials", "500", "--overwrite"], d,
+                ["out.h5", "pid 4242"])
+        refused("merge onto a locked output",
+                [exe, "merge", out, os.path.join(d, "s1.h5"), os.path.join(d, "s2.h5")], d,
+                ["out.h5", "pid 4242"])
+    finally:
+        os.close(fd)  # releases the lock; the file stays, as after a SIGKILL
+    # Leftovers of killed runs beside the stale lock file: removed by the next run, which takes
+    # the lock over; a live pid's file and names not in hidden_path's form are kept.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = [f".out.h5.partial-{dead.pid}-0a1b2c3d", f".out.h5.checkpoint.staging-{dead.pid}-deadbeef"]
+    kept = [f".out.h5.partial-{os.getpid()}-0a1b2c3d", f".out.h5.partial-{dead.pid}-xyz",
+            ".other.h5.partial-1-0a1b2c3d"]
+    for n in stale + kept:
+        with open(os.path.join(d, n), "w") as f:
+            f.write("leftover\n")
+    rc, _, err, _ = run([exe, "run", config, "-o", out, "--trials", "500", "-q"])
+    names = set(os.listdir(d))
+    if (rc != 0 or any(n in names for n in stale) or not all(n in names for n in kept)
+            or ".out.h5.lock" in names or not all(n in err for n in stale)):
+        fail("output lock", f"after a stale lock: exit {rc}, {sorted(names)}: {err[:500]}")
+    else:
+        print("ok   output lock: a stale lock file and the killed runs' leftovers removed, "
+              "the rest kept")
+    for n in kept:
+        os.remove(os.path.join(d, n))
+    # A real run in progress: a second run refused naming its pid; the first undisturbed.
+    out2 = os.path.join(d, "long.h5")
+    p = subprocess.Popen([exe, "run", config, "-o", out2, "--trials", "3000000", "--threads", "1",
+                          "--log-format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=child_setup)
+    p.stderr.readline()  # the start event: it holds the lock
+    # (not `refused`: the run in progress changes its own temporary file meanwhile)
+    rc, _, err2, _ = run([exe, "run", config, "-o", out2, "--trials", "500", "--overwrite"])
+    if rc != 2 or f"pid {p.pid}" not in err2 or "long.h5" not in err2:
+        fail("a second run while one runs", f"exit {rc}: {err2[:500]}")
+    else:
+        print(f"ok   a second run while one runs: exit 2: {err2.splitlines()[0][:160]}")
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    names = sorted(os.listdir(d))
+    if p.returncode != 75 or names != ["long.h5.checkpoint", "out.h5", "s1.h5", "s2.h5"]:
+        fail("output lock", f"the run in progress: exit {p.returncode}, {names}: "
+                            f"{err.decode(errors='replace')[-300:]}")
+    else:
+        print("ok   output lock: the run in progress went on, and SIGTERM left its checkpoint")
+
+
 def long_names(exe, config, work):
     d = fresh(work, "long_names")
     # 244 bytes: the longest name whose checkpoint name (+ ".checkpoint") fits in 255
@@ -468,6 +543,7 @@ def main():
     output_is_input(exe, config, work)
     fifos(exe, config, work)
     publish_conflict(exe, config, work)
+    output_lock(exe, config, work)
     long_names(exe, config, work)
     damaged_checkpoints(exe, config, work)
     print(f"-- {time.monotonic() - t0:.1f} s in all")
