@@ -768,3 +768,53 @@ scenarios:
     // the entries keep their own content, not a shifted neighbour's
     CHECK(m.scenarios[1].model->events[1].id == "e2");
 }
+
+TEST_CASE("a country that names nobody is reported as a warning, with its place", "[config]") {
+    // A typo in an export control's exporters (CHN for CN) made the control restrict nothing,
+    // silently. Codes written directly that no facility or demand has (in the baseline or any
+    // scenario) are warnings naming file, line and key path; group members, and codes a
+    // scenario places, are not (groups list allies beyond a model).
+    const char *yaml = R"(
+country_groups:
+  allies: [JP, KR, US]
+products: [{id: m}]
+facilities:
+  - {id: cn, product: m, country: CN, capacity: 100}
+demands:
+  - {id: us, product: m, country: US, quantity: 10}
+lanes:
+  - {id: l1, from: allies, to: {all_except: [USA]}, products: [m], leakage: 0.5}
+events:
+  - {id: e1, type: export_control, exporters: [CHN, CN], importers: allies, onset: {active_at_start: true}, duration_months: 3}
+  - {id: e2, type: export_control, exporters: CA, importers: [US], onset: {active_at_start: true}, duration_months: 3}
+  - {id: s1, type: capacity_shock, targets: {countries: [ZZ]}, onset: {active_at_start: true}, duration_months: 3, fraction_lost: 0.5}
+scenarios:
+  - id: canada
+    add:
+      facilities:
+        - {id: ca, product: m, country: CA, capacity: 5}
+)";
+    Model m;
+    REQUIRE_NOTHROW(m = load_model_from_string(yaml, "w.yaml"));
+    std::vector<std::string> got;
+    for (const auto &d : m.warnings) {
+        CHECK(d.file == "w.yaml");
+        CHECK(d.column > 0);
+        got.push_back(std::to_string(d.line) + " " + d.path + " " + d.message);
+    }
+    std::sort(got.begin(), got.end());
+    REQUIRE(got.size() == 3);
+    CHECK(got[0].rfind("10 lanes[0].to.all_except[0] country 'USA'", 0) == 0);
+    CHECK(got[0].find("(did you mean 'US'?)") != std::string::npos);
+    CHECK(got[1].rfind("12 events[0].exporters[0] country 'CHN' has no facility or demand", 0) ==
+          0);
+    CHECK(got[1].find("(did you mean 'CN'?)") != std::string::npos);
+    CHECK(got[2].rfind("14 events[2].targets.countries[0] country 'ZZ'", 0) == 0);
+    // the shipped configs carry none
+    for (const char *f :
+         {"configs/critical_materials.yaml", "configs/gallium.yaml", "configs/ndfeb.yaml",
+          "configs/samarium_cobalt.yaml", "configs/examples/tiny.yaml"}) {
+        INFO(f);
+        CHECK(load_model(std::string(CHOKEPOINT_SOURCE_DIR) + "/" + f).warnings.empty());
+    }
+}

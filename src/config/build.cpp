@@ -1720,7 +1720,19 @@ struct Builder {
         }
 
         // resolve country sets now that every country is known
+        std::set<int> placed; // the countries of the facilities and demands
+        for (const auto &f : m.facilities)
+            placed.insert(f.country);
+        for (const auto &d : m.demands)
+            placed.insert(d.country);
+        auto note_unplaced = [&](const Loader::CountrySet &cs) {
+            for (const auto &[code, where] : cs.written)
+                if (!placed.count(L.country(code)))
+                    m.unplaced_countries.emplace_back(code, where);
+        };
         for (const auto &r : raw_restrictions) {
+            note_unplaced(r.from);
+            note_unplaced(r.to);
             Restriction res;
             res.id = r.id;
             res.event = r.event;
@@ -1739,6 +1751,8 @@ struct Builder {
             if (ev.type != EventType::CapacityShock)
                 continue;
             const auto &st = shock_targets[e];
+            if (st.has_ctry)
+                note_unplaced(st.countries);
             const auto cmask = st.has_ctry ? L.resolve(st.countries) : std::vector<char>();
             // The candidates: the facilities named (in facility order), else every facility.
             std::vector<int> named = st.facilities;

@@ -4,12 +4,47 @@
 #include "model/inputs.hpp"
 
 #include <bit>
+#include <set>
+#include <tuple>
 
 namespace chokepoint {
 
 using namespace config_detail;
 
 namespace {
+
+/// Model::warnings from the unplaced countries of the baseline and its scenarios: a code that
+/// has no facility or demand in any of them (a scenario that adds a refinery in CA places CA).
+void collect_country_warnings(Model &m) {
+    std::set<std::string> placed;
+    auto place = [&](const Model &x) {
+        for (const auto &f : x.facilities)
+            placed.insert(x.countries[static_cast<std::size_t>(f.country)]);
+        for (const auto &d : x.demands)
+            placed.insert(x.countries[static_cast<std::size_t>(d.country)]);
+    };
+    place(m);
+    for (const auto &sc : m.scenarios)
+        place(*sc.model);
+    std::set<std::tuple<std::string, int, int, std::string>> seen;
+    auto report = [&](const Model &x) {
+        for (const auto &[code, where] : x.unplaced_countries) {
+            if (placed.count(code) ||
+                !seen.emplace(where.file, where.line, where.column, where.path).second)
+                continue;
+            Diagnostic d = where;
+            d.message = "country '" + code +
+                        "' has no facility or demand in the model (nor in any scenario), so "
+                        "it names nobody here";
+            if (const auto near = nearest(code, placed); !near.empty())
+                d.message += " (did you mean '" + near + "'?)";
+            m.warnings.push_back(std::move(d));
+        }
+    };
+    report(m);
+    for (const auto &sc : m.scenarios)
+        report(*sc.model);
+}
 
 Model load_with_reader(const std::string &text, const std::string &path, const FileReader &reader) {
     std::vector<ParsedFile> files;
@@ -19,6 +54,7 @@ Model load_with_reader(const std::string &text, const std::string &path, const F
         parse_with_includes(path, text, files, stack, texts, reader);
         Model m = build(files, std::move(texts));
         add_scenarios(m, files);
+        collect_country_warnings(m);
         set_trials(m, m.run.requested_trials); // the design now spans the scenarios' inputs
         return m;
     } catch (const YAML::Exception &e) {

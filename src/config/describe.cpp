@@ -142,6 +142,8 @@ std::string describe_model(const Model &m) {
        << ", " << m.run.replicates << " replicate(s)):\n";
     if (const auto w = sampling_warning(m); !w.empty())
         os << "warning: " << w << "\n";
+    for (const auto &w : m.warnings)
+        os << "warning: " << w.format() << "\n";
     for (const auto &in : inputs)
         os << "  " << in.name << "\n";
     const auto &im = m.run.importance;

@@ -917,6 +917,9 @@ public:
     struct CountrySet {
         bool all = false, except = false;
         std::set<std::string> codes;
+        /// The codes written as codes (not through a group), where: a code that no facility or
+        /// demand has names nobody, most likely a typo (reported, Model::unplaced_countries).
+        std::vector<std::pair<std::string, Diagnostic>> written;
     };
 
     std::optional<CountrySet> country_set(const std::string &f, const YAML::Node &n,
@@ -950,6 +953,9 @@ public:
                 return false;
             }
             cs.codes.insert(*s);
+            const auto mark = mark_of(e);
+            cs.written.emplace_back(*s, Diagnostic{f, mark.line >= 0 ? mark.line + 1 : 0,
+                                                   mark.line >= 0 ? mark.column + 1 : 0, p, ""});
             return true;
         };
         if (n.IsScalar()) {

@@ -2,6 +2,7 @@
 // Built once by config.cpp, then shared read-only by every simulation thread.
 #pragma once
 
+#include "core/errors.hpp"
 #include "model/distribution.hpp"
 #include "sampling/sampling.hpp"
 
@@ -245,6 +246,14 @@ struct Model {
 
     /// Scenarios (not including the baseline, which is this model itself).
     std::vector<ScenarioModel> scenarios;
+
+    /// Country codes written in a lane, event or shock (directly, not through a group) that no
+    /// facility or demand of this model has, with where they were written (the loader fills it;
+    /// config_warnings() reports those that no scenario places either).
+    std::vector<std::pair<std::string, Diagnostic>> unplaced_countries;
+    /// What the config may mean but probably does not (a country that names nobody): printed by
+    /// `run` and `validate`, not refused.
+    std::vector<Diagnostic> warnings;
 };
 
 } // namespace chokepoint

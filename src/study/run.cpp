@@ -936,9 +936,12 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         start = first;
     }
 
-    if (rank == 0 && !opt.quiet)
+    if (rank == 0 && !opt.quiet) {
         if (const auto w = sampling_warning(model); !w.empty())
             std::cerr << "chokepoint: warning: " << w << "\n";
+        for (const auto &w : model.warnings)
+            std::cerr << "chokepoint: warning: " << w.format() << "\n";
+    }
 
     RunReport rep;
     rep.threads = threads;
