@@ -408,6 +408,9 @@ public:
         : path_(hidden_name(target, ".lock")) {
         for (;;) {
             fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+            // Another user's lock file, left by a killed run: a read-only descriptor locks too.
+            if (fd_ < 0 && errno == EACCES)
+                fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
             if (fd_ < 0)
                 throw std::system_error(errno, std::generic_category(),
                                         "cannot open the lock file '" + path_.string() + "' of '" +
