@@ -1396,8 +1396,10 @@ class Plotter:
         rule = re.sub(r"\d+\.\d{7,}", lambda m: f"{float(m.group()):.6g}", st["rule"])
         rel = (f" ({100 * st['se'] / abs(st['estimate']):.2g}% of the estimate)"
                if np.isfinite(st["se"]) and np.isfinite(st["estimate"]) and st["estimate"] != 0 else "")
+        eff = (f", on {st['effective_trials']:,.0f} effective trials"
+               if np.isfinite(st.get("effective_trials", float("nan"))) else "")
         return (f"stopping rule: {rule};  target {'met' if st['target_met'] else 'NOT met'} after "
-                f"{st['trials']:,} trials: estimate {fmt_t(st['estimate'])}, SE {fmt_se(st['se'])}{rel}")
+                f"{st['trials']:,} trials: estimate {fmt_t(st['estimate'])}, SE {fmt_se(st['se'])}{rel}{eff}")
 
     def convergence(self):
         for nm, sc in self.res.scenarios.items():

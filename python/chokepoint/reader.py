@@ -867,8 +867,9 @@ class ChokepointResults:
     def stopping(self):
         """The stopping rule's outcome (run.stop_when), or None for a run of fixed size:
         {"rule": str, "target_met": bool, "estimate": float, "se": float, "se_below": float or
-        None, "trials": int}, from the root attributes stop_rule, stop_target_met, stop_estimate,
-        stop_se and stop_se_below."""
+        None, "effective_trials": float (NaN in files before it), "trials": int}, from the root
+        attributes stop_rule, stop_target_met, stop_estimate, stop_se, stop_se_below and
+        stop_effective_trials."""
         a = self.attrs
         if "stop_rule" not in a:
             return None
@@ -879,6 +880,7 @@ class ChokepointResults:
 
         return {"rule": str(a["stop_rule"]), "target_met": bool(int(a.get("stop_target_met", 0))),
                 "estimate": num("stop_estimate"), "se": num("stop_se"),
+                "effective_trials": num("stop_effective_trials"),
                 "se_below": float(a["stop_se_below"]) if "stop_se_below" in a else None,
                 "trials": int(a.get("trials", 0))}
 

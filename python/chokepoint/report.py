@@ -614,8 +614,10 @@ class Report:
             rows.append(("shard", f"{at.get('shard_index')} of {at.get('shard_count')}"))
         st = self.res.stopping()
         if st is not None:
+            eff = st.get("effective_trials", float("nan"))
             rows.append(("stopping rule", f"{st['rule']}: target {'met' if st['target_met'] else 'NOT met'}, "
-                                          f"estimate {fmt_t(st['estimate'])}, SE {fmt_se(st['se'])}"))
+                                          f"estimate {fmt_t(st['estimate'])}, SE {fmt_se(st['se'])}"
+                                          + (f", on {eff:,.0f} effective trials" if eff == eff else "")))
         if at.get("resumed_by_version"):
             rows.append(("resumed by", at.get("resumed_by_version")))
         lps = [f"{k[4:]} {int(at[k]):,}" for k in ("lps_warm", "lps_cold", "lps_bland", "lps_clp", "lps_relaxed")

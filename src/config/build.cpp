@@ -107,6 +107,21 @@ void check_design(Loader &L, Model &m, const ParsedFile &main) {
             auto key = std::minmax(b[0].Scalar(), b[1].Scalar());
             if (!seen.emplace(key.first, key.second).second && ok)
                 L.error(mf, b, p, "this pair is correlated twice; give each pair once");
+            // The pick-freeze rows take input i from B in the independent coordinates, and the
+            // copula then mixes it into its partner: the two inputs' indices would measure
+            // different things (the full effect of one, the independent part of the other, by
+            // the order of the factorisation), which no documented Sobol' index is.
+            for (int k = 0; ok && k < 2; ++k)
+                if (m.run.sensitivity == Sensitivity::Sobol &&
+                    sensitivity_selected(m, b[k].Scalar())) {
+                    L.error(mf, b[k], p + "[" + std::to_string(k) + "]",
+                            "input " + quote(b[k].Scalar()) +
+                                " is correlated, and sensitivity: sobol studies it: Sobol' "
+                                "indices need independent inputs (with the correlation, its "
+                                "index would mix its own effect with its partner's); use "
+                                "sensitivity: rank, or leave it out of sensitivity_inputs");
+                    break;
+                }
         }
     }
     if (run && run["sensitivity_inputs"] && run["sensitivity_inputs"].IsSequence()) {
@@ -864,7 +879,7 @@ struct Builder {
                 if (const auto n = run["stop_when"]) {
                     if (L.check_map(mf, n, "run.stop_when",
                                     {"statistic", "demand", "se_below", "relative_se_below",
-                                     "min_trials", "max_trials"})) {
+                                     "min_trials", "max_trials", "min_effective_trials"})) {
                         auto &st = m.run.stop;
                         st.enabled = true;
                         if (auto v = L.string(mf, n["statistic"], "run.stop_when.statistic")) {
@@ -910,6 +925,11 @@ struct Builder {
                         if (auto v = L.unsigned_int(mf, n["max_trials"], "run.stop_when.max_trials",
                                                     1, 0xFFFFFFFFull))
                             st.max_trials = *v;
+                        if (n["min_effective_trials"])
+                            if (auto v = L.unsigned_int(mf, n["min_effective_trials"],
+                                                        "run.stop_when.min_effective_trials", 1,
+                                                        0xFFFFFFFFull))
+                                st.min_effective_trials = *v;
                         if (st.max_trials > 0 && st.min_trials > st.max_trials)
                             L.error(mf, n, "run.stop_when",
                                     "min_trials (" + std::to_string(st.min_trials) +

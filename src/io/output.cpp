@@ -232,7 +232,8 @@ void write_header(H5::H5File &file, const Model &m, const RunInfo &info) {
                : st.statistic == Statistic::PShort ? "p_short"
                                                    : "lose")
            << " of " << st.demand << (st.relative ? ": relative se below " : ": se below ")
-           << st.se_below << ", trials " << st.min_trials << ".." << st.max_trials;
+           << st.se_below << ", trials " << st.min_trials << ".." << st.max_trials
+           << ", effective trials >= " << st.min_effective_trials;
         attr_string(root2, "stop_rule", os.str());
         attr_scalar<double>(root2, "stop_se_below", st.se_below);
     }
@@ -1018,6 +1019,7 @@ void ResultWriter::finish(const std::vector<Accumulators> &accs) {
         attr_scalar<std::int32_t>(root, "stop_target_met", I.info.stop_met ? 1 : 0);
         attr_scalar<double>(root, "stop_estimate", v);
         attr_scalar<double>(root, "stop_se", se);
+        attr_scalar<double>(root, "stop_effective_trials", I.info.stop_effective);
     }
     if (!I.info.resumed_by.empty())
         attr_string(root, "resumed_by_version", I.info.resumed_by);

@@ -18,7 +18,7 @@ namespace chokepoint {
 
 inline constexpr const char *kFileType = "chokepoint-results";
 inline constexpr int kFormatMajor = 1;
-inline constexpr int kFormatMinor = 4;
+inline constexpr int kFormatMinor = 5;
 
 /// CF-style attributes of a finished file (units, long_name, _FillValue, flags, a time
 /// coordinate, Conventions) for `models` (baseline first) stored as /scenarios/<scenario_ids[k]>.
@@ -50,6 +50,7 @@ struct RunInfo {
     /// The stopping rule's outcome (run.stop_when): met, and the statistic and its error.
     bool stop_met = false;
     double stop_value = 0, stop_se = 0;
+    double stop_effective = 0; // (sum x)^2 / sum x^2 of the rule's statistic at the stop
     /// Set when a checkpoint written by another program version was resumed (run --resume
     /// --allow-version-change): "<version> (<commit>)" of the program that finished the run,
     /// written as the root attribute `resumed_by_version`.

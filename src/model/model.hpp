@@ -26,6 +26,10 @@ struct StopRule {
     double se_below = 0;
     bool relative = false;
     std::uint64_t min_trials = 0, max_trials = 0;
+    /// The target counts as met only once the statistic's effective number of trials, (sum x)^2
+    /// / sum x^2 over its per-trial values (w x under importance sampling), is at least this:
+    /// without it a run that has not yet seen the demand short stops at 0 +- 0.
+    std::uint64_t min_effective_trials = 10;
 };
 
 /// run.correlations: a rank (Spearman) correlation between two named inputs.

@@ -141,7 +141,9 @@ struct SobolIndices {
 };
 
 /// fA, fB: the output at the n rows of A and B; fAB[i]: at the n rows of AB_i (k vectors).
-///   S_i  = mean(fB (fAB_i - fA)) / V            (Saltelli et al. 2010, eq. (b) of table 2)
+///   S_i  = mean((fB - f0) (fAB_i - fA)) / V     (Saltelli et al. 2010, eq. (b) of table 2, with
+///                                               fB centred on f0, the mean of fA and fB: the
+///                                               same expectation, a smaller variance)
 ///   ST_i = mean((fA - fAB_i)^2) / (2 V)         (Jansen 1999)
 /// V = 0 (the output is the same at every design point): the indices are NaN (no variance to
 /// apportion) and `variance` is 0. The estimates are unbiased but not confined to [0, 1]: small

@@ -1134,15 +1134,29 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
         for (std::size_t d = 0; d < model.demands.size(); ++d)
             if (model.demands[d].id == rule.demand)
                 rule_demand = static_cast<int>(d);
-        auto rule_stat = [&]() -> std::pair<double, double> {
+        auto rule_moments = [&]() -> const Moments & {
             const auto d = static_cast<std::size_t>(rule_demand);
-            const Moments &mo = rule.statistic == Statistic::EUD      ? total[0].shortfall[d]
-                                : rule.statistic == Statistic::PShort ? total[0].any_short[d]
-                                                                      : total[0].short_months[d];
+            return rule.statistic == Statistic::EUD      ? total[0].shortfall[d]
+                   : rule.statistic == Statistic::PShort ? total[0].any_short[d]
+                                                         : total[0].short_months[d];
+        };
+        auto rule_stat = [&]() -> std::pair<double, double> {
+            const Moments &mo = rule_moments();
             return {mo.mean(), mo.se()};
+        };
+        // The trials the estimate rests on: (sum x)^2 / sum x^2 (Kish), the number of short
+        // trials for p_short without importance weights; 0 before any trial was short.
+        auto rule_effective = [&] {
+            const Moments &mo = rule_moments();
+            const double s = mo.sum(), s2 = mo.sum_sq();
+            return s2 > 0 ? s * s / s2 : 0.0;
         };
         auto rule_met = [&] {
             if (!rule.enabled || rule_demand < 0 || done < rule.min_trials || done < 2)
+                return false;
+            // Before the demand was short often enough the standard error says nothing (0 while
+            // it never was): a rare shortfall must not stop the run at 0 +- 0.
+            if (rule_effective() < static_cast<double>(rule.min_effective_trials))
                 return false;
             const auto [v, se] = rule_stat();
             return rule.relative ? se <= rule.se_below * std::abs(v) : se <= rule.se_below;
@@ -1353,6 +1367,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             auto &wi = writer->info();
             wi.stop_met = halted.load() || rule_met();
             std::tie(wi.stop_value, wi.stop_se) = rule_stat();
+            wi.stop_effective = rule_effective();
         }
         const auto finish_start = std::chrono::steady_clock::now();
         writer->finish(total); // closes the file

@@ -50,6 +50,12 @@ compared and its tolerance; the figures it measures are the ones in docs/studies
    first block of the first run's convergence with SE <= 1.0, with its convergence a prefix of the
    first run's. --target-se 0.01 runs to max_trials (50000) with stop_target_met 0; with --trials 3000 it stops
    at 3000.
+5b. Stopping rule on a rare shortfall (studies_stop_rare.yaml: p_short = 4.9975e-4, se_below
+   0.0002, blocks of 1000, min 1000): at seeds 1-5 the target is met with an estimate > 0 and
+   stop_effective_trials == the number of short trials (>= 10), at the first block where the SE
+   is at or below the target and 10 trials were short (convergence rows), the estimates within 4
+   SE of the truth; with relative_se_below 0.5 likewise. (Before min_effective_trials, a run that
+   saw no shortfall in its first block stopped there at 0 +- 0 with the target "met".)
 6. Correlations (studies_correlations.yaml, rank 0.6 between the two demands' quantities, 4000
    trials, --store-inputs) under mc and lhs: the Spearman correlation of the stored columns within
    0.05 of 0.6 (its SE is about (1 - 0.36)/sqrt(4000) = 0.01), every other pair within 0.08 of 0 (5
@@ -736,6 +742,51 @@ def beta33_cdf(x, lo=80.0, hi=120.0):
     return sum(comb(5, j) * t ** j * (1 - t) ** (5 - j) for j in range(3, 6))
 
 
+def stop_rare_checks():
+    """5b: a rare shortfall never stops the run at 0 +- 0 (studies_stop_rare.yaml)."""
+    where = "stop rare"
+    config = cfg("studies_stop_rare.yaml")
+    p_true, target, bs, min_t, min_eff = 0.006 / 12.006, 0.0002, 1000, 1000, 10
+    zs = []
+    for seed in range(1, 6):
+        out = os.path.join(WORK, f"stop_rare_{seed}.h5")
+        if not run_ok(where, config, out, "--seed", str(seed)):
+            return
+        with h5py.File(out, "r") as f:
+            a = f.attrs
+            trials, met = int(a["trials"]), int(a["stop_target_met"])
+            est, se, eff = float(a["stop_estimate"]), float(a["stop_se"]), float(a["stop_effective_trials"])
+            short = int((f["scenarios/baseline/trials/shortfall"][()][:, 0] > 0).sum())
+            conv = f["scenarios/baseline/convergence"]
+            ct, cp, cse = conv["trials"][()], conv["p_short"][()][:, 0], conv["p_short_se"][()][:, 0]
+        check(met == 1 and est > 0 and se > 0, f"{where} seed {seed}",
+              f"target met at {trials} trials with p_short {est:.3g} +- {se:.2g} (not 0 +- 0)")
+        check(eff == short and short >= min_eff, f"{where} seed {seed}",
+              f"stop_effective_trials {eff:g} == the {short} trials short (>= {min_eff})")
+        # the first block with trials >= min_trials, SE <= target and >= 10 short trials
+        first = next(r for r in range(len(ct)) if ct[r] >= min_t and cse[r] <= target
+                     and round(cp[r] * ct[r]) >= min_eff)
+        check(first == len(ct) - 1 and ct[-1] == trials, f"{where} seed {seed}",
+              f"stopped at the first block meeting both ({trials} trials; SE <= {target} first at "
+              f"{next((int(ct[r]) for r in range(len(ct)) if ct[r] >= min_t and cse[r] <= target), None)})")
+        zs.append((est - p_true) / se)
+    check(max(abs(z) for z in zs) < 4, where,
+          f"estimates within 4 SE of p_short = {p_true:.4g}: z = {[round(z, 2) for z in zs]}")
+    # a relative target: the same, never met at an estimate of 0
+    rel = derive(config, "studies_stop_rare_rel.yaml", "    se_below: 0.0002",
+                 "    relative_se_below: 0.5")
+    out = os.path.join(WORK, "stop_rare_rel.h5")
+    if run_ok(where, rel, out, "--seed", "1"):
+        with h5py.File(out, "r") as f:
+            a = f.attrs
+            est, eff = float(a["stop_estimate"]), float(a["stop_effective_trials"])
+            check(int(a["stop_target_met"]) == 1 and est > 0 and eff >= min_eff,
+                  f"{where} relative", f"relative_se_below 0.5: met at {int(a['trials'])} trials "
+                                       f"with p_short {est:.3g}, {eff:g} trials short")
+    figure("stopping rule, rare shortfall", f"p_short {p_true:.4g}: z of 5 seeds "
+                                           f"{[round(z, 2) for z in zs]}")
+
+
 def correlation_checks():
     base = cfg("studies_correlations.yaml")
     a, b = "demand/defense/quantity", "demand/civil/quantity"
@@ -861,6 +912,7 @@ def main():
                       ("3b. paired differences under replicates", replicate_difference_checks),
                       ("4. Sobol' indices", sobol_checks),
                       ("5. stopping rule", stop_checks),
+                      ("5b. stopping rule, rare shortfall", stop_rare_checks),
                       ("6. correlations", correlation_checks),
                       ("7. bad input", bad_input_checks)):
         print(f"== {title}")
