@@ -24,9 +24,10 @@ namespace {
 constexpr int kExitOk = 0, kExitRuntime = 1, kExitBadInput = 2, kExitCheckpointed = 75;
 constexpr const char *kExitCodes =
     "Exit codes: 0 success; 1 runtime failure (I/O, out of memory, internal error); 2 bad input "
-    "(config or arguments); 75 stopped by a signal with a checkpoint saved (continue it with "
-    "`chokepoint run --resume OUT.checkpoint`); 128+N stopped by signal N without a checkpoint "
-    "(129 SIGHUP, 130 SIGINT, 143 SIGTERM).";
+    "(config or arguments); 75 stopped by a signal (INT, TERM, HUP, USR1) with a checkpoint saved "
+    "(continue it with `chokepoint run --resume OUT.checkpoint`); 128+N stopped by signal N "
+    "without "
+    "a checkpoint (129 SIGHUP, 130 SIGINT, 138 SIGUSR1, 143 SIGTERM).";
 
 std::unique_ptr<chokepoint::Comm> g_comm;
 
@@ -338,6 +339,17 @@ int main(int argc, char **argv) {
     } catch (const CLI::ParseError &e) {
         const int rc = rank0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 1);
         return rc == 0 ? kExitOk : leave(kExitBadInput);
+    }
+
+    if (g_comm && g_comm->size() > 1 && !*run) {
+        // Each process would do the whole command: print twice, or race to write one file.
+        if (rank0)
+            std::cerr << "chokepoint: error: only `chokepoint run` divides its work among MPI "
+                         "processes; start `chokepoint "
+                      << app.get_subcommands().front()->get_name() << "` as one process (without "
+                      << "mpirun or srun)\n";
+        g_comm->broadcast(0); // the message is out before any rank aborts the job
+        return leave(kExitBadInput);
     }
 
     try {

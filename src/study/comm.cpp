@@ -1,10 +1,13 @@
 #include "study/comm.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #ifdef CHOKEPOINT_WITH_MPI
 // The C API only (the deprecated MPI C++ bindings would need libmpi_cxx).
@@ -190,7 +193,7 @@ void unpack(const char *data, std::size_t size, const Dims &d, BlockResult &b) {
 
 #ifdef CHOKEPOINT_WITH_MPI
 namespace {
-constexpr int kTagBlock = 1, kTagEnd = 2;
+constexpr int kTagBlock = 1, kTagEnd = 2, kTagStop = 3;
 
 void check(int rc, const char *what) {
     if (rc != MPI_SUCCESS) {
@@ -201,40 +204,96 @@ void check(int rc, const char *what) {
     }
 }
 
+// MPI is initialised with MPI_THREAD_SERIALIZED: one call at a time. Besides the thread that
+// sends or receives the blocks, a watcher thread sends (rank 0) or polls for (the other ranks)
+// the stop message, so every call holds mu_; waits poll (MPI_Iprobe) with mu_ released, so that
+// the stop can go out while rank 0 waits for a block.
 class MpiComm final : public Comm {
 public:
     MpiComm(int rank, int size) : rank_(rank), size_(size) {}
-    ~MpiComm() override { MPI_Finalize(); }
+    ~MpiComm() override {
+        if (!stops_.empty()) // matched by each rank's await_stop before the final broadcast
+            MPI_Waitall(static_cast<int>(stops_.size()), stops_.data(), MPI_STATUSES_IGNORE);
+        MPI_Finalize();
+    }
     int rank() const override { return rank_; }
     int size() const override { return size_; }
     void send_block(const std::vector<BlockResult> &block) override {
         const auto bytes = pack(block);
         if (bytes.size() > static_cast<std::size_t>(INT32_MAX))
             throw std::runtime_error("a block's message exceeds 2 GiB; lower run.block_size");
+        std::lock_guard<std::mutex> g(mu_);
         check(MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, 0, kTagBlock,
                        MPI_COMM_WORLD),
               "sending a block");
     }
     void send_end() override {
+        std::lock_guard<std::mutex> g(mu_);
         check(MPI_Send(nullptr, 0, MPI_BYTE, 0, kTagEnd, MPI_COMM_WORLD), "sending the end");
     }
     bool receive(int from, const std::vector<Dims> &dims, std::vector<BlockResult> &out) override {
         MPI_Status st;
-        check(MPI_Probe(from, MPI_ANY_TAG, MPI_COMM_WORLD, &st), "waiting for a block");
         int count = 0;
-        MPI_Get_count(&st, MPI_BYTE, &count);
-        buf_.resize(static_cast<std::size_t>(count));
-        check(MPI_Recv(buf_.data(), count, MPI_BYTE, from, st.MPI_TAG, MPI_COMM_WORLD,
-                       MPI_STATUS_IGNORE),
-              "receiving a block");
+        {
+            std::unique_lock<std::mutex> g(mu_);
+            for (int waits = 0;; ++waits) {
+                int flag = 0;
+                check(MPI_Iprobe(from, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st),
+                      "waiting for a block");
+                if (flag)
+                    break;
+                g.unlock();
+                // A block takes from milliseconds to minutes: poll often at first.
+                std::this_thread::sleep_for(std::chrono::microseconds(waits < 1000 ? 50 : 1000));
+                g.lock();
+            }
+            MPI_Get_count(&st, MPI_BYTE, &count);
+            buf_.resize(static_cast<std::size_t>(count));
+            check(MPI_Recv(buf_.data(), count, MPI_BYTE, from, st.MPI_TAG, MPI_COMM_WORLD,
+                           MPI_STATUS_IGNORE),
+                  "receiving a block");
+        }
         if (st.MPI_TAG == kTagEnd)
             return false;
         unpack(buf_.data(), buf_.size(), dims, out);
         return true;
     }
     int broadcast(int value) override {
+        std::lock_guard<std::mutex> g(mu_);
         check(MPI_Bcast(&value, 1, MPI_INT, 0, MPI_COMM_WORLD), "broadcast");
         return value;
+    }
+    void send_stop() override {
+        std::lock_guard<std::mutex> g(mu_);
+        if (rank_ != 0 || !stops_.empty())
+            return;
+        stops_.resize(static_cast<std::size_t>(size_ - 1));
+        for (int r = 1; r < size_; ++r)
+            check(MPI_Isend(nullptr, 0, MPI_BYTE, r, kTagStop, MPI_COMM_WORLD,
+                            &stops_[static_cast<std::size_t>(r - 1)]),
+                  "sending the stop");
+    }
+    bool stop_requested() override {
+        std::lock_guard<std::mutex> g(mu_);
+        if (!stopped_) {
+            int flag = 0;
+            check(MPI_Iprobe(0, kTagStop, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE),
+                  "polling for the stop");
+            if (flag) {
+                check(
+                    MPI_Recv(nullptr, 0, MPI_BYTE, 0, kTagStop, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+                    "receiving the stop");
+                stopped_ = true;
+            }
+        }
+        return stopped_;
+    }
+    void await_stop() override {
+        std::lock_guard<std::mutex> g(mu_);
+        if (!stopped_)
+            check(MPI_Recv(nullptr, 0, MPI_BYTE, 0, kTagStop, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+                  "waiting for the stop");
+        stopped_ = true;
     }
     [[noreturn]] void abort(int code) override {
         MPI_Abort(MPI_COMM_WORLD, code);
@@ -244,6 +303,9 @@ public:
 private:
     int rank_, size_;
     std::vector<char> buf_;
+    std::mutex mu_;
+    std::vector<MPI_Request> stops_; // rank 0: the stop messages sent
+    bool stopped_ = false;           // another rank: the stop message received
 };
 } // namespace
 

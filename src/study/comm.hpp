@@ -23,6 +23,16 @@ public:
                          std::vector<BlockResult> &out) = 0;
     /// Rank 0's `value` on every rank (a collective call).
     virtual int broadcast(int value) = 0;
+    /// Rank 0: tells every other rank to stop simulating (the stopping rule was met, a signal,
+    /// a failure, or the run is over). Sends once; later calls do nothing. Rank 0 calls it at
+    /// the latest before it drains the other ranks' end messages, so that each rank receives
+    /// exactly one such message (await_stop).
+    virtual void send_stop() = 0;
+    /// Another rank: whether rank 0's stop message has come (never waits). Safe to call from a
+    /// second thread while the pipeline sends blocks: every call of this object is serialised.
+    virtual bool stop_requested() = 0;
+    /// Another rank: waits for rank 0's stop message, if it has not come yet (after send_end).
+    virtual void await_stop() = 0;
     /// Ends every process of the run with `code` (after a failure on one rank).
     [[noreturn]] virtual void abort(int code) = 0;
 };

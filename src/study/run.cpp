@@ -132,6 +132,41 @@ private:
     std::thread thread_;
 };
 
+/// A thread that calls `poll` every 20 ms until it returns true or the watcher is destroyed (MPI
+/// runs: the stop message between ranks, Comm::send_stop and Comm::stop_requested).
+class StopWatcher {
+public:
+    explicit StopWatcher(std::function<bool()> poll)
+        : poll_(std::move(poll)), thread_([this] { loop(); }) {}
+    ~StopWatcher() {
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            done_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+    StopWatcher(const StopWatcher &) = delete;
+    StopWatcher &operator=(const StopWatcher &) = delete;
+
+private:
+    void loop() {
+        std::unique_lock<std::mutex> lk(mu_);
+        while (!cv_.wait_for(lk, std::chrono::milliseconds(20), [this] { return done_; })) {
+            lk.unlock();
+            const bool stop = poll_();
+            lk.lock();
+            if (stop)
+                return;
+        }
+    }
+    std::function<bool()> poll_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread thread_; // last: started once the members above exist
+};
+
 /// Simulates the blocks of `range` in order, every scenario on the same trials (with the paired
 /// differences against the baseline); `sink` receives each block in block order. Stops reading
 /// new blocks on a signal or when `halt` is set.
@@ -619,7 +654,7 @@ void install_signal_handlers() {
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) {
         struct sigaction old {};
         if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN)
             continue; // ignored by the parent (nohup, `cmd &` in a script): keep it so
@@ -971,14 +1006,27 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                 // No layout: the packer stays empty and rank 0 deflates this rank's rows.
             }
         }
-        rep.alloc = pipeline(
-            model, threads,
-            {start + static_cast<std::uint64_t>(rank), end, static_cast<std::uint64_t>(ranks)},
-            [&](const std::vector<BlockResult> &b) {
-                comm->send_block(b);
-                sent += b.front().count;
-            },
-            nullptr, &failure, nullptr, &packer);
+        {
+            // Rank 0 tells this rank to stop when its stopping rule is met, on a signal that
+            // reached rank 0 (or another rank) only, or on a failure elsewhere: blocks past that
+            // point would be dropped. A watcher polls for the message and stops the pipeline
+            // as a signal would (the blocks in flight stop before their next trial).
+            const StopWatcher watcher([&] {
+                if (!comm->stop_requested())
+                    return false;
+                int none = 0;
+                g_signal.compare_exchange_strong(none, SIGTERM);
+                return true;
+            });
+            rep.alloc = pipeline(
+                model, threads,
+                {start + static_cast<std::uint64_t>(rank), end, static_cast<std::uint64_t>(ranks)},
+                [&](const std::vector<BlockResult> &b) {
+                    comm->send_block(b);
+                    sent += b.front().count;
+                },
+                nullptr, &failure, nullptr, &packer);
+        }
         std::string failure_text;
         if (failure) {
             // Rank 0 sees this rank's blocks end early and checkpoints what came before.
@@ -986,9 +1034,9 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             const std::string why = write_failed_lp(*failure, lp_file, model);
             failure_text = "rank " + std::to_string(rank) + ": " + failure->describe() +
                            (why.empty() ? ". The LP is in '" + lp_file.string() + "'" : ". " + why);
-            std::cerr << "error: " << failure_text << "\n";
         }
         comm->send_end();
+        comm->await_stop(); // rank 0's stop message, sent at the latest before its drain
         rep.trials_run = sent;
         rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const int code = comm->broadcast(0);
@@ -1213,6 +1261,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             ticker.emplace(*progress, progress_mu, probe, shown, ckpt.string());
         const auto pipeline_start = std::chrono::steady_clock::now();
         rep.setup_seconds = std::chrono::duration<double>(pipeline_start - t0).count();
+        std::string early_stop; // MPI: a rank that ended before its blocks did and so stopped us
         if (!comm) {
             rep.alloc = pipeline(model, threads, {start, end, 1}, deliver, &halted, &failure,
                                  &probe, &packer);
@@ -1226,7 +1275,9 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             std::vector<BlockResult> incoming;
             auto owner = [&](std::uint64_t b) { return static_cast<int>((b - start) % P); };
             auto receive_upto = [&](std::uint64_t upto) {
-                while (!stopped && next_block < upto) {
+                // Past a met stopping rule nothing more is written (the drain below takes the
+                // other ranks' messages); their early ends are then expected, not a signal.
+                while (!stopped && !halted.load() && next_block < upto) {
                     const int o = owner(next_block);
                     if (o == 0 || ended[static_cast<std::size_t>(o)]) {
                         stopped = true; // rank 0's own block, or a rank that ended: a gap
@@ -1235,6 +1286,10 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                     if (!comm->receive(o, dims, incoming)) {
                         ended[static_cast<std::size_t>(o)] = 1;
                         stopped = true;
+                        if (g_signal.load() == 0)
+                            early_stop =
+                                "rank " + std::to_string(o) +
+                                " ended before its blocks did (a signal or a failure there)";
                         break;
                     }
                     // Another rank's block comes with its chunks deflated there; what it could
@@ -1251,14 +1306,24 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                 if (stopped && g_signal.load() == 0)
                     g_signal.store(SIGTERM); // another rank stopped: stop here and checkpoint
             };
-            rep.alloc = pipeline(
-                model, threads, {start, end, P},
-                [&](const std::vector<BlockResult> &b) {
-                    receive_upto(b.front().first_trial / bs);
-                    if (!stopped)
-                        deliver(b);
-                },
-                &halted, &failure, &probe, &packer);
+            {
+                // The other ranks are told to stop as soon as this rank stops: its stopping
+                // rule met, a signal (here or noticed from another rank's early end).
+                const StopWatcher watcher([&] {
+                    if (g_signal.load() == 0 && !halted.load())
+                        return false;
+                    comm->send_stop();
+                    return true;
+                });
+                rep.alloc = pipeline(
+                    model, threads, {start, end, P},
+                    [&](const std::vector<BlockResult> &b) {
+                        receive_upto(b.front().first_trial / bs);
+                        if (!stopped)
+                            deliver(b);
+                    },
+                    &halted, &failure, &probe, &packer);
+            }
             if (failure)
                 stopped = true; // rank 0's own block failed: write nothing after it
             if (!stopped && g_signal.load() == 0 && !halted.load()) {
@@ -1267,6 +1332,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                 arena.execute([&] { receive_upto(end); });
             }
             // Drain: every rank sends its end message; blocks past a gap are dropped.
+            comm->send_stop(); // a no-op if sent already; each rank waits for one
             for (int r = 1; r < ranks; ++r)
                 while (!ended[static_cast<std::size_t>(r)])
                     if (!comm->receive(r, dims, incoming))
@@ -1361,7 +1427,8 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             throw Interrupted(sig, saved,
                               failed.empty() ? ""
                                              : "the checkpoint '" + ckpt.string() +
-                                                   "' could not be saved: " + failed);
+                                                   "' could not be saved: " + failed,
+                              early_stop);
         }
         if (rule.enabled && rule_demand >= 0) {
             auto &wi = writer->info();

@@ -74,9 +74,14 @@ struct RunReport {
 /// clean-up at exit crashes (see main.cpp).
 class Interrupted : public std::runtime_error {
 public:
-    explicit Interrupted(int sig, std::string checkpoint = "", std::string checkpoint_error = "")
-        : std::runtime_error("interrupted by signal " + std::to_string(sig)), sig_(sig),
-          checkpoint_(std::move(checkpoint)), checkpoint_error_(std::move(checkpoint_error)) {}
+    /// `reason`: what stopped the run when it was not a signal to this process (MPI: another
+    /// rank ended early); "interrupted by signal N" otherwise.
+    explicit Interrupted(int sig, std::string checkpoint = "", std::string checkpoint_error = "",
+                         const std::string &reason = "")
+        : std::runtime_error(reason.empty() ? "interrupted by signal " + std::to_string(sig)
+                                            : reason),
+          sig_(sig), checkpoint_(std::move(checkpoint)),
+          checkpoint_error_(std::move(checkpoint_error)) {}
     int signal() const { return sig_; }
     const std::string &checkpoint() const { return checkpoint_; }
     const std::string &checkpoint_error() const { return checkpoint_error_; }

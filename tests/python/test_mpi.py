@@ -23,10 +23,16 @@ Checks, each printed:
    and 3/3 (plain) merged with it give the reference.
 5. Signals reaching the ranks (as srun forwards them; Open MPI's mpirun would end the job itself,
    docs/clusters.md): a P = 2 run of 60 blocks with a checkpoint after every block gets SIGTERM,
-   after its first checkpoint event, at every rank / only at rank 1 / only at rank 0: mpirun exit
-   75, OUT absent, OUT.checkpoint consistent (complete=0, trials = rows = next_block * block_size,
-   ranks), no hidden file; resumed under mpirun with another P or without mpirun: identical to the
-   plain run.
+   after its first checkpoint event, at every rank / only at rank 1 / only at rank 0 (the other
+   rank is told to stop), and, with Open MPI, SIGUSR1 at mpirun itself (which forwards it): mpirun
+   exit 75, OUT absent, OUT.checkpoint consistent (complete=0, trials = rows = next_block *
+   block_size, ranks), no hidden file; resumed under mpirun with another P or without mpirun:
+   identical to the plain run.
+6. A stopping rule under P = 2 and 3: rank 0 tells the other ranks to stop when the rule is met
+   (max_trials 4e9, which the other ranks would take hours to reach): exit 0 within the timeout,
+   identical to the plain run.
+7. `summary`, `merge` and `validate` under mpirun -np 2: refused (exit 2, one message, nothing
+   written).
 
 Exit status 0 when every check passes, 1 otherwise (77 when no MPI launcher is found). Needs h5py
 and numpy.
@@ -109,8 +115,10 @@ def rank_pids(mpirun_pid, exe, nranks, timeout=30):
     return None
 
 
-def signal_ranks(where, mpi, exe, config, work, trials, which, resume_with, ref):
-    """A P=2 run gets SIGTERM at the ranks `which` after its first checkpoint; then resumed."""
+def signal_ranks(where, mpi, exe, config, work, trials, which, resume_with, ref,
+                 sig=signal.SIGTERM):
+    """A P=2 run gets `sig` at the ranks `which` (or at the launcher itself, which = "launcher")
+    after its first checkpoint; then resumed."""
     d = fresh(work, f"signal_{where.replace(' ', '_')}")
     out = os.path.join(d, "out.h5")
     ckpt = out + ".checkpoint"
@@ -143,23 +151,26 @@ def signal_ranks(where, mpi, exe, config, work, trials, which, resume_with, ref)
             except ValueError:
                 continue
             if ev.get("event") == "checkpoint" and ranks:
-                for r in which:
+                for r in ([] if which == "launcher" else which):
                     try:
-                        os.kill(ranks[r], signal.SIGTERM)
+                        os.kill(ranks[r], sig)
                         sent.append(r)
                     except ProcessLookupError:
                         pass
+                if which == "launcher":
+                    os.kill(p.pid, sig)
+                    sent = "launcher"
     try:
         p.wait(timeout=120)
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait()
     err = "".join(lines)
-    where = f"SIGTERM to {where}"
+    where = f"{signal.Signals(sig).name} to {where}"
     if ranks is None:
         fail(where, "could not find the ranks' pids under the launcher")
         return
-    if sorted(sent) != sorted(which):
+    if (sent != which) if which == "launcher" else sorted(sent) != sorted(which):
         fail(where, f"the run ended (exit {p.returncode}) before the signal could be sent")
         return
     if p.returncode != 75:
@@ -347,8 +358,74 @@ def main():
                      lambda c: [*mpi, "-np", "2", exe, "run", "--resume", c, "--threads", "1",
                                 "-q"], ref60)
 
+        # Open MPI's mpirun ends the job itself on TERM (exit 1) but forwards USR1 to the ranks,
+        # which checkpoint and exit 75 (scripts/slurm/mpi.sbatch sends it USR1 therefore).
+        if "open mpi" in mpi_version(mpi).lower():
+            signal_ranks("the launcher (mpirun)", mpi, exe, config, work, 60000, "launcher",
+                         lambda c: [exe, "run", "--resume", c, "--threads", "2", "-q"], ref60,
+                         sig=signal.SIGUSR1)
+
+    # 6. a stopping rule: rank 0 tells the other ranks to stop. max_trials 4e9 would take the
+    # other ranks hours to simulate to the end; the run must end within the timeout, with the
+    # plain run's bits.
+    stop_rule_stops_ranks(mpi, exe, config, work)
+
+    # 7. the other subcommands are refused under mpirun (each process would do the whole
+    # command: two summaries, merges racing for one file)
+    d = fresh(work, "subcommands")
+    merged = os.path.join(d, "merged.h5")
+    for args in (["summary", ref60], ["merge", merged, ref60], ["validate", config]):
+        rc, out, err = run([*mpi, "-np", "2", exe, *args], timeout=120)
+        where = f"mpirun -np 2 chokepoint {args[0]}"
+        if rc != 2 or "only `chokepoint run` divides its work" not in err or out.strip() or \
+                os.path.exists(merged):
+            fail(where, f"exit {rc}, stdout {out[:200]!r}, stderr {err[-400:]!r}")
+        else:
+            print(f"{where}: refused, exit 2, nothing written")
+
     print(f"-- {time.monotonic() - t_all:.1f} s in all")
     return report("MPI", work)
+
+
+def mpi_version(mpi):
+    try:
+        r = subprocess.run([mpi[0], "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=30)
+        return r.stdout.decode(errors="replace")
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def stop_rule_stops_ranks(mpi, exe, config, work):
+    where = "stop_when under MPI"
+    d = fresh(work, "stop_rule")
+    with open(config) as f:
+        text = f.read()
+    if "\nrun:\n" not in text or "us_civil" not in text:
+        fail(where, f"{config} has no run: section or no demand us_civil (tiny.yaml expected)")
+        return
+    cfg = os.path.join(d, "stop.yaml")
+    with open(cfg, "w") as f:
+        f.write(text.replace("\nrun:\n", "\nrun:\n  block_size: 500\n  stop_when: {statistic: eud, "
+                             "demand: us_civil, relative_se_below: 0.03, min_trials: 1000, "
+                             "max_trials: 4000000000}\n", 1))
+    ref = os.path.join(d, "plain.h5")
+    rc, _, err = run([exe, "run", cfg, "-o", ref, "--threads", "1", "-q"])
+    if rc != 0:
+        fail(where, f"plain run: exit {rc}: {err}")
+        return
+    for P in (2, 3):
+        out = os.path.join(d, f"np{P}.h5")
+        t0 = time.monotonic()
+        rc, _, err = run([*mpi, "-np", str(P), exe, "run", cfg, "-o", out, "--threads", "1", "-q"],
+                         timeout=120)
+        if rc != 0:
+            fail(where, f"-np {P}: exit {rc} (a timeout: the other ranks ran on to max_trials): "
+                        f"{err[-500:]}")
+        elif identical(f"{where} -np {P}", out, ref):
+            with h5py.File(out, "r") as f:
+                print(f"{where} -np {P}: stopped at {int(f.attrs['trials'])} trials of at most 4e9 "
+                      f"in {time.monotonic() - t0:.1f} s, identical to the plain run")
 
 
 if __name__ == "__main__":

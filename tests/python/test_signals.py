@@ -3,7 +3,8 @@
 
 usage: test_signals.py CHOKEPOINT CONFIG WORKDIR
 
-For SIGTERM, SIGINT and SIGHUP: starts `chokepoint run CONFIG --trials 20000 --threads 1
+For SIGTERM, SIGINT, SIGHUP and SIGUSR1 (Slurm's --signal=USR1@T; what Open MPI's mpirun
+forwards): starts `chokepoint run CONFIG --trials 20000 --threads 1
 --overwrite` onto a target that already holds a file, waits until the run writes its temporary
 file (`.out.h5.partial-*`) and one more second, sends the signal, then checks: exit code 75
 (stopped, checkpoint saved), a message naming the signal and the checkpoint, the existing target
@@ -27,7 +28,7 @@ BEFORE = b"an earlier results file that must survive a stopped run\n" * 2000
 def child_setup():
     # The parent (ctest, a CI shell) may ignore these signals; chokepoint keeps ignored signals
     # ignored (nohup), so give it the default dispositions a terminal would.
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(s, signal.SIG_DFL)
 
 
@@ -104,7 +105,7 @@ def main():
     os.makedirs(work, exist_ok=True)
     ok = True
     for sig, existing in ((signal.SIGTERM, True), (signal.SIGINT, True), (signal.SIGHUP, True),
-                          (signal.SIGTERM, False)):
+                          (signal.SIGUSR1, True), (signal.SIGTERM, False)):
         ok &= case(exe, config, work, sig, existing)
     print("all signal checks passed" if ok else "signal checks FAILED")
     return 0 if ok else 1

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """scripts/slurm/array.sbatch and mpi.sbatch requeue after the time-limit warning, never after scancel.
 
-    test_slurm_signals.py CHOKEPOINT WORKDIR
+    test_slurm_signals.py CHOKEPOINT WORKDIR [MPIRUN]
 
 Each script runs as SLURM would run its batch shell, with a stand-in `scontrol` (and `srun`) on
 PATH: `scontrol show job` answers JobState=COMPLETING, the state a job really shows while its
@@ -9,6 +9,10 @@ processes wind down after `scancel` (the old scripts looked for CANCELLED and so
 cancelled task); `scontrol requeue` is recorded. While chokepoint runs, the batch shell gets
   USR1 (what `--signal=B:USR1@180` sends before the time limit): checkpoint, requeue, exit 0;
   TERM (what `scancel` sends):                                     checkpoint, no requeue, exit 75.
+With MPIRUN (Open MPI's mpirun; CHOKEPOINT then an MPI build), mpi.sbatch also runs with
+CHOKEPOINT_LAUNCHER=mpirun and 2 ranks: Open MPI's mpirun ends the job itself on TERM (exit 1),
+so the script sends it USR1, which it forwards to the ranks: the same outcomes (requeue and exit 0
+after the batch shell's USR1; exit 75 and no requeue after its TERM).
 A real Slurm is not started here (see docs/clusters.md).
 """
 
@@ -46,8 +50,8 @@ exit 0
         os.chmod(os.path.join(bindir, name), 0o755)
 
 
-def run_case(exe, work, script, sig, expect_rc, expect_requeue):
-    case = os.path.join(work, f"{script}-{sig.name}")
+def run_case(exe, work, script, sig, expect_rc, expect_requeue, mpirun=None):
+    case = os.path.join(work, f"{script}-{sig.name}" + ("-mpirun" if mpirun else ""))
     if os.path.exists(case):
         shutil.rmtree(case)
     os.makedirs(case, exist_ok=True)
@@ -64,6 +68,13 @@ def run_case(exe, work, script, sig, expect_rc, expect_requeue):
         "CHOKEPOINT_CONFIG": os.path.join(ROOT, "configs", "examples", "tiny.yaml"),
         "CHOKEPOINT_RUN_ARGS": "--trials 50000000 --threads 1",
     })
+    if mpirun:
+        # after the stand-ins: mpirun's directory may hold a real scontrol too
+        env["PATH"] = (os.path.join(case, "bin") + os.pathsep + os.path.dirname(mpirun) +
+                       os.pathsep + os.environ["PATH"])
+        env.update({"CHOKEPOINT_LAUNCHER": "mpirun", "SLURM_NTASKS": "2",
+                    "CHOKEPOINT_LAUNCHER_ARGS": "--oversubscribe" +
+                    (" --allow-run-as-root" if os.geteuid() == 0 else "")})
     out = os.path.join(case, "shard-1-of-2.h5" if script == "array" else "out.h5")
     p = subprocess.Popen(["bash", os.path.join(ROOT, "scripts", "slurm", f"{script}.sbatch")],
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -84,7 +95,7 @@ def run_case(exe, work, script, sig, expect_rc, expect_requeue):
         text, _ = p.communicate()
     with open(log) as f:
         calls = f.read()
-    what = f"{script}.sbatch, {sig.name}"
+    what = f"{script}.sbatch, {sig.name}" + (" (mpirun, 2 ranks)" if mpirun else "")
     print(f"--- {what}: exit {p.returncode}\n{text[-1500:]}")
     check(p.returncode == expect_rc, f"{what}: exit {p.returncode} (expected {expect_rc})")
     check(os.path.exists(out + ".checkpoint"), f"{what}: the checkpoint was written")
@@ -99,6 +110,10 @@ def main():
     for script in ("array", "mpi"):
         run_case(exe, work, script, signal.SIGUSR1, 0, True)
         run_case(exe, work, script, signal.SIGTERM, 75, False)
+    if len(sys.argv) > 3:
+        mpirun = os.path.abspath(sys.argv[3])
+        run_case(exe, work, "mpi", signal.SIGUSR1, 0, True, mpirun)
+        run_case(exe, work, "mpi", signal.SIGTERM, 75, False, mpirun)
     print(f"{len(FAILS)} check(s) failed" if FAILS else "all checks passed")
     return 1 if FAILS else 0
 
