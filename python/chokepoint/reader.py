@@ -93,8 +93,9 @@ SUPPORTED_MAJOR = 1
 # Newest minor version this reader was written against; newer minors only add things (1.2: the
 # integrity digests of /state, in checkpoints and shards only; 1.3: CF-style attributes, a `time`
 # coordinate, /model/product_units and each scenario's description; 1.4: importance sampling,
-# trials/weight, the summary's ess attributes and *_ess datasets, the root group /importance).
-KNOWN_MINOR = 4
+# trials/weight, the summary's ess attributes and *_ess datasets, the root group /importance;
+# 1.5: the root attribute stop_effective_trials).
+KNOWN_MINOR = 5
 
 __all__ = [
     "ChokepointFormatError",

@@ -930,6 +930,14 @@ struct Builder {
                                                         "run.stop_when.min_effective_trials", 1,
                                                         0xFFFFFFFFull))
                                 st.min_effective_trials = *v;
+                        if (n["min_effective_trials"] && st.max_trials > 0 &&
+                            st.min_effective_trials > st.max_trials)
+                            L.error(
+                                mf, n["min_effective_trials"], "run.stop_when.min_effective_trials",
+                                "min_effective_trials (" + std::to_string(st.min_effective_trials) +
+                                    ") exceeds max_trials (" + std::to_string(st.max_trials) +
+                                    "): the effective trials never exceed the trials, so the "
+                                    "target could never be met");
                         if (st.max_trials > 0 && st.min_trials > st.max_trials)
                             L.error(mf, n, "run.stop_when",
                                     "min_trials (" + std::to_string(st.min_trials) +

@@ -193,7 +193,7 @@ void unpack(const char *data, std::size_t size, const Dims &d, BlockResult &b) {
 
 #ifdef CHOKEPOINT_WITH_MPI
 namespace {
-constexpr int kTagBlock = 1, kTagEnd = 2, kTagStop = 3;
+constexpr int kTagBlock = 1, kTagEnd = 2, kTagStop = 3, kTagEndEarly = 4;
 
 void check(int rc, const char *what) {
     if (rc != MPI_SUCCESS) {
@@ -227,9 +227,17 @@ public:
                        MPI_COMM_WORLD),
               "sending a block");
     }
-    void send_end() override {
+    void send_end(bool early) override {
         std::lock_guard<std::mutex> g(mu_);
-        check(MPI_Send(nullptr, 0, MPI_BYTE, 0, kTagEnd, MPI_COMM_WORLD), "sending the end");
+        check(MPI_Send(nullptr, 0, MPI_BYTE, 0, early ? kTagEndEarly : kTagEnd, MPI_COMM_WORLD),
+              "sending the end");
+    }
+    bool early_end_pending() override {
+        std::lock_guard<std::mutex> g(mu_);
+        int flag = 0;
+        check(MPI_Iprobe(MPI_ANY_SOURCE, kTagEndEarly, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE),
+              "polling for an early end");
+        return flag != 0;
     }
     bool receive(int from, const std::vector<Dims> &dims, std::vector<BlockResult> &out) override {
         MPI_Status st;
@@ -253,7 +261,7 @@ public:
                            MPI_STATUS_IGNORE),
                   "receiving a block");
         }
-        if (st.MPI_TAG == kTagEnd)
+        if (st.MPI_TAG == kTagEnd || st.MPI_TAG == kTagEndEarly)
             return false;
         unpack(buf_.data(), buf_.size(), dims, out);
         return true;

@@ -15,8 +15,13 @@ public:
     virtual int size() const = 0;
     /// Sends a finished block of every scenario (per-trial results and accumulators) to rank 0.
     virtual void send_block(const std::vector<BlockResult> &block) = 0;
-    /// Tells rank 0 that this rank sends no more blocks.
-    virtual void send_end() = 0;
+    /// Tells rank 0 that this rank sends no more blocks; `early`: before the end of its range (a
+    /// signal, a failure, or rank 0's stop), which rank 0 notices at once (early_end_pending).
+    virtual void send_end(bool early) = 0;
+    /// Rank 0: whether some rank has sent an early end that has not been received yet (never
+    /// waits; rank 0 receives the ranks' messages in block order, so it would otherwise notice
+    /// it only when it reaches that rank's next block).
+    virtual bool early_end_pending() = 0;
     /// Receives the next message of rank `from` (rank 0): a block, unpacked into `out` with the
     /// dimensions `dims` (returns true), or its end (returns false).
     virtual bool receive(int from, const std::vector<Dims> &dims,

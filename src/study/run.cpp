@@ -389,11 +389,6 @@ std::size_t name_max(const fs::path &dir) {
     return n > 0 ? static_cast<std::size_t>(n) : 255;
 }
 
-/// A fresh hidden name beside `target`, `.<name>.<what>-<pid>-<random>`, that does not exist yet
-/// (so that a failed run removes only a file it created itself). When that would exceed the file
-/// system's longest name, <name> is cut to a prefix (at a UTF-8 character boundary) followed by
-/// `~` and 8 hex digits of a hash of the whole name: any legal target name gets a legal hidden
-/// name.
 /// `.<name><tail>` beside `target`; when that would exceed the file system's longest name,
 /// <name> is cut to a prefix (at a UTF-8 character boundary) followed by `~` and 8 hex digits of
 /// a hash of the whole name: any legal target name gets a legal hidden name.
@@ -413,15 +408,36 @@ fs::path hidden_name(const fs::path &target, const std::string &tail) {
     return dir / ("." + name + tail);
 }
 
-/// A fresh hidden name beside `target`, `.<name>.<what>-<pid>-<random>` (hidden_name), that does
-/// not exist yet (so that a failed run removes only a file it created itself).
+/// This machine's name as gethostname(2) gives it, every character outside [A-Za-z0-9._] as
+/// '_', at most 64 characters ("host" if it has none): it tells whose temporary files are whose
+/// in a directory that several nodes share.
+const std::string &host_tag() {
+    static const std::string tag = [] {
+        char buf[256] = {};
+        std::string h;
+        if (::gethostname(buf, sizeof buf - 1) == 0)
+            h = buf;
+        for (char &c : h)
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_')
+                c = '_';
+        if (h.size() > 64)
+            h.resize(64);
+        return h.empty() ? std::string("host") : h;
+    }();
+    return tag;
+}
+
+/// A fresh hidden name beside `target`, `.<name>.<what>-<pid>@<host>-<random>` (hidden_name,
+/// host_tag), that does not exist yet (so that a failed run removes only a file it created
+/// itself).
 fs::path hidden_path(const fs::path &target, const char *what) {
     std::random_device rd;
     for (;;) {
         char suffix[32];
         std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
-        const fs::path p = hidden_name(target, std::string(".") + what + "-" +
-                                                   std::to_string(::getpid()) + "-" + suffix);
+        const fs::path p =
+            hidden_name(target, std::string(".") + what + "-" + std::to_string(::getpid()) + "@" +
+                                    host_tag() + "-" + suffix);
         std::error_code ec;
         if (!fs::exists(fs::symlink_status(p, ec)))
             return p;
@@ -443,9 +459,13 @@ public:
         : path_(hidden_name(target, ".lock")) {
         for (;;) {
             fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-            // Another user's lock file, left by a killed run: a read-only descriptor locks too.
-            if (fd_ < 0 && errno == EACCES)
+            // Another user's lock file, left by a killed run: a read-only descriptor locks too
+            // (locally; NFS emulates flock by a write lock, which it refuses: EBADF below).
+            bool read_only = false;
+            if (fd_ < 0 && errno == EACCES) {
                 fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                read_only = true;
+            }
             if (fd_ < 0)
                 throw std::system_error(errno, std::generic_category(),
                                         "cannot open the lock file '" + path_.string() + "' of '" +
@@ -468,7 +488,10 @@ public:
                 }
                 ::close(fd_);
                 fd_ = -1;
-                if (err == ENOLCK || err == EOPNOTSUPP || err == EINVAL) {
+                // No locks here (ENOLCK: NFS without a lock manager; ENOSYS: Lustre mounted
+                // without flock), or none through a read-only descriptor: go on unguarded.
+                if (err == ENOLCK || err == EOPNOTSUPP || err == EINVAL || err == ENOSYS ||
+                    (read_only && err == EBADF)) {
                     std::cerr << "chokepoint: warning: cannot lock '" << path_.string() << "' ("
                               << std::strerror(err)
                               << "): a second run with the same output would not be refused\n";
@@ -503,10 +526,13 @@ public:
 
 private:
     /// With the lock held, no live process writes this output: the hidden temporary and staging
-    /// files of its earlier runs (`.<name>.partial-<pid>-<hex>`, `.<name>.checkpoint.staging-
-    /// <pid>-<hex>`) are what a SIGKILL, a crash or a power cut left behind, possibly gigabytes;
-    /// they are removed (and named on stderr). A file whose pid is a live process here is kept
-    /// (a run of a version without the lock).
+    /// files of its earlier runs on this machine (`.<name>.partial-<pid>@<host>-<hex>`,
+    /// `.<name>.checkpoint.staging-<pid>@<host>-<hex>`, host_tag() this one's) whose pid is no
+    /// live process are what a SIGKILL, a crash or a power cut left behind, possibly gigabytes;
+    /// they are removed (and named on stderr). Another machine's are kept: on a share whose
+    /// locks hold within one node only (NFS `local_lock`, `nolock`; BeeGFS, Lustre `localflock`)
+    /// a run on another node may hold the lock's file too, and its pid cannot be checked from
+    /// here. So are names of other forms (a version before the lock; a long name cut to fit).
     static void remove_leftovers(const fs::path &target) {
         const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
         const std::string name = target.filename().string();
@@ -520,17 +546,20 @@ private:
             for (const auto &pre : prefixes) {
                 if (n.size() <= pre.size() || !n.starts_with(pre))
                     continue;
-                // <pid>-<8 hex digits>, exactly as hidden_path writes them
+                // <pid>@<this host>-<8 hex digits>, exactly as hidden_path writes them here
                 const std::string rest = n.substr(pre.size());
-                const auto dash = rest.find('-');
-                if (dash == std::string::npos || dash == 0 || rest.size() != dash + 9 ||
-                    !std::all_of(rest.begin(), rest.begin() + static_cast<long>(dash),
+                const auto at = rest.find('@');
+                const std::string tail = "@" + host_tag() + "-";
+                if (at == std::string::npos || at == 0 || at > 9 ||
+                    rest.compare(at, tail.size(), tail) != 0 ||
+                    rest.size() != at + tail.size() + 8 ||
+                    !std::all_of(rest.begin(), rest.begin() + static_cast<long>(at),
                                  [](char c) { return c >= '0' && c <= '9'; }) ||
-                    !std::all_of(
-                        rest.begin() + static_cast<long>(dash) + 1, rest.end(),
-                        [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); }))
+                    !std::all_of(rest.end() - 8, rest.end(), [](char c) {
+                        return std::isxdigit(static_cast<unsigned char>(c));
+                    }))
                     continue;
-                const long pid = std::strtol(rest.substr(0, dash).c_str(), nullptr, 10);
+                const long pid = std::strtol(rest.substr(0, at).c_str(), nullptr, 10);
                 if (pid > 0 && pid != ::getpid() &&
                     (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM))
                     continue; // a live process of that number
@@ -551,7 +580,7 @@ private:
     int fd_ = -1;
 };
 
-/// A fresh name for the temporary file beside `target`: `.<name>.partial-<pid>-<random>`.
+/// A fresh name for the temporary file beside `target`: `.<name>.partial-<pid>@<host>-<random>`.
 fs::path temp_path(const fs::path &target) {
     return hidden_path(target, "partial");
 }
@@ -1035,13 +1064,19 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             failure_text = "rank " + std::to_string(rank) + ": " + failure->describe() +
                            (why.empty() ? ". The LP is in '" + lp_file.string() + "'" : ". " + why);
         }
-        comm->send_end();
+        comm->send_end(failure || g_signal.load() != 0);
         comm->await_stop(); // rank 0's stop message, sent at the latest before its drain
         rep.trials_run = sent;
         rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const int code = comm->broadcast(0);
-        if (!failure_text.empty())
-            throw std::runtime_error(failure_text);
+        if (!failure_text.empty()) {
+            if (code != 0)
+                throw std::runtime_error(failure_text);
+            // Rank 0 finished the run: the failing block lay past its end (a stopping rule met
+            // meanwhile), so the failure does not touch the results, nor does its LP file.
+            std::error_code ec;
+            fs::remove(opt.output + ".failed.lp", ec);
+        }
         if (code != 0) // rank 0 stopped on a signal: leave with its code
             throw Interrupted(g_signal.load() ? g_signal.load() : SIGTERM, "(rank 0)");
         return rep;
@@ -1244,7 +1279,8 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             if (progress)
                 progress->update(shown());
             const auto now = std::chrono::steady_clock::now();
-            if (opt.checkpoint_every > 0 && next_block < end &&
+            // (Not after the block that met the stopping rule: the file is finished next.)
+            if (opt.checkpoint_every > 0 && next_block < end && !halted.load() &&
                 std::chrono::duration<double>(now - last_checkpoint).count() >=
                     opt.checkpoint_every) {
                 checkpoint();
@@ -1261,6 +1297,10 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             ticker.emplace(*progress, progress_mu, probe, shown, ckpt.string());
         const auto pipeline_start = std::chrono::steady_clock::now();
         rep.setup_seconds = std::chrono::duration<double>(pipeline_start - t0).count();
+        // A checkpoint written by the block that met the stopping rule (then a kill before the
+        // file was finished): resumed, it adds no block.
+        if (rule_met())
+            halted.store(true);
         std::string early_stop; // MPI: a rank that ended before its blocks did and so stopped us
         if (!comm) {
             rep.alloc = pipeline(model, threads, {start, end, 1}, deliver, &halted, &failure,
@@ -1278,6 +1318,10 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                 // Past a met stopping rule nothing more is written (the drain below takes the
                 // other ranks' messages); their early ends are then expected, not a signal.
                 while (!stopped && !halted.load() && next_block < upto) {
+                    if (g_signal.load() != 0) {
+                        stopped = true; // a signal here: nothing more is written
+                        break;
+                    }
                     const int o = owner(next_block);
                     if (o == 0 || ended[static_cast<std::size_t>(o)]) {
                         stopped = true; // rank 0's own block, or a rank that ended: a gap
@@ -1307,10 +1351,11 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                     g_signal.store(SIGTERM); // another rank stopped: stop here and checkpoint
             };
             {
-                // The other ranks are told to stop as soon as this rank stops: its stopping
-                // rule met, a signal (here or noticed from another rank's early end).
+                // The other ranks are told to stop as soon as the run stops: its stopping rule
+                // met, a signal here, or a rank that ended early (a signal or a failure there),
+                // while this rank simulates and while it receives the last blocks.
                 const StopWatcher watcher([&] {
-                    if (g_signal.load() == 0 && !halted.load())
+                    if (g_signal.load() == 0 && !halted.load() && !comm->early_end_pending())
                         return false;
                     comm->send_stop();
                     return true;
@@ -1323,13 +1368,13 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                             deliver(b);
                     },
                     &halted, &failure, &probe, &packer);
-            }
-            if (failure)
-                stopped = true; // rank 0's own block failed: write nothing after it
-            if (!stopped && g_signal.load() == 0 && !halted.load()) {
-                // Past the pipeline: the packing's parallel loops on the run's threads only.
-                tbb::task_arena arena(threads);
-                arena.execute([&] { receive_upto(end); });
+                if (failure)
+                    stopped = true; // rank 0's own block failed: write nothing after it
+                if (!stopped && g_signal.load() == 0 && !halted.load()) {
+                    // Past the pipeline: the packing's parallel loops on the run's threads only.
+                    tbb::task_arena arena(threads);
+                    arena.execute([&] { receive_upto(end); });
+                }
             }
             // Drain: every rank sends its end message; blocks past a gap are dropped.
             comm->send_stop(); // a no-op if sent already; each rank waits for one

@@ -109,8 +109,8 @@ int resolve_threads(int requested);
 void check_output_path(const std::string &path, bool overwrite);
 
 /// Runs the model and writes the results file atomically: to a hidden temporary file beside the
-/// target (`.<name>.partial-<pid>-<random>`), flushed to disk (fsync) and renamed into place only
-/// on success. On any failure (exception, I/O error) the temporary file is removed and an
+/// target (`.<name>.partial-<pid>@<host>-<random>`), flushed to disk (fsync) and renamed into place
+/// only on success. On any failure (exception, I/O error) the temporary file is removed and an
 /// existing file at the target is left untouched; the exception is rethrown (I/O failures as
 /// std::runtime_error or std::system_error naming the path).
 ///

@@ -29,16 +29,18 @@ One writer per output (the lock `.<name>.lock`): a second run, a resume or a mer
 whose lock another process holds (this script, with fcntl.flock; and a real run in progress) exits
 2 naming that process's pid and changes nothing; the run in progress goes on undisturbed (SIGTERM
 then leaves its checkpoint, and its lock file is gone); a lock file left by a killed run (nobody holds it) blocks
-nothing, and the next run removes it with the killed runs' temporary and staging files (a name
-of a live process's pid, or not in hidden_path's form, is kept).
+nothing, and the next run removes it with the killed runs' temporary and staging files of this
+machine (a live process's, another machine's, and names not in hidden_path's form are kept).
 Each case runs under a 60 s timeout and must take under 20 s.
 Exit status 0 when every check passes, 1 otherwise. Needs h5py and numpy.
 """
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -361,9 +363,13 @@ def output_lock(exe, config, work):
     # the lock over; a live pid's file and names not in hidden_path's form are kept.
     dead = subprocess.Popen(["true"])
     dead.wait()
-    stale = [f".out.h5.partial-{dead.pid}-0a1b2c3d", f".out.h5.checkpoint.staging-{dead.pid}-deadbeef"]
-    kept = [f".out.h5.partial-{os.getpid()}-0a1b2c3d", f".out.h5.partial-{dead.pid}-xyz",
-            ".other.h5.partial-1-0a1b2c3d"]
+    host = re.sub(r"[^A-Za-z0-9._]", "_", socket.gethostname())[:64] or "host"
+    stale = [f".out.h5.partial-{dead.pid}@{host}-0a1b2c3d",
+             f".out.h5.checkpoint.staging-{dead.pid}@{host}-deadbeef"]
+    kept = [f".out.h5.partial-{os.getpid()}@{host}-0a1b2c3d",  # a live process
+            f".out.h5.partial-{dead.pid}@other-node-0a1b2c3d",  # another machine's
+            f".out.h5.partial-{dead.pid}-0a1b2c3d",  # a version before the lock
+            f".out.h5.partial-{dead.pid}@{host}-xyz", f".other.h5.partial-1@{host}-0a1b2c3d"]
     for n in stale + kept:
         with open(os.path.join(d, n), "w") as f:
             f.write("leftover\n")

@@ -116,13 +116,13 @@ def rank_pids(mpirun_pid, exe, nranks, timeout=30):
 
 
 def signal_ranks(where, mpi, exe, config, work, trials, which, resume_with, ref,
-                 sig=signal.SIGTERM):
-    """A P=2 run gets `sig` at the ranks `which` (or at the launcher itself, which = "launcher")
+                 sig=signal.SIGTERM, ranks=2):
+    """A run of `ranks` ranks gets `sig` at the ranks `which` (or at the launcher, "launcher")
     after its first checkpoint; then resumed."""
     d = fresh(work, f"signal_{where.replace(' ', '_')}")
     out = os.path.join(d, "out.h5")
     ckpt = out + ".checkpoint"
-    cmd = [*mpi, "-np", "2", exe, "run", config, "-o", out, "--trials", str(trials),
+    cmd = [*mpi, "-np", str(ranks), exe, "run", config, "-o", out, "--trials", str(trials),
            "--threads", "1", "--checkpoint-every", "0.001", "--log-format", "json"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          preexec_fn=child_setup)
@@ -135,7 +135,7 @@ def signal_ranks(where, mpi, exe, config, work, trials, which, resume_with, ref,
         q.put(None)
     threading.Thread(target=reader, daemon=True).start()
     threading.Thread(target=p.stdout.read, daemon=True).start()
-    ranks = rank_pids(p.pid, exe, 2)
+    pids = rank_pids(p.pid, exe, ranks)
     sent = []
     while True:
         try:
@@ -150,10 +150,10 @@ def signal_ranks(where, mpi, exe, config, work, trials, which, resume_with, ref,
                 ev = json.loads(line)
             except ValueError:
                 continue
-            if ev.get("event") == "checkpoint" and ranks:
+            if ev.get("event") == "checkpoint" and pids:
                 for r in ([] if which == "launcher" else which):
                     try:
-                        os.kill(ranks[r], sig)
+                        os.kill(pids[r], sig)
                         sent.append(r)
                     except ProcessLookupError:
                         pass
@@ -167,7 +167,7 @@ def signal_ranks(where, mpi, exe, config, work, trials, which, resume_with, ref,
         p.wait()
     err = "".join(lines)
     where = f"{signal.Signals(sig).name} to {where}"
-    if ranks is None:
+    if pids is None:
         fail(where, "could not find the ranks' pids under the launcher")
         return
     if (sent != which) if which == "launcher" else sorted(sent) != sorted(which):
@@ -187,8 +187,8 @@ def signal_ranks(where, mpi, exe, config, work, trials, which, resume_with, ref,
         if int(f.attrs["complete"]) != 0 or t != nb * bs or rows != t:
             fail(where, f"checkpoint complete {f.attrs['complete']}, trials {t}, rows {rows}, "
                         f"next_block {nb}: inconsistent")
-        if int(f.attrs["ranks"]) != 2:
-            fail(where, f"checkpoint ranks {f.attrs['ranks']}, expected 2")
+        if int(f.attrs["ranks"]) != ranks:
+            fail(where, f"checkpoint ranks {f.attrs['ranks']}, expected {ranks}")
     rc, _, rerr = run(resume_with(ckpt))
     if rc != 0:
         fail(where, f"resume exit {rc}: {rerr}")
@@ -357,6 +357,10 @@ def main():
         signal_ranks("rank 0 only", mpi, exe, config, work, 60000, [0],
                      lambda c: [*mpi, "-np", "2", exe, "run", "--resume", c, "--threads", "1",
                                 "-q"], ref60)
+        # P = 3, the last rank only: rank 0 notices its early end at once (not when it reaches
+        # that rank's next block), and stops rank 1 too
+        signal_ranks("rank 2 of 3 only", mpi, exe, config, work, 60000, [2],
+                     lambda c: [exe, "run", "--resume", c, "--threads", "2", "-q"], ref60, ranks=3)
 
         # Open MPI's mpirun ends the job itself on TERM (exit 1) but forwards USR1 to the ranks,
         # which checkpoint and exit 75 (scripts/slurm/mpi.sbatch sends it USR1 therefore).

@@ -700,7 +700,7 @@ def stop_checks():
                   f"stopped at {tr} trials (the first block with SE <= {t2} in the first run's "
                   f"convergence: {want}), stop_se {float(a['stop_se']):.4f}; rule "
                   f"'{a['stop_rule']}'")
-            check("1" in str(a["stop_rule"]) and str(target) not in str(a["stop_rule"]),
+            check("se below 1," in str(a["stop_rule"]) and str(target) not in str(a["stop_rule"]),
                   f"{where} --target-se {t2}", "stop_rule names the overriding target")
             g = f["scenarios/baseline/convergence"]
             pre = all(same(g[k][()], conv_ref["baseline"][k][:len(g[k])]) for k in g)
