@@ -59,8 +59,11 @@ std::vector<std::vector<int>> copied_demands(const Model &baseline,
 }
 
 std::atomic<int> g_signal{0};
+// The signal this process received itself (g_signal is also set when another MPI rank stops).
+std::atomic<int> g_own_signal{0};
 
 extern "C" void on_signal(int sig) {
+    g_own_signal.store(sig);
     g_signal.store(sig);
 }
 
@@ -1473,7 +1476,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                               failed.empty() ? ""
                                              : "the checkpoint '" + ckpt.string() +
                                                    "' could not be saved: " + failed,
-                              early_stop);
+                              g_own_signal.load() == 0 ? early_stop : std::string());
         }
         if (rule.enabled && rule_demand >= 0) {
             auto &wi = writer->info();
