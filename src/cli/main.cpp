@@ -26,8 +26,7 @@ constexpr const char *kExitCodes =
     "Exit codes: 0 success; 1 runtime failure (I/O, out of memory, internal error); 2 bad input "
     "(config or arguments); 75 stopped by a signal (INT, TERM, HUP, USR1) with a checkpoint saved "
     "(continue it with `chokepoint run --resume OUT.checkpoint`); 128+N stopped by signal N "
-    "without "
-    "a checkpoint (129 SIGHUP, 130 SIGINT, 138 SIGUSR1, 143 SIGTERM).";
+    "without a checkpoint (129 SIGHUP, 130 SIGINT, 138 SIGUSR1, 143 SIGTERM).";
 
 std::unique_ptr<chokepoint::Comm> g_comm;
 

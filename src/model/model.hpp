@@ -253,7 +253,7 @@ struct Model {
 
     /// Country codes written in a lane, event or shock (directly, not through a group) that no
     /// facility or demand of this model has, with where they were written (the loader fills it;
-    /// config_warnings() reports those that no scenario places either).
+    /// config.cpp's collect_country_warnings reports those that no scenario places either).
     std::vector<std::pair<std::string, Diagnostic>> unplaced_countries;
     /// What the config may mean but probably does not (a country that names nobody): printed by
     /// `run` and `validate`, not refused.

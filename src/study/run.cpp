@@ -85,6 +85,45 @@ struct PipelineProbe {
     std::atomic<int> blocks{0};
 };
 
+/// A thread that calls `poll` every `period` until it returns true or the object is destroyed
+/// (which waits for a call under way): the progress ticker, and the MPI stop message's watchers.
+class Periodic {
+public:
+    Periodic(std::chrono::milliseconds period, std::function<bool()> poll)
+        : period_(period), poll_(std::move(poll)), thread_([this] { loop(); }) {}
+    ~Periodic() {
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            done_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+    Periodic(const Periodic &) = delete;
+    Periodic &operator=(const Periodic &) = delete;
+
+private:
+    void loop() {
+        std::unique_lock<std::mutex> lk(mu_);
+        while (!cv_.wait_for(lk, period_, [this] { return done_; })) {
+            lk.unlock();
+            const bool stop = poll_();
+            lk.lock();
+            if (stop)
+                return;
+        }
+    }
+    std::chrono::milliseconds period_;
+    std::function<bool()> poll_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread thread_; // last: started once the members above exist
+};
+
+/// How often an MPI rank looks for the stop message (Comm::send_stop, Comm::stop_requested).
+constexpr std::chrono::milliseconds kStopPoll{20};
+
 /// Keeps a run's progress report moving while blocks are in flight, so that it shows before
 /// the first block is written (a block of the full default study takes ~10-20 s), and acknowledges
 /// a stop signal at once. Every call on the Progress goes through `mu` (shared with the writer
@@ -94,34 +133,23 @@ public:
     ProgressTicker(Progress &progress, std::recursive_mutex &mu, const PipelineProbe &probe,
                    std::function<std::uint64_t()> shown, std::string checkpoint)
         : progress_(progress), mu_(mu), probe_(probe), shown_(std::move(shown)),
-          checkpoint_(std::move(checkpoint)), thread_([this] { loop(); }) {}
-    ~ProgressTicker() {
-        {
-            std::lock_guard<std::mutex> lk(stop_mu_);
-            stop_ = true;
-        }
-        cv_.notify_all();
-        thread_.join();
-    }
-    ProgressTicker(const ProgressTicker &) = delete;
-    ProgressTicker &operator=(const ProgressTicker &) = delete;
+          checkpoint_(std::move(checkpoint)), ticks_(std::chrono::milliseconds(100), [this] {
+              tick();
+              return false;
+          }) {}
 
 private:
-    void loop() {
-        bool acknowledged = false;
-        std::unique_lock<std::mutex> lk(stop_mu_);
-        while (!cv_.wait_for(lk, std::chrono::milliseconds(100), [this] { return stop_; })) {
-            std::lock_guard<std::recursive_mutex> g(mu_);
-            progress_.update(shown_());
-            if (const int sig = g_signal.load(); sig != 0 && !acknowledged) {
-                acknowledged = true;
-                progress_.event("stopping",
-                                {{"signal", std::to_string(sig)},
-                                 {"blocks_in_flight", std::to_string(probe_.blocks.load())},
-                                 {"then", json_string("the unfinished blocks are dropped and "
-                                                      "the checkpoint " +
-                                                      checkpoint_ + " is written")}});
-            }
+    void tick() {
+        std::lock_guard<std::recursive_mutex> g(mu_);
+        progress_.update(shown_());
+        if (const int sig = g_signal.load(); sig != 0 && !acknowledged_) {
+            acknowledged_ = true;
+            progress_.event("stopping",
+                            {{"signal", std::to_string(sig)},
+                             {"blocks_in_flight", std::to_string(probe_.blocks.load())},
+                             {"then", json_string("the unfinished blocks are dropped and "
+                                                  "the checkpoint " +
+                                                  checkpoint_ + " is written")}});
         }
     }
     Progress &progress_;
@@ -129,45 +157,8 @@ private:
     const PipelineProbe &probe_;
     std::function<std::uint64_t()> shown_;
     std::string checkpoint_;
-    std::mutex stop_mu_;
-    std::condition_variable cv_;
-    bool stop_ = false;
-    std::thread thread_;
-};
-
-/// A thread that calls `poll` every 20 ms until it returns true or the watcher is destroyed (MPI
-/// runs: the stop message between ranks, Comm::send_stop and Comm::stop_requested).
-class StopWatcher {
-public:
-    explicit StopWatcher(std::function<bool()> poll)
-        : poll_(std::move(poll)), thread_([this] { loop(); }) {}
-    ~StopWatcher() {
-        {
-            std::lock_guard<std::mutex> lk(mu_);
-            done_ = true;
-        }
-        cv_.notify_all();
-        thread_.join();
-    }
-    StopWatcher(const StopWatcher &) = delete;
-    StopWatcher &operator=(const StopWatcher &) = delete;
-
-private:
-    void loop() {
-        std::unique_lock<std::mutex> lk(mu_);
-        while (!cv_.wait_for(lk, std::chrono::milliseconds(20), [this] { return done_; })) {
-            lk.unlock();
-            const bool stop = poll_();
-            lk.lock();
-            if (stop)
-                return;
-        }
-    }
-    std::function<bool()> poll_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    std::thread thread_; // last: started once the members above exist
+    bool acknowledged_ = false; // touched by the ticking thread only
+    Periodic ticks_;            // last: ticks once the members above exist
 };
 
 /// Simulates the blocks of `range` in order, every scenario on the same trials (with the paired
@@ -454,8 +445,8 @@ fs::path hidden_path(const fs::path &target, const char *what) {
 /// (SIGKILL, a node crash): a lock file left behind never blocks a later run, which takes it
 /// over. The holder removes the file when it is done; a process that opened the file before the
 /// removal finds, once it holds the lock, that the path no longer names its file and tries again.
-/// On a file system without locks (NFS mounted `nolock`) the run goes on unguarded, with a
-/// warning.
+/// Where the file system has no locks (ENOLCK, ENOSYS) the run goes on unguarded, with a
+/// warning; where its locks hold within one node only, so does the guard (docs/robustness.md).
 class OutputLock {
 public:
     OutputLock(const fs::path &target, const std::string &shown)
@@ -1043,7 +1034,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
             // reached rank 0 (or another rank) only, or on a failure elsewhere: blocks past that
             // point would be dropped. A watcher polls for the message and stops the pipeline
             // as a signal would (the blocks in flight stop before their next trial).
-            const StopWatcher watcher([&] {
+            const Periodic watcher(kStopPoll, [&] {
                 if (!comm->stop_requested())
                     return false;
                 int none = 0;
@@ -1357,7 +1348,7 @@ RunReport run_study(const Model &model, const RunOptions &opt) {
                 // The other ranks are told to stop as soon as the run stops: its stopping rule
                 // met, a signal here, or a rank that ended early (a signal or a failure there),
                 // while this rank simulates and while it receives the last blocks.
-                const StopWatcher watcher([&] {
+                const Periodic watcher(kStopPoll, [&] {
                     if (g_signal.load() == 0 && !halted.load() && !comm->early_end_pending())
                         return false;
                     comm->send_stop();

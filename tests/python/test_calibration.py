@@ -11,7 +11,7 @@ contract, on small configs made here:
   - an importance-sampled config (configs/rare/capacity_tail.yaml: P(short) = Phi(-4) = 3.2e-5
     with every event off) is calibrated as a plain Monte Carlo: P(short) <= 0.005 at 2,000 trials
     (its proposal once went into unweighted means: 0.015);
-  - an include of `../shared/part.yaml` is copied into the script's own temporary directory, and
+  - an include of a part one directory up (shared/part.yaml) is copied into the script's own temporary directory, and
     nothing is written beside the config's directories;
   - a missing config or program: exit 2 with a message, no traceback.
 Exit 0 when all pass.
@@ -61,13 +61,15 @@ def main(argv):
         os.makedirs(os.path.join(work, "a", "b"))
         with open(os.path.join(src, "configs", "examples", "tiny.yaml")) as f:
             text = f.read()
+        # main.yaml includes the part one directory up, work/a/shared (inside `work` too).
+        part = os.path.join(os.pardir, "shared", "part.yaml")
         with open(os.path.join(work, "a", "b", "main.yaml"), "w") as f:
-            f.write(text.replace("name: tiny", "name: tiny\ninclude: [../shared/part.yaml]", 1))
+            f.write(text.replace("name: tiny", f"name: tiny\ninclude: [{part}]", 1))
         os.makedirs(os.path.join(work, "a", "shared"))
         with open(os.path.join(work, "a", "shared", "part.yaml"), "w") as f:
             f.write("lanes: []\n")
-        # The script's temporary directory inside `work`: a file written to its "../shared"
-        # would land in work/shared.
+        # The script's temporary directory inside `work`: a file written to its parent's
+        # "shared" would land in work/shared.
         os.makedirs(os.path.join(work, "tmp"))
         before = sorted(os.listdir(work))
         r = calibrate(exe, os.path.join(work, "a", "b", "main.yaml"), "--trials", "200",
@@ -77,7 +79,7 @@ def main(argv):
             print(f"FAIL include with '..': exit {r.returncode}, stray files: {stray}: {r.stderr}")
             fails += 1
         else:
-            print("ok   include of ../shared/part.yaml: calibrated, nothing written outside")
+            print(f"ok   include of {part}: calibrated, nothing written outside")
         # Files that do not exist, named inside the test's own directory.
         for args, what in (((exe, os.path.join(work, "no_such_config.yaml")), "missing config"),
                            ((os.path.join(work, "no_such_chokepoint"),
